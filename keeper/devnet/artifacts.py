@@ -1,0 +1,100 @@
+"""Contract artifacts: the real bytecode from npm packages, and our own from ``forge build``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from keeper.devnet.anvil import repo_root
+from keeper.errors import SetupError
+
+__all__ = ["NPM_ARTIFACTS", "Artifact", "forge_artifact", "multicall3_creation_code", "npm_artifact"]
+
+# name -> (npm package, path inside the package). Versions are pinned in package.json.
+NPM_ARTIFACTS: dict[str, tuple[str, str]] = {
+    "WETH9": ("canonical-weth", "build/contracts/WETH9.json"),
+    "UniswapV3Factory": ("@uniswap/v3-core", "artifacts/contracts/UniswapV3Factory.sol/UniswapV3Factory.json"),
+    "UniswapV3Pool": ("@uniswap/v3-core", "artifacts/contracts/UniswapV3Pool.sol/UniswapV3Pool.json"),
+    "NonfungiblePositionManager": (
+        "@uniswap/v3-periphery",
+        "artifacts/contracts/NonfungiblePositionManager.sol/NonfungiblePositionManager.json",
+    ),
+    "SwapRouter": ("@uniswap/v3-periphery", "artifacts/contracts/SwapRouter.sol/SwapRouter.json"),
+    "QuoterV2": ("@uniswap/v3-periphery", "artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json"),
+    "Safe": ("@safe-global/safe-contracts", "build/artifacts/contracts/Safe.sol/Safe.json"),
+    "SafeProxyFactory": (
+        "@safe-global/safe-contracts",
+        "build/artifacts/contracts/proxies/SafeProxyFactory.sol/SafeProxyFactory.json",
+    ),
+    "CompatibilityFallbackHandler": (
+        "@safe-global/safe-contracts",
+        "build/artifacts/contracts/handler/CompatibilityFallbackHandler.sol/CompatibilityFallbackHandler.json",
+    ),
+    "MultiSendCallOnly": (
+        "@safe-global/safe-contracts",
+        "build/artifacts/contracts/libraries/MultiSendCallOnly.sol/MultiSendCallOnly.json",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A contract's ABI and creation bytecode (hex with 0x)."""
+
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+
+
+def _node_modules() -> Path:
+    return repo_root() / "node_modules"
+
+
+@cache
+def npm_artifact(name: str) -> Artifact:
+    """Load one of :data:`NPM_ARTIFACTS` from ``node_modules``."""
+    if name not in NPM_ARTIFACTS:
+        raise SetupError(f"unknown npm artifact {name!r}; known: {sorted(NPM_ARTIFACTS)}")
+    package, rel = NPM_ARTIFACTS[name]
+    path = _node_modules() / package / rel
+    if not path.is_file():
+        raise SetupError(f"artifact {name} missing at {path}; run ./scripts/setup (npm ci installs {package})")
+    data = json.loads(path.read_text())
+    bytecode = data["bytecode"]
+    if isinstance(bytecode, dict):
+        bytecode = bytecode["object"]
+    if not bytecode.startswith("0x"):
+        bytecode = "0x" + bytecode
+    return Artifact(name=name, abi=data["abi"], bytecode=bytecode)
+
+
+@cache
+def forge_artifact(name: str, source: str | None = None) -> Artifact:
+    """Load our own contract ``name`` from ``contracts/out/<source or name>.sol/<name>.json``."""
+    path = repo_root() / "contracts" / "out" / f"{source or name}.sol" / f"{name}.json"
+    if not path.is_file():
+        raise SetupError(f"contract build {path} missing; run ./scripts/setup (it runs forge build)")
+    data = json.loads(path.read_text())
+    return Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"]["object"])
+
+
+@cache
+def multicall3_creation_code() -> str:
+    """Multicall3's creation bytecode as published in the npm package ``viem``.
+
+    The package blocks the subpath import, so the constant is read from its file.
+    """
+    path = _node_modules() / "viem" / "_cjs" / "constants" / "contracts.js"
+    if not path.is_file():
+        raise SetupError(f"{path} missing; run ./scripts/setup (npm ci installs viem)")
+    marker = "exports.multicall3Bytecode = '"
+    text = path.read_text()
+    start = text.find(marker)
+    if start < 0:
+        raise SetupError(f"multicall3Bytecode not found in {path}")
+    start += len(marker)
+    end = text.index("'", start)
+    return text[start:end]

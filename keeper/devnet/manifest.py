@@ -1,0 +1,84 @@
+"""The deployment manifest: chain id, block and every address of the local world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["FeedInfo", "Manifest", "PoolInfo", "SafeInfo", "TokenInfo", "UniswapInfo"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenInfo(_Model):
+    symbol: str
+    address: str
+    decimals: int
+
+
+class PoolInfo(_Model):
+    name: str
+    address: str
+    token0: str
+    token1: str
+    fee: int
+    tick_spacing: int
+    base: str
+    """Symbol of the risky asset (WETH or WBTC); the other side is USDC."""
+
+
+class FeedInfo(_Model):
+    asset: str
+    address: str
+    decimals: int
+
+
+class UniswapInfo(_Model):
+    factory: str
+    position_manager: str
+    router: str
+    quoter: str
+
+
+class SafeInfo(_Model):
+    address: str
+    owners: list[str]
+    threshold: int
+    singleton: str
+    proxy_factory: str
+    fallback_handler: str
+    multisend_call_only: str
+
+
+class Manifest(_Model):
+    """Everything a reader, a test or the demo needs to find the world's contracts."""
+
+    chain_id: int
+    block_number: int
+    block_timestamp: int
+    build_key: str
+    deployer: str
+    market_maker: str
+    keeper: str
+    actor: str
+    owner_indexes: list[int]
+    tokens: dict[str, TokenInfo]
+    uniswap: UniswapInfo
+    pools: dict[str, PoolInfo]
+    feeds: dict[str, FeedInfo]
+    multicall3: str
+    safe: SafeInfo
+    lp_token_ids: dict[str, int]
+    """Treasury LP NFTs by role: full_range, narrow_in_range, out_of_range, ..."""
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.model_dump_json(indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        return cls.model_validate_json(path.read_text())

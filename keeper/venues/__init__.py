@@ -1,0 +1,1 @@
+"""Protocol adapters: one module per protocol, each behind a small interface."""

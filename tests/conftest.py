@@ -1,0 +1,81 @@
+"""Chain fixtures shared by every test folder.
+
+- ``world``: one anvil per session, loaded from the dumped local world (built once if missing),
+  on a free port; killed at teardown, even after a failure.
+- ``chain``: snapshot before a test, revert after it (use it in every test that writes).
+- ``forked_world``: a second anvil with ``--fork-url`` pointed at the world, or at
+  ``KEEPER_FORK_URL`` when the environment gives a real RPC.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from web3 import Web3
+
+from keeper.devnet.anvil import AnvilNode
+from keeper.devnet.manifest import Manifest
+from keeper.devnet.state import World, start_world
+
+
+def _progress(msg: str) -> None:
+    print(f"[world] {msg}", file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="session")
+def world() -> Iterator[World]:
+    w = start_world(progress=_progress)
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+@pytest.fixture(scope="session")
+def w3(world: World) -> Web3:
+    return world.web3()
+
+
+@pytest.fixture(scope="session")
+def manifest(world: World) -> Manifest:
+    return world.manifest
+
+
+@pytest.fixture
+def chain(world: World, w3: Web3) -> Iterator[Web3]:
+    """The world's web3, with the chain reverted to its pre-test state afterwards."""
+    snap = world.node.rpc("evm_snapshot")
+    try:
+        yield w3
+    finally:
+        world.node.rpc("evm_revert", snap)
+        # anvil's revert restores state and blocks; put the clock back on the restored head too.
+        head = w3.eth.get_block("latest")
+        world.node.rpc("evm_setTime", head["timestamp"] + 1)
+
+
+@dataclass
+class Fork:
+    node: AnvilNode
+    upstream_url: str
+    local_upstream: bool
+    """True when the upstream is our local world (so the manifest's addresses exist)."""
+
+    def web3(self) -> Web3:
+        return Web3(Web3.HTTPProvider(self.node.url, request_kwargs={"timeout": 60}))
+
+
+@pytest.fixture
+def forked_world(request: pytest.FixtureRequest) -> Iterator[Fork]:
+    url = os.environ.get("KEEPER_FORK_URL")
+    local = not url
+    if local:
+        upstream: World = request.getfixturevalue("world")
+        url = upstream.url
+    assert url is not None
+    with AnvilNode(fork_url=url) as node:
+        yield Fork(node=node, upstream_url=url, local_upstream=local)
