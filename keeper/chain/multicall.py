@@ -1,0 +1,224 @@
+"""Multicall3 batching: typed calls in, per call either the decoded value or its error out.
+
+Calls are packed into ``aggregate3`` chunks kept under a calldata and a gas budget; every
+chunk is an ``eth_call`` pinned to the same block number, and all chunks of one
+:meth:`Multicall.execute` go out as one JSON-RPC batch, so one ``execute`` is one round trip
+(plus one per chunk that must be split after the node refuses it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
+
+from keeper.chain.rpc import RpcClient, RpcError
+from keeper.errors import InputError
+
+__all__ = ["MULTICALL3", "Call", "Failed", "Multicall", "Ok", "Result", "decode_revert", "selector"]
+
+MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+_AGGREGATE3 = keccak(text="aggregate3((address,bool,bytes)[])")[:4]
+_ERROR_STRING = bytes.fromhex("08c379a0")
+_PANIC = bytes.fromhex("4e487b71")
+
+
+def selector(signature: str) -> bytes:
+    """The 4-byte selector of a canonical signature such as ``balanceOf(address)``."""
+    return keccak(text=signature)[:4]
+
+
+def _arg_types(signature: str) -> list[str]:
+    inner = signature[signature.index("(") + 1 : signature.rindex(")")]
+    if not inner:
+        return []
+    # Split on top-level commas only (tuples nest).
+    out, depth, cur = [], 0, ""
+    for ch in inner:
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    out.append(cur)
+    return out
+
+
+@dataclass(frozen=True)
+class Call:
+    """One read.
+
+    Attributes
+    ----------
+    target: contract address.
+    signature: canonical function signature, e.g. ``"positions(uint256)"``.
+    args: arguments, ABI-encodable for the signature's types.
+    returns: ABI output types, e.g. ``("uint256",)``.
+    label: what this call reads, used in error reports (``"lp 42 positions"``).
+    gas: the gas this call is budgeted for when packing chunks.
+    """
+
+    target: str
+    signature: str
+    args: tuple[Any, ...] = ()
+    returns: tuple[str, ...] = ()
+    label: str = ""
+    gas: int = 60_000
+
+    @cached_property
+    def calldata(self) -> bytes:
+        types = _arg_types(self.signature)
+        if len(types) != len(self.args):
+            raise InputError("args", f"{self.signature} takes {len(types)} arguments, got {len(self.args)}")
+        return selector(self.signature) + encode(types, list(self.args))
+
+
+@dataclass(frozen=True)
+class Ok:
+    """A call that succeeded; ``value`` is the decoded output tuple."""
+
+    value: tuple[Any, ...]
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A call that reverted, returned undecodable data, or could not be made; ``reason`` says which."""
+
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+
+Result = Ok | Failed
+
+
+def decode_revert(data: bytes) -> str:
+    """A readable reason for revert data: Error(string), Panic(uint256), a custom error's selector."""
+    if not data:
+        return "reverted without reason"
+    if data[:4] == _ERROR_STRING:
+        try:
+            return f"reverted: {decode(['string'], data[4:])[0]}"
+        except DecodingError:
+            return "reverted: malformed Error(string)"
+    if data[:4] == _PANIC:
+        try:
+            return f"panicked: code 0x{decode(['uint256'], data[4:])[0]:02x}"
+        except DecodingError:
+            return "panicked"
+    return f"reverted with custom error 0x{data[:4].hex()}"
+
+
+@dataclass
+class Multicall:
+    """Batched, block-pinned reads through Multicall3.
+
+    Parameters
+    ----------
+    rpc: the JSON-RPC client (its round-trip counter counts our requests).
+    address: Multicall3's address (canonical by default).
+    max_calldata_bytes: calldata budget per ``eth_call`` chunk.
+    max_gas: gas budget per chunk (sum of the calls' ``gas``), under common ``eth_call`` caps.
+    max_chunks_per_request: chunks sent in one JSON-RPC batch (some providers cap batch size).
+    """
+
+    rpc: RpcClient
+    address: str = MULTICALL3
+    max_calldata_bytes: int = 200_000
+    max_gas: int = 25_000_000
+    max_chunks_per_request: int = 20
+    chunks_sent: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        for name in ("max_calldata_bytes", "max_gas", "max_chunks_per_request"):
+            if getattr(self, name) <= 0:
+                raise InputError(name, f"must be positive, got {getattr(self, name)}")
+
+    def chunk(self, calls: Sequence[Call]) -> list[list[int]]:
+        """Indexes of ``calls`` grouped into chunks under both budgets (each chunk has >= 1 call)."""
+        chunks: list[list[int]] = []
+        cur: list[int] = []
+        size = gas = 0
+        for i, c in enumerate(calls):
+            c_size = len(c.calldata) + 160  # tuple head, offsets, length word and padding
+            if cur and (size + c_size > self.max_calldata_bytes or gas + c.gas > self.max_gas):
+                chunks.append(cur)
+                cur, size, gas = [], 0, 0
+            cur.append(i)
+            size += c_size
+            gas += c.gas
+        if cur:
+            chunks.append(cur)
+        return chunks
+
+    def _encode(self, calls: Sequence[Call], idx: Sequence[int]) -> str:
+        payload = [(calls[i].target, True, calls[i].calldata) for i in idx]
+        return "0x" + (_AGGREGATE3 + encode(["(address,bool,bytes)[]"], [payload])).hex()
+
+    @staticmethod
+    def _decode_one(call: Call, success: bool, data: bytes) -> Result:
+        if not success:
+            return Failed(decode_revert(data))
+        if not call.returns:
+            return Ok(())
+        if not data:
+            return Failed("returned no data (no contract at the address, or a different ABI)")
+        try:
+            return Ok(tuple(decode(list(call.returns), data)))
+        except (DecodingError, OverflowError, ValueError) as exc:
+            return Failed(f"returned {len(data)} bytes that do not decode as ({','.join(call.returns)}): {exc}")
+
+    def execute(self, calls: Sequence[Call], block: int) -> list[Result]:
+        """Run ``calls`` at ``block``; the result list matches ``calls`` one to one.
+
+        Raises TransportError only when the node cannot be reached after retries; every other
+        problem is reported per call as :class:`Failed`.
+        """
+        if block < 0:
+            raise InputError("block", f"must be a block number >= 0, got {block}")
+        results: list[Result | None] = [None] * len(calls)
+        pending = self.chunk(calls)
+        tag = hex(block)
+        splits_left = 8
+        while pending:
+            wave, pending = pending[: self.max_chunks_per_request], pending[self.max_chunks_per_request :]
+            reqs = [("eth_call", [{"to": self.address, "data": self._encode(calls, idx)}, tag]) for idx in wave]
+            self.chunks_sent += len(wave)
+            answers = self.rpc.batch(reqs)
+            for idx, answer in zip(wave, answers, strict=True):
+                if isinstance(answer, RpcError):
+                    if len(idx) > 1 and splits_left > 0:
+                        splits_left -= 1
+                        half = len(idx) // 2
+                        pending += [idx[:half], idx[half:]]
+                        continue
+                    for i in idx:
+                        results[i] = Failed(f"multicall chunk failed: {answer.rpc_message}")
+                    continue
+                try:
+                    decoded = decode(["(bool,bytes)[]"], bytes.fromhex(str(answer).removeprefix("0x")))[0]
+                except (DecodingError, ValueError) as exc:
+                    for i in idx:
+                        results[i] = Failed(f"multicall answer does not decode: {exc}")
+                    continue
+                if len(decoded) != len(idx):
+                    for i in idx:
+                        results[i] = Failed("multicall answer has the wrong number of results")
+                    continue
+                for i, (success, data) in zip(idx, decoded, strict=True):
+                    results[i] = self._decode_one(calls[i], success, data)
+        assert all(r is not None for r in results)
+        return [r for r in results if r is not None]

@@ -1,0 +1,188 @@
+"""The book at one block: every position and price the keeper decides on.
+
+Plain frozen data, no I/O. Raw on-chain integers stay integers (token amounts in raw units,
+sqrtPriceX96, liquidity, fee growth in X128); conversion to floats happens where greeks are
+computed. A position that could not be read is listed in ``failures`` and is never present
+as zero: a snapshot with failures is incomplete and must not be traded on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FeedReading",
+    "LpPosition",
+    "OptionPosition",
+    "PerpMarketState",
+    "PerpPosition",
+    "PoolState",
+    "ReadFailure",
+    "Snapshot",
+    "TickFees",
+    "TokenMeta",
+    "TwapReading",
+]
+
+
+@dataclass(frozen=True)
+class TokenMeta:
+    address: str
+    symbol: str
+    decimals: int
+
+
+@dataclass(frozen=True)
+class TickFees:
+    """A tick's fee growth outside, X128 per unit of liquidity (from ``pool.ticks(tick)``)."""
+
+    tick: int
+    fee_growth_outside0_x128: int
+    fee_growth_outside1_x128: int
+    initialized: bool
+
+
+@dataclass(frozen=True)
+class PoolState:
+    address: str
+    token0: str
+    token1: str
+    fee: int
+    """Fee tier in hundredths of a bip (500 = 0.05 %)."""
+    sqrt_price_x96: int
+    tick: int
+    liquidity: int
+    """Active (in-range) liquidity."""
+    fee_growth_global0_x128: int
+    fee_growth_global1_x128: int
+    observation_cardinality: int
+    ticks: dict[int, TickFees] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TwapReading:
+    """Time-weighted average tick of a pool over ``window_s`` seconds ending at the snapshot block."""
+
+    pool: str
+    window_s: int
+    mean_tick: int
+    """Arithmetic mean tick, rounded toward negative infinity as Uniswap's OracleLibrary does."""
+
+
+@dataclass(frozen=True)
+class LpPosition:
+    """A Uniswap v3 NonfungiblePositionManager position."""
+
+    token_id: int
+    owner: str
+    pool: str
+    token0: str
+    token1: str
+    fee: int
+    tick_lower: int
+    tick_upper: int
+    liquidity: int
+    fee_growth_inside0_last_x128: int
+    fee_growth_inside1_last_x128: int
+    tokens_owed0: int
+    tokens_owed1: int
+
+
+@dataclass(frozen=True)
+class OptionPosition:
+    """Net option holding of one owner in one series. Amounts are 1e18 per unit of underlying."""
+
+    source: str
+    """``onchain:<market address>`` or ``otc:<counterparty>``."""
+    series_id: int
+    owner: str
+    underlying: str
+    """Underlying asset symbol (``ETH``, ``BTC``)."""
+    strike: int
+    """Strike, quote per underlying scaled 1e8."""
+    expiry: int
+    """Unix seconds."""
+    is_put: bool
+    long_amount: int
+    short_amount: int
+
+    @property
+    def net_amount(self) -> int:
+        return self.long_amount - self.short_amount
+
+
+@dataclass(frozen=True)
+class PerpMarketState:
+    address: str
+    underlying: str
+    oracle_price: int
+    """Quote per underlying, 1e18."""
+    funding_rate_per_second: int
+    """Signed, 1e18-scaled fraction per second paid by longs (received by shorts) when positive."""
+    funding_index: int
+    taker_fee_bps: int
+    initial_margin_bps: int
+    maintenance_margin_bps: int
+    quote_token: str
+
+
+@dataclass(frozen=True)
+class PerpPosition:
+    market: str
+    account: str
+    underlying: str
+    size: int
+    """Signed, 1e18 units of underlying (+ long)."""
+    entry_price: int
+    """Quote per underlying, 1e18."""
+    margin: int
+    """Quote token raw units."""
+    last_funding_index: int
+    remaining_margin: int
+    """Margin after unrealized PnL and accrued funding, quote raw units (may be negative)."""
+
+
+@dataclass(frozen=True)
+class FeedReading:
+    asset: str
+    address: str
+    answer: int
+    decimals: int
+    updated_at: int
+    round_id: int
+
+    @property
+    def price(self) -> float:
+        return float(self.answer) / float(10**self.decimals)
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """Something the reader could not read, and why. ``what`` names the position or price."""
+
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    chain_id: int
+    block_number: int
+    block_timestamp: int
+    owners: tuple[str, ...]
+    tokens: dict[str, TokenMeta]
+    pools: dict[str, PoolState]
+    lps: tuple[LpPosition, ...]
+    options: tuple[OptionPosition, ...]
+    perp_markets: dict[str, PerpMarketState]
+    perps: tuple[PerpPosition, ...]
+    feeds: dict[str, FeedReading]
+    twaps: dict[str, TwapReading]
+    balances: dict[tuple[str, str], int]
+    """(owner, token address) -> raw balance."""
+    failures: tuple[ReadFailure, ...] = ()
+    round_trips: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures

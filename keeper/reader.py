@@ -1,0 +1,405 @@
+"""Read the whole book at one block in a few batched round trips.
+
+Stages (each one Multicall3 ``execute``, i.e. one JSON-RPC round trip):
+
+0. ``eth_blockNumber`` (skipped when the caller pins a block);
+1. block timestamp, LP NFT counts, option books, perp markets and positions, feeds, balances,
+   token metadata, oracle pools' state and TWAP;
+2. LP token ids (``tokenOfOwnerByIndex``) and option series details;
+3. LP positions (``positions``);
+4. the LPs' pools (slot0, liquidity, fee growth) and their boundary ticks (fee growth outside).
+
+A call that fails is recorded as a :class:`ReadFailure` naming what it was reading; the
+position is then absent from the snapshot (never zero) and the snapshot is incomplete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from eth_utils.address import to_checksum_address
+
+from keeper.chain.multicall import MULTICALL3, Call, Failed, Multicall, Result
+from keeper.chain.rpc import RpcClient
+from keeper.core.snapshot import (
+    FeedReading,
+    LpPosition,
+    OptionPosition,
+    PerpMarketState,
+    PerpPosition,
+    PoolState,
+    ReadFailure,
+    Snapshot,
+    TickFees,
+    TokenMeta,
+    TwapReading,
+)
+from keeper.errors import InputError
+from keeper.venues import chainlink, erc20, options, perps, uniswap_v3
+
+__all__ = ["AssetSource", "BookReader", "BookSources", "PerpSource"]
+
+
+@dataclass(frozen=True)
+class AssetSource:
+    """An underlying the book has delta to."""
+
+    symbol: str
+    token: str
+    """The token that carries it on-chain (WETH for ETH)."""
+    feed: str
+    """Chainlink-style USD feed."""
+    oracle_pool: str | None = None
+    """A Uniswap v3 pool against the quote token for spot and TWAP checks (None: feed only)."""
+
+
+@dataclass(frozen=True)
+class PerpSource:
+    market: str
+    underlying: str
+
+
+@dataclass(frozen=True)
+class BookSources:
+    owners: tuple[str, ...]
+    position_manager: str
+    factory: str
+    quote_token: str
+    assets: tuple[AssetSource, ...]
+    option_markets: tuple[str, ...] = ()
+    perp_markets: tuple[PerpSource, ...] = ()
+    twap_window_s: int = 1800
+    otc_positions: tuple[OptionPosition, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.owners:
+            raise InputError("owners", "at least one owner address is needed")
+        if self.twap_window_s <= 0:
+            raise InputError("twap_window_s", f"must be positive seconds, got {self.twap_window_s}")
+        symbols = [a.symbol for a in self.assets]
+        if len(set(symbols)) != len(symbols):
+            raise InputError("assets", f"duplicate asset symbols in {symbols}")
+        for p in self.perp_markets:
+            if p.underlying not in symbols:
+                raise InputError("perp_markets", f"{p.market}: underlying {p.underlying!r} is not one of {symbols}")
+
+
+Handler = Callable[[Result], None]
+
+
+class _Stage:
+    def __init__(self, failures: list[ReadFailure]) -> None:
+        self.calls: list[Call] = []
+        self.handlers: list[Handler] = []
+        self._failures = failures
+
+    def add(self, call: Call, on_ok: Callable[[tuple[Any, ...]], None]) -> None:
+        def handle(r: Result) -> None:
+            if isinstance(r, Failed):
+                self._failures.append(ReadFailure(call.label, r.reason))
+                return
+            try:
+                on_ok(r.value)
+            except (ValueError, TypeError, KeyError, IndexError, AssertionError) as exc:
+                self._failures.append(ReadFailure(call.label, f"unexpected value: {exc}"))
+
+        self.calls.append(call)
+        self.handlers.append(handle)
+
+    def add_group(self, calls: Sequence[Call], what: str, on_ok: Callable[[list[tuple[Any, ...]]], None]) -> None:
+        """All of ``calls`` must succeed; then ``on_ok`` gets their values in order."""
+        got: dict[int, tuple[Any, ...]] = {}
+        failed: list[str] = []
+
+        def make(i: int, call: Call) -> Handler:
+            def handle(r: Result) -> None:
+                if isinstance(r, Failed):
+                    failed.append(f"{call.label}: {r.reason}")
+                else:
+                    got[i] = r.value
+                if len(got) + len(failed) == len(calls):
+                    if failed:
+                        self._failures.append(ReadFailure(what, "; ".join(failed)))
+                        return
+                    try:
+                        on_ok([got[j] for j in range(len(calls))])
+                    except (ValueError, TypeError, KeyError, IndexError, AssertionError) as exc:
+                        self._failures.append(ReadFailure(what, f"unexpected value: {exc}"))
+
+            return handle
+
+        for i, c in enumerate(calls):
+            self.calls.append(c)
+            self.handlers.append(make(i, c))
+
+
+@dataclass
+class _Book:
+    timestamp: int = -1
+    tokens: dict[str, TokenMeta] = field(default_factory=dict)
+    token_parts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pools: dict[str, PoolState] = field(default_factory=dict)
+    twaps: dict[str, TwapReading] = field(default_factory=dict)
+    feeds: dict[str, FeedReading] = field(default_factory=dict)
+    balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    lp_counts: dict[str, int] = field(default_factory=dict)
+    lp_ids: list[tuple[str, int]] = field(default_factory=list)
+    lps: list[LpPosition] = field(default_factory=list)
+    books: list[tuple[str, str, list[int], list[int], list[int]]] = field(default_factory=list)
+    options: list[OptionPosition] = field(default_factory=list)
+    perp_markets: dict[str, PerpMarketState] = field(default_factory=dict)
+    perps: list[PerpPosition] = field(default_factory=list)
+
+
+class BookReader:
+    """Reads a :class:`Snapshot` of ``sources`` through ``multicall``."""
+
+    def __init__(self, rpc: RpcClient, sources: BookSources, multicall: Multicall | None = None) -> None:
+        self.rpc = rpc
+        self.sources = sources
+        self.multicall = multicall or Multicall(rpc)
+
+    def _run(self, stage: _Stage, block: int) -> None:
+        if not stage.calls:
+            return
+        for handler, result in zip(stage.handlers, self.multicall.execute(stage.calls, block), strict=True):
+            handler(result)
+
+    def read(self, block: int | None = None, chain_id: int | None = None) -> Snapshot:
+        src = self.sources
+        trips0 = self.rpc.round_trips
+        if block is None:
+            block = self.rpc.block_number()
+        failures: list[ReadFailure] = []
+        book = _Book()
+
+        # ---- stage 1
+        s1 = _Stage(failures)
+        def on_timestamp(v: tuple[Any, ...]) -> None:
+            book.timestamp = int(v[0])
+
+        s1.add(Call(MULTICALL3, "getCurrentBlockTimestamp()", (), ("uint256",), "block timestamp", 5_000), on_timestamp)
+        known_tokens = {src.quote_token, *(a.token for a in src.assets)}
+        for token in known_tokens:
+            self._add_token_meta(s1, book, token)
+        for owner in src.owners:
+            s1.add(uniswap_v3.balance_call(src.position_manager, owner), _put_int(book.lp_counts, owner))
+            for token in known_tokens:
+                s1.add(erc20.balance_of_call(token, owner), _put_int(book.balances, (owner, token)))
+            for market in src.option_markets:
+                s1.add(options.account_book_call(market, owner), _append_book(book, market, owner))
+        for asset in src.assets:
+            self._add_feed(s1, book, asset)
+            if asset.oracle_pool is not None:
+                self._add_oracle_pool(s1, book, asset.oracle_pool, src.twap_window_s)
+        for perp in src.perp_markets:
+            s1.add_group(perps.market_calls(perp.market), f"perp market {perp.market}", _perp_market(book, perp))
+            for owner in src.owners:
+                s1.add_group(
+                    perps.position_calls(perp.market, owner), f"perp position of {owner} in {perp.market}",
+                    _perp_position(book, perp, owner),
+                )
+        self._run(s1, block)
+
+        # ---- stage 2
+        s2 = _Stage(failures)
+        for owner, count in book.lp_counts.items():
+            for i in range(count):
+                s2.add(uniswap_v3.token_of_owner_call(src.position_manager, owner, i), _append_lp_id(book, owner))
+        by_token = {a.token.lower(): a.symbol for a in src.assets}
+        for market, owner, ids, longs, shorts in book.books:
+            for sid, lg, sh in zip(ids, longs, shorts, strict=True):
+                if lg == 0 and sh == 0:
+                    continue
+
+                def on_series(v: tuple[Any, ...], m: str = market, o: str = owner, sid: int = sid,
+                              lg: int = lg, sh: int = sh) -> None:
+                    symbol = by_token.get(str(v[1]).lower())
+                    if symbol is None:
+                        raise ValueError(f"underlying {v[1]} is not a configured asset")
+                    book.options.append(options.parse_series(m, o, sid, lg, sh, symbol, v))
+
+                s2.add(options.series_details_call(market, sid), on_series)
+        self._run(s2, block)
+
+        # ---- stage 3
+        s3 = _Stage(failures)
+        raw_positions: list[tuple[str, int, tuple[Any, ...]]] = []
+        for owner, token_id in book.lp_ids:
+            call = uniswap_v3.position_call(src.position_manager, token_id)
+            s3.add(call, _append_raw(raw_positions, owner, token_id))
+        self._run(s3, block)
+
+        # ---- stage 4
+        s4 = _Stage(failures)
+        needed_ticks: dict[str, set[int]] = {}
+        pool_keys: dict[str, tuple[str, str, int]] = {}
+        for owner, token_id, v in raw_positions:
+            token0, token1, fee = to_checksum_address(v[2]), to_checksum_address(v[3]), int(v[4])
+            pool = uniswap_v3.pool_address(src.factory, token0, token1, fee)
+            book.lps.append(uniswap_v3.parse_position(token_id, owner, pool, v))
+            pool_keys[pool] = (token0, token1, fee)
+            needed_ticks.setdefault(pool, set()).update((int(v[5]), int(v[6])))
+            for token in (token0, token1):
+                if token not in book.tokens and token not in book.token_parts:
+                    self._add_token_meta(s4, book, token)
+        pool_parts: dict[str, list[tuple[Any, ...]]] = {}
+        tick_data: dict[str, dict[int, TickFees]] = {}
+        for pool in pool_keys:
+            if pool in book.pools:
+                continue
+            s4.add_group(uniswap_v3.pool_calls(pool), f"pool {pool}", _put_parts(pool_parts, pool))
+        for pool, tick_set in needed_ticks.items():
+            for tick in sorted(tick_set):
+                s4.add(uniswap_v3.tick_call(pool, tick), _put_tick(tick_data.setdefault(pool, {}), tick))
+        self._run(s4, block)
+
+        for pool, parts in pool_parts.items():
+            t0, t1, fee = pool_keys[pool]
+            book.pools[pool] = uniswap_v3.pool_from_parts(pool, t0, t1, fee, parts, tick_data.get(pool, {}))
+        for pool, ticks in tick_data.items():
+            if pool in book.pools and pool not in pool_parts:
+                old = book.pools[pool]
+                book.pools[pool] = replace(old, ticks={**old.ticks, **ticks})
+        lps = []
+        for lp in book.lps:
+            state = book.pools.get(lp.pool)
+            if state is None or lp.tick_lower not in state.ticks or lp.tick_upper not in state.ticks:
+                failures.append(ReadFailure(f"LP {lp.token_id}", "its pool or boundary ticks could not be read"))
+                continue
+            lps.append(lp)
+        self._finish_tokens(book, failures)
+        if book.timestamp < 0:
+            failures.append(ReadFailure("block timestamp", "not read"))
+
+        return Snapshot(
+            chain_id=chain_id if chain_id is not None else -1,
+            block_number=block,
+            block_timestamp=book.timestamp,
+            owners=src.owners,
+            tokens=book.tokens,
+            pools=book.pools,
+            lps=tuple(sorted(lps, key=lambda p: p.token_id)),
+            options=tuple(sorted(book.options, key=lambda o: (o.source, o.series_id, o.owner))) + src.otc_positions,
+            perp_markets=book.perp_markets,
+            perps=tuple(book.perps),
+            feeds=book.feeds,
+            twaps=book.twaps,
+            balances=book.balances,
+            failures=tuple(failures),
+            round_trips=self.rpc.round_trips - trips0,
+        )
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _add_token_meta(stage: _Stage, book: _Book, token: str) -> None:
+        parts = book.token_parts.setdefault(token, {})
+        stage.add(erc20.decimals_call(token), lambda v: parts.__setitem__("decimals", int(v[0])))
+        stage.add(erc20.symbol_call(token), lambda v: parts.__setitem__("symbol", str(v[0])))
+
+    @staticmethod
+    def _finish_tokens(book: _Book, failures: list[ReadFailure]) -> None:
+        for token, parts in book.token_parts.items():
+            if "decimals" in parts and "symbol" in parts:
+                book.tokens[token] = TokenMeta(token, parts["symbol"], parts["decimals"])
+            elif not any(token in f.what for f in failures):
+                failures.append(ReadFailure(f"token {token}", "decimals or symbol missing"))
+
+    @staticmethod
+    def _add_feed(stage: _Stage, book: _Book, asset: AssetSource) -> None:
+        calls = [
+            chainlink.latest_round_call(asset.feed, asset.symbol), chainlink.decimals_call(asset.feed, asset.symbol)
+        ]
+
+        def on_ok(parts: list[tuple[Any, ...]]) -> None:
+            reading = chainlink.parse_round(asset.symbol, asset.feed, int(parts[1][0]), parts[0])
+            if reading.answer <= 0:
+                raise ValueError(f"non-positive answer {reading.answer}")
+            book.feeds[asset.symbol] = reading
+
+        stage.add_group(calls, f"feed {asset.symbol}", on_ok)
+
+    @staticmethod
+    def _add_oracle_pool(stage: _Stage, book: _Book, pool: str, window_s: int) -> None:
+        calls = [
+            *uniswap_v3.pool_calls(pool),
+            Call(pool, "token0()", (), ("address",), f"pool {pool} token0", 5_000),
+            Call(pool, "token1()", (), ("address",), f"pool {pool} token1", 5_000),
+            Call(pool, "fee()", (), ("uint24",), f"pool {pool} fee", 5_000),
+        ]
+
+        def on_pool(parts: list[tuple[Any, ...]]) -> None:
+            t0, t1, fee = to_checksum_address(parts[4][0]), to_checksum_address(parts[5][0]), int(parts[6][0])
+            book.pools[pool] = uniswap_v3.pool_from_parts(pool, t0, t1, fee, parts[:4], {})
+
+        stage.add_group(calls, f"oracle pool {pool}", on_pool)
+        # observe() reverts with "OLD" when the oldest observation is younger than the window,
+        # i.e. when observation cardinality does not cover it: the TWAP is then reported missing.
+        def on_twap(v: tuple[Any, ...]) -> None:
+            book.twaps[pool] = uniswap_v3.parse_twap(pool, window_s, v)
+
+        stage.add(uniswap_v3.observe_call(pool, window_s), on_twap)
+
+
+# ---------------------------------------------------------------------- typed result handlers
+K = TypeVar("K")
+OnOk = Callable[[tuple[Any, ...]], None]
+OnGroup = Callable[[list[tuple[Any, ...]]], None]
+
+
+def _put_int(d: dict[K, int], key: K) -> OnOk:
+    def put(v: tuple[Any, ...]) -> None:
+        d[key] = int(v[0])
+
+    return put
+
+
+def _append_book(book: _Book, market: str, owner: str) -> OnOk:
+    def put(v: tuple[Any, ...]) -> None:
+        book.books.append((market, owner, [int(x) for x in v[0]], [int(x) for x in v[1]], [int(x) for x in v[2]]))
+
+    return put
+
+
+def _append_lp_id(book: _Book, owner: str) -> OnOk:
+    def put(v: tuple[Any, ...]) -> None:
+        book.lp_ids.append((owner, int(v[0])))
+
+    return put
+
+
+def _append_raw(out: list[tuple[str, int, tuple[Any, ...]]], owner: str, token_id: int) -> OnOk:
+    def put(v: tuple[Any, ...]) -> None:
+        out.append((owner, token_id, v))
+
+    return put
+
+
+def _put_tick(d: dict[int, TickFees], tick: int) -> OnOk:
+    def put(v: tuple[Any, ...]) -> None:
+        d[tick] = uniswap_v3.parse_tick(tick, v)
+
+    return put
+
+
+def _put_parts(d: dict[str, list[tuple[Any, ...]]], pool: str) -> OnGroup:
+    def put(parts: list[tuple[Any, ...]]) -> None:
+        d[pool] = parts
+
+    return put
+
+
+def _perp_market(book: _Book, perp: PerpSource) -> OnGroup:
+    def put(parts: list[tuple[Any, ...]]) -> None:
+        book.perp_markets[perp.market] = perps.parse_market(perp.market, perp.underlying, parts)
+
+    return put
+
+
+def _perp_position(book: _Book, perp: PerpSource, owner: str) -> OnGroup:
+    def put(parts: list[tuple[Any, ...]]) -> None:
+        book.perps.append(perps.parse_position(perp.market, owner, perp.underlying, parts))
+
+    return put

@@ -1,0 +1,29 @@
+"""Chainlink AggregatorV3Interface reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keeper.chain.multicall import Call
+from keeper.core.snapshot import FeedReading
+
+__all__ = ["decimals_call", "latest_round_call", "parse_round"]
+
+
+def latest_round_call(feed: str, asset: str) -> Call:
+    return Call(
+        feed, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"),
+        f"feed {asset} latestRoundData", 30_000,
+    )
+
+
+def decimals_call(feed: str, asset: str) -> Call:
+    return Call(feed, "decimals()", (), ("uint8",), f"feed {asset} decimals", 10_000)
+
+
+def parse_round(asset: str, feed: str, decimals: int, value: tuple[Any, ...]) -> FeedReading:
+    round_id, answer, _, updated_at, _ = value
+    return FeedReading(
+        asset=asset, address=feed, answer=int(answer), decimals=decimals, updated_at=int(updated_at),
+        round_id=int(round_id),
+    )

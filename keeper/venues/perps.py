@@ -1,0 +1,52 @@
+"""PerpMarket reads: market parameters and each account's position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keeper.chain.multicall import Call
+from keeper.core.snapshot import PerpMarketState, PerpPosition
+
+__all__ = ["market_calls", "parse_market", "parse_position", "position_calls"]
+
+
+def market_calls(market: str) -> list[Call]:
+    """oraclePrice, fundingRatePerSecond, fundingIndex, takerFeeBps, initialMarginBps,
+    maintenanceMarginBps, quoteToken, in that order."""
+    label = f"perp {market}"
+    return [
+        Call(market, "oraclePrice()", (), ("uint256",), f"{label} oraclePrice", 40_000),
+        Call(market, "fundingRatePerSecond()", (), ("int256",), f"{label} fundingRatePerSecond", 40_000),
+        Call(market, "fundingIndex()", (), ("int256",), f"{label} fundingIndex", 60_000),
+        Call(market, "takerFeeBps()", (), ("uint256",), f"{label} takerFeeBps", 10_000),
+        Call(market, "initialMarginBps()", (), ("uint256",), f"{label} initialMarginBps", 10_000),
+        Call(market, "maintenanceMarginBps()", (), ("uint256",), f"{label} maintenanceMarginBps", 10_000),
+        Call(market, "quoteToken()", (), ("address",), f"{label} quoteToken", 10_000),
+    ]
+
+
+def parse_market(market: str, underlying: str, parts: list[tuple[Any, ...]]) -> PerpMarketState:
+    price, rate, index, fee, im, mm, quote = (p[0] for p in parts)
+    return PerpMarketState(
+        address=market, underlying=underlying, oracle_price=int(price), funding_rate_per_second=int(rate),
+        funding_index=int(index), taker_fee_bps=int(fee), initial_margin_bps=int(im),
+        maintenance_margin_bps=int(mm), quote_token=str(quote),
+    )
+
+
+def position_calls(market: str, account: str) -> list[Call]:
+    """positions(account) and remainingMargin(account)."""
+    return [
+        Call(market, "positions(address)", (account,), ("int256", "uint256", "uint256", "int256"),
+             f"perp position of {account} in {market}", 30_000),
+        Call(market, "remainingMargin(address)", (account,), ("int256",),
+             f"perp remaining margin of {account} in {market}", 80_000),
+    ]
+
+
+def parse_position(market: str, account: str, underlying: str, parts: list[tuple[Any, ...]]) -> PerpPosition:
+    (size, entry, margin, last_index), (remaining,) = parts
+    return PerpPosition(
+        market=market, account=account, underlying=underlying, size=int(size), entry_price=int(entry),
+        margin=int(margin), last_funding_index=int(last_index), remaining_margin=int(remaining),
+    )
