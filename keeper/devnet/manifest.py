@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FeedInfo", "Manifest", "PoolInfo", "SafeInfo", "TokenInfo", "UniswapInfo"]
+__all__ = ["FeedInfo", "Manifest", "PerpInfo", "PoolInfo", "SafeInfo", "TokenInfo", "UniswapInfo"]
 
 
 class _Model(BaseModel):
@@ -53,6 +53,12 @@ class SafeInfo(_Model):
     multisend_call_only: str
 
 
+class PerpInfo(_Model):
+    address: str
+    underlying: str
+    """Asset symbol (ETH, BTC)."""
+
+
 class Manifest(_Model):
     """Everything a reader, a test or the demo needs to find the world's contracts."""
 
@@ -73,6 +79,10 @@ class Manifest(_Model):
     safe: SafeInfo
     lp_token_ids: dict[str, int]
     """Treasury LP NFTs by role: full_range, narrow_in_range, out_of_range, ..."""
+    option_markets: list[str] = []
+    option_series: dict[str, int] = {}
+    """Series ids the treasury holds, by role (covered_call, protective_put, ...)."""
+    perp_markets: dict[str, PerpInfo] = {}
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
