@@ -9,9 +9,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from web3 import Web3
-from web3.types import Wei
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
+from web3.types import Wei
 
 from keeper.devnet.artifacts import Artifact
 from keeper.errors import DevnetError
