@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,7 +44,10 @@ def build_key(cfg: WorldConfig) -> str:
     for name in WORLD_CONTRACTS:
         art = root / "contracts" / "out" / f"{name}.sol" / f"{name}.json"
         if art.is_file():
-            h.update(art.read_bytes())
+            # Only what is deployed counts: forge rewrites metadata and ids on unrelated rebuilds.
+            data = json.loads(art.read_text())
+            h.update(data["bytecode"]["object"].encode())
+            h.update(json.dumps(data["abi"], sort_keys=True).encode())
     lock = root / "package-lock.json"
     if lock.is_file():
         h.update(lock.read_bytes())
