@@ -44,13 +44,18 @@ def cmd_devnet(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from keeper.devnet.inspect import read_treasury, render_treasury
+    from keeper.chain.rpc import RpcClient
+    from keeper.devnet.sources import world_sources
     from keeper.devnet.state import start_world
+    from keeper.reader import BookReader
+    from keeper.report import render_snapshot
 
     world = start_world(progress=_progress)
     try:
-        view = read_treasury(world.web3(), world.manifest)
-        print(render_treasury(view))
+        m = world.manifest
+        print(f"Treasury: Safe 1.4.1 at {m.safe.address}, {m.safe.threshold}-of-{len(m.safe.owners)} owners")
+        snap = BookReader(RpcClient.http(world.url), world_sources(m)).read(chain_id=m.chain_id)
+        print(render_snapshot(snap))
     finally:
         world.stop()
     return EXIT_OK

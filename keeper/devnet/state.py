@@ -25,7 +25,7 @@ from keeper.devnet.world import WorldConfig, build_world
 __all__ = ["World", "build_key", "ensure_world_state", "start_world", "state_dir"]
 
 # Our contracts the world deploys; their builds are part of the cache key.
-WORLD_CONTRACTS = ("DevToken", "PriceFeed")
+WORLD_CONTRACTS = ("DevToken", "PriceFeed", "OptionMarket", "PerpMarket")
 
 
 def state_dir() -> Path:

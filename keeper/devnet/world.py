@@ -22,6 +22,7 @@ from web3.logs import DISCARD
 from keeper.devnet.artifacts import NPM_ARTIFACTS, forge_artifact, multicall3_creation_code, npm_artifact
 from keeper.devnet.chain import DevChain, dev_account
 from keeper.devnet.manifest import FeedInfo, Manifest, PoolInfo, SafeInfo, TokenInfo, UniswapInfo
+from keeper.devnet.world_venues import deploy_venues
 from keeper.errors import DevnetError, InputError
 
 __all__ = [
@@ -350,6 +351,11 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
     safe = b.deploy_safe()
     b.fund(safe.address, cfg.treasury_holdings)
     lp_ids = b.treasury_lps(safe.address)
+    venues = deploy_venues(
+        w3, b.chain, deployer=b.deployer, market_maker=b.mm, tokens=b.tokens, feeds=feeds,
+        safe=contract(w3, "Safe", safe.address), owner_indexes=list(cfg.owner_indexes), threshold=cfg.threshold,
+        spot={"ETH": b.current_usd("WETH/USDC-500"), "BTC": b.current_usd("WBTC/USDC-3000")}, progress=progress,
+    )
 
     block = w3.eth.get_block("latest")
     return Manifest(
@@ -372,6 +378,9 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         multicall3=MULTICALL3_ADDRESS,
         safe=safe,
         lp_token_ids=lp_ids,
+        option_markets=[venues.option_market],
+        option_series=venues.option_series,
+        perp_markets=venues.perp_markets,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_utils.address import to_checksum_address
+
 from keeper.chain.multicall import Call
 from keeper.core.snapshot import PerpMarketState, PerpPosition
 
@@ -30,7 +32,7 @@ def parse_market(market: str, underlying: str, parts: list[tuple[Any, ...]]) -> 
     return PerpMarketState(
         address=market, underlying=underlying, oracle_price=int(price), funding_rate_per_second=int(rate),
         funding_index=int(index), taker_fee_bps=int(fee), initial_margin_bps=int(im),
-        maintenance_margin_bps=int(mm), quote_token=str(quote),
+        maintenance_margin_bps=int(mm), quote_token=to_checksum_address(str(quote)),
     )
 
 

@@ -1,0 +1,118 @@
+"""The world grows: an OptionMarket and two PerpMarkets, and the treasury's option and perp book.
+
+The treasury writes covered calls (WETH collateral, through owner-signed Safe transactions),
+holds long puts written by the market maker, and holds a short ETH perp with USDC margin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_typing import ChecksumAddress
+from web3 import Web3
+from web3.contract import Contract
+
+from keeper.devnet.artifacts import forge_artifact
+from keeper.devnet.chain import DevChain, dev_account
+from keeper.devnet.manifest import PerpInfo
+from keeper.errors import DevnetError
+from keeper.venues.safe import SafeTx, execute_safe_tx
+
+__all__ = ["PERP_PARAMS", "VenueWorld", "deploy_venues", "safe_call"]
+
+DAY = 86_400
+# takerFeeBps, initialMarginBps, maintenanceMarginBps, liquidationRewardBps,
+# maxFundingRatePerDay (1e18 = 100 %/day), skewScale (1e18 units), maxFeedAge (s)
+PERP_PARAMS = {
+    "ETH": (5, 1000, 500, 100, 10**15, 10_000 * 10**18, 3600),
+    "BTC": (5, 1000, 500, 100, 10**15, 500 * 10**18, 3600),
+}
+
+
+@dataclass(frozen=True)
+class VenueWorld:
+    option_market: str
+    option_series: dict[str, int]
+    perp_markets: dict[str, PerpInfo]
+
+
+def safe_call(w3: Web3, safe: Contract, owner_indexes: list[int], threshold: int, target: Contract,
+              fn: str, args: list[Any]) -> None:
+    """Have the Safe call ``target.fn(*args)``, signed by its first ``threshold`` owners."""
+    data = bytes.fromhex(target.encode_abi(fn, args)[2:])
+    owners = [dev_account(i) for i in owner_indexes[:threshold]]
+    execute_safe_tx(w3, safe, SafeTx(to=target.address, value=0, data=data), owners,
+                    sender=dev_account(0).address)
+
+
+def deploy_venues(
+    w3: Web3,
+    chain: DevChain,
+    *,
+    deployer: ChecksumAddress,
+    market_maker: ChecksumAddress,
+    tokens: dict[str, Contract],
+    feeds: dict[str, Contract],
+    safe: Contract,
+    owner_indexes: list[int],
+    threshold: int,
+    spot: dict[str, float],
+    progress: Any,
+) -> VenueWorld:
+    now = w3.eth.get_block("latest")["timestamp"]
+    usdc, weth, wbtc = tokens["USDC"], tokens["WETH"], tokens["WBTC"]
+
+    # ---- options
+    market = chain.deploy(forge_artifact("OptionMarket"), usdc.address, deployer, sender=deployer)
+    chain.send(market.functions.setUnderlying(weth.address, feeds["ETH"].address, DAY), deployer)
+    chain.send(market.functions.setUnderlying(wbtc.address, feeds["BTC"].address, DAY), deployer)
+    expiry = (now // DAY + 30) * DAY + 8 * 3600  # 30 days out, 08:00 UTC as on Deribit
+
+    def series(token: Contract, strike_usd: float, is_put: bool) -> int:
+        strike = round(strike_usd) * 10**8
+        chain.send(market.functions.createSeries(token.address, strike, expiry, is_put), deployer)
+        sid: int = market.functions.findSeries(token.address, strike, expiry, is_put).call()
+        if sid == 0:
+            raise DevnetError("createSeries did not register the series")
+        return sid
+
+    eth, btc = spot["ETH"], spot["BTC"]
+    ids = {
+        "eth_covered_call": series(weth, round(eth * 1.10, -2), False),
+        "eth_protective_put": series(weth, round(eth * 0.90, -2), True),
+        "btc_protective_put": series(wbtc, round(btc * 0.90, -3), True),
+    }
+    # The treasury writes 50 ETH of covered calls; the market maker takes the longs.
+    call_amount = 50 * 10**18
+    safe_call(w3, safe, owner_indexes, threshold, weth, "approve", [market.address, 50 * 10**18])
+    safe_call(w3, safe, owner_indexes, threshold, market, "write",
+              [ids["eth_covered_call"], call_amount, market_maker])
+    # The market maker writes puts to the treasury.
+    for tok in (usdc, weth, wbtc):
+        chain.send(tok.functions.approve(market.address, 2**256 - 1), market_maker)
+    chain.send(market.functions.write(ids["eth_protective_put"], 100 * 10**18, safe.address), market_maker)
+    chain.send(market.functions.write(ids["btc_protective_put"], 2 * 10**18, safe.address), market_maker)
+    progress(f"OptionMarket at {market.address}: series {ids} expiring at {expiry} s")
+
+    # ---- perps
+    perps: dict[str, PerpInfo] = {}
+    for asset in ("ETH", "BTC"):
+        pm = chain.deploy(forge_artifact("PerpMarket"), usdc.address, feeds[asset].address, deployer,
+                          PERP_PARAMS[asset], sender=deployer)
+        chain.send(usdc.functions.mint(deployer, 20_000_000 * 10**6), deployer)
+        chain.send(usdc.functions.approve(pm.address, 2**256 - 1), deployer)
+        chain.send(pm.functions.fundPool(20_000_000 * 10**6), deployer)
+        perps[asset] = PerpInfo(address=pm.address, underlying=asset)
+        # The market maker is long, so shorts receive funding.
+        chain.send(usdc.functions.approve(pm.address, 2**256 - 1), market_maker)
+        chain.send(pm.functions.depositMargin(2_000_000 * 10**6), market_maker)
+        size = 100 * 10**18 if asset == "ETH" else 5 * 10**18
+        chain.send(pm.functions.modifyPosition(size, 2**255), market_maker)
+    eth_perp = w3.eth.contract(address=Web3.to_checksum_address(perps["ETH"].address),
+                               abi=forge_artifact("PerpMarket").abi)
+    safe_call(w3, safe, owner_indexes, threshold, usdc, "approve", [eth_perp.address, 100_000 * 10**6])
+    safe_call(w3, safe, owner_indexes, threshold, eth_perp, "depositMargin", [100_000 * 10**6])
+    safe_call(w3, safe, owner_indexes, threshold, eth_perp, "modifyPosition", [-20 * 10**18, 0])
+    progress(f"PerpMarkets: {perps}; treasury short 20 ETH-perp with 100,000 USDC margin")
+    return VenueWorld(option_market=market.address, option_series=ids, perp_markets=perps)
