@@ -65,18 +65,18 @@ def render_snapshot(snap: Snapshot) -> str:
         age = snap.block_timestamp - f.updated_at
         lines.append(f"    feed {asset:<5} {f.price:>14,.2f} USD  (round {f.round_id}, {age} s old)")
     for addr, tw in snap.twaps.items():
-        pool = snap.pools.get(addr)
-        if pool is None:
+        if addr not in snap.pools:
             continue
-        d0, d1 = tok[pool.token0].decimals, tok[pool.token1].decimals
-        spot = tick_to_price(pool.tick, d0, d1)
+        oracle_pool = snap.pools[addr]
+        d0, d1 = tok[oracle_pool.token0].decimals, tok[oracle_pool.token1].decimals
+        spot = tick_to_price(oracle_pool.tick, d0, d1)
         twap = tick_to_price(tw.mean_tick, d0, d1)
-        base, quote = sym[pool.token0], sym[pool.token1]
+        base, quote = sym[oracle_pool.token0], sym[oracle_pool.token1]
         if spot < 1:  # show the risky asset in quote units
             spot, twap, base, quote = 1 / spot, 1 / twap, quote, base
         lines.append(
-            f"    pool {base}/{quote} {pool.fee / 1e4:.2f}%: spot {spot:>12,.2f} {quote}/{base}, "
-            f"TWAP {tw.window_s} s {twap:>12,.2f} {quote}/{base}, cardinality {pool.observation_cardinality}"
+            f"    pool {base}/{quote} {oracle_pool.fee / 1e4:.2f}%: spot {spot:>12,.2f} {quote}/{base}, "
+            f"TWAP {tw.window_s} s {twap:>12,.2f} {quote}/{base}, cardinality {oracle_pool.observation_cardinality}"
         )
     if snap.failures:
         lines.append(f"  INCOMPLETE: {len(snap.failures)} read(s) failed:")

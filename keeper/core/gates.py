@@ -1,0 +1,276 @@
+"""Safety gates evaluated before any hedge: pure checks that pass or fail with a reason.
+
+Gates
+-----
+``snapshot``
+    The snapshot was read completely (no failed reads). Else: no trade.
+``feed_staleness``
+    ``0 <= block_timestamp - feed_updated_at <= max_feed_age_s``. A feed
+    timestamp in the future of the block also fails. Else: no trade.
+``oracle_consistency``
+    Chainlink feed price, pool spot and pool TWAP agree pairwise within
+    ``max_oracle_deviation_bps``, with the symmetric deviation
+    ``|a - b| / min(a, b) * 1e4`` bps. A missing TWAP fails when
+    ``require_twap`` (the default), else the remaining pair is checked.
+    Else: no trade.
+``gas``
+    ``gas_price_gwei <= max_gas_gwei``. Above the cap the hedge is deferred,
+    unless it is *urgent*: ``|delta - target| > urgent_deviation_units``; then
+    the gate passes with ``overridden=True`` and says so.
+
+Oracle and staleness failures are never overridden: no price, no trade.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from keeper.core._checks import check_finite, check_non_negative, check_positive
+from keeper.core.reasons import Reason, fmt_seconds, fmt_units
+from keeper.errors import InputError
+
+__all__ = [
+    "GateConfig",
+    "GateResult",
+    "OracleView",
+    "SnapshotStatus",
+    "all_passed",
+    "check_feed_staleness",
+    "check_gas",
+    "check_oracle_consistency",
+    "check_snapshot",
+    "deviation_bps",
+    "evaluate_gates",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OracleView:
+    """Prices of one underlying at the snapshot block (quote per underlying unit).
+
+    Attributes
+    ----------
+    feed_price : float
+        Chainlink answer, human units.
+    feed_updated_at : float
+        The feed's ``updatedAt``, unix seconds.
+    pool_spot : float
+        Hedge pool's spot price from ``slot0``, human units.
+    twap : float or None
+        Pool TWAP over the configured window; ``None`` when it could not be
+        read or its window was shortened (low observation cardinality).
+    block_timestamp : float
+        Timestamp of the snapshot block, unix seconds: the decision's "now".
+    """
+
+    feed_price: float
+    feed_updated_at: float
+    pool_spot: float
+    twap: float | None
+    block_timestamp: float
+
+    def __post_init__(self) -> None:
+        check_positive("feed_price", self.feed_price)
+        check_finite("feed_updated_at", self.feed_updated_at)
+        check_positive("pool_spot", self.pool_spot)
+        if self.twap is not None:
+            check_positive("twap", self.twap)
+        check_finite("block_timestamp", self.block_timestamp)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotStatus:
+    """Whether the snapshot is complete; ``failures`` names what could not be read."""
+
+    complete: bool = True
+    failures: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.complete and self.failures:
+            raise InputError("complete", f"True but {len(self.failures)} failure(s) listed")
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    """Gate limits.
+
+    Attributes
+    ----------
+    max_oracle_deviation_bps : float
+        Maximum pairwise deviation between feed, pool spot and TWAP, bps.
+    max_feed_age_s : float
+        Maximum ``block_timestamp - feed_updated_at``, seconds.
+    require_twap : bool
+        Fail the oracle gate when the TWAP is missing.
+    max_gas_gwei : float
+        Gas price cap, gwei (``inf`` = no cap).
+    urgent_deviation_units : float
+        ``|delta - target|`` beyond which a hedge is urgent and ignores the gas cap,
+        underlying units (``inf`` = never urgent).
+    """
+
+    max_oracle_deviation_bps: float = 100.0
+    max_feed_age_s: float = 3_600.0
+    require_twap: bool = True
+    max_gas_gwei: float = math.inf
+    urgent_deviation_units: float = math.inf
+
+    def __post_init__(self) -> None:
+        check_positive("max_oracle_deviation_bps", self.max_oracle_deviation_bps)
+        check_positive("max_feed_age_s", self.max_feed_age_s)
+        if not isinstance(self.require_twap, bool):
+            raise InputError("require_twap", f"must be a bool, got {self.require_twap!r}")
+        check_positive("max_gas_gwei", self.max_gas_gwei, allow_inf=True)
+        check_non_negative("urgent_deviation_units", self.urgent_deviation_units, allow_inf=True)
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """Outcome of one gate. ``overridden``: failed on its own terms but let through (urgent gas)."""
+
+    gate: str
+    passed: bool
+    reason: Reason
+    overridden: bool = False
+
+
+def deviation_bps(a: float, b: float) -> float:
+    """Symmetric relative deviation ``|a - b| / min(a, b) * 1e4`` of two positive prices, bps."""
+    return abs(a - b) / min(a, b) * 1e4
+
+
+def check_snapshot(status: SnapshotStatus) -> GateResult:
+    """Pass iff the snapshot is complete."""
+    if status.complete:
+        return GateResult("snapshot", True, Reason.of("gate_ok", "snapshot complete"))
+    shown = "; ".join(status.failures[:3]) or "no details"
+    more = f" (+{len(status.failures) - 3} more)" if len(status.failures) > 3 else ""
+    return GateResult(
+        "snapshot",
+        False,
+        Reason.of(
+            "gate_snapshot",
+            f"snapshot incomplete, {len(status.failures)} failed read(s): {shown}{more}",
+            failures=float(len(status.failures)),
+        ),
+    )
+
+
+def check_feed_staleness(oracle: OracleView, max_age_s: float) -> GateResult:
+    """Pass iff ``0 <= block_timestamp - feed_updated_at <= max_age_s``."""
+    age = oracle.block_timestamp - oracle.feed_updated_at
+    if age < 0.0:
+        return GateResult(
+            "feed_staleness",
+            False,
+            Reason.of("gate_feed_future", f"feed updatedAt is {fmt_seconds(-age)} after the block", age_s=age),
+        )
+    if age > max_age_s:
+        return GateResult(
+            "feed_staleness",
+            False,
+            Reason.of(
+                "gate_feed_stale",
+                f"feed is {fmt_seconds(age)} old > max {fmt_seconds(max_age_s)}",
+                age_s=age,
+                max_age_s=max_age_s,
+            ),
+        )
+    return GateResult("feed_staleness", True, Reason.of("gate_ok", f"feed age {fmt_seconds(age)}", age_s=age))
+
+
+def check_oracle_consistency(oracle: OracleView, max_deviation_bps: float, *, require_twap: bool = True) -> GateResult:
+    """Pass iff feed, pool spot and TWAP agree pairwise within ``max_deviation_bps``."""
+    feed, pool, twap = oracle.feed_price, oracle.pool_spot, oracle.twap
+    if twap is None and require_twap:
+        return GateResult("oracle_consistency", False, Reason.of("gate_twap_missing", "pool TWAP missing"))
+    worst = deviation_bps(feed, pool)
+    worst_pair = ("feed", feed, "pool", pool)
+    if twap is not None:
+        for pair in (("feed", feed, "twap", twap), ("pool", pool, "twap", twap)):
+            d = deviation_bps(pair[1], pair[3])
+            if d > worst:
+                worst, worst_pair = d, pair
+    if worst > max_deviation_bps:
+        return GateResult(
+            "oracle_consistency",
+            False,
+            Reason.of(
+                "gate_oracle_deviation",
+                f"prices disagree: {worst_pair[0]} {worst_pair[1]:.6g} vs {worst_pair[2]} {worst_pair[3]:.6g}"
+                f" ({worst:.1f} bps > max {max_deviation_bps:.1f} bps)",
+                deviation_bps=worst,
+                max_deviation_bps=max_deviation_bps,
+            ),
+        )
+    return GateResult(
+        "oracle_consistency",
+        True,
+        Reason.of("gate_ok", f"prices agree within {worst:.1f} bps", deviation_bps=worst),
+    )
+
+
+def check_gas(
+    gas_price_gwei: float,
+    max_gas_gwei: float,
+    deviation_units: float,
+    urgent_deviation_units: float,
+    *,
+    underlying: str = "",
+) -> GateResult:
+    """Pass iff gas is under the cap, or the hedge is urgent (``|deviation| > urgent_deviation_units``)."""
+    if gas_price_gwei <= max_gas_gwei:
+        return GateResult("gas", True, Reason.of("gate_ok", f"gas {gas_price_gwei:.3g} gwei", gas_gwei=gas_price_gwei))
+    dev = abs(deviation_units)
+    if dev > urgent_deviation_units:
+        return GateResult(
+            "gas",
+            True,
+            Reason.of(
+                "gate_gas_urgent",
+                f"gas {gas_price_gwei:.3g} gwei > cap {max_gas_gwei:.3g} gwei, but |delta - target|"
+                f" {fmt_units(dev, underlying)} > urgent limit {fmt_units(urgent_deviation_units, underlying)}:"
+                " trading anyway",
+                gas_gwei=gas_price_gwei,
+                max_gas_gwei=max_gas_gwei,
+                deviation_units=dev,
+                urgent_deviation_units=urgent_deviation_units,
+            ),
+            overridden=True,
+        )
+    return GateResult(
+        "gas",
+        False,
+        Reason.of(
+            "gate_gas",
+            f"gas {gas_price_gwei:.3g} gwei > cap {max_gas_gwei:.3g} gwei: deferred",
+            gas_gwei=gas_price_gwei,
+            max_gas_gwei=max_gas_gwei,
+        ),
+    )
+
+
+def evaluate_gates(
+    config: GateConfig,
+    oracle: OracleView,
+    snapshot: SnapshotStatus,
+    gas_price_gwei: float,
+    deviation_units: float,
+    *,
+    underlying: str = "",
+) -> tuple[GateResult, ...]:
+    """All gates, in a fixed order (snapshot, feed_staleness, oracle_consistency, gas)."""
+    return (
+        check_snapshot(snapshot),
+        check_feed_staleness(oracle, config.max_feed_age_s),
+        check_oracle_consistency(oracle, config.max_oracle_deviation_bps, require_twap=config.require_twap),
+        check_gas(gas_price_gwei, config.max_gas_gwei, deviation_units, config.urgent_deviation_units,
+                  underlying=underlying),
+    )
+
+
+def all_passed(results: Sequence[GateResult]) -> bool:
+    """True iff every gate passed (an overridden gate counts as passed)."""
+    return all(r.passed for r in results)

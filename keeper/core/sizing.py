@@ -1,0 +1,376 @@
+"""No-trade bands, the rolling-window budget and clip sizing of hedges.
+
+Units
+-----
+Delta, band half-widths and sizes are in underlying units (1.0 = 1 ETH);
+``gamma`` is d(delta)/dS in underlying units per 1 quote unit of spot
+(ETH per USD); spot is quote per underlying unit; notionals and caps are in
+quote units; times are unix seconds.
+
+Bands
+-----
+``target +/- h`` with ``h`` from :class:`TriggerConfig`:
+
+* ``fixed``: ``h = fixed_units``;
+* ``pct_book``: ``h = band_pct * |book_value_quote| / spot``;
+* ``ww`` (Whalley-Wilmott 1997)::
+
+      h = (3 k S Gamma^2 / (2 lambda))^(1/3)
+
+  with ``k`` the one-way proportional cost (fraction), ``S`` spot, ``Gamma`` the
+  book's gamma and ``lambda`` the absolute risk aversion (1/quote).
+
+  Dimensions, with U = underlying unit and Q = quote unit: delta is in U, spot
+  in Q/U, so ``Gamma = d delta / dS`` is in U / (Q/U) = U^2/Q ("delta units per
+  1 quote of spot"); ``lambda`` is in 1/Q and ``k`` is dimensionless. Then
+  ``[S Gamma^2 / lambda] = (Q/U) (U^2/Q)^2 Q = U^3`` and ``h`` is in U.
+  Re-denominating the quote (dollars -> cents, factor ``c``) maps
+  ``S -> c S``, ``Gamma -> Gamma / c``, ``lambda -> lambda / c`` and leaves
+  ``h`` unchanged (tested).
+
+Then ``h = min(max(h, floor_units), ceiling_units)``. ``h`` grows as
+``Gamma^(2/3)`` and ``k^(1/3)``; with ``Gamma = 0`` the WW band collapses to the
+floor, so configure one.
+
+Clips
+-----
+A hedge needing ``needed`` units is executed one clip per cycle,
+``clip = min(needed, max_trade_quote / P, window_left_quote / P)`` with
+``window_left = window_cap_quote - sum(notional of fills in (now - window_s, now])``.
+The next cycle re-reads the book (post-trade state, not fill events), recomputes
+``needed`` and sends the next clip.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from keeper.core._checks import check_finite, check_fraction, check_non_negative, check_positive
+from keeper.errors import InputError
+
+__all__ = [
+    "Band",
+    "BandKind",
+    "Clip",
+    "Fill",
+    "HedgeHistory",
+    "HedgeTo",
+    "SizingConfig",
+    "TriggerConfig",
+    "clip_size",
+    "compute_band",
+    "hedge_to_band_array",
+    "window_left_quote",
+    "window_reopens_in_s",
+    "window_used_quote",
+    "ww_half_width",
+    "ww_half_width_array",
+]
+
+BandKind = Literal["fixed", "pct_book", "ww"]
+HedgeTo = Literal["edge", "target"]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerConfig:
+    """When to hedge: the no-trade band and the time trigger.
+
+    Attributes
+    ----------
+    kind : {"fixed", "pct_book", "ww"}
+        Band kind.
+    fixed_units : float
+        Half-width for ``fixed``, underlying units.
+    band_pct : float
+        Half-width for ``pct_book`` as a fraction of the underlying's
+        ``|book_value_quote|`` (0.02 = 2 %), converted to units at spot.
+    risk_aversion_per_quote : float
+        ``lambda`` of the WW band: absolute risk aversion, 1/quote unit.
+        Larger = narrower band. A relative risk aversion ``R`` over a book
+        worth ``W`` quote corresponds to ``lambda = R / W``.
+    cost_fraction : float or None
+        ``k`` for the WW band; ``None`` estimates it from the venues
+        (cheapest ``fee + impact`` at the current deviation).
+    floor_units, ceiling_units : float
+        Clamp of the half-width (all kinds), underlying units.
+    max_interval_s : float
+        Time trigger: when at least this many seconds passed since the last
+        hedge, hedge to target even inside the band, if the deviation clears
+        the minimum trade. ``inf`` disables it.
+    """
+
+    kind: BandKind = "ww"
+    fixed_units: float = 0.0
+    band_pct: float = 0.0
+    risk_aversion_per_quote: float = 1e-4
+    cost_fraction: float | None = None
+    floor_units: float = 0.0
+    ceiling_units: float = math.inf
+    max_interval_s: float = math.inf
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("fixed", "pct_book", "ww"):
+            raise InputError("kind", f"must be 'fixed', 'pct_book' or 'ww', got {self.kind!r}")
+        check_non_negative("fixed_units", self.fixed_units)
+        check_fraction("band_pct", self.band_pct, upper_inclusive=True)
+        check_positive("risk_aversion_per_quote", self.risk_aversion_per_quote)
+        if self.cost_fraction is not None:
+            check_fraction("cost_fraction", self.cost_fraction)
+        check_non_negative("floor_units", self.floor_units)
+        check_non_negative("ceiling_units", self.ceiling_units, allow_inf=True)
+        if self.ceiling_units < self.floor_units:
+            raise InputError("ceiling_units", f"{self.ceiling_units!r} is below floor_units {self.floor_units!r}")
+        check_positive("max_interval_s", self.max_interval_s, allow_inf=True)
+        if self.kind == "fixed" and self.fixed_units == 0.0 and self.floor_units == 0.0:
+            raise InputError("fixed_units", "must be > 0 for a fixed band (or set floor_units)")
+        if self.kind == "pct_book" and self.band_pct == 0.0 and self.floor_units == 0.0:
+            raise InputError("band_pct", "must be > 0 for a pct_book band (or set floor_units)")
+
+
+@dataclass(frozen=True, slots=True)
+class SizingConfig:
+    """How much to hedge.
+
+    Attributes
+    ----------
+    hedge_to : {"edge", "target"}
+        Trade back to the band's nearest edge (Whalley-Wilmott) or to the target.
+    min_trade_units, min_trade_quote : float
+        A clip must reach both (0 disables either), underlying / quote units.
+    max_trade_quote : float
+        Maximum notional of one clip, quote units.
+    window_cap_quote : float
+        Maximum total notional hedged in any window of ``window_s`` seconds, quote units.
+    window_s : float
+        Rolling window length, seconds.
+    """
+
+    hedge_to: HedgeTo = "edge"
+    min_trade_units: float = 0.0
+    min_trade_quote: float = 0.0
+    max_trade_quote: float = math.inf
+    window_cap_quote: float = math.inf
+    window_s: float = 86_400.0
+
+    def __post_init__(self) -> None:
+        if self.hedge_to not in ("edge", "target"):
+            raise InputError("hedge_to", f"must be 'edge' or 'target', got {self.hedge_to!r}")
+        check_non_negative("min_trade_units", self.min_trade_units)
+        check_non_negative("min_trade_quote", self.min_trade_quote)
+        check_positive("max_trade_quote", self.max_trade_quote, allow_inf=True)
+        if self.max_trade_quote < self.min_trade_quote:
+            raise InputError("max_trade_quote", f"{self.max_trade_quote!r} is below min_trade_quote "
+                                                f"{self.min_trade_quote!r}: nothing could ever trade")
+        check_positive("window_cap_quote", self.window_cap_quote, allow_inf=True)
+        check_positive("window_s", self.window_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """A past hedge: when (unix s) and how much notional (quote, >= 0)."""
+
+    timestamp: float
+    notional_quote: float
+
+    def __post_init__(self) -> None:
+        check_finite("timestamp", self.timestamp)
+        check_non_negative("notional_quote", self.notional_quote)
+
+
+@dataclass(frozen=True, slots=True)
+class HedgeHistory:
+    """Recent hedges of one underlying, from the journal.
+
+    ``last_hedge_time`` (unix s) defaults to the latest fill; ``None`` with no
+    fills means never hedged (a configured time trigger is then due).
+    ``fills`` need only cover the rolling window.
+    """
+
+    last_hedge_time: float | None = None
+    fills: tuple[Fill, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.last_hedge_time is not None:
+            check_finite("last_hedge_time", self.last_hedge_time)
+
+    @property
+    def last_time(self) -> float | None:
+        """``last_hedge_time`` or the latest fill's timestamp; ``None`` if never hedged."""
+        if self.last_hedge_time is not None:
+            return self.last_hedge_time
+        if self.fills:
+            return max(f.timestamp for f in self.fills)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """The no-trade band ``[target - half_width, target + half_width]``, underlying units.
+
+    ``raw_half_width_units`` is before the floor/ceiling clamp; ``k_fraction``
+    and ``gamma_units_per_quote`` are recorded for the WW band (0 otherwise).
+    """
+
+    kind: BandKind
+    target_units: float
+    half_width_units: float
+    raw_half_width_units: float
+    k_fraction: float = 0.0
+    gamma_units_per_quote: float = 0.0
+
+    @property
+    def lower_units(self) -> float:
+        return self.target_units - self.half_width_units
+
+    @property
+    def upper_units(self) -> float:
+        return self.target_units + self.half_width_units
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """One cycle's share of a hedge, underlying units (unsigned).
+
+    ``limited_by`` is ``"none"``, ``"max_trade"`` or ``"window"``.
+    """
+
+    needed_units: float
+    clip_units: float
+    remaining_units: float
+    limited_by: Literal["none", "max_trade", "window"]
+    window_left_quote: float
+
+
+# --------------------------------------------------------------------------- bands
+
+
+def ww_half_width(
+    spot: float, gamma_units_per_quote: float, k_fraction: float, risk_aversion_per_quote: float
+) -> float:
+    """Whalley-Wilmott half-width ``(3 k S Gamma^2 / (2 lambda))^(1/3)``, underlying units.
+
+    Parameters
+    ----------
+    spot : float
+        ``S``, quote per underlying unit.
+    gamma_units_per_quote : float
+        ``Gamma = d delta / dS``, underlying units per quote unit (sign irrelevant).
+    k_fraction : float
+        One-way proportional cost ``k`` (0.0008 = 8 bps). ``inf`` gives ``inf``.
+    risk_aversion_per_quote : float
+        ``lambda``, 1/quote unit.
+    """
+    return math.cbrt(1.5 * k_fraction * spot * gamma_units_per_quote * gamma_units_per_quote / risk_aversion_per_quote)
+
+
+def ww_half_width_array(
+    spot: npt.ArrayLike,
+    gamma_units_per_quote: npt.ArrayLike,
+    k_fraction: npt.ArrayLike,
+    risk_aversion_per_quote: npt.ArrayLike,
+) -> FloatArray:
+    """Vectorized :func:`ww_half_width`: broadcasts its arguments, returns float64 (0-d for scalars)."""
+    s = np.asarray(spot, dtype=np.float64)
+    g = np.asarray(gamma_units_per_quote, dtype=np.float64)
+    k = np.asarray(k_fraction, dtype=np.float64)
+    lam = np.asarray(risk_aversion_per_quote, dtype=np.float64)
+    out: FloatArray = np.cbrt(1.5 * k * s * g * g / lam)
+    return out
+
+
+def hedge_to_band_array(
+    delta_units: npt.ArrayLike,
+    target_units: npt.ArrayLike,
+    half_width_units: npt.ArrayLike,
+    hedge_to: HedgeTo = "edge",
+) -> FloatArray:
+    """Signed trades (+ buy, - sell; units) that bring ``delta`` back into ``target +/- h``.
+
+    Zero inside the band (``|delta - target| <= h``); outside it,
+    ``-sign(dev) (|dev| - h)`` to the edge or ``-dev`` to the target. No caps, no
+    minimum trade: the backtest's inner loop.
+    """
+    dev = np.asarray(delta_units, dtype=np.float64) - np.asarray(target_units, dtype=np.float64)
+    h = np.asarray(half_width_units, dtype=np.float64)
+    adev = np.abs(dev)
+    outside = adev > h
+    if hedge_to == "edge":
+        trade = -np.sign(dev) * np.where(outside, adev - h, 0.0)
+    elif hedge_to == "target":
+        trade = np.where(outside, -dev, 0.0)
+    else:
+        raise InputError("hedge_to", f"must be 'edge' or 'target', got {hedge_to!r}")
+    out: FloatArray = trade + 0.0  # normalise -0.0
+    return out
+
+
+def compute_band(
+    trigger: TriggerConfig,
+    target_units: float,
+    spot: float,
+    gamma_units_per_quote: float,
+    book_value_quote: float,
+    k_fraction: float,
+) -> Band:
+    """The band for one underlying (see the module docstring); ``k_fraction`` is used by ``ww`` only."""
+    kind = trigger.kind
+    if kind == "ww":
+        raw = ww_half_width(spot, gamma_units_per_quote, k_fraction, trigger.risk_aversion_per_quote)
+        h = min(max(raw, trigger.floor_units), trigger.ceiling_units)
+        return Band(kind, target_units, h, raw, k_fraction, gamma_units_per_quote)
+    raw = trigger.fixed_units if kind == "fixed" else trigger.band_pct * abs(book_value_quote) / spot
+    h = min(max(raw, trigger.floor_units), trigger.ceiling_units)
+    return Band(kind, target_units, h, raw)
+
+
+# --------------------------------------------------------------------------- window and clips
+
+
+def window_used_quote(fills: Sequence[Fill], now_s: float, window_s: float) -> float:
+    """Notional of the fills in ``(now - window_s, now]`` plus any later ones (clock skew counts), quote."""
+    start = now_s - window_s
+    return sum(f.notional_quote for f in fills if f.timestamp > start)
+
+
+def window_left_quote(fills: Sequence[Fill], now_s: float, window_s: float, cap_quote: float) -> float:
+    """``max(cap - used, 0)``, quote units."""
+    return max(cap_quote - window_used_quote(fills, now_s, window_s), 0.0)
+
+
+def window_reopens_in_s(fills: Sequence[Fill], now_s: float, window_s: float) -> float:
+    """Seconds until the oldest fill in the window leaves it (``0`` if the window is empty)."""
+    start = now_s - window_s
+    inside = [f.timestamp for f in fills if f.timestamp > start]
+    if not inside:
+        return 0.0
+    return max(min(inside) + window_s - now_s, 0.0)
+
+
+def _units_within(cap_quote: float, price: float) -> float:
+    """Largest ``u ~ cap / price`` with ``u * price <= cap`` in floating point (a cap is never exceeded)."""
+    u = cap_quote / price
+    while u * price > cap_quote:  # at most a step or two
+        u = math.nextafter(u, 0.0)
+    return u
+
+
+def clip_size(needed_units: float, price: float, max_trade_quote: float, window_left: float) -> Clip:
+    """``clip = min(needed, max_trade_quote / price, window_left / price)`` (units, unsigned).
+
+    When both caps bind equally the max-per-trade cap is reported. The clip's
+    notional ``clip * price`` never exceeds either cap, also in floating point.
+    """
+    by_trade = _units_within(max_trade_quote, price)
+    by_window = _units_within(window_left, price)
+    if needed_units <= by_trade and needed_units <= by_window:
+        return Clip(needed_units, needed_units, 0.0, "none", window_left)
+    if by_trade <= by_window:
+        return Clip(needed_units, by_trade, needed_units - by_trade, "max_trade", window_left)
+    return Clip(needed_units, by_window, needed_units - by_window, "window", window_left)
