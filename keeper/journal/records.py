@@ -1,0 +1,271 @@
+"""The journal's record types and the intent state machine.
+
+Every record the journal returns is a frozen dataclass. On-chain integers are Python ``int``
+(exact; they are stored as decimal TEXT). Times written by the keeper (``created_at``,
+``updated_at``, ...) are seconds since the epoch from the journal's injected clock; block
+timestamps are the chain's own seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "LEGAL_TRANSITIONS",
+    "OPEN_STATUSES",
+    "TERMINAL_STATUSES",
+    "ControlState",
+    "CostTotals",
+    "Cycle",
+    "CycleStatus",
+    "Event",
+    "Fill",
+    "FillData",
+    "HedgeVolume",
+    "Intent",
+    "IntentStatus",
+    "PlanRecord",
+    "RunMode",
+    "Side",
+    "SnapshotRecord",
+    "TxAttempt",
+    "TxParams",
+]
+
+
+class CycleStatus(enum.StrEnum):
+    """Where a keeper cycle ended. ``running`` is the only non-final status."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ABANDONED = "abandoned"
+    """The process died while the cycle ran; set at the next start."""
+
+
+class RunMode(enum.StrEnum):
+    """Whether a cycle may send transactions."""
+
+    LIVE = "live"
+    DRY_RUN = "dry-run"
+
+
+class Side(enum.StrEnum):
+    """Direction of a hedge trade on the underlying (a perp short is a ``sell``)."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class IntentStatus(enum.StrEnum):
+    """Life of an intent: one intent, at most one trade.
+
+    ``pending`` is written before anything is signed. ``sent`` means a signed transaction was
+    recorded and may have been broadcast (attempts are recorded *before* broadcasting).
+    ``mined``: one of its attempts was included and succeeded (a fill exists). ``failed``: never
+    sent, or an attempt was included and reverted, or the keeper gave up. ``replaced``: the
+    intent's nonce was consumed by a transaction that is not one of its attempts.
+    """
+
+    PENDING = "pending"
+    SENT = "sent"
+    MINED = "mined"
+    FAILED = "failed"
+    REPLACED = "replaced"
+
+
+LEGAL_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
+    IntentStatus.PENDING: frozenset({IntentStatus.SENT, IntentStatus.FAILED}),
+    IntentStatus.SENT: frozenset({IntentStatus.SENT, IntentStatus.MINED, IntentStatus.FAILED, IntentStatus.REPLACED}),
+    IntentStatus.MINED: frozenset(),
+    IntentStatus.FAILED: frozenset(),
+    IntentStatus.REPLACED: frozenset(),
+}
+"""from-status -> the statuses it may move to. ``sent -> sent`` is a replacement attempt (same nonce)."""
+
+OPEN_STATUSES = frozenset({IntentStatus.PENDING, IntentStatus.SENT})
+TERMINAL_STATUSES = frozenset({IntentStatus.MINED, IntentStatus.FAILED, IntentStatus.REPLACED})
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One keeper cycle."""
+
+    id: int
+    started_at: float
+    finished_at: float | None
+    block_number: int | None
+    status: CycleStatus
+    mode: RunMode
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """A journaled snapshot: the book at one block, as JSON-ready data."""
+
+    id: int
+    cycle_id: int
+    block_number: int
+    block_timestamp: int
+    complete: bool
+    snapshot: Any
+    failures: Any
+    recorded_at: float
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """A journaled hedge plan: the decisions, the reasons behind them, and the greeks they came from."""
+
+    id: int
+    cycle_id: int
+    decisions: Any
+    reasons: str
+    greeks: Any
+    recorded_at: float
+
+
+@dataclass(frozen=True)
+class TxParams:
+    """Exactly what an intent would send (before fees and nonce are chosen)."""
+
+    to: str
+    data: str
+    """Calldata, ``0x``-prefixed hex."""
+    value: int
+    """Wei."""
+    gas_limit: int
+
+
+@dataclass(frozen=True)
+class TxAttempt:
+    """One signed transaction for an intent; replacements share the nonce and raise the fees."""
+
+    id: int
+    intent_id: str
+    attempt: int
+    """1 for the first transaction, 2 for its first replacement, ..."""
+    nonce: int
+    tx_hash: str
+    raw_tx: str
+    """The signed transaction, ``0x`` hex, for re-checking or rebroadcasting after a restart."""
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A hedge the keeper decided to make, and what became of it."""
+
+    id: str
+    cycle_id: int
+    created_at: float
+    updated_at: float
+    underlying: str
+    venue: str
+    side: Side
+    size: int
+    """Raw integer units of the traded token or contract."""
+    params: TxParams
+    status: IntentStatus
+    error: str | None
+    attempts: tuple[TxAttempt, ...] = field(default=())
+    """Oldest first."""
+
+
+@dataclass(frozen=True)
+class FillData:
+    """What a mined hedge did, read from its receipt and the chain (input to ``record_fill``)."""
+
+    block_number: int
+    block_timestamp: int
+    tx_hash: str
+    amount_in: int
+    """Raw units paid."""
+    amount_out: int
+    """Raw units received."""
+    notional_quote: float
+    """Traded value in quote units (for rolling-window caps)."""
+    realized_price: float
+    oracle_price: float
+    slippage_bps: float
+    fee_quote: float
+    """Venue fee in quote units."""
+    gas_used: int
+    effective_gas_price: int
+    """Wei per gas."""
+    gas_cost_native: int
+    """Wei."""
+    gas_cost_quote: float
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A journaled fill, with the intent's identity for convenience."""
+
+    id: int
+    intent_id: str
+    underlying: str
+    venue: str
+    side: Side
+    size: int
+    recorded_at: float
+    data: FillData
+
+
+@dataclass(frozen=True)
+class HedgeVolume:
+    """Mined hedges of one underlying over a window (by block timestamp)."""
+
+    underlying: str
+    since: int
+    fills: int
+    notional_quote: float
+    bought: int
+    """Sum of intent sizes of ``buy`` fills, raw units."""
+    sold: int
+    """Sum of intent sizes of ``sell`` fills, raw units."""
+
+
+@dataclass(frozen=True)
+class CostTotals:
+    """Costs of mined hedges over a window (by block timestamp), ``[start, end)``."""
+
+    start: int
+    end: int
+    fills: int
+    fees_quote: float
+    gas_cost_native: int
+    """Wei."""
+    gas_cost_quote: float
+    notional_quote: float
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """Operator and circuit-breaker state, read at start. ``None`` fields mean "never set"."""
+
+    paused: bool
+    pause_reason: str | None
+    paused_by: str | None
+    paused_at: float | None
+    halted: bool
+    halt_reason: str | None
+    halted_at: float | None
+    activation_fingerprint: str | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of the append-only event log."""
+
+    id: int
+    ts: float
+    kind: str
+    data: Any

@@ -1,0 +1,374 @@
+"""The :class:`Journal`: opening, migrating, cycles, snapshots, plans and the history export."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+from keeper.errors import InputError, JournalError
+from keeper.journal._base import NotFoundError, check_text
+from keeper.journal.codec import dumps, int_to_text, loads
+from keeper.journal.control import ControlMixin
+from keeper.journal.intents import IntentsMixin
+from keeper.journal.records import Cycle, CycleStatus, PlanRecord, RunMode, SnapshotRecord
+from keeper.journal.schema import SCHEMA_VERSION, migrate, read_version
+
+__all__ = ["Journal"]
+
+_EXPORT_TABLES = ("cycles", "snapshots", "plans", "intents", "tx_attempts", "fills", "control", "events")
+_INT64_MAX = 2**63 - 1  # SQLite INTEGER; nonces, blocks, timestamps and gas fit in practice
+
+
+def _cycle(row: sqlite3.Row) -> Cycle:
+    return Cycle(
+        id=row["id"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        block_number=row["block_number"],
+        status=CycleStatus(row["status"]),
+        mode=RunMode(row["mode"]),
+        error=row["error"],
+    )
+
+
+class Journal(IntentsMixin, ControlMixin):
+    """The keeper's durable record (SQLite, WAL, ``synchronous=FULL``).
+
+    One writer process (the keeper) and any number of readers (``readonly=True``, e.g. the
+    ``status`` command) may have it open at once. Every write is one transaction. Times written
+    by the journal come from ``clock`` (seconds since the epoch), injected at construction.
+    """
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        readonly: bool = False,
+        busy_timeout_s: float = 5.0,
+    ) -> Journal:
+        """Open (creating and migrating if needed) the journal at ``path``.
+
+        The parent directory must already exist and be writable; otherwise :class:`JournalError`
+        names the path and the cause, and nothing is created. A journal written by a newer keeper
+        (schema version above :data:`SCHEMA_VERSION`) is refused untouched. ``readonly=True``
+        opens an existing, current journal for reading only (no migration, no writes).
+        """
+        where = os.fspath(path)
+        target = Path(where).absolute()
+        problem = _path_problem(target, readonly)
+        if problem:
+            raise JournalError(f"{where}: cannot open journal: {problem}")
+        try:
+            if readonly:
+                conn = sqlite3.connect(
+                    f"file:{quote(str(target))}?mode=ro",
+                    uri=True,
+                    timeout=busy_timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,  # transactions are serialized by the journal's lock
+                )
+            else:
+                conn = sqlite3.connect(
+                    str(target), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+                )
+        except sqlite3.Error as exc:
+            raise JournalError(f"{where}: cannot open journal: {exc}") from exc
+        return cls._setup(conn, where=where, clock=clock, readonly=readonly, busy_timeout_s=busy_timeout_s)
+
+    @classmethod
+    def memory(cls, *, clock: Callable[[], float] = time.time) -> Journal:
+        """A fresh in-memory journal (tests, dry runs that must leave nothing behind)."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        return cls._setup(conn, where=":memory:", clock=clock, readonly=False, busy_timeout_s=5.0)
+
+    @classmethod
+    def _setup(
+        cls, conn: sqlite3.Connection, *, where: str, clock: Callable[[], float], readonly: bool, busy_timeout_s: float
+    ) -> Journal:
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            version = read_version(conn, where)  # before any write: a newer journal stays untouched
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"{where}: journal schema version {version} is newer than this keeper supports "
+                    f"({SCHEMA_VERSION}); refusing to open it (upgrade the keeper)"
+                )
+            if readonly:
+                if version != SCHEMA_VERSION:
+                    raise JournalError(
+                        f"{where}: journal schema version {version} needs migrating to {SCHEMA_VERSION}; "
+                        "open it once with the keeper (read-write) first"
+                    )
+            else:
+                mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+                if mode != "wal" and where != ":memory:":
+                    raise JournalError(f"{where}: cannot switch the journal to WAL mode (got {mode!r})")
+                conn.execute("PRAGMA synchronous = FULL")
+                version = migrate(conn, where)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise JournalError(f"{where}: cannot open journal: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, where=where, clock=clock, readonly=readonly, schema_version=version)
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open journal (equal to :data:`SCHEMA_VERSION` once opened)."""
+        return self._schema_version
+
+    def close(self) -> None:
+        """Close the connection (committed data is already durable)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- cycles
+
+    def start_cycle(self, mode: RunMode | str) -> Cycle:
+        """Open a new ``running`` cycle."""
+        try:
+            mode_value = RunMode(mode)
+        except ValueError:
+            raise InputError("mode", f"{mode!r} is not one of {[m.value for m in RunMode]}") from None
+        with self._write("start a cycle") as conn:
+            cursor = conn.execute(
+                "INSERT INTO cycles (started_at, status, mode) VALUES (?, 'running', ?)",
+                (self._now(), mode_value.value),
+            )
+            return self._cycle(conn, _rowid(cursor))
+
+    def set_cycle_block(self, cycle_id: int, block_number: int) -> Cycle:
+        """Record the block a running cycle reads at."""
+        int_to_text(block_number, "block_number", high=_INT64_MAX)
+        with self._write(f"set the block of cycle {cycle_id}") as conn:
+            cycle = self._cycle(conn, cycle_id)
+            if cycle.status is not CycleStatus.RUNNING:
+                raise JournalError(f"cycle {cycle_id} is {cycle.status}, not running")
+            conn.execute("UPDATE cycles SET block_number = ? WHERE id = ?", (block_number, cycle_id))
+            return self._cycle(conn, cycle_id)
+
+    def finish_cycle(self, cycle_id: int, status: CycleStatus | str, *, error: str | None = None) -> Cycle:
+        """Close a running cycle as ``ok``, ``failed``, ``skipped`` or ``abandoned`` (a cycle finishes once)."""
+        try:
+            final = CycleStatus(status)
+        except ValueError:
+            raise InputError("status", f"{status!r} is not a cycle status") from None
+        if final is CycleStatus.RUNNING:
+            raise InputError("status", "a cycle cannot finish as running")
+        if error is not None:
+            check_text(error, "error")
+        with self._write(f"finish cycle {cycle_id}") as conn:
+            cycle = self._cycle(conn, cycle_id)
+            if cycle.status is not CycleStatus.RUNNING:
+                raise JournalError(f"cycle {cycle_id} already finished as {cycle.status}")
+            conn.execute(
+                "UPDATE cycles SET status = ?, finished_at = ?, error = ? WHERE id = ?",
+                (final.value, self._now(), error, cycle_id),
+            )
+            return self._cycle(conn, cycle_id)
+
+    def abandon_running_cycles(self, reason: str = "the keeper stopped while the cycle ran") -> list[int]:
+        """At start: mark every cycle still ``running`` as ``abandoned``; return their ids."""
+        with self._write("abandon running cycles") as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM cycles WHERE status = 'running' ORDER BY id")]
+            conn.execute(
+                "UPDATE cycles SET status = 'abandoned', finished_at = ?, error = ? WHERE status = 'running'",
+                (self._now(), reason),
+            )
+        return ids
+
+    def cycle(self, cycle_id: int) -> Cycle:
+        """One cycle; :class:`NotFoundError` if there is none."""
+        with self._read(f"read cycle {cycle_id}") as conn:
+            return self._cycle(conn, cycle_id)
+
+    def recent_cycles(self, n: int) -> list[Cycle]:
+        """The last ``n`` cycles, newest first."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise InputError("n", f"expected a non-negative integer, got {n!r}")
+        with self._read("list recent cycles") as conn:
+            return [_cycle(r) for r in conn.execute("SELECT * FROM cycles ORDER BY id DESC LIMIT ?", (n,))]
+
+    def cycles_between(self, start: float, end: float) -> list[Cycle]:
+        """Cycles with ``start <= started_at < end`` (keeper clock), oldest first."""
+        with self._read("list cycles") as conn:
+            rows = conn.execute(
+                "SELECT * FROM cycles WHERE started_at >= ? AND started_at < ? ORDER BY started_at, id", (start, end)
+            )
+            return [_cycle(r) for r in rows]
+
+    # ---------------------------------------------------- snapshots and plans
+
+    def record_snapshot(
+        self,
+        cycle_id: int,
+        *,
+        block_number: int,
+        block_timestamp: int,
+        complete: bool,
+        snapshot: object,
+        failures: object = (),
+    ) -> SnapshotRecord:
+        """Journal the book a cycle read. ``snapshot`` and ``failures`` go through :func:`to_jsonable`."""
+        int_to_text(block_number, "block_number", high=_INT64_MAX)
+        int_to_text(block_timestamp, "block_timestamp", high=_INT64_MAX)
+        if not isinstance(complete, bool):
+            raise InputError("complete", f"expected a bool, got {type(complete).__name__}")
+        snapshot_text = dumps(snapshot, path="snapshot")
+        failures_text = dumps(failures, path="failures")
+        with self._write(f"record a snapshot for cycle {cycle_id}") as conn:
+            self._cycle(conn, cycle_id)
+            cursor = conn.execute(
+                "INSERT INTO snapshots (cycle_id, block_number, block_timestamp, complete, snapshot_json, "
+                "failures_json, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (cycle_id, block_number, block_timestamp, int(complete), snapshot_text, failures_text, self._now()),
+            )
+            row = conn.execute("SELECT * FROM snapshots WHERE id = ?", (_rowid(cursor),)).fetchone()
+        return _snapshot(row)
+
+    def snapshots(self, cycle_id: int) -> list[SnapshotRecord]:
+        """The snapshots a cycle journaled, oldest first."""
+        with self._read(f"read snapshots of cycle {cycle_id}") as conn:
+            rows = conn.execute("SELECT * FROM snapshots WHERE cycle_id = ? ORDER BY id", (cycle_id,))
+            return [_snapshot(r) for r in rows]
+
+    def record_plan(
+        self, cycle_id: int, *, decisions: object, reasons: str | Sequence[str], greeks: object
+    ) -> PlanRecord:
+        """Journal a cycle's plan: its decisions, its reasons (one per line, searchable) and greeks per underlying."""
+        reasons_text = reasons if isinstance(reasons, str) else "\n".join(reasons)
+        check_text(reasons_text, "reasons", empty=True)
+        decisions_text = dumps(decisions, path="decisions")
+        greeks_text = dumps(greeks, path="greeks")
+        with self._write(f"record a plan for cycle {cycle_id}") as conn:
+            self._cycle(conn, cycle_id)
+            cursor = conn.execute(
+                "INSERT INTO plans (cycle_id, decisions_json, reasons, greeks_json, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (cycle_id, decisions_text, reasons_text, greeks_text, self._now()),
+            )
+            row = conn.execute("SELECT * FROM plans WHERE id = ?", (_rowid(cursor),)).fetchone()
+        return _plan(row)
+
+    def plans(self, cycle_id: int) -> list[PlanRecord]:
+        """The plans a cycle journaled, oldest first."""
+        with self._read(f"read plans of cycle {cycle_id}") as conn:
+            return [_plan(r) for r in conn.execute("SELECT * FROM plans WHERE cycle_id = ? ORDER BY id", (cycle_id,))]
+
+    def search_plans(self, text: str, *, limit: int = 100) -> list[PlanRecord]:
+        """Plans whose reasons contain ``text`` (case-insensitive for ASCII), newest first."""
+        check_text(text, "text")
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self._read("search plans") as conn:
+            rows = conn.execute(
+                "SELECT * FROM plans WHERE reasons LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?", (pattern, limit)
+            )
+            return [_plan(r) for r in rows]
+
+    # ----------------------------------------------------------------- export
+
+    def export(self) -> dict[str, Any]:
+        """The whole history as JSON-ready data: ``{"schema_version": n, "<table>": [row, ...], ...}``.
+
+        JSON columns are parsed (and lose their ``_json`` suffix); on-chain integers stay the
+        exact decimal strings they are stored as. Rows are in insertion order.
+        """
+        out: dict[str, Any] = {"schema_version": self._schema_version}
+        with self._read("export the journal") as conn:
+            for table in _EXPORT_TABLES:
+                rows = conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()  # fixed table names
+                out[table] = [_export_row(r) for r in rows]
+        return out
+
+    # --------------------------------------------------------------- helpers
+
+    def _cycle(self, conn: sqlite3.Connection, cycle_id: int) -> Cycle:
+        row = conn.execute("SELECT * FROM cycles WHERE id = ?", (cycle_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"{self._where}: cycle {cycle_id} does not exist")
+        return _cycle(row)
+
+
+def _path_problem(target: Path, readonly: bool) -> str:
+    """Why the journal at ``target`` cannot be opened, or ``""``; looks without creating anything."""
+    parent = target.parent
+    try:
+        if not parent.exists():
+            return f"directory {parent} does not exist"
+        if not parent.is_dir():
+            return f"{parent} is not a directory"
+        if target.exists() and not target.is_file():
+            return f"{target} is not a regular file"
+        if readonly:
+            if not target.exists():
+                return f"{target} does not exist"
+            if not os.access(target, os.R_OK):
+                return f"{target} is not readable (permission denied)"
+            return ""
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"directory {parent} is not writable (permission denied)"
+        if target.exists() and not os.access(target, os.R_OK | os.W_OK):
+            return f"{target} is not readable and writable (permission denied)"
+    except OSError as exc:
+        return f"cannot inspect {target}: {exc.strerror or exc}"
+    return ""
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise JournalError("insert returned no row id")
+    return cursor.lastrowid
+
+
+def _snapshot(row: sqlite3.Row) -> SnapshotRecord:
+    return SnapshotRecord(
+        id=row["id"],
+        cycle_id=row["cycle_id"],
+        block_number=row["block_number"],
+        block_timestamp=row["block_timestamp"],
+        complete=bool(row["complete"]),
+        snapshot=loads(row["snapshot_json"]),
+        failures=loads(row["failures_json"]),
+        recorded_at=row["recorded_at"],
+    )
+
+
+def _plan(row: sqlite3.Row) -> PlanRecord:
+    return PlanRecord(
+        id=row["id"],
+        cycle_id=row["cycle_id"],
+        decisions=loads(row["decisions_json"]),
+        reasons=row["reasons"],
+        greeks=loads(row["greeks_json"]),
+        recorded_at=row["recorded_at"],
+    )
+
+
+def _export_row(row: sqlite3.Row) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in row.keys():  # noqa: SIM118 (sqlite3.Row is not a mapping)
+        value = row[key]
+        if key.endswith("_json"):
+            out[key.removesuffix("_json")] = loads(value)
+        else:
+            out[key] = value
+    return out
