@@ -16,7 +16,7 @@ __all__ = ["account_book_call", "parse_series", "series_details_call"]
 def account_book_call(market: str, owner: str) -> Call:
     return Call(
         market, "accountBook(address)", (owner,), ("uint256[]", "uint256[]", "uint256[]"),
-        f"option book of {owner} in {market}", 400_000,
+        f"option book of {owner} in {market}", 3_000_000,
     )
 
 
