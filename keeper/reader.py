@@ -53,6 +53,8 @@ class AssetSource:
     """Chainlink-style USD feed."""
     oracle_pool: str | None = None
     """A Uniswap v3 pool against the quote token for spot and TWAP checks (None: feed only)."""
+    hedge_pools: tuple[str, ...] = ()
+    """Uniswap v3 pools (against the quote token) the keeper may swap in; read every cycle."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class _Book:
     options: list[OptionPosition] = field(default_factory=list)
     perp_markets: dict[str, PerpMarketState] = field(default_factory=dict)
     perps: list[PerpPosition] = field(default_factory=list)
+    base_fee: int = -1
 
 
 class BookReader:
@@ -190,10 +193,18 @@ class BookReader:
                 s1.add(erc20.balance_of_call(token, owner), _put_int(book.balances, (owner, token)))
             for market in src.option_markets:
                 s1.add(options.account_book_call(market, owner), _append_book(book, market, owner))
+        def on_basefee(v: tuple[Any, ...]) -> None:
+            book.base_fee = int(v[0])
+
+        s1.add(Call(MULTICALL3, "getBasefee()", (), ("uint256",), "block base fee", 5_000), on_basefee)
         for asset in src.assets:
             self._add_feed(s1, book, asset)
             if asset.oracle_pool is not None:
-                self._add_oracle_pool(s1, book, asset.oracle_pool, src.twap_window_s)
+                self._add_pool(s1, book, asset.oracle_pool)
+                self._add_twap(s1, book, asset.oracle_pool, src.twap_window_s)
+            for pool in asset.hedge_pools:
+                if pool != asset.oracle_pool:
+                    self._add_pool(s1, book, pool)
         for perp in src.perp_markets:
             s1.add_group(perps.market_calls(perp.market), f"perp market {perp.market}", _perp_market(book, perp))
             for owner in src.owners:
@@ -273,6 +284,8 @@ class BookReader:
         self._finish_tokens(book, failures)
         if book.timestamp < 0:
             failures.append(ReadFailure("block timestamp", "not read"))
+        if book.base_fee < 0:
+            failures.append(ReadFailure("block base fee", "not read"))
 
         return Snapshot(
             chain_id=chain_id if chain_id is not None else -1,
@@ -288,6 +301,7 @@ class BookReader:
             feeds=book.feeds,
             twaps=book.twaps,
             balances=book.balances,
+            base_fee_wei=book.base_fee,
             failures=tuple(failures),
             round_trips=self.rpc.round_trips - trips0,
         )
@@ -322,7 +336,7 @@ class BookReader:
         stage.add_group(calls, f"feed {asset.symbol}", on_ok)
 
     @staticmethod
-    def _add_oracle_pool(stage: _Stage, book: _Book, pool: str, window_s: int) -> None:
+    def _add_pool(stage: _Stage, book: _Book, pool: str) -> None:
         calls = [
             *uniswap_v3.pool_calls(pool),
             Call(pool, "token0()", (), ("address",), f"pool {pool} token0", 5_000),
@@ -334,7 +348,10 @@ class BookReader:
             t0, t1, fee = to_checksum_address(parts[4][0]), to_checksum_address(parts[5][0]), int(parts[6][0])
             book.pools[pool] = uniswap_v3.pool_from_parts(pool, t0, t1, fee, parts[:4], {})
 
-        stage.add_group(calls, f"oracle pool {pool}", on_pool)
+        stage.add_group(calls, f"pool {pool}", on_pool)
+
+    @staticmethod
+    def _add_twap(stage: _Stage, book: _Book, pool: str, window_s: int) -> None:
         # observe() reverts with "OLD" when the oldest observation is younger than the window,
         # i.e. when observation cardinality does not cover it: the TWAP is then reported missing.
         def on_twap(v: tuple[Any, ...]) -> None:

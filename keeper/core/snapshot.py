@@ -180,6 +180,8 @@ class Snapshot:
     twaps: dict[str, TwapReading]
     balances: dict[tuple[str, str], int]
     """(owner, token address) -> raw balance."""
+    base_fee_wei: int = 0
+    """The block's base fee per gas (``block.basefee``)."""
     failures: tuple[ReadFailure, ...] = ()
     round_trips: int = 0
 

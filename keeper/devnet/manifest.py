@@ -83,6 +83,8 @@ class Manifest(_Model):
     option_series: dict[str, int] = {}
     """Series ids the treasury holds, by role (covered_call, protective_put, ...)."""
     perp_markets: dict[str, PerpInfo] = {}
+    hedge_module: str = ""
+    """The treasury's HedgeModule (enabled and configured by the owners at build)."""
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

@@ -15,8 +15,14 @@ def world_sources(m: Manifest, *, twap_window_s: int = 1800) -> BookSources:
         factory=m.uniswap.factory,
         quote_token=m.tokens["USDC"].address,
         assets=(
-            AssetSource("ETH", m.tokens["WETH"].address, m.feeds["ETH"].address, m.pools["WETH/USDC-500"].address),
-            AssetSource("BTC", m.tokens["WBTC"].address, m.feeds["BTC"].address, m.pools["WBTC/USDC-3000"].address),
+            AssetSource(
+                "ETH", m.tokens["WETH"].address, m.feeds["ETH"].address, m.pools["WETH/USDC-500"].address,
+                hedge_pools=(m.pools["WETH/USDC-500"].address, m.pools["WETH/USDC-3000"].address),
+            ),
+            AssetSource(
+                "BTC", m.tokens["WBTC"].address, m.feeds["BTC"].address, m.pools["WBTC/USDC-3000"].address,
+                hedge_pools=(m.pools["WBTC/USDC-3000"].address,),
+            ),
         ),
         option_markets=tuple(m.option_markets),
         perp_markets=tuple(PerpSource(p.address, p.underlying) for p in m.perp_markets.values()),

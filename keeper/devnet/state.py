@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from web3 import Web3
 
@@ -22,10 +24,20 @@ from keeper.devnet.anvil import AnvilNode, repo_root
 from keeper.devnet.manifest import Manifest
 from keeper.devnet.world import WorldConfig, build_world
 
-__all__ = ["World", "build_key", "ensure_world_state", "start_world", "state_dir"]
+__all__ = [
+    "World",
+    "build_key",
+    "ensure_variant_state",
+    "ensure_world_state",
+    "start_variant",
+    "start_world",
+    "state_dir",
+]
+
+VariantBuilder = Callable[[Web3, Manifest, Callable[[str], None]], dict[str, Any]]
 
 # Our contracts the world deploys; their builds are part of the cache key.
-WORLD_CONTRACTS = ("DevToken", "PriceFeed", "OptionMarket", "PerpMarket")
+WORLD_CONTRACTS = ("DevToken", "PriceFeed", "OptionMarket", "PerpMarket", "HedgeModule")
 
 
 def state_dir() -> Path:
@@ -87,6 +99,55 @@ def ensure_world_state(
                 old.unlink(missing_ok=True)
         progress(f"world built and dumped in {time.monotonic() - t0:.1f} s -> {state_path}")
     return manifest_path, state_path
+
+
+def ensure_variant_state(
+    name: str, build: VariantBuilder, cfg: WorldConfig | None = None, progress: Callable[[str], None] = print
+) -> tuple[Path, Path, dict[str, Any]]:
+    """A world with more built on top (``build`` runs once on the loaded base world, then is dumped).
+
+    Returns (manifest path, state path, the builder's extras such as the addresses it created).
+    """
+    base_manifest, base_state = ensure_world_state(cfg, progress)
+    key = hashlib.sha256((build_key(cfg or WorldConfig()) + name + _source_of(build)).encode()).hexdigest()[:16]
+    d = state_dir()
+    state_path, extras_path = d / f"variant-{name}-{key}.state.json", d / f"variant-{name}-{key}.extras.json"
+    with _file_lock(d / "build.lock"):
+        if not (state_path.is_file() and extras_path.is_file()):
+            t0 = time.monotonic()
+            progress(f"building world variant {name!r} (key {key}) on top of the base world")
+            manifest = Manifest.read(base_manifest)
+            with AnvilNode(load_state=base_state) as node:
+                node.rpc("evm_setTime", manifest.block_timestamp + 1)
+                w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 120}))
+                extras = build(w3, manifest, progress)
+                extras["block_timestamp"] = w3.eth.get_block("latest")["timestamp"]
+                node.dump_state(state_path)
+            extras_path.write_text(json.dumps(extras))
+            for old in d.glob(f"variant-{name}-*"):
+                if key not in old.name:
+                    old.unlink(missing_ok=True)
+            progress(f"variant {name!r} built and dumped in {time.monotonic() - t0:.1f} s")
+    return base_manifest, state_path, json.loads(extras_path.read_text())
+
+
+def _source_of(build: VariantBuilder) -> str:
+    module = inspect.getmodule(build)
+    return inspect.getsource(module) if module is not None else inspect.getsource(build)
+
+
+def start_variant(
+    name: str, build: VariantBuilder, cfg: WorldConfig | None = None, progress: Callable[[str], None] = print
+) -> tuple[World, dict[str, Any]]:
+    """Start anvil loaded with a world variant (see :func:`ensure_variant_state`)."""
+    manifest_path, state_path, extras = ensure_variant_state(name, build, cfg, progress)
+    node = AnvilNode(load_state=state_path).start()
+    try:
+        node.rpc("evm_setTime", int(extras["block_timestamp"]) + 1)
+    except Exception:
+        node.stop()
+        raise
+    return World(node=node, manifest=Manifest.read(manifest_path), manifest_path=manifest_path), extras
 
 
 @dataclass

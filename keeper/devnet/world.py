@@ -22,7 +22,7 @@ from web3.logs import DISCARD
 from keeper.devnet.artifacts import NPM_ARTIFACTS, forge_artifact, multicall3_creation_code, npm_artifact
 from keeper.devnet.chain import DevChain, dev_account
 from keeper.devnet.manifest import FeedInfo, Manifest, PoolInfo, SafeInfo, TokenInfo, UniswapInfo
-from keeper.devnet.world_venues import deploy_venues
+from keeper.devnet.world_venues import deploy_hedge_module, deploy_venues
 from keeper.errors import DevnetError, InputError
 
 __all__ = [
@@ -356,6 +356,12 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         safe=contract(w3, "Safe", safe.address), owner_indexes=list(cfg.owner_indexes), threshold=cfg.threshold,
         spot={"ETH": b.current_usd("WETH/USDC-500"), "BTC": b.current_usd("WBTC/USDC-3000")}, progress=progress,
     )
+    module = deploy_hedge_module(
+        w3, b.chain, deployer=b.deployer, keeper=dev_account(cfg.keeper_index).address,
+        guardian=dev_account(cfg.owner_indexes[0]).address, safe=contract(w3, "Safe", safe.address),
+        owner_indexes=list(cfg.owner_indexes), threshold=cfg.threshold, router=b.router.address, tokens=b.tokens,
+        feeds=feeds, perps=venues.perp_markets, progress=progress,
+    )
 
     block = w3.eth.get_block("latest")
     return Manifest(
@@ -381,6 +387,7 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         option_markets=[venues.option_market],
         option_series=venues.option_series,
         perp_markets=venues.perp_markets,
+        hedge_module=module,
     )
 
 

@@ -7,6 +7,7 @@ holds long puts written by the market maker, and holds a short ETH perp with USD
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from eth_typing import ChecksumAddress
@@ -17,9 +18,10 @@ from keeper.devnet.artifacts import forge_artifact
 from keeper.devnet.chain import DevChain, dev_account
 from keeper.devnet.manifest import PerpInfo
 from keeper.errors import DevnetError
+from keeper.venues.hedge_module import ModuleParams, PerpLimit, TokenFeed, setup_txs
 from keeper.venues.safe import SafeTx, execute_safe_tx
 
-__all__ = ["PERP_PARAMS", "VenueWorld", "deploy_venues", "safe_call"]
+__all__ = ["PERP_PARAMS", "VenueWorld", "deploy_hedge_module", "deploy_venues", "safe_call"]
 
 DAY = 86_400
 # takerFeeBps, initialMarginBps, maintenanceMarginBps, liquidationRewardBps,
@@ -116,3 +118,44 @@ def deploy_venues(
     safe_call(w3, safe, owner_indexes, threshold, eth_perp, "modifyPosition", [-20 * 10**18, 0])
     progress(f"PerpMarkets: {perps}; treasury short 20 ETH-perp with 100,000 USDC margin")
     return VenueWorld(option_market=market.address, option_series=ids, perp_markets=perps)
+
+
+def deploy_hedge_module(
+    w3: Web3,
+    chain: DevChain,
+    *,
+    deployer: ChecksumAddress,
+    keeper: str,
+    guardian: str,
+    safe: Contract,
+    owner_indexes: list[int],
+    threshold: int,
+    router: str,
+    tokens: dict[str, Contract],
+    feeds: dict[str, Contract],
+    perps: dict[str, PerpInfo],
+    progress: Any,
+) -> str:
+    """Deploy the HedgeModule for the treasury; the owners enable and configure it (signed Safe txs)."""
+    module = chain.deploy(forge_artifact("HedgeModule"), safe.address, keeper, guardian, sender=deployer)
+    params = ModuleParams(
+        keeper=keeper, guardian=guardian, router=router, fee_tiers=(500, 3000),
+        tokens=(
+            TokenFeed(tokens["WETH"].address, feeds["ETH"].address, 3600),
+            TokenFeed(tokens["WBTC"].address, feeds["BTC"].address, 3600),
+            TokenFeed(tokens["USDC"].address, feeds["USDC"].address, 3 * 86400),
+        ),
+        perps=tuple(
+            PerpLimit(info.address, feeds[asset].address, 3600, Decimal(500 if asset == "ETH" else 25))
+            for asset, info in perps.items()
+        ),
+        max_notional_per_trade_usd=Decimal(500_000), max_notional_per_window_usd=Decimal(2_000_000),
+        window_s=86_400, max_slippage_bps=100,
+    )
+    owners = [dev_account(i) for i in owner_indexes[:threshold]]
+    for tx in setup_txs(safe.address, module.address, params):
+        execute_safe_tx(w3, safe, tx, owners, sender=dev_account(0).address)
+    if not safe.functions.isModuleEnabled(module.address).call():
+        raise DevnetError("HedgeModule is not enabled after the owners' transactions")
+    progress(f"HedgeModule at {module.address}: enabled; 500,000 USD per trade, 2,000,000 USD per day, 100 bps")
+    return str(module.address)
