@@ -231,6 +231,31 @@ class TxManager:
             return self._revert_from_rpc(exc)
         return "reverted (replay did not reproduce it)", "", ()
 
+    def cancel(self, nonce: int, last_max_fee: int, last_tip: int, wait_s: float = 30.0) -> str:
+        """Close ``nonce`` with a 0-value self-transfer priced above the last attempt; wait for the nonce.
+
+        Returns the cancellation's hash. Whichever transaction at that nonce is mined, the nonce is
+        used afterwards, so an older attempt can never land later. Raises TxTimeoutError if the nonce
+        is still open after ``wait_s``.
+        """
+        with self._lock:
+            base = self.suggest_fees()
+            old = Fees(last_max_fee, last_tip, base.base_fee)
+            fees = bump(old, self.policy, base.base_fee)
+            req = TxRequest(to=self.signer.address, data=b"", value=0, gas=21_000)
+            attempt = self.sign(req, nonce, fees, 21_000)
+            try:
+                self.broadcast(attempt)
+            except NonceConsumedError:
+                return attempt.tx_hash
+            start = self.clock()
+            while self.clock() - start < wait_s:
+                if self.chain_nonce("latest") > nonce:
+                    self.resync_nonce()
+                    return attempt.tx_hash
+                self.sleep(self.poll_s)
+            raise TxTimeoutError(f"cancellation of nonce {nonce} not mined after {wait_s:g} s", [attempt])
+
     # ------------------------------------------------------------------ the loop
     def send(self, req: TxRequest, before_broadcast: Callable[[Attempt], None]) -> Mined:
         """Send ``req`` and wait for it. ``before_broadcast`` records each attempt before it leaves.

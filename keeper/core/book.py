@@ -45,6 +45,8 @@ class BookRisk:
     summaries: dict[str, RiskSummary]
     quote_value: float
     """Quote-currency holdings outside the per-underlying values (balances, perp margin, put collateral)."""
+    unvalued: tuple[str, ...] = ()
+    """Underlyings with positions but no spot price (their feed could not be read): not in ``summaries``."""
 
 
 def lp_fees(snap: Snapshot, lp: LpPosition) -> tuple[int, int]:
@@ -132,9 +134,16 @@ def book_risk(
     *,
     rate: float = 0.0,
 ) -> BookRisk:
-    """Greeks per underlying of the whole book at ``spots`` (quote per unit)."""
+    """Greeks per underlying of the whole book at ``spots`` (quote per unit).
+
+    An underlying without a spot (its feed was unreadable, so the snapshot is incomplete) is listed
+    in ``unvalued`` instead of being valued at a made-up price.
+    """
     positions, quote_value = book_positions(snap, asset_tokens, quote_token, vols, rate=rate)
-    return BookRisk(positions=positions, summaries=aggregate(positions, spots), quote_value=quote_value)
+    unvalued = tuple(sorted({p.underlying for p in positions if p.underlying not in spots}))
+    priced = [p for p in positions if p.underlying in spots]
+    return BookRisk(positions=positions, summaries=aggregate(priced, spots), quote_value=quote_value,
+                    unvalued=unvalued)
 
 
 def _decimals(snap: Snapshot, token: str) -> int:

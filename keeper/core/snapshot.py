@@ -8,7 +8,8 @@ as zero: a snapshot with failures is incomplete and must not be traded on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 __all__ = [
     "FeedReading",
@@ -188,3 +189,14 @@ class Snapshot:
     @property
     def complete(self) -> bool:
         return not self.failures
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict (big integers stay ints; balances become a list of rows)."""
+        out = asdict(self)
+        out["balances"] = [
+            {"owner": owner, "token": token, "amount": amount} for (owner, token), amount in self.balances.items()
+        ]
+        out["pools"] = {
+            addr: {**pool, "ticks": list(pool["ticks"].values())} for addr, pool in out["pools"].items()
+        }
+        return out

@@ -75,7 +75,8 @@ def test_amounts_and_fees_equal_the_chain_before_and_after_tick_crossing_swaps(
     deployer = Web3.to_checksum_address(manifest.deployer)
     for sym, amount in (("USDC", 2 * 10**15), ("WBTC", 10**12)):  # 2e9 USDC, 10,000 WBTC
         dev.send(contract(chain, "DevToken", manifest.tokens[sym].address).functions.mint(actor, amount), deployer)
-    dev.send(contract(chain, "WETH9", manifest.tokens["WETH"].address).functions.deposit(), actor, value=200_000 * 10**18)
+    weth = contract(chain, "WETH9", manifest.tokens["WETH"].address)
+    dev.send(weth.functions.deposit(), actor, value=200_000 * 10**18)
     for name, p in manifest.pools.items():
         pool = contract(chain, "UniswapV3Pool", p.address)
         base_is_token0 = p.token0 == manifest.tokens[p.base].address

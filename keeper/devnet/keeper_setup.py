@@ -1,0 +1,78 @@
+"""Compose a :class:`~keeper.runner.Keeper` for the local world's treasury (tests and the demo).
+
+The production composition reads the same pieces from the config file; this one takes them
+from the world's manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from keeper.chain.fees import FeePolicy
+from keeper.chain.multicall import Multicall
+from keeper.chain.rpc import RpcClient
+from keeper.chain.tx import ErrorDecoder, TxManager
+from keeper.core.inputs import UnderlyingVenues
+from keeper.core.policy import PolicyConfig
+from keeper.core.vol import FixedVol, VolModel
+from keeper.devnet.artifacts import forge_artifact
+from keeper.devnet.chain import dev_account
+from keeper.devnet.manifest import Manifest
+from keeper.devnet.sources import world_sources
+from keeper.execution import ExecutionMode, Executor
+from keeper.journal import Journal
+from keeper.reader import BookReader
+from keeper.runner import Keeper
+
+__all__ = ["world_keeper", "world_venues"]
+
+
+def world_venues(m: Manifest, *, perps: bool = True, swaps: bool = True) -> dict[str, UnderlyingVenues]:
+    eth_pools = (m.pools["WETH/USDC-500"].address, m.pools["WETH/USDC-3000"].address) if swaps else ()
+    btc_pools = (m.pools["WBTC/USDC-3000"].address,) if swaps else ()
+    return {
+        "ETH": UnderlyingVenues("ETH", m.tokens["WETH"].address, m.pools["WETH/USDC-500"].address, eth_pools,
+                                m.perp_markets["ETH"].address if perps else None),
+        "BTC": UnderlyingVenues("BTC", m.tokens["WBTC"].address, m.pools["WBTC/USDC-3000"].address, btc_pools,
+                                m.perp_markets["BTC"].address if perps else None),
+    }
+
+
+def world_keeper(
+    url: str,
+    m: Manifest,
+    journal: Journal,
+    policy: PolicyConfig,
+    *,
+    mode: ExecutionMode = "safe-module",
+    live: bool = True,
+    venues: Mapping[str, UnderlyingVenues] | None = None,
+    vols: Mapping[str, VolModel] | None = None,
+    max_slippage_bps: int = 50,
+    rpc: RpcClient | None = None,
+    tx_kwargs: dict[str, Any] | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> Keeper:
+    rpc = rpc or RpcClient.http(url)
+    multicall = Multicall(rpc)
+    signer = dev_account(5)
+    errors = ErrorDecoder([forge_artifact(n).abi for n in ("HedgeModule", "PerpMarket", "DevToken")])
+    tx = TxManager(rpc, signer, m.chain_id, policy=FeePolicy(), errors=errors, poll_s=0.05, **(tx_kwargs or {}))
+    account = m.safe.address if mode == "safe-module" else signer.address
+    sources = world_sources(m)
+    if account != m.safe.address:
+        import dataclasses
+
+        sources = dataclasses.replace(sources, owners=(m.safe.address, account))
+    executor = Executor(
+        mode=mode, account=account, router=m.uniswap.router, module=m.hedge_module,
+        tokens={"ETH": m.tokens["WETH"].address, "BTC": m.tokens["WBTC"].address},
+        quote_token=m.tokens["USDC"].address, max_slippage_bps=max_slippage_bps,
+    )
+    return Keeper(
+        rpc=rpc, reader=BookReader(rpc, sources, multicall), multicall=multicall, journal=journal, tx=tx,
+        executor=executor, policy=policy, venues=venues or world_venues(m),
+        vol_models=vols or {"ETH": FixedVol(0.6), "BTC": FixedVol(0.5)}, quote_token=m.tokens["USDC"].address,
+        chain_id=m.chain_id, live=live, log=log,
+    )

@@ -1,0 +1,301 @@
+"""Executors: turn a :class:`HedgeOrder` into a transaction, and verify its result from chain state.
+
+Two venues (a Uniswap v3 swap through SwapRouter ``exactInputSingle``, a PerpMarket trade) and two
+modes (``safe-module``: the keeper calls the treasury's HedgeModule; ``eoa``: the keeper trades
+its own funds). Amounts become integers here, at the edge. Results are read back from balances
+and positions at the receipt block and the block before it, never from events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Literal
+
+from eth_abi.abi import decode
+from eth_utils.crypto import keccak
+
+from keeper.chain.multicall import Call, Failed, Multicall
+from keeper.chain.tx import Mined, TxRequest
+from keeper.core.costs import CostEstimate
+from keeper.core.hedge_types import HedgeOrder
+from keeper.core.snapshot import Snapshot
+from keeper.errors import InputError, TransactionError
+from keeper.venues.hedge_module import calldata
+
+__all__ = ["ExecutionMode", "Executor", "Fill", "PreparedTrade"]
+
+ExecutionMode = Literal["safe-module", "eoa"]
+BPS = Decimal(10_000)
+
+
+@dataclass(frozen=True)
+class PreparedTrade:
+    """A hedge ready to send: the transaction and what it must achieve."""
+
+    order: HedgeOrder
+    request: TxRequest
+    venue: str
+    side: str
+    size_raw: int
+    """Underlying raw units sold/bought (swap) or 1e18 size delta (perp), unsigned."""
+    token_in: str = ""
+    token_out: str = ""
+    amount_in: int = 0
+    min_out: int = 0
+    fee_tier: int = 0
+    size_delta: int = 0
+    acceptable_price: int = 0
+
+
+@dataclass(frozen=True)
+class Fill:
+    """What the chain says happened, in raw and human units."""
+
+    amount_in: int
+    amount_out: int
+    underlying_units: float
+    quote_units: float
+    realized_price: float
+    """Quote per underlying."""
+    oracle_price: float
+    slippage_bps: float
+    """Worse than the oracle price by this many bps (negative: better)."""
+    fee_quote: float
+    gas_used: int
+    effective_gas_price: int
+    gas_cost_native: float
+    gas_cost_quote: float
+    block_number: int
+    block_timestamp: int
+    tx_hash: str
+    notional_quote: float
+
+
+def _selector(sig: str) -> bytes:
+    return keccak(text=sig)[:4]
+
+
+def _order(underlying: str, side: str, units: float, venue: str, venue_id: str, fee: float,
+           price: float) -> HedgeOrder:
+    return HedgeOrder(
+        underlying=underlying, side="buy" if side == "buy" else "sell", size_units=units,
+        notional_quote=units * price, venue="perp" if venue == "perp" else "uniswap", venue_id=venue_id,
+        fee_fraction=fee, reference_price_quote=price, limit_price_quote=price,
+        cost=CostEstimate(0.0, 0.0, 0.0, 0.0),
+    )
+
+
+def _ceil(x: Decimal) -> int:
+    return int(x.to_integral_value(ROUND_CEILING))
+
+
+def _floor(x: Decimal) -> int:
+    return int(x.to_integral_value(ROUND_FLOOR))
+
+
+@dataclass
+class Executor:
+    """Builds and verifies hedges for one executing account.
+
+    Parameters
+    ----------
+    mode: ``safe-module`` or ``eoa``.
+    account: the address whose funds trade (the Safe, or the keeper's EOA).
+    router: Uniswap v3 SwapRouter.
+    module: the HedgeModule (``safe-module`` mode).
+    tokens: underlying symbol -> token address; quote_token: the quote token (USDC).
+    max_slippage_bps: the keeper's own bound; must not exceed the module's.
+    deadline_s: swap deadline after the snapshot block's timestamp.
+    """
+
+    mode: ExecutionMode
+    account: str
+    router: str
+    module: str
+    tokens: dict[str, str]
+    quote_token: str
+    max_slippage_bps: int = 50
+    deadline_s: int = 300
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("safe-module", "eoa"):
+            raise InputError("mode", f"must be 'safe-module' or 'eoa', got {self.mode!r}")
+        if self.mode == "safe-module" and not self.module:
+            raise InputError("module", "safe-module mode needs the HedgeModule address")
+        if not 0 <= self.max_slippage_bps <= 1000:
+            raise InputError("max_slippage_bps", f"must be in 0..1000, got {self.max_slippage_bps}")
+
+    # ----------------------------------------------------------------- prepare
+    def prepare(self, order: HedgeOrder, snap: Snapshot) -> PreparedTrade:
+        if order.venue == "uniswap":
+            return self._prepare_swap(order, snap)
+        return self._prepare_perp(order, snap)
+
+    def _feed_usd_wad(self, snap: Snapshot, symbol: str) -> int:
+        f = snap.feeds[symbol]
+        wad: int = f.answer * 10 ** (18 - f.decimals) if f.decimals <= 18 else f.answer // 10 ** (f.decimals - 18)
+        return wad
+
+    def _prepare_swap(self, order: HedgeOrder, snap: Snapshot) -> PreparedTrade:
+        pool = snap.pools[order.venue_id]
+        sym = order.underlying
+        under, quote = self.tokens[sym], self.quote_token
+        dec_u, dec_q = snap.tokens[under].decimals, snap.tokens[quote].decimals
+        price = Decimal(self._feed_usd_wad(snap, sym)) / Decimal(10**18)  # quote per underlying
+        slip = Decimal(self.max_slippage_bps) / BPS
+        size = Decimal(repr(order.size_units))
+        if order.side == "sell":
+            token_in, token_out = under, quote
+            amount_in = _floor(size * 10**dec_u)
+            expected = Decimal(amount_in) * price * 10**dec_q / 10**dec_u
+        else:
+            token_in, token_out = quote, under
+            amount_in = _ceil(size * price * 10**dec_q)
+            expected = Decimal(amount_in) / price * 10**dec_u / 10**dec_q
+        min_out = _ceil(expected * (1 - slip))
+        if amount_in <= 0 or min_out <= 0:
+            raise InputError("size_units", f"{order.size_units} {sym} rounds to nothing")
+        deadline = snap.block_timestamp + self.deadline_s
+        if self.mode == "safe-module":
+            data = calldata(
+                "hedgeSwap(address,address,uint24,uint256,uint256,uint256)",
+                ["address", "address", "uint24", "uint256", "uint256", "uint256"],
+                [token_in, token_out, pool.fee, amount_in, min_out, deadline],
+            )
+            to = self.module
+        else:
+            data = calldata(
+                "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
+                ["(address,address,uint24,address,uint256,uint256,uint256,uint160)"],
+                [(token_in, token_out, pool.fee, self.account, deadline, amount_in, min_out, 0)],
+            )
+            to = self.router
+        size_raw = amount_in if order.side == "sell" else min_out
+        return PreparedTrade(
+            order=order, request=TxRequest(to=to, data=data), venue="uniswap", side=order.side, size_raw=size_raw,
+            token_in=token_in, token_out=token_out, amount_in=amount_in, min_out=min_out, fee_tier=pool.fee,
+        )
+
+    def _prepare_perp(self, order: HedgeOrder, snap: Snapshot) -> PreparedTrade:
+        market = snap.perp_markets[order.venue_id]
+        size = _floor(Decimal(repr(order.size_units)) * 10**18)
+        delta = size if order.side == "buy" else -size
+        price = Decimal(market.oracle_price)
+        slip = Decimal(self.max_slippage_bps) / BPS
+        acceptable = _floor(price * (1 + slip)) if delta > 0 else _ceil(price * (1 - slip))
+        if self.mode == "safe-module":
+            data = calldata("hedgePerp(address,int256,uint256)", ["address", "int256", "uint256"],
+                            [order.venue_id, delta, acceptable])
+            to = self.module
+        else:
+            data = calldata("modifyPosition(int256,uint256)", ["int256", "uint256"], [delta, acceptable])
+            to = order.venue_id
+        return PreparedTrade(
+            order=order, request=TxRequest(to=to, data=data), venue="perp", side=order.side, size_raw=size,
+            size_delta=delta, acceptable_price=acceptable,
+        )
+
+    def from_calldata(self, underlying: str, venue: str, side: str, data: bytes, snap: Snapshot) -> PreparedTrade:
+        """Rebuild a sent trade from its journaled calldata (used when recovering after a restart).
+
+        ``snap`` is read at the block the trade was mined in; its feed gives the reference price.
+        """
+        price = self._feed_usd_wad(snap, underlying) / 1e18
+        sel, body = data[:4], data[4:]
+        if sel == _selector("hedgeSwap(address,address,uint24,uint256,uint256,uint256)"):
+            t_in, t_out, fee, amount_in, min_out, _ = decode(
+                ["address", "address", "uint24", "uint256", "uint256", "uint256"], body)
+        elif sel == _selector(
+            "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"
+        ):
+            (t_in, t_out, fee, _, _, amount_in, min_out, _), = decode(
+                ["(address,address,uint24,address,uint256,uint256,uint256,uint160)"], body)
+        elif sel in (_selector("hedgePerp(address,int256,uint256)"), _selector("modifyPosition(int256,uint256)")):
+            if sel == _selector("modifyPosition(int256,uint256)"):
+                market = next(a for a, m in snap.perp_markets.items() if m.underlying == underlying)
+                delta, acceptable = decode(["int256", "uint256"], body)
+            else:
+                market, delta, acceptable = decode(["address", "int256", "uint256"], body)
+            order = _order(underlying, side, abs(delta) / 1e18, "perp", str(market), 0.0, price)
+            return PreparedTrade(order=order, request=TxRequest(to="", data=data), venue="perp", side=side,
+                                 size_raw=abs(delta), size_delta=int(delta), acceptable_price=int(acceptable))
+        else:
+            raise InputError("data", f"calldata selector 0x{sel.hex()} is not a hedge this keeper sends")
+        dec_u = snap.tokens[self.tokens[underlying]].decimals
+        units = (amount_in if side == "sell" else min_out) / 10**dec_u
+        pool = next((a for a, p in snap.pools.items() if p.fee == fee
+                     and {p.token0.lower(), p.token1.lower()} == {str(t_in).lower(), str(t_out).lower()}), "")
+        order = _order(underlying, side, units, "uniswap", pool, fee / 1e6, price)
+        return PreparedTrade(
+            order=order, request=TxRequest(to="", data=data), venue="uniswap", side=side,
+            size_raw=amount_in if side == "sell" else min_out, token_in=str(t_in), token_out=str(t_out),
+            amount_in=int(amount_in), min_out=int(min_out), fee_tier=int(fee),
+        )
+
+    # ----------------------------------------------------------------- verify
+    def verify(self, trade: PreparedTrade, mined: Mined, multicall: Multicall, snap: Snapshot,
+               native_price_quote: float) -> Fill:
+        """Read the account's state before and after the receipt's block and report the fill."""
+        r = mined.receipt
+        block = int(r["blockNumber"], 16)
+        gas_used = int(r["gasUsed"], 16)
+        gas_price = int(r.get("effectiveGasPrice", "0x0"), 16)
+        gas_native = gas_used * gas_price / 1e18
+        ts_call = Call("0xcA11bde05977b3631167028862bE2a173976CA11", "getCurrentBlockTimestamp()", (), ("uint256",))
+        if trade.venue == "uniswap":
+            calls = [
+                Call(trade.token_in, "balanceOf(address)", (self.account,), ("uint256",), "balance in"),
+                Call(trade.token_out, "balanceOf(address)", (self.account,), ("uint256",), "balance out"),
+            ]
+        else:
+            calls = [
+                Call(trade.order.venue_id, "positions(address)", (self.account,),
+                     ("int256", "uint256", "uint256", "int256"), "perp position"),
+                Call(trade.order.venue_id, "oraclePrice()", (), ("uint256",), "perp oracle price"),
+            ]
+        before = multicall.execute(calls, block - 1)
+        after = multicall.execute([*calls, ts_call], block)
+        for res in (*before, *after):
+            if isinstance(res, Failed):
+                raise TransactionError(f"cannot verify the hedge in block {block}: {res.reason}")
+        b = [x.value for x in before if not isinstance(x, Failed)]
+        a = [x.value for x in after if not isinstance(x, Failed)]
+        ts = int(a[2][0])
+        oracle = trade.order.reference_price_quote
+        if trade.venue == "uniswap":
+            spent, got = int(b[0][0]) - int(a[0][0]), int(a[1][0]) - int(b[1][0])
+            if spent <= 0 or spent > trade.amount_in or got < trade.min_out:
+                raise TransactionError(
+                    f"swap result does not match the order: spent {spent} (max {trade.amount_in}), "
+                    f"received {got} (min {trade.min_out})"
+                )
+            dec_in = snap.tokens[trade.token_in].decimals
+            dec_out = snap.tokens[trade.token_out].decimals
+            if trade.side == "sell":
+                units, quote = spent / 10**dec_in, got / 10**dec_out
+            else:
+                units, quote = got / 10**dec_out, spent / 10**dec_in
+            realized = quote / units
+            worse = (oracle - realized) if trade.side == "sell" else (realized - oracle)
+            fee = quote * trade.fee_tier / 1e6
+            amount_in, amount_out = spent, got
+        else:
+            size_before, size_after = int(b[0][0]), int(a[0][0])
+            moved = size_after - size_before
+            if moved != trade.size_delta:
+                raise TransactionError(f"perp position moved by {moved}, the order asked {trade.size_delta}")
+            units = abs(moved) / 1e18
+            realized = int(a[1][0]) / 1e18
+            quote = units * realized
+            worse = (realized - oracle) if trade.side == "buy" else (oracle - realized)
+            market = snap.perp_markets[trade.order.venue_id]
+            fee = quote * market.taker_fee_bps / 1e4
+            amount_in, amount_out = abs(moved), 0
+        return Fill(
+            amount_in=amount_in, amount_out=amount_out, underlying_units=units, quote_units=quote,
+            realized_price=realized, oracle_price=oracle, slippage_bps=worse / oracle * 1e4, fee_quote=fee,
+            gas_used=gas_used, effective_gas_price=gas_price, gas_cost_native=gas_native,
+            gas_cost_quote=gas_native * native_price_quote, block_number=block, block_timestamp=ts,
+            tx_hash=mined.attempt.tx_hash, notional_quote=units * oracle,
+        )

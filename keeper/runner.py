@@ -1,0 +1,269 @@
+"""One keeper cycle: recover, read, compute, decide, execute, journal.
+
+``Keeper.cycle()`` is the unit the scheduler, ``keeper once`` and the tests call. Its steps:
+
+1. resolve every open intent from the chain (before anything new is planned);
+2. honour the operator's pause and the circuit breaker's halt (both journaled, so they survive restarts);
+3. read the book at one block (:class:`~keeper.reader.BookReader`), journal it;
+4. greeks per underlying (:func:`~keeper.core.book.book_risk`), policy inputs, the pure ``decide``;
+5. journal the plan with its reasons; in live mode execute each order: intent first, then the
+   transaction (every attempt journaled before broadcast), then the fill verified from chain state.
+
+A failed cycle counts toward the circuit breaker; ``max_consecutive_failures`` of them halt the keeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from keeper.chain.fees import Fees
+from keeper.chain.multicall import Multicall
+from keeper.chain.rpc import RpcClient
+from keeper.chain.tx import Attempt, Mined, NonceConsumedError, TxManager, TxRevertedError, TxTimeoutError
+from keeper.core.book import BookRisk, book_risk
+from keeper.core.gates import SnapshotStatus
+from keeper.core.hedge_types import Plan
+from keeper.core.inputs import UnderlyingVenues, gas_view, underlying_inputs
+from keeper.core.policy import PolicyConfig, decide
+from keeper.core.sizing import Fill as HistoryFill
+from keeper.core.sizing import HedgeHistory
+from keeper.core.snapshot import Snapshot
+from keeper.core.vol import VolModel
+from keeper.errors import HaltError, KeeperError, TransactionError
+from keeper.execution import Executor, Fill, PreparedTrade
+from keeper.journal import CycleStatus, FillData, Journal, RunMode, TxAttempt, TxParams
+from keeper.reader import BookReader
+
+__all__ = ["CycleReport", "ExecutedHedge", "Keeper"]
+
+
+@dataclass(frozen=True)
+class ExecutedHedge:
+    intent_id: str
+    trade: PreparedTrade
+    fill: Fill | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    cycle_id: int
+    status: str
+    snapshot: Snapshot | None
+    risk: BookRisk | None
+    plan: Plan | None
+    hedges: tuple[ExecutedHedge, ...] = ()
+    recovered: tuple[str, ...] = ()
+    message: str = ""
+
+
+@dataclass
+class Keeper:
+    """The composed keeper. Everything it touches is injected; the CLI builds it."""
+
+    rpc: RpcClient
+    reader: BookReader
+    multicall: Multicall
+    journal: Journal
+    tx: TxManager
+    executor: Executor
+    policy: PolicyConfig
+    venues: Mapping[str, UnderlyingVenues]
+    vol_models: Mapping[str, VolModel]
+    quote_token: str
+    chain_id: int
+    live: bool = True
+    max_consecutive_failures: int = 5
+    tip_wei: int = 10**9
+    vol_horizon_s: float = 86_400.0
+    native_asset: str = "ETH"
+    window_s: int = 86_400
+    log: Callable[[str], None] = field(default=lambda _m: None)
+
+    # ------------------------------------------------------------------ the cycle
+    def cycle(self) -> CycleReport:
+        state = self.journal.control_state()
+        mode = RunMode.LIVE if self.live else RunMode.DRY_RUN
+        cycle = self.journal.start_cycle(mode)
+        if state.halted:
+            self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"halted: {state.halt_reason}")
+            raise HaltError(f"the keeper is halted: {state.halt_reason} (clear it with `keeper resume`)")
+        try:
+            recovered = tuple(self.recover()) if self.live else ()
+            if state.paused:
+                self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"paused: {state.pause_reason}")
+                return CycleReport(cycle.id, "skipped", None, None, None, recovered=recovered,
+                                   message=f"paused by {state.paused_by}: {state.pause_reason}")
+            report = self._cycle(cycle.id, recovered)
+        except KeeperError as exc:
+            self.journal.finish_cycle(cycle.id, CycleStatus.FAILED, error=str(exc))
+            n = self.journal.record_failure(str(exc))
+            if n >= self.max_consecutive_failures:
+                self.journal.halt(f"{n} consecutive failed cycles; last: {exc}")
+            raise
+        if report.status == "failed":
+            n = self.journal.record_failure(report.message)
+            if n >= self.max_consecutive_failures:
+                self.journal.halt(f"{n} consecutive failed cycles; last: {report.message}")
+        else:
+            self.journal.reset_failures()
+        return report
+
+    def _cycle(self, cycle_id: int, recovered: tuple[str, ...]) -> CycleReport:
+        snap = self.reader.read(chain_id=self.chain_id)
+        self.journal.set_cycle_block(cycle_id, snap.block_number)
+        self.journal.record_snapshot(
+            cycle_id, block_number=snap.block_number, block_timestamp=snap.block_timestamp,
+            complete=snap.complete, snapshot=snap.to_record(), failures=snap.failures,
+        )
+        risk, plan = self.plan(snap)
+        self.journal.record_plan(
+            cycle_id, decisions=plan.decisions,
+            reasons=[f"{d.underlying}: {r.text}" for d in plan.decisions for r in d.reasons],
+            greeks={k: v for k, v in risk.summaries.items()},
+        )
+        hedges: list[ExecutedHedge] = []
+        if self.live:
+            for order in plan.orders:
+                hedges.append(self.execute(cycle_id, self.executor.prepare(order, snap), snap))
+        failed = [h for h in hedges if h.error]
+        status = CycleStatus.FAILED if failed else CycleStatus.OK
+        message = "; ".join(h.error or "" for h in failed)
+        self.journal.finish_cycle(cycle_id, status, error=message or None)
+        return CycleReport(cycle_id, status.value, snap, risk, plan, tuple(hedges), recovered, message)
+
+    def plan(self, snap: Snapshot) -> tuple[BookRisk, Plan]:
+        """The pure part of a cycle: greeks and the decision for a snapshot (used by ``plan`` and dry runs)."""
+        spots = {a: f.price for a, f in snap.feeds.items()}
+        vols = {a: m.annualized_vol(self.vol_horizon_s) for a, m in self.vol_models.items()}
+        tokens = {sym: v.token for sym, v in self.venues.items()}
+        risk = book_risk(snap, tokens, self.quote_token, spots, vols)
+        history = self.history(snap.block_timestamp)
+        inputs = underlying_inputs(snap, risk, self.venues, self.executor.account, self.quote_token, history)
+        native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
+        gas = gas_view(snap, self.tip_wei, native)
+        status = SnapshotStatus(snap.complete, tuple(f"{f.what}: {f.reason}" for f in snap.failures))
+        return risk, decide(inputs, self.policy, gas, status)
+
+    def history(self, now: int) -> dict[str, HedgeHistory]:
+        last = self.journal.last_hedge_times()
+        out = {}
+        for sym in self.venues:
+            fills = self.journal.fills_between(now - self.window_s, 2**63 - 1, underlying=sym)
+            out[sym] = HedgeHistory(
+                last_hedge_time=float(last[sym]) if sym in last else None,
+                fills=tuple(HistoryFill(float(f.data.block_timestamp), f.data.notional_quote) for f in fills),
+            )
+        return out
+
+    # ------------------------------------------------------------------ execution
+    def execute(self, cycle_id: int, trade: PreparedTrade, snap: Snapshot) -> ExecutedHedge:
+        gas_limit = self.tx.preflight(trade.request) if trade.request.gas is None else trade.request.gas
+        req = trade.request.__class__(to=trade.request.to, data=trade.request.data, value=0, gas=gas_limit)
+        intent = self.journal.create_intent(
+            cycle_id, underlying=trade.order.underlying, venue=trade.venue, side=trade.side, size=trade.size_raw,
+            params=TxParams(to=req.to, data="0x" + req.data.hex(), value=0, gas_limit=gas_limit),
+        )
+
+        def record(a: Attempt) -> None:
+            self.journal.record_attempt(
+                intent.id, nonce=a.nonce, tx_hash=a.tx_hash, raw_tx="0x" + a.raw.hex(),
+                max_fee_per_gas=a.fees.max_fee_per_gas, max_priority_fee_per_gas=a.fees.max_priority_fee_per_gas,
+            )
+
+        try:
+            mined = self.tx.send(req, record)
+        except TxRevertedError as exc:
+            self._fail(intent.id, str(exc))
+            return ExecutedHedge(intent.id, trade, None, str(exc))
+        except NonceConsumedError as exc:
+            self.journal.mark_replaced(intent.id, str(exc))
+            return ExecutedHedge(intent.id, trade, None, str(exc))
+        except TxTimeoutError as exc:
+            # The intent stays `sent`; the next cycle's recovery resolves it from the chain.
+            return ExecutedHedge(intent.id, trade, None, str(exc))
+        except TransactionError as exc:
+            self._fail(intent.id, str(exc))
+            return ExecutedHedge(intent.id, trade, None, str(exc))
+        return self._record_fill(intent.id, trade, mined, snap)
+
+    def _fail(self, intent_id: str, error: str) -> None:
+        if self.journal.intent(intent_id).status.value in ("pending", "sent"):
+            self.journal.mark_failed(intent_id, error)
+
+    def _record_fill(self, intent_id: str, trade: PreparedTrade, mined: Mined, snap: Snapshot) -> ExecutedHedge:
+        native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
+        fill = self.executor.verify(trade, mined, self.multicall, snap, native)
+        self.journal.record_fill(intent_id, FillData(
+            block_number=fill.block_number, block_timestamp=fill.block_timestamp, tx_hash=fill.tx_hash,
+            amount_in=fill.amount_in, amount_out=fill.amount_out, notional_quote=fill.notional_quote,
+            realized_price=fill.realized_price, oracle_price=fill.oracle_price, slippage_bps=fill.slippage_bps,
+            fee_quote=fill.fee_quote, gas_used=fill.gas_used, effective_gas_price=fill.effective_gas_price,
+            gas_cost_native=fill.gas_used * fill.effective_gas_price, gas_cost_quote=fill.gas_cost_quote,
+        ))
+        self.log(
+            f"hedge {trade.side} {fill.underlying_units:.6f} {trade.order.underlying} on {trade.venue} at "
+            f"{fill.realized_price:,.2f} (oracle {fill.oracle_price:,.2f}, {fill.slippage_bps:+.1f} bps), "
+            f"fee {fill.fee_quote:,.2f} USD, gas {fill.gas_cost_quote:,.4f} USD, tx {fill.tx_hash}"
+        )
+        return ExecutedHedge(intent_id, trade, fill, None)
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self, wait_s: float = 30.0) -> list[str]:
+        """Resolve every pending or sent intent from the chain. Returns what was done, one line each.
+
+        * no attempt recorded: nothing was signed, so nothing can be on chain -> failed;
+        * an attempt has a receipt: mined (fill recorded from state) or reverted (failed);
+        * our nonce was used by a transaction that is not ours -> replaced;
+        * otherwise the nonce is still open: a cancellation (a 0-value self-transfer at the same nonce,
+          with higher fees) closes it, so the old transaction can never land later; then re-check.
+        """
+        done: list[str] = []
+        for intent in self.journal.open_intents():
+            if not intent.attempts:
+                self.journal.mark_failed(intent.id, "never sent: the keeper stopped before signing")
+                done.append(f"{intent.id}: never sent -> failed")
+                continue
+            outcome = self._resolve(intent.id, [a.tx_hash for a in intent.attempts], intent.attempts[-1].nonce)
+            if outcome is None:
+                last = intent.attempts[-1]
+                self.tx.cancel(last.nonce, last.max_fee_per_gas, last.max_priority_fee_per_gas, wait_s)
+                outcome = self._resolve(intent.id, [a.tx_hash for a in intent.attempts], last.nonce)
+                if outcome is None:
+                    self.journal.mark_replaced(intent.id, "nonce closed by a cancellation; the hedge never landed")
+                    outcome = "cancelled -> replaced"
+            done.append(f"{intent.id}: {outcome}")
+            self.log(f"recovered intent {intent.id}: {outcome}")
+        return done
+
+    def _resolve(self, intent_id: str, hashes: list[str], nonce: int) -> str | None:
+        answers = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        for h, r in zip(hashes, answers, strict=True):
+            if not isinstance(r, dict):
+                continue
+            if int(r["status"], 16) != 1:
+                self.journal.mark_failed(intent_id, f"reverted on chain (tx {h})")
+                return "reverted -> failed"
+            self._recover_fill(intent_id, h, r)
+            return f"mined in block {int(r['blockNumber'], 16)} -> fill recorded"
+        if self.tx.chain_nonce("latest") > nonce:
+            self.journal.mark_replaced(intent_id, f"nonce {nonce} was used by a transaction not sent by this keeper")
+            return "nonce used elsewhere -> replaced"
+        return None
+
+    def _recover_fill(self, intent_id: str, tx_hash: str, receipt: dict[str, Any]) -> None:
+        intent = self.journal.intent(intent_id)
+        block = int(receipt["blockNumber"], 16)
+        snap = self.reader.read(block=block, chain_id=self.chain_id)
+        trade = self.executor.from_calldata(intent.underlying, intent.venue, intent.side.value,
+                                            bytes.fromhex(intent.params.data[2:]), snap)
+        attempt = next(a for a in intent.attempts if a.tx_hash == tx_hash)
+        mined = Mined(receipt=receipt, attempt=Attempt(attempt.nonce, tx_hash, b"", _fees(attempt), 0),
+                      attempts=())
+        self._record_fill(intent_id, trade, mined, snap)
+
+
+def _fees(a: TxAttempt) -> Fees:
+    return Fees(a.max_fee_per_gas, a.max_priority_fee_per_gas, 0)
