@@ -13,6 +13,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
 from eth_abi.abi import decode
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from keeper.chain.multicall import Call, Failed, Multicall
@@ -217,7 +218,7 @@ class Executor:
                 delta, acceptable = decode(["int256", "uint256"], body)
             else:
                 market, delta, acceptable = decode(["address", "int256", "uint256"], body)
-            order = _order(underlying, side, abs(delta) / 1e18, "perp", str(market), 0.0, price)
+            order = _order(underlying, side, abs(delta) / 1e18, "perp", to_checksum_address(str(market)), 0.0, price)
             return PreparedTrade(order=order, request=TxRequest(to="", data=data), venue="perp", side=side,
                                  size_raw=abs(delta), size_delta=int(delta), acceptable_price=int(acceptable))
         else:
@@ -229,7 +230,8 @@ class Executor:
         order = _order(underlying, side, units, "uniswap", pool, fee / 1e6, price)
         return PreparedTrade(
             order=order, request=TxRequest(to="", data=data), venue="uniswap", side=side,
-            size_raw=amount_in if side == "sell" else min_out, token_in=str(t_in), token_out=str(t_out),
+            size_raw=amount_in if side == "sell" else min_out, token_in=to_checksum_address(str(t_in)),
+            token_out=to_checksum_address(str(t_out)),
             amount_in=int(amount_in), min_out=int(min_out), fee_tier=int(fee),
         )
 

@@ -230,7 +230,8 @@ class Keeper:
             if outcome is None:
                 last = intent.attempts[-1]
                 self.tx.cancel(last.nonce, last.max_fee_per_gas, last.max_priority_fee_per_gas, wait_s)
-                outcome = self._resolve(intent.id, [a.tx_hash for a in intent.attempts], last.nonce)
+                outcome = self._resolve(intent.id, [a.tx_hash for a in intent.attempts], last.nonce,
+                                        check_nonce=False)
                 if outcome is None:
                     self.journal.mark_replaced(intent.id, "nonce closed by a cancellation; the hedge never landed")
                     outcome = "cancelled -> replaced"
@@ -238,7 +239,7 @@ class Keeper:
             self.log(f"recovered intent {intent.id}: {outcome}")
         return done
 
-    def _resolve(self, intent_id: str, hashes: list[str], nonce: int) -> str | None:
+    def _resolve(self, intent_id: str, hashes: list[str], nonce: int, *, check_nonce: bool = True) -> str | None:
         answers = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
         for h, r in zip(hashes, answers, strict=True):
             if not isinstance(r, dict):
@@ -248,7 +249,7 @@ class Keeper:
                 return "reverted -> failed"
             self._recover_fill(intent_id, h, r)
             return f"mined in block {int(r['blockNumber'], 16)} -> fill recorded"
-        if self.tx.chain_nonce("latest") > nonce:
+        if check_nonce and self.tx.chain_nonce("latest") > nonce:
             self.journal.mark_replaced(intent_id, f"nonce {nonce} was used by a transaction not sent by this keeper")
             return "nonce used elsewhere -> replaced"
         return None

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, getcontext
 from fractions import Fraction
-from typing import Any
 
 from eth_typing import ChecksumAddress
 from web3 import Web3
@@ -391,7 +390,7 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
     )
 
 
-def contract(w3: Web3, name: str, address: str) -> Any:
+def contract(w3: Web3, name: str, address: str) -> Contract:
     """A web3 contract for an npm or forge artifact by name."""
     art = npm_artifact(name) if name in NPM_ARTIFACTS else forge_artifact(name)
     return w3.eth.contract(address=Web3.to_checksum_address(address), abi=art.abi)
