@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from eth_utils.address import to_checksum_address
-
+from keeper.chain.abi_fast import checksum
 from keeper.chain.multicall import MULTICALL3, Call, Failed, Multicall, Result
 from keeper.chain.rpc import RpcClient
 from keeper.core.snapshot import (
@@ -248,7 +247,7 @@ class BookReader:
         needed_ticks: dict[str, set[int]] = {}
         pool_keys: dict[str, tuple[str, str, int]] = {}
         for owner, token_id, v in raw_positions:
-            token0, token1, fee = to_checksum_address(v[2]), to_checksum_address(v[3]), int(v[4])
+            token0, token1, fee = checksum(v[2]), checksum(v[3]), int(v[4])
             pool = uniswap_v3.pool_address(src.factory, token0, token1, fee)
             book.lps.append(uniswap_v3.parse_position(token_id, owner, pool, v))
             pool_keys[pool] = (token0, token1, fee)
@@ -345,7 +344,7 @@ class BookReader:
         ]
 
         def on_pool(parts: list[tuple[Any, ...]]) -> None:
-            t0, t1, fee = to_checksum_address(parts[4][0]), to_checksum_address(parts[5][0]), int(parts[6][0])
+            t0, t1, fee = checksum(parts[4][0]), checksum(parts[5][0]), int(parts[6][0])
             book.pools[pool] = uniswap_v3.pool_from_parts(pool, t0, t1, fee, parts[:4], {})
 
         stage.add_group(calls, f"pool {pool}", on_pool)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
-from eth_abi.abi import decode, encode
+from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
+from keeper.chain.abi_fast import decode_aggregate3, decode_values, encode_aggregate3, encode_args
 from keeper.chain.rpc import RpcClient, RpcError
 from keeper.errors import InputError
 
@@ -28,11 +29,13 @@ _ERROR_STRING = bytes.fromhex("08c379a0")
 _PANIC = bytes.fromhex("4e487b71")
 
 
+@lru_cache(maxsize=4096)
 def selector(signature: str) -> bytes:
     """The 4-byte selector of a canonical signature such as ``balanceOf(address)``."""
     return keccak(text=signature)[:4]
 
 
+@lru_cache(maxsize=4096)
 def _arg_types(signature: str) -> list[str]:
     inner = signature[signature.index("(") + 1 : signature.rindex(")")]
     if not inner:
@@ -77,7 +80,7 @@ class Call:
         types = _arg_types(self.signature)
         if len(types) != len(self.args):
             raise InputError("args", f"{self.signature} takes {len(types)} arguments, got {len(self.args)}")
-        return selector(self.signature) + encode(types, list(self.args))
+        return selector(self.signature) + encode_args(types, self.args)
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ class Multicall:
 
     def _encode(self, calls: Sequence[Call], idx: Sequence[int]) -> str:
         payload = [(calls[i].target, True, calls[i].calldata) for i in idx]
-        return "0x" + (_AGGREGATE3 + encode(["(address,bool,bytes)[]"], [payload])).hex()
+        return "0x" + (_AGGREGATE3 + encode_aggregate3(payload)).hex()
 
     @staticmethod
     def _decode_one(call: Call, success: bool, data: bytes) -> Result:
@@ -177,7 +180,7 @@ class Multicall:
         if not data:
             return Failed("returned no data (no contract at the address, or a different ABI)")
         try:
-            return Ok(tuple(decode(list(call.returns), data)))
+            return Ok(decode_values(call.returns, data))
         except (DecodingError, OverflowError, ValueError) as exc:
             return Failed(f"returned {len(data)} bytes that do not decode as ({','.join(call.returns)}): {exc}")
 
@@ -209,7 +212,7 @@ class Multicall:
                         results[i] = Failed(f"multicall chunk failed: {answer.rpc_message}")
                     continue
                 try:
-                    decoded = decode(["(bool,bytes)[]"], bytes.fromhex(str(answer).removeprefix("0x")))[0]
+                    decoded = decode_aggregate3(bytes.fromhex(str(answer).removeprefix("0x")))
                 except (DecodingError, ValueError) as exc:
                     for i in idx:
                         results[i] = Failed(f"multicall answer does not decode: {exc}")

@@ -6,12 +6,13 @@ outputs into snapshot types; the reader decides which stage each call runs in.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from eth_abi.abi import encode
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from keeper.chain.abi_fast import checksum
 from keeper.chain.multicall import Call
 from keeper.core.snapshot import LpPosition, PoolState, TickFees, TwapReading
 
@@ -34,12 +35,13 @@ __all__ = [
 POOL_INIT_CODE_HASH = bytes.fromhex("e34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54")
 
 
+@lru_cache(maxsize=16384)
 def pool_address(factory: str, token_a: str, token_b: str, fee: int) -> str:
     """The CREATE2 address of the pool for (tokenA, tokenB, fee) under ``factory``."""
     t0, t1 = sorted((token_a, token_b), key=lambda a: int(a, 16))
     salt = keccak(encode(["address", "address", "uint24"], [t0, t1, fee]))
     raw = keccak(b"\xff" + bytes.fromhex(factory[2:]) + salt + POOL_INIT_CODE_HASH)[12:]
-    return to_checksum_address(raw)
+    return checksum("0x" + raw.hex())
 
 
 def balance_call(npm: str, owner: str) -> Call:
@@ -66,8 +68,8 @@ def position_call(npm: str, token_id: int) -> Call:
 def parse_position(token_id: int, owner: str, pool: str, value: tuple[Any, ...]) -> LpPosition:
     (_, _, token0, token1, fee, lower, upper, liq, fg0, fg1, owed0, owed1) = value
     return LpPosition(
-        token_id=token_id, owner=owner, pool=pool, token0=to_checksum_address(str(token0)),
-        token1=to_checksum_address(str(token1)), fee=int(fee),
+        token_id=token_id, owner=owner, pool=pool, token0=checksum(str(token0)),
+        token1=checksum(str(token1)), fee=int(fee),
         tick_lower=int(lower), tick_upper=int(upper), liquidity=int(liq),
         fee_growth_inside0_last_x128=int(fg0), fee_growth_inside1_last_x128=int(fg1),
         tokens_owed0=int(owed0), tokens_owed1=int(owed1),
