@@ -4,24 +4,33 @@ Private: the public functions and their documentation live in ``options``.
 
 How it is fast
 --------------
-* Every quantity is written with ``out=`` into per-worker buffers of
-  :data:`CHUNK` elements, so the working set stays in the L2 cache and nothing
-  is allocated per element.
-* The kernel works with ``h = d1 / sqrt 2`` and ``a = sqrt 2 sigma sqrt T``:
-  ``h = ln(F/K) / a + a / 4``, and ``exp(-h^2)`` is both the Gaussian of the
-  density ``n(d1) = exp(-h^2) / sqrt(2 pi)`` and the factor Cody's ``erfc``
-  needs, so ``N(w d1) = erfc(-w h) / 2`` costs no second exponential.
-* ``N(w d1)`` for calls and puts comes straight from ``erfc(-w h) / 2``
-  (:func:`keeper.core.normal.norm_cdf_from_exp`), both tails accurate.
-* Validation is fused: seven min/max reductions per chunk, on data in cache.
-* Blocks of chunks run on a small thread pool (numpy releases the GIL inside
-  ufunc loops).
+* Every quantity is written with ``out=`` into per-thread scratch rows (kept
+  between calls) of at most :data:`CHUNK` / :data:`CHUNK_THREADED` elements;
+  nothing is allocated per element and, after the first call, per call only the
+  outputs themselves.
+* The kernel works with ``d1`` and ``v = sigma sqrt T`` directly, and
+  ``exp(-d1^2/2)`` is both the Gaussian of the density and the factor of the
+  lower tail ``N(-|d1|) = T(|d1|) exp(-d1^2/2)``
+  (:func:`keeper.core.normal.norm_tail_from_exp`: one fitted degree-8/8
+  rational for ``T`` on ``[0, 7]``, relative error < 1e-13, no interval
+  branches, Cody's ratio gathered only beyond), so ``N`` costs no second
+  exponential.
+* ``w N(w d1)`` (delta up to ``e^{-qT}``) is ``c - copysign(N(-|d1|), d1)`` with
+  ``c`` in {-1, 0, 1} built in int8: both tails accurate, no cancellation, no
+  gather/scatter.
+* Validation is fused: a few min/max reductions per chunk, on data in cache.
+* Chunks are handed out dynamically to a small thread pool (numpy releases the
+  GIL inside ufunc loops), so a core slowed by another process does not stall
+  the call.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, NamedTuple, NoReturn
@@ -29,7 +38,7 @@ from typing import Final, NamedTuple, NoReturn
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from keeper.core.normal import norm_cdf_from_exp
+from keeper.core.normal import norm_tail_from_exp
 from keeper.errors import InputError
 
 FloatArray = NDArray[np.float64]
@@ -37,21 +46,22 @@ BoolArray = NDArray[np.bool_]
 Operand = float | FloatArray
 
 CHUNK: Final = 32768
-"""Elements per block on one thread (measured best on the 2-core target: 14 rows x 256 KiB)."""
+"""Elements per block on one thread (measured best on the 2-core target: rows of 256 KiB)."""
 CHUNK_THREADED: Final = 131072
-"""Elements per block when several threads share the GIL: fewer, longer ufunc calls per handoff."""
+"""Largest block when several threads share the GIL: fewer, longer ufunc calls per handoff
+(measured: 131072 and 65536 beat 32768 clearly and each other within noise; the scratch
+rows kept per thread are 15 x 1 MiB)."""
 PARALLEL_MIN: Final = 1 << 16
 """Inputs at least this large are split over the thread pool (when threads > 1)."""
 
-_SQRT2: Final = math.sqrt(2.0)
-_INV_SQRT_PI: Final = 1.0 / math.sqrt(math.pi)
 _INV_SQRT_2PI: Final = 1.0 / math.sqrt(2.0 * math.pi)
-_AMIN: Final = 1e-100  # sqrt(2) sigma sqrt(T) below this is the deterministic limit
-_AMAX: Final = 1e100  # above this every result has reached its limit
+_VMIN: Final = 1e-100  # sigma sqrt(T) below this is the deterministic limit
+_VMAX: Final = 1e100  # above this every result has reached its limit
 _ROWS: Final = 15
 _ATM_LOG_TOL: Final = 1e-12
 
 _POOL: ThreadPoolExecutor | None = None
+_LOCAL = threading.local()
 
 
 def default_threads() -> int:
@@ -159,163 +169,158 @@ def _sl(x: Operand, lo: int, hi: int) -> Operand:
     return x if isinstance(x, float) else x[lo:hi]
 
 
-def _signed(h: FloatArray, w: Operand, out: FloatArray) -> FloatArray:
-    """``w h`` (``w = +-1``), without a copy when ``w == +1``."""
-    if isinstance(w, float):
-        if w > 0.0:
-            return h
-        return np.negative(h, out=out)
-    return np.multiply(h, w, out=out)
-
-
-def _invalid(inp: Inputs, lo: int, hi: int) -> NoReturn:
-    """A cheap check failed: find and name the culprit with the precise one."""
-    _check_all(inp, lo, hi)
+def _invalid(inp: Inputs) -> NoReturn:
+    """A cheap check failed: find and name the culprit with the precise one (over all elements,
+    so the message does not depend on which thread met the bad chunk first)."""
+    _check_all(inp, 0, inp.n)
     raise InputError("spot/strike/t/sigma", "produce a non-finite intermediate")
 
 
-def kernel(inp: Inputs, lo: int, hi: int, want: Want, outs: dict[str, FloatArray], buf: FloatArray) -> None:
+def _signed_cdf(d: FloatArray, call: bool | BoolArray, lo: int, hi: int, tail: FloatArray,
+                c: NDArray[np.int8], out: FloatArray) -> None:
+    """``out = w N(w d)`` from the lower tail ``tail = N(-|d|)`` (overwritten), both tails accurate.
+
+    ``w N(w d) = c - copysign(tail, d)`` with ``c = [call] - [d has its sign bit set]``
+    in {-1, 0, 1}: a call is ``1 - tail`` above the strike-side zero and ``tail``
+    below, a put ``-tail`` and ``tail - 1`` -- the small values are never formed
+    by cancellation. ``c`` is built in int8 (two cheap passes).
+    """
+    sb = np.signbit(d, out=c.view(np.bool_))
+    if isinstance(call, bool):
+        np.subtract(np.int8(1 if call else 0), sb.view(np.int8), out=c)
+    else:
+        np.subtract(call[lo:hi].view(np.int8), sb.view(np.int8), out=c)
+    np.copysign(tail, d, out=tail)
+    np.subtract(c, tail, out=out)
+
+
+def kernel(
+    inp: Inputs, lo: int, hi: int, want: Want, outs: dict[str, FloatArray], buf: FloatArray,
+    ibuf: NDArray[np.int8],
+) -> None:
     """Compute the wanted outputs for elements ``lo:hi`` into the flat arrays ``outs``."""
     m = hi - lo
     s, k, t, sig = _sl(inp.spot, lo, hi), _sl(inp.strike, lo, hi), _sl(inp.t, lo, hi), _sl(inp.sigma, lo, hi)
     r, q = _sl(inp.r, lo, hi), _sl(inp.q, lo, hi)
-    # Fused validation: seven reductions on in-cache data; the slow precise check
+    # Fused validation: a few reductions on in-cache data; the slow precise check
     # runs only on failure. NaN propagates into every min/max, so it is caught too.
     if not isinstance(k, float) and not float(k.min()) > 0.0:
-        _invalid(inp, lo, hi)
+        _invalid(inp)
     if not isinstance(sig, float) and not float(sig.min()) >= 0.0:
-        _invalid(inp, lo, hi)
+        _invalid(inp)
     tmin = t if isinstance(t, float) else float(t.min())
     if not math.isfinite(tmin):
-        _invalid(inp, lo, hi)
-    sq2, a, h, e, cdf, tmp, dq, wbuf = (buf[i, :m] for i in range(8))
-    scratch = buf[8:11, :m]
+        _invalid(inp)
+    rt, v, d1, e, tail, tmp, dq, x = (buf[i, :m] for i in range(8))
+    scratch = buf[8:10, :m]
+    c = ibuf[0, :m]
 
-    w: Operand
-    if isinstance(inp.call, bool):
-        w = 1.0 if inp.call else -1.0
-    else:
-        np.copyto(wbuf, inp.call[lo:hi])  # bool -> 0.0 / 1.0
-        np.multiply(wbuf, 2.0, out=wbuf)
-        np.subtract(wbuf, 1.0, out=wbuf)
-        w = wbuf
-
-    # sq2 = sqrt(2 T+), a = sqrt(2) sigma sqrt(T+)
-    expired = tmin <= 0.0
-    if expired:
-        np.maximum(t, 0.0, out=sq2)
-        np.multiply(sq2, 2.0, out=sq2)
-    else:
-        np.multiply(t, 2.0, out=sq2)
-    tp2 = sq2  # holds 2 T+ until the square root below
+    # T+ = max(T, 0), rt = sqrt(T+), v = sigma sqrt(T+)
+    tp: Operand = t
+    if tmin <= 0.0:
+        tp = np.maximum(t, 0.0, out=buf[10, :m])
+    np.sqrt(tp, out=rt)
     carry = r - q
     has_carry = not (isinstance(carry, float) and carry == 0.0)
     no_q = isinstance(q, float) and q == 0.0
-    if has_carry:  # h <- (r - q) T, before sq2 becomes a square root
-        np.multiply(tp2, carry, out=h)
-        np.multiply(h, 0.5, out=h)
     if not no_q:  # dq = exp(-q T)
-        np.multiply(tp2, q, out=dq)
-        np.multiply(dq, -0.5, out=dq)
+        np.multiply(tp, q, out=dq)
+        np.negative(dq, out=dq)
         np.exp(dq, out=dq)
-    if want.price or want.theta:  # keep T+ for the discount factor
-        np.multiply(tp2, 0.5, out=buf[11, :m])
-    np.sqrt(sq2, out=sq2)
-    np.multiply(sig, sq2, out=a)
-    amin, amax = float(a.min()), float(a.max())
-    if not math.isfinite(amin + amax):  # t = +inf, or sigma inf / nan
-        _invalid(inp, lo, hi)
-    degenerate = amin < _AMIN
-    if degenerate or amax > _AMAX:
-        np.clip(a, _AMIN, _AMAX, out=a)
+    np.multiply(sig, rt, out=v)
+    vmin, vmax = float(v.min()), float(v.max())
+    if not math.isfinite(vmin + vmax):  # t = +inf, or sigma inf / nan
+        _invalid(inp)
+    degenerate = vmin < _VMIN
+    if degenerate or vmax > _VMAX:
+        np.clip(v, _VMIN, _VMAX, out=v)
 
-    # h = (ln(S/K) + (r - q) T) / a + a / 4 = d1 / sqrt 2
+    # d1 = (ln(S/K) + (r - q) T) / v + v / 2
     np.divide(s, k, out=tmp)
     if not (isinstance(s, float) and isinstance(k, float)) and not (
         float(tmp.min()) > 0.0 and float(tmp.max()) < math.inf
     ):  # spot <= 0, nan or inf; strike inf
-        _invalid(inp, lo, hi)
-    np.log(tmp, out=tmp)
+        _invalid(inp)
+    np.log(tmp, out=d1)
     if has_carry:
-        np.add(h, tmp, out=h)
-    else:
-        np.copyto(h, tmp)
+        np.multiply(tp, carry, out=tmp)
+        np.add(d1, tmp, out=d1)
     if degenerate:  # zero vol: |ln(F/K)| <= 1e-12 counts as exactly at the forward
-        h[(a <= _AMIN) & (np.abs(h) <= _ATM_LOG_TOL)] = 0.0
-    np.divide(h, a, out=h)
-    np.multiply(a, 0.25, out=tmp)
-    np.add(h, tmp, out=h)
-    # e = exp(-h^2) = exp(-d1^2 / 2)
-    np.multiply(h, h, out=e)
-    np.negative(e, out=e)
+        d1[(v <= _VMIN) & (np.abs(d1) <= _ATM_LOG_TOL)] = 0.0
+    np.divide(d1, v, out=d1)
+    np.multiply(v, 0.5, out=tmp)
+    np.add(d1, tmp, out=d1)
+    # e = exp(-d1^2 / 2)
+    np.square(d1, out=e)
+    np.multiply(e, -0.5, out=e)
     np.exp(e, out=e)
     need_cdf = want.delta or want.price or want.theta
-    if need_cdf:  # cdf = N(w d1) = erfc(-w h) / 2, sharing e
-        norm_cdf_from_exp(_signed(h, w, buf[14, :m]), e, cdf, scratch)
-    # e <- e^{-qT} n(d1) sqrt(2) = e^{-qT} exp(-h^2) / sqrt(pi)
-    np.multiply(e, _INV_SQRT_PI, out=e)
+    if need_cdf:  # tail = N(-|d1|), sharing e
+        np.abs(d1, out=x)
+        norm_tail_from_exp(x, e, tail, scratch)
+        # tail <- w e^{-qT} N(w d1), written straight into delta when nothing else needs it
+        pt = want.price or want.theta
+        direct = outs["delta"][lo:hi] if want.delta and not pt else tail
+        _signed_cdf(d1, inp.call, lo, hi, tail, c, direct if no_q else tail)
+        if not no_q:
+            np.multiply(tail, dq, out=direct)
+        if want.delta and pt:
+            np.copyto(outs["delta"][lo:hi], tail)
+    # e <- e^{-qT} n(d1)
+    np.multiply(e, _INV_SQRT_2PI, out=e)
     if not no_q:
         np.multiply(e, dq, out=e)
-    if want.gamma:  # e^{-qT} n(d1) / (S sigma sqrt T) = e / (S a)
+    if want.gamma:  # e^{-qT} n(d1) / (S sigma sqrt T)
         g = outs["gamma"][lo:hi]
-        np.multiply(s, a, out=g)
+        np.multiply(s, v, out=g)
         np.divide(e, g, out=g)
         if degenerate:
-            g[a <= _AMIN] = 0.0
-    if want.vega:  # S e^{-qT} n(d1) sqrt T = e S sq2 / 2
+            g[v <= _VMIN] = 0.0
+    if want.vega:  # S e^{-qT} n(d1) sqrt T
         vg = outs["vega"][lo:hi]
         np.multiply(e, s, out=vg)
-        np.multiply(vg, sq2, out=vg)
-        np.multiply(vg, 0.5, out=vg)
+        np.multiply(vg, rt, out=vg)
         if degenerate:
-            vg[a <= _AMIN] = 0.0
-    if not need_cdf:
-        return
-    if not no_q:
-        np.multiply(cdf, dq, out=cdf)  # e^{-qT} N(w d1)
-    if want.delta:
-        np.multiply(cdf, w, out=outs["delta"][lo:hi])
+            vg[v <= _VMIN] = 0.0
     if want.price or want.theta:
-        _price_theta(s, k, t, sig, r, q, w, lo, hi, want, outs, buf, m)
+        _price_theta(s, k, t, tp, sig, r, q, inp.call, lo, hi, want, outs, buf, ibuf, m)
 
 
 def _price_theta(
-    s: Operand, k: Operand, t: Operand, sig: Operand, r: Operand, q: Operand, w: Operand,
-    lo: int, hi: int, want: Want, outs: dict[str, FloatArray], buf: FloatArray, m: int,
+    s: Operand, k: Operand, t: Operand, tp: Operand, sig: Operand, r: Operand, q: Operand,
+    call: bool | BoolArray, lo: int, hi: int, want: Want, outs: dict[str, FloatArray],
+    buf: FloatArray, ibuf: NDArray[np.int8], m: int,
 ) -> None:
     """Price and theta from the buffers left by :func:`kernel` (second CDF at d2)."""
-    sq2, a, h, e, cdf = (buf[i, :m] for i in range(5))
-    tmp = buf[5, :m]
-    tplus = buf[11, :m]
-    h2, cdf2, df = buf[12, :m], buf[13, :m], buf[6, :m]  # dq (row 6) is no longer needed
-    scratch = buf[8:11, :m]
-    # h2 = d2 / sqrt 2 = h - a / 2
-    np.multiply(a, 0.5, out=tmp)
-    np.subtract(h, tmp, out=h2)
-    np.multiply(h2, h2, out=tmp)
-    np.negative(tmp, out=tmp)
-    np.exp(tmp, out=tmp)
-    norm_cdf_from_exp(_signed(h2, w, h2), tmp, cdf2, scratch)  # N(w d2)
-    np.multiply(tplus, r, out=df)
+    rt, v, d1, e, a1, tmp = (buf[i, :m] for i in range(6))
+    x, d2, e2, b2, df = buf[7, :m], buf[11, :m], buf[12, :m], buf[13, :m], buf[14, :m]
+    scratch = buf[8:10, :m]
+    # a1 holds w e^{-qT} N(w d1); b2 <- w N(w d2), d2 = d1 - v
+    np.subtract(d1, v, out=d2)
+    np.square(d2, out=e2)
+    np.multiply(e2, -0.5, out=e2)
+    np.exp(e2, out=e2)
+    np.abs(d2, out=x)
+    norm_tail_from_exp(x, e2, b2, scratch)
+    _signed_cdf(d2, call, lo, hi, b2, ibuf[0, :m], b2)
+    np.multiply(tp, r, out=df)
     np.negative(df, out=df)
     np.exp(df, out=df)
-    np.multiply(cdf2, df, out=cdf2)
-    np.multiply(cdf2, k, out=cdf2)  # K e^{-rT} N(w d2)
-    np.multiply(cdf, s, out=cdf)  # S e^{-qT} N(w d1)
+    np.multiply(b2, df, out=b2)
+    np.multiply(b2, k, out=b2)  # w K e^{-rT} N(w d2)
+    np.multiply(a1, s, out=a1)  # w S e^{-qT} N(w d1)
     if want.price:
         p = outs["price"][lo:hi]
-        np.subtract(cdf, cdf2, out=p)
-        np.multiply(p, w, out=p)
+        np.subtract(a1, b2, out=p)
         np.maximum(p, 0.0, out=p)  # rounding can leave -1e-17 on worthless options
     if want.theta:
         th = outs["theta"][lo:hi]
         # w (q S e^{-qT} N(w d1) - r K e^{-rT} N(w d2)) - S e^{-qT} n(d1) sigma / (2 sqrt T)
-        np.multiply(cdf, q, out=th)
-        np.multiply(cdf2, r, out=tmp)
+        np.multiply(a1, q, out=th)
+        np.multiply(b2, r, out=tmp)
         np.subtract(th, tmp, out=th)
-        np.multiply(th, w, out=th)
-        # e holds sqrt(2) e^{-qT} n(d1); sigma / (2 sqrt T) = sigma / (sqrt(2) sq2)
-        np.maximum(sq2, 1e-300, out=tmp)
+        # e holds e^{-qT} n(d1)
+        np.maximum(rt, 1e-300, out=tmp)
         np.divide(sig, tmp, out=tmp)
         np.multiply(tmp, e, out=tmp)
         np.multiply(tmp, s, out=tmp)
@@ -328,12 +333,32 @@ def _price_theta(
             th[t <= 0.0] = 0.0
 
 
-def _run_block(
-    inp: Inputs, lo: int, hi: int, want: Want, outs: dict[str, FloatArray], chunk: int
+def _work_buffers(width: int) -> tuple[FloatArray, NDArray[np.int8]]:
+    """This thread's scratch rows, at least ``width`` wide: kept between calls, so a
+    keeper revaluing its book every cycle does not allocate (and page-fault) them again."""
+    cached: tuple[FloatArray, NDArray[np.int8]] | None = getattr(_LOCAL, "buffers", None)
+    if cached is not None and cached[0].shape[1] >= width:
+        return cached
+    fresh = (np.empty((_ROWS, width)), np.empty((1, width), dtype=np.int8))
+    if width <= CHUNK_THREADED:
+        _LOCAL.buffers = fresh
+    return fresh
+
+
+def _run_chunks(
+    inp: Inputs, want: Want, outs: dict[str, FloatArray], chunk: int, ticket: Iterator[int],
 ) -> None:
-    buf = np.empty((_ROWS, min(chunk, max(hi - lo, 1))))
-    for a in range(lo, hi, chunk):
-        kernel(inp, a, min(a + chunk, hi), want, outs, buf)
+    """Compute chunks ``i * chunk`` as handed out by the shared ``ticket`` counter until none are left.
+
+    Threads pull chunks dynamically, so a core slowed by another process does
+    not leave the others idle at the end.
+    """
+    buf, ibuf = _work_buffers(min(chunk, max(inp.n, 1)))
+    for i in ticket:
+        lo = i * chunk
+        if lo >= inp.n:
+            return
+        kernel(inp, lo, min(lo + chunk, inp.n), want, outs, buf, ibuf)
 
 
 def compute(
@@ -358,15 +383,18 @@ def compute(
             outs[name] = arr.reshape(-1)
     nthreads = default_threads() if threads is None else max(1, threads)
     if inp.n < PARALLEL_MIN or nthreads == 1:
-        _run_block(inp, 0, inp.n, want, outs, CHUNK)
+        _run_chunks(inp, want, outs, CHUNK, itertools.count())
     else:
-        per = -(-inp.n // nthreads)
-        per = -(-per // CHUNK) * CHUNK
-        bounds = [(a, min(a + per, inp.n)) for a in range(0, inp.n, per)]
+        chunk = min(CHUNK_THREADED, -(-inp.n // nthreads))  # every thread gets work
+        ticket = itertools.count()  # next() on it is atomic under the GIL
         futures: list[Future[None]] = [
-            _pool().submit(_run_block, inp, a, b, want, outs, CHUNK_THREADED) for a, b in bounds[1:]
+            _pool().submit(_run_chunks, inp, want, outs, chunk, ticket) for _ in range(nthreads - 1)
         ]
-        _run_block(inp, *bounds[0], want, outs, CHUNK_THREADED)
+        try:
+            _run_chunks(inp, want, outs, chunk, ticket)
+        finally:
+            for fut in futures:
+                fut.exception()  # wait for the workers either way
         for fut in futures:
             fut.result()
     if out is not None:
