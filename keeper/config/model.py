@@ -1,0 +1,384 @@
+"""``KeeperConfig``: the whole validated configuration, its cross-section checks and its conversions.
+
+The conversions (:meth:`KeeperConfig.policy_config`, :meth:`~KeeperConfig.book_sources`,
+:meth:`~KeeperConfig.underlying_venues`, :meth:`~KeeperConfig.signer_source`) build the plain
+objects the composition root wires together; none of them touches the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
+from pydantic_core import InitErrorDetails
+
+from keeper.config._types import CrossProblem, Model, cross_field_error, relocate
+from keeper.config.sections import (
+    AssetConfig,
+    ChainConfig,
+    ExecutionConfig,
+    JournalConfig,
+    MetricsConfig,
+    OraclesConfig,
+    PolicyOverride,
+    PositionsConfig,
+    QuoteConfig,
+    SafetyConfig,
+    ScheduleConfig,
+    SignerConfig,
+    TreasuryConfig,
+    UniswapConfig,
+    VolConfig,
+    default_schedule,
+    default_signer,
+)
+from keeper.core.costs import VenueConfig
+from keeper.core.gates import GateConfig
+from keeper.core.inputs import UnderlyingVenues
+from keeper.core.policy import PolicyConfig, UnderlyingPolicy
+from keeper.core.sizing import SizingConfig, TriggerConfig
+from keeper.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from keeper.core.snapshot import OptionPosition
+    from keeper.reader import BookSources
+    from keeper.signer import SignerSource
+
+__all__ = ["AssetPolicy", "KeeperConfig"]
+
+DEFAULT_POLICY = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetPolicy:
+    """The effective policy of one asset: built-in defaults < ``[policy.default]`` < ``[policy.<SYMBOL>]``.
+
+    ``inf`` means no limit. ``band_pct`` is in percent (2.0 = 2 % of the asset's book value).
+    """
+
+    target_delta_units: float = 0.0
+    trigger: Literal["fixed", "pct_book", "ww"] = "ww"
+    band_units: float = 0.0
+    band_pct: float = 0.0
+    risk_aversion_per_usd: float = 1e-4
+    cost_fraction: float | None = None
+    floor_units: float = 0.0
+    ceiling_units: float = math.inf
+    max_interval_s: float = math.inf
+    hedge_to: Literal["edge", "target"] = "edge"
+    min_trade_units: float = 0.0
+    min_trade_usd: float = 0.0
+    max_trade_usd: float = 250_000.0
+    window_cap_usd: float = 1_000_000.0
+    window_s: float = 86_400.0
+    max_slippage_bps: float = 50.0
+    max_impact_bps: float = 50.0
+    perp_holding_horizon_s: float = 86_400.0
+    max_gas_gwei: float = math.inf
+    urgent_deviation_units: float = math.inf
+
+    def problems(self) -> list[CrossProblem]:
+        """Cross-field problems: (field, value, message)."""
+        out: list[CrossProblem] = []
+        if self.trigger == "fixed" and self.band_units <= 0.0:
+            out.append(("band_units", self.band_units, 'must be > 0 for trigger = "fixed"'))
+        if self.trigger == "pct_book" and self.band_pct <= 0.0:
+            out.append(("band_pct", self.band_pct, 'must be > 0 for trigger = "pct_book"'))
+        if self.floor_units > self.ceiling_units:
+            out.append(("floor_units", self.floor_units, f"must be <= ceiling_units ({self.ceiling_units:g})"))
+        if self.min_trade_usd > self.max_trade_usd:
+            out.append(("min_trade_usd", self.min_trade_usd, f"must be <= max_trade_usd ({self.max_trade_usd:g})"))
+        if self.max_trade_usd > self.window_cap_usd:
+            out.append(("max_trade_usd", self.max_trade_usd, f"must be <= window_cap_usd ({self.window_cap_usd:g})"))
+        return out
+
+    def to_core(self, gates: GateConfig) -> UnderlyingPolicy:
+        """The :class:`~keeper.core.policy.UnderlyingPolicy` (``gates`` carries the oracle limits)."""
+        return UnderlyingPolicy(
+            target_delta_units=self.target_delta_units,
+            trigger=TriggerConfig(
+                kind=self.trigger, fixed_units=self.band_units, band_pct=self.band_pct / 100.0,
+                risk_aversion_per_quote=self.risk_aversion_per_usd, cost_fraction=self.cost_fraction,
+                floor_units=self.floor_units, ceiling_units=self.ceiling_units, max_interval_s=self.max_interval_s,
+            ),
+            sizing=SizingConfig(
+                hedge_to=self.hedge_to, min_trade_units=self.min_trade_units, min_trade_quote=self.min_trade_usd,
+                max_trade_quote=self.max_trade_usd, window_cap_quote=self.window_cap_usd, window_s=self.window_s,
+            ),
+            venues=VenueConfig(max_slippage_bps=self.max_slippage_bps, max_impact_bps=self.max_impact_bps,
+                               perp_holding_horizon_s=self.perp_holding_horizon_s),
+            gates=dataclasses.replace(gates, max_gas_gwei=self.max_gas_gwei,
+                                      urgent_deviation_units=self.urgent_deviation_units),
+        )
+
+
+def merge_policy(*layers: PolicyOverride | None) -> AssetPolicy:
+    """Built-in defaults overlaid with each layer's set keys, in order."""
+    values: dict[str, Any] = {}
+    for layer in layers:
+        if layer is not None:
+            values.update(layer.set_fields())
+    return AssetPolicy(**values)
+
+
+def _policy_problems(
+    policy: Mapping[str, PolicyOverride], failed: set[str], symbols: Sequence[str] | None
+) -> list[CrossProblem]:
+    """Unknown assets, and the checks of each merged policy whose tables are all valid."""
+    problems: list[CrossProblem] = []
+    if symbols is not None:
+        problems += [(key, None, f"not a declared asset (assets: {', '.join(symbols)}; or use [policy.default])")
+                     for key in [*policy, *failed] if key != DEFAULT_POLICY and key not in symbols]
+    if DEFAULT_POLICY in failed:
+        return problems
+    default = policy.get(DEFAULT_POLICY)
+    reported = {(f, m) for f, _, m in merge_policy(default).problems()}
+    problems += [(f"{DEFAULT_POLICY}.{f}", v, m) for f, v, m in merge_policy(default).problems()]
+    for sym in symbols if symbols is not None else [k for k in policy if k != DEFAULT_POLICY]:
+        if sym in failed:
+            continue
+        own = policy.get(sym)
+        for f, v, m in merge_policy(default, own).problems():
+            if (own is None or f not in own.model_fields_set) and (f, m) in reported:
+                continue  # the same problem as [policy.default]'s, reported once
+            problems.append((f"{sym}.{f}", v, m))
+    return problems
+
+
+def _dupes(items: Sequence[str]) -> set[str]:
+    return {x for x, n in Counter(items).items() if n > 1}
+
+
+class KeeperConfig(Model):
+    """The keeper's configuration (one TOML file plus ``KEEPER_*`` overrides); see ``load_config``."""
+
+    chain: ChainConfig
+    signer: SignerConfig = Field(default_factory=default_signer)
+    treasury: TreasuryConfig
+    uniswap: UniswapConfig
+    quote: QuoteConfig
+    assets: tuple[AssetConfig, ...] = Field(min_length=1)
+    positions: PositionsConfig = Field(default_factory=PositionsConfig)
+    oracles: OraclesConfig = Field(default_factory=OraclesConfig)
+    vol: VolConfig = Field(default_factory=VolConfig)
+    policy: dict[str, PolicyOverride] = Field(default_factory=dict)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    schedule: ScheduleConfig = Field(default_factory=default_schedule)
+    journal: JournalConfig = Field(default_factory=dict, validate_default=True)  # resolves the default path
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+
+    # ------------------------------------------------------------------ cross-section checks
+    # Field validators run in field order and see the fields validated before them in
+    # ``info.data``, so each check reports alongside every other problem of the file.
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _assets_tuple(cls, value: object) -> object:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("assets")
+    @classmethod
+    def _assets_unique(cls, assets: tuple[AssetConfig, ...], info: ValidationInfo) -> tuple[AssetConfig, ...]:
+        problems: list[CrossProblem] = []
+        for attr, what in (("symbol", "symbol"), ("token", "token"), ("feed", "feed")):
+            dup = _dupes([getattr(a, attr) for a in assets])
+            problems += [(f"{i}.{attr}", getattr(a, attr), f"duplicate {what}: each asset needs its own")
+                         for i, a in enumerate(assets) if getattr(a, attr) in dup]
+        pools = [(i, p) for i, a in enumerate(assets) for p in a.hedge_pools]
+        dup = _dupes([p for a in assets for p in set(a.hedge_pools)])
+        problems += [(f"{i}.hedge_pools", p, "pool listed under more than one asset") for i, p in pools if p in dup]
+        quote = info.data.get("quote")
+        if isinstance(quote, QuoteConfig):
+            problems += [(f"{i}.token", a.token, "is the quote token") for i, a in enumerate(assets)
+                         if a.token == quote.token]
+        if problems:
+            raise cross_field_error(problems)
+        return assets
+
+    @field_validator("vol")
+    @classmethod
+    def _vol_assets(cls, vol: VolConfig, info: ValidationInfo) -> VolConfig:
+        assets = info.data.get("assets")
+        if assets is None:
+            return vol
+        symbols = [a.symbol for a in assets]
+        problems: list[CrossProblem] = [(f"fixed.{s}", v, f"not a declared asset (assets: {', '.join(symbols)})")
+                                        for s, v in vol.fixed.items() if s not in symbols]
+        if vol.model == "fixed":
+            problems += [(f"fixed.{s}", None, 'required: model = "fixed" needs a volatility for every asset')
+                         for s in symbols if s not in vol.fixed]
+        else:
+            missing = [a.symbol for a in assets if a.oracle_pool is None]
+            if missing:
+                problems.append(("model", vol.model, f"samples each asset's oracle_pool; {', '.join(missing)}"
+                                 " has none (set assets.oracle_pool or use model = \"fixed\")"))
+        if problems:
+            raise cross_field_error(problems)
+        return vol
+
+    @field_validator("policy", mode="wrap")
+    @classmethod
+    def _policy(cls, value: object, handler: ValidatorFunctionWrapHandler,
+                info: ValidationInfo) -> dict[str, PolicyOverride]:
+        # Each table is validated on its own so that the merged checks still run for the
+        # tables that are valid, alongside the problems of those that are not.
+        if not isinstance(value, dict):
+            out: dict[str, PolicyOverride] = handler(value)
+            return out
+        good: dict[str, PolicyOverride] = {}
+        errors: list[InitErrorDetails] = []
+        for key, table in value.items():
+            try:
+                good[key] = PolicyOverride.model_validate(table, context=info.context)
+            except ValidationError as exc:
+                errors += relocate(exc, (key,))
+        assets = info.data.get("assets")
+        symbols = None if assets is None else [a.symbol for a in assets]
+        problems = _policy_problems(good, set(value) - set(good), symbols)
+        if problems:
+            errors.append(InitErrorDetails(type=cross_field_error(problems), loc=(), input=value))
+        if errors:
+            raise ValidationError.from_exception_data("policy", errors)
+        return good
+
+    # ------------------------------------------------------------------ lookups
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(a.symbol for a in self.assets)
+
+    def asset(self, symbol: str) -> AssetConfig:
+        for a in self.assets:
+            if a.symbol == symbol:
+                return a
+        raise InputError("symbol", f"{symbol!r} is not a declared asset ({', '.join(self.symbols)})")
+
+    def effective_policy(self, symbol: str = DEFAULT_POLICY) -> AssetPolicy:
+        """The merged policy of ``symbol`` (``"default"``: the default alone)."""
+        default = self.policy.get(DEFAULT_POLICY)
+        if symbol == DEFAULT_POLICY:
+            return merge_policy(default)
+        self.asset(symbol)
+        return merge_policy(default, self.policy.get(symbol))
+
+    # ------------------------------------------------------------------ conversions
+
+    def _gates(self, require_twap: bool) -> GateConfig:
+        return GateConfig(max_oracle_deviation_bps=self.oracles.max_deviation_bps,
+                          max_feed_age_s=float(self.oracles.max_feed_age_s), require_twap=require_twap)
+
+    def policy_config(self) -> PolicyConfig:
+        """The core :class:`~keeper.core.policy.PolicyConfig`: the default plus one policy per asset.
+
+        Every asset gets its merged policy. The oracle gate requires a TWAP for assets with an
+        ``oracle_pool``; an asset without one is checked against its feed and hedge pool only.
+        """
+        return PolicyConfig(
+            default=self.effective_policy().to_core(self._gates(require_twap=True)),
+            per_underlying={a.symbol: self.effective_policy(a.symbol).to_core(self._gates(a.oracle_pool is not None))
+                            for a in self.assets},
+            quote_symbol=self.quote.symbol,
+        )
+
+    def underlying_venues(self) -> dict[str, UnderlyingVenues]:
+        """Where each asset is priced and hedged, with the configured gas estimates."""
+        return {
+            a.symbol: UnderlyingVenues(
+                symbol=a.symbol, token=a.token, oracle_pool=a.oracle_pool, hedge_pools=a.hedge_pools,
+                perp_market=a.perp_market, swap_gas_units=self.execution.swap_gas_units,
+                perp_gas_units=self.execution.perp_gas_units,
+            )
+            for a in self.assets
+        }
+
+    def otc_positions(self) -> tuple[OptionPosition, ...]:
+        """The OTC positions of ``positions.otc_file`` (empty without one)."""
+        path = self.positions.otc_file
+        if path is None:
+            return ()
+        from keeper.venues.otc import load_otc_positions
+
+        try:
+            return load_otc_positions(path, self.symbols)
+        except InputError as exc:
+            detail = str(exc).removeprefix("otc_file: ")
+            raise ConfigError(f"config error: positions.otc_file = {json.dumps(str(path))}: {detail}") from None
+
+    def book_sources(self, owners: Sequence[str]) -> BookSources:
+        """What the book reader reads for ``owners`` (see :meth:`TreasuryConfig.read_owners`).
+
+        Loads ``positions.otc_file`` when one is configured.
+        """
+        from keeper.reader import AssetSource, BookSources, PerpSource
+
+        return BookSources(
+            owners=tuple(owners),
+            position_manager=self.uniswap.position_manager,
+            factory=self.uniswap.factory,
+            quote_token=self.quote.token,
+            assets=tuple(AssetSource(a.symbol, a.token, a.feed, a.oracle_pool, a.hedge_pools) for a in self.assets),
+            option_markets=self.positions.option_markets,
+            perp_markets=tuple(PerpSource(a.perp_market, a.symbol) for a in self.assets if a.perp_market is not None),
+            twap_window_s=self.oracles.twap_window_s,
+            otc_positions=self.otc_positions(),
+        )
+
+    def signer_source(self) -> SignerSource:
+        """The :mod:`keeper.signer` source of the signing key."""
+        from keeper.signer import EnvKeySource, KeystoreSource
+
+        s = self.signer
+        if s.keystore is not None:
+            return KeystoreSource(s.keystore, s.password_file, s.password_env)
+        return EnvKeySource(s.key_env or "KEEPER_PRIVATE_KEY")
+
+    # ------------------------------------------------------------------ fingerprint
+
+    def strategy(self) -> dict[str, Any]:
+        """The strategy-relevant part, JSON-ready: what the keeper trades, where, and within which limits.
+
+        Excluded: the RPC endpoint, signer, schedule, journal, metrics and safety switches, and
+        the OTC file's path. Policies are the merged ones, so moving a key between
+        ``[policy.default]`` and ``[policy.<SYMBOL>]`` without changing its effect keeps the result.
+        """
+        out: dict[str, Any] = _canonical({
+            "chain_id": self.chain.chain_id,
+            "treasury": self.treasury.model_dump(),
+            "uniswap": self.uniswap.model_dump(),
+            "quote": self.quote.model_dump(),
+            "assets": {a.symbol: a.model_dump() for a in self.assets},
+            "option_markets": sorted(self.positions.option_markets),
+            "policy": {s: dataclasses.asdict(self.effective_policy(s)) for s in (DEFAULT_POLICY, *self.symbols)},
+            "oracles": self.oracles.model_dump(),
+            "vol": self.vol.model_dump(),
+            "execution": self.execution.model_dump(),
+        })
+        return out
+
+    def fingerprint(self) -> str:
+        """SHA-256 hex of the canonical JSON of :meth:`strategy` (sorted keys, no whitespace)."""
+        text = json.dumps(self.strategy(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-ready: ``inf`` spelled as a string, tuples as lists, paths as strings."""
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, int | float):
+        return value
+    return str(value)

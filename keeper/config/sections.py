@@ -1,0 +1,333 @@
+"""The config file's sections, one frozen pydantic model each (the top level is in :mod:`.model`).
+
+Units are in the names: ``_s`` seconds, ``_bps`` basis points, ``_usd`` quote currency,
+``_units`` underlying units (1.0 = 1 ETH), ``_pct`` percent (1.0 = 1 %), ``_gwei`` gwei.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from keeper.config._types import (
+    Address,
+    AddressList,
+    Bps,
+    ConfigPath,
+    CrossProblem,
+    EnvName,
+    ExistingFile,
+    Model,
+    NonNeg,
+    NonNegOrInf,
+    Pos,
+    PosInt,
+    PosOrInf,
+    cross_field_error,
+)
+
+__all__ = [
+    "AssetConfig",
+    "ChainConfig",
+    "ExecutionConfig",
+    "JournalConfig",
+    "MetricsConfig",
+    "OraclesConfig",
+    "PolicyOverride",
+    "PositionsConfig",
+    "QuoteConfig",
+    "SafetyConfig",
+    "ScheduleConfig",
+    "SignerConfig",
+    "TreasuryConfig",
+    "UniswapConfig",
+    "VolConfig",
+]
+
+_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?")
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9]{0,15}")
+
+
+def _url(value: str) -> str:
+    if _URL.fullmatch(value) is None:
+        raise PydanticCustomError("url", "must be an http:// or https:// URL")
+    return value
+
+
+def _symbol(value: str) -> str:
+    if _SYMBOL.fullmatch(value) is None:
+        raise PydanticCustomError("symbol", "must be an upper-case symbol like ETH (A-Z, 0-9, at most 16 characters)")
+    return value
+
+
+def _cron(value: str) -> str:
+    if len(value.split()) != 5:
+        raise PydanticCustomError("cron", "must be a crontab string with 5 fields (minute hour day month weekday)")
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise PydanticCustomError("cron", "not a valid crontab: {reason}", {"reason": str(exc)}) from None
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_url)]
+Symbol = Annotated[str, AfterValidator(_symbol)]
+Cron = Annotated[str, AfterValidator(_cron)]
+
+
+class ChainConfig(Model):
+    rpc_url: HttpUrl
+    chain_id: PosInt
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+
+class SignerConfig(Model):
+    """Where the signing key comes from: ``key_env`` or ``keystore`` with one password source."""
+
+    key_env: EnvName | None = None
+    keystore: ExistingFile | None = None
+    password_file: ExistingFile | None = None
+    password_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SignerConfig:
+        problems: list[CrossProblem] = []
+        if self.key_env is not None and self.keystore is not None:
+            problems.append(("keystore", str(self.keystore), "give either key_env or keystore, not both"))
+        elif self.key_env is None and self.keystore is None:
+            problems.append(("key_env", None, 'required: set key_env (e.g. "KEEPER_PRIVATE_KEY") or keystore'))
+        pw = [n for n in ("password_file", "password_env") if getattr(self, n) is not None]
+        if self.keystore is not None and len(pw) != 1:
+            problems.append(("password_file", None, "a keystore needs exactly one of password_file / password_env"))
+        if self.keystore is None and pw:
+            problems.append((pw[0], None, "only used with keystore"))
+        if problems:
+            raise cross_field_error(problems)
+        return self
+
+
+def default_signer() -> SignerConfig:
+    return SignerConfig(key_env="KEEPER_PRIVATE_KEY")
+
+
+class TreasuryConfig(Model):
+    """Whose positions are read and which account trades.
+
+    ``owners`` empty means the caller fills it: ``[safe]`` in ``safe-module`` mode, the
+    signer's address in ``eoa`` mode (see :meth:`read_owners`).
+    """
+
+    mode: Literal["safe-module", "eoa"] = "safe-module"
+    safe: Address | None = None
+    hedge_module: Address | None = None
+    owners: AddressList = ()
+
+    @model_validator(mode="after")
+    def _mode_fields(self) -> TreasuryConfig:
+        problems: list[CrossProblem] = []
+        if self.mode == "safe-module":
+            for name in ("safe", "hedge_module"):
+                if getattr(self, name) is None:
+                    problems.append((name, None, 'required when mode = "safe-module"'))
+        if len(set(self.owners)) != len(self.owners):
+            problems.append(("owners", list(self.owners), "duplicate addresses"))
+        if problems:
+            raise cross_field_error(problems)
+        return self
+
+    def account(self, signer_address: str) -> str:
+        """The account that holds the funds and trades: the Safe, or the signer in ``eoa`` mode."""
+        if self.mode == "safe-module" and self.safe is not None:
+            return self.safe
+        return signer_address
+
+    def read_owners(self, signer_address: str) -> tuple[str, ...]:
+        """``owners`` as configured, else the trading account alone."""
+        return self.owners or (self.account(signer_address),)
+
+
+class UniswapConfig(Model):
+    factory: Address
+    position_manager: Address
+    router: Address
+    quoter: Address
+
+
+class QuoteConfig(Model):
+    token: Address
+    symbol: Annotated[str, Field(min_length=1, max_length=16)] = "USD"
+
+
+class AssetConfig(Model):
+    """An underlying the book has delta to, and where it is priced and hedged."""
+
+    symbol: Symbol
+    token: Address
+    feed: Address
+    oracle_pool: Address | None = None
+    hedge_pools: AddressList = ()
+    perp_market: Address | None = None
+    perp_max_abs_units: Pos | None = None
+
+    @model_validator(mode="after")
+    def _venues(self) -> AssetConfig:
+        problems: list[CrossProblem] = []
+        if not self.hedge_pools and self.perp_market is None:
+            problems.append(("hedge_pools", [], "no venue to hedge on: give hedge_pools or perp_market"))
+        if len(set(self.hedge_pools)) != len(self.hedge_pools):
+            problems.append(("hedge_pools", list(self.hedge_pools), "duplicate pools"))
+        if self.perp_max_abs_units is not None and self.perp_market is None:
+            problems.append(("perp_max_abs_units", self.perp_max_abs_units, "only used with perp_market"))
+        if self.token in (self.feed, self.oracle_pool, self.perp_market, *self.hedge_pools):
+            problems.append(("token", self.token, "the same address is given as a feed, pool or market"))
+        if problems:
+            raise cross_field_error(problems)
+        return self
+
+
+class PositionsConfig(Model):
+    option_markets: AddressList = ()
+    otc_file: ExistingFile | None = None
+    """A CSV or JSON file of OTC option positions (see :mod:`keeper.venues.otc`)."""
+
+    @model_validator(mode="after")
+    def _unique(self) -> PositionsConfig:
+        if len(set(self.option_markets)) != len(self.option_markets):
+            raise cross_field_error([("option_markets", list(self.option_markets), "duplicate addresses")])
+        return self
+
+
+class OraclesConfig(Model):
+    twap_window_s: Annotated[int, Field(gt=0, le=7 * 86_400)] = 1800
+    max_feed_age_s: Annotated[int, Field(gt=0, le=7 * 86_400)] = 3600
+    max_deviation_bps: Annotated[float, Field(gt=0, le=10_000)] = 100.0
+
+
+Vol = Annotated[float, Field(gt=0, lt=10)]
+"""Annualized volatility (0.6 = 60 %)."""
+
+MIN_SAMPLES = {"ewma": 10, "garch": 250}
+"""Fewest returns (``history_s / sample_s``) each sampled model is fit on (GARCH needs many)."""
+
+
+class VolConfig(Model):
+    model: Literal["fixed", "ewma", "garch"] = "fixed"
+    fixed: dict[str, Vol] = Field(default_factory=dict)
+    ewma_lambda: Annotated[float, Field(gt=0, lt=1)] = 0.94
+    garch_dist: Literal["normal", "t"] = "normal"
+    history_s: Annotated[float, Field(gt=0, le=365 * 86_400)] = 86_400.0
+    sample_s: Annotated[float, Field(gt=0)] = 300.0
+    horizon_s: Annotated[float, Field(gt=0, le=365 * 86_400)] = 86_400.0
+
+    @model_validator(mode="after")
+    def _samples(self) -> VolConfig:
+        need = MIN_SAMPLES.get(self.model)
+        if need is not None and self.history_s / self.sample_s < need:
+            raise cross_field_error([("history_s", self.history_s, f"history_s / sample_s must give at least {need}"
+                                      f" samples for model {self.model!r} (got {self.history_s / self.sample_s:g})")])
+        return self
+
+
+Trigger = Literal["fixed", "pct_book", "ww"]
+HedgeTo = Literal["edge", "target"]
+Slippage = Annotated[float, Field(gt=0, le=1000)]
+
+
+class PolicyOverride(Model):
+    """One ``[policy.default]`` or ``[policy.<SYMBOL>]`` table as written: every key optional.
+
+    The effective policy of an asset is the built-in defaults, then ``[policy.default]``,
+    then ``[policy.<SYMBOL>]`` (see :class:`keeper.config.model.AssetPolicy`).
+    """
+
+    target_delta_units: float | None = None
+    trigger: Trigger | None = None
+    band_units: NonNeg | None = None
+    band_pct: Annotated[float, Field(ge=0, le=100)] | None = None
+    risk_aversion_per_usd: Pos | None = None
+    cost_fraction: Annotated[float, Field(ge=0, lt=1)] | None = None
+    floor_units: NonNeg | None = None
+    ceiling_units: NonNegOrInf | None = None
+    max_interval_s: PosOrInf | None = None
+    hedge_to: HedgeTo | None = None
+    min_trade_units: NonNeg | None = None
+    min_trade_usd: NonNeg | None = None
+    max_trade_usd: Pos | None = None
+    window_cap_usd: Pos | None = None
+    window_s: Annotated[float, Field(gt=0, le=30 * 86_400)] | None = None
+    max_slippage_bps: Slippage | None = None
+    max_impact_bps: Bps | None = None
+    perp_holding_horizon_s: NonNeg | None = None
+    max_gas_gwei: PosOrInf | None = None
+    urgent_deviation_units: NonNegOrInf | None = None
+
+    def set_fields(self) -> dict[str, object]:
+        """The keys this table sets."""
+        return {k: getattr(self, k) for k in self.model_fields_set}
+
+
+Gwei = Annotated[float, Field(gt=0, le=100_000)]
+GasUnits = Annotated[int, Field(gt=0, le=30_000_000)]
+
+
+class ExecutionConfig(Model):
+    deadline_s: Annotated[int, Field(gt=0, le=86_400)] = 300
+    max_fee_gwei: Gwei = 500.0
+    max_priority_gwei: Annotated[float, Field(ge=0, le=100_000)] = 5.0
+    replace_after_s: Annotated[float, Field(gt=0)] = 30.0
+    tx_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 180.0
+    swap_gas_units: GasUnits = 260_000
+    perp_gas_units: GasUnits = 320_000
+
+    @model_validator(mode="after")
+    def _order(self) -> ExecutionConfig:
+        problems: list[CrossProblem] = []
+        if self.max_priority_gwei > self.max_fee_gwei:
+            problems.append(("max_priority_gwei", self.max_priority_gwei,
+                             f"must be <= max_fee_gwei ({self.max_fee_gwei:g})"))
+        if self.replace_after_s > self.tx_timeout_s:
+            problems.append(("replace_after_s", self.replace_after_s,
+                             f"must be <= tx_timeout_s ({self.tx_timeout_s:g})"))
+        if problems:
+            raise cross_field_error(problems)
+        return self
+
+
+class ScheduleConfig(Model):
+    """When cycles run: every ``interval_s``, on ``cron``, or both; plus early cycles on price moves."""
+
+    interval_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
+    cron: Cron | None = None
+    price_move_pct: Annotated[float, Field(ge=0, le=100)] = 1.0
+    block_poll_s: Annotated[float, Field(gt=0, le=3600)] = 2.0
+
+    @model_validator(mode="after")
+    def _some_schedule(self) -> ScheduleConfig:
+        if self.interval_s is None and self.cron is None:
+            raise cross_field_error([("interval_s", None, "required: set interval_s or cron (or both)")])
+        return self
+
+
+def default_schedule() -> ScheduleConfig:
+    return ScheduleConfig(interval_s=300.0)
+
+
+class JournalConfig(Model):
+    path: ConfigPath = Field(default=Path("keeper.sqlite"), validate_default=True)
+
+
+class MetricsConfig(Model):
+    port: Annotated[int, Field(ge=0, le=65_535)] = 9464
+    """0 disables the metrics endpoint."""
+    log_format: Literal["text", "json"] = "text"
+
+
+class SafetyConfig(Model):
+    max_consecutive_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    dry_run: bool = False
+
