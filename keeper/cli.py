@@ -1,6 +1,7 @@
 """The ``keeper`` command: the composition root. It builds objects and calls them, nothing else.
 
-Exit codes: 0 success; 1 a keeper error at run time; 2 bad usage or input; 3 setup missing.
+Exit codes: 0 success; 1 a keeper error at run time; 2 bad usage, input or config; 3 setup missing;
+4 halted (circuit breaker or a halt recorded in the journal).
 """
 
 from __future__ import annotations
@@ -11,11 +12,21 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from keeper.errors import InputError, KeeperError, SetupError
+from pydantic import ValidationError
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_SETUP", "EXIT_USAGE", "main"]
+from keeper.config import format_config_error
+from keeper.errors import (
+    ChainIdMismatchError,
+    ConfigError,
+    InputError,
+    JournalError,
+    KeeperError,
+    SetupError,
+)
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SETUP = 0, 1, 2, 3
+__all__ = ["EXIT_ERROR", "EXIT_HALTED", "EXIT_OK", "EXIT_SETUP", "EXIT_USAGE", "main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SETUP, EXIT_HALTED = 0, 1, 2, 3, 4
 
 
 def _progress(msg: str) -> None:
@@ -44,47 +55,136 @@ def cmd_devnet(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from keeper.chain.rpc import RpcClient
-    from keeper.devnet.sources import world_sources
+    """The local world, a market actor and the keeper hedging the treasury through its Safe module."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from keeper.app import build_keeper
+    from keeper.config import load_config
+    from keeper.demo import run_demo
+    from keeper.devnet.anvil import repo_root
+    from keeper.devnet.chain import dev_account
     from keeper.devnet.state import start_world
-    from keeper.reader import BookReader
-    from keeper.report import render_snapshot
 
     world = start_world(progress=_progress)
     try:
         m = world.manifest
-        print(f"Treasury: Safe 1.4.1 at {m.safe.address}, {m.safe.threshold}-of-{len(m.safe.owners)} owners")
-        snap = BookReader(RpcClient.http(world.url), world_sources(m)).read(chain_id=m.chain_id)
-        print(render_snapshot(snap))
+        print(f"Local world on {world.url}: Safe 1.4.1 treasury {m.safe.address} "
+              f"({m.safe.threshold}-of-{len(m.safe.owners)}), HedgeModule {m.hedge_module}")
+        journal = Path(tempfile.mkdtemp(prefix="keeper-demo-")) / "journal.sqlite"
+        env = dict(os.environ, KEEPER_CHAIN__RPC_URL=world.url, KEEPER_JOURNAL__PATH=str(journal))
+        # anvil's dev key #5, the keeper of the local world only; never printed.
+        env["KEEPER_PRIVATE_KEY"] = "0x" + bytes(dev_account(5).key).hex()
+        cfg = load_config(Path(args.config) if args.config else repo_root() / "examples" / "devnet.toml", env)
+        keeper = build_keeper(cfg, env=env, live=True, log=lambda _m: None)
+        print(f"Config: {args.config or 'examples/devnet.toml'}; journal {journal}")
+        run_demo(world, keeper, cycles=args.cycles)
     finally:
         world.stop()
     return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="keeper", description="On-chain DeFi hedging keeper.")
+    from keeper import commands as c
+
+    p = argparse.ArgumentParser(prog="keeper", description="On-chain DeFi hedging keeper.",
+                                epilog="Exit codes: 0 ok; 1 runtime failure; 2 bad input or config; "
+                                       "3 setup missing; 4 halted.")
     sub = p.add_subparsers(dest="command", required=True)
 
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--config", "-c", default="keeper.toml", help="TOML config (default: keeper.toml)")
+        return sp
+
+    run = with_config(sub.add_parser("run", help="the loop: cycles on the configured schedule"))
+    run.add_argument("--dry-run", action="store_true", help="plan and journal, send nothing")
+    run.add_argument("--max-cycles", type=_positive_int, default=None, help="stop after N cycles")
+    run.set_defaults(func=c.cmd_run)
+
+    once = with_config(sub.add_parser("once", help="a single cycle"))
+    once.add_argument("--dry-run", action="store_true", help="plan and journal, send nothing")
+    once.add_argument("--json", action="store_true")
+    once.set_defaults(func=c.cmd_once)
+
+    plan = with_config(sub.add_parser("plan", help="read and decide; print the book, greeks and proposed hedges"))
+    plan.add_argument("--json", action="store_true")
+    plan.add_argument("--block", type=_block, default=None, help="read at this block (default: latest)")
+    plan.set_defaults(func=c.cmd_plan)
+
+    sim = with_config(sub.add_parser("simulate", help="execute the plan on an anvil fork; nothing touches the chain"))
+    sim.add_argument("--block", type=_block, default=None, help="fork at this block (default: head)")
+    sim.add_argument("--fork-url", default=None, help="fork this RPC instead of chain.rpc_url")
+    sim.add_argument("--json", action="store_true")
+    sim.set_defaults(func=c.cmd_simulate)
+
+    st = with_config(sub.add_parser("status", help="exposure now, control state and recent cycles"))
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--limit", type=_positive_int, default=10)
+    st.set_defaults(func=c.cmd_status)
+
+    jr = with_config(sub.add_parser("journal", help="the history: cycles, intents, fills"))
+    jr.add_argument("--json", action="store_true")
+    jr.add_argument("--limit", type=_positive_int, default=20)
+    jr.set_defaults(func=c.cmd_journal)
+
+    pa = with_config(sub.add_parser("pause", help="kill switch: the loop skips cycles until resumed"))
+    pa.add_argument("--reason", required=True)
+    pa.set_defaults(func=c.cmd_pause)
+    re_ = with_config(sub.add_parser("resume", help="undo a pause (and clear a circuit-breaker halt)"))
+    re_.add_argument("--reason", default="")
+    re_.set_defaults(func=c.cmd_resume)
+
     d = sub.add_parser("devnet", help="start the local world (anvil with Uniswap v3, a Safe treasury, feeds)")
-    d.add_argument("--port", type=int, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
+    d.add_argument("--port", type=_port, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
     d.add_argument("--rebuild", action="store_true", help="rebuild the world state even if cached")
     d.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
     d.set_defaults(func=cmd_devnet)
 
-    demo = sub.add_parser("demo", help="start the local world and show the treasury's book")
+    demo = sub.add_parser("demo", help="the local world, a market actor and the keeper hedging for a few cycles")
+    demo.add_argument("--config", "-c", default=None, help="default: examples/devnet.toml")
+    demo.add_argument("--cycles", type=_positive_int, default=10)
     demo.set_defaults(func=cmd_demo)
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _block(text: str) -> int:
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a block number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"a block number is >= 0, got {v}")
+    return v
+
+
+def _port(text: str) -> int:
+    v = _positive_int(text)
+    if v > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1..65535, got {v}")
+    return v
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if getattr(args, "port", None) is not None and not 0 < args.port < 65536:
-        parser.error(f"--port: must be in 1..65535, got {args.port}")
     try:
         rc: int = args.func(args)
         return rc
-    except InputError as exc:
+    except ValidationError as exc:
+        print(format_config_error(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except (InputError, ConfigError, ChainIdMismatchError, JournalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SetupError as exc:

@@ -33,7 +33,7 @@ def run_demo(world: World, keeper: Keeper, cycles: int = 8, out: Callable[[str],
     """Run ``cycles`` keeper cycles against the treasury, with a market move before each but the first."""
     t0 = time.monotonic()
     w3 = world.web3()
-    actor = MarketActor(w3, world.manifest, seed=seed)
+    actor = MarketActor(w3, world.manifest, seed=seed, step_s=4 * 3600, annual_vol=0.9)
     first = keeper.reader.read(chain_id=world.manifest.chain_id)
     out(render_snapshot(first))
     out("")

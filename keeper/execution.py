@@ -133,6 +133,14 @@ class Executor:
             return self._prepare_swap(order, snap)
         return self._prepare_perp(order, snap)
 
+    def _slippage(self, order: HedgeOrder) -> Decimal:
+        """The order's own bound (its limit price against the reference), capped by the executor's."""
+        cap = Decimal(self.max_slippage_bps) / BPS
+        if order.reference_price_quote <= 0:
+            return cap
+        own = Decimal(repr(abs(order.limit_price_quote / order.reference_price_quote - 1.0)))
+        return min(own.quantize(Decimal("0.000001")), cap)
+
     def _feed_usd_wad(self, snap: Snapshot, symbol: str) -> int:
         f = snap.feeds[symbol]
         wad: int = f.answer * 10 ** (18 - f.decimals) if f.decimals <= 18 else f.answer // 10 ** (f.decimals - 18)
@@ -144,7 +152,7 @@ class Executor:
         under, quote = self.tokens[sym], self.quote_token
         dec_u, dec_q = snap.tokens[under].decimals, snap.tokens[quote].decimals
         price = Decimal(self._feed_usd_wad(snap, sym)) / Decimal(10**18)  # quote per underlying
-        slip = Decimal(self.max_slippage_bps) / BPS
+        slip = self._slippage(order)
         size = Decimal(repr(order.size_units))
         if order.side == "sell":
             token_in, token_out = under, quote
@@ -183,7 +191,7 @@ class Executor:
         size = _floor(Decimal(repr(order.size_units)) * 10**18)
         delta = size if order.side == "buy" else -size
         price = Decimal(market.oracle_price)
-        slip = Decimal(self.max_slippage_bps) / BPS
+        slip = self._slippage(order)
         acceptable = _floor(price * (1 + slip)) if delta > 0 else _ceil(price * (1 - slip))
         if self.mode == "safe-module":
             data = calldata("hedgePerp(address,int256,uint256)", ["address", "int256", "uint256"],

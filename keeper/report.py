@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 
+from keeper.core.book import BookRisk
+from keeper.core.hedge_types import Plan
 from keeper.core.snapshot import Snapshot
 
-__all__ = ["render_snapshot", "tick_to_price"]
+__all__ = ["plan_record", "render_plan", "render_snapshot", "tick_to_price"]
 
 
 def tick_to_price(tick: int, dec0: int, dec1: int) -> float:
@@ -81,4 +84,80 @@ def render_snapshot(snap: Snapshot) -> str:
     if snap.failures:
         lines.append(f"  INCOMPLETE: {len(snap.failures)} read(s) failed:")
         lines += [f"    {f.what}: {f.reason}" for f in snap.failures]
+    return "\n".join(lines)
+
+
+def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
+    """The plan as a JSON-ready dict: block, greeks per underlying, decisions with reasons."""
+    return {
+        "block": snap.block_number,
+        "block_timestamp": snap.block_timestamp,
+        "complete": snap.complete,
+        "failures": [{"what": f.what, "reason": f.reason} for f in snap.failures],
+        "greeks": {
+            k: {"spot_usd": v.spot, "value_usd": v.value, "delta_units": v.delta, "delta_usd": v.delta_quote,
+                "gamma_units_per_usd": v.gamma, "gamma_usd_per_1pct": v.gamma_quote, "vega_usd_per_vol": v.vega,
+                "theta_usd_per_day": v.theta / 365.0}
+            for k, v in risk.summaries.items()
+        },
+        "quote_value_usd": risk.quote_value,
+        "unvalued": list(risk.unvalued),
+        "decisions": [
+            {
+                "underlying": d.underlying, "trigger": d.trigger, "delta_before_units": d.delta_before_units,
+                "target_units": d.target_units, "delta_after_units": d.delta_after_units,
+                "band": {"kind": d.band_kind, "lower_units": d.band_lower_units, "upper_units": d.band_upper_units},
+                "order": None if d.order is None else {
+                    "side": d.order.side, "size_units": d.order.size_units, "notional_usd": d.order.notional_quote,
+                    "venue": d.order.venue, "venue_id": d.order.venue_id, "reference_price_usd":
+                    d.order.reference_price_quote, "limit_price_usd": d.order.limit_price_quote,
+                    "est_cost_usd": {"fee": d.order.cost.fee_quote, "impact": d.order.cost.impact_quote,
+                                     "funding": d.order.cost.funding_quote, "gas": d.order.cost.gas_quote,
+                                     "total": d.order.cost.total_quote},
+                },
+                "remaining_units": d.remaining_units,
+                "reasons": [r.text for r in d.reasons],
+                "gates": [{"gate": g.gate, "passed": g.passed, "overridden": g.overridden, "reason": g.reason.text}
+                          for g in d.gates],
+            }
+            for d in plan.decisions
+        ],
+    }
+
+
+def render_plan(rec: dict[str, Any]) -> str:
+    """The plan for people: greeks per underlying, then each decision and its reasons."""
+    lines = [f"Greeks at block {rec['block']} ({_ts(rec['block_timestamp'])})"
+             + ("" if rec["complete"] else "  [SNAPSHOT INCOMPLETE: no trade]")]
+    lines.append(f"  {'asset':<6}{'spot USD':>14}{'value USD':>16}{'delta':>12}{'delta USD':>16}"
+                 f"{'gamma/1% USD':>15}{'vega USD/vol':>15}{'theta USD/day':>15}")
+    for k, g in rec["greeks"].items():
+        lines.append(f"  {k:<6}{g['spot_usd']:>14,.2f}{g['value_usd']:>16,.0f}{g['delta_units']:>12,.3f}"
+                     f"{g['delta_usd']:>16,.0f}{g['gamma_usd_per_1pct']:>15,.0f}{g['vega_usd_per_vol']:>15,.0f}"
+                     f"{g['theta_usd_per_day']:>15,.0f}")
+    lines.append(f"  quote holdings outside the assets: {rec['quote_value_usd']:,.2f} USD")
+    lines.append("Decisions:")
+    for d in rec["decisions"]:
+        b = d["band"]
+        head = (f"  {d['underlying']}: delta {d['delta_before_units']:,.3f}, target {d['target_units']:,.3f}, "
+                f"band [{b['lower_units']:,.3f}, {b['upper_units']:,.3f}] ({b['kind']})")
+        lines.append(head)
+        o = d["order"]
+        if o is None:
+            lines.append("    -> no trade")
+        else:
+            c = o["est_cost_usd"]
+            lines.append(f"    -> {o['side']} {o['size_units']:,.4f} {d['underlying']} on {o['venue']} "
+                         f"(~{o['notional_usd']:,.0f} USD, limit {o['limit_price_usd']:,.2f} USD), est. cost "
+                         f"{c['total']:,.2f} USD (fee {c['fee']:,.2f}, impact {c['impact']:,.2f}, "
+                         f"funding {c['funding']:,.2f}, gas {c['gas']:,.2f})")
+        for r in d["reasons"]:
+            lines.append(f"       - {r}")
+        failed = [g for g in d["gates"] if not g["passed"]]
+        for g in failed:
+            tag = "overridden" if g["overridden"] else "BLOCKS"
+            lines.append(f"       ! gate {g['gate']} {tag}: {g['reason']}")
+    if rec["failures"]:
+        lines.append(f"Unreadable ({len(rec['failures'])}):")
+        lines += [f"  {f['what']}: {f['reason']}" for f in rec["failures"]]
     return "\n".join(lines)

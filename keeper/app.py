@@ -1,0 +1,210 @@
+"""Composition: build a :class:`~keeper.runner.Keeper` from a validated config.
+
+Everything that touches the outside world is created here: the RPC client (chain id checked), the
+signer, the journal, the transaction manager, the executor, the vol models. ``keeper/cli.py`` calls
+these functions and prints; nothing else constructs I/O objects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keeper.chain.fees import GWEI, FeePolicy
+from keeper.chain.multicall import Call, Multicall
+from keeper.chain.rpc import RpcClient
+from keeper.chain.tx import Attempt, ErrorDecoder, Mined, TxManager, TxRequest, TxRevertedError, TxTimeoutError
+from keeper.config import KeeperConfig
+from keeper.core.vol import EWMAVol, FixedVol, GarchVol, VolModel
+from keeper.errors import ChainError, SetupError
+from keeper.execution import Executor
+from keeper.journal import Journal
+from keeper.reader import BookReader
+from keeper.runner import Keeper
+from keeper.signer import Signer, load_signer
+
+__all__ = ["ForkTxManager", "PoolHistoryVol", "build_keeper", "error_decoder", "feed_prices", "module_keeper"]
+
+
+def error_decoder() -> ErrorDecoder:
+    """Custom-error names from our contracts' ABIs when the build is present (else selectors only)."""
+    from keeper.devnet.artifacts import forge_artifact
+
+    abis = []
+    for name in ("HedgeModule", "PerpMarket", "OptionMarket", "DevToken"):
+        try:
+            abis.append(forge_artifact(name).abi)
+        except SetupError:
+            continue
+    return ErrorDecoder(abis)
+
+
+@dataclass
+class PoolHistoryVol(VolModel):
+    """EWMA or GARCH(1,1) fitted on a Uniswap pool's own oracle: one ``observe`` call with evenly spaced
+    ``secondsAgos`` gives mean ticks per interval, hence log returns, at every cycle."""
+
+    multicall: Multicall
+    pool: str
+    underlying_is_token0: bool
+    model: str
+    history_s: float
+    sample_s: float
+    ewma_lambda: float = 0.94
+    garch_dist: str = "normal"
+    block: Callable[[], int] = lambda: 0
+
+    def returns(self) -> list[float]:
+        n = int(self.history_s // self.sample_s)
+        agos = [int(self.sample_s * k) for k in range(n, -1, -1)]
+        [res] = self.multicall.execute(
+            [Call(self.pool, "observe(uint32[])", (agos,), ("int56[]", "uint160[]"), f"pool {self.pool} history",
+                  2_000_000)], self.block())
+        if not res.ok:
+            raise ChainError(f"vol: cannot read {self.history_s:g} s of history from pool {self.pool}: "
+                             f"{getattr(res, 'reason', '')} (raise observation cardinality or lower vol.history_s)")
+        cums = [int(c) for c in res.value[0]]  # type: ignore[union-attr]
+        ticks = [(b - a) / self.sample_s for a, b in zip(cums, cums[1:], strict=False)]
+        # log(price) = tick * ln(1.0001); the underlying's price moves opposite when it is token1.
+        sign = 1.0 if self.underlying_is_token0 else -1.0
+        lp = [sign * t * math.log(1.0001) for t in ticks]
+        return [b - a for a, b in zip(lp, lp[1:], strict=False)]
+
+    def annualized_vol(self, horizon_seconds: float) -> float:
+        r = self.returns()
+        if self.model == "ewma":
+            return EWMAVol.from_returns(r, self.sample_s, self.ewma_lambda).annualized_vol(horizon_seconds)
+        return GarchVol.fit(r, self.sample_s, dist=self.garch_dist).annualized_vol(horizon_seconds)  # type: ignore[arg-type]
+
+
+def _vol_models(cfg: KeeperConfig, multicall: Multicall, rpc: RpcClient) -> dict[str, VolModel]:
+    if cfg.vol.model == "fixed":
+        return {sym: FixedVol(v) for sym, v in cfg.vol.fixed.items()}
+    out: dict[str, VolModel] = {}
+    for a in cfg.assets:
+        assert a.oracle_pool is not None  # the config requires it for ewma/garch
+        out[a.symbol] = PoolHistoryVol(
+            multicall, a.oracle_pool, int(a.token, 16) < int(cfg.quote.token, 16), cfg.vol.model,
+            cfg.vol.history_s, cfg.vol.sample_s, cfg.vol.ewma_lambda, cfg.vol.garch_dist, rpc.block_number,
+        )
+    return out
+
+
+class ForkTxManager(TxManager):
+    """Sends as an impersonated account on an anvil fork (``eth_sendTransaction``): dry runs need no key."""
+
+    def send(self, req: TxRequest, before_broadcast: Callable[[Attempt], None]) -> Mined:
+        gas = req.gas if req.gas is not None else self.preflight(req)
+        fees = self.suggest_fees()
+        nonce = self.chain_nonce("pending")
+        tx = {**self._call_params(req), "gas": hex(gas), "maxFeePerGas": hex(fees.max_fee_per_gas),
+              "maxPriorityFeePerGas": hex(fees.max_priority_fee_per_gas), "nonce": hex(nonce)}
+        tx_hash = str(self.rpc.call("eth_sendTransaction", [tx]))
+        raw = str(self.rpc.call("eth_getRawTransactionByHash", [tx_hash]) or "0x")
+        attempt = Attempt(nonce=nonce, tx_hash=tx_hash, raw=bytes.fromhex(raw[2:]), fees=fees, gas=gas)
+        before_broadcast(attempt)
+        start = self.clock()
+        while self.clock() - start < self.timeout_s:
+            found = self.receipts([attempt])
+            if tx_hash in found:
+                receipt = found[tx_hash]
+                if int(receipt["status"], 16) != 1:
+                    reason, name, args = self.revert_reason(req, receipt)
+                    raise TxRevertedError(reason, error_name=name, args=args, tx_hash=tx_hash)
+                return Mined(receipt=receipt, attempt=attempt, attempts=(attempt,))
+            self.sleep(self.poll_s)
+        raise TxTimeoutError(f"no receipt for {tx_hash} on the fork", [attempt])
+
+
+@dataclass(frozen=True)
+class _Address:
+    """A signer stand-in that only knows its address (dry runs and impersonation)."""
+
+    address: str
+
+    def sign_transaction(self, tx: dict[str, Any]) -> Any:
+        raise SetupError("this keeper runs without a signing key (plan/simulate); it cannot sign")
+
+
+def module_keeper(rpc: RpcClient, module: str, block: int | None = None) -> str:
+    """The address a HedgeModule accepts hedges from (read on chain)."""
+    mc = Multicall(rpc)
+    [res] = mc.execute([Call(module, "keeper()", (), ("address",), "HedgeModule.keeper")],
+                       block if block is not None else rpc.block_number())
+    if not res.ok:
+        raise ChainError(f"treasury.hedge_module {module}: keeper() unreadable: {getattr(res, 'reason', '')}")
+    return str(res.value[0])  # type: ignore[union-attr]
+
+
+def build_keeper(
+    cfg: KeeperConfig,
+    *,
+    env: Mapping[str, str],
+    live: bool,
+    journal: Journal | None = None,
+    rpc_url: str | None = None,
+    signer: Signer | None = None,
+    impersonate: bool = False,
+    need_key: bool = True,
+    log: Callable[[str], None] = lambda _m: None,
+) -> Keeper:
+    """Build the keeper. ``impersonate`` (forks only) sends as the keeper address without a key;
+    ``need_key=False`` lets read-only commands (``plan``) run without the signer's key."""
+    rpc = RpcClient.http(rpc_url or str(cfg.chain.rpc_url), timeout_s=cfg.chain.timeout_s)
+    rpc.check_chain_id(cfg.chain.chain_id)
+    multicall = Multicall(rpc)
+    who: Any
+    if signer is not None:
+        who = signer
+    elif impersonate or not need_key:
+        if cfg.treasury.mode == "safe-module" and cfg.treasury.hedge_module is not None:
+            who = _Address(module_keeper(rpc, cfg.treasury.hedge_module))
+        else:  # eoa mode trades the signer's own funds: its address is needed, hence its key
+            who = load_signer(cfg.signer_source(), env=env)
+    else:
+        who = load_signer(cfg.signer_source(), env=env)
+    ex = cfg.execution
+    fee_policy = FeePolicy(
+        max_fee_cap_wei=int(ex.max_fee_gwei * GWEI), max_priority_cap_wei=int(ex.max_priority_gwei * GWEI),
+        min_priority_wei=min(10**8, int(ex.max_priority_gwei * GWEI)),
+    )
+    tx_cls = ForkTxManager if impersonate else TxManager
+    tx = tx_cls(rpc, who, cfg.chain.chain_id, policy=fee_policy, errors=error_decoder(),
+                replace_after_s=ex.replace_after_s, timeout_s=ex.tx_timeout_s, poll_s=0.25)
+    account = cfg.treasury.account(who.address)
+    sources = cfg.book_sources(cfg.treasury.read_owners(who.address))
+    executor = Executor(
+        mode=cfg.treasury.mode, account=account, router=cfg.uniswap.router,
+        module=cfg.treasury.hedge_module or "", tokens={a.symbol: a.token for a in cfg.assets},
+        quote_token=cfg.quote.token, max_slippage_bps=1000, deadline_s=ex.deadline_s,
+    )
+    return Keeper(
+        rpc=rpc, reader=BookReader(rpc, sources, multicall), multicall=multicall,
+        journal=journal if journal is not None else Journal.open(cfg.journal.path), tx=tx, executor=executor,
+        policy=cfg.policy_config(), venues=cfg.underlying_venues(), vol_models=_vol_models(cfg, multicall, rpc),
+        quote_token=cfg.quote.token, chain_id=cfg.chain.chain_id, live=live,
+        max_consecutive_failures=cfg.safety.max_consecutive_failures, vol_horizon_s=cfg.vol.horizon_s,
+        native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log,
+    )
+
+
+def feed_prices(keeper: Keeper) -> Callable[[], dict[str, float]]:
+    """A cheap batched read of every asset's feed (for the scheduler's price watcher)."""
+    assets: Sequence[Any] = keeper.reader.sources.assets
+    calls = [Call(a.feed, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"),
+                  f"feed {a.symbol}", 30_000) for a in assets]
+    decs = [Call(a.feed, "decimals()", (), ("uint8",), f"feed {a.symbol} decimals") for a in assets]
+
+    def read() -> dict[str, float]:
+        block = keeper.rpc.block_number()
+        res = keeper.multicall.execute([*calls, *decs], block)
+        out = {}
+        for i, a in enumerate(assets):
+            r, d = res[i], res[len(assets) + i]
+            if r.ok and d.ok:
+                out[a.symbol] = int(r.value[1]) / 10 ** int(d.value[0])  # type: ignore[union-attr]
+        return out
+
+    return read

@@ -1,0 +1,300 @@
+"""The CLI's commands. Each takes parsed arguments, composes what it needs and prints.
+
+Output: readable text for people, ``--json`` for machines (one JSON document on stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from keeper.config import KeeperConfig, load_config
+from keeper.errors import HaltError, InputError
+from keeper.journal import Journal
+from keeper.journal.codec import to_jsonable
+from keeper.report import plan_record, render_plan, render_snapshot
+from keeper.runner import CycleReport, Keeper
+
+__all__ = ["cmd_journal", "cmd_once", "cmd_pause", "cmd_plan", "cmd_resume", "cmd_run", "cmd_simulate",
+           "cmd_status", "load"]
+
+
+def err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load(args: argparse.Namespace) -> KeeperConfig:
+    return load_config(Path(args.config), dict(os.environ))
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(to_jsonable(obj), indent=2, allow_nan=False))
+
+
+def _keeper(cfg: KeeperConfig, *, live: bool, need_key: bool = True, journal: Journal | None = None,
+            rpc_url: str | None = None, impersonate: bool = False) -> Keeper:
+    from keeper.app import build_keeper
+
+    return build_keeper(cfg, env=dict(os.environ), live=live, journal=journal, rpc_url=rpc_url,
+                        impersonate=impersonate, need_key=need_key, log=err)
+
+
+def report_record(r: CycleReport) -> dict[str, Any]:
+    rec: dict[str, Any] = {"cycle_id": r.cycle_id, "status": r.status, "message": r.message,
+                           "recovered": list(r.recovered)}
+    if r.snapshot is not None and r.risk is not None and r.plan is not None:
+        rec["plan"] = plan_record(r.snapshot, r.risk, r.plan)
+    rec["hedges"] = [
+        {"intent": h.intent_id, "underlying": h.trade.order.underlying, "venue": h.trade.venue, "side": h.trade.side,
+         "error": h.error, "fill": None if h.fill is None else {
+             "units": h.fill.underlying_units, "realized_price_usd": h.fill.realized_price,
+             "oracle_price_usd": h.fill.oracle_price, "slippage_bps_incl_fee": h.fill.slippage_bps,
+             "fee_usd": h.fill.fee_quote, "gas_used": h.fill.gas_used, "gas_usd": h.fill.gas_cost_quote,
+             "tx": h.fill.tx_hash, "block": h.fill.block_number}}
+        for h in r.hedges
+    ]
+    return rec
+
+
+def _render_report(rec: dict[str, Any]) -> str:
+    lines = [f"cycle {rec['cycle_id']}: {rec['status']}" + (f" ({rec['message']})" if rec["message"] else "")]
+    lines += [f"  recovered: {x}" for x in rec["recovered"]]
+    if "plan" in rec:
+        lines.append(render_plan(rec["plan"]))
+    for h in rec["hedges"]:
+        f = h["fill"]
+        if f is None:
+            lines.append(f"  hedge {h['side']} {h['underlying']} on {h['venue']} FAILED: {h['error']}")
+        else:
+            lines.append(f"  hedge {h['side']} {f['units']:,.4f} {h['underlying']} on {h['venue']} at "
+                         f"{f['realized_price_usd']:,.2f} USD (oracle {f['oracle_price_usd']:,.2f}, "
+                         f"{f['slippage_bps_incl_fee']:+.1f} bps incl. fee), fee {f['fee_usd']:,.2f} USD, "
+                         f"gas {f['gas_used']:,} ({f['gas_usd']:,.4f} USD), tx {f['tx']}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- plan / once / run
+def cmd_plan(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    k = _keeper(cfg, live=False, need_key=False, journal=_readonly_journal(cfg))
+    snap = k.reader.read(block=args.block, chain_id=cfg.chain.chain_id)
+    risk, plan = k.plan(snap)
+    rec = plan_record(snap, risk, plan)
+    if args.json:
+        _print_json(rec)
+    else:
+        print(render_snapshot(snap))
+        print(render_plan(rec))
+    return 0
+
+
+def _readonly_journal(cfg: KeeperConfig) -> Journal:
+    """The journal's hedge history for planning, without writing to it (a temporary copy)."""
+    if not cfg.journal.path.exists():
+        return Journal.memory()
+    tmp = Path(tempfile.mkdtemp(prefix="keeper-plan-")) / "journal.sqlite"
+    src = Journal.open(cfg.journal.path, readonly=True)
+    src.close()
+    shutil.copy(cfg.journal.path, tmp)
+    for ext in ("-wal", "-shm"):
+        side = Path(str(cfg.journal.path) + ext)
+        if side.exists():
+            shutil.copy(side, Path(str(tmp) + ext))
+    return Journal.open(tmp)
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    live = not (args.dry_run or cfg.safety.dry_run)
+    k = _keeper(cfg, live=live, need_key=live)
+    try:
+        report = k.cycle()
+    except HaltError as exc:
+        err(f"halted: {exc}")
+        return 4
+    rec = report_record(report)
+    _print_json(rec) if args.json else print(_render_report(rec))
+    return 0 if report.status in ("ok", "skipped") else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from keeper.app import feed_prices
+    from keeper.logs import log_context, setup_logging
+    from keeper.metrics import KeeperMetrics
+    from keeper.scheduler import Loop
+
+    cfg = load(args)
+    setup_logging(cfg.metrics.log_format)
+    import logging
+
+    log = logging.getLogger("keeper")
+    live = not (args.dry_run or cfg.safety.dry_run)
+    k = _keeper(cfg, live=live, need_key=live)
+    k.log = log.info
+    k.journal.abandon_running_cycles()
+    metrics = KeeperMetrics()
+    server = metrics.serve(cfg.metrics.port)
+
+    def cycle() -> dict[str, float]:
+        t0 = time.monotonic()
+        with log_context(cycle_id=-1):
+            try:
+                report = k.cycle()
+            except HaltError:
+                metrics.set_control(paused=False, halted=True)
+                raise
+            metrics.observe_cycle(report.status, time.monotonic() - t0,
+                                  report.snapshot.block_number if report.snapshot else None)
+            state = k.journal.control_state()
+            metrics.set_control(paused=state.paused, halted=state.halted)
+            if report.risk is not None:
+                metrics.set_greeks(report.risk.summaries)
+            for h in report.hedges:
+                if h.fill is not None:
+                    metrics.hedge(h.trade.order.underlying, h.trade.venue)
+                else:
+                    metrics.failure("hedge")
+            log.info("cycle %s %s at block %s: %d hedge(s) %s", report.cycle_id, report.status,
+                     report.snapshot.block_number if report.snapshot else "-", len(report.hedges), report.message)
+        return {a: f.price for a, f in report.snapshot.feeds.items()} if report.snapshot else {}
+
+    loop = Loop(cycle=cycle, head=k.rpc.block_number, prices=feed_prices(k), interval_s=cfg.schedule.interval_s,
+                cron=cfg.schedule.cron, price_move_pct=cfg.schedule.price_move_pct,
+                block_poll_s=cfg.schedule.block_poll_s, max_cycles=args.max_cycles, log=log.info)
+    loop.install_signal_handlers()
+    try:
+        stats = loop.run()
+    finally:
+        server.stop()
+        if loop.abandoning:
+            k.journal.abandon_running_cycles("abandoned on a second stop signal")
+    log.info("stopped after %d cycle(s): %d failed, %d early, %d coalesced", stats.cycles, stats.failures,
+             stats.early, stats.coalesced)
+    if stats.halted:
+        err(f"halted: {stats.halted}")
+        return 4
+    return 0
+
+
+# ---------------------------------------------------------------------------- simulate
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Execute the real plan on an anvil fork of the configured chain; the upstream is never written."""
+    from keeper.devnet.anvil import AnvilNode
+
+    cfg = load(args)
+    upstream = args.fork_url or str(cfg.chain.rpc_url)
+    with AnvilNode(fork_url=upstream, fork_block=args.block) as node:
+        k = _keeper(cfg, live=True, journal=_readonly_journal(cfg), rpc_url=node.url, impersonate=True)
+        who = k.tx.signer.address
+        node.rpc("anvil_impersonateAccount", who)
+        node.rpc("anvil_setBalance", who, hex(10**21))
+        before = k.reader.read(chain_id=cfg.chain.chain_id)
+        risk_before, _ = k.plan(before)
+        report = k.cycle()
+        after = k.reader.read(chain_id=cfg.chain.chain_id)
+        risk_after, _ = k.plan(after)
+    rec = report_record(report)
+    rec["fork"] = {"upstream": _redact_url(upstream), "fork_block": before.block_number,
+                   "impersonated": who}
+    rec["delta"] = {s: {"before_units": risk_before.summaries[s].delta,
+                        "after_units": risk_after.summaries[s].delta if s in risk_after.summaries else None}
+                    for s in risk_before.summaries}
+    if args.json:
+        _print_json(rec)
+    else:
+        print(f"dry run on a fork of {rec['fork']['upstream']} at block {before.block_number}, as {who}")
+        print(_render_report(rec))
+        for s, d in rec["delta"].items():
+            print(f"  {s}: delta {d['before_units']:,.3f} -> {d['after_units']:,.3f} units after the simulated hedge")
+        print("The upstream chain was not written to.")
+    return 0 if report.status in ("ok", "skipped") else 1
+
+
+def _redact_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    p = urlsplit(url)
+    return f"{p.scheme}://{p.hostname}{':' + str(p.port) if p.port else ''}/..." if p.path not in ("", "/") \
+        else f"{p.scheme}://{p.hostname}{':' + str(p.port) if p.port else ''}"
+
+
+# ---------------------------------------------------------------------------- journal-backed
+def _journal(cfg: KeeperConfig, *, readonly: bool = True) -> Journal:
+    if not cfg.journal.path.exists():
+        raise InputError("journal.path", f"{cfg.journal.path} does not exist yet (run `keeper once` first)")
+    return Journal.open(cfg.journal.path, readonly=readonly)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    j = _journal(cfg) if cfg.journal.path.exists() else Journal.memory()
+    state = j.control_state()
+    cycles = j.recent_cycles(args.limit)
+    now = int(time.time())
+    costs = j.cost_totals(now - 86_400, now + 1)
+    k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
+    snap = k.reader.read(chain_id=cfg.chain.chain_id)
+    risk, plan = k.plan(snap)
+    rec = {"control": state, "recent_cycles": cycles, "costs_24h": costs,
+           "exposure": plan_record(snap, risk, plan)["greeks"], "block": snap.block_number}
+    if args.json:
+        _print_json(rec)
+        return 0
+    flags = "HALTED: " + str(state.halt_reason) if state.halted else ("PAUSED: " + str(state.pause_reason)
+                                                                        if state.paused else "running")
+    print(f"keeper state: {flags}; consecutive failures {state.consecutive_failures}")
+    print(f"exposure at block {snap.block_number}:")
+    for s, g in rec["exposure"].items():
+        print(f"  {s}: delta {g['delta_units']:,.3f} units ({g['delta_usd']:,.0f} USD), "
+              f"gamma {g['gamma_usd_per_1pct']:,.0f} USD per 1 %, vega {g['vega_usd_per_vol']:,.0f} USD per vol")
+    print(f"costs, last 24 h: {to_jsonable(costs)}")
+    print("recent cycles:")
+    for c in cycles:
+        print(f"  #{c.id} {c.status.value:<9} {c.mode.value:<8} block {c.block_number} {c.error or ''}")
+    return 0
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    j = _journal(cfg)
+    data = j.export()
+    if args.json:
+        _print_json(data)
+        return 0
+    for c in j.recent_cycles(args.limit)[::-1]:
+        print(f"cycle #{c.id} {c.status.value} ({c.mode.value}) block {c.block_number} {c.error or ''}")
+        for i in j.intents_for_cycle(c.id):
+            print(f"   intent {i.id} {i.underlying} {i.venue} {i.side.value} size {i.size} -> {i.status.value}"
+                  f" {i.error or ''}")
+    for f in j.fills_between(0, 2**62)[-args.limit:]:
+        d = f.data
+        print(f"fill {f.intent_id}: {f.side.value} {f.underlying} at {d.realized_price:,.2f} USD, "
+              f"{d.slippage_bps:+.1f} bps, fee {d.fee_quote:,.2f} USD, gas {d.gas_cost_quote:,.4f} USD, tx {d.tx_hash}")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    j = Journal.open(cfg.journal.path)
+    j.pause(args.reason, by=os.environ.get("USER", "operator"))
+    print(f"paused: {args.reason} (the loop skips cycles until `keeper resume`)")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    j = Journal.open(cfg.journal.path)
+    state = j.control_state()
+    by = os.environ.get("USER", "operator")
+    if state.halted:
+        j.clear_halt(by=by, reason=args.reason or "resumed by operator")
+    j.resume(by=by, reason=args.reason or "")
+    print("resumed" + (" (halt cleared)" if state.halted else ""))
+    return 0
