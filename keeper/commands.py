@@ -144,25 +144,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def cycle() -> dict[str, float]:
         t0 = time.monotonic()
-        with log_context(cycle_id=-1):
-            try:
-                report = k.cycle()
-            except HaltError:
-                metrics.set_control(paused=False, halted=True)
-                raise
-            metrics.observe_cycle(report.status, time.monotonic() - t0,
-                                  report.snapshot.block_number if report.snapshot else None)
-            state = k.journal.control_state()
-            metrics.set_control(paused=state.paused, halted=state.halted)
-            if report.risk is not None:
-                metrics.set_greeks(report.risk.summaries)
-            for h in report.hedges:
-                if h.fill is not None:
-                    metrics.hedge(h.trade.order.underlying, h.trade.venue)
-                else:
-                    metrics.failure("hedge")
-            log.info("cycle %s %s at block %s: %d hedge(s) %s", report.cycle_id, report.status,
-                     report.snapshot.block_number if report.snapshot else "-", len(report.hedges), report.message)
+        try:
+            report = k.cycle()
+        except HaltError:
+            metrics.set_control(paused=False, halted=True)
+            raise
+        metrics.observe_cycle(report.status, time.monotonic() - t0,
+                              report.snapshot.block_number if report.snapshot else None)
+        state = k.journal.control_state()
+        metrics.set_control(paused=state.paused, halted=state.halted)
+        if report.risk is not None:
+            metrics.set_greeks(report.risk.summaries)
+        for h in report.hedges:
+            if h.fill is not None:
+                metrics.hedge(h.trade.order.underlying, h.trade.venue)
+            else:
+                metrics.failure("hedge")
+        balance = int(k.rpc.call("eth_getBalance", [k.tx.signer.address, "latest"]), 16)
+        metrics.set_signer_balance(balance / 1e18)
+        with log_context(cycle_id=report.cycle_id,
+                         block=report.snapshot.block_number if report.snapshot else None):
+            log.info("cycle %s: %s, %d hedge(s) %s; signer balance %.4f ETH", report.cycle_id, report.status,
+                     len(report.hedges), report.message, balance / 1e18)
         return {a: f.price for a, f in report.snapshot.feeds.items()} if report.snapshot else {}
 
     loop = Loop(cycle=cycle, head=k.rpc.block_number, prices=feed_prices(k), interval_s=cfg.schedule.interval_s,

@@ -34,6 +34,7 @@ from keeper.core.vol import VolModel
 from keeper.errors import HaltError, KeeperError, TransactionError
 from keeper.execution import Executor, Fill, PreparedTrade
 from keeper.journal import CycleStatus, FillData, Journal, RunMode, TxAttempt, TxParams
+from keeper.logs import log_context
 from keeper.reader import BookReader
 
 __all__ = ["CycleReport", "ExecutedHedge", "Keeper"]
@@ -96,7 +97,8 @@ class Keeper:
                 self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"paused: {state.pause_reason}")
                 return CycleReport(cycle.id, "skipped", None, None, None, recovered=recovered,
                                    message=f"paused by {state.paused_by}: {state.pause_reason}")
-            report = self._cycle(cycle.id, recovered)
+            with log_context(cycle_id=cycle.id):
+                report = self._cycle(cycle.id, recovered)
         except KeeperError as exc:
             self.journal.finish_cycle(cycle.id, CycleStatus.FAILED, error=str(exc))
             n = self.journal.record_failure(str(exc))
@@ -113,6 +115,10 @@ class Keeper:
 
     def _cycle(self, cycle_id: int, recovered: tuple[str, ...]) -> CycleReport:
         snap = self.reader.read(chain_id=self.chain_id)
+        with log_context(block=snap.block_number):
+            return self._decide_and_execute(cycle_id, recovered, snap)
+
+    def _decide_and_execute(self, cycle_id: int, recovered: tuple[str, ...], snap: Snapshot) -> CycleReport:
         self.journal.set_cycle_block(cycle_id, snap.block_number)
         self.journal.record_snapshot(
             cycle_id, block_number=snap.block_number, block_timestamp=snap.block_timestamp,
