@@ -7,6 +7,7 @@ broadcast, so a crash at any point leaves a record of every transaction that mig
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -269,7 +270,11 @@ class TxManager:
             nonce = self.next_nonce()
             attempts = [self.sign(req, nonce, fees, gas)]
             before_broadcast(attempts[0])
-            self.broadcast(attempts[0])
+            # "nonce too low" can also mean our own first broadcast went through and a retry of the
+            # same request reached the node after it was mined: the wait below checks our receipts
+            # before it concludes that someone else used the nonce.
+            with contextlib.suppress(NonceConsumedError):
+                self.broadcast(attempts[0])
             start = last = self.clock()
             try:
                 mined = self._wait(req, attempts, start, last, before_broadcast)
