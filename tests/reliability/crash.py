@@ -1,0 +1,74 @@
+"""Crash injection for the keeper: a child process runs one cycle and kills itself with SIGKILL at a
+chosen step of a hedge. Run through a forkserver so each trial costs a fork, not a fresh interpreter."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from keeper.core.costs import VenueConfig
+from keeper.core.gates import GateConfig
+from keeper.core.policy import PolicyConfig, UnderlyingPolicy
+from keeper.core.sizing import SizingConfig, TriggerConfig
+from keeper.devnet.keeper_setup import world_keeper
+from keeper.devnet.manifest import Manifest
+from keeper.journal import Journal
+from keeper.runner import Keeper
+
+STEPS = ("after_intent", "after_send", "after_receipt")
+
+
+def policy(eth_target: float, btc_target: float) -> PolicyConfig:
+    def one(target: float, band: float) -> UnderlyingPolicy:
+        return UnderlyingPolicy(
+            target_delta_units=target, trigger=TriggerConfig(kind="fixed", fixed_units=band),
+            sizing=SizingConfig(hedge_to="target", max_trade_quote=400_000, window_cap_quote=10**9),
+            venues=VenueConfig(max_slippage_bps=50), gates=GateConfig(max_oracle_deviation_bps=150),
+        )
+    return PolicyConfig(default=one(0, 1), per_underlying={"ETH": one(eth_target, 5.0), "BTC": one(btc_target, 1.0)})
+
+
+def make_keeper(url: str, manifest_json: str, journal_path: str, eth_target: float, btc_target: float) -> Keeper:
+    m = Manifest.model_validate_json(manifest_json)
+    return world_keeper(url, m, Journal.open(Path(journal_path)), policy(eth_target, btc_target),
+                        tx_kwargs={"timeout_s": 3.0, "replace_after_s": 60.0})
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def crashing_cycle(url: str, manifest_json: str, journal_path: str, eth_target: float, btc_target: float,
+                   step: str) -> None:
+    """Child process: one cycle that dies at ``step`` (never returns normally if a hedge happens)."""
+    k = make_keeper(url, manifest_json, journal_path, eth_target, btc_target)
+    j: Any = k.journal
+    tx: Any = k.tx
+    if step == "after_intent":
+        original = j.create_intent
+
+        def create_intent(*a: Any, **kw: Any) -> Any:
+            out = original(*a, **kw)
+            _die()
+            return out
+
+        j.create_intent = create_intent
+    elif step == "after_send":
+        broadcast = tx.broadcast
+
+        def send_then_die(attempt: Any) -> None:
+            broadcast(attempt)
+            _die()
+
+        tx.broadcast = send_then_die
+    elif step == "after_receipt":
+        def die_before_fill(*a: Any, **kw: Any) -> Any:
+            _die()
+
+        j.record_fill = die_before_fill
+    else:
+        raise ValueError(step)
+    k.cycle()
+    os._exit(3)  # no hedge was attempted: the trial is void
