@@ -21,7 +21,7 @@ from eth_utils.crypto import keccak
 from keeper.chain.fees import FeeCapExceededError, FeePolicy, Fees, bump, fees_from_history
 from keeper.chain.multicall import decode_revert
 from keeper.chain.rpc import RpcClient, RpcError
-from keeper.errors import InputError, TransactionError
+from keeper.errors import InputError, TransactionError, TransportError
 
 __all__ = [
     "Attempt",
@@ -224,7 +224,15 @@ class TxManager:
         return {a.tx_hash: r for a, r in zip(attempts, answers, strict=True) if isinstance(r, dict)}
 
     def revert_reason(self, req: TxRequest, receipt: dict[str, Any]) -> tuple[str, str, tuple[Any, ...]]:
-        """Replay a reverted transaction with eth_call on the state before its block."""
+        """Why a mined transaction reverted: its trace's revert data where the node traces
+        (``debug_traceTransaction``), else a replay with eth_call on the state before its block
+        (which misses transactions earlier in the same block)."""
+        try:
+            trace = self.rpc.call("debug_traceTransaction", [receipt["transactionHash"], {"tracer": "callTracer"}])
+        except (RpcError, TransportError):
+            trace = None
+        if isinstance(trace, dict) and isinstance(trace.get("output"), str) and len(trace["output"]) > 2:
+            return self.errors.decode(bytes.fromhex(trace["output"][2:]))
         block = int(receipt["blockNumber"], 16)
         try:
             self.rpc.call("eth_call", [self._call_params(req), hex(max(block - 1, 0))])
