@@ -252,6 +252,32 @@ class IntentsMixin(JournalBase):
             ).fetchone()
             return _fill(row)
 
+    def mark_reorged(self, intent_id: str, reason: str) -> Intent:
+        """``mined -> sent``: a reorg removed the mined transaction from the chain.
+
+        The fill is deleted from ``fills`` and kept in the append-only event log (kind ``reorg``),
+        in the same transaction. The intent is open again: recovery resolves it from the chain
+        (re-mined, nonce used elsewhere, or cancelled) before anything new is planned.
+        """
+        reason = "reorg: " + check_text(reason, "reason")
+        with self._write(f"mark intent {intent_id} reorged") as conn:
+            intent = self._intent(conn, intent_id)
+            if intent.status is not IntentStatus.MINED:
+                raise JournalError(f"intent {intent_id}: only a mined intent can be reorged, it is {intent.status}")
+            row = conn.execute(
+                f"SELECT {_FILL_COLUMNS} FROM fills f JOIN intents i ON i.id = f.intent_id WHERE f.intent_id = ?",
+                (intent_id,),
+            ).fetchone()
+            fill = _fill(row)
+            now = self._now()
+            conn.execute("DELETE FROM fills WHERE intent_id = ?", (intent_id,))
+            self._set_status(conn, intent_id, IntentStatus.SENT, reason, now)
+            conn.execute(
+                "INSERT INTO events (ts, kind, data_json) VALUES (?, 'reorg', ?)",
+                (now, dumps({"intent_id": intent_id, "reason": reason, "fill": fill.data}, path="reorg")),
+            )
+            return self._intent(conn, intent_id)
+
     def mark_failed(self, intent_id: str, error: str) -> Intent:
         """``pending -> failed`` (never sent) or ``sent -> failed``; ``error`` says why.
 

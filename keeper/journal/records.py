@@ -84,10 +84,12 @@ LEGAL_TRANSITIONS: dict[IntentStatus, frozenset[IntentStatus]] = {
     IntentStatus.FAILED: frozenset(),
     IntentStatus.REPLACED: frozenset(),
 }
-"""from-status -> the statuses it may move to. ``sent -> sent`` is a replacement attempt (same nonce)."""
+"""from-status -> the statuses it may move to. ``sent -> sent`` is a replacement attempt (same nonce);
+outside this table, ``mined -> sent`` happens only through :meth:`Journal.mark_reorged` (schema v2)."""
 
 OPEN_STATUSES = frozenset({IntentStatus.PENDING, IntentStatus.SENT})
 TERMINAL_STATUSES = frozenset({IntentStatus.MINED, IntentStatus.FAILED, IntentStatus.REPLACED})
+"""Terminal for the keeper's own flow; a chain reorg alone can reopen ``mined`` (back to ``sent``)."""
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,25 @@ _V1 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+_LEGAL_STATUS_SQL_V2 = """(
+    (OLD.status = 'pending' AND NEW.status IN ('pending', 'sent', 'failed'))
+    OR (OLD.status = 'sent' AND NEW.status IN ('sent', 'mined', 'failed', 'replaced'))
+    OR (OLD.status = 'mined' AND NEW.status = 'sent' AND COALESCE(NEW.error, '') LIKE 'reorg: %')
+    OR (OLD.status = NEW.status)
+)"""
+
+_V2 = Migration(
+    version=2,
+    description="a reorg may return a mined intent to sent (its fill moves to the event log)",
+    statements=(
+        "DROP TRIGGER intents_state_machine",
+        f"""CREATE TRIGGER intents_state_machine BEFORE UPDATE OF status ON intents
+            WHEN NOT {_LEGAL_STATUS_SQL_V2}
+            BEGIN SELECT RAISE(ABORT, 'illegal intent status transition'); END""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The version this code writes and understands."""
 

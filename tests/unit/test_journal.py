@@ -256,20 +256,21 @@ def test_newer_schema_is_refused_and_left_untouched(db_path: Path) -> None:
 
 def test_migrations_apply_in_order_and_a_failing_one_rolls_back() -> None:
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    v2 = Migration(2, "add a table", ("CREATE TABLE extra (x INTEGER)",))
-    v3 = Migration(3, "broken", ("CREATE TABLE half (x INTEGER)", "THIS IS NOT SQL"))
-    assert migrate(conn, "mem", (*MIGRATIONS, v2)) == 2
-    assert migrate(conn, "mem", (*MIGRATIONS, v2)) == 2  # idempotent
-    with pytest.raises(JournalError, match=r"mem: migration to schema version 3 \(broken\) failed"):
+    n = len(MIGRATIONS)
+    v2 = Migration(n + 1, "add a table", ("CREATE TABLE extra (x INTEGER)",))
+    v3 = Migration(n + 2, "broken", ("CREATE TABLE half (x INTEGER)", "THIS IS NOT SQL"))
+    assert migrate(conn, "mem", (*MIGRATIONS, v2)) == n + 1
+    assert migrate(conn, "mem", (*MIGRATIONS, v2)) == n + 1  # idempotent
+    with pytest.raises(JournalError, match=rf"mem: migration to schema version {n + 2} \(broken\) failed"):
         migrate(conn, "mem", (*MIGRATIONS, v2, v3))
-    assert read_version(conn, "mem") == 2
+    assert read_version(conn, "mem") == n + 1
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "extra" in names
     assert "half" not in names
     with pytest.raises(JournalError, match="newer than this keeper supports"):
         migrate(conn, "mem", MIGRATIONS)
     with pytest.raises(JournalError, match=r"numbered 1\.\.n"):
-        migrate(conn, "mem", (v2,))
+        migrate(conn, "mem", (v3,))
 
 
 def test_memory_journal_and_closed_connection(clock: FakeClock) -> None:
@@ -1050,3 +1051,20 @@ def test_one_journal_can_be_shared_by_threads(db_path: Path) -> None:
             t.join()
         assert errors == []
         assert len(j.open_intents()) == 80
+
+
+def test_a_reorg_reopens_a_mined_intent_and_keeps_the_fill_in_the_event_log(journal: Journal) -> None:
+    intent = new_intent(journal)
+    op_attempt(journal, intent.id)
+    op_fill(journal, intent.id)
+    reopened = journal.mark_reorged(intent.id, "block 12 left the canonical chain")
+    assert reopened.status is IntentStatus.SENT
+    assert reopened.error == "reorg: block 12 left the canonical chain"
+    assert journal.fills_between(0, 2**62) == []
+    assert [i.id for i in journal.open_intents()] == [intent.id]
+    [event] = journal.events(kinds=["reorg"])
+    assert event.data["intent_id"] == intent.id
+    with pytest.raises(JournalError, match="only a mined intent"):
+        journal.mark_reorged(intent.id, "again")
+    op_fill(journal, intent.id)  # re-mined later: a fill again
+    assert journal.intent(intent.id).status is IntentStatus.MINED
