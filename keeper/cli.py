@@ -141,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
     d.set_defaults(func=cmd_devnet)
 
+    from keeper.onboarding.cli import add_parsers as onboarding_parsers
+
+    onboarding_parsers(sub)
+
     demo = sub.add_parser("demo", help="the local world, a market actor and the keeper hedging for a few cycles")
     demo.add_argument("--config", "-c", default=None, help="default: examples/devnet.toml")
     demo.add_argument("--cycles", type=_positive_int, default=10)

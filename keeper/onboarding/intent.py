@@ -1,0 +1,136 @@
+"""What the HedgeModule's parameters should be, derived from the config: the owners' intent.
+
+The module's caps sit above the keeper's own by ``cap_multiplier`` (default 1.25), so a keeper
+trade within its policy never hits the on-chain cap while a stolen key is still bounded:
+
+- per-trade cap = max over the assets' effective policies of ``max_trade_usd`` x multiplier (whole USD, rounded up);
+- per-window cap = max ``window_cap_usd`` x multiplier; window = the longest ``window_s``;
+- slippage bound = max ``max_slippage_bps`` x multiplier, rounded up, at most 1000 bps;
+- fee tiers: each hedge pool's ``fee()`` read on chain; router: ``uniswap.router``;
+- tokens: every asset's token with its feed, and the quote token with its USD feed, each with
+  ``oracles.max_feed_age_s`` (the quote feed's own age, default 86,400 s: a stablecoin feed's heartbeat);
+- perp markets: the asset's feed and ``perp_max_abs_units`` (absent: 0, no size limit but the caps).
+
+:func:`expected_onchain` turns the intent into what ``HedgeModule.params()`` must return, so
+``paramsHash()`` can be compared with :meth:`~keeper.onboarding.reads.OnchainParams.params_hash`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from keeper.chain.rpc import RpcClient
+from keeper.config import KeeperConfig
+from keeper.errors import ConfigError, InputError
+from keeper.onboarding.reads import OnchainParams, view
+from keeper.venues.hedge_module import USD_WAD, ModuleParams, PerpLimit, TokenFeed
+
+__all__ = [
+    "DEFAULT_CAP_MULTIPLIER",
+    "MAX_FEED_AGE_S",
+    "QUOTE_FEED_MAX_AGE_S",
+    "expected_onchain",
+    "intended_params",
+    "keeper_address",
+    "param_differences",
+]
+
+DEFAULT_CAP_MULTIPLIER = Decimal("1.25")
+QUOTE_FEED_MAX_AGE_S = 86_400
+MAX_FEED_AGE_S = 3 * 86_400
+"""The module's ``MAX_FEED_AGE``."""
+PARAMS_VERSION = keccak(text="HedgeModule.params.v1")
+
+
+def keeper_address(cfg: KeeperConfig, env: Mapping[str, str]) -> str:
+    """The keeper's address from the config's signer, without decrypting a keystore (its ``address`` field)."""
+    s = cfg.signer
+    if s.keystore is not None:
+        try:
+            data = json.loads(Path(s.keystore).read_text(encoding="utf-8"))
+            return str(to_checksum_address("0x" + str(data["address"]).removeprefix("0x")))
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ConfigError(f"signer.keystore: {s.keystore} has no readable address field") from None
+    from keeper.signer import load_signer
+
+    return load_signer(cfg.signer_source(), env=env).address
+
+
+def _usd(x: float, mult: Decimal) -> Decimal:
+    return (Decimal(repr(x)) * mult).quantize(Decimal(1), rounding=ROUND_CEILING)
+
+
+def intended_params(cfg: KeeperConfig, rpc: RpcClient, *, keeper: str, guardian: str, quote_feed: str,
+                    quote_feed_max_age_s: int = QUOTE_FEED_MAX_AGE_S,
+                    cap_multiplier: Decimal = DEFAULT_CAP_MULTIPLIER) -> ModuleParams:
+    """The module parameters the config asks for (fee tiers read from each hedge pool on chain)."""
+    if not Decimal(1) <= cap_multiplier <= Decimal(100):
+        raise InputError("cap_multiplier", f"must be in 1..100 (on-chain caps at or above the keeper's), "
+                                           f"got {cap_multiplier}")
+    age = cfg.oracles.max_feed_age_s
+    for name, value in (("oracles.max_feed_age_s", age), ("quote_feed_max_age_s", quote_feed_max_age_s)):
+        if not 0 < value <= MAX_FEED_AGE_S:
+            raise InputError(name, f"the module accepts 1..{MAX_FEED_AGE_S} s, got {value}")
+    policies = [cfg.effective_policy(s) for s in cfg.symbols] or [cfg.effective_policy()]
+    per_trade = max(_usd(p.max_trade_usd, cap_multiplier) for p in policies)
+    per_window = max(_usd(p.window_cap_usd, cap_multiplier) for p in policies)
+    per_trade = min(per_trade, per_window)
+    window_s = math.ceil(max(p.window_s for p in policies))
+    slippage = min(1000, math.ceil(Decimal(repr(max(p.max_slippage_bps for p in policies))) * cap_multiplier))
+    fees: set[int] = set()
+    for a in cfg.assets:
+        for pool in a.hedge_pools:
+            (fee,) = view(rpc, pool, "fee()", out=["uint24"])
+            fees.add(int(fee))
+    tokens = [TokenFeed(a.token, a.feed, age) for a in cfg.assets]
+    tokens.append(TokenFeed(cfg.quote.token, str(to_checksum_address(quote_feed)), quote_feed_max_age_s))
+    perps = tuple(
+        PerpLimit(a.perp_market, a.feed, age, Decimal(repr(a.perp_max_abs_units or 0)))
+        for a in cfg.assets if a.perp_market is not None
+    )
+    return ModuleParams(
+        keeper=str(to_checksum_address(keeper)), guardian=str(to_checksum_address(guardian)),
+        router=cfg.uniswap.router, fee_tiers=tuple(sorted(fees)), tokens=tuple(tokens), perps=perps,
+        max_notional_per_trade_usd=per_trade, max_notional_per_window_usd=per_window, window_s=window_s,
+        max_slippage_bps=slippage,
+    )
+
+
+def expected_onchain(p: ModuleParams, rpc: RpcClient, *, chain_id: int, module: str, safe: str) -> OnchainParams:
+    """What ``params()`` of ``module`` returns once ``p`` is applied (token decimals read on chain)."""
+    tokens = []
+    for t in sorted(p.tokens, key=lambda t: int(t.token, 16)):
+        (dec,) = view(rpc, t.token, "decimals()", out=["uint8"])
+        tokens.append((str(to_checksum_address(t.token)), str(to_checksum_address(t.feed)), t.max_feed_age_s,
+                       int(dec)))
+    markets = tuple(
+        (str(to_checksum_address(m.market)), str(to_checksum_address(m.feed)), m.max_feed_age_s,
+         int(m.max_abs_size * 10**18))
+        for m in sorted(p.perps, key=lambda m: int(m.market, 16))
+    )
+    return OnchainParams(
+        version=PARAMS_VERSION, chain_id=chain_id, module=str(to_checksum_address(module)),
+        safe=str(to_checksum_address(safe)), keeper=p.keeper, guardian=p.guardian,
+        router=str(to_checksum_address(p.router)),
+        max_per_trade_wad=int(p.max_notional_per_trade_usd * USD_WAD),
+        max_per_window_wad=int(p.max_notional_per_window_usd * USD_WAD), window_s=p.window_s,
+        max_slippage_bps=p.max_slippage_bps, fee_tiers=tuple(sorted(p.fee_tiers)), tokens=tuple(tokens),
+        markets=markets,
+    )
+
+
+def param_differences(want: OnchainParams, got: OnchainParams) -> list[str]:
+    """One line per parameter that differs (``field: on chain X, config wants Y``); empty if equal."""
+    out = []
+    for name in OnchainParams.__dataclass_fields__:
+        a, b = getattr(got, name), getattr(want, name)
+        if a != b:
+            out.append(f"{name}: on chain {a!r}, config wants {b!r}")
+    return out

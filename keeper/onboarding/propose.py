@@ -1,0 +1,315 @@
+"""Owner actions as unsigned Safe Transaction Builder batches: enable, configure, approvals, disable.
+
+The keeper never holds an owner key: each function here reads the chain and the config and
+returns a :class:`Proposal`, the transactions the Safe's owners review and sign in the Safe web
+interface (import the JSON of :meth:`Proposal.batch` into its Transaction Builder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from keeper.chain.rpc import RpcClient
+from keeper.config import KeeperConfig
+from keeper.errors import ContractCallError, InputError
+from keeper.onboarding.intent import param_differences
+from keeper.onboarding.reads import (
+    SENTINEL,
+    ZERO,
+    OnchainParams,
+    code_size,
+    module_onchain_params,
+    modules_of,
+    read_safe,
+    view,
+)
+from keeper.onboarding.txbuilder import BatchTx, batch_file, contract_call
+from keeper.venues.hedge_module import USD_WAD, ModuleParams
+
+__all__ = [
+    "ACTIONS",
+    "Proposal",
+    "check_safe",
+    "default_out",
+    "propose_approvals",
+    "propose_disable",
+    "propose_enable",
+    "propose_set_params",
+    "render",
+    "set_params_txs",
+]
+
+ACTIONS = ("enable-module", "set-params", "approvals", "disable-module")
+SAFE_VERSION = "1.4.1"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    action: str
+    chain_id: int
+    safe: str
+    txs: tuple[BatchTx, ...]
+    notes: tuple[str, ...] = ()
+    name: str = ""
+    description: str = ""
+
+    def batch(self, created_at_ms: int | None = None) -> dict[str, Any]:
+        """The Transaction Builder JSON (a dict)."""
+        desc = self.description
+        if self.notes:
+            desc = (desc + " " if desc else "") + " ".join(self.notes)
+        return batch_file(self.chain_id, self.safe, self.txs, name=self.name or f"keeper: {self.action}",
+                          description=desc, created_at_ms=created_at_ms)
+
+
+def default_out(action: str, chain_id: int, safe: str) -> Path:
+    """``proposals/<action>-<chainid>-<safe-short>.json`` (safe-short: the first 6 and last 4 characters)."""
+    return Path("proposals") / f"{action}-{chain_id}-{safe[:6].lower()}{safe[-4:].lower()}.json"
+
+
+def _short(a: str) -> str:
+    return f"{a[:6]}...{a[-4:]}"
+
+
+def check_safe(rpc: RpcClient, safe: str) -> None:
+    """Raise unless ``safe`` is a Safe 1.4.1."""
+    state = read_safe(rpc, safe)
+    if state.version != SAFE_VERSION:
+        raise InputError("treasury.safe", f"{safe} is a Safe {state.version}; the keeper supports {SAFE_VERSION}")
+
+
+def _module_safe(rpc: RpcClient, module: str) -> str:
+    if code_size(rpc, module) == 0:
+        raise InputError("treasury.hedge_module", f"no contract at {module}: deploy the HedgeModule first "
+                                                  "(on the devnet: keeper propose enable-module --deploy)")
+    (safe,) = view(rpc, module, "safe()", out=["address"])
+    return str(to_checksum_address(safe))
+
+
+# ---------------------------------------------------------------------------- enable / disable
+
+def propose_enable(cfg: KeeperConfig, rpc: RpcClient, module: str,
+                   params: ModuleParams | None = None) -> Proposal:
+    """``enableModule(module)`` on the Safe (and, with ``params``, the set-params transactions after it)."""
+    safe = _safe(cfg)
+    check_safe(rpc, safe)
+    if _module_safe(rpc, module) != safe:
+        raise InputError("module", f"{module} is a HedgeModule of another Safe ({_module_safe(rpc, module)})")
+    notes: list[str] = []
+    txs: list[BatchTx] = []
+    if module in modules_of(rpc, safe):
+        notes.append(f"The module {module} is already enabled on the Safe; nothing to enable.")
+    else:
+        txs.append(contract_call(safe, "enableModule", [("address", "module")], [module],
+                                 f"enable HedgeModule {module} on the Safe (it may then trade within its caps)"))
+    if params is not None:
+        more, extra = set_params_txs(cfg, rpc, module, params)
+        txs += more
+        notes += extra
+    return Proposal("enable-module", cfg.chain.chain_id, safe, tuple(txs), tuple(notes),
+                    description=f"Enable the keeper's HedgeModule {module} on Safe {safe}.")
+
+
+def propose_disable(cfg: KeeperConfig, rpc: RpcClient, module: str) -> Proposal:
+    """``disableModule(prev, module)``, ``prev`` found in the Safe's module list via ``getModulesPaginated``."""
+    safe = _safe(cfg)
+    check_safe(rpc, safe)
+    mods = modules_of(rpc, safe)
+    if module not in mods:
+        return Proposal("disable-module", cfg.chain.chain_id, safe, (),
+                        (f"The module {module} is not enabled on the Safe; nothing to disable.",),
+                        description="Disable the keeper's HedgeModule.")
+    i = mods.index(module)
+    prev = SENTINEL if i == 0 else mods[i - 1]
+    tx = contract_call(safe, "disableModule", [("address", "prevModule"), ("address", "module")], [prev, module],
+                       f"disable HedgeModule {module} (its predecessor in the Safe's module list: "
+                       f"{'the sentinel 0x...0001' if prev == SENTINEL else prev})")
+    return Proposal("disable-module", cfg.chain.chain_id, safe, (tx,),
+                    ("After this the keeper can no longer trade for the Safe.",),
+                    description=f"Disable the keeper's HedgeModule {module} on Safe {safe}.")
+
+
+def _safe(cfg: KeeperConfig) -> str:
+    if cfg.treasury.safe is None:
+        raise InputError("treasury.safe", "the config names no Safe (mode = \"safe-module\" needs one)")
+    return cfg.treasury.safe
+
+
+# ---------------------------------------------------------------------------- set-params
+
+def _symbols(cfg: KeeperConfig) -> dict[str, str]:
+    out = {a.token: a.symbol for a in cfg.assets}
+    out[cfg.quote.token] = cfg.quote.symbol
+    out.update({a.perp_market: f"{a.symbol}-perp" for a in cfg.assets if a.perp_market is not None})
+    return out
+
+
+def _usd(usd: Decimal) -> str:
+    return f"{usd.normalize():,f} USD"
+
+
+def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,
+                   p: ModuleParams) -> tuple[list[BatchTx], list[str]]:
+    """The owners' calls that make ``module``'s parameters equal ``p``, and notes.
+
+    Every parameter is set (so the batch is the whole intent, reviewable on its own); fee tiers,
+    tokens and perp markets the module allows today but ``p`` does not are disallowed.
+    """
+    current: OnchainParams | None = None
+    if code_size(rpc, module) > 0:
+        try:
+            current = module_onchain_params(rpc, module)
+        except ContractCallError:
+            current = None
+    names = _symbols(cfg)
+    m = module
+    txs = [
+        contract_call(m, "setKeeper", [("address", "newKeeper")], [p.keeper],
+                      f"keeper (the only address that may hedge) = {p.keeper}"),
+        contract_call(m, "setGuardian", [("address", "newGuardian")], [p.guardian],
+                      f"guardian (may only pause) = {'none' if p.guardian == ZERO else p.guardian}"),
+        contract_call(m, "setRouter", [("address", "newRouter")], [p.router], f"Uniswap v3 SwapRouter = {p.router}"),
+    ]
+    for fee in p.fee_tiers:
+        txs.append(contract_call(m, "setFeeTierAllowed", [("uint24", "fee"), ("bool", "allowed")], [fee, True],
+                                 f"allow Uniswap fee tier {fee} ({fee / 10_000:g} %)"))
+    for t in p.tokens:
+        txs.append(contract_call(
+            m, "setTokenConfig", [("address", "token"), ("address", "feed"), ("uint256", "maxFeedAge"),
+                                  ("bool", "allowed")], [t.token, t.feed, t.max_feed_age_s, True],
+            f"allow token {names.get(t.token, '?')} {t.token}, USD feed {t.feed}, max feed age {t.max_feed_age_s:,} s"))
+    for perp in p.perps:
+        txs.append(contract_call(
+            m, "setPerpMarket", [("address", "market"), ("address", "underlyingFeed"), ("uint256", "maxFeedAge"),
+                                 ("bool", "allowed")], [perp.market, perp.feed, perp.max_feed_age_s, True],
+            f"allow perp market {names.get(perp.market, '?')} {perp.market}, underlying USD feed {perp.feed}, "
+            f"max feed age {perp.max_feed_age_s:,} s"))
+        size = int(perp.max_abs_size * 10**18)
+        txs.append(contract_call(
+            m, "setPerpPositionLimit", [("address", "market"), ("uint256", "maxAbsSize")], [perp.market, size],
+            f"max |position| on {names.get(perp.market, '?')}: "
+            + (f"{perp.max_abs_size.normalize():,f} units ({size} x 1e-18)" if size
+               else "no limit (0) beyond the caps")))
+    notes: list[str] = []
+    if current is not None:
+        for fee in sorted(set(current.fee_tiers) - set(p.fee_tiers)):
+            txs.append(contract_call(m, "setFeeTierAllowed", [("uint24", "fee"), ("bool", "allowed")], [fee, False],
+                                     f"DISALLOW fee tier {fee} ({fee / 10_000:g} %): not in the config"))
+        want_tokens = {t.token for t in p.tokens}
+        for token, *_ in current.tokens:
+            if token not in want_tokens:
+                txs.append(contract_call(
+                    m, "setTokenConfig", [("address", "token"), ("address", "feed"), ("uint256", "maxFeedAge"),
+                                          ("bool", "allowed")], [token, ZERO, 0, False],
+                    f"DISALLOW token {token}: not in the config"))
+        want_markets = {x.market for x in p.perps}
+        for market, *_ in current.markets:
+            if market not in want_markets:
+                txs.append(contract_call(
+                    m, "setPerpMarket", [("address", "market"), ("address", "underlyingFeed"),
+                                         ("uint256", "maxFeedAge"), ("bool", "allowed")], [market, ZERO, 0, False],
+                    f"DISALLOW perp market {market}: not in the config"))
+    trade_wad = int(p.max_notional_per_trade_usd * USD_WAD)
+    window_wad = int(p.max_notional_per_window_usd * USD_WAD)
+    txs.append(contract_call(
+        m, "setLimits", [("uint256", "perTradeUsd"), ("uint256", "perWindowUsd"), ("uint256", "windowSecs"),
+                         ("uint256", "slippageBps")], [trade_wad, window_wad, p.window_s, p.max_slippage_bps],
+        f"caps: per trade {_usd(p.max_notional_per_trade_usd)}, per window {_usd(p.max_notional_per_window_usd)} "
+        f"(usd wad = USD x 1e18), window {p.window_s:,} s, max slippage vs oracle {p.max_slippage_bps} bps"))
+    for perp in p.perps:
+        if perp.max_abs_size == 0:
+            notes.append(f"perp market {perp.market} has no perp_max_abs_units in the config: the module bounds it "
+                         "only by the notional caps.")
+    return txs, notes
+
+
+def propose_set_params(cfg: KeeperConfig, rpc: RpcClient, module: str, p: ModuleParams,
+                       want: OnchainParams | None = None) -> Proposal:
+    """Configure ``module`` to ``p``; with ``want`` (the expected ``params()``), say what changes."""
+    safe = _safe(cfg)
+    check_safe(rpc, safe)
+    if _module_safe(rpc, module) != safe:
+        raise InputError("module", f"{module} is a HedgeModule of another Safe ({_module_safe(rpc, module)})")
+    txs, notes = set_params_txs(cfg, rpc, module, p)
+    if want is not None:
+        diff = param_differences(want, module_onchain_params(rpc, module))
+        notes.insert(0, "Already in place on chain; the batch re-applies it." if not diff
+                     else f"Changes {len(diff)} parameter(s): " + "; ".join(d.split(":")[0] for d in diff) + ".")
+    if module not in modules_of(rpc, safe):
+        notes.append("The module is not enabled on the Safe yet: also execute the enable-module batch.")
+    return Proposal("set-params", cfg.chain.chain_id, safe, tuple(txs), tuple(notes),
+                    description=f"Configure the keeper's HedgeModule {module}: caps, venues, tokens, feeds, "
+                                "slippage bound, guardian and keeper, from the keeper's config.")
+
+
+# ---------------------------------------------------------------------------- approvals
+
+def propose_approvals(cfg: KeeperConfig, rpc: RpcClient, margin_allowance: Decimal | None = None) -> Proposal:
+    """ERC-20 approvals the Safe needs: the perp markets' margin token, for the owners' margin deposits.
+
+    Swaps need none: the module approves exactly each trade's input and resets it to 0. The module
+    never moves margin either; the owners deposit it (``depositMargin``) after this approval.
+    ``margin_allowance`` is in margin-token units (default: the asset's ``window_cap_usd``).
+    """
+    safe = _safe(cfg)
+    check_safe(rpc, safe)
+    txs: list[BatchTx] = []
+    notes = ["Swaps need no standing approval: the HedgeModule approves exactly each trade's input and resets "
+             "the allowance to 0 in the same transaction."]
+    perps = [a for a in cfg.assets if a.perp_market is not None]
+    if not perps:
+        notes.append("The config uses no perp market, so no approval is needed: this batch is empty on purpose.")
+    for a in perps:
+        market = str(a.perp_market)
+        (token,) = view(rpc, market, "quoteToken()", out=["address"])
+        token = str(to_checksum_address(token))
+        (dec,) = view(rpc, token, "decimals()", out=["uint8"])
+        (symbol,) = view(rpc, token, "symbol()", out=["string"])
+        amount = margin_allowance if margin_allowance is not None else Decimal(
+            repr(cfg.effective_policy(a.symbol).window_cap_usd))
+        raw = int(amount * 10 ** int(dec))
+        (current,) = view(rpc, token, "allowance(address,address)", [safe, market], ["uint256"])
+        if int(current) >= raw:
+            notes.append(f"{a.symbol}-perp {market}: allowance of {symbol} already "
+                         f"{(Decimal(int(current)) / 10 ** int(dec)).normalize():,f} "
+                         f">= {amount.normalize():,f}; nothing to approve.")
+            continue
+        txs.append(contract_call(token, "approve", [("address", "spender"), ("uint256", "amount")], [market, raw],
+                                 f"let {a.symbol}-perp market {market} pull up to {amount.normalize():,f} {symbol} "
+                                 "of margin "
+                                 f"({raw} raw, {int(dec)} decimals) when the owners deposit it"))
+    if perps:
+        notes.append("Margin is deposited by the owners (depositMargin on the market, from the Safe); the keeper "
+                     "never moves it.")
+    return Proposal("approvals", cfg.chain.chain_id, safe, tuple(txs), tuple(notes),
+                    description="ERC-20 approvals the keeper's venues need from the Safe.")
+
+
+# ---------------------------------------------------------------------------- output
+
+def render(p: Proposal, out: Path | None = None) -> str:
+    """A human summary: each transaction's target, method, decoded arguments and what it means in units."""
+    lines = [f"{p.action}: {len(p.txs)} transaction(s) for Safe {p.safe} on chain {p.chain_id}"]
+    if out is not None:
+        lines.append(f"  written to {out}: import it in the Safe web interface (Apps > Transaction Builder > "
+                     "drag and drop), review, and have the owners sign.")
+    for i, tx in enumerate(p.txs, 1):
+        args = ", ".join(f"{inp.name}={_arg(a)}" for inp, a in zip(tx.inputs, tx.args, strict=True))
+        target = "the Safe" if tx.to == p.safe else _short(tx.to)
+        lines.append(f"  {i}. {target} ({tx.to}).{tx.method or '<raw>'}({args})")
+        if tx.summary:
+            lines.append(f"       {tx.summary}")
+    lines += [f"  note: {n}" for n in p.notes]
+    return "\n".join(lines)
+
+
+def _arg(a: Any) -> str:
+    if isinstance(a, bool):
+        return "true" if a else "false"
+    return str(a)
+
