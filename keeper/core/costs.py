@@ -56,6 +56,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from keeper.core.reasons import Reason, fmt_bps, fmt_quote, fmt_units
 from keeper.core.venue_inputs import GasView, PerpVenue, Side, SwapQuote, SwapVenue, VenueConfig, VenueKind
 from keeper.errors import InputError
@@ -75,9 +78,13 @@ __all__ = [
     "gas_cost_quote",
     "one_way_cost_fraction",
     "rank_venues",
+    "swap_cost_quote_array",
     "v3_impact_fraction",
+    "v3_impact_fraction_array",
     "v3_impact_quote",
 ]
+
+FloatArray = npt.NDArray[np.float64]
 
 # --------------------------------------------------------------------------- outputs
 
@@ -376,3 +383,33 @@ def one_way_cost_fraction(
     for p in perps:
         best = min(best, p.taker_fee_fraction)
     return best
+
+
+# --------------------------------------------------------------------------- array twins (the backtest)
+
+
+def v3_impact_fraction_array(size_units: npt.ArrayLike, sell: npt.ArrayLike, liquidity: float,
+                             sqrt_price: npt.ArrayLike) -> FloatArray:
+    """Vectorized :func:`v3_impact_fraction` (``sell`` True/False for the side); ``inf`` where a buy exhausts ``L``."""
+    size = np.asarray(size_units, dtype=np.float64)
+    moved = size * np.asarray(sqrt_price, dtype=np.float64)
+    is_sell = np.asarray(sell, dtype=np.bool_)
+    denom = np.where(is_sell, liquidity + moved, liquidity - moved)
+    safe = np.where(denom > 0.0, denom, 1.0)
+    frac = np.where(is_sell | (moved < liquidity), moved / safe, math.inf)
+    out: FloatArray = np.where(size == 0.0, 0.0, frac)
+    return out
+
+
+def swap_cost_quote_array(size_units: npt.ArrayLike, sell: npt.ArrayLike, ref_price: npt.ArrayLike,
+                          fee_fraction: float, liquidity: float, gas_quote: float) -> FloatArray:
+    """Vectorized ``estimate_swap(...).cost.total_quote`` for a pool with liquidity data at ``sqrtP = sqrt(ref_price)``.
+
+    ``size * P * (fee + impact fraction) + gas``; 0 where ``size == 0`` (no trade, no gas).
+    """
+    size = np.asarray(size_units, dtype=np.float64)
+    p = np.asarray(ref_price, dtype=np.float64)
+    frac = v3_impact_fraction_array(size, sell, liquidity, np.sqrt(p))
+    notional = size * p
+    out: FloatArray = np.where(size > 0.0, notional * fee_fraction + frac * notional + gas_quote, 0.0)
+    return out

@@ -63,9 +63,14 @@ __all__ = [
     "HedgeTo",
     "SizingConfig",
     "TriggerConfig",
+    "band_half_width_array",
     "clip_size",
+    "clip_size_array",
     "compute_band",
     "hedge_to_band_array",
+    "hedge_trades_array",
+    "min_trade_ok_array",
+    "units_within_array",
     "window_left_quote",
     "window_reopens_in_s",
     "window_used_quote",
@@ -374,3 +379,70 @@ def clip_size(needed_units: float, price: float, max_trade_quote: float, window_
     if by_trade <= by_window:
         return Clip(needed_units, by_trade, needed_units - by_trade, "max_trade", window_left)
     return Clip(needed_units, by_window, needed_units - by_window, "window", window_left)
+
+
+# --------------------------------------------------------------------------- array twins (the backtest)
+# Twins of the scalar rules above and of decide_underlying's steps 1-4 and 6; tests/unit/test_backtest_twins.py
+# checks both agree on random inputs, so the backtest runs the keeper's rules, not a copy.
+
+
+def band_half_width_array(trigger: TriggerConfig, spot: npt.ArrayLike, gamma_units_per_quote: npt.ArrayLike,
+                          book_value_quote: npt.ArrayLike, k_fraction: npt.ArrayLike) -> FloatArray:
+    """Vectorized ``compute_band(...).half_width_units`` (clamped), underlying units."""
+    s = np.asarray(spot, dtype=np.float64)
+    if trigger.kind == "ww":
+        raw = ww_half_width_array(s, gamma_units_per_quote, k_fraction, trigger.risk_aversion_per_quote)
+    elif trigger.kind == "fixed":
+        raw = np.full(np.broadcast(s, np.asarray(gamma_units_per_quote)).shape, trigger.fixed_units)
+    else:
+        raw = trigger.band_pct * np.abs(np.asarray(book_value_quote, dtype=np.float64)) / s
+    out: FloatArray = np.minimum(np.maximum(raw, trigger.floor_units), trigger.ceiling_units)
+    return out
+
+
+def min_trade_ok_array(units: npt.ArrayLike, price: npt.ArrayLike, sizing: SizingConfig) -> npt.NDArray[np.bool_]:
+    """True where ``units`` clears the minimum trade (``> 0``, ``>= min_trade_units``, ``>= min_trade_quote``)."""
+    u = np.asarray(units, dtype=np.float64)
+    ok: npt.NDArray[np.bool_] = (u > 0.0) & (u >= sizing.min_trade_units)
+    return ok & (u * np.asarray(price, dtype=np.float64) >= sizing.min_trade_quote)
+
+
+def units_within_array(cap_quote: npt.ArrayLike, price: npt.ArrayLike) -> FloatArray:
+    """Vectorized ``_units_within``: the largest ``u ~ cap / price`` with ``u * price <= cap``."""
+    cap, p = np.asarray(cap_quote, dtype=np.float64), np.asarray(price, dtype=np.float64)
+    u: FloatArray = cap / p
+    while np.any(over := u * p > cap):  # at most a step or two
+        u = np.where(over, np.nextafter(u, 0.0), u)
+    return u
+
+
+def clip_size_array(needed_units: npt.ArrayLike, price: npt.ArrayLike, max_trade_quote: float,
+                    window_left: npt.ArrayLike) -> FloatArray:
+    """Vectorized ``clip_size(...).clip_units``: ``min(needed, max_trade / price, window_left / price)``."""
+    by_trade, by_window = units_within_array(max_trade_quote, price), units_within_array(window_left, price)
+    out: FloatArray = np.minimum(np.asarray(needed_units, dtype=np.float64), np.minimum(by_trade, by_window))
+    return out
+
+
+def hedge_trades_array(trigger: TriggerConfig, sizing: SizingConfig, target_units: float, delta_units: npt.ArrayLike,
+                       spot: npt.ArrayLike, gamma_units_per_quote: npt.ArrayLike, book_value_quote: npt.ArrayLike,
+                       k_fraction: npt.ArrayLike, elapsed_s: npt.ArrayLike, window_left: npt.ArrayLike) -> FloatArray:
+    """Signed clips (+ buy, - sell; units) of many books: ``decide_underlying`` with passing gates.
+
+    ``spot`` is both the greeks' spot and the oracle price; band (``k_fraction`` for ``ww``),
+    band trigger to the edge or target, time trigger (``elapsed_s >= max_interval_s``; ``inf``
+    = never hedged), minimum trade, max-per-trade and window clip (``window_left``, quote).
+    """
+    s = np.asarray(spot, dtype=np.float64)
+    dev = np.asarray(delta_units, dtype=np.float64) - target_units
+    adev = np.abs(dev)
+    h = band_half_width_array(trigger, s, gamma_units_per_quote, book_value_quote, k_fraction)
+    outside = adev > h
+    needed = np.where(outside, adev - h if sizing.hedge_to == "edge" else adev, 0.0)
+    if not math.isinf(trigger.max_interval_s):
+        due = ~outside & (np.asarray(elapsed_s, dtype=np.float64) >= trigger.max_interval_s)
+        needed = np.where(due & min_trade_ok_array(adev, s, sizing), adev, needed)
+    size = clip_size_array(needed, s, sizing.max_trade_quote, window_left)
+    size = np.where(min_trade_ok_array(size, s, sizing), size, 0.0)
+    out: FloatArray = np.where(dev > 0.0, -size, size) + 0.0
+    return out

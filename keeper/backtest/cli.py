@@ -1,0 +1,178 @@
+"""``keeper backtest``: compare hedging policies by cost and risk on simulated or historical prices.
+
+Exit codes: 0 done; 1 a run-time failure; 2 bad usage, input or config.
+
+The book: ``--book FILE`` (JSON, see :func:`keeper.backtest.book.book_from_dict`), else the
+config's OTC options of the underlying (``positions.otc_file``; on-chain LPs and option
+series are not read: the backtest touches no chain), else the standard book (short 30-day
+ATM calls plus a narrow LP). The configured policy (``--config``) joins the comparison as
+``config``, and its target delta is every policy's target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from keeper.errors import ConfigError, InputError, KeeperError
+
+__all__ = ["add_parsers", "cmd_backtest", "main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def add_parsers(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``backtest`` on an ``argparse`` subparsers object; returns its parser."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "backtest", help="compare hedging policies by cost and risk on simulated or historical prices",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", "-c", default=None, help="TOML config: the configured policy, OTC options, vol")
+    p.add_argument("--model", choices=("gbm", "garch", "merton", "csv"), default="gbm", help="price model")
+    p.add_argument("--csv", default=None, help="CSV of timestamp,price rows (with --model csv)")
+    p.add_argument("--paths", type=int, default=2000, help="simulated paths (default 2000)")
+    p.add_argument("--days", type=float, default=30.0, help="horizon in days (default 30)")
+    p.add_argument("--step", default="1h", help="time step: 1h, 15m, 1d or seconds (default 1h)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="folder for report.json and the PNG plots")
+    p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    p.add_argument("--policies", nargs="+", default=["all"],
+                   help="none, config, interval:4h, band:200bps, ww:3, or the groups intervals, bands, ww, all")
+    p.add_argument("--underlying", default=None, help="asset symbol (default: the config's first, else ETH)")
+    p.add_argument("--book", default=None, help="JSON book: options, lps, perps, spot_units")
+    p.add_argument("--spot", type=float, default=3000.0, help="start price of simulated paths")
+    p.add_argument("--vol", type=float, default=None, help="annual vol (default: the config's fixed vol, else 0.6)")
+    p.add_argument("--fee-bps", type=float, default=5.0, help="hedge pool fee tier, bps (default 5)")
+    p.add_argument("--liquidity", type=float, default=2e7, help="hedge pool active liquidity, human units")
+    p.add_argument("--gas-usd", type=float, default=0.5, help="gas per hedge swap, quote (default 0.5)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: the available cores)")
+    p.add_argument("--chosen", default=None, help="policy for the delta plot (default: the lowest CVaR)")
+    p.set_defaults(func=cmd_backtest)
+    return p
+
+
+def _load_config(path: str | None) -> Any:
+    if path is None:
+        return None
+    from keeper.config import load_config
+
+    return load_config(Path(path))
+
+
+def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    from keeper.backtest.book import Book, OptionLeg, book_from_dict, standard_book
+    from keeper.backtest.engine import CostModel
+    from keeper.backtest.parallel import BacktestJob
+    from keeper.backtest.paths import (
+        GarchModel,
+        GBMModel,
+        MertonModel,
+        PathModel,
+        load_price_csv,
+        parse_step,
+        time_grid,
+    )
+    from keeper.backtest.policies import parse_policies
+
+    cfg = _load_config(args.config)
+    sym = args.underlying or (cfg.symbols[0] if cfg is not None and cfg.symbols else "ETH")
+    if cfg is not None and sym not in cfg.symbols:
+        raise InputError("underlying", f"{sym!r} is not an asset of the config ({', '.join(cfg.symbols)})")
+    vol = args.vol if args.vol is not None else (cfg.vol.fixed.get(sym, 0.6) if cfg is not None else 0.6)
+    if not 0.0 < vol < 10.0:
+        raise InputError("vol", f"must be in (0, 10), got {vol!r}")
+    if args.paths < 1:
+        raise InputError("paths", f"must be >= 1, got {args.paths}")
+    series = None
+    model: PathModel | None = None
+    spot = args.spot
+    if args.model == "csv":
+        if not args.csv:
+            raise InputError("csv", "--model csv needs --csv FILE")
+        series = load_price_csv(args.csv)
+        spot = float(series.prices[0])
+        seconds = series.seconds
+        start = float(series.timestamps[0])
+    else:
+        if args.csv:
+            raise InputError("csv", "--csv needs --model csv")
+        model = {"gbm": GBMModel(vol), "garch": GarchModel(vol), "merton": MertonModel(vol)}[args.model]
+        seconds = time_grid(args.days, parse_step(args.step))
+        start = time.time()
+    book: Book
+    if args.book:
+        try:
+            data = json.loads(Path(args.book).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError("book", f"{args.book}: {exc}") from None
+        book = book_from_dict(data, spot=spot, vol=vol, underlying=sym)
+    else:
+        otc = [o for o in (cfg.otc_positions() if cfg is not None else ()) if o.underlying == sym and o.expiry > start]
+        if otc:
+            legs = tuple(OptionLeg(o.net_amount / 1e18, o.strike / 1e8, o.expiry - start, not o.is_put, vol)
+                         for o in otc)
+            book = Book(sym, options=legs, description=f"{len(legs)} OTC option series from the config")
+        else:
+            book = standard_book(spot, vol, days=args.days if series is None else float(seconds[-1]) / 86_400.0)
+    configured = cfg.policy_config().for_underlying(sym) if cfg is not None else None
+    target = configured.target_delta_units if configured is not None else 0.0
+    specs = parse_policies(args.policies, book.gross_value(spot), configured, target)
+    costs = CostModel(args.fee_bps * 1e-4, args.liquidity, args.gas_usd)
+    job = BacktestJob(book, specs, costs, seconds, spot, vol, model=model, series=series, n_paths=args.paths,
+                      seed=args.seed)
+    meta = {"underlying": sym, "book": book.description, "model": args.model, "vol": vol, "seed": args.seed,
+            "fee_bps": args.fee_bps, "liquidity": args.liquidity, "gas_quote": args.gas_usd,
+            "config": args.config, "csv": args.csv}
+    return job, meta
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run the backtest; print the table (or JSON); write report.json and the PNGs to ``--out``."""
+    from keeper.backtest.parallel import run_backtest
+    from keeper.backtest.report import build_report, format_table, report_json
+
+    try:
+        job, meta = _build(args)
+        long_run = job.n_paths * job.steps * len(job.specs) >= 5_000_000
+        result = run_backtest(job, workers=args.workers, progress=long_run)
+        report = build_report(result, chosen=args.chosen, meta=meta)
+        doc = report_json(report)
+        if args.out:
+            from keeper.backtest.plots import write_plots
+
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "report.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+            doc["files"] = [str(out / "report.json"), *map(str, write_plots(result, report, out))]
+        if args.json:
+            print(json.dumps(doc, indent=2))
+        else:
+            print(f"{meta['book']}; {args.model}, {len(result.lvr)} paths x {job.steps} steps, vol {meta['vol']:g}, "
+                  f"fee {args.fee_bps:g} bps; {result.elapsed_s:.1f} s on {result.workers} worker(s)")
+            print(format_table(report))
+            for f in doc.get("files", []):
+                print(f"wrote {f}")
+        return EXIT_OK
+    except (InputError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KeeperError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m keeper.backtest.cli backtest ...`` (the keeper CLI registers the same parser)."""
+    parser = argparse.ArgumentParser(prog="keeper")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parsers(sub)
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

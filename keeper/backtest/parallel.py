@@ -1,0 +1,169 @@
+"""Run a backtest: paths split in fixed-size chunks over the available cores, with a progress bar.
+
+Chunk ``i`` draws its paths from ``SeedSequence(seed, spawn_key=(i,))``, so a run's results do
+not depend on the number of workers. Workers are separate processes
+(:class:`concurrent.futures.ProcessPoolExecutor`, ``spawn`` context: the greeks kernel keeps a
+thread pool, which must not be forked); one chunk or one worker runs in-process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from keeper.backtest.book import Book
+from keeper.backtest.engine import ChunkResult, CostModel, PolicyPaths, PolicySpec, run_paths
+from keeper.backtest.paths import PathModel, PriceSeries
+from keeper.errors import InputError
+
+__all__ = ["BacktestJob", "BacktestResult", "ProgressBar", "available_cores", "run_backtest"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def available_cores() -> int:
+    """Cores this process may use (the affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestJob:
+    """Everything a run needs (picklable: it is shipped to the workers).
+
+    ``model`` simulates ``n_paths`` paths from ``s0`` on ``seconds``; or ``series`` is one
+    historical path (its own time grid). ``sigma`` (annual) is the volatility of the LVR formula.
+    """
+
+    book: Book
+    specs: tuple[PolicySpec, ...]
+    costs: CostModel
+    seconds: FloatArray
+    s0: float
+    sigma: float
+    model: PathModel | None = None
+    series: PriceSeries | None = None
+    n_paths: int = 1000
+    seed: int = 0
+    chunk_paths: int = 1000
+    keep: int = 8
+
+    def __post_init__(self) -> None:
+        if (self.model is None) == (self.series is None):
+            raise InputError("model", "give exactly one of a path model and a price series")
+        if self.n_paths < 1 or self.chunk_paths < 1:
+            raise InputError("paths", f"must be >= 1, got {self.n_paths} (chunks of {self.chunk_paths})")
+        if not self.specs:
+            raise InputError("policies", "no policy to run")
+
+    @property
+    def chunks(self) -> list[int]:
+        """Paths per chunk."""
+        if self.series is not None:
+            return [1]
+        full, rest = divmod(self.n_paths, self.chunk_paths)
+        return [self.chunk_paths] * full + ([rest] if rest else [])
+
+    @property
+    def steps(self) -> int:
+        return (len(self.series.timestamps) if self.series is not None else len(self.seconds)) - 1
+
+
+def _run_chunk(job: BacktestJob, index: int, n: int) -> ChunkResult:
+    if job.series is not None:
+        spots, seconds = job.series.path_matrix(), job.series.seconds
+    else:
+        assert job.model is not None
+        rng = np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=(index,)))
+        spots, seconds = job.model.simulate(job.s0, job.seconds, n, rng), job.seconds
+    return run_paths(job.book, spots, seconds, job.specs, job.costs, job.sigma, keep=job.keep)
+
+
+@dataclass
+class ProgressBar:
+    """``backtest [#####-----] 5/10 chunks, 12 s`` on a stream (stderr), rewritten in place."""
+
+    total: int
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+    width: int = 30
+    start: float = field(default_factory=time.perf_counter)
+
+    def update(self, done: int) -> None:
+        filled = round(self.width * done / self.total)
+        end = "\n" if done >= self.total else ""
+        self.stream.write(f"\rbacktest [{'#' * filled}{'-' * (self.width - filled)}] {done}/{self.total} chunks, "
+                          f"{time.perf_counter() - self.start:.0f} s{end}")
+        self.stream.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    """Per-path results of every policy over all paths, in chunk order."""
+
+    job: BacktestJob
+    runs: dict[str, PolicyPaths]
+    lvr: FloatArray
+    lvr_predicted: FloatArray
+    spot_sample: FloatArray
+    seconds: FloatArray
+    elapsed_s: float
+    workers: int
+
+
+def _merge(job: BacktestJob, parts: list[ChunkResult], elapsed: float, workers: int) -> BacktestResult:
+    runs: dict[str, PolicyPaths] = {}
+    for s in job.specs:
+        rs = [p.policies[s.name] for p in parts]
+        def cat(f: str, rs: list[PolicyPaths] = rs) -> FloatArray:
+            return np.concatenate([getattr(r, f) for r in rs])
+
+        runs[s.name] = PolicyPaths(cat("hedging_error"), cat("cost"), cat("trades"), cat("max_abs_delta"),
+                                   rs[0].delta_sample)
+    return BacktestResult(job, runs, np.concatenate([p.lvr for p in parts]),
+                          np.concatenate([p.lvr_predicted for p in parts]), parts[0].spot_sample, parts[0].seconds,
+                          elapsed, workers)
+
+
+def run_backtest(job: BacktestJob, *, workers: int | None = None,
+                 progress: bool | Callable[[int, int], None] = False) -> BacktestResult:
+    """Run every chunk (in parallel when there are several chunks and cores) and merge them.
+
+    ``progress``: ``True`` draws a bar on stderr, a callable gets ``(done, total)`` per chunk.
+    """
+    chunks = job.chunks
+    n_workers = max(1, min(workers or available_cores(), len(chunks)))
+    report: Callable[[int, int], None] | None
+    if progress is True:
+        bar = ProgressBar(len(chunks))
+        report = lambda done, _total: bar.update(done)  # noqa: E731
+    else:
+        report = progress or None
+    t0 = time.perf_counter()
+    parts: list[ChunkResult | None] = [None] * len(chunks)
+    if n_workers == 1:
+        for i, n in enumerate(chunks):
+            parts[i] = _run_chunk(job, i, n)
+            if report:
+                report(i + 1, len(chunks))
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
+            futures = {pool.submit(_run_chunk, job, i, n): i for i, n in enumerate(chunks)}
+            for done, fut in enumerate(as_completed(futures), start=1):
+                parts[futures[fut]] = fut.result()
+                if report:
+                    report(done, len(chunks))
+    merged = [p for p in parts if p is not None]
+    return _merge(job, merged, time.perf_counter() - t0, n_workers)
+

@@ -1,0 +1,100 @@
+"""PNG plots of a backtest (matplotlib, Agg backend: no display needed).
+
+* ``frontier.png``: mean cost versus hedging-error std, one marker per policy, the families joined;
+* ``pnl_hist.png``: histograms of the hedged P&L (net of costs) of a few policies;
+* ``delta.png``: the net delta over time on sample paths under the chosen policy, with the target.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from keeper.backtest.parallel import BacktestResult
+from keeper.backtest.report import BacktestReport
+
+__all__ = ["write_plots"]
+
+_STYLE = {"interval": ("o-", "tab:blue"), "band": ("s-", "tab:orange"), "ww": ("^-", "tab:green"),
+          "config": ("*", "tab:red"), "none": ("x", "black")}
+
+
+def _frontier(report: BacktestReport, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for fam, (style, color) in _STYLE.items():
+        rows = sorted((r for r in report.rows if r.family == fam and r.mean_cost > 0),
+                      key=lambda r: r.std_hedging_error)
+        if not rows:
+            continue
+        ax.plot([r.std_hedging_error for r in rows], [r.mean_cost for r in rows], style, color=color, label=fam,
+                markersize=9 if fam == "config" else 5)
+        for r in rows:
+            ax.annotate(r.name.split(":")[-1], (r.std_hedging_error, r.mean_cost), fontsize=7,
+                        textcoords="offset points", xytext=(3, 3))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("hedging-error std (quote)")
+    ax.set_ylabel("mean hedging cost per path (quote)")
+    ax.set_title("Cost versus risk by policy")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _histograms(result: BacktestResult, report: BacktestReport, path: Path) -> None:
+    names = ["none", report.chosen]
+    best = report.best_interval
+    if best is not None:
+        names.append(best.reference)
+    names += [r.name for r in report.rows if r.name in ("band:200bps", "config")]
+    names = list(dict.fromkeys(n for n in names if n in result.runs))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    pnls = [result.runs[n].pnl for n in names]
+    lo, hi = np.percentile(np.concatenate(pnls), [0.5, 99.5])
+    bins = [float(b) for b in np.linspace(lo, hi if hi > lo else lo + 1.0, 60)]
+    for n, p in zip(names, pnls, strict=True):
+        ax.hist(np.clip(p, bins[0], bins[-1]), bins=bins, histtype="step", linewidth=1.5, label=n, density=True)
+    ax.set_xlabel("hedged P&L net of costs (quote)")
+    ax.set_ylabel("density")
+    ax.set_title("P&L distribution")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _delta(result: BacktestResult, report: BacktestReport, path: Path) -> None:
+    run = result.runs[report.chosen]
+    spec = next(s for s in result.job.specs if s.name == report.chosen)
+    days = result.seconds / 86_400.0
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for j in range(run.delta_sample.shape[1]):
+        ax.step(days, run.delta_sample[:, j], where="post", linewidth=0.9, alpha=0.8)
+    target = spec.policy.target_delta_units if spec.policy is not None else 0.0
+    ax.axhline(target, color="black", linestyle="--", linewidth=0.8, label="target")
+    ax.set_xlabel("days")
+    ax.set_ylabel("net delta after the step's hedge (underlying units)")
+    ax.set_title(f"Delta over time under {report.chosen} ({run.delta_sample.shape[1]} sample paths)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(result: BacktestResult, report: BacktestReport, out_dir: str | Path) -> list[Path]:
+    """Write the three PNGs into ``out_dir`` (created); returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "frontier.png", out / "pnl_hist.png", out / "delta.png"]
+    _frontier(report, paths[0])
+    _histograms(result, report, paths[1])
+    _delta(result, report, paths[2])
+    return paths
