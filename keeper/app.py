@@ -186,7 +186,7 @@ def build_keeper(
         policy=cfg.policy_config(), venues=cfg.underlying_venues(), vol_models=_vol_models(cfg, multicall, rpc),
         quote_token=cfg.quote.token, chain_id=cfg.chain.chain_id, live=live,
         max_consecutive_failures=cfg.safety.max_consecutive_failures, vol_horizon_s=cfg.vol.horizon_s,
-        native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log,
+        native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log, surfaces=cfg.surface_feeds(),
     )
 
 

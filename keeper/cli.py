@@ -147,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     from keeper.backtest.cli import add_parsers as backtest_parsers
 
     backtest_parsers(sub)
+    from keeper.ops.cli import add_parsers as ops_parsers
+
+    ops_parsers(sub)
 
     demo = sub.add_parser("demo", help="the local world, a market actor and the keeper hedging for a few cycles")
     demo.add_argument("--config", "-c", default=None, help="default: examples/devnet.toml")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.config import KeeperConfig, load_config
-from keeper.errors import HaltError, InputError
+from keeper.errors import HaltError, InputError, KeeperError
 from keeper.journal import Journal
 from keeper.journal.codec import to_jsonable
 from keeper.report import plan_record, render_plan, render_snapshot
@@ -111,14 +111,26 @@ def _readonly_journal(cfg: KeeperConfig) -> Journal:
 
 
 def cmd_once(args: argparse.Namespace) -> int:
+    from keeper.ops.watch import watch_for
+
     cfg = load(args)
     live = not (args.dry_run or cfg.safety.dry_run)
     k = _keeper(cfg, live=live, need_key=live)
+    watch = watch_for(cfg, k, dict(os.environ), dry_run_flag=args.dry_run)
+    watch.warn = err
     try:
-        report = k.cycle()
-    except HaltError as exc:
-        err(f"halted: {exc}")
-        return 4
+        watch.before_cycle()  # the go-live gate: live only while the activation matches
+        try:
+            report = k.cycle()
+        except KeeperError as exc:
+            watch.on_error(exc)
+            if isinstance(exc, HaltError):
+                err(f"halted: {exc}")
+                return 4
+            raise
+        watch.after_cycle(report)
+    finally:
+        watch.alerter.close(timeout_s=5.0)
     rec = report_record(report)
     _print_json(rec) if args.json else print(_render_report(rec))
     return 0 if report.status in ("ok", "skipped") else 1
@@ -134,21 +146,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(cfg.metrics.log_format)
     import logging
 
+    from keeper.ops.watch import watch_for
+
     log = logging.getLogger("keeper")
     live = not (args.dry_run or cfg.safety.dry_run)
     k = _keeper(cfg, live=live, need_key=live)
     k.log = log.info
+    watch = watch_for(cfg, k, dict(os.environ), dry_run_flag=args.dry_run)
     k.journal.abandon_running_cycles()
     metrics = KeeperMetrics()
     server = metrics.serve(cfg.metrics.port)
 
     def cycle() -> dict[str, float]:
         t0 = time.monotonic()
+        watch.before_cycle()  # the go-live gate, re-checked every cycle
         try:
             report = k.cycle()
-        except HaltError:
-            metrics.set_control(paused=False, halted=True)
+        except KeeperError as exc:
+            watch.on_error(exc)
+            if isinstance(exc, HaltError):
+                metrics.set_control(paused=False, halted=True)
             raise
+        watch.after_cycle(report)
         metrics.observe_cycle(report.status, time.monotonic() - t0,
                               report.snapshot.block_number if report.snapshot else None)
         state = k.journal.control_state()
@@ -160,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 metrics.hedge(h.trade.order.underlying, h.trade.venue)
             else:
                 metrics.failure("hedge")
-        balance = int(k.rpc.call("eth_getBalance", [k.tx.signer.address, "latest"]), 16)
+        balance = watch.signer_balance()
         metrics.set_signer_balance(balance / 1e18)
         with log_context(cycle_id=report.cycle_id,
                          block=report.snapshot.block_number if report.snapshot else None):
@@ -176,6 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         stats = loop.run()
     finally:
         server.stop()
+        watch.alerter.close(timeout_s=5.0)
         if loop.abandoning:
             k.journal.abandon_running_cycles("abandoned on a second stop signal")
     log.info("stopped after %d cycle(s): %d failed, %d early, %d coalesced", stats.cycles, stats.failures,

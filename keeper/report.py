@@ -102,6 +102,13 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
         },
         "quote_value_usd": risk.quote_value,
         "unvalued": list(risk.unvalued),
+        "vol_sources": {
+            k: {"vol_source": v.kind, "delta_flavour": v.policy.flavour, "model_vol": v.model_vol,
+                "fallback_vol": v.fallback_vol if v.kind != "surface" else None,
+                "surface_as_of": v.surface.as_of if v.surface is not None else None,
+                "arbitrage_warnings": [x.message for x in v.surface.violations] if v.surface is not None else []}
+            for k, v in risk.smiles.items()
+        },
         "decisions": [
             {
                 "underlying": d.underlying, "trigger": d.trigger, "delta_before_units": d.delta_before_units,

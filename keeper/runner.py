@@ -29,6 +29,7 @@ from keeper.core.inputs import UnderlyingVenues, gas_view, underlying_inputs
 from keeper.core.policy import PolicyConfig, decide
 from keeper.core.sizing import Fill as HistoryFill
 from keeper.core.sizing import HedgeHistory
+from keeper.core.smile_delta import OptionVols, resolve_option_vols, with_vol_reasons
 from keeper.core.snapshot import Snapshot
 from keeper.core.vol import VolModel
 from keeper.errors import HaltError, KeeperError, TransactionError
@@ -36,6 +37,7 @@ from keeper.execution import Executor, Fill, PreparedTrade
 from keeper.journal import CycleStatus, FillData, Journal, RunMode, TxAttempt, TxParams
 from keeper.logs import log_context
 from keeper.reader import BookReader
+from keeper.surface_io import SurfaceFeed
 
 __all__ = ["CycleReport", "ExecutedHedge", "Keeper"]
 
@@ -82,6 +84,10 @@ class Keeper:
     native_asset: str = "ETH"
     window_s: int = 86_400
     log: Callable[[str], None] = field(default=lambda _m: None)
+    surfaces: Mapping[str, SurfaceFeed] = field(default_factory=dict)
+    """Implied-vol surfaces per underlying; options of the others take their model vol."""
+    dry_run_reason: str = ""
+    """Why a cycle is not live (journaled with the plan and put in the report); set by the go-live gate."""
 
     # ------------------------------------------------------------------ the cycle
     def cycle(self) -> CycleReport:
@@ -125,9 +131,10 @@ class Keeper:
             complete=snap.complete, snapshot=snap.to_record(), failures=snap.failures,
         )
         risk, plan = self.plan(snap)
+        dry = f"dry-run, nothing sent: {self.dry_run_reason}" if not self.live and self.dry_run_reason else ""
         self.journal.record_plan(
             cycle_id, decisions=plan.decisions,
-            reasons=[f"{d.underlying}: {r.text}" for d in plan.decisions for r in d.reasons],
+            reasons=[f"{d.underlying}: {r.text}" for d in plan.decisions for r in d.reasons] + ([dry] if dry else []),
             greeks={k: v for k, v in risk.summaries.items()},
         )
         hedges: list[ExecutedHedge] = []
@@ -138,6 +145,7 @@ class Keeper:
         status = CycleStatus.FAILED if failed else CycleStatus.OK
         message = "; ".join(h.error or "" for h in failed)
         self.journal.finish_cycle(cycle_id, status, error=message or None)
+        message = "; ".join(x for x in (message, dry) if x)
         return CycleReport(cycle_id, status.value, snap, risk, plan, tuple(hedges), recovered, message)
 
     def plan(self, snap: Snapshot) -> tuple[BookRisk, Plan]:
@@ -145,13 +153,22 @@ class Keeper:
         spots = {a: f.price for a, f in snap.feeds.items()}
         vols = {a: m.annualized_vol(self.vol_horizon_s) for a, m in self.vol_models.items()}
         tokens = {sym: v.token for sym, v in self.venues.items()}
-        risk = book_risk(snap, tokens, self.quote_token, spots, vols)
+        smiles = self.option_vols(snap.block_timestamp, vols)
+        risk = book_risk(snap, tokens, self.quote_token, spots, vols, smiles=smiles)
         history = self.history(snap.block_timestamp)
         inputs = underlying_inputs(snap, risk, self.venues, self.executor.account, self.quote_token, history)
         native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
         gas = gas_view(snap, self.tip_wei, native)
         status = SnapshotStatus(snap.complete, tuple(f"{f.what}: {f.reason}" for f in snap.failures))
-        return risk, decide(inputs, self.policy, gas, status)
+        return risk, with_vol_reasons(decide(inputs, self.policy, gas, status), smiles)
+
+    def option_vols(self, now: int, vols: Mapping[str, float]) -> dict[str, OptionVols]:
+        """Each surface's state at block time ``now``: used, or stale / unavailable with the fallback vol."""
+        out = {}
+        for sym, feed in self.surfaces.items():
+            surface, problem = feed.try_current()
+            out[sym] = resolve_option_vols(sym, feed.policy, vols[sym], now, surface, problem=problem)
+        return out
 
     def history(self, now: int) -> dict[str, HedgeHistory]:
         last = self.journal.last_hedge_times()

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from keeper.core.snapshot import OptionPosition
     from keeper.reader import BookSources
     from keeper.signer import SignerSource
+    from keeper.surface_io import SurfaceFeed
 
 __all__ = ["AssetPolicy", "KeeperConfig"]
 
@@ -212,6 +213,8 @@ class KeeperConfig(Model):
         symbols = [a.symbol for a in assets]
         problems: list[CrossProblem] = [(f"fixed.{s}", v, f"not a declared asset (assets: {', '.join(symbols)})")
                                         for s, v in vol.fixed.items() if s not in symbols]
+        problems += [(f"surfaces.{s}", None, f"not a declared asset (assets: {', '.join(symbols)})")
+                     for s in vol.surfaces if s not in symbols]
         if vol.model == "fixed":
             problems += [(f"fixed.{s}", None, 'required: model = "fixed" needs a volatility for every asset')
                          for s in symbols if s not in vol.fixed]
@@ -331,6 +334,35 @@ class KeeperConfig(Model):
             otc_positions=self.otc_positions(),
         )
 
+    def surface_feeds(self) -> dict[str, SurfaceFeed]:
+        """One :class:`~keeper.surface_io.SurfaceFeed` per ``[vol.surfaces.<SYMBOL>]``.
+
+        Loads each surface file once (so a bad file fails here, naming its field path) and fits the
+        Hull-White coefficients of ``min_variance_history``.
+        """
+        from keeper.core.smile_delta import MinVarianceCoefficients, SmilePolicy
+        from keeper.surface_io import SurfaceFeed, fit_min_variance_file
+
+        out: dict[str, SurfaceFeed] = {}
+        for sym, sc in self.vol.surfaces.items():
+            where = f"vol.surfaces.{sym}"
+            try:
+                mv = None
+                if sc.min_variance is not None:
+                    mv = MinVarianceCoefficients(sc.min_variance.a, sc.min_variance.b, sc.min_variance.c)
+                elif sc.min_variance_history is not None:
+                    where = f"vol.surfaces.{sym}.min_variance_history"
+                    mv = fit_min_variance_file(sc.min_variance_history).coefficients
+                policy = SmilePolicy(sc.delta_flavour, sc.max_age_s, sc.fallback_spread, mv)
+                where = f"vol.surfaces.{sym}.{'file' if sc.file is not None else 'grid'}"
+                feed = SurfaceFeed(sym, policy, sc.strict, sc.file,
+                                   None if sc.grid is None else sc.core_grid(sym))
+                feed.current()
+            except InputError as exc:
+                raise ConfigError(f"config error: {where}: {exc}") from None
+            out[sym] = feed
+        return out
+
     def signer_source(self) -> SignerSource:
         """The :mod:`keeper.signer` source of the signing key."""
         from keeper.signer import EnvKeySource, KeystoreSource
@@ -358,7 +390,7 @@ class KeeperConfig(Model):
             "option_markets": sorted(self.positions.option_markets),
             "policy": {s: dataclasses.asdict(self.effective_policy(s)) for s in (DEFAULT_POLICY, *self.symbols)},
             "oracles": self.oracles.model_dump(),
-            "vol": self.vol.model_dump(),
+            "vol": self.vol.model_dump(exclude=None if self.vol.surfaces else {"surfaces"}),
             "execution": self.execution.model_dump(),
         })
         return out

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from keeper.config._types import (
@@ -44,10 +44,15 @@ __all__ = [
     "SafetyConfig",
     "ScheduleConfig",
     "SignerConfig",
+    "SurfaceConfig",
+    "SurfaceGridConfig",
     "TreasuryConfig",
     "UniswapConfig",
     "VolConfig",
 ]
+
+if TYPE_CHECKING:
+    from keeper.core.surface import SurfaceGrid
 
 _URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?")
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9]{0,15}")
@@ -215,6 +220,107 @@ MIN_SAMPLES = {"ewma": 10, "garch": 250}
 """Fewest returns (``history_s / sample_s``) each sampled model is fit on (GARCH needs many)."""
 
 
+def _timestamp(value: int | str) -> int:
+    from keeper.errors import InputError
+    from keeper.surface_io import parse_timestamp
+
+    try:
+        return parse_timestamp(value, "timestamp")
+    except InputError:
+        raise PydanticCustomError("timestamp", "must be unix seconds or an ISO 8601 date") from None
+
+
+Timestamp = Annotated[int | str, AfterValidator(_timestamp)]
+"""Unix seconds, or an ISO 8601 date/time (no zone: UTC); stored as unix seconds."""
+
+
+def _tuples(value: object) -> object:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+class SurfaceGridConfig(Model):
+    """An inline implied-vol grid: ``vols[i][j]`` at ``expiries[i]`` and ``columns[j]`` (see keeper.surface_io)."""
+
+    kind: Literal["strike", "moneyness", "delta"]
+    expiries: Annotated[tuple[Timestamp, ...], Field(min_length=1), BeforeValidator(_tuples)]
+    columns: Annotated[tuple[float, ...], Field(min_length=5), BeforeValidator(_tuples)]
+    vols: Annotated[tuple[tuple[float, ...], ...], BeforeValidator(_tuples)]
+    spot: Pos | None = None
+    """The spot at ``as_of``, quote per unit (required for ``kind = "strike"``)."""
+
+
+class MinVarianceConfig(Model):
+    """Hull-White coefficients: E[dsigma] = (a + b delta + c delta^2) dS / (S sqrt T)."""
+
+    a: float
+    b: float
+    c: float
+
+
+class SurfaceConfig(Model):
+    """``[vol.surfaces.<SYMBOL>]``: the asset's implied-vol surface and how its options' deltas are taken.
+
+    ``fallback_spread`` is annualized vol added to the model vol when the surface is stale or
+    unavailable (0.05 = 5 vol points).
+    """
+
+    file: ExistingFile | None = None
+    grid: SurfaceGridConfig | None = None
+    as_of: Timestamp | None = None
+    max_age_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 3600.0
+    fallback_spread: Annotated[float, Field(ge=0, lt=5)] = 0.0
+    strict: bool = False
+    delta_flavour: Literal["sticky_strike", "sticky_moneyness", "min_variance"] = "sticky_strike"
+    min_variance: MinVarianceConfig | None = None
+    min_variance_history: ExistingFile | None = None
+    """A vol-history CSV (timestamp, spot, strike, expiry, vol) to fit the Hull-White coefficients on."""
+
+    @model_validator(mode="after")
+    def _sources(self) -> SurfaceConfig:
+        problems: list[CrossProblem] = []
+        if (self.file is None) == (self.grid is None):
+            problems.append(("file", None, "give exactly one of file or grid"))
+        if self.grid is not None and self.as_of is None:
+            problems.append(("as_of", None, "required with an inline grid"))
+        if self.file is not None and self.as_of is not None:
+            problems.append(("as_of", self.as_of, "only used with grid (a surface file carries its own as_of)"))
+        mv = [n for n in ("min_variance", "min_variance_history") if getattr(self, n) is not None]
+        if self.delta_flavour == "min_variance" and len(mv) != 1:
+            problems.append(("min_variance", None, 'delta_flavour = "min_variance" needs exactly one of '
+                                                   "min_variance = {a, b, c} or min_variance_history"))
+        if self.delta_flavour != "min_variance" and mv:
+            problems.append((mv[0], None, 'only used with delta_flavour = "min_variance"'))
+        if not problems and self.grid is not None:
+            problems += self._grid_problems()
+        if problems:
+            raise cross_field_error(problems)
+        return self
+
+    def _grid_problems(self) -> list[CrossProblem]:
+        import warnings
+
+        from keeper.core.surface import build_surface
+        from keeper.errors import InputError
+
+        try:
+            with warnings.catch_warnings():  # arbitrage warns when the keeper builds it; strict rejects here
+                warnings.simplefilter("ignore")
+                build_surface(self.core_grid("ASSET"), strict=self.strict)
+        except InputError as exc:
+            return [("grid", None, str(exc).replace("ASSET surface", "surface").replace("ASSET ", ""))]
+        return []
+
+    def core_grid(self, underlying: str) -> SurfaceGrid:
+        """The inline grid as a :class:`keeper.core.surface.SurfaceGrid`."""
+        from keeper.surface_io import grid_from_mapping
+
+        assert self.grid is not None
+        g = self.grid
+        data = {"kind": g.kind, "expiries": list(g.expiries), "columns": list(g.columns),
+                "vols": [list(r) for r in g.vols], "spot": g.spot, "as_of": self.as_of}
+        return grid_from_mapping({k: v for k, v in data.items() if v is not None}, underlying, where="grid")
+
+
 class VolConfig(Model):
     model: Literal["fixed", "ewma", "garch"] = "fixed"
     fixed: dict[str, Vol] = Field(default_factory=dict)
@@ -223,6 +329,8 @@ class VolConfig(Model):
     history_s: Annotated[float, Field(gt=0, le=365 * 86_400)] = 86_400.0
     sample_s: Annotated[float, Field(gt=0)] = 300.0
     horizon_s: Annotated[float, Field(gt=0, le=365 * 86_400)] = 86_400.0
+    surfaces: dict[str, SurfaceConfig] = Field(default_factory=dict)
+    """``[vol.surfaces.<SYMBOL>]``: implied-vol surfaces; assets without one use the model vol."""
 
     @model_validator(mode="after")
     def _samples(self) -> VolConfig:

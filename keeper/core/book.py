@@ -12,6 +12,11 @@ What counts as the book's exposure:
   and a short put's quote collateral as quote value;
 * perps: size and entry; margin is quote value.
 
+Options take their vol from ``vols`` (one model vol per underlying) unless ``smiles`` gives the
+underlying an :class:`~keeper.core.smile_delta.OptionVols`: then each option takes the surface's vol
+at its own strike and expiry (or the stale/unavailable fallback), and its delta the configured
+flavour's adjustment (``OptionPosition.delta_adjustment``).
+
 Anything the book cannot value (an LP on a pair without the quote token, an asset with no spot
 or vol) raises :class:`~keeper.errors.InputError` naming it: exposure is never silently dropped.
 """
@@ -19,7 +24,9 @@ or vol) raises :class:`~keeper.errors.InputError` naming it: exposure is never s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 from keeper.core.lp_math import npm_collect_amounts
 from keeper.core.portfolio import (
@@ -31,6 +38,7 @@ from keeper.core.portfolio import (
     SpotHolding,
     aggregate,
 )
+from keeper.core.smile_delta import OptionVols
 from keeper.core.snapshot import LpPosition, Snapshot
 from keeper.errors import InputError
 
@@ -47,6 +55,8 @@ class BookRisk:
     """Quote-currency holdings outside the per-underlying values (balances, perp margin, put collateral)."""
     unvalued: tuple[str, ...] = ()
     """Underlyings with positions but no spot price (their feed could not be read): not in ``summaries``."""
+    smiles: Mapping[str, OptionVols] = field(default_factory=dict)
+    """The vol source and delta flavour of each underlying valued with one (see ``book_positions``)."""
 
 
 def lp_fees(snap: Snapshot, lp: LpPosition) -> tuple[int, int]:
@@ -68,6 +78,8 @@ def book_positions(
     vols: Mapping[str, float],
     *,
     rate: float = 0.0,
+    spots: Mapping[str, float] | None = None,
+    smiles: Mapping[str, OptionVols] | None = None,
 ) -> tuple[tuple[Position, ...], float]:
     """Positions of the whole book, and the quote-currency value held outside them.
 
@@ -77,6 +89,9 @@ def book_positions(
     quote_token : address of the quote token (USDC); its balances count as quote value.
     vols : symbol -> annualized volatility for option valuation.
     rate : continuously compounded rate per year.
+    spots : symbol -> spot (quote per unit); needed to look options up on a surface.
+    smiles : symbol -> per-option vol source and delta flavour; an underlying listed here with a
+        spot in ``spots`` ignores ``vols`` (its model vol is inside the source).
     """
     by_token = {addr.lower(): sym for sym, addr in asset_tokens.items()}
     quote = quote_token.lower()
@@ -102,20 +117,25 @@ def book_positions(
         fee_u, fee_q = (f0 / 10**d0, f1 / 10**d1) if under_is_0 else (f1 / 10**d1, f0 / 10**d0)
         positions.append(LPPosition(sym, float(lp.liquidity), lp.tick_lower, lp.tick_upper, under_is_0, d0, d1,
                                     fees_underlying=fee_u, fees_quote=fee_q))
+    smiles = smiles or {}
+    spots = spots or {}
     for o in snap.options:
-        if o.underlying not in vols:
+        on_smile = o.underlying in smiles and o.underlying in spots
+        if not on_smile and o.underlying not in vols:
             raise InputError("vols", f"no volatility for {o.underlying} (option series {o.series_id})")
         years = (o.expiry - snap.block_timestamp) / SECONDS_PER_YEAR
         qty = o.net_amount / 1e18
         strike = o.strike / 1e8
         if qty != 0:
-            positions.append(OptionPosition(o.underlying, qty, strike, years, not o.is_put, vols[o.underlying], rate))
+            vol = 0.0 if on_smile else vols[o.underlying]
+            positions.append(OptionPosition(o.underlying, qty, strike, years, not o.is_put, vol, rate))
         if o.short_amount and o.source.startswith("onchain:"):
             # Locked collateral stays the writer's claim: underlying for calls, quote for puts.
             if o.is_put:
                 quote_value += o.short_amount / 1e18 * strike
             else:
                 positions.append(SpotHolding(o.underlying, o.short_amount / 1e18))
+    _on_smiles(positions, smiles, spots)
     for p in snap.perps:
         market = snap.perp_markets.get(p.market)
         pdec = _decimals(snap, market.quote_token) if market is not None else qdec
@@ -133,17 +153,35 @@ def book_risk(
     vols: Mapping[str, float],
     *,
     rate: float = 0.0,
+    smiles: Mapping[str, OptionVols] | None = None,
 ) -> BookRisk:
     """Greeks per underlying of the whole book at ``spots`` (quote per unit).
 
     An underlying without a spot (its feed was unreadable, so the snapshot is incomplete) is listed
-    in ``unvalued`` instead of being valued at a made-up price.
+    in ``unvalued`` instead of being valued at a made-up price. ``smiles``: as :func:`book_positions`.
     """
-    positions, quote_value = book_positions(snap, asset_tokens, quote_token, vols, rate=rate)
+    positions, quote_value = book_positions(snap, asset_tokens, quote_token, vols, rate=rate, spots=spots,
+                                            smiles=smiles)
     unvalued = tuple(sorted({p.underlying for p in positions if p.underlying not in spots}))
     priced = [p for p in positions if p.underlying in spots]
     return BookRisk(positions=positions, summaries=aggregate(priced, spots), quote_value=quote_value,
-                    unvalued=unvalued)
+                    unvalued=unvalued, smiles=dict(smiles or {}))
+
+
+def _on_smiles(positions: list[Position], smiles: Mapping[str, OptionVols], spots: Mapping[str, float]) -> None:
+    """Give options on a smile their vol and delta adjustment, in place (vectorized per underlying)."""
+    for sym, src in smiles.items():
+        idx = [i for i, p in enumerate(positions) if isinstance(p, OptionPosition) and p.underlying == sym]
+        if not idx or sym not in spots:
+            continue
+        group = [positions[i] for i in idx]
+        assert all(isinstance(o, OptionPosition) for o in group)
+        opts = [o for o in group if isinstance(o, OptionPosition)]
+        vol, d = src.deltas(float(spots[sym]), np.array([o.strike for o in opts]),
+                            np.array([o.expiry_years for o in opts]), np.array([o.is_call for o in opts]),
+                            rate=np.array([o.rate for o in opts]))
+        for i, o, v, a in zip(idx, opts, vol, d.adjustment, strict=True):
+            positions[i] = replace(o, vol=float(v), delta_adjustment=float(a))
 
 
 def _decimals(snap: Snapshot, token: str) -> int:

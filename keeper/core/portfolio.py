@@ -69,6 +69,9 @@ class OptionPosition:
     vol : annualized volatility used for valuation (0.6 = 60 %).
     rate : continuously compounded rate per year.
     carry : carry/dividend yield per year (``b = rate - carry``).
+    delta_adjustment : added to the Black-Scholes delta of one option, units of underlying per
+        option: the smile-aware part of the delta flavour (:mod:`keeper.core.smile_delta`);
+        0 for the plain Black-Scholes (sticky-strike) delta.
     """
 
     underlying: str
@@ -79,6 +82,7 @@ class OptionPosition:
     vol: float
     rate: float = 0.0
     carry: float = 0.0
+    delta_adjustment: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +253,7 @@ def _summary(underlying: str, group: list[Position], spot: float) -> RiskSummary
     if opts:
         qty, k, t, vol, r, q, call = _options_arrays(opts)
         g = bs_greeks(spot, k, t, vol, r, q, call.astype(bool))
-        delta += float(g.delta @ qty)
+        delta += float(g.delta @ qty) + sum(o.quantity * o.delta_adjustment for o in opts)
         gamma += float(g.gamma @ qty)
         vega += float(g.vega @ qty)
         theta += float(g.theta @ qty)

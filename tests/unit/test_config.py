@@ -498,6 +498,7 @@ def test_policy_config_maps_every_field(write: Callable[..., Path]) -> None:
         ("set", "policy.BTC", {"trigger": "pct_book", "band_pct": 2.0, "max_gas_gwei": math.inf}),
         ("set", "oracles.max_feed_age_s", 1200), ("set", "oracles.max_deviation_bps", 75),
         ("del", "assets.1.oracle_pool", None), ("set", "quote.symbol", "USDC"),
+        ("del", "policy.ETH.target_delta_units", None),
     ])
     p = load_config(write(data), env={}).policy_config()
     assert isinstance(p, PolicyConfig) and p.quote_symbol == "USDC" and set(p.per_underlying) == {"ETH", "BTC"}
@@ -620,3 +621,69 @@ def test_fingerprint_is_stable_under_key_order_and_irrelevant_changes(write: Cal
 def test_fingerprint_changes_when_a_limit_changes(write: Callable[..., Path], edit: Edit) -> None:
     base = load_config(DEVNET, env={}).fingerprint()
     assert load_config(write(edited([edit])), env={}).fingerprint() != base
+
+
+# ----------------------------------------------------------------------------- implied-vol surfaces (issue 9)
+
+_SURFACE_GRID: dict[str, Any] = {
+    "kind": "moneyness", "expiries": ["2023-12-14T22:13:20Z", 1715568800],
+    "columns": [0.7, 0.85, 1.0, 1.15, 1.3], "vols": [[0.8, 0.68, 0.6, 0.58, 0.6], [0.74, 0.66, 0.6, 0.58, 0.59]],
+}
+
+
+def _surface(**extra: Any) -> dict[str, Any]:
+    return {"grid": copy.deepcopy(_SURFACE_GRID), "as_of": 1_700_000_000, **extra}
+
+
+def test_an_inline_surface_loads_into_a_feed_with_its_policy(write: Callable[..., Path]) -> None:
+    cfg = load_config(write(edited([("set", "vol.surfaces", {"ETH": _surface(
+        max_age_s=600, fallback_spread=0.05, delta_flavour="min_variance",
+        min_variance={"a": -0.1, "b": 0.2, "c": -0.05})})])), env={})
+    feeds = cfg.surface_feeds()
+    assert set(feeds) == {"ETH"}
+    feed = feeds["ETH"]
+    assert feed.policy.flavour == "min_variance" and feed.policy.max_age_s == 600 and feed.policy.mv is not None
+    assert feed.policy.fallback_spread == 0.05 and feed.current().as_of == 1_700_000_000
+    assert load_config(DEVNET, env={}).surface_feeds() == {}
+    assert cfg.fingerprint() != load_config(DEVNET, env={}).fingerprint()
+
+
+def test_a_surface_file_and_a_history_file_load(write: Callable[..., Path], tmp_path: Path) -> None:
+    rows = ["expiry,moneyness,vol,as_of"] + [
+        f"{e},{m},{v},1700000000" for e, vs in zip((1702592000, 1715568800), _SURFACE_GRID["vols"], strict=True)
+        for m, v in zip(_SURFACE_GRID["columns"], vs, strict=True)]
+    (tmp_path / "eth.csv").write_text("\n".join(rows) + "\n")
+    hist = ["timestamp,spot,strike,expiry,vol"] + [
+        f"{1700000000 + 3600 * i},{2000 + 15 * ((i * 7) % 5 - 2) + i},{k},1709000000,{0.6 - 0.0001 * i * (k / 2000)}"
+        for i in range(30) for k in (1600, 1800, 2000, 2200, 2400)]
+    (tmp_path / "hist.csv").write_text("\n".join(hist) + "\n")
+    cfg = load_config(write(edited([("set", "vol.surfaces", {"BTC": {
+        "file": "eth.csv", "delta_flavour": "min_variance", "min_variance_history": "hist.csv"}})])), env={})
+    feed = cfg.surface_feeds()["BTC"]
+    assert feed.path == tmp_path / "eth.csv" and feed.policy.mv is not None and len(feed.current().slices) == 2
+
+
+@pytest.mark.parametrize(("surface", "expected"), [
+    ({}, "vol.surfaces.ETH.file: give exactly one of file or grid"),
+    ({"grid": _SURFACE_GRID}, "vol.surfaces.ETH.as_of: required with an inline grid"),
+    (_surface(delta_flavour="min_variance"), "vol.surfaces.ETH.min_variance: delta_flavour = \"min_variance\" needs"),
+    (_surface(min_variance={"a": 0, "b": 0, "c": 0}), "vol.surfaces.ETH.min_variance: only used with"),
+    (_surface(delta_flavour="sticky_delta"), "vol.surfaces.ETH.delta_flavour"),
+    (_surface(max_age_s=0), "vol.surfaces.ETH.max_age_s"),
+    (_surface(fallback_spread=-0.01), "vol.surfaces.ETH.fallback_spread"),
+    (_surface(as_of="tomorrow"), 'vol.surfaces.ETH.as_of = "tomorrow": must be unix seconds or an ISO 8601 date'),
+    ({**_surface(), "grid": {**_SURFACE_GRID, "vols": [[0.8, 0.68, -0.6, 0.58, 0.6], _SURFACE_GRID["vols"][1]]}},
+     "vol.surfaces.ETH.grid: surface row 0 (expiry 2023-12-14T22:13:20Z), column 2 (moneyness 1.0): vol must be"),
+    ({**_surface(), "grid": {**_SURFACE_GRID, "expiries": [1715568800, "2023-12-14T22:13:20Z"]}},
+     "vol.surfaces.ETH.grid: surface row 1 (expiry 2023-12-14T22:13:20Z): unsorted expiry"),
+    ({**_surface(strict=True), "grid": {**_SURFACE_GRID, "vols": [_SURFACE_GRID["vols"][0],
+                                                                  [0.35 * v for v in _SURFACE_GRID["vols"][0]]]}},
+     "vol.surfaces.ETH.grid: surface: rejected (strict): expiry 2024-05-13T02:53:20Z: calendar arbitrage at K/F"),
+])
+def test_bad_surface_config_names_the_field(write: Callable[..., Path], surface: dict[str, Any], expected: str) -> None:
+    assert expected in load_error(write(edited([("set", "vol.surfaces", {"ETH": surface})])))
+
+
+def test_a_surface_for_an_undeclared_asset_is_an_error(write: Callable[..., Path]) -> None:
+    msg = load_error(write(edited([("set", "vol.surfaces", {"SOL": _surface()})])))
+    assert "vol.surfaces.SOL" in msg and "not a declared asset" in msg

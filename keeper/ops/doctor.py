@@ -1,0 +1,434 @@
+"""``keeper doctor``: a preflight. Each check answers pass, warn or fail with a one-line fix.
+
+Checks, in order (chain checks run only once the RPC answers with the expected chain id):
+
+``rpc``            the RPC answers with ``chain.chain_id``; Multicall3 is deployed
+``signer``         the signing key loads (its address is used below; the key is never printed)
+``safe``           a contract at ``treasury.safe`` whose ``VERSION()`` is 1.4.1
+``module_enabled`` ``Safe.isModuleEnabled(hedge_module)``, the module belongs to the Safe, not paused
+``module_params``  the module's parameters equal the config (each mismatch with both values)
+``keeper_caller``  ``HedgeModule.keeper()`` is the signer
+``allowances``     eoa mode: the signer's approvals to the router; safe-module mode: none needed
+``perp_margin``    the trading account has margin in each configured perp market (warn otherwise)
+``gas_balance``    the signer's balance covers N hedges at ``max_fee_gwei`` x ``swap_gas_units``
+``feeds``          each feed's ``updatedAt`` within ``oracles.max_feed_age_s`` of the block time
+``twap``           ``observe([twap_window_s, 0])`` succeeds on each oracle pool; the oldest observation's age
+``journal``        the journal is writable (``BEGIN IMMEDIATE`` + ``ROLLBACK``; nothing is changed)
+``anvil``          anvil is available for ``keeper simulate``
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+from keeper.chain.multicall import MULTICALL3, Call, Multicall, Result
+from keeper.chain.rpc import RpcClient
+from keeper.config import KeeperConfig
+from keeper.errors import ChainError, KeeperError, SetupError
+from keeper.ops.onchain import ModuleState, read_module
+from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
+
+__all__ = ["Check", "Status", "check_anvil", "check_journal", "redact_url", "render", "run_doctor"]
+
+Status = Literal["pass", "warn", "fail"]
+SAFE_VERSION = "1.4.1"
+PROPOSE_PARAMS = "have the Safe owners execute the `keeper propose set-params` batch (or change the config to match)"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def record(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def redact_url(url: str) -> str:
+    """Scheme, host and port only (paths and queries often carry API keys)."""
+    p = urlsplit(url)
+    port = f":{p.port}" if p.port else ""
+    return f"{p.scheme}://{p.hostname}{port}" + ("/..." if p.path not in ("", "/") or p.query else "")
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.4f}".rstrip("0")
+
+
+def _val(r: Result) -> tuple[Any, ...]:
+    return r.value if r.ok else ()  # type: ignore[union-attr]
+
+
+def _why(r: Result) -> str:
+    return str(getattr(r, "reason", ""))
+
+
+# ---------------------------------------------------------------------------- local checks
+def check_journal(path: Path) -> Check:
+    """Writable without changing it: an existing file takes a write lock that is rolled back; a missing
+    one needs a writable directory (probed with a temporary file that is removed)."""
+    if path.exists():
+        if not path.is_file():
+            return Check("journal", "fail", f"{path} is not a regular file", "set journal.path to a file path")
+        try:
+            conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=2.0, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return Check("journal", "fail", f"{path} is not writable: {exc}",
+                         "make the file and its directory writable by the keeper's user, or stop the process "
+                         "holding its write lock")
+        return Check("journal", "pass", f"{path} is writable")
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        return Check("journal", "fail", f"cannot create {path}: {parent} {what}",
+                     f"create the directory {parent} or point journal.path elsewhere")
+    try:
+        with tempfile.TemporaryFile(dir=parent) as probe:
+            probe.write(b"x")
+    except OSError as exc:
+        return Check("journal", "fail", f"cannot create {path}: {parent} is not writable ({exc.strerror})",
+                     f"make {parent} writable by the keeper's user or point journal.path elsewhere")
+    return Check("journal", "pass", f"{path} does not exist yet; {parent} is writable (created on first run)")
+
+
+def check_anvil() -> Check:
+    from keeper.devnet.anvil import find_anvil
+
+    fix = "run ./scripts/setup (installs the pinned anvil) or set KEEPER_ANVIL to an anvil binary"
+    try:
+        path = find_anvil()
+    except SetupError as exc:
+        return Check("anvil", "fail", f"not available for `keeper simulate`: {exc}", fix)
+    if not os.access(path, os.X_OK):
+        return Check("anvil", "fail", f"{path} is not executable", fix)
+    return Check("anvil", "pass", f"{path} (for `keeper simulate`)")
+
+
+# ---------------------------------------------------------------------------- chain checks
+@dataclass
+class _Ctx:
+    cfg: KeeperConfig
+    rpc: RpcClient
+    mc: Multicall
+    block: int
+    timestamp: int
+    signer: str | None
+    module: ModuleState | None = None
+
+    def calls(self, calls: list[Call]) -> list[Result]:
+        return self.mc.execute(calls, self.block)
+
+
+def _rpc(cfg: KeeperConfig, rpc: RpcClient) -> tuple[Check, _Ctx | None]:
+    where = redact_url(str(cfg.chain.rpc_url))
+    fix = "point chain.rpc_url (or KEEPER_CHAIN__RPC_URL) at a node of chain " f"{cfg.chain.chain_id}"
+    try:
+        got = rpc.chain_id()
+        if got != cfg.chain.chain_id:
+            return Check("rpc", "fail", f"{where} serves chain id {got}, the config expects {cfg.chain.chain_id}",
+                         fix + ", or correct chain.chain_id (chain checks skipped)"), None
+        block = rpc.call("eth_getBlockByNumber", ["latest", False])
+        code = rpc.call("eth_getCode", [MULTICALL3, "latest"])
+    except KeeperError as exc:
+        return Check("rpc", "fail", f"{where} does not answer (chain checks skipped): {exc}",
+                     fix + " and check that it is up"), None
+    if str(code) in ("0x", ""):
+        return Check("rpc", "fail", f"no Multicall3 at {MULTICALL3} on chain {got}",
+                     "use a chain with the canonical Multicall3 deployment"), None
+    number, ts = int(block["number"], 16), int(block["timestamp"], 16)
+    ctx = _Ctx(cfg, rpc, Multicall(rpc), number, ts, None)
+    return Check("rpc", "pass", f"{where}: chain id {got}, block {number}"), ctx
+
+
+def _signer(cfg: KeeperConfig, env: Mapping[str, str]) -> tuple[Check, str | None]:
+    from keeper.signer import load_signer
+
+    try:
+        address = load_signer(cfg.signer_source(), env=env).address
+    except KeeperError as exc:
+        src = cfg.signer.keystore or cfg.signer.key_env or "KEEPER_PRIVATE_KEY"
+        return Check("signer", "fail", f"the signing key does not load: {exc}",
+                     f"provide the key ({src}) or the keystore's password, or run `keeper init`"), None
+    return Check("signer", "pass", f"signer {address}"), address
+
+
+def _safe(c: _Ctx) -> list[Check]:
+    cfg = c.cfg
+    safe, module = cfg.treasury.safe, cfg.treasury.hedge_module
+    if cfg.treasury.mode != "safe-module" or safe is None or module is None:
+        note = "eoa mode: the signer trades its own funds (no Safe, no module)"
+        return [Check("safe", "pass", note), Check("module_enabled", "pass", note)]
+    out: list[Check] = []
+    codes = c.rpc.batch([("eth_getCode", [safe, hex(c.block)]), ("eth_getCode", [module, hex(c.block)])])
+    if str(codes[0]) in ("0x", "") or isinstance(codes[0], ChainError):
+        return [Check("safe", "fail", f"no contract at treasury.safe {safe} on chain {cfg.chain.chain_id}",
+                      "set treasury.safe to the treasury's Safe on this chain (or create one with `keeper init`)")]
+    version, enabled = c.calls([Call(safe, "VERSION()", (), ("string",), "Safe.VERSION"),
+                                Call(safe, "isModuleEnabled(address)", (module,), ("bool",), "Safe.isModuleEnabled")])
+    if not version.ok:
+        return [Check("safe", "fail", f"{safe} is not a Safe: VERSION() {_why(version)}",
+                      "set treasury.safe to a Safe 1.4.1 proxy")]
+    v = str(_val(version)[0])
+    out.append(Check("safe", "pass", f"Safe {v} at {safe}") if v == SAFE_VERSION else
+               Check("safe", "warn", f"Safe at {safe} is version {v}; the keeper is tested with {SAFE_VERSION}",
+                     f"use a Safe {SAFE_VERSION} (or accept the untested version)"))
+    if str(codes[1]) in ("0x", "") or isinstance(codes[1], ChainError):
+        out.append(Check("module_enabled", "fail", f"no contract at treasury.hedge_module {module}",
+                         "deploy the HedgeModule for this Safe and set treasury.hedge_module"))
+        return out
+    try:
+        c.module = read_module(c.mc, module, c.block)
+    except ChainError as exc:
+        out.append(Check("module_enabled", "fail", str(exc), "set treasury.hedge_module to the Safe's HedgeModule"))
+        return out
+    on_safe = c.module.params["safe"]
+    if on_safe != safe:
+        out.append(Check("module_enabled", "fail", f"module {module} acts for Safe {on_safe}, not treasury.safe {safe}",
+                         "deploy a HedgeModule for this Safe and set treasury.hedge_module"))
+    elif not enabled.ok or not _val(enabled)[0]:
+        out.append(Check("module_enabled", "fail", f"HedgeModule {module} is not enabled on Safe {safe}",
+                         "have the Safe owners execute the `keeper propose enable-module` batch"))
+    elif c.module.paused:
+        out.append(Check("module_enabled", "fail", f"HedgeModule {module} is enabled but paused by its guardian",
+                         "after investigating, the owners unpause it (HedgeModule.unpause() from the Safe)"))
+    else:
+        out.append(Check("module_enabled", "pass", f"HedgeModule {module} is enabled on the Safe and not paused"))
+    return out
+
+
+def _module_params(c: _Ctx) -> Check:
+    cfg = c.cfg
+    if c.module is None:
+        if cfg.treasury.mode != "safe-module":
+            return Check("module_params", "pass", "eoa mode: no module; the policy's limits apply off-chain only")
+        return Check("module_params", "fail", "not checked: the module is unreadable", "fix module_enabled first")
+    p = c.module.params
+    bad: list[str] = []
+    warn: list[str] = []
+    if p["router"] != cfg.uniswap.router:
+        bad.append(f"router: on-chain {p['router']}, config uniswap.router {cfg.uniswap.router}")
+    pools = [(a.symbol, pool) for a in cfg.assets for pool in a.hedge_pools]
+    fees = c.calls([Call(pool, "fee()", (), ("uint24",), f"{sym} pool fee") for sym, pool in pools])
+    for (sym, pool), r in zip(pools, fees, strict=True):
+        if not r.ok:
+            bad.append(f"{sym} hedge pool {pool}: fee() unreadable ({_why(r)})")
+        elif int(_val(r)[0]) not in p["fee_tiers"]:
+            bad.append(f"{sym} hedge pool {pool}: fee tier {int(_val(r)[0])} not allowed on-chain "
+                       f"(allowed {p['fee_tiers']})")
+    for a in cfg.assets:
+        t = p["tokens"].get(a.token)
+        if t is None:
+            bad.append(f"{a.symbol} token {a.token}: not allowed on-chain")
+        else:
+            if t["feed"] != a.feed:
+                bad.append(f"{a.symbol} feed: on-chain {t['feed']}, config {a.feed}")
+            if t["max_feed_age_s"] < cfg.oracles.max_feed_age_s:
+                warn.append(f"{a.symbol} max feed age: on-chain {t['max_feed_age_s']} s < config "
+                            f"oracles.max_feed_age_s {cfg.oracles.max_feed_age_s} s")
+        if a.perp_market is not None:
+            m = p["perp_markets"].get(a.perp_market)
+            want = float(a.perp_max_abs_units or 0.0)
+            if m is None:
+                bad.append(f"{a.symbol} perp market {a.perp_market}: not allowed on-chain")
+            else:
+                if m["feed"] != a.feed:
+                    bad.append(f"{a.symbol} perp feed: on-chain {m['feed']}, config {a.feed}")
+                if abs(m["max_abs_size_units"] - want) > 1e-9 * max(1.0, want):
+                    bad.append(f"{a.symbol} perp max abs size: on-chain {m['max_abs_size_units']:g}, config "
+                               f"perp_max_abs_units {want:g}")
+    if cfg.quote.token not in p["tokens"]:
+        bad.append(f"quote token {cfg.quote.token}: not allowed on-chain")
+    pols = [cfg.effective_policy(s) for s in cfg.symbols]
+    for what, onchain, need, key in (
+        ("max slippage", p["max_slippage_bps"], max(x.max_slippage_bps for x in pols), "max_slippage_bps"),
+        ("per-trade cap", p["max_notional_per_trade_usd"], max(x.max_trade_usd for x in pols), "max_trade_usd"),
+        ("window cap", p["max_notional_per_window_usd"], max(x.window_cap_usd for x in pols), "window_cap_usd"),
+    ):
+        if onchain < need:
+            bad.append(f"{what}: on-chain {_num(onchain)} < policy {key} {_num(need)}")
+    if p["window_s"] != max(x.window_s for x in pols):
+        warn.append(f"window: on-chain {p['window_s']} s, policy window_s {max(x.window_s for x in pols):g} s")
+    if bad:
+        return Check("module_params", "fail", "; ".join(bad + warn), PROPOSE_PARAMS)
+    if warn:
+        return Check("module_params", "warn", "; ".join(warn), PROPOSE_PARAMS)
+    return Check("module_params", "pass",
+                 f"router, fee tiers, tokens, feeds, perp limits match; caps {_num(p['max_notional_per_trade_usd'])} / "
+                 f"{_num(p['max_notional_per_window_usd'])} USD per {p['window_s']} s, {p['max_slippage_bps']} bps")
+
+
+def _keeper_caller(c: _Ctx) -> Check:
+    if c.cfg.treasury.mode != "safe-module":
+        return Check("keeper_caller", "pass", "eoa mode: the signer sends its own hedges")
+    if c.module is None or c.signer is None:
+        return Check("keeper_caller", "fail", "not checked: needs the module and the signer", "fix those first")
+    on = c.module.params["keeper"]
+    if on != c.signer:
+        return Check("keeper_caller", "fail", f"the module's keeper is {on}, the signer is {c.signer}",
+                     "have the Safe owners set the keeper (`keeper propose set-params`) or use the keeper's key")
+    return Check("keeper_caller", "pass", f"the module accepts hedges from the signer {c.signer}")
+
+
+def _allowances(c: _Ctx) -> Check:
+    cfg = c.cfg
+    if cfg.treasury.mode == "safe-module":
+        return Check("allowances", "pass", "safe-module mode: the module approves exactly each trade's input and "
+                     "resets it to 0, so no standing allowance is needed")
+    if c.signer is None:
+        return Check("allowances", "fail", "not checked: needs the signer", "fix the signer first")
+    tokens = [(a.symbol, a.token) for a in cfg.assets if a.hedge_pools] + [(cfg.quote.symbol, cfg.quote.token)]
+    res = c.calls([Call(t, "allowance(address,address)", (c.signer, cfg.uniswap.router), ("uint256",))
+                   for _, t in tokens])
+    missing = [f"{s} ({t})" for (s, t), r in zip(tokens, res, strict=True) if not r.ok or int(_val(r)[0]) == 0]
+    if missing:
+        return Check("allowances", "fail", f"the signer has no allowance to the router {cfg.uniswap.router} for "
+                     + ", ".join(missing), "approve uniswap.router to spend those tokens from the signer")
+    return Check("allowances", "pass", f"the signer approved the router for {len(tokens)} token(s)")
+
+
+def _perp_margin(c: _Ctx) -> Check:
+    cfg = c.cfg
+    perps = [(a.symbol, a.perp_market) for a in cfg.assets if a.perp_market is not None]
+    if not perps:
+        return Check("perp_margin", "pass", "no perp market configured")
+    if c.signer is None and cfg.treasury.mode != "safe-module":
+        return Check("perp_margin", "fail", "not checked: needs the signer", "fix the signer first")
+    account = cfg.treasury.account(c.signer or "")
+    res = c.calls([Call(m, "positions(address)", (account,), ("int256", "uint256", "uint256", "int256"))
+                   for _, m in perps])
+    empty = [f"{s} ({m})" for (s, m), r in zip(perps, res, strict=True) if not r.ok or int(_val(r)[2]) == 0]
+    if empty:
+        return Check("perp_margin", "warn", f"{account} has no margin in the perp market(s) " + ", ".join(empty)
+                     + ": perp hedges there will revert", "deposit margin (PerpMarket.depositMargin) from "
+                     "the trading account (`keeper propose approvals` covers the Safe's approval)")
+    return Check("perp_margin", "pass", f"margin deposited in {len(perps)} perp market(s)")
+
+
+def _gas(c: _Ctx, hedges: int) -> Check:
+    if c.signer is None:
+        return Check("gas_balance", "fail", "not checked: needs the signer", "fix the signer first")
+    bal = int(c.rpc.call("eth_getBalance", [c.signer, hex(c.block)]), 16)
+    need = gas_per_hedges_wei(c.cfg, hedges)
+    ex = c.cfg.execution
+    detail = (f"signer {c.signer} holds {bal / 1e18:,.6f} native; {hedges} hedges at {ex.max_fee_gwei:g} gwei x "
+              f"{ex.swap_gas_units:,} gas need {need / 1e18:,.6f}")
+    if bal < need:
+        return Check("gas_balance", "fail", detail, f"send at least {(need - bal) / 1e18:,.6f} native to {c.signer}")
+    return Check("gas_balance", "pass", detail)
+
+
+def _feeds(c: _Ctx) -> Check:
+    cfg = c.cfg
+    limit = cfg.oracles.max_feed_age_s
+    feeds = [(a.symbol, a.feed, limit) for a in cfg.assets]
+    if c.module is not None and cfg.quote.token in c.module.params["tokens"]:
+        q = c.module.params["tokens"][cfg.quote.token]
+        feeds.append((cfg.quote.symbol, q["feed"], int(q["max_feed_age_s"])))
+    res = c.calls([Call(f, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"))
+                   for _, f, _ in feeds])
+    bad: list[str] = []
+    ages: list[str] = []
+    for (sym, feed, lim), r in zip(feeds, res, strict=True):
+        if not r.ok:
+            bad.append(f"{sym} feed {feed} unreadable ({_why(r)})")
+            continue
+        answer, updated = int(_val(r)[1]), int(_val(r)[3])
+        age = c.timestamp - updated
+        ages.append(f"{sym} {age:,} s")
+        if answer <= 0:
+            bad.append(f"{sym} feed {feed} answers {answer}")
+        elif age > lim:
+            bad.append(f"{sym} feed {feed} is {age:,} s old (limit {lim:,} s)")
+    if bad:
+        return Check("feeds", "fail", "; ".join(bad), "check the oracle; if its heartbeat is longer than the "
+                     "limit, raise oracles.max_feed_age_s (and the module's max feed age)")
+    return Check("feeds", "pass", "fresh: " + ", ".join(ages))
+
+
+def _twap(c: _Ctx) -> Check:
+    window = c.cfg.oracles.twap_window_s
+    pools = [(a.symbol, a.oracle_pool) for a in c.cfg.assets if a.oracle_pool is not None]
+    if not pools:
+        return Check("twap", "pass", "no oracle_pool configured (feeds only)")
+    slot0 = ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool")
+    calls: list[Call] = []
+    for _, p in pools:
+        calls += [Call(p, "observe(uint32[])", ([window, 0],), ("int56[]", "uint160[]"), gas=500_000),
+                  Call(p, "slot0()", (), slot0)]
+    res = c.calls(calls)
+    obs: list[Call] = []
+    for i, (_, p) in enumerate(pools):
+        s = _val(res[2 * i + 1])
+        idx, card = (int(s[2]), int(s[3])) if s else (0, 1)
+        obs += [Call(p, "observations(uint256)", ((idx + 1) % max(card, 1),), ("uint32", "int56", "uint160", "bool")),
+                Call(p, "observations(uint256)", (0,), ("uint32", "int56", "uint160", "bool"))]
+    olds = c.calls(obs)
+    bad: list[str] = []
+    lines: list[str] = []
+    for i, (sym, p) in enumerate(pools):
+        nxt, first = _val(olds[2 * i]), _val(olds[2 * i + 1])
+        oldest = nxt if nxt and nxt[3] else first
+        age = f"{c.timestamp - int(oldest[0]):,} s" if oldest else "unknown"
+        card = int(_val(res[2 * i + 1])[3]) if res[2 * i + 1].ok else 0
+        if not res[2 * i].ok:
+            bad.append(f"{sym} pool {p}: observe([{window}, 0]) fails ({_why(res[2 * i])}); oldest observation "
+                       f"{age} old, cardinality {card}")
+        else:
+            lines.append(f"{sym} oldest observation {age} old (cardinality {card})")
+    if bad:
+        return Check("twap", "fail", "; ".join(bad), "raise the pool's observation cardinality "
+                     "(increaseObservationCardinalityNext) and let it fill, or lower oracles.twap_window_s")
+    return Check("twap", "pass", f"{window} s window readable: " + ", ".join(lines))
+
+
+def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAULT_HEDGES,
+               rpc: RpcClient | None = None) -> list[Check]:
+    """Every check, in order; never raises for what it checks (a check that cannot run fails)."""
+    rpc = rpc or RpcClient.http(str(cfg.chain.rpc_url), timeout_s=cfg.chain.timeout_s)
+    rpc_check, ctx = _rpc(cfg, rpc)
+    signer_check, signer = _signer(cfg, env)
+    out = [rpc_check, signer_check]
+    if ctx is not None:
+        ctx.signer = signer
+        c = ctx
+        steps: list[tuple[str, Callable[[], list[Check] | Check]]] = [
+            ("safe", lambda: _safe(c)), ("module_params", lambda: _module_params(c)),
+            ("keeper_caller", lambda: _keeper_caller(c)), ("allowances", lambda: _allowances(c)),
+            ("perp_margin", lambda: _perp_margin(c)), ("gas_balance", lambda: _gas(c, hedges)),
+            ("feeds", lambda: _feeds(c)), ("twap", lambda: _twap(c))]
+        for name, step in steps:
+            try:
+                got = step()
+            except KeeperError as exc:
+                got = Check(name, "fail", f"could not run: {exc}", "check the RPC and re-run")
+            out += got if isinstance(got, list) else [got]
+        if not any(x.name == "module_enabled" for x in out):
+            out.insert(3, Check("module_enabled", "fail", "not checked: no Safe", "fix the safe check first"))
+    out += [check_journal(cfg.journal.path), check_anvil()]
+    return out
+
+
+def render(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"  {c.status.upper():<4}  {c.name:<{width}}  {c.detail}")
+        if c.fix and c.status != "pass":
+            lines.append(f"  {'':<4}  {'':<{width}}  fix: {c.fix}")
+    n = {s: sum(c.status == s for c in checks) for s in ("pass", "warn", "fail")}
+    lines.append(f"{len(checks)} checks: {n['pass']} pass, {n['warn']} warn, {n['fail']} fail")
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""``keeper health``: machine-readable readiness for container and service probes.
+
+Fast (three RPC round trips, one read-only journal query), no key loaded, no secrets printed (the
+RPC URL is redacted to its host). The JSON on stdout::
+
+    {"healthy": bool, "ready": bool, "checks": {name: {"ok": bool, "detail": str}},
+     "last_successful_cycle_age_s": float | null, "halted": bool, "paused": bool, "activated": bool,
+     "dry_run_reason": str | null}
+
+``healthy`` (the process can work): the RPC answers with the expected chain id, the journal is
+readable, the keeper is not halted, and the loop is alive (its last finished cycle is at most
+``max_cycle_age_s`` old, or no cycle was started yet).
+``ready`` (it can hedge): healthy, not paused, activated with a fingerprint that matches the config
+and the module now, the module not paused, and every feed fresh. The exit status is 0 only if both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from keeper.chain.multicall import MULTICALL3, Call, Multicall
+from keeper.chain.rpc import RpcClient
+from keeper.config import KeeperConfig
+from keeper.errors import KeeperError
+from keeper.journal import CycleStatus, Journal
+from keeper.ops.doctor import redact_url
+from keeper.ops.golive import EOA_PARAMS, LiveState, compare, last_golive
+
+__all__ = ["default_max_cycle_age_s", "health"]
+
+
+def default_max_cycle_age_s(cfg: KeeperConfig) -> float:
+    """Three schedule periods, at least a minute (cron: the gap between its next two runs)."""
+    period = cfg.schedule.interval_s
+    if period is None and cfg.schedule.cron is not None:
+        from datetime import UTC, datetime
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        trig = CronTrigger.from_crontab(cfg.schedule.cron, timezone="UTC")
+        first = trig.get_next_fire_time(None, datetime.now(UTC))
+        second = trig.get_next_fire_time(first, first) if first is not None else None
+        if first is not None and second is not None and second > first:
+            period = (second - first).total_seconds()
+    return max(60.0, 3.0 * (period or 3600.0))
+
+
+def _check(ok: bool, detail: str) -> dict[str, Any]:
+    return {"ok": ok, "detail": detail}
+
+
+def health(cfg: KeeperConfig, *, max_cycle_age_s: float | None = None, rpc: RpcClient | None = None,
+           now: Callable[[], float] = time.time) -> dict[str, Any]:
+    """The readiness record (see the module docstring)."""
+    checks: dict[str, dict[str, Any]] = {}
+    max_age = max_cycle_age_s if max_cycle_age_s is not None else default_max_cycle_age_s(cfg)
+    out: dict[str, Any] = {"last_successful_cycle_age_s": None, "halted": False, "paused": False,
+                           "activated": False, "dry_run_reason": None}
+
+    # journal: control state and the last cycles (read-only; a missing journal means the keeper never ran)
+    journal: Journal | None = None
+    try:
+        journal = Journal.open(cfg.journal.path, readonly=True)
+        state = journal.control_state()
+        cycles = journal.recent_cycles(50)
+        checks["journal"] = _check(True, f"{cfg.journal.path} readable")
+    except KeeperError as exc:
+        checks["journal"] = _check(False, str(exc))
+    t = now()
+    if journal is not None:
+        out.update(halted=state.halted, paused=state.paused)
+        checks["halted"] = _check(not state.halted, f"halted: {state.halt_reason}" if state.halted else "not halted")
+        checks["paused"] = _check(not state.paused, f"paused by {state.paused_by}: {state.pause_reason}"
+                                  if state.paused else "not paused")
+        ok_cycles = [c for c in cycles if c.status == CycleStatus.OK and c.finished_at is not None]
+        if ok_cycles:
+            out["last_successful_cycle_age_s"] = round(t - max(c.finished_at or 0.0 for c in ok_cycles), 3)
+        done = [c.finished_at for c in cycles
+                if c.finished_at is not None and c.status in (CycleStatus.OK, CycleStatus.SKIPPED)]
+        if done:
+            age = t - max(done)
+            checks["loop"] = _check(age <= max_age, f"last finished cycle {age:,.0f} s ago (limit {max_age:,.0f} s)")
+        elif cycles:
+            age = t - cycles[0].started_at
+            checks["loop"] = _check(age <= max_age, f"no cycle finished; the last started {age:,.0f} s ago")
+        else:
+            checks["loop"] = _check(True, "no cycle yet")
+
+    # chain: chain id, then one batch (block time, paramsHash, paused, feeds)
+    rpc = rpc or RpcClient.http(str(cfg.chain.rpc_url), timeout_s=min(cfg.chain.timeout_s, 5.0))
+    where = redact_url(str(cfg.chain.rpc_url))
+    state_now: LiveState | None = None
+    try:
+        got = rpc.chain_id()
+        checks["rpc"] = _check(got == cfg.chain.chain_id, f"{where}: chain id {got}"
+                               + ("" if got == cfg.chain.chain_id else f", expected {cfg.chain.chain_id}"))
+        if got == cfg.chain.chain_id:
+            state_now = _chain(cfg, rpc, checks)
+    except KeeperError as exc:
+        checks["rpc"] = _check(False, f"{where}: {exc}")
+
+    if journal is not None and state_now is not None:
+        decision = compare(state.activation_fingerprint, last_golive(journal), state_now)
+        out["activated"] = decision.live
+        out["dry_run_reason"] = None if decision.live else decision.reason
+        checks["activation"] = _check(decision.live, decision.reason)
+    elif journal is not None:
+        checks["activation"] = _check(False, "not verified (no chain)")
+    if journal is not None:
+        journal.close()
+
+    healthy_keys = ("journal", "halted", "loop", "rpc")
+    healthy = all(checks.get(k, {"ok": False})["ok"] for k in healthy_keys)
+    ready = healthy and all(c["ok"] for c in checks.values())
+    return {"healthy": healthy, "ready": ready, "checks": checks, **out}
+
+
+def _chain(cfg: KeeperConfig, rpc: RpcClient, checks: dict[str, dict[str, Any]]) -> LiveState:
+    block = rpc.block_number()
+    module = cfg.treasury.hedge_module if cfg.treasury.mode == "safe-module" else None
+    calls = [Call(MULTICALL3, "getCurrentBlockTimestamp()", (), ("uint256",), "block timestamp")]
+    calls += [Call(a.feed, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"),
+                   f"{a.symbol} feed") for a in cfg.assets]
+    if module is not None:
+        calls += [Call(module, "paramsHash()", (), ("bytes32",), "HedgeModule.paramsHash", 2_000_000),
+                  Call(module, "paused()", (), ("bool",), "HedgeModule.paused")]
+    res = Multicall(rpc).execute(calls, block)
+    ts = int(res[0].value[0]) if res[0].ok else int(time.time())  # type: ignore[union-attr]
+    limit = cfg.oracles.max_feed_age_s
+    stale: list[str] = []
+    for a, r in zip(cfg.assets, res[1:1 + len(cfg.assets)], strict=True):
+        if not r.ok:
+            stale.append(f"{a.symbol} unreadable")
+        elif ts - int(r.value[3]) > limit:  # type: ignore[union-attr]
+            stale.append(f"{a.symbol} {ts - int(r.value[3]):,} s old")  # type: ignore[union-attr]
+    checks["feeds"] = _check(not stale, "stale: " + ", ".join(stale) + f" (limit {limit:,} s)" if stale
+                             else f"fresh at block {block}")
+    params_hash = EOA_PARAMS
+    if module is not None:
+        ph, paused = res[-2], res[-1]
+        if not ph.ok or not paused.ok:
+            checks["module"] = _check(False, f"HedgeModule {module} unreadable")
+            params_hash = "unreadable"
+        else:
+            params_hash = "0x" + bytes(ph.value[0]).hex()  # type: ignore[union-attr]
+            is_paused = bool(paused.value[0])  # type: ignore[union-attr]
+            checks["module"] = _check(not is_paused, "paused by its guardian" if is_paused else "not paused")
+    return LiveState(cfg.chain.chain_id, cfg.fingerprint(), params_hash)

@@ -1,0 +1,153 @@
+"""The go-live gate and the alert hooks around each cycle of ``keeper run`` / ``keeper once``.
+
+:meth:`CycleWatch.before_cycle` decides live or dry-run for the next cycle (re-checked every cycle,
+so an on-chain parameter change mid-run drops the keeper to dry-run at the next one) and says why
+on a change; :meth:`~CycleWatch.after_cycle`, :meth:`~CycleWatch.on_error` and
+:meth:`~CycleWatch.signer_balance` turn what happened into alerts. State conditions (stale oracle,
+low balance, drift, halt) alert when they start, not on every cycle; the alerter rate-limits the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from keeper.config import KeeperConfig
+from keeper.errors import HaltError, KeeperError
+from keeper.ops.alerts import Alerter
+from keeper.ops.golive import GateDecision, gate
+from keeper.runner import CycleReport, Keeper
+
+__all__ = ["DEFAULT_HEDGES", "CycleWatch", "gas_per_hedges_wei"]
+
+DEFAULT_HEDGES = 20
+"""The signer's balance should cover this many hedges (``keeper doctor --hedges``, ``KEEPER_ALERT_MIN_HEDGES``)."""
+_log = logging.getLogger("keeper")
+
+
+def gas_per_hedges_wei(cfg: KeeperConfig, hedges: int) -> int:
+    """What ``hedges`` swap hedges cost at most: ``execution.max_fee_gwei`` x ``execution.swap_gas_units`` each."""
+    return int(hedges * cfg.execution.max_fee_gwei * 10**9 * cfg.execution.swap_gas_units)
+
+
+@dataclass
+class CycleWatch:
+    cfg: KeeperConfig
+    keeper: Keeper
+    alerter: Alerter
+    requested_live: bool
+    """False for ``--dry-run`` / ``safety.dry_run = true``: never live, whatever the activation."""
+    requested_reason: str = "dry run requested"
+    min_hedges: int = DEFAULT_HEDGES
+    log: Callable[[str], None] = _log.info
+    warn: Callable[[str], None] = _log.warning
+    decision: GateDecision | None = field(default=None, init=False)
+    _stale: frozenset[str] = field(default=frozenset(), init=False)
+    _low: bool = field(default=False, init=False)
+    _halted: bool = field(default=False, init=False)
+
+    # ------------------------------------------------------------------ the gate
+    def before_cycle(self) -> GateDecision:
+        k = self.keeper
+        if not self.requested_live:
+            d = GateDecision(False, self.requested_reason, ("requested",))
+        else:
+            d = gate(self.cfg, k.rpc, k.journal)
+        k.live = d.live
+        k.dry_run_reason = "" if d.live else d.reason
+        prev, self.decision = self.decision, d
+        if prev is not None and prev.live == d.live and prev.reason == d.reason:
+            return d
+        if d.live:
+            self.log("go-live: the activation matches the config and the module's on-chain parameters; "
+                     "hedges are sent")
+            if prev is not None:
+                self.alerter.send("activation", "live again: the activation matches", chain_id=k.chain_id)
+        else:
+            self.warn(f"dry-run (nothing is sent): {d.reason}")
+            if not set(d.changed) & {"not_activated", "requested"}:
+                self.alerter.send("drift", f"keeper dropped to dry-run: {d.reason}", changed=list(d.changed),
+                                  reason=d.reason, chain_id=k.chain_id)
+        return d
+
+    # ------------------------------------------------------------------ alerts
+    def after_cycle(self, report: CycleReport) -> None:
+        try:
+            self._after_cycle(report)
+        except Exception as exc:  # alerts never fail a cycle
+            self.warn(f"alert hooks: {exc}")
+
+    def _after_cycle(self, report: CycleReport) -> None:
+        a = self.alerter
+        for h in report.hedges:
+            sym, venue, side = h.trade.order.underlying, h.trade.venue, h.trade.side
+            if h.fill is not None:
+                f = h.fill
+                a.send("hedge", f"{side} {f.underlying_units:,.4f} {sym} on {venue} at {f.realized_price:,.2f} USD "
+                       f"({f.slippage_bps:+.1f} bps), tx {f.tx_hash}", cycle_id=report.cycle_id, underlying=sym,
+                       venue=venue, side=side, units=f.underlying_units, price_usd=f.realized_price,
+                       oracle_price_usd=f.oracle_price, slippage_bps=f.slippage_bps, fee_usd=f.fee_quote,
+                       gas_usd=f.gas_cost_quote, tx=f.tx_hash, block=f.block_number)
+            else:
+                a.send("failure", f"hedge {side} {sym} on {venue} failed: {h.error}", cycle_id=report.cycle_id,
+                       underlying=sym, venue=venue, intent=h.intent_id, error=h.error)
+        if report.status == "failed" and not report.hedges:
+            a.send("failure", f"cycle {report.cycle_id} failed: {report.message}", cycle_id=report.cycle_id,
+                   error=report.message)
+        snap = report.snapshot
+        if snap is not None:
+            limit = self.cfg.oracles.max_feed_age_s
+            ages = {s: snap.block_timestamp - f.updated_at for s, f in snap.feeds.items()}
+            stale = frozenset(s for s, age in ages.items() if age > limit)
+            new = stale - self._stale
+            if new:
+                a.send("stale_oracle", ", ".join(f"{s} feed is {ages[s]:,} s old (limit {limit:,} s)"
+                                                 for s in sorted(new)),
+                       assets=sorted(new), ages_s={s: ages[s] for s in sorted(new)}, limit_s=limit,
+                       block=snap.block_number)
+            self._stale = stale
+        self._check_halt()
+
+    def on_error(self, exc: BaseException) -> None:
+        """A cycle raised: a halt, or a failure (the cycle's error is already journaled)."""
+        try:
+            if isinstance(exc, HaltError):
+                self._check_halt(str(exc))
+            elif isinstance(exc, KeeperError):
+                self.alerter.send("failure", f"cycle failed: {exc}", error=str(exc))
+                self._check_halt()
+        except Exception as err:
+            self.warn(f"alert hooks: {err}")
+
+    def _check_halt(self, message: str | None = None) -> None:
+        state = self.keeper.journal.control_state()
+        if state.halted and not self._halted:
+            self.alerter.send("halt", f"keeper halted: {state.halt_reason or message}; clear it with "
+                              "`keeper resume` after investigating", reason=state.halt_reason)
+        self._halted = state.halted
+
+    def signer_balance(self) -> int:
+        """The signer's balance in wei; alerts when it drops below ``min_hedges`` hedges' worth of gas."""
+        k = self.keeper
+        balance = int(k.rpc.call("eth_getBalance", [k.tx.signer.address, "latest"]), 16)
+        need = gas_per_hedges_wei(self.cfg, self.min_hedges)
+        low = balance < need
+        if low and not self._low:
+            self.alerter.send("low_balance", f"signer {k.tx.signer.address} holds {balance / 1e18:.4f} ETH, below "
+                              f"{self.min_hedges} hedges' worth of gas ({need / 1e18:.4f} ETH); top it up",
+                              address=k.tx.signer.address, balance_wei=balance, need_wei=need)
+        self._low = low
+        return balance
+
+
+def watch_for(cfg: KeeperConfig, keeper: Keeper, env: dict[str, str], *, dry_run_flag: bool) -> CycleWatch:
+    """The watch ``run`` / ``once`` use: alerts from ``KEEPER_ALERT_*``, dry-run when asked for."""
+    from keeper.ops.alerts import alerter_from_env
+
+    reason = ("--dry-run given" if dry_run_flag else "safety.dry_run = true in the config"
+              if cfg.safety.dry_run else "")
+    hedges = env.get("KEEPER_ALERT_MIN_HEDGES", "").strip()
+    return CycleWatch(cfg, keeper, alerter_from_env(env), requested_live=not reason,
+                      requested_reason=f"dry run requested ({reason})" if reason else "",
+                      min_hedges=int(hedges) if hedges.isdigit() else DEFAULT_HEDGES)
