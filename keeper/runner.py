@@ -98,7 +98,7 @@ class Keeper:
             self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"halted: {state.halt_reason}")
             raise HaltError(f"the keeper is halted: {state.halt_reason} (clear it with `keeper resume`)")
         try:
-            recovered = tuple(self.recover()) if self.live else ()
+            recovered = (*self.check_reorgs(), *self.recover()) if self.live else ()
             if state.paused:
                 self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"paused: {state.pause_reason}")
                 return CycleReport(cycle.id, "skipped", None, None, None, recovered=recovered,
@@ -234,6 +234,29 @@ class Keeper:
         return ExecutedHedge(intent_id, trade, fill, None)
 
     # ------------------------------------------------------------------ recovery
+    def check_reorgs(self, confirmations: int = 64, lookback_s: int = 6 * 3600) -> list[str]:
+        """Re-check recent fills against the chain: a hedge whose transaction left its block (a reorg)
+        is reopened (``mined -> sent``) so recovery resolves it and the cycle re-plans.
+
+        Fills older than ``confirmations`` blocks are final and not re-checked.
+        """
+        head = self.rpc.block_number()
+        latest = int(self.rpc.call("eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+        recent = [f for f in self.journal.fills_between(latest - lookback_s, 2**62)
+                  if f.data.block_number > head - confirmations]
+        if not recent:
+            return []
+        answers = self.rpc.batch([("eth_getTransactionReceipt", [f.data.tx_hash]) for f in recent])
+        done = []
+        for f, r in zip(recent, answers, strict=True):
+            if isinstance(r, dict) and int(r["blockNumber"], 16) == f.data.block_number:
+                continue
+            where = "is in no block" if not isinstance(r, dict) else f"moved to block {int(r['blockNumber'], 16)}"
+            self.journal.mark_reorged(f.intent_id, f"tx {f.data.tx_hash} of block {f.data.block_number} {where}")
+            done.append(f"{f.intent_id}: reorged out of block {f.data.block_number} -> re-resolving")
+            self.log(f"reorg: hedge {f.intent_id} (tx {f.data.tx_hash}) left block {f.data.block_number}")
+        return done
+
     def recover(self, wait_s: float = 30.0) -> list[str]:
         """Resolve every pending or sent intent from the chain. Returns what was done, one line each.
 
