@@ -2,8 +2,8 @@
 
 Stages (each one Multicall3 ``execute``, i.e. one JSON-RPC round trip):
 
-0. ``eth_blockNumber`` (skipped when the caller pins a block);
-1. block timestamp, LP NFT counts, option books, perp markets and positions, feeds, balances,
+0. the block header (``eth_getBlockByNumber``: number, timestamp, base fee), latest or the pinned block;
+1. LP NFT counts, option books, perp markets and positions, feeds, balances,
    token metadata, oracle pools' state and TWAP;
 2. LP token ids (``tokenOfOwnerByIndex``) and option series details;
 3. LP positions (``positions``);
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from keeper.chain.abi_fast import checksum
-from keeper.chain.multicall import MULTICALL3, Call, Failed, Multicall, Result
+from keeper.chain.multicall import Call, Failed, Multicall, Result
 from keeper.chain.rpc import RpcClient
 from keeper.core.snapshot import (
     FeedReading,
@@ -35,7 +35,7 @@ from keeper.core.snapshot import (
     TokenMeta,
     TwapReading,
 )
-from keeper.errors import InputError
+from keeper.errors import ChainError, InputError
 from keeper.venues import chainlink, erc20, options, perps, uniswap_v3
 
 __all__ = ["AssetSource", "BookReader", "BookSources", "PerpSource"]
@@ -172,17 +172,19 @@ class BookReader:
     def read(self, block: int | None = None, chain_id: int | None = None) -> Snapshot:
         src = self.sources
         trips0 = self.rpc.round_trips
-        if block is None:
-            block = self.rpc.block_number()
         failures: list[ReadFailure] = []
         book = _Book()
+        # The block header pins the read and gives its timestamp and base fee exactly as mined (an
+        # eth_call's own environment may differ on a node's pending block, or on a fork).
+        header = self.rpc.call("eth_getBlockByNumber", ["latest" if block is None else hex(block), False])
+        if not isinstance(header, dict):
+            raise ChainError(f"block {block if block is not None else 'latest'}: the node has no such block")
+        block = int(header["number"], 16)
+        book.timestamp = int(header["timestamp"], 16)
+        book.base_fee = int(header.get("baseFeePerGas", "0x0"), 16)
 
         # ---- stage 1
         s1 = _Stage(failures)
-        def on_timestamp(v: tuple[Any, ...]) -> None:
-            book.timestamp = int(v[0])
-
-        s1.add(Call(MULTICALL3, "getCurrentBlockTimestamp()", (), ("uint256",), "block timestamp", 5_000), on_timestamp)
         known_tokens = {src.quote_token, *(a.token for a in src.assets)}
         for token in known_tokens:
             self._add_token_meta(s1, book, token)
@@ -192,10 +194,6 @@ class BookReader:
                 s1.add(erc20.balance_of_call(token, owner), _put_int(book.balances, (owner, token)))
             for market in src.option_markets:
                 s1.add(options.account_book_call(market, owner), _append_book(book, market, owner))
-        def on_basefee(v: tuple[Any, ...]) -> None:
-            book.base_fee = int(v[0])
-
-        s1.add(Call(MULTICALL3, "getBasefee()", (), ("uint256",), "block base fee", 5_000), on_basefee)
         for asset in src.assets:
             self._add_feed(s1, book, asset)
             if asset.oracle_pool is not None:

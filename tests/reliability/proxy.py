@@ -7,8 +7,9 @@ Faults (each drawn per request with a seeded RNG at ``rate``, from the enabled `
 * ``http5xx``    - answer HTTP 502/503;
 * ``rpc_error``  - answer a JSON-RPC error (-32000 "internal error");
 * ``garbage``    - answer 200 with a body that is not JSON;
-* ``stale``      - a lagging node: ``eth_blockNumber`` answers ``lag`` blocks behind, and a call for a
-                   block the lagging node has not seen yet fails with "header not found".
+* ``stale``      - a lagging node: ``eth_blockNumber`` and the ``latest`` header answer ``lag`` blocks
+                   behind, and a call for a block the lagging node has not seen yet fails with
+                   "header not found".
 
 Counters record what was injected so tests can report it.
 """
@@ -130,6 +131,10 @@ class FaultProxy:
             ans = original
             if method == "eth_blockNumber":
                 ans = {"jsonrpc": "2.0", "id": req.get("id"), "result": hex(lag_head)}
+            elif method == "eth_getBlockByNumber" and params and params[0] == "latest":
+                old = self.forward(json.dumps({"jsonrpc": "2.0", "id": req.get("id"), "method": method,
+                                               "params": [hex(lag_head), *params[1:]]}).encode())
+                ans = old
             elif method == "eth_call" and len(params) > 1 and isinstance(params[1], str) \
                     and params[1].startswith("0x") and int(params[1], 16) > lag_head:
                 ans = {"jsonrpc": "2.0", "id": req.get("id"),
