@@ -188,7 +188,8 @@ def _safe(c: _Ctx) -> list[Check]:
                      f"use a Safe {SAFE_VERSION} (or accept the untested version)"))
     if str(codes[1]) in ("0x", "") or isinstance(codes[1], ChainError):
         out.append(Check("module_enabled", "fail", f"no contract at treasury.hedge_module {module}",
-                         "deploy the HedgeModule for this Safe and set treasury.hedge_module"))
+                         "deploy the HedgeModule for this Safe: `keeper propose enable-module --deploy "
+                         "--with-params`, then have the owners execute the batch"))
         return out
     try:
         c.module = read_module(c.mc, module, c.block)
