@@ -58,6 +58,25 @@ def test_snapshot_matches_direct_reads(chain: Web3, world: World, manifest: Mani
         assert twap.mean_tick == (cums[1] - cums[0]) // 1800
     for (owner, token), bal in snap.balances.items():
         assert bal == contract(chain, "WETH9", token).functions.balanceOf(owner).call(block_identifier=at)
+    # Options: the treasury's written calls and long puts, as the market reports them.
+    market = contract(chain, "OptionMarket", manifest.option_markets[0])
+    assert {o.series_id for o in snap.options} == set(manifest.option_series.values())
+    for o in snap.options:
+        d = market.functions.getSeriesDetails(o.series_id).call(block_identifier=at)
+        assert (o.strike, o.expiry, o.is_put) == (d[3], d[4], d[5])
+        assert o.long_amount == market.functions.balanceOf(safe, o.series_id).call(block_identifier=at)
+        assert o.short_amount == market.functions.shortBalance(o.series_id, safe).call(block_identifier=at)
+    # Perps: market parameters and the treasury's position.
+    for p in snap.perps:
+        perp = contract(chain, "PerpMarket", p.market)
+        assert (p.size, p.entry_price, p.margin, p.last_funding_index) == tuple(
+            perp.functions.positions(safe).call(block_identifier=at))
+        assert p.remaining_margin == perp.functions.remainingMargin(safe).call(block_identifier=at)
+        st = snap.perp_markets[p.market]
+        assert st.oracle_price == perp.functions.oraclePrice().call(block_identifier=at)
+        assert st.funding_rate_per_second == perp.functions.fundingRatePerSecond().call(block_identifier=at)
+        assert st.taker_fee_bps == perp.functions.takerFeeBps().call(block_identifier=at)
+    assert any(p.size == -20 * 10**18 for p in snap.perps)
 
 
 def test_reads_are_pinned_to_one_block(chain: Web3, world: World, manifest: Manifest) -> None:
