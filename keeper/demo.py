@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from keeper.core.hedge_types import Plan
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.state import World
 from keeper.report import render_snapshot
@@ -24,6 +25,8 @@ class DemoRow:
     delta_after: dict[str, float]
     band: dict[str, tuple[float, float]]
     hedges: list[str]
+    why_not: str
+    """Why no hedge was made (the decision's last reason), when none was."""
     fees_usd: float
     gas_usd: float
 
@@ -40,7 +43,7 @@ def run_demo(world: World, keeper: Keeper, cycles: int = 8, out: Callable[[str],
     rows: list[DemoRow] = []
     for i in range(1, cycles + 1):
         if i > 1:
-            actor.step()
+            actor.step(substeps=8)  # 4 h of trading in 30-minute moves
         report = keeper.cycle()
         if report.plan is None or report.snapshot is None:
             out(f"cycle {i}: {report.status} {report.message}")
@@ -62,18 +65,23 @@ def run_demo(world: World, keeper: Keeper, cycles: int = 8, out: Callable[[str],
             delta_before={d.underlying: d.delta_before_units for d in report.plan.decisions},
             delta_after={k: v.delta for k, v in after_risk.summaries.items()},
             band={d.underlying: (d.band_lower_units, d.band_upper_units) for d in report.plan.decisions},
-            hedges=hedges, fees_usd=fees, gas_usd=gas,
+            hedges=hedges, why_not=_why_not(report.plan), fees_usd=fees, gas_usd=gas,
         ))
         out(_row(rows[-1]))
     out(_summary(rows, time.monotonic() - t0))
     return rows
 
 
+def _why_not(plan: Plan) -> str:
+    d = plan.decision("ETH") if any(x.underlying == "ETH" for x in plan.decisions) else plan.decisions[0]
+    return f"no hedge: {d.reasons[-1].text}" if d.reasons else "no hedge"
+
+
 def _row(r: DemoRow) -> str:
     lo, hi = r.band.get("ETH", (0.0, 0.0))
     eth_b, eth_a = r.delta_before.get("ETH", 0.0), r.delta_after.get("ETH", 0.0)
     btc_b, btc_a = r.delta_before.get("BTC", 0.0), r.delta_after.get("BTC", 0.0)
-    hedge = "; ".join(r.hedges) if r.hedges else "no hedge (inside band)"
+    hedge = "; ".join(r.hedges) if r.hedges else r.why_not
     return (f"cycle {r.cycle:>2} block {r.block:>5}  ETH {r.eth_usd:>9,.2f} USD  "
             f"ETH delta {eth_b:>8.2f} -> {eth_a:>8.2f} (band {lo:.1f}..{hi:.1f})  "
             f"BTC delta {btc_b:>6.3f} -> {btc_a:>6.3f}  | {hedge}")

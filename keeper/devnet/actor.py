@@ -66,23 +66,30 @@ class MarketActor:
                 continue
             zero_for_one = target < cur
             t_in, t_out = (p.token0, p.token1) if zero_for_one else (p.token1, p.token0)
-            bal = contract(self.w3, "WETH9", t_in).functions.balanceOf(self.actor).call()
+            # The price limit stops the swap at the target; the router pulls only what that takes.
+            budget = {m.tokens["USDC"].address: 10**15, m.tokens["WBTC"].address: 10**12}.get(t_in, 10**23)
             self.dev.send(self.router.functions.exactInputSingle(
-                (t_in, t_out, p.fee, self.actor, FAR, bal // 2, 0, target)), self.actor)
+                (t_in, t_out, p.fee, self.actor, FAR, budget, 0, target)), self.actor)
         feed = contract(self.w3, "PriceFeed", m.feeds[FEED_OF[base]].address)
         self.dev.send(feed.functions.setAnswer(round(usd * 1e8)), self.deployer)
 
-    def step(self) -> dict[str, float]:
-        """Advance ``step_s`` of chain time and move every asset; returns the new USD prices."""
-        self.dev.advance(self.step_s)
-        sd = self.annual_vol * math.sqrt(self.step_s / (365 * 24 * 3600))
-        out = {}
-        for base, asset in FEED_OF.items():
-            r = self.rng.gauss(-0.5 * sd * sd, sd) + self.drift_per_step.get(asset, 0.0)
-            usd = self.price(base) * math.exp(r)
-            self.move_to(base, usd)
-            out[asset] = usd
-        # Keep the USD feed fresh too (it is a 1.00 stable feed).
-        usdc_feed = contract(self.w3, "PriceFeed", self.manifest.feeds["USDC"].address)
-        self.dev.send(usdc_feed.functions.setAnswer(10**8), self.deployer)
+    def step(self, substeps: int = 1) -> dict[str, float]:
+        """Advance ``step_s`` of chain time and move every asset; returns the new USD prices.
+
+        With ``substeps`` > 1 the move is made in that many smaller moves spread over the step, as a
+        market trades through the day, so the pools' TWAPs follow spot instead of lagging a jump.
+        """
+        dt = self.step_s / substeps
+        sd = self.annual_vol * math.sqrt(dt / (365 * 24 * 3600))
+        out: dict[str, float] = {}
+        for _ in range(substeps):
+            self.dev.advance(int(dt))
+            for base, asset in FEED_OF.items():
+                drift = self.drift_per_step.get(asset, 0.0) / substeps
+                usd = self.price(base) * math.exp(self.rng.gauss(-0.5 * sd * sd, sd) + drift)
+                self.move_to(base, usd)
+                out[asset] = usd
+            # Keep the USD feed fresh too (it is a 1.00 stable feed).
+            usdc_feed = contract(self.w3, "PriceFeed", self.manifest.feeds["USDC"].address)
+            self.dev.send(usdc_feed.functions.setAnswer(10**8), self.deployer)
         return out
