@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from keeper.cliargs import block_number, port, positive_int
 from keeper.config import format_config_error
 from keeper.errors import (
     ChainIdMismatchError,
@@ -99,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = with_config(sub.add_parser("run", help="the loop: cycles on the configured schedule"))
     run.add_argument("--dry-run", action="store_true", help="plan and journal, send nothing")
-    run.add_argument("--max-cycles", type=_positive_int, default=None, help="stop after N cycles")
+    run.add_argument("--max-cycles", type=positive_int, default=None, help="stop after N cycles")
     run.set_defaults(func=c.cmd_run)
 
     once = with_config(sub.add_parser("once", help="a single cycle"))
@@ -109,23 +110,23 @@ def _parser() -> argparse.ArgumentParser:
 
     plan = with_config(sub.add_parser("plan", help="read and decide; print the book, greeks and proposed hedges"))
     plan.add_argument("--json", action="store_true")
-    plan.add_argument("--block", type=_block, default=None, help="read at this block (default: latest)")
+    plan.add_argument("--block", type=block_number, default=None, help="read at this block (default: latest)")
     plan.set_defaults(func=c.cmd_plan)
 
     sim = with_config(sub.add_parser("simulate", help="execute the plan on an anvil fork; nothing touches the chain"))
-    sim.add_argument("--block", type=_block, default=None, help="fork at this block (default: head)")
+    sim.add_argument("--block", type=block_number, default=None, help="fork at this block (default: head)")
     sim.add_argument("--fork-url", default=None, help="fork this RPC instead of chain.rpc_url")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(func=c.cmd_simulate)
 
     st = with_config(sub.add_parser("status", help="exposure now, control state and recent cycles"))
     st.add_argument("--json", action="store_true")
-    st.add_argument("--limit", type=_positive_int, default=10)
+    st.add_argument("--limit", type=positive_int, default=10)
     st.set_defaults(func=c.cmd_status)
 
     jr = with_config(sub.add_parser("journal", help="the history: cycles, intents, fills"))
     jr.add_argument("--json", action="store_true")
-    jr.add_argument("--limit", type=_positive_int, default=20)
+    jr.add_argument("--limit", type=positive_int, default=20)
     jr.set_defaults(func=c.cmd_journal)
 
     pa = with_config(sub.add_parser("pause", help="kill switch: the loop skips cycles until resumed"))
@@ -136,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     re_.set_defaults(func=c.cmd_resume)
 
     d = sub.add_parser("devnet", help="start the local world (anvil with Uniswap v3, a Safe treasury, feeds)")
-    d.add_argument("--port", type=_port, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
+    d.add_argument("--port", type=port, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
     d.add_argument("--rebuild", action="store_true", help="rebuild the world state even if cached")
     d.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
     d.set_defaults(func=cmd_devnet)
@@ -153,36 +154,15 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the local world, a market actor and the keeper hedging for a few cycles")
     demo.add_argument("--config", "-c", default=None, help="default: examples/devnet.toml")
-    demo.add_argument("--cycles", type=_positive_int, default=10)
+    demo.add_argument("--cycles", type=positive_int, default=10)
     demo.set_defaults(func=cmd_demo)
     return p
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
 
 
-def _block(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a block number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"a block number is >= 0, got {v}")
-    return v
 
 
-def _port(text: str) -> int:
-    v = _positive_int(text)
-    if v > 65535:
-        raise argparse.ArgumentTypeError(f"a TCP port is 1..65535, got {v}")
-    return v
 
 
 def main(argv: Sequence[str] | None = None) -> int:

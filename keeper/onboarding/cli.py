@@ -11,11 +11,13 @@ import os
 import sys
 import tomllib
 from collections.abc import Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
+
+from keeper.cliargs import chain_id, non_negative_decimal
 
 __all__ = ["add_parsers", "cmd_init", "cmd_propose", "main"]
 
@@ -28,24 +30,8 @@ def _address(text: str) -> str:
     return str(to_checksum_address(text))
 
 
-def _decimal(text: str) -> Decimal:
-    try:
-        v = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not v.is_finite() or v < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return v
 
 
-def _chain_id(text: str) -> int:
-    try:
-        v = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a chain id, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"a chain id is >= 1, got {v}")
-    return v
 
 
 def add_parsers(sub: Any) -> None:
@@ -57,7 +43,7 @@ def add_parsers(sub: Any) -> None:
     i.add_argument("--config", "-c", default="keeper.toml", help="the config to write (default: keeper.toml)")
     i.add_argument("--rpc-url", default=None, help="checked: it must answer eth_chainId (default: the config's, "
                                                        "else http://127.0.0.1:8545)")
-    i.add_argument("--chain-id", type=_chain_id, default=None, help="expected chain id (default: what the RPC says)")
+    i.add_argument("--chain-id", type=chain_id, default=None, help="expected chain id (default: what the RPC says)")
     i.add_argument("--safe", type=_address, default=None, help="an existing Safe 1.4.1 (the treasury)")
     i.add_argument("--new-safe", action="store_true", help="create a new Safe owned by --owner (devnet: deployed "
                                                            "here; elsewhere: the steps are printed)")
@@ -91,9 +77,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--quote-feed-max-age", type=int, default=None, help="seconds (default 86400)")
     p.add_argument("--guardian", type=_address, default=None, help="may only pause (default: the module's current)")
     p.add_argument("--keeper", type=_address, default=None, help="default: the config's signer address")
-    p.add_argument("--cap-multiplier", type=_decimal, default=Decimal("1.25"),
+    p.add_argument("--cap-multiplier", type=non_negative_decimal, default=Decimal("1.25"),
                    help="on-chain caps and slippage bound = the policy's x this (default 1.25)")
-    p.add_argument("--margin-allowance", type=_decimal, default=None,
+    p.add_argument("--margin-allowance", type=non_negative_decimal, default=None,
                    help="approvals: margin-token units per perp market (default: the asset's window_cap_usd)")
     p.set_defaults(func=cmd_propose)
 

@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Any
 
+from keeper.cliargs import positive_float, positive_int
+
 __all__ = ["add_parsers", "cmd_activate", "cmd_deactivate", "cmd_doctor", "cmd_health", "main"]
 
 _NOT_BLOCKING = frozenset({"anvil"})
@@ -112,24 +114,8 @@ def cmd_deactivate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
 
 
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return v
 
 
 def add_parsers(sub: Any) -> None:
@@ -141,12 +127,12 @@ def add_parsers(sub: Any) -> None:
 
     doc = with_config(sub.add_parser("doctor", help="preflight: every check passes, warns or fails with a fix"))
     doc.add_argument("--json", action="store_true")
-    doc.add_argument("--hedges", type=_positive_int, default=20,
+    doc.add_argument("--hedges", type=positive_int, default=20,
                      help="the signer's balance must cover this many hedges (default 20)")
     doc.set_defaults(func=cmd_doctor)
 
     h = with_config(sub.add_parser("health", help="readiness probe: JSON; exit 0 only if healthy and ready"))
-    h.add_argument("--max-cycle-age-s", type=_positive_float, default=None,
+    h.add_argument("--max-cycle-age-s", type=positive_float, default=None,
                    help="the loop is stuck if no cycle finished for this long (default: 3 schedule periods)")
     h.add_argument("--compact", action="store_true", help="one line of JSON")
     h.set_defaults(func=cmd_health)
