@@ -144,3 +144,29 @@ def test_incomplete_snapshot_gives_no_trade(chain: Web3, world: World, manifest:
     assert not report.snapshot.complete  # type: ignore[union-attr]
     assert report.hedges == ()
     assert all(d.order is None for d in report.plan.decisions)  # type: ignore[union-attr]
+
+
+def test_eoa_mode_trades_the_keepers_own_funds(chain: Web3, world: World, manifest: Manifest) -> None:
+    from keeper.devnet.chain import dev_account
+
+    keeper = dev_account(5).address
+    weth = contract(chain, "WETH9", manifest.tokens["WETH"].address)
+    usdc = contract(chain, "DevToken", manifest.tokens["USDC"].address)
+    dev = DevChain(chain)
+    dev.send(weth.functions.deposit(), keeper, value=100 * 10**18)
+    dev.send(weth.functions.approve(manifest.uniswap.router, 2**256 - 1), keeper)
+    # The keeper's account joins the book; it hedges with its own WETH through the router, not the module.
+    probe = world_keeper(world.url, manifest, Journal.memory(), policy(0, 0), mode="eoa", live=False)
+    risk, _ = probe.plan(probe.reader.read())
+    d = {k: v.delta for k, v in risk.summaries.items()}
+    k = world_keeper(world.url, manifest, Journal.memory(), policy(d["ETH"] - 20, d["BTC"]), mode="eoa",
+                     venues=world_venues(manifest, perps=False))
+    before = (weth.functions.balanceOf(keeper).call(), usdc.functions.balanceOf(keeper).call())
+    start = chain.eth.block_number
+    report = k.cycle()
+    assert report.status == "ok", report.message
+    [h] = report.hedges
+    assert h.fill is not None and h.trade.request.to == manifest.uniswap.router
+    assert weth.functions.balanceOf(keeper).call() == before[0] - h.fill.amount_in
+    assert usdc.functions.balanceOf(keeper).call() == before[1] + h.fill.amount_out
+    assert module_hedges(chain, manifest, start) == [], "the module was not used"
