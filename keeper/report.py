@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -132,38 +133,55 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
     }
 
 
+def _table_text(table: Any, width: int = 150) -> str:
+    """A rich table as plain text (no colour codes), for terminals and logs alike."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, record=True)
+    console.print(table)
+    return console.export_text().rstrip()
+
+
 def render_plan(rec: dict[str, Any]) -> str:
-    """The plan for people: greeks per underlying, then each decision and its reasons."""
-    lines = [f"Greeks at block {rec['block']} ({_ts(rec['block_timestamp'])})"
-             + ("" if rec["complete"] else "  [SNAPSHOT INCOMPLETE: no trade]")]
-    lines.append(f"  {'asset':<6}{'spot USD':>14}{'value USD':>16}{'delta':>12}{'delta USD':>16}"
-                 f"{'gamma/1% USD':>15}{'vega USD/vol':>15}{'theta USD/day':>15}")
+    """The plan for people: a greeks table per underlying, a decisions table, then each decision's reasons."""
+    from rich.table import Table
+
+    head = f"Greeks at block {rec['block']} ({_ts(rec['block_timestamp'])})"
+    if not rec["complete"]:
+        head += "  [SNAPSHOT INCOMPLETE: no trade]"
+    greeks = Table(title=head, title_justify="left")
+    for col in ("asset", "spot USD", "value USD", "delta (units)", "delta USD", "gamma USD per 1 %",
+                "vega USD per vol", "theta USD/day"):
+        greeks.add_column(col, justify="left" if col == "asset" else "right")
     for k, g in rec["greeks"].items():
-        lines.append(f"  {k:<6}{g['spot_usd']:>14,.2f}{g['value_usd']:>16,.0f}{g['delta_units']:>12,.3f}"
-                     f"{g['delta_usd']:>16,.0f}{g['gamma_usd_per_1pct']:>15,.0f}{g['vega_usd_per_vol']:>15,.0f}"
-                     f"{g['theta_usd_per_day']:>15,.0f}")
-    lines.append(f"  quote holdings outside the assets: {rec['quote_value_usd']:,.2f} USD")
-    lines.append("Decisions:")
+        greeks.add_row(k, f"{g['spot_usd']:,.2f}", f"{g['value_usd']:,.0f}", f"{g['delta_units']:,.3f}",
+                       f"{g['delta_usd']:,.0f}", f"{g['gamma_usd_per_1pct']:,.0f}", f"{g['vega_usd_per_vol']:,.0f}",
+                       f"{g['theta_usd_per_day']:,.0f}")
+    lines = [_table_text(greeks), f"quote holdings outside the assets: {rec['quote_value_usd']:,.2f} USD", "",
+             "Decisions:"]
+    decisions = Table()
+    for col in ("asset", "delta (units)", "target", "band (units)", "hedge", "est. cost USD"):
+        decisions.add_column(col, justify="right" if col in ("delta (units)", "target", "est. cost USD") else "left")
     for d in rec["decisions"]:
-        b = d["band"]
-        head = (f"  {d['underlying']}: delta {d['delta_before_units']:,.3f}, target {d['target_units']:,.3f}, "
-                f"band [{b['lower_units']:,.3f}, {b['upper_units']:,.3f}] ({b['kind']})")
-        lines.append(head)
-        o = d["order"]
+        b, o = d["band"], d["order"]
+        band = f"[{b['lower_units']:,.3f}, {b['upper_units']:,.3f}] {b['kind']}"
         if o is None:
-            lines.append("    -> no trade")
+            hedge, cost = "no trade", "-"
         else:
             c = o["est_cost_usd"]
-            lines.append(f"    -> {o['side']} {o['size_units']:,.4f} {d['underlying']} on {o['venue']} "
-                         f"(~{o['notional_usd']:,.0f} USD, limit {o['limit_price_usd']:,.2f} USD), est. cost "
-                         f"{c['total']:,.2f} USD (fee {c['fee']:,.2f}, impact {c['impact']:,.2f}, "
-                         f"funding {c['funding']:,.2f}, gas {c['gas']:,.2f})")
-        for r in d["reasons"]:
-            lines.append(f"       - {r}")
-        failed = [g for g in d["gates"] if not g["passed"]]
-        for g in failed:
+            hedge = (f"{o['side']} {o['size_units']:,.4f} {d['underlying']} on {o['venue']} "
+                     f"(~{o['notional_usd']:,.0f} USD, limit {o['limit_price_usd']:,.2f})")
+            cost = (f"{c['total']:,.2f} (fee {c['fee']:,.2f}, impact {c['impact']:,.2f}, "
+                    f"funding {c['funding']:,.2f}, gas {c['gas']:,.2f})")
+        decisions.add_row(d["underlying"], f"{d['delta_before_units']:,.3f}", f"{d['target_units']:,.3f}", band,
+                          hedge, cost)
+    lines.append(_table_text(decisions))
+    for d in rec["decisions"]:
+        lines.append(f"  {d['underlying']} reasons:")
+        lines += [f"    - {r}" for r in d["reasons"]]
+        for g in (g for g in d["gates"] if not g["passed"]):
             tag = "overridden" if g["overridden"] else "BLOCKS"
-            lines.append(f"       ! gate {g['gate']} {tag}: {g['reason']}")
+            lines.append(f"    ! gate {g['gate']} {tag}: {g['reason']}")
     if rec["failures"]:
         lines.append(f"Unreadable ({len(rec['failures'])}):")
         lines += [f"  {f['what']}: {f['reason']}" for f in rec["failures"]]
