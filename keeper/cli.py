@@ -25,7 +25,7 @@ from keeper.errors import (
     SetupError,
 )
 
-__all__ = ["EXIT_ERROR", "EXIT_HALTED", "EXIT_OK", "EXIT_SETUP", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_ERROR", "EXIT_HALTED", "EXIT_OK", "EXIT_SETUP", "EXIT_USAGE", "main", "run_command"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SETUP, EXIT_HALTED = 0, 1, 2, 3, 4
 
@@ -167,7 +167,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    return run_command(parser.parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed subcommand and map the error tree onto the documented exit codes.
+
+    Every entry point (``keeper``, and the ``python -m keeper.onboarding.cli`` / ``keeper.ops.cli``
+    shortcuts) goes through here, so an error means the same exit code wherever it is raised.
+    """
     try:
         rc: int = args.func(args)
         return rc

@@ -247,26 +247,8 @@ def _deploy(args: argparse.Namespace, cfg: Any, rpc: Any, path: Path, env: dict[
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``init`` / ``propose`` alone, with the keeper CLI's exit codes (for tests and until wired into ``keeper``)."""
-    from pydantic import ValidationError
-
-    from keeper.config import format_config_error
-    from keeper.errors import ChainIdMismatchError, ConfigError, InputError, KeeperError, SetupError
+    from keeper.cli import run_command
 
     parser = argparse.ArgumentParser(prog="keeper")
     add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        rc: int = args.func(args)
-        return rc
-    except ValidationError as exc:
-        print(format_config_error(exc), file=sys.stderr)
-        return EXIT_USAGE
-    except (InputError, ConfigError, ChainIdMismatchError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except SetupError as exc:
-        print(f"setup error: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    except KeeperError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    return run_command(parser.parse_args(argv))

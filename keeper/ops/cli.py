@@ -151,29 +151,11 @@ def add_parsers(sub: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m keeper.ops.cli <command>``: the same commands with the CLI's exit codes, usable before
     (and independently of) their registration in ``keeper/cli.py``."""
-    from pydantic import ValidationError
-
-    from keeper.config import format_config_error
-    from keeper.errors import ChainIdMismatchError, ConfigError, InputError, JournalError, KeeperError, SetupError
+    from keeper.cli import run_command
 
     parser = argparse.ArgumentParser(prog="keeper", description="Operator commands of the keeper.")
     add_parsers(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        rc: int = args.func(args)
-        return rc
-    except ValidationError as exc:
-        _err(format_config_error(exc))
-        return 2
-    except (InputError, ConfigError, ChainIdMismatchError, JournalError) as exc:
-        _err(f"error: {exc}")
-        return 2
-    except SetupError as exc:
-        _err(f"setup error: {exc}")
-        return 3
-    except KeeperError as exc:
-        _err(f"error: {exc}")
-        return 1
+    return run_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
