@@ -22,6 +22,7 @@ from keeper.devnet.anvil import repo_root
 from keeper.devnet.chain import dev_account
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
+from keeper.errors import KeeperError
 from keeper.journal import Journal
 from keeper.reader import BookReader
 
@@ -55,12 +56,27 @@ def test_run_keeps_delta_in_band_after_every_hedge(chain: Web3, world: World, tm
     env = env_for(world, journal, KEEPER_SCHEDULE__INTERVAL_S="1", KEEPER_SCHEDULE__PRICE_MOVE_PCT="0")
     activated = ops_cli("activate", "--config", str(CONFIG), "--by", "test", env=env)  # run is dry until then
     assert activated.returncode == 0, activated.stdout + activated.stderr[-3000:]
-    actor = MarketActor(chain, world.manifest, seed=11, step_s=4 * 3600, annual_vol=1.2)
+    actor = MarketActor(chain, world.manifest, seed=11, step_s=2 * 3600, annual_vol=1.2)
     stop = threading.Event()
 
+    def finished_cycles() -> int:
+        try:
+            return sum(c.status.value != "running" for c in Journal.open(journal, readonly=True).recent_cycles(100))
+        except KeeperError:  # not created yet
+            return 0
+
     def move() -> None:
-        while not stop.wait(0.7):
-            actor.step()
+        # One market step after each finished cycle, never before the first: the world's book starts
+        # outside the band with feed, spot and TWAP in agreement, so cycle 1 hedges whatever the host's
+        # speed. Substeps keep the TWAP following spot so later cycles can pass the oracle gate too, and
+        # each advances the clock by 30 min, under the feeds' 1 h heartbeat: a hedge that is mined just
+        # after a substep still meets a fresh feed.
+        seen = 0
+        while not stop.wait(0.05):
+            done = finished_cycles()
+            if done > seen:
+                seen = done
+                actor.step(substeps=4)
 
     mover = threading.Thread(target=move, daemon=True)
     mover.start()

@@ -47,7 +47,8 @@ def test_metrics_while_running_and_a_graceful_sigterm(chain: Web3, world: World,
     try:
         body = ""
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "keeper_delta_units" not in body:
+        # Wait for a labelled sample: the family's HELP/TYPE lines are served before the first cycle ends.
+        while time.monotonic() < deadline and 'keeper_delta_units{underlying="ETH"}' not in body:
             time.sleep(0.3)
             try:
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
@@ -60,6 +61,9 @@ def test_metrics_while_running_and_a_graceful_sigterm(chain: Web3, world: World,
     finally:
         if proc.poll() is None:
             proc.kill()
+            # Reap it before the chain fixture reverts: a transaction still in flight from a live
+            # process would otherwise land on the reverted chain and leak into later tests.
+            proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     lines = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
     assert any("finishing the current cycle" in x["msg"] for x in lines)

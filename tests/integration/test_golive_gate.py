@@ -136,7 +136,7 @@ def test_once_is_dry_until_activate_then_a_cap_change_drops_it_back(
     assert live.returncode == 0, live.stderr[-2000:]
     hedges = json.loads(live.stdout)["hedges"]
     assert hedges and all(h["fill"] for h in hedges)
-    assert module_hedges(chain, world, start) == len(hedges)
+    assert module_hedges(chain, world, start + 1) == len(hedges)
     assert receiver.wait_for("hedge")["fields"]["tx"] in {h["fill"]["tx"] for h in hedges}
     assert receiver.wait_for("activation")["fields"]["by"] == "alice"
 
