@@ -9,6 +9,8 @@ from typing import Any
 
 from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
+from keeper.core.options import bs_greeks
+from keeper.core.portfolio import OptionPosition
 from keeper.core.snapshot import Snapshot
 
 __all__ = ["plan_record", "render_plan", "render_snapshot", "tick_to_price"]
@@ -110,6 +112,7 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
                 "arbitrage_warnings": [x.message for x in v.surface.violations] if v.surface is not None else []}
             for k, v in risk.smiles.items()
         },
+        "options": _option_records(risk),
         "decisions": [
             {
                 "underlying": d.underlying, "trigger": d.trigger, "delta_before_units": d.delta_before_units,
@@ -131,6 +134,24 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
             for d in plan.decisions
         ],
     }
+
+
+def _option_records(risk: BookRisk) -> list[dict[str, Any]]:
+    """Each option position as valued: its vol, where the vol came from, and its delta (units of underlying)."""
+    opts = [p for p in risk.positions if isinstance(p, OptionPosition)]
+    out: list[dict[str, Any]] = []
+    for o in opts:
+        spot = risk.summaries[o.underlying].spot if o.underlying in risk.summaries else None
+        src = risk.smiles.get(o.underlying)
+        rec: dict[str, Any] = {
+            "underlying": o.underlying, "quantity": o.quantity, "is_call": o.is_call, "strike_usd": o.strike,
+            "expiry_years": o.expiry_years, "vol": o.vol, "vol_source": "model" if src is None else src.kind,
+            "delta_adjustment_units": o.delta_adjustment, "delta_units": None}
+        if spot is not None:
+            bs = float(bs_greeks(spot, o.strike, o.expiry_years, o.vol, o.rate, o.carry, o.is_call).delta)
+            rec["delta_units"] = o.quantity * (bs + o.delta_adjustment)
+        out.append(rec)
+    return out
 
 
 def _table_text(table: Any, width: int = 150) -> str:

@@ -160,7 +160,7 @@ class Keeper:
         native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
         gas = gas_view(snap, self.tip_wei, native)
         status = SnapshotStatus(snap.complete, tuple(f"{f.what}: {f.reason}" for f in snap.failures))
-        return risk, with_vol_reasons(decide(inputs, self.policy, gas, status), smiles)
+        return risk, with_vol_reasons(decide(inputs, self.policy, gas, status), smiles, risk.positions)
 
     def option_vols(self, now: int, vols: Mapping[str, float]) -> dict[str, OptionVols]:
         """Each surface's state at block time ``now``: used, or stale / unavailable with the fallback vol."""

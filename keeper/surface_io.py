@@ -202,7 +202,10 @@ def load_surface_file(path: Path, underlying: str, *, strict: bool = False) -> V
             raise InputError(str(path), "a surface file must be .json or .csv")
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(str(path), f"cannot read: {exc}") from None
-    return build_surface(grid, strict=strict)
+    try:
+        return build_surface(grid, strict=strict)
+    except InputError as exc:  # the grid checks name the row and column; say which file too
+        raise InputError(str(path), str(exc)) from None
 
 
 def load_vol_history(path: Path) -> tuple[np.ndarray, ...]:

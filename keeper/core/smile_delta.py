@@ -41,7 +41,7 @@ White drop deltas outside (0.05, 0.95)). This is their regression of ``df - delt
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal, NamedTuple
 
@@ -50,6 +50,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from keeper.core.hedge_types import Plan
 from keeper.core.options import bs_greeks
+from keeper.core.portfolio import OptionPosition, Position
 from keeper.core.reasons import Reason
 from keeper.core.surface import SECONDS_PER_YEAR, VolSurface, iso
 from keeper.errors import DegenerateSeriesError, InputError
@@ -287,7 +288,8 @@ class OptionVols:
         if self.kind != "surface" or self.surface is None:
             return np.full(tt.shape, self.fallback_vol), np.zeros(tt.shape)
         ts = np.maximum(tt + self.elapsed_years, 0.0)
-        k = self.surface.log_moneyness(kk, ts, spot)
+        # the forward of the option's own expiry from now: F = S e^{r t}, t = years left (not since as_of)
+        k = self.surface.log_moneyness(kk, np.maximum(tt, 0.0), spot)
         return self.surface.implied_vol(k, ts), self.surface.dvol_dk(k, ts)
 
     def deltas(self, spot: float, strike: ArrayLike, t: ArrayLike, is_call: ArrayLike, *,
@@ -338,11 +340,22 @@ def resolve_option_vols(
     return OptionVols(underlying, policy, "surface", model_vol, surface, age / SECONDS_PER_YEAR, text)
 
 
-def with_vol_reasons(plan: Plan, smiles: Mapping[str, OptionVols]) -> Plan:
+def _options_text(underlying: str, positions: Sequence[Position]) -> str:
+    """``"; option vols: short 50 call K 3,300 T 30.15 d 58.21 %, ..."`` (empty without options)."""
+    opts = [p for p in positions if isinstance(p, OptionPosition) and p.underlying == underlying]
+    if not opts:
+        return ""
+    parts = [f"{'long' if o.quantity > 0 else 'short'} {abs(o.quantity):,.6g} {'call' if o.is_call else 'put'} "
+             f"K {o.strike:,.6g} T {o.expiry_years * 365.0:.2f} d {o.vol * 100:.2f} %" for o in opts]
+    return "; option vols: " + ", ".join(parts)
+
+
+def with_vol_reasons(plan: Plan, smiles: Mapping[str, OptionVols], positions: Sequence[Position] = ()) -> Plan:
     """``plan`` with each smile underlying's vol source and delta flavour as its decision's first reason.
 
     Reason codes: ``vol_surface`` (the surface is used), ``vol_surface_stale`` and
-    ``vol_surface_unavailable`` (the fallback vol is used).
+    ``vol_surface_unavailable`` (the fallback vol is used). With ``positions`` (the book's, as
+    valued), the text also lists the vol each option of the underlying was valued at.
     """
     if not smiles:
         return plan
@@ -353,7 +366,8 @@ def with_vol_reasons(plan: Plan, smiles: Mapping[str, OptionVols]) -> Plan:
             out.append(d)
             continue
         code = "vol_surface" if src.kind == "surface" else f"vol_surface_{src.kind}"
-        reason = Reason.of(code, src.reason, model_vol=src.model_vol, fallback_spread=src.policy.fallback_spread,
+        reason = Reason.of(code, src.reason + _options_text(d.underlying, positions), model_vol=src.model_vol,
+                           fallback_spread=src.policy.fallback_spread,
                            surface_age_s=src.elapsed_years * SECONDS_PER_YEAR)
         out.append(replace(d, reasons=(reason, *d.reasons)))
     return Plan(tuple(out))

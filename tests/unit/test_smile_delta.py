@@ -241,3 +241,31 @@ def test_plan_reasons_say_the_vol_source_first() -> None:
     assert "STALE" in plan.decisions[0].reasons[0].text and "delta flavour sticky_strike" in \
         plan.decisions[0].reasons[0].text
     assert with_vol_reasons(Plan((d,)), {}) == Plan((d,))
+
+
+def test_an_option_on_a_surface_with_a_rate_is_looked_up_at_its_own_forward() -> None:
+    """k = ln(K / (S e^{r t})) with t the option's years left, not the years since the surface's as_of."""
+    base = surface()
+    s = VolSurface(base.underlying, base.as_of, base.slices, 0.05, base.spot)
+    elapsed = 30 * DAY
+    src = resolve_option_vols("ETH", SmilePolicy(max_age_s=60 * DAY), 0.6, AS_OF + elapsed, s)
+    t = 60 * DAY / SECONDS_PER_YEAR
+    vol, _ = src.vols(STRIKES, t, S0)
+    k = np.log(STRIKES / (S0 * math.exp(0.05 * t)))
+    np.testing.assert_allclose(vol, s.implied_vol(k, t + elapsed / SECONDS_PER_YEAR), rtol=1e-12)
+
+
+def test_plan_reasons_list_the_vol_of_each_option() -> None:
+    from keeper.core.hedge_types import Decision
+    from keeper.core.reasons import Reason
+    from keeper.core.sizing import Band
+
+    d = Decision("ETH", None, "none", 1.0, 0.0, 1.0, Band("fixed", 0.0, 2.0, 2.0), 0.0, 0.0,
+                 (Reason.of("inside_band", "inside"),), ())
+    src = resolve_option_vols("ETH", SmilePolicy(), 0.6, AS_OF + 60, surface())
+    opts = (OptionPosition("ETH", -50.0, 2300.0, 0.1, True, 0.5812), OptionPosition("ETH", 100.0, 1800.0, 0.1, False,
+                                                                                      0.6633),
+            OptionPosition("BTC", 1.0, 50_000.0, 0.1, False, 0.5))
+    text = with_vol_reasons(Plan((d,)), {"ETH": src}, opts).decisions[0].reasons[0].text
+    assert text.endswith("; option vols: short 50 call K 2,300 T 36.50 d 58.12 %, long 100 put K 1,800 T 36.50 d "
+                         "66.33 %")

@@ -108,8 +108,9 @@ def test_json_problems_name_the_key_or_row(tmp_path: Path, edit: dict[str, objec
     data = rect(**edit)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({k: v for k, v in data.items() if v is not None}))
-    with pytest.raises(InputError, match=match):
+    with pytest.raises(InputError, match=match) as info:
         load_surface_file(path, "ETH")
+    assert str(info.value).startswith(str(path)), "the message names the file"
 
 
 def test_unreadable_and_unknown_files(tmp_path: Path) -> None:
