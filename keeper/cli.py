@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 a keeper error at run time; 2 bad usage, input or confi
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -25,9 +26,11 @@ from keeper.errors import (
     SetupError,
 )
 
-__all__ = ["EXIT_ERROR", "EXIT_HALTED", "EXIT_OK", "EXIT_SETUP", "EXIT_USAGE", "main", "run_command"]
+__all__ = ["EXIT_BROKEN_PIPE", "EXIT_ERROR", "EXIT_HALTED", "EXIT_OK", "EXIT_SETUP", "EXIT_USAGE", "main",
+           "run_command"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SETUP, EXIT_HALTED = 0, 1, 2, 3, 4
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process killed by a closed pipe
 
 
 def _progress(msg: str) -> None:
@@ -159,12 +162,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-
-
-
-
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     return run_command(parser.parse_args(argv))
@@ -193,6 +190,12 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (``keeper plan | head``): say nothing more, and keep the interpreter's
+        # final flush of stdout from raising again on the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
