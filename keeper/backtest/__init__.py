@@ -1,7 +1,8 @@
 """Backtests of hedging policies: the keeper's own pure policy code on simulated and historical prices.
 
-Modules: :mod:`~keeper.backtest.paths` (GBM, GARCH, Merton, CSV), :mod:`~keeper.backtest.book`
-(options, LPs, perps), :mod:`~keeper.backtest.engine` (vectorized over paths),
+Modules: :mod:`~keeper.backtest.paths` (GBM, GARCH, Merton, Heston, CSV), :mod:`~keeper.backtest.book`
+(options, LPs, perps), :mod:`~keeper.backtest.flavours` (Heston option marks and the delta flavours),
+:mod:`~keeper.backtest.engine` (vectorized over paths),
 :mod:`~keeper.backtest.policies` (the comparison set), :mod:`~keeper.backtest.metrics`,
 :mod:`~keeper.backtest.report`, :mod:`~keeper.backtest.plots`, :mod:`~keeper.backtest.parallel`,
 :mod:`~keeper.backtest.cli` (``keeper backtest``).
@@ -11,9 +12,18 @@ from __future__ import annotations
 
 from keeper.backtest.book import Book, LPLeg, OptionLeg, PerpLeg, book_from_dict, standard_book
 from keeper.backtest.engine import CostModel, PolicySpec, run_paths
+from keeper.backtest.flavours import calibrate_min_variance, heston_marks, parse_flavours
 from keeper.backtest.parallel import BacktestJob, BacktestResult, run_backtest
-from keeper.backtest.paths import GarchModel, GBMModel, MertonModel, PriceSeries, load_price_csv, time_grid
-from keeper.backtest.policies import comparison_set, parse_policies
+from keeper.backtest.paths import (
+    GarchModel,
+    GBMModel,
+    HestonModel,
+    MertonModel,
+    PriceSeries,
+    load_price_csv,
+    time_grid,
+)
+from keeper.backtest.policies import comparison_set, parse_policies, with_flavours
 from keeper.backtest.report import BacktestReport, build_report, format_table, report_json
 
 __all__ = [
@@ -24,6 +34,7 @@ __all__ = [
     "CostModel",
     "GBMModel",
     "GarchModel",
+    "HestonModel",
     "LPLeg",
     "MertonModel",
     "OptionLeg",
@@ -32,13 +43,17 @@ __all__ = [
     "PriceSeries",
     "book_from_dict",
     "build_report",
+    "calibrate_min_variance",
     "comparison_set",
     "format_table",
+    "heston_marks",
     "load_price_csv",
+    "parse_flavours",
     "parse_policies",
     "report_json",
     "run_backtest",
     "run_paths",
     "standard_book",
     "time_grid",
+    "with_flavours",
 ]

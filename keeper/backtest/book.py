@@ -30,7 +30,7 @@ from keeper.core.lp_math import lp_greeks
 from keeper.core.options import bs_greeks
 from keeper.errors import InputError
 
-__all__ = ["Book", "BookMarks", "LPLeg", "OptionLeg", "PerpLeg", "book_from_dict", "standard_book"]
+__all__ = ["Book", "BookMarks", "LPLeg", "OptionLeg", "PerpLeg", "book_from_dict", "settle", "standard_book"]
 
 FloatArray = npt.NDArray[np.float64]
 _HALF_LN_1_0001 = 0.5 * math.log(1.0001)
@@ -143,25 +143,22 @@ class Book:
         """Total human-unit ``L`` of the LP legs."""
         return sum(x.human_liquidity for x in self.lps)
 
-    def revalue(self, spots: FloatArray, seconds: FloatArray) -> BookMarks:
-        """Value, delta and gamma of the whole book at every grid point of every path."""
+    def revalue(self, spots: FloatArray, seconds: FloatArray, *, options: bool = True) -> BookMarks:
+        """Value, delta and gamma of the whole book at every grid point of every path.
+
+        ``options=False`` leaves the option legs out (the Heston marks of
+        :mod:`keeper.backtest.flavours` add them).
+        """
         s = np.asarray(spots, dtype=np.float64)
         t = np.asarray(seconds, dtype=np.float64)[:, None]
         value = np.full_like(s, self.spot_units) * s
         delta = np.full_like(s, self.spot_units)
         gamma = np.zeros_like(s)
-        for o in self.options:
+        for o in self.options if options else ():
             tau = (o.expiry_s - t) / YEAR_S
             g = bs_greeks(s, o.strike, np.maximum(tau, 0.0), o.vol, o.rate, 0.0, o.is_call)
             live = np.broadcast_to(tau > 0.0, s.shape)
-            settle_row = int(np.searchsorted(t[:, 0], o.expiry_s))
-            if settle_row < s.shape[0]:
-                w = 1.0 if o.is_call else -1.0
-                payoff = np.maximum(w * (s[settle_row] - o.strike), 0.0)
-                price = np.where(live, g.price, payoff[None, :])
-            else:
-                price = g.price
-            value += o.quantity * price
+            value += o.quantity * settle(o, s, t[:, 0], live, g.price)
             delta += o.quantity * np.where(live, g.delta, 0.0)
             gamma += o.quantity * np.where(live, g.gamma, 0.0)
         lp_value = np.zeros_like(s)
@@ -186,6 +183,18 @@ class Book:
             delta += p.size
             funding -= p.size * s[:-1] * p.funding_rate_per_second * dt
         return BookMarks(value, delta, gamma, funding, fees, lp_value, lp_delta, lp_gamma)
+
+
+def settle(leg: OptionLeg, spots: FloatArray, seconds: FloatArray, live: npt.NDArray[np.bool_],
+           price: FloatArray) -> FloatArray:
+    """``price`` while live; from expiry on, the intrinsic value at the first grid price at or after expiry."""
+    settle_row = int(np.searchsorted(seconds, leg.expiry_s))
+    if settle_row >= spots.shape[0]:
+        return price
+    w = 1.0 if leg.is_call else -1.0
+    payoff = np.maximum(w * (spots[settle_row] - leg.strike), 0.0)
+    out: FloatArray = np.where(live, price, payoff[None, :])
+    return out
 
 
 def standard_book(spot: float = 3000.0, vol: float = 0.6, *, calls: float = 100.0, lp_value_quote: float = 300_000.0,

@@ -35,9 +35,12 @@ import numpy as np
 import numpy.typing as npt
 
 from keeper.backtest.book import Book, BookMarks
+from keeper.backtest.flavours import heston_marks
 from keeper.core.costs import swap_cost_quote_array, v3_impact_fraction_array
 from keeper.core.policy import UnderlyingPolicy
 from keeper.core.sizing import hedge_trades_array
+from keeper.core.smile_delta import DeltaFlavour, MinVarianceCoefficients
+from keeper.core.stochvol import HestonParams
 from keeper.errors import InputError
 
 __all__ = ["ChunkResult", "CostModel", "PolicyFamily", "PolicyPaths", "PolicySpec", "measure_lvr", "run_paths",
@@ -68,13 +71,15 @@ class CostModel:
 @dataclass(frozen=True, slots=True)
 class PolicySpec:
     """A named policy to compare: ``policy=None`` is no hedge. ``param`` is the family's knob
-    (hours, bps of book, relative risk aversion) for labels and plots."""
+    (hours, bps of book, relative risk aversion) for labels and plots. ``flavour`` is the option
+    delta the policy hedges (see :mod:`keeper.backtest.flavours`)."""
 
     name: str
     family: PolicyFamily
     policy: UnderlyingPolicy | None
     param: float = 0.0
     target_units: float = 0.0
+    flavour: DeltaFlavour = "sticky_strike"
 
     @property
     def target(self) -> float:
@@ -197,14 +202,31 @@ def measure_lvr(marks: BookMarks, spots: FloatArray, seconds: FloatArray,
 
 
 def run_paths(book: Book, spots: FloatArray, seconds: FloatArray, specs: tuple[PolicySpec, ...], costs: CostModel,
-              sigma: float, keep: int = 8) -> ChunkResult:
-    """Revalue the book once along ``spots`` and run every policy on it."""
+              sigma: float, keep: int = 8, *, variance: FloatArray | None = None, heston: HestonParams | None = None,
+              mv: MinVarianceCoefficients | None = None) -> ChunkResult:
+    """Revalue the book once along ``spots`` and run every policy on it.
+
+    With ``heston`` (and its ``variance`` paths) options are marked at Heston prices and each
+    policy hedges the book delta of its flavour (``mv``: the Hull-White coefficients of
+    ``min_variance``); without, options are Black-Scholes at their flat vol and only
+    ``sticky_strike`` is accepted.
+    """
     if spots.ndim != 2 or spots.shape[0] != seconds.shape[0] or spots.shape[0] < 2:
         raise InputError("spots", f"must be (n_steps + 1, n_paths) matching seconds, got {spots.shape}")
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError("policies", f"duplicate policy names in {names}")
-    marks = book.revalue(spots, seconds)
-    runs = {s.name: simulate_policy(marks, spots, seconds, s, costs, keep) for s in specs}
-    lvr, pred = measure_lvr(marks, spots, seconds, sigma)
+    flavours = tuple(dict.fromkeys(s.flavour for s in specs)) or ("sticky_strike",)
+    by_flavour: dict[DeltaFlavour, BookMarks]
+    if heston is None:
+        if flavours != ("sticky_strike",):
+            raise InputError("delta_flavours", f"{', '.join(flavours)}: without a smile (a flat-vol model) every "
+                                               "flavour is the Black-Scholes delta; use the Heston model")
+        by_flavour = {"sticky_strike": book.revalue(spots, seconds)}
+    else:
+        if variance is None:
+            raise InputError("variance", "the Heston marks need the variance paths")
+        by_flavour = heston_marks(book, spots, variance, seconds, heston, flavours, mv)
+    runs = {s.name: simulate_policy(by_flavour[s.flavour], spots, seconds, s, costs, keep) for s in specs}
+    lvr, pred = measure_lvr(by_flavour[flavours[0]], spots, seconds, sigma)
     return ChunkResult(runs, lvr, pred, spots[:, :min(keep, spots.shape[1])].copy(), np.asarray(seconds))

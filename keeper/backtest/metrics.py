@@ -3,7 +3,8 @@
 * ``std_hedging_error``: standard deviation over paths of the P&L before costs, quote;
 * ``cvar95``: 95 % CVaR of the hedged P&L net of costs, as a loss (``-mean`` of the worst 5 %), quote;
 * ``mean_cost``: total hedging cost per path (fee + impact + gas), quote; ``mean_trades`` per path;
-* ``max_abs_delta``: the largest ``|delta - target|`` carried into a step, over all paths, units.
+* ``max_abs_delta``: the largest ``|delta - target|`` carried into a step, over all paths, units;
+* ``flavour``: the option delta hedged (``sticky-strike``, ``sticky-moneyness``, ``minimum-variance``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from keeper.backtest.engine import PolicyPaths, PolicySpec
+from keeper.backtest.flavours import FLAVOUR_LABELS
 from keeper.errors import InputError
 
 __all__ = ["FrontierComparison", "LVRSummary", "PolicyMetrics", "compare_at_risk", "cvar", "frontier_cost_at",
@@ -45,13 +47,15 @@ class PolicyMetrics:
     mean_cost: float
     mean_trades: float
     max_abs_delta: float
+    flavour: str = "sticky-strike"
 
 
 def policy_metrics(spec: PolicySpec, r: PolicyPaths) -> PolicyMetrics:
     pnl = r.pnl
     return PolicyMetrics(spec.name, spec.family, spec.param, float(np.std(r.hedging_error, ddof=1)) if pnl.size > 1
                          else 0.0, cvar(pnl), float(pnl.mean()), float(np.std(pnl, ddof=1)) if pnl.size > 1 else 0.0,
-                         float(r.cost.mean()), float(r.trades.mean()), float(r.max_abs_delta.max()))
+                         float(r.cost.mean()), float(r.trades.mean()), float(r.max_abs_delta.max()),
+                         FLAVOUR_LABELS[spec.flavour])
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 import numpy as np
@@ -22,7 +22,9 @@ import numpy.typing as npt
 
 from keeper.backtest.book import Book
 from keeper.backtest.engine import ChunkResult, CostModel, PolicyPaths, PolicySpec, run_paths
-from keeper.backtest.paths import PathModel, PriceSeries
+from keeper.backtest.flavours import calibrate_min_variance
+from keeper.backtest.paths import HestonModel, PathModel, PriceSeries
+from keeper.core.smile_delta import DeltaFlavour, MinVarianceFit
 from keeper.errors import InputError
 
 __all__ = ["BacktestJob", "BacktestResult", "ProgressBar", "available_cores", "run_backtest"]
@@ -44,6 +46,12 @@ class BacktestJob:
 
     ``model`` simulates ``n_paths`` paths from ``s0`` on ``seconds``; or ``series`` is one
     historical path (its own time grid). ``sigma`` (annual) is the volatility of the LVR formula.
+
+    Each spec hedges the delta of its ``flavour``; flavours other than ``sticky_strike`` need a
+    :class:`~keeper.backtest.paths.HestonModel`. ``mv_fit`` holds the Hull-White coefficients of
+    ``min_variance``; when it is ``None``, :func:`run_backtest` fits them first on
+    ``calibration_paths`` paths of a separate calibration seed
+    (:func:`keeper.backtest.flavours.calibrate_min_variance`).
     """
 
     book: Book
@@ -58,10 +66,15 @@ class BacktestJob:
     seed: int = 0
     chunk_paths: int = 1000
     keep: int = 8
+    mv_fit: MinVarianceFit | None = None
+    calibration_paths: int = 1000
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.series is None):
             raise InputError("model", "give exactly one of a path model and a price series")
+        if self.flavours != ("sticky_strike",) and not isinstance(self.model, HestonModel):
+            raise InputError("delta_flavours", f"{', '.join(self.flavours)}: only the Heston model has a smile; "
+                                               "under a flat vol every flavour is the Black-Scholes delta")
         if self.n_paths < 1 or self.chunk_paths < 1:
             raise InputError("paths", f"must be >= 1, got {self.n_paths} (chunks of {self.chunk_paths})")
         if not self.specs:
@@ -76,6 +89,15 @@ class BacktestJob:
         return [self.chunk_paths] * full + ([rest] if rest else [])
 
     @property
+    def flavours(self) -> tuple[DeltaFlavour, ...]:
+        """The specs' delta flavours, in order of first use."""
+        return tuple(dict.fromkeys(s.flavour for s in self.specs))
+
+    @property
+    def needs_calibration(self) -> bool:
+        return "min_variance" in self.flavours and self.mv_fit is None
+
+    @property
     def steps(self) -> int:
         return (len(self.series.timestamps) if self.series is not None else len(self.seconds)) - 1
 
@@ -86,6 +108,11 @@ def _run_chunk(job: BacktestJob, index: int, n: int) -> ChunkResult:
     else:
         assert job.model is not None
         rng = np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=(index,)))
+        if isinstance(job.model, HestonModel):
+            spots, var = job.model.simulate_with_variance(job.s0, job.seconds, n, rng)
+            return run_paths(job.book, spots, job.seconds, job.specs, job.costs, job.sigma, keep=job.keep,
+                             variance=var, heston=job.model.params,
+                             mv=job.mv_fit.coefficients if job.mv_fit is not None else None)
         spots, seconds = job.model.simulate(job.s0, job.seconds, n, rng), job.seconds
     return run_paths(job.book, spots, seconds, job.specs, job.costs, job.sigma, keep=job.keep)
 
@@ -140,7 +167,14 @@ def run_backtest(job: BacktestJob, *, workers: int | None = None,
     """Run every chunk (in parallel when there are several chunks and cores) and merge them.
 
     ``progress``: ``True`` draws a bar on stderr, a callable gets ``(done, total)`` per chunk.
+    A job with the ``min_variance`` flavour and no ``mv_fit`` is calibrated first (in this
+    process; the time counts in ``elapsed_s``); the result's ``job`` carries the fit.
     """
+    t0 = time.perf_counter()
+    if job.needs_calibration:
+        assert isinstance(job.model, HestonModel)
+        job = replace(job, mv_fit=calibrate_min_variance(job.model, job.book, job.s0, job.seconds, job.seed,
+                                                         paths=job.calibration_paths))
     chunks = job.chunks
     n_workers = max(1, min(workers or available_cores(), len(chunks)))
     report: Callable[[int, int], None] | None
@@ -149,7 +183,6 @@ def run_backtest(job: BacktestJob, *, workers: int | None = None,
         report = lambda done, _total: bar.update(done)  # noqa: E731
     else:
         report = progress or None
-    t0 = time.perf_counter()
     parts: list[ChunkResult | None] = [None] * len(chunks)
     if n_workers == 1:
         for i, n in enumerate(chunks):

@@ -1,4 +1,4 @@
-"""Seeded price paths: GBM, GARCH(1,1), Merton jump-diffusion, and a user's CSV of timestamps and prices.
+"""Seeded price paths: GBM, GARCH(1,1), Merton jump-diffusion, Heston, and a user's CSV of timestamps and prices.
 
 Shapes and units
 ----------------
@@ -11,6 +11,10 @@ annual log drift added to the martingale drift.
 Seeding: every model draws from the ``numpy.random.Generator`` it is given; the parallel
 runner hands each fixed-size chunk of paths its own child of ``SeedSequence(seed)``, so a
 run's paths do not depend on how many workers run it.
+
+Heston (:class:`HestonModel`) is the one model with a smile: it also returns the variance paths
+(:meth:`HestonModel.simulate_with_variance`), which the option marks need (see
+:mod:`keeper.backtest.flavours`).
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from keeper.core.stochvol import HestonParams, simulate_heston
 from keeper.errors import DegenerateSeriesError, InputError
 
 __all__ = [
     "YEAR_S",
     "GBMModel",
     "GarchModel",
+    "HestonModel",
     "MertonModel",
     "PathModel",
     "PriceSeries",
@@ -204,6 +210,60 @@ class MertonModel(PathModel):
         n_jumps = rng.poisson(self.jump_rate * np.broadcast_to(dt, shape))
         incr += n_jumps * self.jump_mean + np.sqrt(n_jumps) * self.jump_std * rng.standard_normal(shape)
         return _from_log_increments(s0, incr)
+
+
+@dataclass(frozen=True, slots=True)
+class HestonModel(PathModel):
+    """Heston stochastic volatility (:mod:`keeper.core.stochvol`), driftless:
+    ``dS = S sqrt(v) dW1``, ``dv = kappa (theta - v) dt + xi sqrt(v) dW2``, ``dW1 dW2 = rho dt``.
+
+    ``v0``, ``theta`` are annual variances (0.36 = 60 % vol), ``kappa`` per year, ``xi`` the vol
+    of variance. Simulated by :func:`keeper.core.stochvol.simulate_heston` (full-truncation Euler)
+    with sub-steps of at most ``max_substep_s`` seconds; needs a regular grid. Its seed is drawn
+    from the given generator, so chunks stay reproducible.
+    """
+
+    v0: float = 0.36
+    kappa: float = 3.0
+    theta: float = 0.36
+    xi: float = 1.2
+    rho: float = -0.6
+    max_substep_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        for name in ("v0", "kappa", "theta", "xi"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0.0):
+                raise InputError(name, f"must be finite and > 0, got {v!r}")
+        if not (math.isfinite(self.rho) and -1.0 < self.rho < 1.0):
+            raise InputError("rho", f"must be in (-1, 1), got {self.rho!r}")
+        if not (math.isfinite(self.max_substep_s) and self.max_substep_s > 0.0):
+            raise InputError("max_substep_s", f"must be finite and > 0, got {self.max_substep_s!r}")
+
+    @property
+    def params(self) -> HestonParams:
+        return HestonParams(self.v0, self.kappa, self.theta, self.xi, self.rho)
+
+    @property
+    def annual_vol(self) -> float:
+        """The long-run vol ``sqrt(theta)``."""
+        return math.sqrt(self.theta)
+
+    def simulate_with_variance(self, s0: float, seconds: FloatArray, n_paths: int,
+                               rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+        """(spots, variances), each ``(len(seconds), n_paths)``."""
+        dt = _check_sim(s0, seconds, n_paths)
+        if not np.allclose(dt, dt[0], rtol=1e-9, atol=0.0):
+            raise InputError("seconds", "the Heston model needs a regular time grid")
+        step_s = float(dt[0]) * YEAR_S
+        substeps = max(1, math.ceil(step_s / self.max_substep_s - 1e-9))
+        seed = int(rng.integers(0, 2**63 - 1))
+        spot, var = simulate_heston(self.params, s0, n_paths, dt.shape[0], float(dt[0]), seed=seed,
+                                    substeps=substeps)
+        return np.asarray(spot, dtype=np.float64), np.asarray(var, dtype=np.float64)
+
+    def simulate(self, s0: float, seconds: FloatArray, n_paths: int, rng: np.random.Generator) -> FloatArray:
+        return self.simulate_with_variance(s0, seconds, n_paths, rng)[0]
 
 
 # --------------------------------------------------------------------------- historical CSV

@@ -1,6 +1,7 @@
 """PNG plots of a backtest (matplotlib, Agg backend: no display needed).
 
-* ``frontier.png``: mean cost versus hedging-error std, one marker per policy, the families joined;
+* ``frontier.png``: mean cost versus hedging-error std, one marker per policy, the families joined
+  (one line per family and delta flavour: solid, dashed, dotted by flavour, labelled);
 * ``pnl_hist.png``: histograms of the hedged P&L (net of costs) of a few policies;
 * ``delta.png``: the net delta over time on sample paths under the chosen policy, with the target.
 """
@@ -23,25 +24,29 @@ __all__ = ["write_plots"]
 
 _STYLE = {"interval": ("o-", "tab:blue"), "band": ("s-", "tab:orange"), "ww": ("^-", "tab:green"),
           "config": ("*", "tab:red"), "none": ("x", "black")}
+_DASHES = ("-", "--", ":")
 
 
 def _frontier(report: BacktestReport, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for fam, (style, color) in _STYLE.items():
-        rows = sorted((r for r in report.rows if r.family == fam and r.mean_cost > 0),
+    flavours = list(dict.fromkeys(r.flavour for r in report.rows))
+    for (fam, (style, color)), flavour in ((f, fl) for f in _STYLE.items() for fl in flavours):
+        rows = sorted((r for r in report.rows if r.family == fam and r.flavour == flavour and r.mean_cost > 0),
                       key=lambda r: r.std_hedging_error)
         if not rows:
             continue
-        ax.plot([r.std_hedging_error for r in rows], [r.mean_cost for r in rows], style, color=color, label=fam,
-                markersize=9 if fam == "config" else 5)
-        for r in rows:
-            ax.annotate(r.name.split(":")[-1], (r.std_hedging_error, r.mean_cost), fontsize=7,
+        k = flavours.index(flavour)
+        line = style if k == 0 or len(style) == 1 else style[0] + _DASHES[k % len(_DASHES)]
+        ax.plot([r.std_hedging_error for r in rows], [r.mean_cost for r in rows], line, color=color,
+                label=fam if len(flavours) == 1 else f"{fam} ({flavour})", markersize=9 if fam == "config" else 5)
+        for r in rows if k == 0 else ():  # one set of labels (the flavour is in the line style)
+            ax.annotate(r.name.split(":")[-1].split("@")[0], (r.std_hedging_error, r.mean_cost), fontsize=7,
                         textcoords="offset points", xytext=(3, 3))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("hedging-error std (quote)")
     ax.set_ylabel("mean hedging cost per path (quote)")
-    ax.set_title("Cost versus risk by policy")
+    ax.set_title("Cost versus risk by policy" + ("" if len(flavours) == 1 else " and delta flavour"))
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -14,21 +14,25 @@ name              policy
 ================  ==========================================================================
 
 Besides the configured one, the policies have no minimum trade and no caps, so that the
-comparison is of the trigger rule alone.
+comparison is of the trigger rule alone. :func:`with_flavours` runs each policy once per option
+delta flavour (names ``ww:3@ss``, ``ww:3@sm``, ``ww:3@mv`` when there are several).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 from keeper.backtest.engine import PolicySpec
+from keeper.backtest.flavours import FLAVOUR_TAGS
 from keeper.core.policy import UnderlyingPolicy
 from keeper.core.sizing import SizingConfig, TriggerConfig
+from keeper.core.smile_delta import DeltaFlavour
 from keeper.errors import InputError
 
 __all__ = ["DEFAULT_BANDS_BPS", "DEFAULT_INTERVALS_H", "DEFAULT_WW_RISK", "NEVER_UNITS", "comparison_set",
-           "parse_policies"]
+           "parse_policies", "with_flavours"]
 
 DEFAULT_INTERVALS_H = (1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
 DEFAULT_BANDS_BPS = (50.0, 100.0, 200.0, 400.0)
@@ -119,3 +123,13 @@ def parse_policies(names: list[str], scale_quote: float, configured: UnderlyingP
     if not seen:
         raise InputError("policies", "no policy given")
     return tuple(seen.values())
+
+
+def with_flavours(specs: tuple[PolicySpec, ...], flavours: tuple[DeltaFlavour, ...]) -> tuple[PolicySpec, ...]:
+    """Every spec once per flavour (flavour-major order). One flavour keeps the names; several
+    suffix them with the flavour's tag (``interval:4h@mv``) so that every run has its own name."""
+    if not flavours:
+        raise InputError("delta_flavours", "no delta flavour given")
+    if len(flavours) == 1:
+        return tuple(replace(s, flavour=flavours[0]) for s in specs)
+    return tuple(replace(s, name=f"{s.name}@{FLAVOUR_TAGS[f]}", flavour=f) for f in flavours for s in specs)

@@ -3,7 +3,9 @@
 Besides the per-policy metrics, every fixed-interval and fixed-band policy is compared with
 the Whalley-Wilmott frontier at its own hedging-error std (``compare_at_risk``). The "best"
 fixed-interval policy is the one the frontier beats by the least (the most competitive
-interval), so the reported reduction is the conservative one.
+interval), so the reported reduction is the conservative one. With several delta flavours
+each policy has one row per flavour (``ww:3@mv``), and each row is compared with the WW
+frontier of its own flavour.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from keeper.backtest.flavours import CALIBRATION_KEY, FLAVOUR_LABELS
 from keeper.backtest.metrics import (
     FrontierComparison,
     LVRSummary,
@@ -58,16 +61,26 @@ def build_report(result: BacktestResult, *, chosen: str | None = None,
     ``chosen`` (for the delta plot) defaults to the hedging policy with the smallest 95 % CVaR.
     """
     rows = tuple(policy_metrics(s, result.runs[s.name]) for s in result.job.specs)
-    comps: tuple[FrontierComparison, ...] = ()
-    if any(r.family == "ww" for r in rows):
-        comps = tuple(compare_at_risk(rows, r.name) for r in rows if r.family in ("interval", "band", "config"))
+    comps: list[FrontierComparison] = []
+    for flavour in dict.fromkeys(r.flavour for r in rows):
+        same = [r for r in rows if r.flavour == flavour]
+        if any(r.family == "ww" for r in same):
+            comps += [compare_at_risk(same, r.name) for r in same if r.family in ("interval", "band", "config")]
     hedged = [r for r in rows if r.family != "none"] or list(rows)
     pick = chosen or min(hedged, key=lambda r: r.cvar95).name
     if pick not in {r.name for r in rows}:
         raise InputError("chosen", f"no policy named {pick!r}")
     info = {"paths": len(result.lvr), "steps": result.job.steps, "elapsed_s": result.elapsed_s,
             "workers": result.workers, **(meta or {})}
-    return BacktestReport(rows, lvr_summary(result.lvr, result.lvr_predicted), comps, pick, info)
+    job = result.job
+    if job.flavours != ("sticky_strike",) or job.mv_fit is not None:
+        info["delta_flavours"] = [FLAVOUR_LABELS[f] for f in job.flavours]
+    if job.mv_fit is not None:
+        c = job.mv_fit.coefficients
+        info["min_variance_fit"] = {"a": c.a, "b": c.b, "c": c.c, "pairs": job.mv_fit.n,
+                                    "r_squared": _num(job.mv_fit.r_squared), "calibration_paths": job.calibration_paths,
+                                    "calibration_seed": f"SeedSequence({job.seed}, spawn_key=({CALIBRATION_KEY},))"}
+    return BacktestReport(rows, lvr_summary(result.lvr, result.lvr_predicted), tuple(comps), pick, info)
 
 
 def _num(x: float | None) -> float | str | None:
@@ -96,17 +109,18 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
 
 def format_table(report: BacktestReport) -> str:
     """The comparison as a fixed-width table, then the frontier comparisons and the LVR line."""
-    head = (f"{'policy':<16}{'hedge err std':>14}{'CVaR95 loss':>13}{'mean P&L':>12}{'cost':>11}"
+    head = (f"{'policy':<16}{'flavour':<18}{'hedge err std':>14}{'CVaR95 loss':>13}{'mean P&L':>12}{'cost':>11}"
             f"{'trades':>9}{'max|Δ|':>9}{'WW cost@risk':>14}")
     lines = [head, "-" * len(head)]
     for r in report.rows:
         c = report.comparison(r.name)
         vs = "" if c is None or c.reduction is None else f"{-100 * c.reduction:+.0f}%"
         mark = " *" if r.name == report.chosen else ""
-        lines.append(f"{r.name + mark:<16}{r.std_hedging_error:>14,.0f}{r.cvar95:>13,.0f}{r.mean_pnl:>12,.0f}"
-                     f"{r.mean_cost:>11,.0f}{r.mean_trades:>9.1f}{r.max_abs_delta:>9.2f}{vs:>14}")
+        lines.append(f"{r.name + mark:<16}{r.flavour:<18}{r.std_hedging_error:>14,.0f}{r.cvar95:>13,.0f}"
+                     f"{r.mean_pnl:>12,.0f}{r.mean_cost:>11,.0f}{r.mean_trades:>9.1f}{r.max_abs_delta:>9.2f}{vs:>14}")
     lines.append("")
-    lines.append("WW cost@risk: the Whalley-Wilmott frontier's cost at the policy's hedging-error std, vs its cost.")
+    lines.append("WW cost@risk: the Whalley-Wilmott frontier's cost (same flavour) at the policy's hedging-error std, "
+                 "vs its cost.")
     best = report.best_interval
     if best is not None and best.ww_cost is not None and best.reduction is not None:
         lines.append(f"best interval {best.reference}: risk {best.reference_risk:,.0f}, cost "
@@ -117,5 +131,10 @@ def format_table(report: BacktestReport) -> str:
         lines.append(f"LP loss-versus-rebalancing per path: measured {lv.measured_mean:,.0f} "
                      f"(± {lv.measured_stderr:,.0f}), sigma^2/4 L sqrtP {lv.predicted_mean:,.0f}, ratio {lv.ratio:.3f}"
                      " (not a policy cost: the same under every policy)")
+    fit = report.meta.get("min_variance_fit")
+    if isinstance(fit, dict):
+        lines.append(f"minimum-variance (Hull-White) fit on a separate calibration draw: a {fit['a']:.4g}, "
+                     f"b {fit['b']:.4g}, c {fit['c']:.4g} ({fit['pairs']} pairs, R^2 "
+                     f"{fit['r_squared'] if isinstance(fit['r_squared'], str) else format(fit['r_squared'], '.3f')})")
     lines.append(f"* chosen policy (delta plot): {report.chosen}")
     return "\n".join(lines)
