@@ -22,6 +22,7 @@ from keeper.core.costs import CostEstimate
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
 from keeper.errors import InputError, TransactionError
+from keeper.journal.records import FillData
 from keeper.venues.hedge_module import calldata
 
 __all__ = ["ExecutionMode", "Executor", "Fill", "PreparedTrade"]
@@ -71,6 +72,16 @@ class Fill:
     block_timestamp: int
     tx_hash: str
     notional_quote: float
+
+    def journal_data(self) -> FillData:
+        """The journal's record of this fill; its native gas cost is exact, in wei."""
+        return FillData(
+            block_number=self.block_number, block_timestamp=self.block_timestamp, tx_hash=self.tx_hash,
+            amount_in=self.amount_in, amount_out=self.amount_out, notional_quote=self.notional_quote,
+            realized_price=self.realized_price, oracle_price=self.oracle_price, slippage_bps=self.slippage_bps,
+            fee_quote=self.fee_quote, gas_used=self.gas_used, effective_gas_price=self.effective_gas_price,
+            gas_cost_native=self.gas_used * self.effective_gas_price, gas_cost_quote=self.gas_cost_quote,
+        )
 
 
 def _selector(sig: str) -> bytes:

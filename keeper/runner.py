@@ -34,7 +34,7 @@ from keeper.core.snapshot import Snapshot
 from keeper.core.vol import VolModel
 from keeper.errors import HaltError, KeeperError, TransactionError
 from keeper.execution import Executor, Fill, PreparedTrade
-from keeper.journal import CycleStatus, FillData, Journal, RunMode, TxAttempt, TxParams
+from keeper.journal import CycleStatus, Journal, RunMode, TxAttempt, TxParams
 from keeper.logs import log_context
 from keeper.reader import BookReader
 from keeper.surface_io import SurfaceFeed
@@ -219,13 +219,7 @@ class Keeper:
     def _record_fill(self, intent_id: str, trade: PreparedTrade, mined: Mined, snap: Snapshot) -> ExecutedHedge:
         native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
         fill = self.executor.verify(trade, mined, self.multicall, snap, native)
-        self.journal.record_fill(intent_id, FillData(
-            block_number=fill.block_number, block_timestamp=fill.block_timestamp, tx_hash=fill.tx_hash,
-            amount_in=fill.amount_in, amount_out=fill.amount_out, notional_quote=fill.notional_quote,
-            realized_price=fill.realized_price, oracle_price=fill.oracle_price, slippage_bps=fill.slippage_bps,
-            fee_quote=fill.fee_quote, gas_used=fill.gas_used, effective_gas_price=fill.effective_gas_price,
-            gas_cost_native=fill.gas_used * fill.effective_gas_price, gas_cost_quote=fill.gas_cost_quote,
-        ))
+        self.journal.record_fill(intent_id, fill.journal_data())
         self.log(
             f"hedge {trade.side} {fill.underlying_units:.6f} {trade.order.underlying} on {trade.venue} at "
             f"{fill.realized_price:,.2f} (oracle {fill.oracle_price:,.2f}, {fill.slippage_bps:+.1f} bps), "
