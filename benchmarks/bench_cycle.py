@@ -15,32 +15,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from keeper.core.costs import VenueConfig
-from keeper.core.gates import GateConfig
-from keeper.core.policy import PolicyConfig, UnderlyingPolicy
-from keeper.core.sizing import SizingConfig, TriggerConfig
 from keeper.devnet.bigbook import treasury_book_variant
-from keeper.devnet.keeper_setup import world_keeper
+from keeper.devnet.keeper_setup import band_policy, world_keeper
 from keeper.devnet.state import start_variant
 from keeper.journal import Journal
-
-
-def policy(eth_target: float, btc_target: float) -> PolicyConfig:
-    def one(target: float, band: float) -> UnderlyingPolicy:
-        return UnderlyingPolicy(
-            target_delta_units=target, trigger=TriggerConfig(kind="fixed", fixed_units=band),
-            sizing=SizingConfig(hedge_to="target", max_trade_quote=400_000, window_cap_quote=10**9),
-            venues=VenueConfig(max_slippage_bps=50), gates=GateConfig(max_oracle_deviation_bps=150),
-        )
-    return PolicyConfig(default=one(0.0, 1.0), per_underlying={"ETH": one(eth_target, 10.0),
-                                                                "BTC": one(btc_target, 0.5)})
 
 
 def main(runs: int = 7) -> None:
     world, _ = start_variant("treasury100", treasury_book_variant, progress=lambda m: print(m, file=sys.stderr))
     try:
         m = world.manifest
-        probe = world_keeper(world.url, m, Journal.memory(), policy(0, 0), live=False)
+        probe = world_keeper(world.url, m, Journal.memory(), band_policy({}), live=False)
         snap = probe.reader.read()
         positions = len(snap.lps) + len(snap.options) + sum(1 for p in snap.perps if p.size)
         risk, _ = probe.plan(snap)
@@ -48,7 +33,8 @@ def main(runs: int = 7) -> None:
         times, trades = [], 0
         for _ in range(runs):
             snap_id = world.node.rpc("evm_snapshot")
-            k = world_keeper(world.url, m, Journal.memory(), policy(deltas["ETH"] - 20, deltas["BTC"]))
+            k = world_keeper(world.url, m, Journal.memory(),
+                             band_policy({"ETH": (deltas["ETH"] - 20, 10.0), "BTC": (deltas["BTC"], 0.5)}))
             t0 = time.perf_counter()
             report = k.cycle()
             times.append(time.perf_counter() - t0)

@@ -13,8 +13,11 @@ from keeper.chain.fees import FeePolicy
 from keeper.chain.multicall import Multicall
 from keeper.chain.rpc import RpcClient
 from keeper.chain.tx import ErrorDecoder, TxManager
+from keeper.core.costs import VenueConfig
+from keeper.core.gates import GateConfig
 from keeper.core.inputs import UnderlyingVenues
-from keeper.core.policy import PolicyConfig
+from keeper.core.policy import PolicyConfig, UnderlyingPolicy
+from keeper.core.sizing import HedgeTo, SizingConfig, TriggerConfig
 from keeper.core.vol import FixedVol, VolModel
 from keeper.devnet.artifacts import forge_artifact
 from keeper.devnet.chain import dev_account
@@ -25,7 +28,36 @@ from keeper.journal import Journal
 from keeper.reader import BookReader
 from keeper.runner import Keeper
 
-__all__ = ["world_keeper", "world_venues"]
+__all__ = ["band_policy", "world_deltas", "world_keeper", "world_venues"]
+
+
+def band_policy(
+    bands: Mapping[str, tuple[float, float]],
+    *,
+    hedge_to: HedgeTo = "target",
+    window_cap_quote: float = 1e9,
+    gates: GateConfig | None = None,
+) -> PolicyConfig:
+    """Fixed no-trade bands for the world's tests and benchmarks: ``{symbol: (target, half-width)}`` in
+    underlying units; any other underlying has target 0 and a 1-unit band. 400,000 USD per trade,
+    50 bps venue slippage, and ``gates`` (default: 150 bps oracle deviation)."""
+    g = gates if gates is not None else GateConfig(max_oracle_deviation_bps=150)
+
+    def one(target: float, band: float) -> UnderlyingPolicy:
+        return UnderlyingPolicy(
+            target_delta_units=target, trigger=TriggerConfig(kind="fixed", fixed_units=band),
+            sizing=SizingConfig(hedge_to=hedge_to, max_trade_quote=400_000, window_cap_quote=window_cap_quote),
+            venues=VenueConfig(max_slippage_bps=50), gates=g,
+        )
+
+    return PolicyConfig(default=one(0.0, 1.0), per_underlying={s: one(t, b) for s, (t, b) in bands.items()})
+
+
+def world_deltas(url: str, m: Manifest) -> dict[str, float]:
+    """The treasury's current net delta per underlying (units), as the keeper computes it (nothing sent)."""
+    probe = world_keeper(url, m, Journal.memory(), band_policy({}), live=False)
+    risk, _ = probe.plan(probe.reader.read())
+    return {s: r.delta for s, r in risk.summaries.items()}
 
 
 def world_venues(m: Manifest, *, perps: bool = True, swaps: bool = True) -> dict[str, UnderlyingVenues]:

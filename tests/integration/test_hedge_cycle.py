@@ -8,12 +8,11 @@ import dataclasses
 import pytest
 from web3 import Web3
 
-from keeper.core.costs import VenueConfig
 from keeper.core.gates import GateConfig
-from keeper.core.policy import PolicyConfig, UnderlyingPolicy
-from keeper.core.sizing import SizingConfig, TriggerConfig
+from keeper.core.policy import PolicyConfig
+from keeper.core.sizing import HedgeTo
 from keeper.devnet.chain import DevChain
-from keeper.devnet.keeper_setup import world_keeper, world_venues
+from keeper.devnet.keeper_setup import band_policy, world_deltas, world_keeper, world_venues
 from keeper.devnet.manifest import Manifest
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
@@ -24,24 +23,17 @@ pytestmark = pytest.mark.anvil
 BAND = 10.0  # ETH
 
 
-def policy(eth_target: float, btc_target: float, hedge_to: str = "target") -> PolicyConfig:
-    def one(target: float) -> UnderlyingPolicy:
-        return UnderlyingPolicy(
-            target_delta_units=target,
-            trigger=TriggerConfig(kind="fixed", fixed_units=BAND if target > 100 else 1.0),
-            sizing=SizingConfig(
-                hedge_to=hedge_to, max_trade_quote=400_000, window_cap_quote=1_500_000  # type: ignore[arg-type]
-            ),
-            venues=VenueConfig(max_slippage_bps=50),
-            gates=GateConfig(max_oracle_deviation_bps=100, max_feed_age_s=3600),
-        )
-    return PolicyConfig(default=one(0), per_underlying={"ETH": one(eth_target), "BTC": one(btc_target)})
+def policy(eth_target: float, btc_target: float, hedge_to: HedgeTo = "target") -> PolicyConfig:
+    def band(target: float) -> float:
+        return BAND if target > 100 else 1.0
+
+    return band_policy({"ETH": (eth_target, band(eth_target)), "BTC": (btc_target, band(btc_target))},
+                       hedge_to=hedge_to, window_cap_quote=1_500_000,
+                       gates=GateConfig(max_oracle_deviation_bps=100, max_feed_age_s=3600))
 
 
 def current_deltas(world: World, manifest: Manifest) -> dict[str, float]:
-    k = world_keeper(world.url, manifest, Journal.memory(), policy(0, 0), live=False)
-    risk, _ = k.plan(k.reader.read())
-    return {s: r.delta for s, r in risk.summaries.items()}
+    return world_deltas(world.url, manifest)
 
 
 def keeper_for(world: World, manifest: Manifest, journal: Journal, eth_off: float, **kw: object) -> Keeper:

@@ -8,11 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from keeper.core.costs import VenueConfig
-from keeper.core.gates import GateConfig
-from keeper.core.policy import PolicyConfig, UnderlyingPolicy
-from keeper.core.sizing import SizingConfig, TriggerConfig
-from keeper.devnet.keeper_setup import world_keeper
+from keeper.devnet.keeper_setup import band_policy, world_keeper
 from keeper.devnet.manifest import Manifest
 from keeper.journal import Journal
 from keeper.runner import Keeper
@@ -20,19 +16,10 @@ from keeper.runner import Keeper
 STEPS = ("after_intent", "after_send", "after_receipt")
 
 
-def policy(eth_target: float, btc_target: float) -> PolicyConfig:
-    def one(target: float, band: float) -> UnderlyingPolicy:
-        return UnderlyingPolicy(
-            target_delta_units=target, trigger=TriggerConfig(kind="fixed", fixed_units=band),
-            sizing=SizingConfig(hedge_to="target", max_trade_quote=400_000, window_cap_quote=10**9),
-            venues=VenueConfig(max_slippage_bps=50), gates=GateConfig(max_oracle_deviation_bps=150),
-        )
-    return PolicyConfig(default=one(0, 1), per_underlying={"ETH": one(eth_target, 5.0), "BTC": one(btc_target, 1.0)})
-
-
 def make_keeper(url: str, manifest_json: str, journal_path: str, eth_target: float, btc_target: float) -> Keeper:
     m = Manifest.model_validate_json(manifest_json)
-    return world_keeper(url, m, Journal.open(Path(journal_path)), policy(eth_target, btc_target),
+    return world_keeper(url, m, Journal.open(Path(journal_path)),
+                        band_policy({"ETH": (eth_target, 5.0), "BTC": (btc_target, 1.0)}),
                         tx_kwargs={"timeout_s": 3.0, "replace_after_s": 60.0})
 
 
