@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+import {HedgeModule} from "../src/HedgeModule.sol";
+import {HMToken} from "./helpers/HMToken.sol";
+import {HMMockFeed} from "./helpers/HMMockFeed.sol";
+import {HMTestBase} from "./helpers/HMTestBase.sol";
+
+/// @notice Admin configuration: validation of every setter, bounded lists, and the paramsHash commitment.
+contract HedgeModuleConfigTest is HMTestBase {
+    // ------------------------------------------------------------ configuration validation
+
+    function test_setLimits_validation() public {
+        uint256[4][7] memory bad = [
+            [uint256(0), PER_WINDOW, WINDOW, SLIP_BPS], // zero per-trade cap
+            [PER_WINDOW + 1, PER_WINDOW, WINDOW, SLIP_BPS], // per-trade > per-window
+            [PER_TRADE, 1e36 + 1, WINDOW, SLIP_BPS], // absurd window cap
+            [PER_TRADE, PER_WINDOW, 0, SLIP_BPS], // zero window
+            [PER_TRADE, PER_WINDOW, 30 days + 1, SLIP_BPS], // window too long
+            [PER_TRADE, PER_WINDOW, WINDOW, 1001], // slippage above the 10% ceiling
+            [PER_TRADE, 0, WINDOW, SLIP_BPS] // zero window cap
+        ];
+        for (uint256 i; i < bad.length; ++i) {
+            vm.prank(safe);
+            vm.expectRevert(HedgeModule.InvalidLimits.selector);
+            module.setLimits(bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
+        }
+        vm.expectEmit(address(module));
+        emit LimitsSet(1e18, 1e36, 30 days, 1000);
+        vm.prank(safe);
+        module.setLimits(1e18, 1e36, 30 days, 1000);
+    }
+
+    function test_config_validation() public {
+        vm.startPrank(safe);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidRouter.selector, safe));
+        module.setRouter(safe);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidRouter.selector, address(module)));
+        module.setRouter(address(module));
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeeTier.selector, 0));
+        module.setFeeTierAllowed(0, true);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeeTier.selector, 1_000_000));
+        module.setFeeTierAllowed(1_000_000, true);
+        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        module.setTokenConfig(address(0), address(usdcFeed), 1 days, true);
+        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        module.setTokenConfig(address(junk), address(0), 1 days, true);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 0));
+        module.setTokenConfig(address(junk), address(usdcFeed), 0, true);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 3 days + 1));
+        module.setTokenConfig(address(junk), address(usdcFeed), 3 days + 1, true);
+        HMToken huge = new HMToken("Huge", "HUGE", 40);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidDecimals.selector, address(huge), 40));
+        module.setTokenConfig(address(huge), address(usdcFeed), 1 days, true);
+        HMMockFeed oddFeed = new HMMockFeed(40, 1);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidDecimals.selector, address(oddFeed), 40));
+        module.setPerpMarket(address(perp), address(oddFeed), 1 hours, true);
+        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        module.setPerpMarket(address(0), address(ethFeed), 1 hours, true);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 0));
+        module.setPerpMarket(address(perp), address(ethFeed), 0, true);
+        vm.stopPrank();
+    }
+
+    function test_lists_boundedAndEnumerated() public {
+        vm.startPrank(safe);
+        for (uint24 f = 1; f <= 15; ++f) module.setFeeTierAllowed(f, true); // + FEE = 16
+        vm.expectRevert(HedgeModule.ListFull.selector);
+        module.setFeeTierAllowed(16, true);
+        module.setFeeTierAllowed(FEE, true); // already allowed: no duplicate
+        module.setFeeTierAllowed(7, false);
+        module.setFeeTierAllowed(7, false); // idempotent
+        vm.stopPrank();
+        uint256[] memory tiers = module.params().feeTiers;
+        assertEq(tiers.length, 15);
+        for (uint256 i = 1; i < tiers.length; ++i) assertLt(tiers[i - 1], tiers[i]);
+        assertEq(tiers[tiers.length - 1], FEE);
+    }
+
+    function test_disallowToken_removesConfig() public {
+        _asSafe(abi.encodeCall(HedgeModule.setTokenConfig, (address(usdc), address(0), 0, false)));
+        (address f,,, bool ok) = module.tokenConfig(address(usdc));
+        assertEq(f, address(0));
+        assertFalse(ok);
+        assertEq(module.params().tokens.length, 1);
+        _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.TokenNotAllowed.selector, address(usdc)));
+        _asSafe(abi.encodeCall(HedgeModule.setPerpMarket, (address(perp), address(0), 0, false)));
+        assertEq(module.params().markets.length, 0);
+        vm.prank(keeper);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.MarketNotAllowed.selector, address(perp)));
+        module.hedgePerp(address(perp), 1e18, 2010e18);
+    }
+
+    // ------------------------------------------------------------ paramsHash
+
+    function test_paramsHash_documentedEncoding() public {
+        _asSafe(abi.encodeCall(HedgeModule.setFeeTierAllowed, (500, true)));
+        _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 50e18)));
+        (address t0, address t1) = address(usdc) < address(weth) ? (address(usdc), address(weth)) : (address(weth), address(usdc));
+        HedgeModule.TokenParams[] memory toks = new HedgeModule.TokenParams[](2);
+        toks[0] = _tp(t0);
+        toks[1] = _tp(t1);
+        HedgeModule.MarketParams[] memory mkts = new HedgeModule.MarketParams[](1);
+        mkts[0] = HedgeModule.MarketParams(address(perp), address(ethFeed), 1 hours, 50e18);
+        uint256[] memory tiers = new uint256[](2);
+        (tiers[0], tiers[1]) = (500, 3000);
+        bytes memory head = abi.encode(
+            keccak256("HedgeModule.params.v1"), block.chainid, address(module), safe, keeper, guardian,
+            address(mockRouter), PER_TRADE, PER_WINDOW, WINDOW, SLIP_BPS
+        );
+        // abi.encode(params()) = abi.encode of ONE dynamic tuple: a 0x20 offset word, then the tuple's encoding.
+        bytes memory tail = abi.encode(tiers, toks, mkts); // offsets relative to this tail start
+        bytes memory expected = abi.encodePacked(
+            uint256(0x20), head, _shiftOffsets(tail, 3, head.length), _slice(tail, 3 * 32)
+        );
+        assertEq(module.paramsHash(), keccak256(expected));
+        assertEq(module.paramsHash(), keccak256(abi.encode(module.params())));
+    }
+
+    function _tp(address t) internal view returns (HedgeModule.TokenParams memory) {
+        (address f, uint256 age, uint8 dec,) = module.tokenConfig(t);
+        return HedgeModule.TokenParams(t, f, age, dec);
+    }
+
+    function _shiftOffsets(bytes memory tail, uint256 n, uint256 by) internal pure returns (bytes memory out) {
+        out = new bytes(n * 32);
+        for (uint256 i; i < n; ++i) {
+            uint256 w;
+            assembly {
+                w := mload(add(add(tail, 0x20), mul(i, 0x20)))
+            }
+            w += by;
+            assembly {
+                mstore(add(add(out, 0x20), mul(i, 0x20)), w)
+            }
+        }
+    }
+
+    function _slice(bytes memory b, uint256 from) internal pure returns (bytes memory out) {
+        out = new bytes(b.length - from);
+        for (uint256 i; i < out.length; ++i) out[i] = b[from + i];
+    }
+
+    function test_paramsHash_changesWithEverySetter_notWithPause() public {
+        bytes[] memory calls = new bytes[](8);
+        calls[0] = abi.encodeCall(HedgeModule.setKeeper, (address(11)));
+        calls[1] = abi.encodeCall(HedgeModule.setGuardian, (address(12)));
+        calls[2] = abi.encodeCall(HedgeModule.setRouter, (address(13)));
+        calls[3] = abi.encodeCall(HedgeModule.setFeeTierAllowed, (500, true));
+        calls[4] = abi.encodeCall(HedgeModule.setTokenConfig, (address(junk), address(usdcFeed), 1 days, true));
+        calls[5] = abi.encodeCall(HedgeModule.setPerpMarket, (address(perp), address(ethFeed), 2 hours, true));
+        calls[6] = abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 7));
+        calls[7] = abi.encodeCall(HedgeModule.setLimits, (PER_TRADE, PER_WINDOW, WINDOW, SLIP_BPS + 1));
+        bytes32 h = module.paramsHash();
+        for (uint256 i; i < calls.length; ++i) {
+            _asSafe(calls[i]);
+            bytes32 h2 = module.paramsHash();
+            assertTrue(h2 != h, "setter did not change paramsHash");
+            h = h2;
+        }
+        vm.prank(address(12)); // the new guardian
+        module.pause();
+        assertEq(module.paramsHash(), h);
+    }
+
+    function test_paramsHash_independentOfInsertionOrder() public {
+        vm.startPrank(safe);
+        module.setTokenConfig(address(junk), address(usdcFeed), 1 days, true);
+        bytes32 a = module.paramsHash();
+        module.setTokenConfig(address(usdc), address(0), 0, false);
+        module.setTokenConfig(address(usdc), address(usdcFeed), 1 days, true);
+        assertEq(module.paramsHash(), a);
+        vm.stopPrank();
+    }
+}

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.20;
+
+import {HMFixture} from "./HMFixture.sol";
+import {HedgeModule} from "../../src/HedgeModule.sol";
+
+/// @notice Unit-test base for the HedgeModule: the fixture set up per test, the module's events (for expectEmit)
+///         and shorthands for the common keeper swaps.
+abstract contract HMTestBase is HMFixture {
+    event HedgeExecuted(
+        address indexed venue, address indexed tokenIn, address indexed tokenOut, uint24 fee, uint256 amountIn,
+        uint256 amountOut, uint256 notionalUsd, uint256 priceInUsd, uint256 priceOutUsd
+    );
+    event PerpHedgeExecuted(
+        address indexed market, int256 sizeDelta, uint256 acceptablePrice, uint256 oraclePrice, uint256 notionalUsd,
+        int256 newSize
+    );
+    event LimitsSet(uint256 perTradeUsd, uint256 perWindowUsd, uint256 windowSeconds, uint256 maxSlippageBps);
+    event KeeperSet(address indexed previous, address indexed keeper);
+    event ModulePaused(address indexed by);
+
+    function setUp() public virtual {
+        _setUpFixture();
+    }
+
+    /// @dev Minimum output the module accepts for selling `amountIn` WETH for USDC.
+    function _minOutWethToUsdc(uint256 amountIn) internal view returns (uint256 minOut) {
+        (,, minOut) = module.quoteSwap(address(weth), address(usdc), amountIn);
+    }
+
+    function _swapWeth(uint256 amountIn) internal returns (uint256) {
+        uint256 minOut = _minOutWethToUsdc(amountIn);
+        vm.prank(keeper);
+        return module.hedgeSwap(address(weth), address(usdc), FEE, amountIn, minOut, block.timestamp);
+    }
+
+    /// @dev The keeper sells 1 WETH for USDC at the oracle-bounded minimum (1990 USDC); the call must revert `err`.
+    function _hedgeOneWethExpectRevert(bytes memory err) internal {
+        vm.prank(keeper);
+        vm.expectRevert(err);
+        module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 1990e6, block.timestamp);
+    }
+
+    /// @dev The module's SwapFailed error wrapping a router revert with `Error(reason)`.
+    function _swapFailedWith(string memory reason) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(HedgeModule.SwapFailed.selector, abi.encodeWithSignature("Error(string)", reason));
+    }
+}
