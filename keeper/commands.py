@@ -208,36 +208,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- simulate
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Execute the real plan on an anvil fork of the configured chain; the upstream is never written."""
+    """Execute every planned hedge on an anvil fork of the configured chain and report each one
+    (keeper/simulate.py); the upstream is never written. Exit 0 when all filled (or nothing to do), else 1."""
     from keeper.devnet.anvil import AnvilNode
+    from keeper.simulate import render_simulation, simulate_plan, simulation_record
 
     cfg = load(args)
     upstream = args.fork_url or str(cfg.chain.rpc_url)
     with AnvilNode(fork_url=upstream, fork_block=args.block) as node:
         k = _keeper(cfg, live=True, journal=_readonly_journal(cfg), rpc_url=node.url, impersonate=True)
-        who = k.tx.signer.address
-        node.rpc("anvil_impersonateAccount", who)
-        node.rpc("anvil_setBalance", who, hex(10**21))
-        before = k.reader.read(chain_id=cfg.chain.chain_id)
-        risk_before, _ = k.plan(before)
-        report = k.cycle()
-        after = k.reader.read(chain_id=cfg.chain.chain_id)
-        risk_after, _ = k.plan(after)
-    rec = report_record(report)
-    rec["fork"] = {"upstream": _redact_url(upstream), "fork_block": before.block_number,
-                   "impersonated": who}
-    rec["delta"] = {s: {"before_units": risk_before.summaries[s].delta,
-                        "after_units": risk_after.summaries[s].delta if s in risk_after.summaries else None}
-                    for s in risk_before.summaries}
-    if args.json:
-        _print_json(rec)
-    else:
-        print(f"dry run on a fork of {rec['fork']['upstream']} at block {before.block_number}, as {who}")
-        print(_render_report(rec))
-        for s, d in rec["delta"].items():
-            print(f"  {s}: delta {d['before_units']:,.3f} -> {d['after_units']:,.3f} units after the simulated hedge")
-        print("The upstream chain was not written to.")
-    return 0 if report.status in ("ok", "skipped") else 1
+        node.rpc("anvil_impersonateAccount", k.tx.signer.address)
+        node.rpc("anvil_setBalance", k.tx.signer.address, hex(10**21))
+        report = simulate_plan(k, upstream=_redact_url(upstream))
+    rec = simulation_record(report)
+    _print_json(rec) if args.json else print(render_simulation(rec))
+    return 0 if report.all_filled else 1
 
 
 def _redact_url(url: str) -> str:
