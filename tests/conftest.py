@@ -45,17 +45,38 @@ def manifest(world: World) -> Manifest:
     return world.manifest
 
 
+def pool_is_empty(node: AnvilNode) -> bool:
+    """True when anvil's transaction pool holds nothing (pending or queued)."""
+    status = node.rpc("txpool_status")
+    return int(status["pending"], 16) == 0 and int(status["queued"], 16) == 0
+
+
+def revert_clean(node: AnvilNode, snap: str) -> None:
+    """Revert to ``snap`` and leave nothing of the reverted test behind.
+
+    anvil's ``evm_revert`` restores state, blocks and nonces but NOT its transaction pool: a
+    transaction still pooled at revert time (a cancellation that lost a race with the transaction it
+    cancels, a hedge sent while mining was paused) becomes valid again once the nonces go back, and
+    lands in whatever the next test mines first, at a nonce that test's keeper believes is free.
+    So: the pool dropped before and after the revert (before mining is switched back on, which
+    would mine what is pooled), then mining on, and the clock on the restored head.
+    """
+    node.rpc("anvil_dropAllTransactions")
+    node.rpc("evm_revert", snap)
+    node.rpc("anvil_dropAllTransactions")
+    node.rpc("evm_setAutomine", True)
+    head = node.rpc("eth_getBlockByNumber", "latest", False)
+    node.rpc("evm_setTime", int(head["timestamp"], 16) + 1)
+
+
 @pytest.fixture
 def chain(world: World, w3: Web3) -> Iterator[Web3]:
-    """The world's web3, with the chain reverted to its pre-test state afterwards."""
+    """The world's web3, with the chain reverted to its pre-test state afterwards (see revert_clean)."""
     snap = world.node.rpc("evm_snapshot")
     try:
         yield w3
     finally:
-        world.node.rpc("evm_revert", snap)
-        # anvil's revert restores state and blocks; put the clock back on the restored head too.
-        head = w3.eth.get_block("latest")
-        world.node.rpc("evm_setTime", head["timestamp"] + 1)
+        revert_clean(world.node, snap)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from web3 import Web3
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.journal import Journal
+from tests.conftest import pool_is_empty, revert_clean
 from tests.integration.test_hedge_cycle import current_deltas
 from tests.reliability.crash import STEPS, crashing_cycle, make_keeper
 
@@ -21,13 +22,15 @@ pytestmark = pytest.mark.anvil
 
 
 def trial(world: World, chain: Web3, tmp: Path, rng: random.Random, stats: Counter[str]) -> None:
+    assert pool_is_empty(world.node), "a trial starts with an empty transaction pool"
     snap_id = world.node.rpc("evm_snapshot")
     try:
         _trial(world, chain, tmp, rng, stats)
     finally:
-        world.node.rpc("evm_setAutomine", True)
-        world.node.rpc("evm_revert", snap_id)
-        world.node.rpc("evm_setTime", chain.eth.get_block("latest")["timestamp"] + 1)
+        # The pool must not outlive the trial: a cancellation that lost its race to the crashed
+        # keeper's own transaction stays pooled, becomes valid again after the revert, and would
+        # take the next trial's nonce (see revert_clean).
+        revert_clean(world.node, snap_id)
 
 
 def _trial(world: World, chain: Web3, tmp: Path, rng: random.Random, stats: Counter[str]) -> None:
