@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from keeper.devnet.world import contract
 from keeper.errors import KeeperError
 from keeper.journal import Journal
 from keeper.reader import BookReader
+from tests.conftest import pool_is_empty
 
 pytestmark = pytest.mark.anvil
 CONFIG = repo_root() / "examples" / "devnet.toml"
@@ -137,8 +137,10 @@ def test_simulate_matches_plan_and_leaves_upstream_untouched(chain: Web3, world:
     for d in simulated["delta"].values():
         assert d["after_units"] != d["before_units"]
 
-    time.sleep(0.2)
+    # The fork is gone with the simulate process: nothing can reach the upstream later. It mined no
+    # block and holds no pooled transaction from the dry run.
     assert chain.eth.block_number == block, "nothing was mined on the upstream"
+    assert pool_is_empty(world.node), "nothing was sent to the upstream"
     assert [t.functions.balanceOf(m.safe.address).call() for t in tokens] == balances
 
 

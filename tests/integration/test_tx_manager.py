@@ -111,8 +111,10 @@ def test_nonce_used_by_a_third_party_is_detected(chain: Web3, world: World) -> N
     try:
         with ThreadPoolExecutor(1) as pool:
             fut = pool.submit(tm.send, TxRequest(to=dev_account(8).address, data=b"", value=1), attempts.append)
-            while not attempts:
+            deadline = time.monotonic() + 10
+            while not attempts and time.monotonic() < deadline:
                 time.sleep(0.02)
+            assert attempts, "the keeper signed and recorded its attempt"
             # Someone else with the key sends a different transaction at the same nonce, paying more.
             rival = SIGNER.sign_transaction({
                 "type": 2, "chainId": 31337, "nonce": nonce, "to": dev_account(9).address, "value": 7,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping
 
 import pytest
@@ -44,8 +43,7 @@ def test_cycles_never_overlap() -> None:
     loop = Loop(cycle=cycle, head=lambda: 0, prices=dict, interval_s=100)
     t = threading.Thread(target=loop.trigger, args=["first"])
     t.start()
-    while not running.is_set():
-        time.sleep(0.005)
+    assert running.wait(10), "the first cycle started"
     assert loop.trigger("second") is False  # coalesced, not queued
     release.set()
     t.join()
