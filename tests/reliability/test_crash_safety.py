@@ -96,3 +96,11 @@ def test_one_hundred_random_crash_trials(world: World, chain: Web3, tmp_path: Pa
     assert {k.split("/")[0] for k in stats if "/" in k} == set(STEPS)
     assert {k.split("/")[1] for k in stats if k.startswith("after_send/")} == {"automine", "paused_then_mined",
                                                                                 "dropped"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(101, 121))
+def test_one_hundred_random_crash_trials_per_seed(world: World, chain: Web3, tmp_path: Path, seed: int) -> None:
+    """The same 100 trials under 20 other seeds (about 40 minutes in all; KEEPER_SLOW=1)."""
+    stats = run_trials(world, chain, tmp_path, 100, seed=seed)
+    assert stats["trials"] == 100 and stats["double_hedges"] == 0 and stats["lost_records"] == 0
