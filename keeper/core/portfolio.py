@@ -43,6 +43,7 @@ __all__ = [
     "ScenarioGrid",
     "SpotHolding",
     "aggregate",
+    "lp_risk",
     "scenario_grid",
 ]
 
@@ -87,7 +88,30 @@ class OptionPosition:
 
 @dataclass(frozen=True, slots=True)
 class LPPosition:
-    """A Uniswap v3 liquidity position (see :func:`keeper.core.lp_math.lp_greeks`).
+    """A Uniswap v3 liquidity position, priced at its own pool's price and marked at the spot.
+
+    Model
+    -----
+    Let ``S`` be the spot (the feed: quote per unit of underlying) and ``b`` the position's
+    ``basis``, the price of its own pool over the feed. The pool's price is ``P = b S`` and moves
+    with the feed (``b`` held fixed). At pool price ``P`` the position would pay ``u(P)`` units of
+    the underlying and ``q(P)`` units of quote (principal, from
+    :func:`keeper.core.lp_math.lp_greeks`), plus its fees ``u_f``, ``q_f`` (constant in ``S``).
+    The book marks the holdings at the spot::
+
+        value(S) = (u(bS) + u_f) S + q(bS) + q_f                  quote units
+        delta    = u(bS) + u_f                                    underlying units
+        gamma    = d delta / dS = b u'(bS)                        underlying units per quote unit
+
+    ``delta`` is the risky amount the position holds (what a full burn and collect pays), the
+    hedge ratio the keeper offsets; ``u'(P)``, the second derivative of the pool-priced value
+    ``u(P) P + q(P)``, is :attr:`keeper.core.lp_math.LPGreeks.gamma` at ``P`` (``-L / (2 P^1.5)`` in raw units when the
+    underlying is token0; 0 out of range). With ``b = 1`` this is the position at the feed price.
+
+    When ``amount_underlying`` / ``amount_quote`` are given they are the exact principal at pool
+    price ``b * mark`` (integer v3 math, the chain's rounding), used instead of the floating-point
+    ``u``, ``q`` whenever the spot equals ``mark``; at other spots (scenario shocks) the float model
+    is used. Gamma always comes from the float model (the exact amounts are a step function).
 
     Attributes
     ----------
@@ -97,6 +121,10 @@ class LPPosition:
     underlying_is_token0 : whether the risky token sorts first in the pool.
     decimals0, decimals1 : token decimals.
     fees_underlying, fees_quote : uncollected fees, human units; part of the holding.
+    basis : pool price / feed price of the position's own pool (dimensionless, > 0; 1.0 = at the feed).
+    amount_underlying, amount_quote : exact principal at pool price ``basis * mark``, human units
+        (both or neither, with ``mark``).
+    mark : the spot (quote per unit) at which the exact amounts hold.
     """
 
     underlying: str
@@ -108,6 +136,29 @@ class LPPosition:
     decimals1: int
     fees_underlying: float = 0.0
     fees_quote: float = 0.0
+    basis: float = 1.0
+    amount_underlying: float | None = None
+    amount_quote: float | None = None
+    mark: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.basis) and self.basis > 0.0):
+            raise InputError("basis", f"must be finite and > 0 (got {self.basis})")
+        given = [x is not None for x in (self.amount_underlying, self.amount_quote, self.mark)]
+        if any(given) and not all(given):
+            raise InputError("amount_underlying", "amount_underlying, amount_quote and mark go together")
+        for name in ("amount_underlying", "amount_quote"):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v >= 0.0):
+                raise InputError(name, f"must be finite and >= 0 (got {v})")
+        if self.mark is not None and not (math.isfinite(self.mark) and self.mark > 0.0):
+            raise InputError("mark", f"must be finite and > 0 (got {self.mark})")
+
+    def exact_at(self, spot: float) -> tuple[float, float] | None:
+        """The exact ``(underlying, quote)`` principal when ``spot`` is the mark, else ``None``."""
+        if self.mark is None or self.amount_underlying is None or self.amount_quote is None or spot != self.mark:
+            return None
+        return self.amount_underlying, self.amount_quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,18 +287,50 @@ def _value(group: list[Position], spot: FloatArray, vol_mult: FloatArray) -> Flo
         elif isinstance(p, SpotHolding):
             total = total + p.amount * spot
     for (is0, d0, d1), items in lps.items():
-        g = lp_greeks(
-            np.array([p.liquidity for p in items]), np.array([p.tick_lower for p in items]),
-            np.array([p.tick_upper for p in items]), spot[..., None],
-            underlying_is_token0=is0, decimals0=d0, decimals1=d1,
-        )
-        fees = sum(p.fees_underlying for p in items) * spot + sum(p.fees_quote for p in items)
-        total = total + np.sum(g.value, axis=-1) + fees
+        total = total + _lp_value(items, spot, is0, d0, d1)
     return np.asarray(total, dtype=np.float64)
 
 
+def _lp_value(items: list[LPPosition], spot: FloatArray, is0: bool, d0: int, d1: int) -> FloatArray:
+    """Float value at the spot of LPs of one orientation: ``(u(bS) + u_f) S + q(bS) + q_f`` summed.
+
+    ``spot`` has any shape; the positions run along a new last axis that is summed away.
+    """
+    basis = np.array([p.basis for p in items])
+    s = spot[..., None]
+    g = lp_greeks(
+        np.array([p.liquidity for p in items]), np.array([p.tick_lower for p in items]),
+        np.array([p.tick_upper for p in items]), s * basis,
+        underlying_is_token0=is0, decimals0=d0, decimals1=d1,
+    )
+    under, quote = (g.amount0, g.amount1) if is0 else (g.amount1, g.amount0)
+    fees_u = np.array([p.fees_underlying for p in items])
+    fees_q = np.array([p.fees_quote for p in items])
+    return np.asarray(np.sum((under + fees_u) * s + quote + fees_q, axis=-1), dtype=np.float64)
+
+
+def lp_risk(p: LPPosition, spot: float) -> tuple[float, float, float]:
+    """``(value, delta, gamma)`` of one LP at spot ``spot`` (see :class:`LPPosition` for the model).
+
+    value in quote units, delta in underlying units (the risky amount held, fees included), gamma
+    in underlying units per quote unit. The exact amounts are used when ``spot`` is the mark.
+    """
+    lg = lp_greeks(p.liquidity, p.tick_lower, p.tick_upper, spot * p.basis,
+                   underlying_is_token0=p.underlying_is_token0, decimals0=p.decimals0, decimals1=p.decimals1)
+    exact = p.exact_at(spot)
+    if exact is not None:
+        under, quote = exact
+    elif p.underlying_is_token0:
+        under, quote = float(lg.amount0), float(lg.amount1)
+    else:
+        under, quote = float(lg.amount1), float(lg.amount0)
+    delta = under + p.fees_underlying
+    return delta * spot + quote + p.fees_quote, delta, p.basis * float(lg.gamma)
+
+
 def _summary(underlying: str, group: list[Position], spot: float) -> RiskSummary:
-    value = float(_value(group, np.array([[spot]]), np.array([[1.0]]))[0, 0])
+    others: list[Position] = [p for p in group if not isinstance(p, LPPosition)]
+    value = float(_value(others, np.array([[spot]]), np.array([[1.0]]))[0, 0])
     delta = gamma = vega = theta = 0.0
     opts = [p for p in group if isinstance(p, OptionPosition)]
     if opts:
@@ -259,11 +342,10 @@ def _summary(underlying: str, group: list[Position], spot: float) -> RiskSummary
         theta += float(g.theta @ qty)
     for p in group:
         if isinstance(p, LPPosition):
-            lg = lp_greeks(p.liquidity, p.tick_lower, p.tick_upper, spot,
-                           underlying_is_token0=p.underlying_is_token0,
-                           decimals0=p.decimals0, decimals1=p.decimals1)
-            delta += float(lg.delta) + p.fees_underlying
-            gamma += float(lg.gamma)
+            lp_v, lp_d, lp_g = lp_risk(p, spot)
+            value += lp_v
+            delta += lp_d
+            gamma += lp_g
         elif isinstance(p, PerpPosition):
             delta += p.size
         elif isinstance(p, SpotHolding):

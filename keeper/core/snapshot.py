@@ -185,6 +185,11 @@ class Snapshot:
     """The block's base fee per gas (``block.basefee``)."""
     failures: tuple[ReadFailure, ...] = ()
     round_trips: int = 0
+    native_balances: dict[str, int] = field(default_factory=dict)
+    """owner -> native coin balance in wei (Multicall3 ``getEthBalance``, same block)."""
+    native_asset: str | None = None
+    """The asset the native balances count as exposure to (``ETH``, whose token is WETH); ``None``:
+    read and shown, not counted (``[treasury] count_native = false``, or no asset marked ``native``)."""
 
     @property
     def complete(self) -> bool:
@@ -196,6 +201,7 @@ class Snapshot:
         out["balances"] = [
             {"owner": owner, "token": token, "amount": amount} for (owner, token), amount in self.balances.items()
         ]
+        out["native_balances"] = [{"owner": owner, "amount": wei} for owner, wei in self.native_balances.items()]
         out["pools"] = {
             addr: {**pool, "ticks": list(pool["ticks"].values())} for addr, pool in out["pools"].items()
         }
