@@ -19,16 +19,23 @@ Gates
     the gate passes with ``overridden=True`` and says so.
 
 Oracle and staleness failures are never overridden: no price, no trade.
+
+A per-pool gate comes on top: ``pool_deviation`` compares one pool's price with the feed
+(``deviation_bps(pool, feed) <= max_oracle_deviation_bps``). It does not stop the decision: it
+makes that pool unavailable as a hedge venue (:func:`gate_swap_estimate`), with its reason, and
+hedging through another, healthy venue stays allowed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from keeper.core._checks import check_finite, check_non_negative, check_positive
-from keeper.core.reasons import Reason, fmt_seconds, fmt_units
+from keeper.core.costs import VenueEstimate
+from keeper.core.reasons import Reason, fmt_quote, fmt_seconds, fmt_units
+from keeper.core.venue_inputs import SwapVenue
 from keeper.errors import InputError
 
 __all__ = [
@@ -40,9 +47,11 @@ __all__ = [
     "check_feed_staleness",
     "check_gas",
     "check_oracle_consistency",
+    "check_pool_deviation",
     "check_snapshot",
     "deviation_bps",
     "evaluate_gates",
+    "gate_swap_estimate",
 ]
 
 
@@ -250,6 +259,63 @@ def check_gas(
             max_gas_gwei=max_gas_gwei,
         ),
     )
+
+
+def check_pool_deviation(
+    pool: str,
+    underlying: str,
+    pool_price: float,
+    feed_price: float,
+    max_deviation_bps: float,
+    *,
+    quote_symbol: str = "USD",
+) -> GateResult:
+    """Pass iff one pool's price agrees with the feed: ``deviation_bps(pool_price, feed_price) <= max``.
+
+    Parameters
+    ----------
+    pool : pool address (named in the reason).
+    underlying : asset symbol.
+    pool_price, feed_price : quote per unit of ``underlying``, human units (> 0).
+    max_deviation_bps : the limit, bps (``oracles.max_deviation_bps``).
+
+    The reason names the pool, both prices, the deviation and the signed basis
+    ``(pool / feed - 1) * 1e4`` in bps. A failure blocks hedging in this pool only.
+    """
+    check_positive("pool_price", pool_price)
+    check_positive("feed_price", feed_price)
+    check_positive("max_deviation_bps", max_deviation_bps)
+    dev = deviation_bps(pool_price, feed_price)
+    basis = (pool_price / feed_price - 1.0) * 1e4
+    unit = f"{quote_symbol}/{underlying}" if underlying else quote_symbol
+    text = (f"pool {pool} prices {underlying} at {fmt_quote(pool_price, unit)} vs feed {fmt_quote(feed_price, unit)}:"
+            f" deviation {dev:.1f} bps (basis {basis:+.1f} bps)")
+    numbers = {"pool_price_quote": pool_price, "feed_price_quote": feed_price, "deviation_bps": dev,
+               "basis_bps": basis, "max_deviation_bps": max_deviation_bps}
+    if dev > max_deviation_bps:
+        return GateResult("pool_deviation", False,
+                          Reason.of("gate_pool_deviation", f"{text} > max {max_deviation_bps:.1f} bps:"
+                                    " no hedge in this pool", **numbers))
+    return GateResult("pool_deviation", True,
+                      Reason.of("gate_ok", f"{text} <= max {max_deviation_bps:.1f} bps", **numbers))
+
+
+def gate_swap_estimate(
+    estimate: VenueEstimate, venue: SwapVenue, feed_price: float, max_deviation_bps: float, *,
+    underlying: str = "", quote_symbol: str = "USD",
+) -> VenueEstimate:
+    """``estimate`` made unavailable, with the ``pool_deviation`` reason, when ``venue``'s pool deviates.
+
+    The pool price is ``venue.sqrt_price ** 2`` (quote per underlying). A venue known only by a
+    quoter result (no ``sqrt_price``) is not checked here.
+    """
+    if venue.sqrt_price is None:
+        return estimate
+    gate = check_pool_deviation(venue.venue_id, underlying, venue.sqrt_price * venue.sqrt_price, feed_price,
+                                max_deviation_bps, quote_symbol=quote_symbol)
+    if gate.passed:
+        return estimate
+    return replace(estimate, available=False, reason=gate.reason)
 
 
 def evaluate_gates(

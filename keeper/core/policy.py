@@ -20,7 +20,9 @@ One underlying, one cycle
 6. Clip: ``min(needed, max_trade_quote / P, window_left / P)``; the rest is
    reported as ``remaining_units`` and hedged by later cycles.
 7. Venue: every swap pool and perp is estimated at the clip size; the cheapest
-   available all-in cost wins; unavailable venues are listed with their reason.
+   available all-in cost wins; unavailable venues are listed with their reason. A pool whose
+   price deviates from the feed by more than ``max_oracle_deviation_bps`` is unavailable
+   (:func:`keeper.core.gates.gate_swap_estimate`); other venues stay available.
 8. Order: side, size, notional at the oracle price ``P``, limit price
    ``P (1 +/- max_slippage_bps / 1e4)`` (+ for a buy), cost breakdown.
 
@@ -49,7 +51,7 @@ from keeper.core.costs import (
     one_way_cost_fraction,
     rank_venues,
 )
-from keeper.core.gates import GateConfig, SnapshotStatus, evaluate_gates
+from keeper.core.gates import GateConfig, SnapshotStatus, evaluate_gates, gate_swap_estimate
 from keeper.core.hedge_types import Decision, Exposure, HedgeOrder, Plan, TriggerKind, UnderlyingInput
 from keeper.core.reasons import Reason, fmt_bps, fmt_quote, fmt_seconds, fmt_units
 from keeper.core.sizing import (
@@ -328,7 +330,9 @@ def decide_underlying(
     # -- venue
     vc = policy.venues
     estimates = tuple(
-        [estimate_swap(s, side, size, price, gas, vc, underlying=sym, quote_symbol=q) for s in inp.swaps]
+        [gate_swap_estimate(estimate_swap(s, side, size, price, gas, vc, underlying=sym, quote_symbol=q), s, price,
+                            policy.gates.max_oracle_deviation_bps, underlying=sym, quote_symbol=q)
+         for s in inp.swaps]
         + [estimate_perp(p, side, size, price, gas, vc, quote_symbol=q) for p in inp.perps]
     )
     reasons.extend(est.reason for est in estimates if not est.available)
