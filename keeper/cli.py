@@ -89,6 +89,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_multicall3_install(args: argparse.Namespace) -> int:
+    """Place Multicall3 at its canonical address on a local or forked anvil chain (refuses elsewhere)."""
+    from pathlib import Path
+
+    from keeper.chain.multicall3_install import install_multicall3
+    from keeper.chain.rpc import RpcClient
+    from keeper.config import load_config
+    from keeper.ops.doctor import redact_url
+
+    if args.rpc_url:
+        rpc = RpcClient.http(args.rpc_url)
+        where = redact_url(args.rpc_url)
+    else:
+        cfg = load_config(Path(args.config), dict(os.environ))
+        rpc = RpcClient.http(str(cfg.chain.rpc_url), timeout_s=cfg.chain.timeout_s)
+        rpc.check_chain_id(cfg.chain.chain_id)
+        where = redact_url(str(cfg.chain.rpc_url))
+    print(install_multicall3(rpc, where).message())
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     from keeper import commands as c
 
@@ -154,6 +175,14 @@ def _parser() -> argparse.ArgumentParser:
     from keeper.ops.cli import add_parsers as ops_parsers
 
     ops_parsers(sub)
+
+    mc3 = sub.add_parser("multicall3", help="Multicall3 on a local chain (the keeper reads through it)")
+    mc3_sub = mc3.add_subparsers(dest="multicall3_command", required=True)
+    mc3_install = with_config(mc3_sub.add_parser(
+        "install", help="place Multicall3 at its canonical address on a local or forked anvil chain (refuses on "
+                        "other nodes; does nothing when it is already there)"))
+    mc3_install.add_argument("--rpc-url", default=None, help="the anvil node (default: chain.rpc_url of --config)")
+    mc3_install.set_defaults(func=cmd_multicall3_install)
 
     demo = sub.add_parser("demo", help="the local world, a market actor and the keeper hedging for a few cycles")
     demo.add_argument("--config", "-c", default=None, help="default: examples/devnet.toml")

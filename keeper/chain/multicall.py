@@ -4,6 +4,11 @@ Calls are packed into ``aggregate3`` chunks kept under a calldata and a gas budg
 chunk is an ``eth_call`` pinned to the same block number, and all chunks of one
 :meth:`Multicall.execute` go out as one JSON-RPC batch, so one ``execute`` is one round trip
 (plus one per chunk that must be split after the node refuses it).
+
+A chain without Multicall3 answers an ``eth_call`` to its address with empty data (there is no
+code to run); :meth:`Multicall.execute` turns that into a :class:`~keeper.errors.SetupError` that
+names Multicall3 and the fix (:func:`missing_multicall3_fix`), never into per-call failures that
+would surface later as some unrelated read's error.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
 from keeper.chain.abi_fast import decode_aggregate3, decode_values, encode_aggregate3, encode_args
-from keeper.chain.rpc import RpcClient, RpcError
-from keeper.errors import InputError
+from keeper.chain.rpc import HttpTransport, RpcClient, RpcError
+from keeper.errors import ChainError, InputError, SetupError
 
-__all__ = ["MULTICALL3", "Call", "Failed", "Multicall", "Ok", "Result", "decode_revert", "selector"]
+__all__ = ["MULTICALL3", "MULTICALL3_DOCS", "Call", "Failed", "Multicall", "Ok", "Result", "decode_revert",
+           "install_command", "is_anvil_client", "missing_multicall3_fix", "selector"]
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
+MULTICALL3_DOCS = "https://github.com/mds1/multicall3"
 _AGGREGATE3 = keccak(text="aggregate3((address,bool,bytes)[])")[:4]
 _ERROR_STRING = bytes.fromhex("08c379a0")
 _PANIC = bytes.fromhex("4e487b71")
@@ -52,6 +59,34 @@ def _arg_types(signature: str) -> list[str]:
         cur += ch
     out.append(cur)
     return out
+
+
+def is_anvil_client(client_version: str) -> bool:
+    """Whether a ``web3_clientVersion`` answer names anvil (``anvil/v1.7.1``)."""
+    return client_version.strip().lower().startswith("anvil")
+
+
+def install_command(rpc_url: str | None) -> str:
+    """The command that places Multicall3 on the anvil chain at ``rpc_url``.
+
+    A URL with a path, query or credentials may carry an API key: it is not repeated, the
+    command reads it from the config instead.
+    """
+    from urllib.parse import urlsplit
+
+    if rpc_url:
+        p = urlsplit(rpc_url)
+        if p.scheme in ("http", "https") and p.hostname and p.path in ("", "/") and not p.query \
+                and p.username is None and p.password is None:
+            return f"keeper multicall3 install --rpc-url {rpc_url.rstrip('/')}"
+    return "keeper multicall3 install -c CONFIG"
+
+
+def missing_multicall3_fix(client_version: str | None, rpc_url: str | None = None) -> str:
+    """The one-line fix for a chain without Multicall3: install it on anvil, otherwise change chains."""
+    if client_version is not None and is_anvil_client(client_version):
+        return f"run `{install_command(rpc_url)}` (places it at its canonical address on this anvil chain)"
+    return f"use a chain with the canonical Multicall3 deployment (see {MULTICALL3_DOCS})"
 
 
 @dataclass(frozen=True)
@@ -184,11 +219,27 @@ class Multicall:
         except (DecodingError, OverflowError, ValueError) as exc:
             return Failed(f"returned {len(data)} bytes that do not decode as ({','.join(call.returns)}): {exc}")
 
+    def _missing(self, block: int) -> SetupError:
+        """The error for an empty ``aggregate3`` answer: no code at :attr:`address`."""
+        chain, client = "", None
+        try:
+            chain = f" on chain {self.rpc.chain_id()}"
+            client = str(self.rpc.call("web3_clientVersion"))
+        except ChainError:
+            pass
+        url = self.rpc.transport.url if isinstance(self.rpc.transport, HttpTransport) else None
+        where = "its canonical address" if self.address == MULTICALL3 else "the configured address"
+        return SetupError(
+            f"no Multicall3 contract at {where} {self.address}{chain} (block {block}): the keeper batches "
+            f"every chain read through it; fix: {missing_multicall3_fix(client, url)}"
+        )
+
     def execute(self, calls: Sequence[Call], block: int) -> list[Result]:
         """Run ``calls`` at ``block``; the result list matches ``calls`` one to one.
 
-        Raises TransportError only when the node cannot be reached after retries; every other
-        problem is reported per call as :class:`Failed`.
+        Raises SetupError when there is no Multicall3 at :attr:`address` (the node answers the
+        ``eth_call`` with empty data) and TransportError when the node cannot be reached after
+        retries; every other problem is reported per call as :class:`Failed`.
         """
         if block < 0:
             raise InputError("block", f"must be a block number >= 0, got {block}")
@@ -211,6 +262,8 @@ class Multicall:
                     for i in idx:
                         results[i] = Failed(f"multicall chunk failed: {answer.rpc_message}")
                     continue
+                if str(answer) in ("0x", ""):
+                    raise self._missing(block)
                 try:
                     decoded = decode_aggregate3(bytes.fromhex(str(answer).removeprefix("0x")))
                 except (DecodingError, ValueError) as exc:
