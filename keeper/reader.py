@@ -3,8 +3,9 @@
 Stages (each one Multicall3 ``execute``, i.e. one JSON-RPC round trip):
 
 0. the block header (``eth_getBlockByNumber``: number, timestamp, base fee), latest or the pinned block;
-1. LP NFT counts, option books, perp markets and positions, feeds, balances,
-   token metadata, oracle pools' state and TWAP;
+1. LP NFT counts, option books, perp markets and positions, feeds, balances (tokens, and the
+   owners' native coin through Multicall3's ``getEthBalance``), token metadata, oracle and hedge
+   pools' state and TWAP;
 2. LP token ids (``tokenOfOwnerByIndex``) and option series details;
 3. LP positions (``positions``);
 4. the LPs' pools (slot0, liquidity, fee growth) and their boundary ticks (fee growth outside).
@@ -73,6 +74,9 @@ class BookSources:
     perp_markets: tuple[PerpSource, ...] = ()
     twap_window_s: int = 1800
     otc_positions: tuple[OptionPosition, ...] = ()
+    native_asset: str | None = None
+    """The asset the owners' native balances count as (``ETH`` when its token is WETH); ``None``: the
+    native balances are read and shown but are not exposure (see ``Snapshot.native_asset``)."""
 
     def __post_init__(self) -> None:
         if not self.owners:
@@ -82,6 +86,8 @@ class BookSources:
         symbols = [a.symbol for a in self.assets]
         if len(set(symbols)) != len(symbols):
             raise InputError("assets", f"duplicate asset symbols in {symbols}")
+        if self.native_asset is not None and self.native_asset not in symbols:
+            raise InputError("native_asset", f"{self.native_asset!r} is not one of {symbols}")
         for p in self.perp_markets:
             if p.underlying not in symbols:
                 raise InputError("perp_markets", f"{p.market}: underlying {p.underlying!r} is not one of {symbols}")
@@ -145,6 +151,7 @@ class _Book:
     twaps: dict[str, TwapReading] = field(default_factory=dict)
     feeds: dict[str, FeedReading] = field(default_factory=dict)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    native_balances: dict[str, int] = field(default_factory=dict)
     lp_counts: dict[str, int] = field(default_factory=dict)
     lp_ids: list[tuple[str, int]] = field(default_factory=list)
     lps: list[LpPosition] = field(default_factory=list)
@@ -192,6 +199,7 @@ class BookReader:
             s1.add(uniswap_v3.balance_call(src.position_manager, owner), _put_int(book.lp_counts, owner))
             for token in known_tokens:
                 s1.add(erc20.balance_of_call(token, owner), _put_int(book.balances, (owner, token)))
+            s1.add(self._native_balance_call(owner), _put_int(book.native_balances, owner))
             for market in src.option_markets:
                 s1.add(options.account_book_call(market, owner), _append_book(book, market, owner))
         for asset in src.assets:
@@ -301,9 +309,16 @@ class BookReader:
             base_fee_wei=book.base_fee,
             failures=tuple(failures),
             round_trips=self.rpc.round_trips - trips0,
+            native_balances=book.native_balances,
+            native_asset=src.native_asset,
         )
 
     # ------------------------------------------------------------------ helpers
+    def _native_balance_call(self, owner: str) -> Call:
+        """Multicall3's own ``getEthBalance(owner)``: the native balance in wei, in the same batch."""
+        return Call(self.multicall.address, "getEthBalance(address)", (owner,), ("uint256",),
+                    f"native balance of {owner}", 10_000)
+
     @staticmethod
     def _add_token_meta(stage: _Stage, book: _Book, token: str) -> None:
         parts = book.token_parts.setdefault(token, {})

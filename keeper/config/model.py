@@ -193,6 +193,8 @@ class KeeperConfig(Model):
             dup = _dupes([getattr(a, attr) for a in assets])
             problems += [(f"{i}.{attr}", getattr(a, attr), f"duplicate {what}: each asset needs its own")
                          for i, a in enumerate(assets) if getattr(a, attr) in dup]
+        natives = [i for i, a in enumerate(assets) if a.native]
+        problems += [(f"{i}.native", True, "only one asset can be the chain's native coin") for i in natives[1:]]
         pools = [(i, p) for i, a in enumerate(assets) for p in a.hedge_pools]
         dup = _dupes([p for a in assets for p in set(a.hedge_pools)])
         problems += [(f"{i}.hedge_pools", p, "pool listed under more than one asset") for i, p in pools if p in dup]
@@ -332,7 +334,15 @@ class KeeperConfig(Model):
             perp_markets=tuple(PerpSource(a.perp_market, a.symbol) for a in self.assets if a.perp_market is not None),
             twap_window_s=self.oracles.twap_window_s,
             otc_positions=self.otc_positions(),
+            native_asset=self.native_asset,
         )
+
+    @property
+    def native_asset(self) -> str | None:
+        """The asset the owners' native balances count as: the one marked ``native``, if ``count_native``."""
+        if not self.treasury.count_native:
+            return None
+        return next((a.symbol for a in self.assets if a.native), None)
 
     def surface_feeds(self) -> dict[str, SurfaceFeed]:
         """One :class:`~keeper.surface_io.SurfaceFeed` per ``[vol.surfaces.<SYMBOL>]``.
@@ -383,10 +393,13 @@ class KeeperConfig(Model):
         """
         out: dict[str, Any] = _canonical({
             "chain_id": self.chain.chain_id,
-            "treasury": self.treasury.model_dump(),
+            # native / count_native only when set away from their defaults: configs that do not use
+            # native balances keep the fingerprint they had before the fields existed.
+            "treasury": self.treasury.model_dump(exclude=set() if not self.treasury.count_native
+                                                 else {"count_native"}),
             "uniswap": self.uniswap.model_dump(),
             "quote": self.quote.model_dump(),
-            "assets": {a.symbol: a.model_dump() for a in self.assets},
+            "assets": {a.symbol: a.model_dump(exclude=set() if a.native else {"native"}) for a in self.assets},
             "option_markets": sorted(self.positions.option_markets),
             "policy": {s: dataclasses.asdict(self.effective_policy(s)) for s in (DEFAULT_POLICY, *self.symbols)},
             "oracles": self.oracles.model_dump(),

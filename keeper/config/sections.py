@@ -131,6 +131,8 @@ class TreasuryConfig(Model):
     safe: Address | None = None
     hedge_module: Address | None = None
     owners: AddressList = ()
+    count_native: bool = True
+    """Count the owners' native coin (ETH) as exposure of the asset marked ``native = true``."""
 
     @model_validator(mode="after")
     def _mode_fields(self) -> TreasuryConfig:
@@ -178,6 +180,9 @@ class AssetConfig(Model):
     hedge_pools: AddressList = ()
     perp_market: Address | None = None
     perp_max_abs_units: Pos | None = None
+    native: bool = False
+    """This asset's token is the chain's wrapped native coin (WETH for ETH): the owners' native
+    balances count as this asset when ``treasury.count_native`` (the default). At most one asset."""
 
     @model_validator(mode="after")
     def _venues(self) -> AssetConfig:
