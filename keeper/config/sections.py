@@ -124,7 +124,9 @@ class TreasuryConfig(Model):
     """Whose positions are read and which account trades.
 
     ``owners`` empty means the caller fills it: ``[safe]`` in ``safe-module`` mode, the
-    signer's address in ``eoa`` mode (see :meth:`read_owners`).
+    signer's address in ``eoa`` mode. In ``eoa`` mode the signer trades its own funds, so it is
+    always one of the owners the book reads, added after the listed ones when ``owners`` leaves
+    it out (see :meth:`read_owners`).
     """
 
     mode: Literal["safe-module", "eoa"] = "safe-module"
@@ -154,8 +156,13 @@ class TreasuryConfig(Model):
         return signer_address
 
     def read_owners(self, signer_address: str) -> tuple[str, ...]:
-        """``owners`` as configured, else the trading account alone."""
-        return self.owners or (self.account(signer_address),)
+        """``owners`` as configured, else the trading account alone; in ``eoa`` mode the signer is
+        always included (its balances are the inventory the hedges sell from)."""
+        if not self.owners:
+            return (self.account(signer_address),)
+        if self.mode == "eoa" and signer_address.lower() not in {o.lower() for o in self.owners}:
+            return (*self.owners, signer_address)
+        return self.owners
 
 
 class UniswapConfig(Model):

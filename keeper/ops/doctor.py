@@ -2,7 +2,8 @@
 
 Checks, in order (chain checks run only once the RPC answers with the expected chain id):
 
-``rpc``            the RPC answers with ``chain.chain_id``; Multicall3 is deployed
+``rpc``            the RPC answers with ``chain.chain_id``; Multicall3 is deployed (the fix on anvil is
+                   ``keeper multicall3 install``)
 ``signer``         the signing key loads (its address is used below; the key is never printed)
 ``safe``           a contract at ``treasury.safe`` whose ``VERSION()`` is 1.4.1
 ``module_enabled`` ``Safe.isModuleEnabled(hedge_module)``, the module belongs to the Safe, not paused
@@ -12,13 +13,20 @@ Checks, in order (chain checks run only once the RPC answers with the expected c
 ``perp_margin``    the trading account has margin in each configured perp market (warn otherwise)
 ``gas_balance``    the signer's balance covers N hedges at ``max_fee_gwei`` x ``swap_gas_units``
 ``feeds``          each feed's ``updatedAt`` within ``oracles.max_feed_age_s`` of the block time
-``twap``           ``observe([twap_window_s, 0])`` succeeds on each oracle pool; the oldest observation's age
+``twap``           each oracle pool covers ``oracles.twap_window_s``: ``observe([twap_window_s, 0])`` succeeds,
+                   observation cardinality > 1 and the oldest observation at least the window old (the fix
+                   names ``increaseObservationCardinalityNext(n)`` with n from the window and the block time)
+``pool_prices``    each asset's hedge pools and oracle pool against its feed, both in USD; beyond
+                   ``oracles.max_deviation_bps`` a warn naming the pool and the deviation in bps
+``quoter``         code at ``uniswap.quoter``, and a QuoterV2 ``quoteExactInputSingle`` of a small amount of the
+                   first hedged asset into the quote token, in its first hedge pool, succeeds
 ``journal``        the journal is writable (``BEGIN IMMEDIATE`` + ``ROLLBACK``; nothing is changed)
 ``anvil``          anvil is available for ``keeper simulate``
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import tempfile
@@ -28,14 +36,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-from keeper.chain.multicall import MULTICALL3, Call, Multicall, Result
+from keeper.chain.multicall import MULTICALL3, Call, Multicall, Result, missing_multicall3_fix
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
-from keeper.errors import ChainError, KeeperError, SetupError
+from keeper.errors import ChainError, InputError, KeeperError, SetupError
 from keeper.ops.onchain import ModuleState, read_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
 
-__all__ = ["Check", "Status", "check_anvil", "check_journal", "redact_url", "render", "run_doctor"]
+__all__ = ["Check", "Status", "cardinality_for", "check_anvil", "check_journal", "redact_url", "render", "run_doctor"]
 
 Status = Literal["pass", "warn", "fail"]
 SAFE_VERSION = "1.4.1"
@@ -147,8 +155,13 @@ def _rpc(cfg: KeeperConfig, rpc: RpcClient) -> tuple[Check, _Ctx | None]:
         return Check("rpc", "fail", f"{where} does not answer (chain checks skipped): {exc}",
                      fix + " and check that it is up"), None
     if str(code) in ("0x", ""):
-        return Check("rpc", "fail", f"no Multicall3 at {MULTICALL3} on chain {got}",
-                     "use a chain with the canonical Multicall3 deployment"), None
+        try:
+            client: str | None = str(rpc.call("web3_clientVersion"))
+        except KeeperError:
+            client = None
+        return Check("rpc", "fail", f"no Multicall3 at its canonical address {MULTICALL3} on chain {got}: the "
+                     "keeper reads through it (chain checks skipped)",
+                     missing_multicall3_fix(client, str(cfg.chain.rpc_url))), None
     number, ts = int(block["number"], 16), int(block["timestamp"], 16)
     ctx = _Ctx(cfg, rpc, Multicall(rpc), number, ts, None)
     return Check("rpc", "pass", f"{where}: chain id {got}, block {number}"), ctx
@@ -360,40 +373,190 @@ def _feeds(c: _Ctx) -> Check:
     return Check("feeds", "pass", "fresh: " + ", ".join(ages))
 
 
+_SLOT0 = ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool")
+_OBSERVATION = ("uint32", "int56", "uint160", "bool")
+_ROUND = ("uint80", "int256", "uint256", "uint256", "uint80")
+MAX_CARDINALITY = 65_535  # observationCardinalityNext is a uint16
+
+
+def _block_time_s(c: _Ctx, span: int = 100) -> float:
+    """Seconds per block over the last ``span`` blocks (1 s when that cannot be measured: the larger n is safe)."""
+    back = min(span, c.block)
+    if back <= 0:
+        return 1.0
+    old = c.rpc.call("eth_getBlockByNumber", [hex(c.block - back), False])
+    dt = c.timestamp - int(old["timestamp"], 16)
+    return max(dt / back, 1.0) if dt > 0 else 1.0
+
+
+def cardinality_for(window_s: int, block_time_s: float) -> int:
+    """Observations a pool needs to cover ``window_s`` when a swap lands in every block: one per block, plus one."""
+    if window_s <= 0 or not (block_time_s > 0 and math.isfinite(block_time_s)):
+        raise InputError("window_s", f"window {window_s} s and block time {block_time_s} s must be positive")
+    return min(math.ceil(window_s / block_time_s) + 1, MAX_CARDINALITY)
+
+
 def _twap(c: _Ctx) -> Check:
     window = c.cfg.oracles.twap_window_s
     pools = [(a.symbol, a.oracle_pool) for a in c.cfg.assets if a.oracle_pool is not None]
     if not pools:
         return Check("twap", "pass", "no oracle_pool configured (feeds only)")
-    slot0 = ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool")
     calls: list[Call] = []
     for _, p in pools:
         calls += [Call(p, "observe(uint32[])", ([window, 0],), ("int56[]", "uint160[]"), gas=500_000),
-                  Call(p, "slot0()", (), slot0)]
+                  Call(p, "slot0()", (), _SLOT0)]
     res = c.calls(calls)
     obs: list[Call] = []
     for i, (_, p) in enumerate(pools):
         s = _val(res[2 * i + 1])
         idx, card = (int(s[2]), int(s[3])) if s else (0, 1)
-        obs += [Call(p, "observations(uint256)", ((idx + 1) % max(card, 1),), ("uint32", "int56", "uint160", "bool")),
-                Call(p, "observations(uint256)", (0,), ("uint32", "int56", "uint160", "bool"))]
+        obs += [Call(p, "observations(uint256)", ((idx + 1) % max(card, 1),), _OBSERVATION),
+                Call(p, "observations(uint256)", (0,), _OBSERVATION)]
     olds = c.calls(obs)
     bad: list[str] = []
     lines: list[str] = []
+    short: list[tuple[str, int]] = []
     for i, (sym, p) in enumerate(pools):
         nxt, first = _val(olds[2 * i]), _val(olds[2 * i + 1])
         oldest = nxt if nxt and nxt[3] else first
-        age = f"{c.timestamp - int(oldest[0]):,} s" if oldest else "unknown"
-        card = int(_val(res[2 * i + 1])[3]) if res[2 * i + 1].ok else 0
+        age = c.timestamp - int(oldest[0]) if oldest else None
+        age_s = f"{age:,} s" if age is not None else "unknown"
+        slot0 = _val(res[2 * i + 1])
+        if not slot0:
+            bad.append(f"{sym} pool {p}: slot0() unreadable ({_why(res[2 * i + 1])})")
+            continue
+        card, card_next = int(slot0[3]), int(slot0[4])
+        where = f"{sym} pool {p}: cardinality {card}"
+        if card_next > card:
+            where += f" (growing to {card_next})"
         if not res[2 * i].ok:
-            bad.append(f"{sym} pool {p}: observe([{window}, 0]) fails ({_why(res[2 * i])}); oldest observation "
-                       f"{age} old, cardinality {card}")
+            bad.append(f"{where}, oldest observation {age_s} old: observe([{window}, 0]) fails ({_why(res[2 * i])})")
+            short.append((p, card_next))
+        elif card <= 1:
+            bad.append(f"{where}: one observation, so the {window:,} s \"TWAP\" is the spot price since the last swap")
+            short.append((p, card_next))
+        elif age is None or age < window:
+            bad.append(f"{where}: the oldest observation is {age_s} old, younger than the {window:,} s window")
+            short.append((p, card_next))
         else:
-            lines.append(f"{sym} oldest observation {age} old (cardinality {card})")
+            lines.append(f"{sym} oldest observation {age_s} old (cardinality {card})")
     if bad:
-        return Check("twap", "fail", "; ".join(bad), "raise the pool's observation cardinality "
-                     "(increaseObservationCardinalityNext) and let it fill, or lower oracles.twap_window_s")
-    return Check("twap", "pass", f"{window} s window readable: " + ", ".join(lines))
+        bt = _block_time_s(c)
+        n = cardinality_for(window, bt)
+        steps = []
+        for p, card_next in short:
+            steps.append(f"call increaseObservationCardinalityNext({n}) on {p}" if card_next < n else
+                         f"{p} already grows to {card_next}")
+        fix = ("; ".join(steps) + f" ({window:,} s window / {bt:,.1f} s per block + 1), then let it fill for "
+               f"{window:,} s of trading, or lower oracles.twap_window_s") if steps else \
+            "check oracle_pool is a Uniswap v3 pool"
+        return Check("twap", "fail", "; ".join(bad), fix)
+    return Check("twap", "pass", f"{window:,} s window covered: " + ", ".join(lines))
+
+
+def _decimals(c: _Ctx, tokens: list[str]) -> dict[str, int]:
+    """``decimals()`` of each token (lower-case address keys); a token that does not answer is left out."""
+    uniq = list(dict.fromkeys(t.lower() for t in tokens))
+    res = c.calls([Call(t, "decimals()", (), ("uint8",), f"{t} decimals") for t in uniq])
+    return {t: int(_val(r)[0]) for t, r in zip(uniq, res, strict=True) if r.ok}
+
+
+def _pool_prices(c: _Ctx) -> Check:
+    cfg = c.cfg
+    limit = cfg.oracles.max_deviation_bps
+    quote = cfg.quote.token
+    pools = [(a, p) for a in cfg.assets
+             for p in dict.fromkeys([*a.hedge_pools, *([a.oracle_pool] if a.oracle_pool else [])])]
+    if not pools:
+        return Check("pool_prices", "pass", "no hedge or oracle pool configured")
+    quote_feed = None
+    if c.module is not None and quote in c.module.params["tokens"]:
+        quote_feed = str(c.module.params["tokens"][quote]["feed"])
+    feeds = [a.feed for a in cfg.assets] + ([quote_feed] if quote_feed else [])
+    calls = [Call(f, "latestRoundData()", (), _ROUND) for f in feeds]
+    calls += [Call(f, "decimals()", (), ("uint8",)) for f in feeds]
+    for _, p in pools:
+        calls += [Call(p, "slot0()", (), _SLOT0), Call(p, "token0()", (), ("address",)),
+                  Call(p, "token1()", (), ("address",))]
+    res = c.calls(calls)
+    nf = len(feeds)
+    usd: dict[str, float] = {}
+    for i, f in enumerate(feeds):
+        r, d = _val(res[i]), _val(res[nf + i])
+        if r and d and int(r[1]) > 0:
+            usd[f] = int(r[1]) / 10 ** int(d[0])
+    quote_usd = usd.get(quote_feed, 1.0) if quote_feed else 1.0
+    decs = _decimals(c, [quote, *(a.token for a in cfg.assets)])
+    far: list[str] = []
+    bad: list[str] = []
+    near: list[str] = []
+    for j, (a, p) in enumerate(pools):
+        slot0, t0, t1 = (_val(res[2 * nf + 3 * j + k]) for k in range(3))
+        feed_usd = usd.get(a.feed)
+        if not (slot0 and t0 and t1):
+            bad.append(f"{a.symbol} pool {p}: slot0/token0/token1 unreadable")
+            continue
+        if feed_usd is None:
+            bad.append(f"{a.symbol} pool {p}: the feed {a.feed} is unreadable")
+            continue
+        tok0, tok1 = str(t0[0]).lower(), str(t1[0]).lower()
+        pair = {tok0, tok1}
+        if pair != {a.token.lower(), quote.lower()}:
+            bad.append(f"{a.symbol} pool {p}: pairs {t0[0]} / {t1[0]}, not {a.symbol} / {cfg.quote.symbol}")
+            continue
+        if tok0 not in decs or tok1 not in decs:
+            bad.append(f"{a.symbol} pool {p}: token decimals unreadable")
+            continue
+        p01 = (int(slot0[0]) / 2**96) ** 2 * 10.0 ** (decs[tok0] - decs[tok1])  # token1 per token0
+        if p01 <= 0:
+            bad.append(f"{a.symbol} pool {p}: not initialized (sqrtPriceX96 0)")
+            continue
+        pool_usd = (p01 if tok0 == a.token.lower() else 1.0 / p01) * quote_usd
+        dev = (pool_usd / feed_usd - 1.0) * 1e4
+        dev = 0.0 if abs(dev) < 0.05 else dev  # no "-0.0 bps"
+        text = f"{a.symbol} pool {p} {pool_usd:,.2f} USD vs feed {feed_usd:,.2f} USD ({dev:+,.1f} bps)"
+        (far if abs(dev) > limit else near).append(text)
+    fix = (f"arbitrage or re-check the pool (the keeper values positions at their own pool's price and hedges "
+           f"there), or check the feed; beyond {limit:g} bps the plan trades at a price away from the oracle")
+    if far or bad:
+        detail = "; ".join(far + bad) + f" (limit oracles.max_deviation_bps {limit:g} bps)"
+        if bad and not far:
+            fix = "point hedge_pools / oracle_pool at Uniswap v3 pools of the asset against the quote token"
+        return Check("pool_prices", "warn", detail + (f"; within: {', '.join(near)}" if near else ""), fix)
+    return Check("pool_prices", "pass", f"within {limit:g} bps of the feeds: " + ", ".join(near))
+
+
+def _quoter(c: _Ctx) -> Check:
+    cfg = c.cfg
+    quoter = cfg.uniswap.quoter
+    fix = f"set uniswap.quoter to the Uniswap v3 QuoterV2 on chain {cfg.chain.chain_id}"
+    code = str(c.rpc.call("eth_getCode", [quoter, hex(c.block)]))
+    if code in ("0x", ""):
+        return Check("quoter", "fail", f"no contract at uniswap.quoter {quoter} (an account without code)", fix)
+    hedged = [a for a in cfg.assets if a.hedge_pools]
+    if not hedged:
+        return Check("quoter", "pass", f"code at {quoter}; no hedge pool configured, so no quote tried")
+    a, pool = hedged[0], hedged[0].hedge_pools[0]
+    decs = _decimals(c, [a.token, cfg.quote.token])
+    (fee,) = c.calls([Call(pool, "fee()", (), ("uint24",), f"{a.symbol} pool fee")])
+    if a.token.lower() not in decs or cfg.quote.token.lower() not in decs or not fee.ok:
+        return Check("quoter", "fail", f"not checked: {a.symbol} pool {pool} fee() or the tokens' decimals() "
+                     "unreadable", "fix hedge_pools / the token addresses first")
+    d_in, d_out = decs[a.token.lower()], decs[cfg.quote.token.lower()]
+    amount = 10 ** max(d_in - 4, 0)
+    fee_tier = int(_val(fee)[0])
+    (q,) = c.calls([Call(quoter, "quoteExactInputSingle((address,address,uint256,uint24,uint160))",
+                         ((a.token, cfg.quote.token, amount, fee_tier, 0),),
+                         ("uint256", "uint160", "uint32", "uint256"), "quoter", gas=2_000_000)])
+    what = (f"quoteExactInputSingle of {_num(amount / 10 ** d_in)} {a.symbol} into {cfg.quote.symbol} "
+            f"(fee tier {fee_tier / 1e4:g} %)")
+    if not q.ok:
+        return Check("quoter", "fail", f"uniswap.quoter {quoter} is not a working QuoterV2: {what} {_why(q)}", fix)
+    out = int(_val(q)[0])
+    if out <= 0:
+        return Check("quoter", "fail", f"uniswap.quoter {quoter}: {what} quotes 0 {cfg.quote.symbol}", fix)
+    return Check("quoter", "pass", f"QuoterV2 at {quoter}: {what} quotes {_num(out / 10 ** d_out)} "
+                 f"{cfg.quote.symbol}")
 
 
 def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAULT_HEDGES,
@@ -410,7 +573,8 @@ def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAU
             ("safe", lambda: _safe(c)), ("module_params", lambda: _module_params(c)),
             ("keeper_caller", lambda: _keeper_caller(c)), ("allowances", lambda: _allowances(c)),
             ("perp_margin", lambda: _perp_margin(c)), ("gas_balance", lambda: _gas(c, hedges)),
-            ("feeds", lambda: _feeds(c)), ("twap", lambda: _twap(c))]
+            ("feeds", lambda: _feeds(c)), ("twap", lambda: _twap(c)), ("pool_prices", lambda: _pool_prices(c)),
+            ("quoter", lambda: _quoter(c))]
         for name, step in steps:
             try:
                 got = step()
