@@ -446,7 +446,7 @@ def _twap(c: _Ctx) -> Check:
         steps = []
         for p, card_next in short:
             steps.append(f"call increaseObservationCardinalityNext({n}) on {p}" if card_next < n else
-                         f"{p} already grows to {card_next}")
+                         f"{p} already has room for {card_next:,} observations (needs {n:,})")
         fix = ("; ".join(steps) + f" ({window:,} s window / {bt:,.1f} s per block + 1), then let it fill for "
                f"{window:,} s of trading, or lower oracles.twap_window_s") if steps else \
             "check oracle_pool is a Uniswap v3 pool"
