@@ -315,6 +315,8 @@ def build_second_world(w3: Web3, url: str, *, multicall3: bool = True, seed: int
     assert b.tick("WETH/USDC-500") == eth_edge - 1 and b.tick("USDC/WBTC-10000") == btc_edge
     assert eth_pool.token0 == b.tokens["WETH"].address and btc_pool.token0 == b.tokens["USDC"].address
 
+    b.approve(dev_account(KEEPER).address, b.router.address)  # eoa mode: the keeper swaps its own funds
+
     feeds: dict[str, str] = {}
     art = forge_artifact("PriceFeed")
     for asset, desc, usd in (("ETH", "ETH / USD", b.usd("WETH/USDC-500")), ("BTC", "BTC / USD",

@@ -208,6 +208,14 @@ def test_plan_reads_the_world_and_lists_every_lp_exactly(second: SecondWorld, co
     assert min(delta.values()) > 0
 
 
+def test_doctor_passes_on_the_written_config(second: SecondWorld, config: Path) -> None:
+    proc = keeper_cli("doctor", "--config", str(config), "--json", env=env_for(config))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    checks = json.loads(proc.stdout)["checks"]
+    assert not [c for c in checks if c["status"] == "fail"]
+    assert {c["name"] for c in checks} >= {"rpc", "signer", "allowances", "feeds", "twap"}
+
+
 def test_without_multicall3_plan_names_it_and_install_fixes_it(tmp_path: Path) -> None:
     with AnvilNode() as node:
         w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
