@@ -81,6 +81,9 @@ def add_parsers(sub: Any) -> None:
                    help="on-chain caps and slippage bound = the policy's x this (default 1.25)")
     p.add_argument("--margin-allowance", type=non_negative_decimal, default=None,
                    help="approvals: margin-token units per perp market (default: the asset's window_cap_usd)")
+    p.add_argument("--unknown-chain", action="store_true",
+                   help="propose on a chain without known canonical Uniswap v3 deployments (e.g. a local anvil): "
+                        "the router, factory and position manager are then UNVERIFIED and the batch says so")
     p.set_defaults(func=cmd_propose)
 
 
@@ -129,13 +132,13 @@ def cmd_propose(args: argparse.Namespace) -> int:
         raise _usage("module", "the config names no treasury.hedge_module; give --module")
     if args.action == "enable-module":
         params = _intent(args, cfg, rpc, module, env) if args.with_params else None
-        proposal = pr.propose_enable(cfg, rpc, module, params)
+        proposal = pr.propose_enable(cfg, rpc, module, params, unknown_chain_ok=args.unknown_chain)
     elif args.action == "set-params":
         from keeper.onboarding.intent import expected_onchain
 
         params = _intent(args, cfg, rpc, module, env)
         want = expected_onchain(params, rpc, chain_id=cfg.chain.chain_id, module=module, safe=str(cfg.treasury.safe))
-        proposal = pr.propose_set_params(cfg, rpc, module, params, want)
+        proposal = pr.propose_set_params(cfg, rpc, module, params, want, unknown_chain_ok=args.unknown_chain)
     elif args.action == "approvals":
         proposal = pr.propose_approvals(cfg, rpc, args.margin_allowance)
     else:
@@ -185,9 +188,12 @@ def _intent(args: argparse.Namespace, cfg: Any, rpc: Any, module: str, env: dict
 def _keeper_or_empty(cfg: Any, env: dict[str, str]) -> str:
     from keeper.errors import ConfigError
     from keeper.onboarding.intent import keeper_address
+    from keeper.signer import KeystoreTamperedError
 
     try:
         return keeper_address(cfg, env)
+    except KeystoreTamperedError:
+        raise  # never fall back to another source of the keeper's address: say so and stop
     except ConfigError:
         return ""
 

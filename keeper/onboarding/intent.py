@@ -17,18 +17,16 @@ trade within its policy never hits the on-chain cap while a stolen key is still 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from decimal import ROUND_CEILING, Decimal
-from pathlib import Path
 
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
-from keeper.errors import ConfigError, InputError
+from keeper.errors import InputError
 from keeper.onboarding.reads import OnchainParams, view
 from keeper.venues.hedge_module import USD_WAD, ModuleParams, PerpLimit, TokenFeed
 
@@ -50,14 +48,12 @@ PARAMS_VERSION = keccak(text="HedgeModule.params.v1")
 
 
 def keeper_address(cfg: KeeperConfig, env: Mapping[str, str]) -> str:
-    """The keeper's address from the config's signer, without decrypting a keystore (its ``address`` field)."""
-    s = cfg.signer
-    if s.keystore is not None:
-        try:
-            data = json.loads(Path(s.keystore).read_text(encoding="utf-8"))
-            return str(to_checksum_address("0x" + str(data["address"]).removeprefix("0x")))
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ConfigError(f"signer.keystore: {s.keystore} has no readable address field") from None
+    """The keeper's address, derived from the config's signer key (a keystore is decrypted).
+
+    Never read from a keystore's ``address`` field: the keystore's MAC does not cover it, so an
+    edited field would make the owners' batch name another address as the keeper. Without the key
+    or its password, owner batches need the keeper's address as an explicit ``--keeper``.
+    """
     from keeper.signer import load_signer
 
     return load_signer(cfg.signer_source(), env=env).address

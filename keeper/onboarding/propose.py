@@ -29,6 +29,7 @@ from keeper.onboarding.reads import (
     view,
 )
 from keeper.onboarding.txbuilder import BatchTx, batch_file, contract_call
+from keeper.onboarding.verify import VerificationError, verify_module_code
 from keeper.venues.hedge_module import USD_WAD, ModuleParams
 
 __all__ = [
@@ -94,13 +95,17 @@ def _module_safe(rpc: RpcClient, module: str) -> str:
 # ---------------------------------------------------------------------------- enable / disable
 
 def propose_enable(cfg: KeeperConfig, rpc: RpcClient, module: str,
-                   params: ModuleParams | None = None) -> Proposal:
-    """``enableModule(module)`` on the Safe (and, with ``params``, the set-params transactions after it)."""
+                   params: ModuleParams | None = None, *, unknown_chain_ok: bool = False) -> Proposal:
+    """``enableModule(module)`` on the Safe (and, with ``params``, the set-params transactions after it).
+
+    The module's runtime code must be our HedgeModule build (:func:`~keeper.onboarding.verify.verify_module_code`);
+    with ``params``, everything :func:`propose_set_params` verifies is verified too.
+    """
     safe = _safe(cfg)
     check_safe(rpc, safe)
     if _module_safe(rpc, module) != safe:
         raise InputError("module", f"{module} is a HedgeModule of another Safe ({_module_safe(rpc, module)})")
-    notes: list[str] = []
+    notes: list[str] = _verified(cfg, rpc, module, params, unknown_chain_ok=unknown_chain_ok)
     txs: list[BatchTx] = []
     if module in modules_of(rpc, safe):
         notes.append(f"The module {module} is already enabled on the Safe; nothing to enable.")
@@ -132,6 +137,36 @@ def propose_disable(cfg: KeeperConfig, rpc: RpcClient, module: str) -> Proposal:
     return Proposal("disable-module", cfg.chain.chain_id, safe, (tx,),
                     ("After this the keeper can no longer trade for the Safe.",),
                     description=f"Disable the keeper's HedgeModule {module} on Safe {safe}.")
+
+
+def _verified(cfg: KeeperConfig, rpc: RpcClient, module: str, p: ModuleParams | None, *,
+              unknown_chain_ok: bool) -> list[str]:
+    """Verify what the batch will name; the notes say what was verified (warnings first)."""
+    from keeper.onboarding.verify import check_feeds, check_uniswap
+
+    warnings = check_uniswap(cfg, unknown_chain_ok=unknown_chain_ok)
+    code_hash = verify_module_code(rpc, module)
+    notes = [*warnings, f"Verified: {module} runs the keeper's HedgeModule build (runtime code hash {code_hash}, "
+                        "immutables masked)."]
+    if not warnings:
+        notes.append(f"Verified: Uniswap v3 router {cfg.uniswap.router}, factory {cfg.uniswap.factory} and position "
+                     f"manager {cfg.uniswap.position_manager} are the canonical deployments of chain "
+                     f"{cfg.chain.chain_id}.")
+    if p is not None:
+        extra = {f"quote token {t.token}": t.feed for t in p.tokens if t.token == cfg.quote.token}
+        checks = check_feeds(cfg, rpc, extra)
+        notes.append("Verified feeds: " + "; ".join(c.line() for c in checks) + ".")
+    return notes
+
+
+def _module_markets(cfg: KeeperConfig, rpc: RpcClient) -> set[str]:
+    """The perp markets the configured module allows on chain (what the owners already approved)."""
+    module = cfg.treasury.hedge_module
+    if module is None or code_size(rpc, module) == 0:
+        raise VerificationError("treasury.hedge_module: approvals are proposed only for perp markets the deployed "
+                                "HedgeModule allows; the config names no deployed module")
+    verify_module_code(rpc, module)
+    return {str(to_checksum_address(m[0])) for m in module_onchain_params(rpc, module).markets}
 
 
 def _safe(cfg: KeeperConfig) -> str:
@@ -229,13 +264,19 @@ def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,
 
 
 def propose_set_params(cfg: KeeperConfig, rpc: RpcClient, module: str, p: ModuleParams,
-                       want: OnchainParams | None = None) -> Proposal:
-    """Configure ``module`` to ``p``; with ``want`` (the expected ``params()``), say what changes."""
+                       want: OnchainParams | None = None, *, unknown_chain_ok: bool = False) -> Proposal:
+    """Configure ``module`` to ``p``; with ``want`` (the expected ``params()``), say what changes.
+
+    Verified first (:mod:`keeper.onboarding.verify`): the module's code, the Uniswap addresses
+    against the chain's canonical deployment, every feed, and the tokens' own symbols.
+    """
     safe = _safe(cfg)
     check_safe(rpc, safe)
     if _module_safe(rpc, module) != safe:
         raise InputError("module", f"{module} is a HedgeModule of another Safe ({_module_safe(rpc, module)})")
+    verified = _verified(cfg, rpc, module, p, unknown_chain_ok=unknown_chain_ok)
     txs, notes = set_params_txs(cfg, rpc, module, p)
+    notes = verified + notes
     if want is not None:
         diff = param_differences(want, module_onchain_params(rpc, module))
         notes.insert(0, "Already in place on chain; the batch re-applies it." if not diff
@@ -264,8 +305,14 @@ def propose_approvals(cfg: KeeperConfig, rpc: RpcClient, margin_allowance: Decim
     perps = [a for a in cfg.assets if a.perp_market is not None]
     if not perps:
         notes.append("The config uses no perp market, so no approval is needed: this batch is empty on purpose.")
+    allowed = _module_markets(cfg, rpc) if perps else set()
     for a in perps:
         market = str(a.perp_market)
+        if market not in allowed:
+            raise VerificationError(
+                f"assets.{a.symbol}.perp_market = {market}: not a perp market the Safe's HedgeModule allows "
+                f"(it allows {', '.join(sorted(allowed)) or 'none'}); an approval would let that contract pull the "
+                "Safe's tokens. Have the owners allow it with the set-params batch first, or fix the config")
         (token,) = view(rpc, market, "quoteToken()", out=["address"])
         token = str(to_checksum_address(token))
         (dec,) = view(rpc, token, "decimals()", out=["uint8"])

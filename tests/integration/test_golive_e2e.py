@@ -88,7 +88,8 @@ def test_go_live_in_order(chain: Web3, world: World, tmp_path: Path,
 
     # 3. The owner executes exactly the batch `propose` wrote.
     batch = tmp_path / "enable.json"
-    r = cli("propose", "enable-module", "-c", str(cfg_path), "--deploy", "--with-params", "--out", str(batch),
+    r = cli("propose", "enable-module", "-c", str(cfg_path), "--deploy", "--with-params", "--unknown-chain",
+            "--out", str(batch),
             env=env)
     assert r.returncode == 0, r.stderr
     execute_batch_json(chain, safe, batch, [owner])
@@ -117,7 +118,8 @@ def test_go_live_in_order(chain: Web3, world: World, tmp_path: Path,
 
     # 7. The owners change a cap on-chain through a new batch: the keeper falls back to dry-run and says why.
     batch2 = tmp_path / "caps.json"
-    r = cli("propose", "set-params", "-c", str(cfg_path), "--cap-multiplier", "1.5", "--out", str(batch2), env=env)
+    r = cli("propose", "set-params", "-c", str(cfg_path), "--cap-multiplier", "1.5", "--unknown-chain",
+            "--out", str(batch2), env=env)
     assert r.returncode == 0, r.stderr
     execute_batch_json(chain, safe, batch2, [owner])
     r = cli("once", "-c", str(cfg_path), "--json", env=env)

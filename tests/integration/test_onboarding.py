@@ -61,7 +61,7 @@ def cfg_of(path: Path) -> KeeperConfig:
 
 
 def propose(path: Path, action: str, out: Path, *extra: str) -> dict[str, Any]:
-    assert main(["propose", action, "-c", str(path), "--out", str(out), *extra]) == 0
+    assert main(["propose", action, "-c", str(path), "--out", str(out), "--unknown-chain", *extra]) == 0
     batch: dict[str, Any] = json.loads(out.read_text())
     assert validate_checksum(batch)
     return batch
@@ -248,7 +248,7 @@ def test_init_from_env_with_a_new_safe_then_propose_and_execute(chain: Web3, wor
     assert chain.eth.get_balance(Web3.to_checksum_address(keeper)) == 10 * 10**18  # devnet gas for the new key
 
     # The module is deployed for the new Safe and recorded; the owner executes enable + params in one batch.
-    assert main(["propose", "enable-module", "-c", str(cfg_path), "--deploy", "--with-params",
+    assert main(["propose", "enable-module", "-c", str(cfg_path), "--deploy", "--with-params", "--unknown-chain",
                  "--out", str(tmp_path / "go.json")]) == 0
     cfg = load_config(cfg_path, {"MY_KEYSTORE_PW": "s3cret"})
     module = str(cfg.treasury.hedge_module)
