@@ -84,6 +84,7 @@ __all__ = [
     "is_secret_field",
     "log_context",
     "redact",
+    "redact_fields",
     "register_secret",
     "setup_logging",
 ]
@@ -175,6 +176,11 @@ def _redact_keyed_hex(text: str) -> str:
 def redact(text: str) -> str:
     """``text`` with registered secrets and key-labelled 64-hex strings replaced by :data:`REDACTED`."""
     return _redact_keyed_hex(_redact_registered(text))
+
+
+def redact_fields(fields: Mapping[str, object]) -> dict[str, object]:
+    """A JSON-friendly copy of ``fields`` with secrets redacted (by field name and by value)."""
+    return {str(k): _redact_value(v, str(k)) for k, v in fields.items()}
 
 
 def is_secret_field(name: str) -> bool:

@@ -27,9 +27,11 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
 
 from keeper.errors import ConfigError, InputError
+from keeper.logs import MIN_SECRET_LENGTH, register_secret
 
 __all__ = [
     "EnvKeySource",
+    "KeystoreTamperedError",
     "KeystoreSource",
     "Signer",
     "SignerError",
@@ -48,6 +50,10 @@ _MAX_KEYSTORE_BYTES = 1 << 20
 
 class SignerError(ConfigError):
     """The signer could not be loaded or created. The message names the field, never a secret."""
+
+
+class KeystoreTamperedError(SignerError):
+    """A keystore's unauthenticated fields disagree with its key (someone edited it)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ def load_signer(source: SignerSource, *, env: Mapping[str, str]) -> Signer:
     else:
         raise InputError("source", f"expected EnvKeySource or KeystoreSource, got {type(source).__name__}")
     signer = Signer(account)
+    # Registered as soon as loaded: no log line, alert or error text of this process can carry them.
+    register_secret(bytes(account.key).hex())
     log.debug("loaded signer %s from %s", signer.address, where)
     return signer
 
@@ -229,6 +237,8 @@ def _account_from_keystore(source: KeystoreSource, env: Mapping[str, str]) -> Lo
     path = Path(source.keystore)
     keystore = _read_keystore(path, field)
     password = _password(source, env)
+    if len(password) >= MIN_SECRET_LENGTH:
+        register_secret(password)
     try:
         key = Account.decrypt(keystore, password)
     except ValueError as exc:
@@ -237,7 +247,14 @@ def _account_from_keystore(source: KeystoreSource, env: Mapping[str, str]) -> Lo
         raise SignerError(f"{field}: cannot decrypt {path}: unsupported or corrupt keystore") from None
     except Exception:
         raise SignerError(f"{field}: cannot decrypt {path}: unsupported or corrupt keystore") from None
-    return _from_key(bytes(key), f"{field}: {path}")
+    account = _from_key(bytes(key), f"{field}: {path}")
+    stated = keystore.get("address")
+    if stated is not None and str(stated).lower().removeprefix("0x") != account.address.lower().removeprefix("0x"):
+        # The address field is not covered by the keystore's MAC: an edited one would name someone
+        # else as this key's owner (and, in an owner batch, as the keeper).
+        raise KeystoreTamperedError(f"{field}: {path} states address {stated} but its key is {account.address}: "
+                          "the keystore was edited; restore it from a backup")
+    return account
 
 
 def _read_keystore(path: Path, field: str) -> dict[str, Any]:

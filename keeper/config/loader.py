@@ -173,4 +173,17 @@ def load_config(path: Path | str, env: Mapping[str, str] | None = None) -> Keepe
     lines += format_problems(problems, sources)
     if lines or config is None:
         raise ConfigError("\n".join(lines))
+    _register_url_secrets(str(config.chain.rpc_url))
     return config
+
+
+def _register_url_secrets(url: str) -> None:
+    """An RPC URL's credentials, path and query often hold an API key: never log them."""
+    from urllib.parse import urlsplit
+
+    from keeper.logs import MIN_SECRET_LENGTH, register_secret
+
+    parts = urlsplit(url)
+    for piece in (parts.password or "", parts.username or "", parts.path.strip("/"), parts.query):
+        if len(piece) >= MIN_SECRET_LENGTH:
+            register_secret(piece)

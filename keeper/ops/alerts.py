@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keeper.errors import InputError
+from keeper.logs import redact, redact_fields
 
 __all__ = [
     "ALERT_KINDS",
@@ -86,11 +87,13 @@ class Alert:
     """Alerts of this kind dropped by the rate limiter since the last one sent."""
 
     def payload(self) -> dict[str, Any]:
+        """The webhook body, redacted like a log line: registered secrets, key-labelled hex and
+        secret-named fields never leave the process (see :mod:`keeper.logs`)."""
         text = f"[keeper] {self.kind}: {self.text}"
         if self.suppressed:
             text += f" ({self.suppressed} similar alert(s) suppressed)"
-        return {"text": text, "kind": self.kind, "ts": self.ts, "suppressed": self.suppressed,
-                "fields": dict(self.fields)}
+        return {"text": redact(text), "kind": self.kind, "ts": self.ts, "suppressed": self.suppressed,
+                "fields": redact_fields(self.fields)}
 
     def body(self) -> bytes:
         return json.dumps(self.payload(), default=str, allow_nan=False, sort_keys=True).encode()

@@ -14,6 +14,7 @@ import pytest
 
 from keeper.devnet.anvil import free_port
 from keeper.errors import InputError
+from keeper.logs import REDACTED, register_secret
 from keeper.ops.alerts import Alerter, AlertSettings, RateLimiter, WebhookError, alerter_from_env, http_post
 
 
@@ -185,14 +186,29 @@ def test_send_never_blocks_and_the_queue_is_bounded() -> None:
     assert not a.send("hedge", "after close"), "a closed alerter takes nothing"
 
 
-def test_a_broken_payload_does_not_raise() -> None:
-    a = Alerter(AlertSettings(url="https://hooks.example/x"), post=lambda *_: None)
-    assert a.send("hedge", "nan", price=float("nan"))  # not JSON: the worker logs it and goes on
+def test_a_non_finite_field_is_sent_as_text_and_never_raises() -> None:
+    bodies: list[bytes] = []
+    a = Alerter(AlertSettings(url="https://hooks.example/x"), post=lambda _u, b, _t: bodies.append(b))
+    assert a.send("hedge", "nan", price=float("nan"))  # JSON has no NaN: the field is sent as text
     assert a.flush(5.0)
-    assert a.sent == 0
+    assert a.sent == 1 and json.loads(bodies[0])["fields"]["price"] == "nan"
     assert a.send("hedge", "fine", price=1.0)
     assert a.flush(5.0)
-    assert a.sent == 1
+    assert a.sent == 2 and json.loads(bodies[1])["fields"]["price"] == 1.0
+
+
+def test_alerts_are_redacted_like_logs() -> None:
+    key = "ab" * 32
+    register_secret("s3cret-rpc-api-key")
+    bodies: list[bytes] = []
+    a = Alerter(AlertSettings(url="https://hooks.example/x"), post=lambda _u, b, _t: bodies.append(b))
+    assert a.send("failure", f"rpc https://node.example/s3cret-rpc-api-key failed; private key {key}",
+                  password="hunter22-hunter22", url="https://node.example/s3cret-rpc-api-key", tx="0x" + "cd" * 32)
+    assert a.flush(5.0)
+    body = bodies[0].decode()
+    assert "s3cret-rpc-api-key" not in body and key not in body and "hunter22" not in body
+    payload = json.loads(body)
+    assert payload["fields"]["password"] == REDACTED and payload["fields"]["tx"] == "0x" + "cd" * 32
 
 
 def test_settings_from_the_environment() -> None:

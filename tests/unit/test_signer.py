@@ -16,6 +16,7 @@ from eth_account import Account
 from eth_keys.datatypes import Signature
 
 from keeper.errors import ConfigError, InputError, KeeperError
+from keeper.logs import redact
 from keeper.signer import (
     EnvKeySource,
     KeystoreSource,
@@ -336,3 +337,27 @@ def test_create_keystore_argument_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="iterations"):
         create_keystore(tmp_path / "k.json", PASSWORD, iterations=3)  # scrypt n must be a power of two
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------ tampering and redaction
+
+def test_a_keystore_whose_address_field_was_edited_is_refused(keystore: Path, password_file: Path) -> None:
+    """The address field is outside the keystore's MAC: an attacker can edit it freely. Loading
+    derives the address from the decrypted key and refuses a keystore that states another."""
+    data = json.loads(keystore.read_text())
+    attacker = "0x000000000000000000000000000000000000bEEF"
+    data["address"] = attacker[2:].lower()
+    keystore.write_text(json.dumps(data))
+    with pytest.raises(SignerError, match="states address .* but its key is " + ADDRESS) as exc:
+        load_signer(KeystoreSource(keystore, password_file=password_file), env={})
+    assert secrets_in(full_text(exc.value)) == []
+    del data["address"]  # no address field at all: the key alone decides
+    keystore.write_text(json.dumps(data))
+    assert load_signer(KeystoreSource(keystore, password_file=password_file), env={}).address == ADDRESS
+
+
+def test_a_loaded_key_and_password_are_registered_for_redaction(keystore: Path, password_file: Path) -> None:
+    load_signer(KeystoreSource(keystore, password_file=password_file), env={})
+    line = f"debug: key {KEY_HEX} 0x{KEY_HEX.upper()} password {PASSWORD}"
+    # "key" labels are redacted anyway; check the unlabelled forms too.
+    assert secrets_in(redact(line)) == [] and secrets_in(redact(f"blob {KEY_HEX[:64]} {PASSWORD}")) == []
