@@ -135,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     plan = with_config(sub.add_parser("plan", help="read and decide; print the book, greeks and proposed hedges"))
     plan.add_argument("--json", action="store_true")
     plan.add_argument("--block", type=block_number, default=None, help="read at this block (default: latest)")
+    plan.add_argument("--positions", action="store_true",
+                      help="list every position (LPs, options, perps, balances) with its greeks and the totals")
     plan.set_defaults(func=c.cmd_plan)
 
     sim = with_config(sub.add_parser("simulate", help="execute the plan on an anvil fork; nothing touches the chain"))

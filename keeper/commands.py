@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from keeper.config import KeeperConfig, load_config
+from keeper.core.book import BookRisk
+from keeper.core.hedge_types import Plan
+from keeper.core.snapshot import Snapshot
 from keeper.errors import HaltError, InputError, KeeperError
 from keeper.journal import Journal
 from keeper.journal.codec import to_jsonable
-from keeper.report import plan_record, render_plan, render_snapshot
+from keeper.report import plan_record, render_plan, render_pools, render_positions, render_snapshot
 from keeper.runner import CycleReport, Keeper
 
 __all__ = ["cmd_journal", "cmd_once", "cmd_pause", "cmd_plan", "cmd_resume", "cmd_run", "cmd_simulate",
@@ -81,16 +84,30 @@ def _render_report(rec: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- plan / once / run
+def _plan_record(k: Keeper, snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
+    """:func:`plan_record` with the pools' deviation limits and roles from the keeper's config."""
+    limits = {u: k.policy.for_underlying(u).gates.max_oracle_deviation_bps for u in k.venues}
+    roles: dict[str, list[str]] = {}
+    for v in k.venues.values():
+        if v.oracle_pool is not None:
+            roles.setdefault(v.oracle_pool, []).append("oracle")
+        for pool in v.hedge_pools:
+            roles.setdefault(pool, []).append("hedge")
+    return plan_record(snap, risk, plan, max_deviation_bps=limits, pool_roles=roles)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     cfg = load(args)
     k = _keeper(cfg, live=False, need_key=False, journal=_readonly_journal(cfg))
     snap = k.reader.read(block=args.block, chain_id=cfg.chain.chain_id)
     risk, plan = k.plan(snap)
-    rec = plan_record(snap, risk, plan)
+    rec = _plan_record(k, snap, risk, plan)
     if args.json:
         _print_json(rec)
+    elif getattr(args, "positions", False):
+        print(render_positions(rec))
     else:
-        print(render_snapshot(snap))
+        print(render_snapshot(snap, cfg.quote.token))
         print(render_plan(rec))
     return 0
 
@@ -250,8 +267,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
     risk, plan = k.plan(snap)
+    full = _plan_record(k, snap, risk, plan)
     rec = {"control": state, "recent_cycles": cycles, "costs_24h": costs,
-           "exposure": plan_record(snap, risk, plan)["greeks"], "block": snap.block_number}
+           "exposure": full["greeks"], "pools": full["pools"], "block": snap.block_number}
     if args.json:
         _print_json(rec)
         return 0
@@ -262,6 +280,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for s, g in rec["exposure"].items():
         print(f"  {s}: delta {g['delta_units']:,.3f} units ({g['delta_usd']:,.0f} USD), "
               f"gamma {g['gamma_usd_per_1pct']:,.0f} USD per 1 %, vega {g['vega_usd_per_vol']:,.0f} USD per vol")
+    if rec["pools"]:
+        print(render_pools(rec["pools"]))
     print(f"costs, last 24 h: {to_jsonable(costs)}")
     print("recent cycles:")
     for c in cycles:

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from keeper.core.book import BookRisk
+from keeper.core.book import (
+    BalanceLine,
+    BookRisk,
+    LpLine,
+    OptionLine,
+    PerpLine,
+    PoolBasis,
+    line_risk,
+)
+from keeper.core.gates import check_pool_deviation
 from keeper.core.hedge_types import Plan
 from keeper.core.options import bs_greeks
-from keeper.core.portfolio import OptionPosition
-from keeper.core.snapshot import Snapshot
+from keeper.core.portfolio import OptionPosition, SpotHolding
+from keeper.core.snapshot import LpPosition, Snapshot
+from keeper.core.tick_math import MAX_TICK, MIN_TICK
 
-__all__ = ["plan_record", "render_plan", "render_snapshot", "tick_to_price"]
+__all__ = ["plan_record", "pool_records", "position_records", "range_in_quote", "render_plan", "render_pools",
+           "render_positions", "render_snapshot", "tick_to_price"]
+
+_FULL_RANGE_TICKS = 887_000
+"""Beyond this |tick| a bound is shown as 0 or unbounded (a full-range position: 1.0001^887000 ~ 1e38)."""
 
 
 def tick_to_price(tick: int, dec0: int, dec1: int) -> float:
@@ -21,11 +37,60 @@ def tick_to_price(tick: int, dec0: int, dec1: int) -> float:
     return float(math.exp(tick * math.log(1.0001)) * 10.0 ** (dec0 - dec1))
 
 
+def range_in_quote(tick_lower: int, tick_upper: int, dec0: int, dec1: int, underlying_is_token0: bool
+                   ) -> tuple[float, float]:
+    """An LP's range as the risky token's price in quote units, ``(low, high)`` with ``low < high``.
+
+    The pool's ticks price token0 in token1; when the risky token is token1 the prices are
+    inverted (and the bounds swap). A bound at the edge of the tick range is ``0`` or ``inf``.
+    """
+    lo, hi = tick_to_price(tick_lower, dec0, dec1), tick_to_price(tick_upper, dec0, dec1)
+    if tick_lower <= -_FULL_RANGE_TICKS or tick_lower <= MIN_TICK:
+        lo = 0.0
+    if tick_upper >= _FULL_RANGE_TICKS or tick_upper >= MAX_TICK:
+        hi = math.inf
+    if underlying_is_token0:
+        return lo, hi
+    return (1.0 / hi if hi != math.inf else 0.0), (1.0 / lo if lo > 0.0 else math.inf)
+
+
+def _price(x: float) -> str:
+    """A price for people: ``3,012.55``; ``0`` and ``unbounded`` at the edges; 4 significant digits below 1."""
+    if x == 0.0:
+        return "0"
+    if math.isinf(x):
+        return "unbounded"
+    return f"{x:,.2f}" if x >= 1.0 else f"{x:.4g}"
+
+
+def _decimal(raw: int, decimals: int, places: int = 6) -> str:
+    """Raw integer units as a decimal string, rounded to ``places`` decimals (exact arithmetic)."""
+    d = Decimal(raw).scaleb(-decimals)
+    return f"{d.quantize(Decimal(1).scaleb(-places)):,}" if places < decimals else f"{d:,}"
+
+
+def _short(addr: str) -> str:
+    return addr if len(addr) < 14 else f"{addr[:6]}..{addr[-4:]}"
+
+
 def _ts(t: int) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def render_snapshot(snap: Snapshot) -> str:
+def _risky_is_token0(snap: Snapshot, lp: LpPosition, quote_token: str | None) -> bool:
+    """Whether token0 is the risky token: the other one is the quote token; without one, the token
+    whose price in the other is above 1 at the pool's tick (WETH in USDC, not USDC in WETH)."""
+    if quote_token is not None:
+        if lp.token1.lower() == quote_token.lower():
+            return True
+        if lp.token0.lower() == quote_token.lower():
+            return False
+    pool = snap.pools[lp.pool]
+    return tick_to_price(pool.tick, snap.tokens[lp.token0].decimals, snap.tokens[lp.token1].decimals) >= 1.0
+
+
+def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:
+    """The book as read, for people. LP ranges are the risky token's price in the other token."""
     tok = snap.tokens
     sym = {a: t.symbol for a, t in tok.items()}
     lines = [f"Book at block {snap.block_number} ({_ts(snap.block_timestamp)}), read in {snap.round_trips} round trips"]
@@ -34,18 +99,22 @@ def render_snapshot(snap: Snapshot) -> str:
         meta = tok.get(token)
         if meta:
             lines.append(f"    {owner}  {raw / 10**meta.decimals:>22,.6f} {meta.symbol}")
+    for owner, wei in sorted(snap.native_balances.items()):
+        counted = f" (counted as {snap.native_asset})" if snap.native_asset else " (not counted as exposure)"
+        lines.append(f"    {owner}  {wei / 10**18:>22,.6f} native{counted}")
     lines.append(f"  Uniswap v3 LP NFTs ({len(snap.lps)}):")
-    lines.append(f"    {'id':>6}  {'pair':<11} {'fee':>6} {'range (token1 per token0)':>34} {'liquidity':>24}  state")
+    lines.append(f"    {'id':>6}  {'pair':<11} {'fee':>6} {'range (price of the risky token)':>40} {'liquidity':>24}"
+                 "  state")
     for lp in snap.lps:
         pool = snap.pools[lp.pool]
         d0, d1 = tok[lp.token0].decimals, tok[lp.token1].decimals
-        lo, hi = tick_to_price(lp.tick_lower, d0, d1), tick_to_price(lp.tick_upper, d0, d1)
+        is0 = _risky_is_token0(snap, lp, quote_token)
+        lo, hi = range_in_quote(lp.tick_lower, lp.tick_upper, d0, d1, is0)
+        risky, other = (lp.token0, lp.token1) if is0 else (lp.token1, lp.token0)
         state = "in range" if lp.tick_lower <= pool.tick < lp.tick_upper else "out of range"
-        pair = f"{sym[lp.token0]}/{sym[lp.token1]}"
-        lines.append(
-            f"    {lp.token_id:>6}  {pair:<11} {lp.fee / 1e4:>5.2f}% {lo:>16.6g} .. {hi:<16.6g}"
-            f"{lp.liquidity:>24}  {state}"
-        )
+        pair = f"{sym[risky]}/{sym[other]}"
+        rng = f"{_price(lo)} .. {_price(hi)} {sym[other]}"
+        lines.append(f"    {lp.token_id:>6}  {pair:<11} {lp.fee / 1e4:>5.2f}% {rng:>40}{lp.liquidity:>24}  {state}")
     lines.append(f"  options ({len(snap.options)}):")
     for o in snap.options:
         kind = "put " if o.is_put else "call"
@@ -90,8 +159,14 @@ def render_snapshot(snap: Snapshot) -> str:
     return "\n".join(lines)
 
 
-def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
-    """The plan as a JSON-ready dict: block, greeks per underlying, decisions with reasons."""
+def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan, *, max_deviation_bps: Mapping[str, float] | None = None,
+                pool_roles: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """The plan as a JSON-ready dict: block, greeks per underlying, pools against the feed, every
+    position with its greeks (:func:`position_records`), decisions with reasons.
+
+    ``max_deviation_bps`` (per underlying) and ``pool_roles`` (pool -> ``oracle`` / ``hedge``) come
+    from the config; without them pools are listed with their basis but no verdict.
+    """
     return {
         "block": snap.block_number,
         "block_timestamp": snap.block_timestamp,
@@ -113,6 +188,8 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
             for k, v in risk.smiles.items()
         },
         "options": _option_records(risk),
+        "pools": pool_records(risk, max_deviation_bps, pool_roles),
+        "positions": position_records(snap, risk),
         "decisions": [
             {
                 "underlying": d.underlying, "trigger": d.trigger, "delta_before_units": d.delta_before_units,
@@ -134,6 +211,105 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
             for d in plan.decisions
         ],
     }
+
+
+def pool_records(risk: BookRisk, max_deviation_bps: Mapping[str, float] | None = None,
+                 pool_roles: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+    """Each pool against its feed: price, basis and deviation (bps), roles, and the gate's verdict.
+
+    ``blocked`` is ``True`` when the deviation exceeds the underlying's limit: the keeper will not
+    hedge in that pool (``null`` when no limit was given).
+    """
+    out = []
+    for b in risk.pools:
+        roles = list((pool_roles or {}).get(b.pool, ())) + (["lp"] if b.lp_count else [])
+        limit = (max_deviation_bps or {}).get(b.underlying)
+        rec: dict[str, Any] = {
+            "pool": b.pool, "underlying": b.underlying, "fee_pct": b.fee / 1e4, "pool_price_usd": b.pool_price,
+            "feed_price_usd": b.feed_price, "basis_bps": b.basis_bps, "deviation_bps": b.deviation_bps,
+            "roles": roles, "lp_count": b.lp_count, "max_deviation_bps": limit, "blocked": None, "reason": None}
+        if limit is not None:
+            gate = check_pool_deviation(b.pool, b.underlying, b.pool_price, b.feed_price, limit)
+            rec["blocked"] = not gate.passed
+            rec["reason"] = gate.reason.text
+        out.append(rec)
+    return out
+
+
+def position_records(snap: Snapshot, risk: BookRisk) -> dict[str, list[dict[str, Any]]]:
+    """Every line of the book with its greeks: ``{"lps", "options", "perps", "balances"}``.
+
+    Raw token amounts are strings of integers (JSON numbers lose digits past 2^53); ``delta`` is in
+    units of the underlying and ``gamma`` in underlying units per USD, each line valued as in the
+    book, so the lines' deltas of one underlying add up to ``greeks[underlying].delta_units``.
+    ``delta`` and ``gamma`` are ``null`` when the line has no underlying or its feed is missing.
+    """
+    spots = {u: s.spot for u, s in risk.summaries.items()}
+    bases = {b.pool: b for b in risk.pools}
+    out: dict[str, list[dict[str, Any]]] = {"lps": [], "options": [], "perps": [], "balances": []}
+    for line in risk.lines:
+        r = line_risk(line, spots)
+        greeks = {"delta": None if r is None else r.delta, "gamma": None if r is None else r.gamma}
+        if isinstance(line, LpLine):
+            out["lps"].append({**_lp_record(snap, line, bases.get(line.lp.pool)), **greeks,
+                               "value_usd": None if r is None else r.value})
+        elif isinstance(line, OptionLine):
+            out["options"].append({**_option_line_record(line), **greeks,
+                                   "vega_usd_per_vol": None if r is None else r.vega,
+                                   "theta_usd_per_day": None if r is None else r.theta / 365.0,
+                                   "value_usd": None if r is None else r.value})
+        elif isinstance(line, PerpLine):
+            out["perps"].append({**_perp_record(snap, line), **greeks,
+                                 "value_usd": None if r is None else r.value})
+        elif isinstance(line, BalanceLine):
+            out["balances"].append({
+                "owner": line.owner, "token": line.token, "symbol": line.symbol, "decimals": line.decimals,
+                "raw": str(line.raw), "amount": line.amount, "underlying": line.underlying, "delta": greeks["delta"],
+                "quote_usd": line.quote_value})
+    return out
+
+
+def _lp_record(snap: Snapshot, line: LpLine, basis: PoolBasis | None) -> dict[str, Any]:
+    lp, h, pos = line.lp, line.holding, line.position
+    t0, t1 = snap.tokens[lp.token0], snap.tokens[lp.token1]
+    lo, hi = range_in_quote(lp.tick_lower, lp.tick_upper, t0.decimals, t1.decimals, line.underlying_is_token0)
+    risky, quote = (t0, t1) if line.underlying_is_token0 else (t1, t0)
+    ru, rq = (h.amount0, h.amount1) if line.underlying_is_token0 else (h.amount1, h.amount0)
+    return {
+        "token_id": lp.token_id, "owner": lp.owner, "pool": lp.pool, "underlying": line.underlying,
+        "fee_pct": lp.fee / 1e4, "in_range": line.in_range, "tick_lower": lp.tick_lower, "tick_upper": lp.tick_upper,
+        "pool_tick": line.pool_tick, "range_low_usd": lo if math.isfinite(lo) else None,
+        "range_high_usd": hi if math.isfinite(hi) else None, "liquidity": str(lp.liquidity),
+        "token0": lp.token0, "token1": lp.token1, "symbol0": t0.symbol, "symbol1": t1.symbol,
+        "decimals0": t0.decimals, "decimals1": t1.decimals,
+        "principal0_raw": str(h.principal0), "principal1_raw": str(h.principal1),
+        "fees0_raw": str(h.fees0), "fees1_raw": str(h.fees1),
+        "principal0": h.principal0 / 10**t0.decimals, "principal1": h.principal1 / 10**t1.decimals,
+        "fees0": h.fees0 / 10**t0.decimals, "fees1": h.fees1 / 10**t1.decimals,
+        "underlying_symbol": risky.symbol, "quote_symbol": quote.symbol,
+        "underlying_amount": ru / 10**risky.decimals, "quote_amount": rq / 10**quote.decimals,
+        "pool_price_usd": line.pool_price, "feed_price_usd": None if basis is None else basis.feed_price,
+        "basis_bps": None if basis is None else basis.basis_bps, "basis": pos.basis,
+    }
+
+
+def _option_line_record(line: OptionLine) -> dict[str, Any]:
+    o = line.option
+    opt = next((p for p in line.positions if isinstance(p, OptionPosition)), None)
+    collateral = sum(p.amount for p in line.positions if isinstance(p, SpotHolding))
+    return {
+        "source": o.source, "series_id": o.series_id, "owner": o.owner, "underlying": o.underlying,
+        "is_call": not o.is_put, "strike_usd": o.strike / 1e8, "expiry": o.expiry,
+        "quantity": o.net_amount / 1e18, "long_raw": str(o.long_amount), "short_raw": str(o.short_amount),
+        "expiry_years": None if opt is None else opt.expiry_years, "vol": None if opt is None else opt.vol,
+        "collateral_units": collateral, "collateral_usd": line.quote_value,
+    }
+
+
+def _perp_record(snap: Snapshot, line: PerpLine) -> dict[str, Any]:
+    p = line.perp
+    return {"market": p.market, "owner": p.account, "underlying": p.underlying, "size_units": p.size / 1e18,
+            "size_raw": str(p.size), "entry_price_usd": p.entry_price / 1e18, "margin_usd": line.quote_value}
 
 
 def _option_records(risk: BookRisk) -> list[dict[str, Any]]:
@@ -178,8 +354,10 @@ def render_plan(rec: dict[str, Any]) -> str:
         greeks.add_row(k, f"{g['spot_usd']:,.2f}", f"{g['value_usd']:,.0f}", f"{g['delta_units']:,.3f}",
                        f"{g['delta_usd']:,.0f}", f"{g['gamma_usd_per_1pct']:,.0f}", f"{g['vega_usd_per_vol']:,.0f}",
                        f"{g['theta_usd_per_day']:,.0f}")
-    lines = [_table_text(greeks), f"quote holdings outside the assets: {rec['quote_value_usd']:,.2f} USD", "",
-             "Decisions:"]
+    lines = [_table_text(greeks), f"quote holdings outside the assets: {rec['quote_value_usd']:,.2f} USD"]
+    if rec.get("pools"):
+        lines.append(render_pools(rec["pools"]))
+    lines += ["", "Decisions:"]
     decisions = Table()
     for col in ("asset", "delta (units)", "target", "band (units)", "hedge", "est. cost USD"):
         decisions.add_column(col, justify="right" if col in ("delta (units)", "target", "est. cost USD") else "left")
@@ -207,3 +385,119 @@ def render_plan(rec: dict[str, Any]) -> str:
         lines.append(f"Unreadable ({len(rec['failures'])}):")
         lines += [f"  {f['what']}: {f['reason']}" for f in rec["failures"]]
     return "\n".join(lines)
+
+
+def render_pools(pools: list[dict[str, Any]]) -> str:
+    """Every pool of the book against its feed: price, basis, roles; a pool over the limit says BLOCKED."""
+    from rich.table import Table
+
+    t = Table(title="Pools against the feed (basis = pool / feed - 1)", title_justify="left")
+    for col in ("pool", "asset", "fee", "pool price USD", "feed USD", "basis bps", "deviation bps", "roles", "hedging"):
+        t.add_column(col, justify="right" if col in ("fee", "pool price USD", "feed USD", "basis bps",
+                                                     "deviation bps") else "left")
+    for b in pools:
+        if b["blocked"] is None:
+            verdict = "no limit given"
+        elif b["blocked"]:
+            verdict = f"BLOCKED: over max {b['max_deviation_bps']:,.1f} bps"
+        else:
+            verdict = f"ok (max {b['max_deviation_bps']:,.1f} bps)"
+        t.add_row(b["pool"], b["underlying"], f"{b['fee_pct']:.2f} %", f"{b['pool_price_usd']:,.2f}",
+                  f"{b['feed_price_usd']:,.2f}", f"{b['basis_bps']:+,.1f}", f"{b['deviation_bps']:,.1f}",
+                  ", ".join(b["roles"]) or "-", verdict)
+    lines = [_table_text(t)]
+    lines += [f"  ! {b['reason']}" for b in pools if b["blocked"]]
+    return "\n".join(lines)
+
+
+def _num(x: float | None, fmt: str = ",.4f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _cash_gamma(gamma: float | None, underlying: str, greeks: Mapping[str, Any]) -> str:
+    """Gamma as USD of delta per 1 % move (``gamma * S^2 / 100``), the unit of the greeks table."""
+    if gamma is None or underlying not in greeks:
+        return "-"
+    spot = greeks[underlying]["spot_usd"]
+    return f"{gamma * spot * spot / 100.0:,.0f}"
+
+
+def render_positions(rec: dict[str, Any]) -> str:
+    """Every position of the book with its greeks (``keeper plan --positions``), then the totals.
+
+    LP ranges and pool prices are the risky token's price in USD (low < high whatever the token
+    order); amounts are exact decimals of the raw integers, which are listed in their own table.
+    The last table adds each underlying's lines up to the book's delta.
+    """
+    from rich.table import Table
+
+    pos, greeks = rec["positions"], rec["greeks"]
+    out: list[str] = []
+    lps = Table(title=f"LP positions ({len(pos['lps'])}) at block {rec['block']}", title_justify="left")
+    for col in ("id", "owner", "pool", "fee", "range USD per unit", "liquidity", "principal", "uncollected fees",
+                "pool price USD", "basis bps", "delta (units)", "gamma USD per 1 %", "state"):
+        lps.add_column(col, justify="left" if col in ("owner", "pool", "range USD per unit", "principal",
+                                                      "uncollected fees", "state") else "right")
+    raw = Table(title="LP amounts in raw integer units (what decreaseLiquidity and collect pay)", title_justify="left")
+    for col in ("id", "principal0", "principal1", "fees0", "fees1"):
+        raw.add_column(col, justify="right")
+    for lp in pos["lps"]:
+        s0, s1, d0, d1 = lp["symbol0"], lp["symbol1"], lp["decimals0"], lp["decimals1"]
+        low = _price(lp["range_low_usd"] if lp["range_low_usd"] is not None else 0.0)
+        high = _price(lp["range_high_usd"] if lp["range_high_usd"] is not None else math.inf)
+        principal = (f"{_decimal(int(lp['principal0_raw']), d0)} {s0}\n"
+                     f"{_decimal(int(lp['principal1_raw']), d1)} {s1}")
+        fees = f"{_decimal(int(lp['fees0_raw']), d0)} {s0}\n{_decimal(int(lp['fees1_raw']), d1)} {s1}"
+        lps.add_row(str(lp["token_id"]), _short(lp["owner"]), _short(lp["pool"]), f"{lp['fee_pct']:.2f} %",
+                    f"{low} .. {high}", f"{int(lp['liquidity']):,}", principal, fees,
+                    f"{lp['pool_price_usd']:,.2f}", _num(lp["basis_bps"], "+,.1f"),
+                    f"{_num(lp['delta'])} {lp['underlying']}", _cash_gamma(lp["gamma"], lp["underlying"], greeks),
+                    "in range" if lp["in_range"] else "out of range")
+        raw.add_row(str(lp["token_id"]), f"{int(lp['principal0_raw']):,} {s0}", f"{int(lp['principal1_raw']):,} {s1}",
+                    f"{int(lp['fees0_raw']):,} {s0}", f"{int(lp['fees1_raw']):,} {s1}")
+    out += [_table_text(lps, 220), _table_text(raw, 220)]
+
+    opts = Table(title=f"Options ({len(pos['options'])})", title_justify="left")
+    for col in ("series", "owner", "asset", "type", "strike USD", "expiry", "net quantity", "vol", "collateral",
+                "delta (units)", "gamma USD per 1 %", "vega USD per vol", "theta USD/day"):
+        opts.add_column(col, justify="left" if col in ("series", "owner", "asset", "type", "expiry") else "right")
+    for o in pos["options"]:
+        coll = (f"{o['collateral_units']:,.4f} {o['underlying']}" if o["collateral_units"]
+                else f"{o['collateral_usd']:,.2f} USD" if o["collateral_usd"] else "-")
+        opts.add_row(f"{_short(o['source'])} #{o['series_id']}", _short(o["owner"]), o["underlying"],
+                     "call" if o["is_call"] else "put", f"{o['strike_usd']:,.2f}", _ts(o["expiry"]),
+                     f"{o['quantity']:+,.4f}", "-" if o["vol"] is None else f"{o['vol'] * 100:.1f} %",
+                     coll, _num(o["delta"]), _cash_gamma(o["gamma"], o["underlying"], greeks),
+                     _num(o["vega_usd_per_vol"], ",.0f"), _num(o["theta_usd_per_day"], ",.0f"))
+    out.append(_table_text(opts, 220))
+
+    perps = Table(title=f"Perps ({len(pos['perps'])})", title_justify="left")
+    for col in ("market", "owner", "asset", "size (units)", "entry USD", "margin USD", "delta (units)",
+                "unrealized P&L USD"):
+        perps.add_column(col, justify="left" if col in ("market", "owner", "asset") else "right")
+    for p in pos["perps"]:
+        perps.add_row(_short(p["market"]), _short(p["owner"]), p["underlying"], f"{p['size_units']:+,.4f}",
+                      f"{p['entry_price_usd']:,.2f}", f"{p['margin_usd']:,.2f}", _num(p["delta"]),
+                      _num(p["value_usd"], ",.2f"))
+    out.append(_table_text(perps, 220))
+
+    bal = Table(title=f"Wallet balances ({len(pos['balances'])})", title_justify="left")
+    for col in ("owner", "token", "raw units", "amount", "counts as", "delta (units)"):
+        bal.add_column(col, justify="left" if col in ("owner", "token", "counts as") else "right")
+    for b in pos["balances"]:
+        token = "native coin" if b["token"] == "native" else f"{b['symbol']} {_short(b['token'])}"
+        counts = b["underlying"] or ("USD (quote)" if b["quote_usd"] else "not counted")
+        bal.add_row(b["owner"], token, f"{int(b['raw']):,}", f"{_decimal(int(b['raw']), b['decimals'])} {b['symbol']}",
+                    counts, _num(b["delta"]))
+    out.append(_table_text(bal, 220))
+
+    tot = Table(title="Delta by underlying: the lines above add up to the book (units of the underlying)",
+                title_justify="left")
+    for col in ("asset", "LPs", "options", "perps", "balances", "sum of lines", "book delta"):
+        tot.add_column(col, justify="left" if col == "asset" else "right")
+    for u, g in greeks.items():
+        parts = [sum(x["delta"] for x in pos[k] if x["underlying"] == u and x["delta"] is not None)
+                 for k in ("lps", "options", "perps", "balances")]
+        tot.add_row(u, *(f"{x:,.6f}" for x in parts), f"{sum(parts):,.6f}", f"{g['delta_units']:,.6f}")
+    out.append(_table_text(tot, 220))
+    return "\n".join(out)

@@ -18,7 +18,7 @@ What counts as the book's exposure:
 
 Each item of the book is one :data:`BookLine` (an LP, an option series, a perp position, a
 balance) holding the portfolio positions it contributes; per-underlying totals are the sums of
-the lines' greeks (:func:`line_greeks`).
+the lines' greeks (:func:`line_risk`).
 
 Every pool the book holds or may hedge in is compared with the feed (:func:`pool_bases`): its
 basis ``pool price / feed price`` is reported, and the policy refuses to hedge in a pool whose
@@ -71,7 +71,7 @@ __all__ = [
     "book_lines",
     "book_positions",
     "book_risk",
-    "line_greeks",
+    "line_risk",
     "lp_fees",
     "lp_holdings",
     "pool_bases",
@@ -468,16 +468,16 @@ class BookRisk:
     """Every asset/quote pool of the snapshot against its feed (:func:`pool_bases`)."""
 
 
-def line_greeks(line: BookLine, spots: Mapping[str, float]) -> tuple[float, float] | None:
-    """``(delta, gamma)`` of one line at ``spots``: underlying units and underlying units per quote unit.
+def line_risk(line: BookLine, spots: Mapping[str, float]) -> RiskSummary | None:
+    """Value and greeks of one line at ``spots`` (units as :class:`~keeper.core.portfolio.RiskSummary`).
 
-    ``None`` for a line with no exposure to an underlying (a quote balance) or whose underlying
-    has no spot. The lines' deltas and gammas add up to :attr:`BookRisk.summaries`.
+    ``None`` for a line with no exposure to an underlying (a quote balance, a closed perp) or whose
+    underlying has no spot. Summed over the lines, delta, gamma, vega and theta equal
+    :attr:`BookRisk.summaries` (each line is valued exactly as inside the book).
     """
     if not line.positions or line.positions[0].underlying not in spots:
         return None
-    s = aggregate(line.positions, spots)[line.positions[0].underlying]
-    return s.delta, s.gamma
+    return aggregate(line.positions, spots)[line.positions[0].underlying]
 
 
 def book_risk(

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 from keeper.core._checks import check_finite, check_non_negative, check_positive
 from keeper.core.costs import VenueEstimate
-from keeper.core.reasons import Reason, fmt_quote, fmt_seconds, fmt_units
+from keeper.core.reasons import Reason, fmt_seconds, fmt_units
 from keeper.core.venue_inputs import SwapVenue
 from keeper.errors import InputError
 
@@ -288,7 +288,7 @@ def check_pool_deviation(
     dev = deviation_bps(pool_price, feed_price)
     basis = (pool_price / feed_price - 1.0) * 1e4
     unit = f"{quote_symbol}/{underlying}" if underlying else quote_symbol
-    text = (f"pool {pool} prices {underlying} at {fmt_quote(pool_price, unit)} vs feed {fmt_quote(feed_price, unit)}:"
+    text = (f"pool {pool} prices {underlying} at {_price(pool_price, unit)} vs feed {_price(feed_price, unit)}:"
             f" deviation {dev:.1f} bps (basis {basis:+.1f} bps)")
     numbers = {"pool_price_quote": pool_price, "feed_price_quote": feed_price, "deviation_bps": dev,
                "basis_bps": basis, "max_deviation_bps": max_deviation_bps}
@@ -298,6 +298,11 @@ def check_pool_deviation(
                                     " no hedge in this pool", **numbers))
     return GateResult("pool_deviation", True,
                       Reason.of("gate_ok", f"{text} <= max {max_deviation_bps:.1f} bps", **numbers))
+
+
+def _price(x: float, unit: str) -> str:
+    """A price with cents (``3,012.55 USD/ETH``); 6 significant digits below 1."""
+    return f"{x:,.2f} {unit}" if x >= 1.0 else f"{x:.6g} {unit}"
 
 
 def gate_swap_estimate(
