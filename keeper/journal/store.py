@@ -76,6 +76,7 @@ class Journal(IntentsMixin, ControlMixin):
                     check_same_thread=False,  # transactions are serialized by the journal's lock
                 )
             else:
+                _private(target)
                 conn = sqlite3.connect(
                     str(target), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
                 )
@@ -372,3 +373,21 @@ def _export_row(row: sqlite3.Row) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _private(target: Path) -> None:
+    """Create the journal file readable by its owner only (0600), or tighten an existing one.
+
+    The journal holds signed transactions and the keeper's history. SQLite gives its ``-wal`` and
+    ``-shm`` files the main file's permissions, so they are private too.
+    """
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise JournalError(f"{target}: cannot create the journal file: {exc.strerror}") from exc
+

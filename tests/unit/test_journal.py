@@ -1068,3 +1068,23 @@ def test_a_reorg_reopens_a_mined_intent_and_keeps_the_fill_in_the_event_log(jour
         journal.mark_reorged(intent.id, "again")
     op_fill(journal, intent.id)  # re-mined later: a fill again
     assert journal.intent(intent.id).status is IntentStatus.MINED
+
+
+def test_journal_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    """The journal holds signed transactions: owner-only (0600), its WAL and shared-memory files too."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "journal.sqlite"
+        j = Journal.open(path)
+        j.start_cycle(RunMode.LIVE)
+        files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+        assert len(files) == 3, "WAL mode: the main file, -wal and -shm exist while open"
+        assert {oct(p.stat().st_mode & 0o777) for p in files} == {"0o600"}
+        j.close()
+        loose = tmp_path / "old.sqlite"
+        Journal.open(loose).close()
+        loose.chmod(0o644)  # a journal made by an older keeper, readable by all
+        Journal.open(loose).close()
+        assert loose.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
