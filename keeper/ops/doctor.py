@@ -549,7 +549,7 @@ def _quoter(c: _Ctx) -> Check:
                          ((a.token, cfg.quote.token, amount, fee_tier, 0),),
                          ("uint256", "uint160", "uint32", "uint256"), "quoter", gas=2_000_000)])
     what = (f"quoteExactInputSingle of {_num(amount / 10 ** d_in)} {a.symbol} into {cfg.quote.symbol} "
-            f"(fee tier {fee_tier / 1e4:g} %)")
+            f"(fee tier {fee_tier / 1e4:g} % of the hedge pool {pool})")
     if not q.ok:
         return Check("quoter", "fail", f"uniswap.quoter {quoter} is not a working QuoterV2: {what} {_why(q)}", fix)
     out = int(_val(q)[0])

@@ -118,3 +118,28 @@ def test_cardinality_covers_the_window_at_the_block_time() -> None:
     assert cardinality_for(7 * 86_400, 1.0) == 65_535
     with pytest.raises(InputError):
         cardinality_for(1800, 0.0)
+
+
+@pytest.mark.parametrize(("client", "fix"), [
+    (GETH, "use a chain with the canonical Multicall3 deployment (see https://github.com/mds1/multicall3)"),
+    ("anvil/v1.7.1", "run `keeper multicall3 install --rpc-url http://127.0.0.1:8545` (places it at its canonical "
+                     "address on this anvil chain)"),
+])
+def test_doctor_rpc_check_names_the_fix_for_the_node(client: str, fix: str) -> None:
+    from pathlib import Path
+
+    from keeper.config import load_config
+    from keeper.ops.doctor import _rpc
+
+    cfg = load_config(Path(__file__).parents[3] / "examples" / "devnet.toml",
+                      env={"KEEPER_CHAIN__RPC_URL": "http://127.0.0.1:8545"})
+
+    def handle(method: str, params: list[Any]) -> Any:
+        if method == "eth_getBlockByNumber":
+            return {"number": "0x10", "timestamp": "0x6000"}
+        return node(client, anvil_methods=client.startswith("anvil"), chain_id=31337)[1].handle(method, params)
+
+    check, ctx = _rpc(cfg, RpcClient(FakeTransport(handle), sleep=lambda _s: None))
+    assert check.status == "fail" and ctx is None
+    assert f"no Multicall3 at its canonical address {MULTICALL3} on chain 31337" in check.detail
+    assert check.fix == fix
