@@ -282,7 +282,9 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"gamma {g['gamma_usd_per_1pct']:,.0f} USD per 1 %, vega {g['vega_usd_per_vol']:,.0f} USD per vol")
     if rec["pools"]:
         print(render_pools(rec["pools"]))
-    print(f"costs, last 24 h: {to_jsonable(costs)}")
+    print(f"costs, last 24 h: {costs.fills} fill(s), notional {costs.notional_quote:,.2f} USD, fees "
+          f"{costs.fees_quote:,.2f} USD, gas {costs.gas_cost_quote:,.2f} USD ({costs.gas_cost_native / 1e18:,.6f}"
+          " native)")
     print("recent cycles:")
     for c in cycles:
         print(f"  #{c.id} {c.status.value:<9} {c.mode.value:<8} block {c.block_number} {c.error or ''}")

@@ -403,9 +403,10 @@ def render_pools(pools: list[dict[str, Any]]) -> str:
         else:
             verdict = f"ok (max {b['max_deviation_bps']:,.1f} bps)"
         t.add_row(b["pool"], b["underlying"], f"{b['fee_pct']:.2f} %", f"{b['pool_price_usd']:,.2f}",
-                  f"{b['feed_price_usd']:,.2f}", f"{b['basis_bps']:+,.1f}", f"{b['deviation_bps']:,.1f}",
+                  f"{b['feed_price_usd']:,.2f}", f"{round(b['basis_bps'], 1) + 0.0:+,.1f}",
+                  f"{b['deviation_bps']:,.1f}",
                   ", ".join(b["roles"]) or "-", verdict)
-    lines = [_table_text(t)]
+    lines = [_table_text(t, 200)]
     lines += [f"  ! {b['reason']}" for b in pools if b["blocked"]]
     return "\n".join(lines)
 
@@ -450,7 +451,8 @@ def render_positions(rec: dict[str, Any]) -> str:
         fees = f"{_decimal(int(lp['fees0_raw']), d0)} {s0}\n{_decimal(int(lp['fees1_raw']), d1)} {s1}"
         lps.add_row(str(lp["token_id"]), _short(lp["owner"]), _short(lp["pool"]), f"{lp['fee_pct']:.2f} %",
                     f"{low} .. {high}", f"{int(lp['liquidity']):,}", principal, fees,
-                    f"{lp['pool_price_usd']:,.2f}", _num(lp["basis_bps"], "+,.1f"),
+                    f"{lp['pool_price_usd']:,.2f}",
+                    _num(None if lp["basis_bps"] is None else round(lp["basis_bps"], 1) + 0.0, "+,.1f"),
                     f"{_num(lp['delta'])} {lp['underlying']}", _cash_gamma(lp["gamma"], lp["underlying"], greeks),
                     "in range" if lp["in_range"] else "out of range")
         raw.add_row(str(lp["token_id"]), f"{int(lp['principal0_raw']):,} {s0}", f"{int(lp['principal1_raw']):,} {s1}",
@@ -464,7 +466,8 @@ def render_positions(rec: dict[str, Any]) -> str:
     for o in pos["options"]:
         coll = (f"{o['collateral_units']:,.4f} {o['underlying']}" if o["collateral_units"]
                 else f"{o['collateral_usd']:,.2f} USD" if o["collateral_usd"] else "-")
-        opts.add_row(f"{_short(o['source'])} #{o['series_id']}", _short(o["owner"]), o["underlying"],
+        kind, _, where = o["source"].partition(":")
+        opts.add_row(f"{kind} {_short(where)} #{o['series_id']}", _short(o["owner"]), o["underlying"],
                      "call" if o["is_call"] else "put", f"{o['strike_usd']:,.2f}", _ts(o["expiry"]),
                      f"{o['quantity']:+,.4f}", "-" if o["vol"] is None else f"{o['vol'] * 100:.1f} %",
                      coll, _num(o["delta"]), _cash_gamma(o["gamma"], o["underlying"], greeks),
