@@ -315,7 +315,9 @@ def build_second_world(w3: Web3, url: str, *, multicall3: bool = True, seed: int
     assert b.tick("WETH/USDC-500") == eth_edge - 1 and b.tick("USDC/WBTC-10000") == btc_edge
     assert eth_pool.token0 == b.tokens["WETH"].address and btc_pool.token0 == b.tokens["USDC"].address
 
-    b.approve(dev_account(KEEPER).address, b.router.address)  # eoa mode: the keeper swaps its own funds
+    keeper = dev_account(KEEPER).address  # eoa mode: the keeper swaps its own funds
+    b.fund(keeper, weth=50 * 10**18, usdc=100_000 * 10**6, wbtc=2 * 10**8)
+    b.approve(keeper, b.router.address)
 
     feeds: dict[str, str] = {}
     art = forge_artifact("PriceFeed")
@@ -341,7 +343,9 @@ def keeper_key() -> str:
 def write_config(world: SecondWorld, path: Path) -> Path:
     """A keeper config for the second world: eoa mode, the five LP owners read, no perps, no options."""
     p = world.pools
-    owners = ",\n    ".join(f'"{o}"' for o in world.owners)
+    # The signer trades its own funds in eoa mode: it is one of the owners, or its hedges would not
+    # show in the book (and the next cycle would hedge again).
+    owners = ",\n    ".join(f'"{o}"' for o in (*world.owners, dev_account(KEEPER).address))
     text = f"""# The keeper's config for tests/integration/second_world.py (written by write_config).
 [chain]
 rpc_url = "{world.url}"
@@ -393,7 +397,9 @@ fixed = {{ ETH = 0.7, BTC = 0.55 }}
 [policy.default]
 target_delta_units = 0
 trigger = "fixed"
-band_units = 1000000
+band_units = 1000000                    # the tests narrow it to make the plan trade
+max_trade_usd = 30000
+window_cap_usd = 100000
 max_slippage_bps = 100
 max_impact_bps = 100
 

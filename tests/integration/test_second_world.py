@@ -186,8 +186,6 @@ def test_plan_reads_the_world_and_lists_every_lp_exactly(second: SecondWorld, co
         assert g["spot_usd"] == pytest.approx(snap.feeds[sym].price)
         assert g["delta_units"] > 0
     assert 50_000 < rec["greeks"]["BTC"]["spot_usd"] < 70_000
-    if "positions" not in rec:
-        pytest.skip("keeper plan --json has no 'positions' yet (another change adds it)")
     chain = chain_answers(second, snap)
     lps = {int(x["token_id"]): x for x in rec["positions"]["lps"]}
     assert set(lps) == {lp.token_id for lp in snap.lps}
@@ -230,3 +228,32 @@ def test_without_multicall3_plan_names_it_and_install_fixes_it(tmp_path: Path) -
         ok = keeper_cli("plan", "--config", str(config), "--json", env=env)
         assert ok.returncode == 0, ok.stderr[-2000:]
         assert json.loads(ok.stdout)["complete"] is True
+
+
+def test_simulate_hedges_both_token_orders_and_reports_the_fee_above_the_limit(config: Path) -> None:
+    # A 1-unit band makes the plan trade (clipped to max_trade_usd 30,000 USD): ETH (token0) sells in
+    # the 0.05 % pool (the 0.3 % pool is 7 % off the feed: blocked), BTC (token1, USDC token0) in the 1 %
+    # pool, whose fee alone equals the default 100 bps slippage limit: that hedge must revert.
+    env = dict(env_for(config), KEEPER_POLICY__DEFAULT__BAND_UNITS="1")
+    proc = keeper_cli("simulate", "--config", str(config), "--json", env=env)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    by = {h["underlying"]: h for h in json.loads(proc.stdout)["hedges"]}
+    assert by["ETH"]["status"] == "filled" and by["ETH"]["side"] == "sell"
+    assert by["ETH"]["venue_id"] == load_config(config, env).asset("ETH").hedge_pools[0]
+    btc = by["BTC"]
+    assert btc["status"] == "reverted" and "Too little received" in btc["error"]["reason"]
+    assert btc["estimated_cost"]["fee_bps"] == pytest.approx(100.0) and btc["estimated_cost"]["limit_bps"] == 100
+    assert "100.0 bps fee" in btc["error"]["explanation"]
+
+    ok = keeper_cli("simulate", "--config", str(config), "--json",
+                    env=dict(env, KEEPER_POLICY__BTC__MAX_SLIPPAGE_BPS="300"))
+    assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
+    for h in json.loads(ok.stdout)["hedges"]:
+        f = h["fill"]
+        assert h["status"] == "filled" and f["units"] == pytest.approx(h["size_units"], rel=1e-6)
+        assert 0 < f["slippage_bps_incl_fee"] < h["estimated_cost"]["limit_bps"]
+        # Every LP of this world belongs to a read owner, and the signer is one too: a hedge in these
+        # pools trades with the book itself. What the signer sold now sits in the owners' LPs as
+        # principal and fees, so the book's delta is conserved up to the pools' rounding dust.
+        assert f["units"] > 0.1
+        assert h["delta_after_units"] == pytest.approx(h["delta_before_units"], abs=1e-6)
