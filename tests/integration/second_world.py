@@ -343,8 +343,8 @@ def keeper_key() -> str:
 def write_config(world: SecondWorld, path: Path) -> Path:
     """A keeper config for the second world: eoa mode, the five LP owners read, no perps, no options."""
     p = world.pools
-    # The signer trades its own funds in eoa mode: it is one of the owners, or its hedges would not
-    # show in the book (and the next cycle would hedge again).
+    # The signer trades its own funds in eoa mode, so its balances are part of the book (the keeper
+    # reads them in eoa mode even when unlisted; listed here to say so).
     owners = ",\n    ".join(f'"{o}"' for o in (*world.owners, dev_account(KEEPER).address))
     text = f"""# The keeper's config for tests/integration/second_world.py (written by write_config).
 [chain]
