@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_abi.abi import decode
@@ -41,12 +42,11 @@ def read(world: World, manifest: Manifest, block: int | None = None, native_asse
     return snap
 
 
-def keeper_json(*args: str, env: dict[str, str]) -> dict[str, object]:
+def keeper_json(*args: str, env: dict[str, str]) -> Any:
     proc = subprocess.run([sys.executable, "-m", "keeper.cli", *args, "--json"], env=env, capture_output=True,
                           text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    out: dict[str, object] = json.loads(proc.stdout)
-    return out
+    return json.loads(proc.stdout)
 
 
 def env_for(world: World, tmp: Path, **extra: str) -> dict[str, str]:
@@ -126,20 +126,21 @@ def test_native_eth_of_an_owner_moves_the_eth_delta_by_that_amount(chain: Web3, 
     block = chain.eth.block_number
     # the reader: Multicall3 getEthBalance at the block, counted only when asked
     counted, shown = read(world, manifest, block, native_asset="ETH"), read(world, manifest, block)
-    assert counted.native_balances[safe] == wei == chain.eth.get_balance(safe, block_identifier=block)
+    on_chain = chain.eth.get_balance(Web3.to_checksum_address(safe), block_identifier=block)
+    assert counted.native_balances[safe] == wei == on_chain
     assert shown.native_balances[safe] == wei and shown.native_asset is None
     # the CLI: ETH marked native in the config, counted by default, off with count_native = false
     cfg = native_config(tmp_path)
     on = keeper_json("plan", "--config", str(cfg), "--block", str(block), env=env_for(world, tmp_path))
     off = keeper_json("plan", "--config", str(cfg), "--block", str(block),
                       env=env_for(world, tmp_path, KEEPER_TREASURY__COUNT_NATIVE="false"))
-    d_on, d_off = on["greeks"]["ETH"]["delta_units"], off["greeks"]["ETH"]["delta_units"]  # type: ignore[index]
+    d_on, d_off = on["greeks"]["ETH"]["delta_units"], off["greeks"]["ETH"]["delta_units"]
     assert d_on - d_off == pytest.approx(wei / 1e18, rel=1e-12)
-    rows = [b for b in on["positions"]["balances"] if b["token"] == "native" and b["owner"] == safe]  # type: ignore[index]
+    rows = [b for b in on["positions"]["balances"] if b["token"] == "native" and b["owner"] == safe]
     assert rows == [{"owner": safe, "token": "native", "symbol": "ETH", "decimals": 18, "raw": str(wei),
                      "amount": wei / 1e18, "underlying": "ETH", "delta": pytest.approx(wei / 1e18),
                      "quote_usd": 0.0}]
-    off_rows = [b for b in off["positions"]["balances"] if b["token"] == "native"]  # type: ignore[index]
+    off_rows = [b for b in off["positions"]["balances"] if b["token"] == "native"]
     assert off_rows and all(b["underlying"] is None and b["delta"] is None for b in off_rows)
 
 
@@ -184,24 +185,23 @@ def test_a_pool_ten_percent_off_the_feed_is_shown_blocked_and_its_lps_held_at_it
         if weth.address in (lp.token0, lp.token1):
             h = lp_holdings(snap, lp)
             exact += (h.amount0 if lp.token0 == weth.address else h.amount1) / 1e18
-    lp_delta = sum(pos.amount_underlying + pos.fees_underlying for pos in risk.positions  # type: ignore[operator]
-                   if isinstance(pos, LPPosition) and pos.underlying == "ETH")
+    eth_lps = [pos for pos in risk.positions if isinstance(pos, LPPosition) and pos.underlying == "ETH"]
+    lp_delta = aggregate(eth_lps, spots)["ETH"].delta
     at_feed = aggregate([dataclasses.replace(pos, basis=1.0, amount_underlying=None, amount_quote=None, mark=None)
-                         for pos in risk.positions if isinstance(pos, LPPosition) and pos.underlying == "ETH"],
-                        spots)["ETH"].delta
+                         for pos in eth_lps], spots)["ETH"].delta
     assert lp_delta == pytest.approx(exact, rel=1e-9)
     print(f"\nETH LP delta: {lp_delta:.4f} ETH held at each pool's own price (exact), "
           f"{at_feed:.4f} ETH if every pool were at the feed ({(at_feed / lp_delta - 1) * 100:+.1f} %)")
 
     plan = keeper_json("plan", "--config", str(CONFIG), "--block", str(snap.block_number),
                        env=env_for(world, tmp_path))
-    pools = {x["pool"]: x for x in plan["pools"]}  # type: ignore[union-attr]
+    pools = {x["pool"]: x for x in plan["pools"]}
     off = pools[p.address]
     assert off["blocked"] is True and off["basis_bps"] == pytest.approx(1000.0, rel=1e-4)
     for part in (p.address, f"{feed:,.2f}", f"{off['deviation_bps']:.1f} bps", "max 100.0 bps"):
         assert part in off["reason"]
     assert pools[manifest.pools["WETH/USDC-500"].address]["blocked"] is False
-    eth = next(d for d in plan["decisions"] if d["underlying"] == "ETH")  # type: ignore[union-attr]
+    eth = next(d for d in plan["decisions"] if d["underlying"] == "ETH")
     if eth["order"] is not None:
         assert eth["order"]["venue_id"] != p.address
     text = subprocess.run([sys.executable, "-m", "keeper.cli", "plan", "--config", str(CONFIG), "--block",

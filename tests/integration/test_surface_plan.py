@@ -128,7 +128,7 @@ def expected_eth(snap: Snapshot, flavour: DeltaFlavour | None, vol_of: Callable[
     spot = snap.feeds["ETH"].price
     cfg = load_config(FLAT, {})
     positions, _ = book_positions(snap, {a.symbol: a.token for a in cfg.assets}, cfg.quote.token,
-                                  {"ETH": MODEL_VOL, "BTC": 0.5})
+                                  {"ETH": MODEL_VOL, "BTC": 0.5}, spots={a: f.price for a, f in snap.feeds.items()})
     rest = [p for p in positions if p.underlying == "ETH" and not isinstance(p, OptionPosition)]
     delta = aggregate(rest, {"ETH": spot})["ETH"].delta if rest else 0.0
     per: list[tuple[float, float, float]] = []
