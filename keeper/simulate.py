@@ -39,9 +39,6 @@ Status = Literal["filled", "reverted", "failed"]
 SLIPPAGE_REVERTS = ("Too little received", "Too much requested", "OutputBelowMinimum", "SlippageExceeded")
 """Reasons that mean "the price was worse than the order's limit": the router's and our contracts' names."""
 
-WRAPPERS = ("SwapFailed", "PerpCallFailed", "SafeCallReverted")
-"""HedgeModule errors that carry the venue's own revert data as their last (bytes) argument."""
-
 
 @dataclass(frozen=True)
 class CostVsLimit:
@@ -117,15 +114,6 @@ def _cost_vs_limit(k: Keeper, order: HedgeOrder) -> CostVsLimit:
     return CostVsLimit(fee_bps, impact_bps, float(limit), f"policy.{scope}.max_slippage_bps")
 
 
-def _decode_reason(k: Keeper, exc: TxRevertedError) -> tuple[str, str]:
-    """(readable reason, innermost error name). A HedgeModule wrapper's venue revert data is decoded too."""
-    reason, name = exc.reason, exc.error_name
-    if name in WRAPPERS and exc.error_args and isinstance(exc.error_args[-1], bytes):
-        inner, inner_name, _ = k.tx.errors.decode(exc.error_args[-1])
-        return f"{name}: {inner}", inner_name or name
-    return reason, name
-
-
 def _delta(k: Keeper, snap: Snapshot) -> dict[str, float]:
     risk, _ = k.plan(snap)
     return {s: r.delta for s, r in risk.summaries.items()}
@@ -160,9 +148,8 @@ def simulate_plan(k: Keeper, *, upstream: str, progress: Callable[[str], None] =
             trade: PreparedTrade = k.executor.prepare(order, snap)
             done = k.execute(cycle.id, trade, snap)
         except TxRevertedError as exc:  # preflight (nothing sent) or a mined revert raised from verification
-            reason, name = _decode_reason(k, exc)
-            outcome = HedgeOutcome(**base, status="reverted", reason=reason, error_name=name,
-                                   slippage=any(s in reason for s in SLIPPAGE_REVERTS))
+            outcome = HedgeOutcome(**base, status="reverted", reason=exc.reason, error_name=exc.error_name,
+                                   slippage=any(s in exc.reason for s in SLIPPAGE_REVERTS))
         except (TransactionError, KeeperError) as exc:
             outcome = HedgeOutcome(**base, status="failed", reason=str(exc))
         else:

@@ -88,7 +88,12 @@ class ErrorDecoder:
             args = tuple(decode(types, data[4:]))
         except DecodingError:
             return f"{name}(<undecodable>)", name, ()
-        return f"{name}({', '.join(map(str, args))})", name, args
+        return f"{name}({', '.join(self._readable(a) for a in args)})", name, args
+
+    def _readable(self, arg: Any) -> str:
+        """An argument for people: a ``bytes`` argument of our errors is a venue's revert data
+        (``SwapFailed(bytes)``...), decoded in turn; never a Python bytes repr."""
+        return self.decode(arg)[0] if isinstance(arg, bytes) else str(arg)
 
 
 def _abi_type(item: dict[str, Any]) -> str:
