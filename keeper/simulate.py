@@ -20,7 +20,7 @@ from typing import Any, Literal
 from keeper.chain.tx import TxRevertedError
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
-from keeper.errors import KeeperError, TransactionError
+from keeper.errors import InputError, TransactionError
 from keeper.execution import Fill, PreparedTrade
 from keeper.journal import CycleStatus, RunMode
 from keeper.report import plan_record, render_plan
@@ -150,7 +150,7 @@ def simulate_plan(k: Keeper, *, upstream: str, progress: Callable[[str], None] =
         except TxRevertedError as exc:  # preflight (nothing sent) or a mined revert raised from verification
             outcome = HedgeOutcome(**base, status="reverted", reason=exc.reason, error_name=exc.error_name,
                                    slippage=any(s in exc.reason for s in SLIPPAGE_REVERTS))
-        except (TransactionError, KeeperError) as exc:
+        except (TransactionError, InputError) as exc:  # not sent or not verified; a size that rounds to nothing
             outcome = HedgeOutcome(**base, status="failed", reason=str(exc))
         else:
             if done.fill is not None:
