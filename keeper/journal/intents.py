@@ -12,6 +12,7 @@ import math
 import re
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from keeper.errors import InputError, JournalError
@@ -306,6 +307,19 @@ class IntentsMixin(JournalBase):
     def attempts(self, intent_id: str) -> list[TxAttempt]:
         """The intent's transaction attempts, oldest first."""
         return list(self.intent(intent_id).attempts)
+
+    def own_transactions(self, tx_hashes: Iterable[str]) -> set[str]:
+        """Which of ``tx_hashes`` this keeper signed (an attempt of any intent, in any state); lower case."""
+        wanted = sorted({h.lower() for h in tx_hashes})
+        found: set[str] = set()
+        with self._read("look up transaction hashes") as conn:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
+                rows = conn.execute(
+                    f"SELECT lower(tx_hash) FROM tx_attempts WHERE lower(tx_hash) IN ({', '.join('?' * len(chunk))})",
+                    chunk)
+                found.update(r[0] for r in rows)
+        return found
 
     def open_intents(self) -> list[Intent]:
         """Intents still ``pending`` or ``sent``, oldest first, with their attempts: resolve these before planning."""

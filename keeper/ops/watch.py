@@ -10,12 +10,15 @@ low balance, drift, halt) alert when they start, not on every cycle; the alerter
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from eth_utils.crypto import keccak
 
 from keeper.config import KeeperConfig
 from keeper.errors import HaltError, KeeperError
 from keeper.ops.alerts import Alerter
+from keeper.ops.audit import TradeAudit
 from keeper.ops.golive import GateDecision, gate
 from keeper.runner import CycleReport, Keeper
 
@@ -42,6 +45,8 @@ class CycleWatch:
     min_hedges: int = DEFAULT_HEDGES
     log: Callable[[str], None] = _log.info
     warn: Callable[[str], None] = _log.warning
+    audit: TradeAudit | None = None
+    """Compares the module's trades with the journal after every cycle (safe-module mode)."""
     decision: GateDecision | None = field(default=None, init=False)
     _stale: frozenset[str] = field(default=frozenset(), init=False)
     _low: bool = field(default=False, init=False)
@@ -107,7 +112,24 @@ class CycleWatch:
                        assets=sorted(new), ages_s={s: ages[s] for s in sorted(new)}, limit_s=limit,
                        block=snap.block_number)
             self._stale = stale
+        self._audit_trades()
         self._check_halt()
+
+    def _audit_trades(self) -> None:
+        if self.audit is None:
+            return
+        foreign = self.audit.run()
+        if not foreign:
+            return
+        paused = self.audit.last_pause
+        action = (f"the guardian paused the module (tx {paused})" if paused and not paused.startswith("failed")
+                  else f"pausing the module with the guardian key {paused}" if paused
+                  else "pause it now (the guardian's `pause()`, or set KEEPER_GUARDIAN_KEY to let the keeper do it)")
+        self.alerter.send("unknown_trade", f"{len(foreign)} module trade(s) not sent by this keeper: "
+                          + "; ".join(f.line() for f in foreign) + f". Its key may be stolen: {action}",
+                          module=self.audit.module, trades=[f.tx_hash for f in foreign],
+                          senders=sorted({f.sender for f in foreign}), paused=paused)
+        self.warn(f"unknown module trades: {', '.join(f.tx_hash for f in foreign)}; {action}")
 
     def on_error(self, exc: BaseException) -> None:
         """A cycle raised: a halt, or a failure (the cycle's error is already journaled)."""
@@ -150,4 +172,26 @@ def watch_for(cfg: KeeperConfig, keeper: Keeper, env: dict[str, str], *, dry_run
     hedges = env.get("KEEPER_ALERT_MIN_HEDGES", "").strip()
     return CycleWatch(cfg, keeper, alerter_from_env(env), requested_live=not reason,
                       requested_reason=f"dry run requested ({reason})" if reason else "",
-                      min_hedges=int(hedges) if hedges.isdigit() else DEFAULT_HEDGES)
+                      min_hedges=int(hedges) if hedges.isdigit() else DEFAULT_HEDGES,
+                      audit=trade_audit(cfg, keeper, env))
+
+
+def trade_audit(cfg: KeeperConfig, keeper: Keeper, env: Mapping[str, str]) -> TradeAudit | None:
+    """The module's trade audit (safe-module mode), pausing with ``KEEPER_GUARDIAN_KEY`` when that is set."""
+    module = cfg.treasury.hedge_module
+    if cfg.treasury.mode != "safe-module" or module is None:
+        return None
+    pause: Callable[[], str] | None = None
+    if env.get("KEEPER_GUARDIAN_KEY", "").strip():
+        from keeper.chain.tx import TxManager, TxRequest
+        from keeper.signer import EnvKeySource, load_signer
+
+        guardian = load_signer(EnvKeySource("KEEPER_GUARDIAN_KEY"), env=env)
+        data = keccak(text="pause()")[:4]
+
+        def pause() -> str:
+            tm = TxManager(keeper.rpc, guardian, keeper.chain_id, timeout_s=60.0)
+            mined = tm.send(TxRequest(to=module, data=data), lambda _a: None)
+            return mined.attempt.tx_hash
+
+    return TradeAudit(keeper.rpc, keeper.journal, module, pause=pause)
