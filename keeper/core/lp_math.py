@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Final
 
 import numpy as np
@@ -314,7 +314,12 @@ def to_raw(amount: Decimal | str | int | float, decimals: int) -> int:
         raise InputError("amount", f"not a number: {amount!r}") from exc
     if not dec.is_finite():
         raise InputError("amount", "must be finite")
-    return int(dec.scaleb(decimals).to_integral_value(rounding=ROUND_DOWN))
+    # Integer arithmetic on the digits: Decimal arithmetic would round to the context's 28 digits.
+    sign, digits, exponent = dec.as_tuple()
+    magnitude = int("".join(map(str, digits)))
+    shift = int(exponent) + decimals
+    raw: int = magnitude * 10**shift if shift >= 0 else magnitude // 10**-shift
+    return -raw if sign else raw
 
 
 def sqrt_price_x96_to_price(sqrt_price_x96: int, decimals0: int, decimals1: int) -> float:
