@@ -10,79 +10,137 @@ import {AggregatorV3Interface} from "./interfaces/AggregatorV3Interface.sol";
 import {IPerpMarket} from "./interfaces/IPerpMarket.sol";
 import {ISafe, Enum} from "./interfaces/ISafe.sol";
 import {ISwapRouter} from "./interfaces/ISwapRouter.sol";
+import {HedgeTwap} from "./libraries/HedgeTwap.sol";
+
+/// @notice The Uniswap v3 factory's pool registry.
+interface IUniswapV3FactoryPools {
+    function getPool(address tokenA, address tokenB, uint24 fee) external view returns (address pool);
+}
 
 /// @title HedgeModule
 /// @notice A Safe module that lets one keeper key hedge with the Safe's funds inside on-chain bounds, so a stolen
-///         keeper key cannot drain the treasury. Per trade the Safe loses at most `notional * maxSlippageBps / 1e4`
-///         (at oracle prices), and the notional traded over any `windowSeconds` is capped.
+///         keeper key (or a hostile venue) can take at most a loss budget the owners set.
+///         Every trade is valued at the module's own feeds: a swap loses value(in) - value(out); a perp trade loses
+///         the drop of the Safe's equity in the market at the oracle (fee, fill away from the oracle, funding
+///         settled). The loss is kept per rolling window and in total since the owners last reset it; a trade that
+///         would exceed either budget reverts, and when the total budget left is below a trade's worst case the
+///         module pauses itself instead of trading. Swaps go only through pools the owners allowed (tokenA, tokenB,
+///         fee, found in the Uniswap v3 factory), with a minimum output bounded by the stricter of the feeds and the
+///         pool's TWAP. Perps need a position limit and keep a minimum margin ratio after each trade.
 /// @dev Units: "usd wad" = US dollars scaled 1e18. Token amounts are raw token units. Perp sizes are 1e18 units of
-///      the underlying; perp prices are 1e18 quote per underlying (the perp's quote is assumed to be a USD stable).
-///      Feed answers are normalized from the feed's decimals to usd wad. All Safe calls use `Operation.Call` and
-///      one of three fixed shapes: `token.approve(router, x)`, `router.exactInputSingle(.., recipient = safe, ..)`
-///      and `market.modifyPosition(..)`. Swaps approve exactly `amountIn` and reset the allowance to 0 in the same
-///      transaction, so the Safe keeps no standing allowance. Rolling window: a ring buffer of at most
-///      `MAX_WINDOW_TRADES` (timestamp, notional) entries; an entry counts while `timestamp + windowSeconds >
-///      block.timestamp` and is pruned on the next trade. A trade reverts if the window sum would exceed the cap
-///      or the buffer holds `MAX_WINDOW_TRADES` live entries. Raising `windowSeconds` does not revive pruned entries.
+///      the underlying; perp prices are 1e18 quote per underlying (the perp's quote is assumed to be a USD stable
+///      worth 1 USD). Feed answers are normalized from the feed's decimals to usd wad. All Safe calls use
+///      `Operation.Call` and one of three fixed shapes: `token.approve(router, x)`,
+///      `router.exactInputSingle(.., recipient = safe, ..)` and `market.modifyPosition(..)`. Swaps approve exactly
+///      `amountIn` and reset the allowance to 0 in the same transaction.
+///      Rolling window: time is cut into buckets of `ceil(windowSeconds / 32)` seconds; every trade in one bucket
+///      merges into one entry (notional and loss), so the accounting never fills up. A bucket counts while fewer
+///      than 33 buckets have started since it: a trade counts for at least `windowSeconds` and at most
+///      `33 * ceil(windowSeconds / 32)` seconds (a stricter cap than an exact rolling window, never a looser one).
+///      Changing `windowSeconds` clears the window.
 contract HedgeModule is ReentrancyGuard {
     /// @dev maxFeedAge in seconds; decimals = the token's, read at configuration.
     struct TokenParams { address token; address feed; uint256 maxFeedAge; uint256 decimals; }
-    /// @dev maxFeedAge in seconds; maxAbsSize in 1e18 underlying units (0 = no position limit).
+    /// @dev maxFeedAge in seconds; maxAbsSize in 1e18 underlying units (0 = the market cannot be traded).
     struct MarketParams { address market; address feed; uint256 maxFeedAge; uint256 maxAbsSize; }
+    /// @dev An allowed Uniswap v3 pool: token0 < token1, fee in hundredths of a bip.
+    struct PoolParams { address pool; address token0; address token1; uint256 fee; }
     /// @notice Every parameter, in the order hashed by `paramsHash()` (lists sorted ascending). Units as the getters.
     struct Params {
         bytes32 version; uint256 chainId; address module; address safe; address keeper; address guardian;
         address router; uint256 maxNotionalPerTradeUsd; uint256 maxNotionalPerWindowUsd; uint256 windowSeconds;
-        uint256 maxSlippageBps; uint256[] feeTiers; TokenParams[] tokens; MarketParams[] markets;
+        uint256 maxSlippageBps; PoolParams[] pools; TokenParams[] tokens; MarketParams[] markets;
+        address factory; uint256 lossBudgetWindowUsd; uint256 lossBudgetTotalUsd; uint256 twapSeconds;
+        uint256 perpMinMarginBps; address sequencerFeed; uint256 sequencerGraceSeconds;
     }
     struct TokenConfig { address feed; uint32 maxFeedAge; uint8 decimals; bool allowed; }
-    struct MarketConfig { address feed; uint32 maxFeedAge; bool allowed; }
-    struct WindowEntry { uint64 timestamp; uint192 notionalUsd; }
+    struct MarketConfig { address feed; uint32 maxFeedAge; uint8 quoteDecimals; bool allowed; }
+    struct PoolConfig { address token0; address token1; uint24 fee; }
+    /// @dev One time bucket of the rolling window: notional and loss in usd wad (< 2^112 each, see MAX_NOTIONAL_USD).
+    struct Bucket { uint32 epoch; uint112 notionalUsd; uint112 lossUsd; }
+    /// @dev A swap's notional and the feed prices it was valued at, usd wad.
+    struct SwapQuote { uint256 notional; uint256 priceIn; uint256 priceOut; }
 
     uint256 public constant BPS = 10_000;
     uint256 public constant MAX_SLIPPAGE_BPS_CEILING = 1_000; // 10%
     uint256 public constant MAX_WINDOW_SECONDS = 30 days;
-    uint256 public constant MAX_FEED_AGE = 3 days;
-    uint256 public constant MAX_NOTIONAL_USD = 1e36; // usd wad ($1e18)
+    /// @notice Ceiling of every feed's max age (its heartbeat), seconds.
+    uint256 public constant MAX_FEED_AGE = 1 days;
+    uint256 public constant MAX_NOTIONAL_USD = 1e33; // usd wad ($1e15); also bounds the loss budgets
     uint256 public constant MAX_PRICE_USD = 1e36; // usd wad per whole token
     uint256 public constant MAX_DECIMALS = 36; // token and feed decimals
-    uint256 public constant MAX_WINDOW_TRADES = 32;
-    uint256 public constant MAX_LIST_LENGTH = 16; // per list: tokens, markets, fee tiers
-    bytes32 public constant PARAMS_VERSION = keccak256("HedgeModule.params.v1");
+    /// @notice Buckets per window; the window keeps WINDOW_BUCKETS + 1 live buckets at most.
+    uint256 public constant WINDOW_BUCKETS = 32;
+    uint256 public constant MAX_LIST_LENGTH = 16; // per list: tokens, markets, pools
+    /// @notice TWAP window bounds, seconds (0 = no TWAP bound).
+    uint256 public constant MIN_TWAP_SECONDS = 60;
+    uint256 public constant MAX_TWAP_SECONDS = 1 days;
+    uint256 public constant MAX_SEQUENCER_GRACE = 1 days;
+    bytes32 public constant PARAMS_VERSION = keccak256("HedgeModule.params.v2");
+    uint256 internal constant RING = WINDOW_BUCKETS + 1;
 
     /// @notice The Safe this module acts for; immutable.
     address public immutable safe;
     address public keeper;
     address public guardian;
     address public router;
+    /// @notice The Uniswap v3 factory in which allowed pools are looked up.
+    address public factory;
     bool public paused;
     uint256 public maxNotionalPerTradeUsd; // usd wad
     uint256 public maxNotionalPerWindowUsd; // usd wad
     uint256 public windowSeconds; // seconds
     uint256 public maxSlippageBps; // basis points
-    mapping(uint24 => bool) public feeTierAllowed;
-    /// @notice Max |position size| the keeper may grow a perp position to, 1e18 underlying units; 0 = no limit.
+    /// @notice Largest loss at the oracle inside the rolling window, usd wad.
+    uint256 public lossBudgetWindowUsd;
+    /// @notice Largest loss at the oracle since the owners last reset the total, usd wad.
+    uint256 public lossBudgetTotalUsd;
+    /// @notice Loss at the oracle since the last `resetLossTotal` (or budget change), usd wad.
+    uint256 public lossTotalUsd;
+    /// @notice TWAP window of the allowed pools, seconds; 0 = swaps bounded by the feeds only.
+    uint256 public twapSeconds;
+    /// @notice Minimum (equity at the oracle) / (|size| x oracle) after a perp trade that grows or flips, bps.
+    uint256 public perpMinMarginBps;
+    /// @notice Optional L2 sequencer-uptime feed (answer 0 = up; startedAt = when the status last changed).
+    address public sequencerFeed;
+    /// @notice Seconds after the sequencer comes back up during which no trade is allowed.
+    uint256 public sequencerGraceSeconds;
+    /// @notice Max |position size| the keeper may grow a perp position to, 1e18 underlying units; 0 = no trading.
     mapping(address => uint256) public perpMaxAbsSize;
+    /// @notice Allowed pool for keccak256(token0, token1, fee) (tokens sorted), 0 if not allowed.
+    mapping(bytes32 => address) public poolFor;
     mapping(address => TokenConfig) internal _tokens;
     mapping(address => MarketConfig) internal _markets;
-    uint256[] internal _tokenList; // addresses as uint256, so one set of list helpers serves all three lists
+    mapping(address => PoolConfig) internal _pools;
+    uint256[] internal _tokenList; // addresses as uint256, so one set of list helpers serves all lists
     uint256[] internal _marketList;
-    uint256[] internal _feeTierList;
-    WindowEntry[MAX_WINDOW_TRADES] internal _ring;
-    uint256 internal _ringHead; // index of the oldest stored entry
-    uint256 internal _ringCount; // stored entries (live or not yet pruned)
-    uint256 internal _ringSum; // usd wad, sum of stored entries
+    uint256[] internal _poolList;
+    Bucket[RING] internal _ring;
+    uint256 internal _ringHead; // index of the oldest stored bucket
+    uint256 internal _ringCount; // stored buckets (live or not yet pruned)
+    uint256 internal _ringNotional; // usd wad, sum of stored buckets
+    uint256 internal _ringLoss; // usd wad, sum of stored buckets
 
     event KeeperSet(address indexed previous, address indexed keeper);
     event GuardianSet(address indexed previous, address indexed guardian);
     event RouterSet(address indexed previous, address indexed router);
-    event FeeTierSet(uint24 indexed fee, bool allowed);
+    event FactorySet(address indexed previous, address indexed factory);
+    event PoolSet(address indexed pool, address token0, address token1, uint24 fee, bool allowed);
     event TokenConfigSet(address indexed token, address feed, uint256 maxFeedAge, uint8 decimals, bool allowed);
     event PerpMarketSet(address indexed market, address feed, uint256 maxFeedAge, bool allowed);
     event PerpPositionLimitSet(address indexed market, uint256 maxAbsSize);
+    event PerpMinMarginSet(uint256 minMarginBps);
     event LimitsSet(uint256 perTradeUsd, uint256 perWindowUsd, uint256 windowSeconds, uint256 maxSlippageBps);
+    event LossBudgetsSet(uint256 perWindowUsd, uint256 totalUsd);
+    event LossTotalReset(uint256 previousTotalUsd);
+    event TwapWindowSet(uint256 twapSeconds);
+    event SequencerFeedSet(address indexed feed, uint256 graceSeconds);
     event ModulePaused(address indexed by);
     event ModuleUnpaused(address indexed by);
+    /// @notice A trade's loss at the oracle (usd wad) and the window's and total's losses after it.
+    event LossCharged(uint256 lossUsd, uint256 windowLossUsd, uint256 totalLossUsd);
+    /// @notice The total loss budget left (usd wad) is below a trade's worst case: the module paused itself.
+    event LossBudgetSpent(uint256 totalLossUsd, uint256 budgetUsd, uint256 worstCaseUsd);
     /// @notice One swap hedge. Amounts raw token units; notional and prices usd wad (prices per whole token).
     event HedgeExecuted(
         address indexed venue, address indexed tokenIn, address indexed tokenOut, uint24 fee, uint256 amountIn,
@@ -93,6 +151,8 @@ contract HedgeModule is ReentrancyGuard {
         address indexed market, int256 sizeDelta, uint256 acceptablePrice, uint256 oraclePrice, uint256 notionalUsd,
         int256 newSize
     );
+    /// @notice The guardian reduced a perp position (sizes 1e18 units, loss usd wad).
+    event GuardianPerpReduced(address indexed market, int256 sizeDelta, int256 newSize, uint256 lossUsd);
 
     // access and state
     error NotKeeper(address caller); error NotSafe(address caller); error NotGuardian(address caller);
@@ -100,16 +160,29 @@ contract HedgeModule is ReentrancyGuard {
     // configuration
     error ZeroAddress(); error InvalidRouter(address router); error InvalidFeeTier(uint24 fee); error ListFull();
     error InvalidFeedAge(uint256 maxFeedAge); error InvalidDecimals(address source, uint256 decimals); error InvalidLimits();
+    error FactoryNotSet(); error PoolNotFound(address tokenA, address tokenB, uint24 fee);
+    error InvalidLossBudgets(); error InvalidTwapWindow(uint256 secs); error InvalidMarginBps(uint256 bps);
+    error InvalidSequencerGrace(uint256 secs);
     // hedge arguments (amounts raw units / usd wad / 1e18 prices as in the hedge functions)
-    error RouterNotSet(); error FeeTierNotAllowed(uint24 fee); error TokenNotAllowed(address token);
+    error RouterNotSet(); error PoolNotAllowed(address tokenIn, address tokenOut, uint24 fee);
+    error TokenNotAllowed(address token);
     error SameToken(address token); error MarketNotAllowed(address market); error ZeroAmount();
+    error AmountTooLarge(uint256 amount);
     error DeadlineExpired(uint256 deadline, uint256 nowTs);
     error StaleFeed(address feed, uint256 updatedAt, uint256 maxFeedAge); error BadFeedAnswer(address feed, int256 answer);
+    error FeedAnswerAtLimit(address feed, int256 answer, int256 minAnswer, int256 maxAnswer);
+    error SequencerDown(address feed); error SequencerGracePeriod(address feed, uint256 upSince, uint256 grace);
     error MinOutBelowOracleBound(uint256 amountOutMinimum, uint256 oracleBound);
     error AcceptablePriceOutOfBound(uint256 acceptablePrice, uint256 oracleBound);
     error TradeCapExceeded(uint256 notionalUsd, uint256 cap);
-    error WindowCapExceeded(uint256 windowUsedUsd, uint256 notionalUsd, uint256 cap); error WindowFull(uint256 maxTrades);
+    error WindowCapExceeded(uint256 windowUsedUsd, uint256 notionalUsd, uint256 cap);
+    error WindowLossBudgetExceeded(uint256 windowLossUsd, uint256 lossUsd, uint256 budget);
+    error TotalLossBudgetExceeded(uint256 totalLossUsd, uint256 lossUsd, uint256 budget);
+    error PerpPositionLimitNotSet(address market); error PerpMinMarginNotSet();
     error PerpPositionLimitExceeded(int256 newSize, uint256 maxAbsSize);
+    error PerpFeeAboveSlippage(uint256 takerFeeBps, uint256 maxSlippageBps);
+    error PerpMarginTooLow(int256 equityUsd, uint256 requiredUsd);
+    error NotAReduction(int256 size, int256 sizeDelta);
     // execution through the Safe (reason = the inner call's raw revert data)
     error SafeCallReverted(address target, bytes reason); error ApproveFailed(address token, bytes reason);
     error SwapFailed(bytes reason); error PerpCallFailed(bytes reason);
@@ -127,10 +200,10 @@ contract HedgeModule is ReentrancyGuard {
         _;
     }
 
-    /// @notice All limits start at 0, so every hedge reverts until the Safe configures limits and venues.
+    /// @notice All limits and budgets start at 0, so every hedge reverts until the Safe configures them.
     /// @param safe_ The Safe (1.4.x) this module is enabled on.
     /// @param keeper_ The hedging key (0 = none).
-    /// @param guardian_ A key that may only pause (0 = none).
+    /// @param guardian_ A key that may only pause and reduce perp positions (0 = none).
     constructor(address safe_, address keeper_, address guardian_) {
         if (safe_ == address(0)) revert ZeroAddress();
         safe = safe_;
@@ -161,18 +234,45 @@ contract HedgeModule is ReentrancyGuard {
         router = newRouter;
     }
 
-    /// @notice Allow or disallow a Uniswap v3 fee tier (hundredths of a bip, 0 < fee < 1e6). Only the Safe.
-    function setFeeTierAllowed(uint24 fee, bool allowed) external onlySafe {
-        if (fee == 0 || fee >= 1_000_000) revert InvalidFeeTier(fee);
-        if (allowed && !feeTierAllowed[fee]) _push(_feeTierList, fee);
-        else if (!allowed && feeTierAllowed[fee]) _remove(_feeTierList, fee);
-        feeTierAllowed[fee] = allowed;
-        emit FeeTierSet(fee, allowed);
+    /// @notice Set the Uniswap v3 factory in which `setPoolAllowed` looks pools up (the router's factory). Pools
+    ///         already allowed stay allowed (the owners disallow them explicitly). Only the Safe.
+    function setFactory(address newFactory) external onlySafe {
+        if (newFactory == address(0)) revert ZeroAddress();
+        emit FactorySet(factory, newFactory);
+        factory = newFactory;
     }
 
-    /// @notice Allow a token with its Chainlink-style USD feed and max feed age (seconds, <= MAX_FEED_AGE), or
-    ///         disallow it (`allowed = false` deletes its config; feed and age are then ignored). The token's
-    ///         decimals are read once here. A stablecoin needs its own (1.00) feed. Only the Safe.
+    /// @notice Allow or disallow the factory's pool of (tokenA, tokenB, fee) (fee in hundredths of a bip). Swaps
+    ///         go only through allowed pools. Only the Safe.
+    function setPoolAllowed(address tokenA, address tokenB, uint24 fee, bool allowed) external onlySafe {
+        if (fee == 0 || fee >= 1_000_000) revert InvalidFeeTier(fee);
+        if (tokenA == tokenB) revert SameToken(tokenA);
+        (address t0, address t1) = tokenA < tokenB ? (tokenA, tokenB) : (tokenB, tokenA);
+        bytes32 key = _poolKey(t0, t1, fee);
+        address current = poolFor[key];
+        if (!allowed) {
+            if (current != address(0)) {
+                delete poolFor[key];
+                delete _pools[current];
+                _remove(_poolList, uint160(current));
+            }
+            emit PoolSet(current, t0, t1, fee, false);
+            return;
+        }
+        if (factory == address(0)) revert FactoryNotSet();
+        address pool = IUniswapV3FactoryPools(factory).getPool(t0, t1, fee);
+        if (pool == address(0) || pool.code.length == 0) revert PoolNotFound(t0, t1, fee);
+        if (current != address(0)) _remove(_poolList, uint160(current)); // re-allowed, maybe from a new factory
+        delete _pools[current];
+        _push(_poolList, uint160(pool));
+        poolFor[key] = pool;
+        _pools[pool] = PoolConfig(t0, t1, fee);
+        emit PoolSet(pool, t0, t1, fee, true);
+    }
+
+    /// @notice Allow a token with its Chainlink-style USD feed and max feed age (seconds, <= MAX_FEED_AGE: the
+    ///         feed's heartbeat), or disallow it (`allowed = false` deletes its config). The token's decimals are
+    ///         read once here. A stablecoin needs its own (1.00) feed. Only the Safe.
     function setTokenConfig(address token, address feed, uint256 maxFeedAge, bool allowed) external onlySafe {
         if (token == address(0)) revert ZeroAddress();
         bool was = _tokens[token].allowed;
@@ -191,7 +291,8 @@ contract HedgeModule is ReentrancyGuard {
     }
 
     /// @notice Allow a perp market with the module's own USD feed for its underlying (the market's own price view
-    ///         is never trusted), or disallow it (config deleted). Only the Safe.
+    ///         is never trusted), or disallow it (config deleted). The quote token's decimals are read here. A
+    ///         market is traded only once it also has a position limit (`setPerpPositionLimit`). Only the Safe.
     function setPerpMarket(address market, address underlyingFeed, uint256 maxFeedAge, bool allowed) external onlySafe {
         if (market == address(0)) revert ZeroAddress();
         bool was = _markets[market].allowed;
@@ -202,29 +303,74 @@ contract HedgeModule is ReentrancyGuard {
             return;
         }
         _checkFeed(underlyingFeed, maxFeedAge);
+        uint8 qd = IERC20Metadata(IPerpMarket(market).quoteToken()).decimals();
+        if (qd > 18) revert InvalidDecimals(market, qd);
         if (!was) _push(_marketList, uint160(market));
-        _markets[market] = MarketConfig(underlyingFeed, uint32(maxFeedAge), true);
+        _markets[market] = MarketConfig(underlyingFeed, uint32(maxFeedAge), qd, true);
         emit PerpMarketSet(market, underlyingFeed, maxFeedAge, true);
     }
 
-    /// @notice Cap |position size| (1e18 underlying units) that a keeper trade may grow to on `market`; a trade that
-    ///         shrinks |size| is always allowed. 0 = no limit beyond the notional caps. Only the Safe.
+    /// @notice Cap |position size| (1e18 underlying units) a keeper trade may leave on `market`; a flip counts as
+    ///         its full new size; a trade that only shrinks |size| is always allowed. 0 = the keeper cannot trade
+    ///         the market. Only the Safe.
     function setPerpPositionLimit(address market, uint256 maxAbsSize) external onlySafe {
         perpMaxAbsSize[market] = maxAbsSize;
         emit PerpPositionLimitSet(market, maxAbsSize);
     }
 
-    /// @notice Set the caps. `perTradeUsd` and `perWindowUsd` in usd wad (0 < perTrade <= perWindow <= 1e36),
-    ///         `windowSecs` in seconds (0 < w <= 30 days), `slippageBps` in bps (<= 1000). Only the Safe.
+    /// @notice Minimum margin ratio after a perp trade that grows or flips a position: equity at the module's
+    ///         oracle >= |size| x oracle x bps / 1e4 (0 < bps <= 10000; 0 = no perp trading). Only the Safe.
+    function setPerpMinMarginBps(uint256 bps) external onlySafe {
+        if (bps > BPS) revert InvalidMarginBps(bps);
+        perpMinMarginBps = bps;
+        emit PerpMinMarginSet(bps);
+    }
+
+    /// @notice Set the caps. `perTradeUsd` and `perWindowUsd` in usd wad (0 < perTrade <= perWindow <= 1e33),
+    ///         `windowSecs` in seconds (0 < w <= 30 days), `slippageBps` in bps (<= 1000). A new window length
+    ///         clears the window's notional and loss (not the total loss). Only the Safe.
     function setLimits(uint256 perTradeUsd, uint256 perWindowUsd, uint256 windowSecs, uint256 slippageBps)
         external onlySafe {
         if (perTradeUsd == 0 || perTradeUsd > perWindowUsd || perWindowUsd > MAX_NOTIONAL_USD || windowSecs == 0
             || windowSecs > MAX_WINDOW_SECONDS || slippageBps > MAX_SLIPPAGE_BPS_CEILING) revert InvalidLimits();
+        if (windowSecs != windowSeconds) _clearWindow();
         maxNotionalPerTradeUsd = perTradeUsd;
         maxNotionalPerWindowUsd = perWindowUsd;
         windowSeconds = windowSecs;
         maxSlippageBps = slippageBps;
         emit LimitsSet(perTradeUsd, perWindowUsd, windowSecs, slippageBps);
+    }
+
+    /// @notice Set the loss budgets, usd wad: per rolling window and in total since the last reset
+    ///         (perWindow <= total <= 1e33). The total spent so far is kept. Only the Safe.
+    function setLossBudgets(uint256 perWindowUsd, uint256 totalUsd) external onlySafe {
+        if (perWindowUsd > totalUsd || totalUsd > MAX_NOTIONAL_USD) revert InvalidLossBudgets();
+        lossBudgetWindowUsd = perWindowUsd;
+        lossBudgetTotalUsd = totalUsd;
+        emit LossBudgetsSet(perWindowUsd, totalUsd);
+    }
+
+    /// @notice Start the total loss over at 0 (the owners have looked at what was lost). Only the Safe.
+    function resetLossTotal() external onlySafe {
+        emit LossTotalReset(lossTotalUsd);
+        lossTotalUsd = 0;
+    }
+
+    /// @notice TWAP window (seconds) of the allowed pools for the swap bound: 0 (feeds only) or 60..86400. The
+    ///         pools need enough observation cardinality to reach that far back, else swaps revert. Only the Safe.
+    function setTwapWindow(uint256 secs) external onlySafe {
+        if (secs != 0 && (secs < MIN_TWAP_SECONDS || secs > MAX_TWAP_SECONDS)) revert InvalidTwapWindow(secs);
+        twapSeconds = secs;
+        emit TwapWindowSet(secs);
+    }
+
+    /// @notice Set (or clear with 0) the L2 sequencer-uptime feed and the grace period (seconds, <= 1 day) after
+    ///         it comes back up during which no trade is allowed. Only the Safe.
+    function setSequencerFeed(address feed, uint256 graceSecs) external onlySafe {
+        if (graceSecs > MAX_SEQUENCER_GRACE) revert InvalidSequencerGrace(graceSecs);
+        sequencerFeed = feed;
+        sequencerGraceSeconds = graceSecs;
+        emit SequencerFeedSet(feed, graceSecs);
     }
 
     /// @notice Stop all hedging. The guardian or the Safe.
@@ -243,55 +389,87 @@ contract HedgeModule is ReentrancyGuard {
 
     // ------------------------------------------------------------------ hedges (keeper only)
 
-    /// @notice Swap `amountIn` raw units of `tokenIn` for `tokenOut` on the configured Uniswap v3 router, from and
-    ///         to the Safe (the recipient is always the Safe). `amountOutMinimum` (raw tokenOut units) must be at
-    ///         least the oracle-implied output less `maxSlippageBps`; `deadline` is unix seconds.
-    /// @return amountOut Raw tokenOut units the Safe received, measured from its balance.
+    /// @notice Swap `amountIn` raw units of `tokenIn` for `tokenOut` through the allowed pool (tokenIn, tokenOut,
+    ///         fee) on the configured router, from and to the Safe. `amountOutMinimum` (raw tokenOut units) must be
+    ///         at least the stricter of the feed-implied and the TWAP-implied output less `maxSlippageBps`;
+    ///         `deadline` is unix seconds. The loss at the feeds is charged to the loss budgets.
+    /// @return amountOut Raw tokenOut units the Safe received (0 if the module paused itself: budget spent).
     function hedgeSwap(address tokenIn, address tokenOut, uint24 fee, uint256 amountIn, uint256 amountOutMinimum, uint256 deadline)
         external onlyActiveKeeper nonReentrant returns (uint256 amountOut) {
         address venue = router;
         if (venue == address(0)) revert RouterNotSet();
-        if (!feeTierAllowed[fee]) revert FeeTierNotAllowed(fee);
         if (deadline < block.timestamp) revert DeadlineExpired(deadline, block.timestamp);
-        (uint256 notional, uint256 expectedOut, uint256 priceIn, uint256 priceOut) = _quoteSwap(tokenIn, tokenOut, amountIn);
-        uint256 minOutBound = _minOut(expectedOut);
-        if (amountOutMinimum < minOutBound) revert MinOutBelowOracleBound(amountOutMinimum, minOutBound);
-        _consumeWindow(notional);
-        amountOut = _executeSwap(venue, tokenIn, tokenOut, fee, amountIn, amountOutMinimum, deadline);
-        emit HedgeExecuted(venue, tokenIn, tokenOut, fee, amountIn, amountOut, notional, priceIn, priceOut);
+        SwapQuote memory q = _checkSwap(tokenIn, tokenOut, fee, amountIn, amountOutMinimum);
+        if (!_consume(q.notional)) return 0;
+        uint256 spent;
+        (amountOut, spent) = _executeSwap(venue, tokenIn, tokenOut, fee, amountIn, amountOutMinimum, deadline);
+        uint256 valueIn = Math.mulDiv(spent, q.priceIn, 10 ** _tokens[tokenIn].decimals, Math.Rounding.Ceil);
+        uint256 valueOut = Math.mulDiv(amountOut, q.priceOut, 10 ** _tokens[tokenOut].decimals);
+        _chargeLoss(valueIn > valueOut ? valueIn - valueOut : 0);
+        emit HedgeExecuted(venue, tokenIn, tokenOut, fee, amountIn, amountOut, q.notional, q.priceIn, q.priceOut);
     }
 
     /// @notice Change the Safe's perp position on `market` by `sizeDelta` (1e18 underlying units, + buys). For a buy
-    ///         `acceptablePrice` (1e18 quote per underlying) must be <= oracle * (1 + maxSlippage); for a sell >=
-    ///         oracle * (1 - maxSlippage). Margin must already be in the market (the module never moves margin).
+    ///         `acceptablePrice` (1e18 quote per underlying) must be <= oracle * (1 + maxSlippage - takerFee); for a
+    ///         sell >= oracle * (1 - maxSlippage + takerFee). |new size| must stay within the market's limit (a flip
+    ///         counts in full) and the margin ratio at the oracle >= perpMinMarginBps after a trade that grows or
+    ///         flips. The drop of the Safe's equity in the market at the oracle is charged to the loss budgets.
+    ///         Margin must already be in the market (the module never moves margin).
     function hedgePerp(address market, int256 sizeDelta, uint256 acceptablePrice) external onlyActiveKeeper nonReentrant {
         (uint256 notional, uint256 oraclePrice, uint256 bound) = _quotePerp(market, sizeDelta);
         if (sizeDelta > 0 ? acceptablePrice > bound : acceptablePrice < bound) revert AcceptablePriceOutOfBound(acceptablePrice, bound);
-        (int256 sizeBefore,,,) = IPerpMarket(market).positions(safe);
-        int256 expected = sizeBefore + sizeDelta;
         uint256 limit = perpMaxAbsSize[market];
-        uint256 absAfter = SignedMath.abs(expected);
-        if (limit != 0 && absAfter > limit && absAfter > SignedMath.abs(sizeBefore)) revert PerpPositionLimitExceeded(expected, limit);
-        _consumeWindow(notional);
-        (bool ok, bytes memory ret) = _exec(market, abi.encodeCall(IPerpMarket.modifyPosition, (sizeDelta, acceptablePrice)));
-        if (!ok) revert PerpCallFailed(ret);
-        (int256 sizeAfter,,,) = IPerpMarket(market).positions(safe);
-        if (sizeAfter != expected) revert PerpFillMismatch(sizeBefore, sizeAfter, sizeDelta);
+        if (limit == 0) revert PerpPositionLimitNotSet(market);
+        uint256 minMargin = perpMinMarginBps;
+        if (minMargin == 0) revert PerpMinMarginNotSet();
+        (int256 equityBefore, int256 sizeBefore) = _perpEquity(market, oraclePrice);
+        int256 expected = sizeBefore + sizeDelta;
+        bool reduces = _isReduction(sizeBefore, sizeDelta);
+        if (!reduces && SignedMath.abs(expected) > limit) revert PerpPositionLimitExceeded(expected, limit);
+        if (!_consume(notional)) return;
+        (int256 equityAfter, int256 sizeAfter) = _tradePerp(market, sizeBefore, sizeDelta, acceptablePrice, oraclePrice);
+        if (!reduces) {
+            uint256 required = Math.mulDiv(SignedMath.abs(sizeAfter), oraclePrice * minMargin, 1e18 * BPS, Math.Rounding.Ceil);
+            if (equityAfter < 0 || uint256(equityAfter) < required) revert PerpMarginTooLow(equityAfter, required);
+        }
+        _chargeLoss(equityBefore > equityAfter ? uint256(equityBefore - equityAfter) : 0);
         emit PerpHedgeExecuted(market, sizeDelta, acceptablePrice, oraclePrice, notional, sizeAfter);
+    }
+
+    /// @notice The guardian (or the Safe) moves a perp position toward 0 by `sizeDelta` (opposite sign to the
+    ///         position, |sizeDelta| <= |size|; never a flip) at the oracle-bounded acceptable price. Allowed while
+    ///         paused; uses no window notional; its loss is recorded in the window and total but never blocks it.
+    function guardianReducePerp(address market, int256 sizeDelta) external nonReentrant {
+        if (msg.sender != guardian && msg.sender != safe) revert NotGuardian(msg.sender);
+        (, uint256 oraclePrice, uint256 bound) = _quotePerp(market, sizeDelta);
+        (int256 equityBefore, int256 sizeBefore) = _perpEquity(market, oraclePrice);
+        if (!_isReduction(sizeBefore, sizeDelta) || SignedMath.abs(sizeDelta) > SignedMath.abs(sizeBefore)) {
+            revert NotAReduction(sizeBefore, sizeDelta);
+        }
+        (int256 equityAfter, int256 sizeAfter) = _tradePerp(market, sizeBefore, sizeDelta, bound, oraclePrice);
+        uint256 loss = equityBefore > equityAfter ? uint256(equityBefore - equityAfter) : 0;
+        if (loss != 0) {
+            loss = Math.min(loss, MAX_NOTIONAL_USD); // keeps the bucket within 112 bits; only records
+            (, uint256 windowLoss) = _pruneAndAdd(0, loss);
+            lossTotalUsd += loss;
+            emit LossCharged(loss, windowLoss, lossTotalUsd);
+        }
+        emit GuardianPerpReduced(market, sizeDelta, sizeAfter, loss);
     }
 
     // ------------------------------------------------------------------ views
 
-    /// @notice Oracle quote for a swap of `amountIn` raw tokenIn units: notional (usd wad, rounded up), the oracle
-    ///         output (raw tokenOut units, rounded up) and the smallest `amountOutMinimum` `hedgeSwap` accepts.
-    function quoteSwap(address tokenIn, address tokenOut, uint256 amountIn)
+    /// @notice Oracle quote for a swap of `amountIn` raw tokenIn units in the allowed pool (tokenIn, tokenOut,
+    ///         fee): notional (usd wad, rounded up), the oracle output (raw tokenOut units: the stricter of the feeds
+    ///         and the pool's TWAP) and the smallest `amountOutMinimum` `hedgeSwap` accepts (that less maxSlippageBps).
+    function quoteSwap(address tokenIn, address tokenOut, uint24 fee, uint256 amountIn)
         external view returns (uint256 notionalUsd, uint256 expectedOut, uint256 minAmountOut) {
-        (notionalUsd, expectedOut,,) = _quoteSwap(tokenIn, tokenOut, amountIn);
+        (notionalUsd, expectedOut,,) = _quoteSwap(_allowedPool(tokenIn, tokenOut, fee), tokenIn, tokenOut, amountIn);
         minAmountOut = _minOut(expectedOut);
     }
 
     /// @notice Oracle quote for a perp trade: notional (usd wad), oracle price and the acceptable-price bound
-    ///         (1e18 quote per underlying; a max for buys, a min for sells).
+    ///         (1e18 quote per underlying; a max for buys, a min for sells; the market's taker fee included).
     function quotePerp(address market, int256 sizeDelta)
         external view returns (uint256 notionalUsd, uint256 oraclePrice, uint256 priceBound) {
         return _quotePerp(market, sizeDelta);
@@ -304,30 +482,31 @@ contract HedgeModule is ReentrancyGuard {
         return (c.feed, c.maxFeedAge, c.decimals, c.allowed);
     }
 
-    /// @notice Config of perp `market`: underlying USD feed, max feed age (seconds), allowed, max |size| (1e18 units).
-    function perpMarketConfig(address market)
-        external view returns (address feed, uint256 maxFeedAge, bool allowed, uint256 maxAbsSize) {
-        MarketConfig memory c = _markets[market];
-        return (c.feed, c.maxFeedAge, c.allowed, perpMaxAbsSize[market]);
+    /// @notice Notional (usd wad) and number of time buckets (<= 33) inside the rolling window now.
+    function windowUsage() external view returns (uint256 notionalUsd, uint256 buckets) {
+        (notionalUsd,, buckets) = _windowSums();
     }
 
-    /// @notice Notional (usd wad) and number of trades inside the rolling window now.
-    function windowUsage() external view returns (uint256 notionalUsd, uint256 trades) {
-        uint256 w = windowSeconds;
-        for (uint256 i; i < _ringCount; ++i) {
-            WindowEntry memory e = _ring[(_ringHead + i) % MAX_WINDOW_TRADES];
-            if (e.timestamp + w > block.timestamp) (notionalUsd, trades) = (notionalUsd + e.notionalUsd, trades + 1);
-        }
+    /// @notice Loss at the oracle inside the rolling window and since the last reset, usd wad (the budgets are
+    ///         `lossBudgetWindowUsd` and `lossBudgetTotalUsd`).
+    function lossUsage() external view returns (uint256 windowLossUsd, uint256 totalLossUsd) {
+        (, windowLossUsd,) = _windowSums();
+        totalLossUsd = lossTotalUsd;
     }
 
-    /// @notice Every parameter (not the paused flag, not window state); the allowed fee tiers, tokens and markets
-    ///         are listed sorted ascending (by fee / address).
+    /// @notice Every parameter (not the paused flag, not window or loss state); the allowed pools, tokens and
+    ///         markets are listed sorted ascending by address.
     function params() public view returns (Params memory p) {
         (p.version, p.chainId, p.module, p.safe) = (PARAMS_VERSION, block.chainid, address(this), safe);
         (p.keeper, p.guardian, p.router) = (keeper, guardian, router);
         (p.maxNotionalPerTradeUsd, p.maxNotionalPerWindowUsd) = (maxNotionalPerTradeUsd, maxNotionalPerWindowUsd);
         (p.windowSeconds, p.maxSlippageBps) = (windowSeconds, maxSlippageBps);
-        p.feeTiers = _sorted(_feeTierList);
+        address[] memory pls = _asAddresses(_sorted(_poolList));
+        p.pools = new PoolParams[](pls.length);
+        for (uint256 i; i < pls.length; ++i) {
+            PoolConfig memory c = _pools[pls[i]];
+            p.pools[i] = PoolParams(pls[i], c.token0, c.token1, c.fee);
+        }
         address[] memory toks = _asAddresses(_sorted(_tokenList));
         p.tokens = new TokenParams[](toks.length);
         for (uint256 i; i < toks.length; ++i) {
@@ -340,33 +519,67 @@ contract HedgeModule is ReentrancyGuard {
             MarketConfig memory c = _markets[mkts[i]];
             p.markets[i] = MarketParams(mkts[i], c.feed, c.maxFeedAge, perpMaxAbsSize[mkts[i]]);
         }
+        (p.factory, p.lossBudgetWindowUsd, p.lossBudgetTotalUsd) = (factory, lossBudgetWindowUsd, lossBudgetTotalUsd);
+        (p.twapSeconds, p.perpMinMarginBps) = (twapSeconds, perpMinMarginBps);
+        (p.sequencerFeed, p.sequencerGraceSeconds) = (sequencerFeed, sequencerGraceSeconds);
     }
 
     /// @notice keccak256(abi.encode(params())): the ABI encoding of the single tuple
     ///         (bytes32 version, uint256 chainId, address module, address safe, address keeper, address guardian,
     ///          address router, uint256 maxNotionalPerTradeUsd, uint256 maxNotionalPerWindowUsd, uint256 windowSeconds,
-    ///          uint256 maxSlippageBps, uint256[] feeTiers, (address token, address feed, uint256 maxFeedAge,
-    ///          uint256 decimals)[] tokens, (address market, address feed, uint256 maxFeedAge, uint256 maxAbsSize)[] markets).
+    ///          uint256 maxSlippageBps, (address pool, address token0, address token1, uint256 fee)[] pools,
+    ///          (address token, address feed, uint256 maxFeedAge, uint256 decimals)[] tokens,
+    ///          (address market, address feed, uint256 maxFeedAge, uint256 maxAbsSize)[] markets, address factory,
+    ///          uint256 lossBudgetWindowUsd, uint256 lossBudgetTotalUsd, uint256 twapSeconds,
+    ///          uint256 perpMinMarginBps, address sequencerFeed, uint256 sequencerGraceSeconds).
     function paramsHash() external view returns (bytes32) {
         return keccak256(abi.encode(params()));
     }
 
-    // ------------------------------------------------------------------ internals
+    // ------------------------------------------------------------------ internals: quotes
 
-    function _quoteSwap(address tokenIn, address tokenOut, uint256 amountIn)
+    function _poolKey(address t0, address t1, uint24 fee) internal pure returns (bytes32) {
+        return keccak256(abi.encode(t0, t1, fee));
+    }
+
+    function _allowedPool(address tokenIn, address tokenOut, uint24 fee) internal view returns (address pool) {
+        (address t0, address t1) = tokenIn < tokenOut ? (tokenIn, tokenOut) : (tokenOut, tokenIn);
+        pool = poolFor[_poolKey(t0, t1, fee)];
+        if (pool == address(0)) revert PoolNotAllowed(tokenIn, tokenOut, fee);
+    }
+
+    /// @dev The allowed pool, the oracle bound on `amountOutMinimum`; returns the notional and feed prices.
+    function _checkSwap(address tokenIn, address tokenOut, uint24 fee, uint256 amountIn, uint256 amountOutMinimum)
+        internal view returns (SwapQuote memory q) {
+        uint256 expectedOut;
+        (q.notional, expectedOut, q.priceIn, q.priceOut) =
+            _quoteSwap(_allowedPool(tokenIn, tokenOut, fee), tokenIn, tokenOut, amountIn);
+        uint256 bound = _minOut(expectedOut);
+        if (amountOutMinimum < bound) revert MinOutBelowOracleBound(amountOutMinimum, bound);
+    }
+
+    /// @dev Notional (usd wad, up), the stricter expected output (raw tokenOut) and both feed prices (usd wad).
+    function _quoteSwap(address pool, address tokenIn, address tokenOut, uint256 amountIn)
         internal view returns (uint256 notional, uint256 expectedOut, uint256 priceIn, uint256 priceOut) {
         if (amountIn == 0) revert ZeroAmount();
+        if (amountIn > type(uint128).max) revert AmountTooLarge(amountIn);
         if (tokenIn == tokenOut) revert SameToken(tokenIn);
         TokenConfig memory cin = _tokens[tokenIn];
         TokenConfig memory cout = _tokens[tokenOut];
         if (!cin.allowed) revert TokenNotAllowed(tokenIn);
         if (!cout.allowed) revert TokenNotAllowed(tokenOut);
+        _checkSequencer();
         priceIn = _priceUsd(cin.feed, cin.maxFeedAge);
         priceOut = _priceUsd(cout.feed, cout.maxFeedAge);
         notional = Math.mulDiv(amountIn, priceIn, 10 ** cin.decimals, Math.Rounding.Ceil);
         // oracle output = amountIn * priceIn / 10^decIn * 10^decOut / priceOut (rounded up: stricter bound)
         expectedOut =
             Math.mulDiv(amountIn, priceIn * 10 ** cout.decimals, priceOut * 10 ** cin.decimals, Math.Rounding.Ceil);
+        uint256 twap = twapSeconds;
+        if (twap != 0) {
+            uint256 twapOut = HedgeTwap.quote(pool, uint32(twap), tokenIn, tokenOut, amountIn);
+            if (twapOut > expectedOut) expectedOut = twapOut; // the stricter bound
+        }
     }
 
     function _minOut(uint256 expectedOut) internal view returns (uint256) {
@@ -378,50 +591,176 @@ contract HedgeModule is ReentrancyGuard {
         MarketConfig memory m = _markets[market];
         if (!m.allowed) revert MarketNotAllowed(market);
         if (sizeDelta == 0) revert ZeroAmount();
+        _checkSequencer();
         oraclePrice = _priceUsd(m.feed, m.maxFeedAge);
         notional = Math.mulDiv(SignedMath.abs(sizeDelta), oraclePrice, 1e18, Math.Rounding.Ceil);
+        uint256 fee = IPerpMarket(market).takerFeeBps();
+        uint256 slip = maxSlippageBps;
+        if (fee > slip) revert PerpFeeAboveSlippage(fee, slip);
         bound = sizeDelta > 0
-            ? Math.mulDiv(oraclePrice, BPS + maxSlippageBps, BPS)
-            : Math.mulDiv(oraclePrice, BPS - maxSlippageBps, BPS, Math.Rounding.Ceil);
+            ? Math.mulDiv(oraclePrice, BPS + slip - fee, BPS)
+            : Math.mulDiv(oraclePrice, BPS - slip + fee, BPS, Math.Rounding.Ceil);
     }
 
-    /// @dev Feed answer normalized to usd wad; reverts on a non-positive, absurd, future or stale answer.
+    /// @dev Feed answer normalized to usd wad; reverts on a non-positive, absurd, clamped, future or stale answer.
     function _priceUsd(address feed, uint256 maxAge) internal view returns (uint256 price) {
         (, int256 answer,, uint256 updatedAt,) = AggregatorV3Interface(feed).latestRoundData();
         if (answer <= 0 || uint256(answer) > MAX_PRICE_USD) revert BadFeedAnswer(feed, answer);
         if (updatedAt > block.timestamp || block.timestamp - updatedAt > maxAge) revert StaleFeed(feed, updatedAt, maxAge);
+        _checkAnswerLimits(feed, answer);
         uint256 d = AggregatorV3Interface(feed).decimals();
         if (d > MAX_DECIMALS) revert InvalidDecimals(feed, d);
         price = d <= 18 ? uint256(answer) * 10 ** (18 - d) : uint256(answer) / 10 ** (d - 18);
         if (price == 0 || price > MAX_PRICE_USD) revert BadFeedAnswer(feed, answer);
     }
 
-    /// @dev Check the per-trade cap, prune expired entries, then record `notional` or revert if the window cap or
-    ///      the buffer would overflow.
-    function _consumeWindow(uint256 notional) internal {
-        if (notional > maxNotionalPerTradeUsd) revert TradeCapExceeded(notional, maxNotionalPerTradeUsd);
-        uint256 head = _ringHead;
-        uint256 count = _ringCount;
-        uint256 sum = _ringSum;
-        uint256 w = windowSeconds;
-        while (count != 0) {
-            WindowEntry memory e = _ring[head];
-            if (e.timestamp + w > block.timestamp) break;
-            sum -= e.notionalUsd;
-            head = (head + 1) % MAX_WINDOW_TRADES;
-            --count;
+    /// @dev A Chainlink proxy's aggregator clamps answers to [minAnswer, maxAnswer]: an answer at either limit is
+    ///      not a price. Feeds that expose no `aggregator()` with `minAnswer()`/`maxAnswer()` are not checked here.
+    function _checkAnswerLimits(address feed, int256 answer) internal view {
+        (bool ok, uint256 agg) = _word(feed, "aggregator()");
+        if (!ok || agg >> 160 != 0 || address(uint160(agg)).code.length == 0) return;
+        (bool okMin, uint256 lo) = _word(address(uint160(agg)), "minAnswer()");
+        (bool okMax, uint256 hi) = _word(address(uint160(agg)), "maxAnswer()");
+        if (okMin && okMax && (answer <= int256(lo) || answer >= int256(hi))) {
+            revert FeedAnswerAtLimit(feed, answer, int256(lo), int256(hi));
         }
-        if (sum + notional > maxNotionalPerWindowUsd) revert WindowCapExceeded(sum, notional, maxNotionalPerWindowUsd);
-        if (count == MAX_WINDOW_TRADES) revert WindowFull(MAX_WINDOW_TRADES);
-        // notional <= maxNotionalPerTradeUsd <= 1e36 < 2^192
-        _ring[(head + count) % MAX_WINDOW_TRADES] = WindowEntry(uint64(block.timestamp), uint192(notional));
-        _ringHead = head;
-        _ringCount = count + 1;
-        _ringSum = sum + notional;
     }
 
+    /// @dev One 32-byte word from a no-argument view, or ok = false.
+    function _word(address target, string memory sig) internal view returns (bool ok, uint256 word) {
+        bytes memory ret;
+        (ok, ret) = target.staticcall(abi.encodeWithSignature(sig));
+        ok = ok && ret.length == 32;
+        if (ok) word = abi.decode(ret, (uint256));
+    }
+
+    /// @dev An L2 sequencer-uptime feed (if set): answer 0 = up; startedAt = when the status last changed.
+    function _checkSequencer() internal view {
+        address f = sequencerFeed;
+        if (f == address(0)) return;
+        (, int256 answer, uint256 startedAt,,) = AggregatorV3Interface(f).latestRoundData();
+        if (answer != 0) revert SequencerDown(f);
+        if (startedAt == 0 || block.timestamp - startedAt <= sequencerGraceSeconds) {
+            revert SequencerGracePeriod(f, startedAt, sequencerGraceSeconds);
+        }
+    }
+
+    // ------------------------------------------------------------------ internals: perps
+
+    /// @dev True when `sizeDelta` moves `size` toward 0 without crossing it.
+    function _isReduction(int256 size, int256 sizeDelta) internal pure returns (bool) {
+        return size != 0 && (size > 0) != (sizeDelta > 0) && SignedMath.abs(sizeDelta) <= SignedMath.abs(size);
+    }
+
+    /// @dev The Safe's equity in `market` at `price` (usd wad): margin + (price - entry) x size. Accrued funding not
+    ///      yet settled is not counted (it is counted when a trade settles it).
+    function _perpEquity(address market, uint256 price) internal view returns (int256 equity, int256 size) {
+        uint256 entry;
+        uint256 margin;
+        (size, entry, margin,) = IPerpMarket(market).positions(safe);
+        uint256 scale = 10 ** (18 - uint256(_markets[market].quoteDecimals));
+        equity = int256(margin * scale) + (int256(price) - int256(entry)) * size / 1e18;
+    }
+
+    function _tradePerp(address market, int256 sizeBefore, int256 sizeDelta, uint256 acceptablePrice, uint256 price)
+        internal returns (int256 equityAfter, int256 sizeAfter) {
+        (bool ok, bytes memory ret) = _exec(market, abi.encodeCall(IPerpMarket.modifyPosition, (sizeDelta, acceptablePrice)));
+        if (!ok) revert PerpCallFailed(ret);
+        (equityAfter, sizeAfter) = _perpEquity(market, price);
+        if (sizeAfter != sizeBefore + sizeDelta) revert PerpFillMismatch(sizeBefore, sizeAfter, sizeDelta);
+    }
+
+    // ------------------------------------------------------------------ internals: budgets and window
+
+    function _epoch() internal view returns (uint256) {
+        uint256 len = Math.ceilDiv(windowSeconds, WINDOW_BUCKETS);
+        return len == 0 ? 0 : block.timestamp / len;
+    }
+
+    function _live(uint256 bucketEpoch, uint256 nowEpoch) internal pure returns (bool) {
+        return bucketEpoch + RING > nowEpoch;
+    }
+
+    function _windowSums() internal view returns (uint256 notional, uint256 loss, uint256 buckets) {
+        uint256 e = _epoch();
+        for (uint256 i; i < _ringCount; ++i) {
+            Bucket memory b = _ring[(_ringHead + i) % RING];
+            if (_live(b.epoch, e)) (notional, loss, buckets) = (notional + b.notionalUsd, loss + b.lossUsd, buckets + 1);
+        }
+    }
+
+    /// @dev Before a trade: check the per-trade and window caps and record `notional` (usd wad) in the current
+    ///      bucket. Then, if the total loss budget left cannot cover the trade's worst case (notional x
+    ///      maxSlippageBps), take the notional back, pause (the owners must act) and return false: the caller
+    ///      returns without trading.
+    function _consume(uint256 notional) internal returns (bool) {
+        if (notional > maxNotionalPerTradeUsd) revert TradeCapExceeded(notional, maxNotionalPerTradeUsd);
+        (uint256 windowNotional,) = _pruneAndAdd(notional, 0);
+        if (windowNotional > maxNotionalPerWindowUsd) {
+            revert WindowCapExceeded(windowNotional - notional, notional, maxNotionalPerWindowUsd);
+        }
+        uint256 worstCase = Math.mulDiv(notional, maxSlippageBps, BPS, Math.Rounding.Ceil);
+        uint256 spent = lossTotalUsd;
+        uint256 budget = lossBudgetTotalUsd;
+        if (spent + worstCase <= budget) return true;
+        Bucket storage t = _ring[(_ringHead + _ringCount - 1) % RING];
+        t.notionalUsd = uint112(t.notionalUsd - notional);
+        _ringNotional -= notional;
+        paused = true;
+        emit LossBudgetSpent(spent, budget, worstCase);
+        emit ModulePaused(address(this));
+        return false;
+    }
+
+    /// @dev After a trade: charge its loss at the oracle (usd wad) to the window and the total, reverting if
+    ///      either budget would be exceeded. The current bucket exists (`_consume` made it in this transaction).
+    function _chargeLoss(uint256 loss) internal {
+        if (loss == 0) return;
+        uint256 windowLoss = _ringLoss + loss;
+        if (windowLoss > lossBudgetWindowUsd) revert WindowLossBudgetExceeded(windowLoss - loss, loss, lossBudgetWindowUsd);
+        uint256 total = lossTotalUsd + loss;
+        if (total > lossBudgetTotalUsd) revert TotalLossBudgetExceeded(lossTotalUsd, loss, lossBudgetTotalUsd);
+        Bucket storage t = _ring[(_ringHead + _ringCount - 1) % RING];
+        t.lossUsd = uint112(t.lossUsd + loss); // < 2 x MAX_NOTIONAL_USD < 2^112
+        (_ringLoss, lossTotalUsd) = (windowLoss, total);
+        emit LossCharged(loss, windowLoss, total);
+    }
+
+    /// @dev Prune expired buckets, add (notional, loss) to the current bucket; returns the window sums after.
+    ///      At most RING buckets are ever live, so the ring never overflows.
+    function _pruneAndAdd(uint256 notional, uint256 loss) internal returns (uint256 sumNotional, uint256 sumLoss) {
+        uint256 e = _epoch();
+        uint256 head = _ringHead;
+        uint256 count = _ringCount;
+        (sumNotional, sumLoss) = (_ringNotional, _ringLoss);
+        while (count != 0) {
+            Bucket memory b = _ring[head];
+            if (_live(b.epoch, e)) break;
+            (sumNotional, sumLoss) = (sumNotional - b.notionalUsd, sumLoss - b.lossUsd);
+            head = (head + 1) % RING;
+            --count;
+        }
+        uint256 tail = (head + count + RING - 1) % RING;
+        if (count != 0 && _ring[tail].epoch == e) {
+            Bucket storage t = _ring[tail];
+            (t.notionalUsd, t.lossUsd) = (uint112(t.notionalUsd + notional), uint112(t.lossUsd + loss));
+        } else {
+            _ring[(head + count) % RING] = Bucket(uint32(e), uint112(notional), uint112(loss));
+            ++count;
+        }
+        (sumNotional, sumLoss) = (sumNotional + notional, sumLoss + loss);
+        (_ringHead, _ringCount, _ringNotional, _ringLoss) = (head, count, sumNotional, sumLoss);
+    }
+
+    function _clearWindow() internal {
+        for (uint256 i; i < RING; ++i) delete _ring[i];
+        (_ringHead, _ringCount, _ringNotional, _ringLoss) = (0, 0, 0, 0);
+    }
+
+    // ------------------------------------------------------------------ internals: execution
+
     function _executeSwap(address venue, address tokenIn, address tokenOut, uint24 fee, uint256 amountIn, uint256 minOut, uint256 deadline)
-        internal returns (uint256 amountOut) {
+        internal returns (uint256 amountOut, uint256 spent) {
         uint256 inBefore = IERC20(tokenIn).balanceOf(safe);
         uint256 outBefore = IERC20(tokenOut).balanceOf(safe);
         if (IERC20(tokenIn).allowance(safe, venue) != 0) _approve(tokenIn, venue, 0); // USDT-style tokens
@@ -434,7 +773,7 @@ contract HedgeModule is ReentrancyGuard {
         _approve(tokenIn, venue, 0);
         uint256 inAfter = IERC20(tokenIn).balanceOf(safe);
         uint256 outAfter = IERC20(tokenOut).balanceOf(safe);
-        uint256 spent = inBefore > inAfter ? inBefore - inAfter : 0;
+        spent = inBefore > inAfter ? inBefore - inAfter : 0;
         if (spent > amountIn) revert InputOverspent(spent, amountIn);
         amountOut = outAfter > outBefore ? outAfter - outBefore : 0;
         if (amountOut < minOut) revert OutputBelowMinimum(amountOut, minOut);

@@ -17,7 +17,11 @@ contract HedgeModuleAccessTest is HMTestBase {
         assertEq(module.keeper(), keeper);
         assertEq(module.guardian(), guardian);
         assertEq(module.router(), address(mockRouter));
-        assertTrue(module.feeTierAllowed(FEE));
+        assertEq(module.factory(), address(mockFactory));
+        assertEq(module.poolFor(_key(address(weth), address(usdc), FEE)), mockPool);
+        assertEq(module.lossBudgetWindowUsd(), LOSS_WINDOW);
+        assertEq(module.lossBudgetTotalUsd(), LOSS_TOTAL);
+        assertEq(module.perpMinMarginBps(), PERP_MIN_MARGIN_BPS);
         assertEq(module.maxNotionalPerTradeUsd(), PER_TRADE);
         assertEq(module.maxNotionalPerWindowUsd(), PER_WINDOW);
         assertEq(module.windowSeconds(), WINDOW);
@@ -27,10 +31,16 @@ contract HedgeModuleAccessTest is HMTestBase {
         assertEq(age, 1 days);
         assertEq(dec, 6);
         assertTrue(ok);
-        (f, age, ok,) = module.perpMarketConfig(address(perp));
-        assertEq(f, address(ethFeed));
-        assertEq(age, 1 hours);
-        assertTrue(ok);
+        HedgeModule.MarketParams memory mp = module.params().markets[0];
+        assertEq(mp.market, address(perp));
+        assertEq(mp.feed, address(ethFeed));
+        assertEq(mp.maxFeedAge, 1 hours);
+        assertEq(mp.maxAbsSize, PERP_LIMIT);
+    }
+
+    function _key(address a, address b, uint24 fee) internal pure returns (bytes32) {
+        (address t0, address t1) = a < b ? (a, b) : (b, a);
+        return keccak256(abi.encode(t0, t1, fee));
     }
 
     function test_constructor_rejectsZeroSafe() public {
@@ -51,17 +61,24 @@ contract HedgeModuleAccessTest is HMTestBase {
     // ------------------------------------------------------------ access control
 
     function _setterCalls() internal view returns (bytes[] memory c) {
-        c = new bytes[](10);
+        c = new bytes[](17);
         c[0] = abi.encodeCall(HedgeModule.setKeeper, (address(1)));
         c[1] = abi.encodeCall(HedgeModule.setGuardian, (address(1)));
         c[2] = abi.encodeCall(HedgeModule.setRouter, (address(1)));
-        c[3] = abi.encodeCall(HedgeModule.setFeeTierAllowed, (500, true));
+        c[3] = abi.encodeCall(HedgeModule.setPoolAllowed, (address(weth), address(usdc), FEE, false));
         c[4] = abi.encodeCall(HedgeModule.setTokenConfig, (address(junk), address(usdcFeed), 1 days, true));
         c[5] = abi.encodeCall(HedgeModule.setPerpMarket, (address(1), address(ethFeed), 1 hours, true));
         c[6] = abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 1));
         c[7] = abi.encodeCall(HedgeModule.setLimits, (1e30, 1e30, 1 days, 1000));
         c[8] = abi.encodeCall(HedgeModule.unpause, ());
         c[9] = abi.encodeCall(HedgeModule.setTokenConfig, (address(usdc), address(0), 0, false));
+        c[10] = abi.encodeCall(HedgeModule.setFactory, (address(1)));
+        c[11] = abi.encodeCall(HedgeModule.setLossBudgets, (1e30, 1e30));
+        c[12] = abi.encodeCall(HedgeModule.resetLossTotal, ());
+        c[13] = abi.encodeCall(HedgeModule.setTwapWindow, (600));
+        c[14] = abi.encodeCall(HedgeModule.setSequencerFeed, (address(1), 0));
+        c[15] = abi.encodeCall(HedgeModule.setPerpMinMarginBps, (1));
+        c[16] = abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 1e30));
     }
 
     function test_setters_onlySafe() public {

@@ -14,7 +14,7 @@ contract HedgeModuleConfigTest is HMTestBase {
         uint256[4][7] memory bad = [
             [uint256(0), PER_WINDOW, WINDOW, SLIP_BPS], // zero per-trade cap
             [PER_WINDOW + 1, PER_WINDOW, WINDOW, SLIP_BPS], // per-trade > per-window
-            [PER_TRADE, 1e36 + 1, WINDOW, SLIP_BPS], // absurd window cap
+            [PER_TRADE, 1e33 + 1, WINDOW, SLIP_BPS], // absurd window cap
             [PER_TRADE, PER_WINDOW, 0, SLIP_BPS], // zero window
             [PER_TRADE, PER_WINDOW, 30 days + 1, SLIP_BPS], // window too long
             [PER_TRADE, PER_WINDOW, WINDOW, 1001], // slippage above the 10% ceiling
@@ -26,9 +26,9 @@ contract HedgeModuleConfigTest is HMTestBase {
             module.setLimits(bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
         }
         vm.expectEmit(address(module));
-        emit LimitsSet(1e18, 1e36, 30 days, 1000);
+        emit LimitsSet(1e18, 1e33, 30 days, 1000);
         vm.prank(safe);
-        module.setLimits(1e18, 1e36, 30 days, 1000);
+        module.setLimits(1e18, 1e33, 30 days, 1000);
     }
 
     function test_config_validation() public {
@@ -38,17 +38,36 @@ contract HedgeModuleConfigTest is HMTestBase {
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidRouter.selector, address(module)));
         module.setRouter(address(module));
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeeTier.selector, 0));
-        module.setFeeTierAllowed(0, true);
+        module.setPoolAllowed(address(weth), address(usdc), 0, true);
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeeTier.selector, 1_000_000));
-        module.setFeeTierAllowed(1_000_000, true);
+        module.setPoolAllowed(address(weth), address(usdc), 1_000_000, true);
+        (address t0, address t1) = address(weth) < address(junk) ? (address(weth), address(junk)) : (address(junk), address(weth));
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotFound.selector, t0, t1, uint24(500)));
+        module.setPoolAllowed(address(weth), address(junk), 500, true);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.SameToken.selector, address(weth)));
+        module.setPoolAllowed(address(weth), address(weth), 500, true);
+        vm.expectRevert(HedgeModule.InvalidLossBudgets.selector);
+        module.setLossBudgets(2, 1);
+        vm.expectRevert(HedgeModule.InvalidLossBudgets.selector);
+        module.setLossBudgets(1, 1e33 + 1);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidTwapWindow.selector, 59));
+        module.setTwapWindow(59);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidTwapWindow.selector, 1 days + 1));
+        module.setTwapWindow(1 days + 1);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidMarginBps.selector, 10_001));
+        module.setPerpMinMarginBps(10_001);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidSequencerGrace.selector, 1 days + 1));
+        module.setSequencerFeed(address(1), 1 days + 1);
+        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        module.setFactory(address(0));
         vm.expectRevert(HedgeModule.ZeroAddress.selector);
         module.setTokenConfig(address(0), address(usdcFeed), 1 days, true);
         vm.expectRevert(HedgeModule.ZeroAddress.selector);
         module.setTokenConfig(address(junk), address(0), 1 days, true);
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 0));
         module.setTokenConfig(address(junk), address(usdcFeed), 0, true);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 3 days + 1));
-        module.setTokenConfig(address(junk), address(usdcFeed), 3 days + 1, true);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 1 days + 1));
+        module.setTokenConfig(address(junk), address(usdcFeed), 1 days + 1, true);
         HMToken huge = new HMToken("Huge", "HUGE", 40);
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidDecimals.selector, address(huge), 40));
         module.setTokenConfig(address(huge), address(usdcFeed), 1 days, true);
@@ -64,17 +83,22 @@ contract HedgeModuleConfigTest is HMTestBase {
 
     function test_lists_boundedAndEnumerated() public {
         vm.startPrank(safe);
-        for (uint24 f = 1; f <= 15; ++f) module.setFeeTierAllowed(f, true); // + FEE = 16
+        for (uint24 f = 1; f <= 16; ++f) mockFactory.createPool(address(weth), address(usdc), f);
+        for (uint24 f = 1; f <= 15; ++f) module.setPoolAllowed(address(usdc), address(weth), f, true); // + FEE = 16
         vm.expectRevert(HedgeModule.ListFull.selector);
-        module.setFeeTierAllowed(16, true);
-        module.setFeeTierAllowed(FEE, true); // already allowed: no duplicate
-        module.setFeeTierAllowed(7, false);
-        module.setFeeTierAllowed(7, false); // idempotent
+        module.setPoolAllowed(address(weth), address(usdc), 16, true);
+        module.setPoolAllowed(address(weth), address(usdc), FEE, true); // already allowed: no duplicate
+        module.setPoolAllowed(address(weth), address(usdc), 7, false);
+        module.setPoolAllowed(address(weth), address(usdc), 7, false); // idempotent
         vm.stopPrank();
-        uint256[] memory tiers = module.params().feeTiers;
-        assertEq(tiers.length, 15);
-        for (uint256 i = 1; i < tiers.length; ++i) assertLt(tiers[i - 1], tiers[i]);
-        assertEq(tiers[tiers.length - 1], FEE);
+        HedgeModule.PoolParams[] memory pools = module.params().pools;
+        assertEq(pools.length, 15);
+        for (uint256 i = 1; i < pools.length; ++i) assertLt(uint160(pools[i - 1].pool), uint160(pools[i].pool));
+        for (uint256 i; i < pools.length; ++i) {
+            assertLt(uint160(pools[i].token0), uint160(pools[i].token1));
+            assertEq(mockFactory.getPool(pools[i].token0, pools[i].token1, uint24(pools[i].fee)), pools[i].pool);
+            assertTrue(pools[i].fee != 7);
+        }
     }
 
     function test_disallowToken_removesConfig() public {
@@ -94,24 +118,34 @@ contract HedgeModuleConfigTest is HMTestBase {
     // ------------------------------------------------------------ paramsHash
 
     function test_paramsHash_documentedEncoding() public {
-        _asSafe(abi.encodeCall(HedgeModule.setFeeTierAllowed, (500, true)));
+        address pool500 = mockFactory.createPool(address(weth), address(usdc), 500);
+        _asSafe(abi.encodeCall(HedgeModule.setPoolAllowed, (address(weth), address(usdc), 500, true)));
         _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 50e18)));
+        _asSafe(abi.encodeCall(HedgeModule.setTwapWindow, (900)));
+        _asSafe(abi.encodeCall(HedgeModule.setSequencerFeed, (address(0x5E0), 3600)));
         (address t0, address t1) = address(usdc) < address(weth) ? (address(usdc), address(weth)) : (address(weth), address(usdc));
         HedgeModule.TokenParams[] memory toks = new HedgeModule.TokenParams[](2);
         toks[0] = _tp(t0);
         toks[1] = _tp(t1);
         HedgeModule.MarketParams[] memory mkts = new HedgeModule.MarketParams[](1);
         mkts[0] = HedgeModule.MarketParams(address(perp), address(ethFeed), 1 hours, 50e18);
-        uint256[] memory tiers = new uint256[](2);
-        (tiers[0], tiers[1]) = (500, 3000);
-        bytes memory head = abi.encode(
-            keccak256("HedgeModule.params.v1"), block.chainid, address(module), safe, keeper, guardian,
+        HedgeModule.PoolParams[] memory pools = new HedgeModule.PoolParams[](2);
+        (address pa, uint256 fa, address pb, uint256 fb) =
+            mockPool < pool500 ? (mockPool, uint256(FEE), pool500, uint256(500)) : (pool500, 500, mockPool, FEE);
+        pools[0] = HedgeModule.PoolParams(pa, t0, t1, fa);
+        pools[1] = HedgeModule.PoolParams(pb, t0, t1, fb);
+        bytes memory head1 = abi.encode(
+            keccak256("HedgeModule.params.v2"), block.chainid, address(module), safe, keeper, guardian,
             address(mockRouter), PER_TRADE, PER_WINDOW, WINDOW, SLIP_BPS
         );
-        // abi.encode(params()) = abi.encode of ONE dynamic tuple: a 0x20 offset word, then the tuple's encoding.
-        bytes memory tail = abi.encode(tiers, toks, mkts); // offsets relative to this tail start
+        bytes memory head2 = abi.encode(
+            address(mockFactory), LOSS_WINDOW, LOSS_TOTAL, uint256(900), PERP_MIN_MARGIN_BPS, address(0x5E0), uint256(3600)
+        );
+        // abi.encode(params()) = abi.encode of ONE dynamic tuple: a 0x20 offset word, then the tuple's encoding:
+        // its 21 head words (3 of them offsets of the lists, relative to the tuple's start), then the lists.
+        bytes memory tail = abi.encode(pools, toks, mkts); // offsets relative to this tail start
         bytes memory expected = abi.encodePacked(
-            uint256(0x20), head, _shiftOffsets(tail, 3, head.length), _slice(tail, 3 * 32)
+            uint256(0x20), head1, _shiftOffsets(tail, 3, 21 * 32 - 3 * 32), head2, _slice(tail, 3 * 32)
         );
         assertEq(module.paramsHash(), keccak256(expected));
         assertEq(module.paramsHash(), keccak256(abi.encode(module.params())));
@@ -142,15 +176,23 @@ contract HedgeModuleConfigTest is HMTestBase {
     }
 
     function test_paramsHash_changesWithEverySetter_notWithPause() public {
-        bytes[] memory calls = new bytes[](8);
+        mockFactory.createPool(address(weth), address(usdc), 500);
+        bytes[] memory calls = new bytes[](15);
         calls[0] = abi.encodeCall(HedgeModule.setKeeper, (address(11)));
         calls[1] = abi.encodeCall(HedgeModule.setGuardian, (address(12)));
         calls[2] = abi.encodeCall(HedgeModule.setRouter, (address(13)));
-        calls[3] = abi.encodeCall(HedgeModule.setFeeTierAllowed, (500, true));
+        calls[3] = abi.encodeCall(HedgeModule.setPoolAllowed, (address(weth), address(usdc), 500, true));
         calls[4] = abi.encodeCall(HedgeModule.setTokenConfig, (address(junk), address(usdcFeed), 1 days, true));
         calls[5] = abi.encodeCall(HedgeModule.setPerpMarket, (address(perp), address(ethFeed), 2 hours, true));
         calls[6] = abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 7));
         calls[7] = abi.encodeCall(HedgeModule.setLimits, (PER_TRADE, PER_WINDOW, WINDOW, SLIP_BPS + 1));
+        calls[8] = abi.encodeCall(HedgeModule.setLossBudgets, (LOSS_WINDOW, LOSS_TOTAL + 1));
+        calls[9] = abi.encodeCall(HedgeModule.setLossBudgets, (LOSS_WINDOW + 1, LOSS_TOTAL + 1));
+        calls[10] = abi.encodeCall(HedgeModule.setTwapWindow, (600));
+        calls[11] = abi.encodeCall(HedgeModule.setSequencerFeed, (address(14), 0));
+        calls[12] = abi.encodeCall(HedgeModule.setSequencerFeed, (address(14), 60));
+        calls[13] = abi.encodeCall(HedgeModule.setPerpMinMarginBps, (PERP_MIN_MARGIN_BPS + 1));
+        calls[14] = abi.encodeCall(HedgeModule.setFactory, (address(15)));
         bytes32 h = module.paramsHash();
         for (uint256 i; i < calls.length; ++i) {
             _asSafe(calls[i]);

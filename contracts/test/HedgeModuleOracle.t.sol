@@ -78,7 +78,13 @@ contract HedgeModuleOracleTest is HMTestBase {
         uint256 outBefore = tout.balanceOf(safe);
         vm.prank(keeper);
         try module.hedgeSwap(address(tin), address(tout), FEE, amountIn, minOut, block.timestamp) returns (uint256 out) {
-            (uint256 notional, uint256 expectedOut,) = module.quoteSwap(address(tin), address(tout), amountIn);
+            if (out == 0) {
+                // the worst case exceeded the total loss budget left: no trade, the module paused itself
+                assertTrue(module.paused());
+                assertEq(tout.balanceOf(safe), outBefore);
+                return;
+            }
+            (uint256 notional, uint256 expectedOut,) = module.quoteSwap(address(tin), address(tout), FEE, amountIn);
             assertLe(notional, PER_TRADE);
             assertGe(out, minOut);
             assertEq(tout.balanceOf(safe), outBefore + out);
@@ -100,7 +106,7 @@ contract HedgeModuleOracleTest is HMTestBase {
             assertLe(notional, PER_TRADE);
             if (sizeDelta > 0) assertLe(acceptable * 10_000, 2000e18 * (10_000 + slipBps));
             else assertGe(acceptable * 10_000, 2000e18 * (10_000 - slipBps));
-            assertGe(perp.equityUsd(safe), -int256(notional * slipBps / 10_000) - 1);
+            assertGe(perp.equityUsd(safe), PERP_MARGIN - int256(notional * slipBps / 10_000) - 1);
         } catch (bytes memory) {}
     }
 
@@ -108,7 +114,7 @@ contract HedgeModuleOracleTest is HMTestBase {
         ethPrice8 = bound(ethPrice8, 1, 1e14);
         amountIn = bound(amountIn, 1, 1e30);
         ethFeed.setAnswer(int256(ethPrice8));
-        (uint256 notional, uint256 expectedOut, uint256 minOut) = module.quoteSwap(address(weth), address(usdc), amountIn);
+        (uint256 notional, uint256 expectedOut, uint256 minOut) = module.quoteSwap(address(weth), address(usdc), FEE, amountIn);
         uint256 exactNum = amountIn * ethPrice8 * 1e10; // usd wad * 1e18
         assertEq(notional, (exactNum + 1e18 - 1) / 1e18);
         assertEq(expectedOut, (amountIn * ethPrice8 * 1e10 * 1e6 + 1e36 - 1) / 1e36);

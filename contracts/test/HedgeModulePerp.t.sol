@@ -24,7 +24,7 @@ contract HedgeModulePerpTest is HMTestBase {
         module.hedgePerp(address(perp), -3e18, minSell);
         assertEq(perp.sizeOf(safe), -1e18);
         // filled at the worst allowed prices: loss = 2*10 + 3*10 = $50 = notional * 50 bps
-        assertEq(perp.equityUsd(safe), -50e18);
+        assertEq(perp.equityUsd(safe), PERP_MARGIN - 50e18);
     }
 
     function test_hedgePerp_rejections() public {
@@ -81,7 +81,9 @@ contract HedgeModulePerpTest is HMTestBase {
 
     function test_hedgePerp_usesModuleFeed_notMarketView() public {
         PriceFeed marketFeed = new PriceFeed(8, "manipulated", 4000e8);
-        HMMockPerp bent = new HMMockPerp(AggregatorV3Interface(address(marketFeed)));
+        HMMockPerp bent = new HMMockPerp(AggregatorV3Interface(address(marketFeed)), address(musd));
+        bent.creditMargin(safe, PERP_MARGIN);
+        _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(bent), PERP_LIMIT)));
         _asSafe(abi.encodeCall(HedgeModule.setPerpMarket, (address(bent), address(ethFeed), 1 hours, true)));
         (uint256 notional, uint256 px, uint256 minSell) = module.quotePerp(address(bent), -1e18);
         assertEq(px, 2000e18);

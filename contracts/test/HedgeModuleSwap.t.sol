@@ -12,7 +12,7 @@ contract HedgeModuleSwapTest is HMTestBase {
 
     function test_hedgeSwap_mockRouter_happyPath() public {
         uint256 amountIn = 10e18;
-        (uint256 notional, uint256 expectedOut, uint256 minOut) = module.quoteSwap(address(weth), address(usdc), amountIn);
+        (uint256 notional, uint256 expectedOut, uint256 minOut) = module.quoteSwap(address(weth), address(usdc), FEE, amountIn);
         assertEq(notional, 20_000e18);
         assertEq(expectedOut, 20_000e6);
         assertEq(minOut, 19_900e6); // 50 bps below the oracle
@@ -41,7 +41,7 @@ contract HedgeModuleSwapTest is HMTestBase {
         );
         (HMToken tin, HMToken tout) = wethIn ? (weth, usdc) : (usdc, weth);
         amountIn = bound(amountIn, wethIn ? 1e15 : 1e6, wethIn ? 40e18 : 80_000e6);
-        (,, uint256 minOut) = module.quoteSwap(address(tin), address(tout), amountIn);
+        (,, uint256 minOut) = module.quoteSwap(address(tin), address(tout), FEE, amountIn);
         uint256 before = tout.balanceOf(safe);
         vm.prank(keeper);
         uint256 out = module.hedgeSwap(address(tin), address(tout), FEE, amountIn, minOut, block.timestamp);
@@ -54,14 +54,18 @@ contract HedgeModuleSwapTest is HMTestBase {
 
     function test_hedgeSwap_rejections() public {
         uint256 t = block.timestamp;
+        mockFactory.createPool(address(junk), address(usdc), FEE);
+        mockFactory.createPool(address(junk), address(weth), FEE);
+        _asSafe(abi.encodeCall(HedgeModule.setPoolAllowed, (address(junk), address(usdc), FEE, true)));
+        _asSafe(abi.encodeCall(HedgeModule.setPoolAllowed, (address(junk), address(weth), FEE, true)));
         vm.startPrank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.FeeTierNotAllowed.selector, 500));
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotAllowed.selector, address(weth), address(usdc), 500));
         module.hedgeSwap(address(weth), address(usdc), 500, 1e18, 1990e6, t);
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.TokenNotAllowed.selector, address(junk)));
         module.hedgeSwap(address(junk), address(usdc), FEE, 1e18, 1990e6, t);
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.TokenNotAllowed.selector, address(junk)));
         module.hedgeSwap(address(weth), address(junk), FEE, 1e18, 1990e6, t);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.SameToken.selector, address(weth)));
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotAllowed.selector, address(weth), address(weth), FEE));
         module.hedgeSwap(address(weth), address(weth), FEE, 1e18, 1e18, t);
         vm.expectRevert(HedgeModule.ZeroAmount.selector);
         module.hedgeSwap(address(weth), address(usdc), FEE, 0, 0, t);
@@ -112,7 +116,9 @@ contract HedgeModuleSwapTest is HMTestBase {
         HedgeModule other = new HedgeModule(safe, keeper, guardian);
         vm.startPrank(safe);
         other.setRouter(address(mockRouter));
-        other.setFeeTierAllowed(FEE, true);
+        other.setFactory(address(mockFactory));
+        other.setPoolAllowed(address(weth), address(usdc), FEE, true);
+        other.setLossBudgets(LOSS_WINDOW, LOSS_TOTAL);
         other.setTokenConfig(address(weth), address(ethFeed), 1 hours, true);
         other.setTokenConfig(address(usdc), address(usdcFeed), 1 days, true);
         other.setLimits(PER_TRADE, PER_WINDOW, WINDOW, SLIP_BPS);

@@ -16,10 +16,23 @@ contract HedgeModuleUniswapTest is HMTestBase {
         // ~1,000 WETH + ~2,000,000 USDC full range at the oracle price
         _createPool(uniFactory, weth, usdc, FEE, 60, ETH_USD, 1e18, 4.47e16);
         _asSafe(abi.encodeCall(HedgeModule.setRouter, (uniRouter)));
+        _asSafe(abi.encodeCall(HedgeModule.setFactory, (uniFactory)));
+        _asSafe(abi.encodeCall(HedgeModule.setPoolAllowed, (address(weth), address(usdc), FEE, true)));
+    }
+
+    /// @notice The pool the module allows is the one the router swaps in: the CREATE2 address from the factory
+    ///         and periphery's POOL_INIT_CODE_HASH.
+    function test_realUniswap_allowedPoolIsTheCreate2Pool() public view {
+        (address t0, address t1) = address(weth) < address(usdc) ? (address(weth), address(usdc)) : (address(usdc), address(weth));
+        bytes32 salt = keccak256(abi.encode(t0, t1, FEE));
+        bytes32 initCodeHash = 0xe34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54;
+        address expected = address(uint160(uint256(keccak256(abi.encodePacked(hex"ff", uniFactory, salt, initCodeHash)))));
+        assertEq(module.poolFor(keccak256(abi.encode(t0, t1, FEE))), expected);
+        assertEq(module.params().pools[0].pool, expected);
     }
 
     function test_realUniswap_wethToUsdc() public {
-        (uint256 notional,, uint256 minOut) = module.quoteSwap(address(weth), address(usdc), 1e18);
+        (uint256 notional,, uint256 minOut) = module.quoteSwap(address(weth), address(usdc), FEE, 1e18);
         uint256 u0 = usdc.balanceOf(safe);
         uint256 w0 = weth.balanceOf(safe);
         vm.prank(keeper);
@@ -36,7 +49,7 @@ contract HedgeModuleUniswapTest is HMTestBase {
     }
 
     function test_realUniswap_usdcToWeth() public {
-        (,, uint256 minOut) = module.quoteSwap(address(usdc), address(weth), 2_000e6);
+        (,, uint256 minOut) = module.quoteSwap(address(usdc), address(weth), FEE, 2_000e6);
         vm.prank(keeper);
         uint256 out = module.hedgeSwap(address(usdc), address(weth), FEE, 2_000e6, minOut, block.timestamp);
         assertGe(out, minOut);
@@ -46,7 +59,7 @@ contract HedgeModuleUniswapTest is HMTestBase {
 
     /// @notice 10,000 USDC into a ~2M USDC pool: ~0.5% impact + 0.3% fee > 50 bps, so the real router refuses.
     function test_realUniswap_priceImpactBeyondSlippage_reverts() public {
-        (,, uint256 minOut) = module.quoteSwap(address(usdc), address(weth), 10_000e6);
+        (,, uint256 minOut) = module.quoteSwap(address(usdc), address(weth), FEE, 10_000e6);
         vm.prank(keeper);
         vm.expectRevert(_swapFailedWith("Too little received"));
         module.hedgeSwap(address(usdc), address(weth), FEE, 10_000e6, minOut, block.timestamp);
@@ -60,7 +73,8 @@ contract HedgeModuleUniswapTest is HMTestBase {
         weth2.mint(safe, 10e18);
         _asSafe(abi.encodeCall(HedgeModule.setTokenConfig, (address(weth2), address(ethFeed), 1 hours, true)));
         _createPool(uniFactory, weth2, usdc, FEE, 60, 1950e18, 1e18, 4.47e16); // 2.5% below the oracle
-        (,, uint256 minOut) = module.quoteSwap(address(weth2), address(usdc), 1e18);
+        _asSafe(abi.encodeCall(HedgeModule.setPoolAllowed, (address(weth2), address(usdc), FEE, true)));
+        (,, uint256 minOut) = module.quoteSwap(address(weth2), address(usdc), FEE, 1e18);
         vm.prank(keeper);
         vm.expectRevert(_swapFailedWith("Too little received"));
         module.hedgeSwap(address(weth2), address(usdc), FEE, 1e18, minOut, block.timestamp);
@@ -68,10 +82,10 @@ contract HedgeModuleUniswapTest is HMTestBase {
         assertEq(weth2.allowance(safe, uniRouter), 0);
     }
 
-    function test_realUniswap_disallowedFeeTier_evenIfPoolExists() public {
+    function test_realUniswap_disallowedPool_evenIfItExists() public {
         _createPool(uniFactory, weth, usdc, 500, 10, ETH_USD, 1e18, 4.47e16);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.FeeTierNotAllowed.selector, 500));
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotAllowed.selector, address(weth), address(usdc), 500));
         module.hedgeSwap(address(weth), address(usdc), 500, 1e18, 1990e6, block.timestamp);
     }
 }

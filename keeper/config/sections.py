@@ -223,6 +223,12 @@ class OraclesConfig(Model):
     twap_window_s: Annotated[int, Field(gt=0, le=7 * 86_400)] = 1800
     max_feed_age_s: Annotated[int, Field(gt=0, le=7 * 86_400)] = 3600
     max_deviation_bps: Annotated[float, Field(gt=0, le=10_000)] = 100.0
+    module_twap_window_s: Annotated[int, Field(ge=0, le=86_400)] | None = None
+    """The HedgeModule's TWAP window for its swap bound, s (0 = feeds only; absent: ``twap_window_s``)."""
+    sequencer_uptime_feed: Address | None = None
+    """An L2 sequencer-uptime feed the HedgeModule honours (absent: none, as on L1)."""
+    sequencer_grace_s: Annotated[int, Field(ge=0, le=86_400)] = 3600
+    """Seconds after the sequencer comes back up during which the module allows no trade."""
 
 
 Vol = Annotated[float, Field(gt=0, lt=10)]
@@ -450,4 +456,12 @@ class MetricsConfig(Model):
 class SafetyConfig(Model):
     max_consecutive_failures: Annotated[int, Field(ge=1, le=1000)] = 5
     dry_run: bool = False
+    loss_budget_window_usd: Annotated[float, Field(gt=0, le=1e15)] | None = None
+    """The HedgeModule's loss budget at the oracle per rolling window, USD (absent: the module's per-window
+    notional cap x its slippage bound, i.e. what the slippage bound allows)."""
+    loss_budget_total_usd: Annotated[float, Field(gt=0, le=1e15)] | None = None
+    """The HedgeModule's loss budget at the oracle since the owners last reset it, USD (absent: 5 windows' budget);
+    when spent the module pauses itself until the owners reset it."""
+    perp_min_margin_bps: Annotated[int, Field(gt=0, le=10_000)] = 1000
+    """The HedgeModule's minimum margin ratio after a perp trade that grows a position, bps (1000 = 10x leverage)."""
 

@@ -358,7 +358,8 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
     module = deploy_hedge_module(
         w3, b.chain, deployer=b.deployer, keeper=dev_account(cfg.keeper_index).address,
         guardian=dev_account(cfg.owner_indexes[0]).address, safe=contract(w3, "Safe", safe.address),
-        owner_indexes=list(cfg.owner_indexes), threshold=cfg.threshold, router=b.router.address, tokens=b.tokens,
+        owner_indexes=list(cfg.owner_indexes), threshold=cfg.threshold, router=b.router.address,
+        factory=b.factory.address, tokens=b.tokens,
         feeds=feeds, perps=venues.perp_markets, progress=progress,
     )
 

@@ -18,7 +18,7 @@ from keeper.devnet.artifacts import forge_artifact
 from keeper.devnet.chain import DevChain, dev_account
 from keeper.devnet.manifest import PerpInfo
 from keeper.errors import DevnetError
-from keeper.venues.hedge_module import ModuleParams, PerpLimit, TokenFeed, setup_txs
+from keeper.venues.hedge_module import ModuleParams, PerpLimit, PoolAllow, TokenFeed, setup_txs
 from keeper.venues.safe import SafeTx, execute_safe_tx
 
 __all__ = ["PERP_PARAMS", "VenueWorld", "deploy_hedge_module", "deploy_venues", "safe_call"]
@@ -131,6 +131,7 @@ def deploy_hedge_module(
     owner_indexes: list[int],
     threshold: int,
     router: str,
+    factory: str,
     tokens: dict[str, Contract],
     feeds: dict[str, Contract],
     perps: dict[str, PerpInfo],
@@ -139,11 +140,16 @@ def deploy_hedge_module(
     """Deploy the HedgeModule for the treasury; the owners enable and configure it (signed Safe txs)."""
     module = chain.deploy(forge_artifact("HedgeModule"), safe.address, keeper, guardian, sender=deployer)
     params = ModuleParams(
-        keeper=keeper, guardian=guardian, router=router, fee_tiers=(500, 3000),
+        keeper=keeper, guardian=guardian, router=router, factory=factory,
+        pools=(
+            PoolAllow(tokens["WETH"].address, tokens["USDC"].address, 500),
+            PoolAllow(tokens["WETH"].address, tokens["USDC"].address, 3000),
+            PoolAllow(tokens["WBTC"].address, tokens["USDC"].address, 3000),
+        ),
         tokens=(
             TokenFeed(tokens["WETH"].address, feeds["ETH"].address, 3600),
             TokenFeed(tokens["WBTC"].address, feeds["BTC"].address, 3600),
-            TokenFeed(tokens["USDC"].address, feeds["USDC"].address, 3 * 86400),
+            TokenFeed(tokens["USDC"].address, feeds["USDC"].address, DAY),
         ),
         perps=tuple(
             PerpLimit(info.address, feeds[asset].address, 3600, Decimal(500 if asset == "ETH" else 25))
@@ -151,11 +157,15 @@ def deploy_hedge_module(
         ),
         max_notional_per_trade_usd=Decimal(500_000), max_notional_per_window_usd=Decimal(2_000_000),
         window_s=86_400, max_slippage_bps=100,
+        # loss at the oracle: what 100 bps of the daily cap allows per day, five days' worth in total
+        loss_budget_window_usd=Decimal(20_000), loss_budget_total_usd=Decimal(100_000),
+        twap_s=1800, perp_min_margin_bps=1000,
     )
     owners = [dev_account(i) for i in owner_indexes[:threshold]]
     for tx in setup_txs(safe.address, module.address, params):
         execute_safe_tx(w3, safe, tx, owners, sender=dev_account(0).address)
     if not safe.functions.isModuleEnabled(module.address).call():
         raise DevnetError("HedgeModule is not enabled after the owners' transactions")
-    progress(f"HedgeModule at {module.address}: enabled; 500,000 USD per trade, 2,000,000 USD per day, 100 bps")
+    progress(f"HedgeModule at {module.address}: enabled; 500,000 USD per trade, 2,000,000 USD per day, 100 bps; "
+             "loss budget 20,000 USD per day, 100,000 USD in total; perps 500 ETH / 25 BTC, 10 % margin")
     return str(module.address)

@@ -6,10 +6,15 @@ trade within its policy never hits the on-chain cap while a stolen key is still 
 - per-trade cap = max over the assets' effective policies of ``max_trade_usd`` x multiplier (whole USD, rounded up);
 - per-window cap = max ``window_cap_usd`` x multiplier; window = the longest ``window_s``;
 - slippage bound = max ``max_slippage_bps`` x multiplier, rounded up, at most 1000 bps;
-- fee tiers: each hedge pool's ``fee()`` read on chain; router: ``uniswap.router``;
+- pools: each hedge pool's ``token0()``, ``token1()``, ``fee()`` read on chain (the module looks the pool up in
+  ``uniswap.factory`` and allows that pool only); router: ``uniswap.router``;
 - tokens: every asset's token with its feed, and the quote token with its USD feed, each with
   ``oracles.max_feed_age_s`` (the quote feed's own age, default 86,400 s: a stablecoin feed's heartbeat);
-- perp markets: the asset's feed and ``perp_max_abs_units`` (absent: 0, no size limit but the caps).
+- perp markets: the asset's feed and ``perp_max_abs_units`` (required: a market without a limit cannot be traded);
+- loss budgets at the oracle: ``safety.loss_budget_window_usd`` (absent: per-window cap x slippage bound) and
+  ``safety.loss_budget_total_usd`` (absent: 5 x the window budget); perp minimum margin ``safety.perp_min_margin_bps``;
+- TWAP window: ``oracles.module_twap_window_s`` (absent: ``oracles.twap_window_s``, at most 86,400 s);
+  sequencer-uptime feed ``oracles.sequencer_uptime_feed`` with ``oracles.sequencer_grace_s``.
 
 :func:`expected_onchain` turns the intent into what ``HedgeModule.params()`` must return, so
 ``paramsHash()`` can be compared with :meth:`~keeper.onboarding.reads.OnchainParams.params_hash`.
@@ -28,7 +33,16 @@ from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
 from keeper.errors import InputError
 from keeper.onboarding.reads import OnchainParams, view
-from keeper.venues.hedge_module import USD_WAD, ModuleParams, PerpLimit, TokenFeed
+from keeper.venues.hedge_module import (
+    MAX_FEED_AGE_S,
+    PARAMS_VERSION_TEXT,
+    USD_WAD,
+    ZERO_ADDRESS,
+    ModuleParams,
+    PerpLimit,
+    PoolAllow,
+    TokenFeed,
+)
 
 __all__ = [
     "DEFAULT_CAP_MULTIPLIER",
@@ -42,9 +56,9 @@ __all__ = [
 
 DEFAULT_CAP_MULTIPLIER = Decimal("1.25")
 QUOTE_FEED_MAX_AGE_S = 86_400
-MAX_FEED_AGE_S = 3 * 86_400
-"""The module's ``MAX_FEED_AGE``."""
-PARAMS_VERSION = keccak(text="HedgeModule.params.v1")
+PARAMS_VERSION = keccak(text=PARAMS_VERSION_TEXT)
+DEFAULT_TOTAL_BUDGET_WINDOWS = 5
+"""Absent ``safety.loss_budget_total_usd``: this many windows' loss budget."""
 
 
 def keeper_address(cfg: KeeperConfig, env: Mapping[str, str]) -> str:
@@ -80,27 +94,56 @@ def intended_params(cfg: KeeperConfig, rpc: RpcClient, *, keeper: str, guardian:
     per_trade = min(per_trade, per_window)
     window_s = math.ceil(max(p.window_s for p in policies))
     slippage = min(1000, math.ceil(Decimal(repr(max(p.max_slippage_bps for p in policies))) * cap_multiplier))
-    fees: set[int] = set()
+    pools: dict[tuple[str, str, int], PoolAllow] = {}
     for a in cfg.assets:
         for pool in a.hedge_pools:
             (fee,) = view(rpc, pool, "fee()", out=["uint24"])
-            fees.add(int(fee))
+            (t0,) = view(rpc, pool, "token0()", out=["address"])
+            (t1,) = view(rpc, pool, "token1()", out=["address"])
+            allow = PoolAllow(str(to_checksum_address(t0)), str(to_checksum_address(t1)), int(fee))
+            pools[(allow.token_a, allow.token_b, allow.fee)] = allow
     tokens = [TokenFeed(a.token, a.feed, age) for a in cfg.assets]
     tokens.append(TokenFeed(cfg.quote.token, str(to_checksum_address(quote_feed)), quote_feed_max_age_s))
+    for a in cfg.assets:
+        if a.perp_market is not None and not a.perp_max_abs_units:
+            raise InputError(f"assets.{a.symbol}.perp_max_abs_units",
+                             "required with perp_market: the module trades no perp market without a position limit")
     perps = tuple(
         PerpLimit(a.perp_market, a.feed, age, Decimal(repr(a.perp_max_abs_units or 0)))
         for a in cfg.assets if a.perp_market is not None
     )
+    safety, oracles = cfg.safety, cfg.oracles
+    window_budget = (Decimal(repr(safety.loss_budget_window_usd)) if safety.loss_budget_window_usd is not None
+                     else (per_window * slippage / Decimal(10_000)).quantize(Decimal(1), rounding=ROUND_CEILING))
+    total_budget = (Decimal(repr(safety.loss_budget_total_usd)) if safety.loss_budget_total_usd is not None
+                    else window_budget * DEFAULT_TOTAL_BUDGET_WINDOWS)
+    if window_budget > total_budget:
+        raise InputError("safety.loss_budget_window_usd", f"{window_budget} USD is above the total budget "
+                                                          f"{total_budget} USD")
+    twap = oracles.module_twap_window_s if oracles.module_twap_window_s is not None else oracles.twap_window_s
+    if twap != 0 and not 60 <= twap <= 86_400:
+        raise InputError("oracles.module_twap_window_s", f"the module accepts 0 or 60..86400 s, got {twap} "
+                                                         "(set it when oracles.twap_window_s is outside that range)")
     return ModuleParams(
         keeper=str(to_checksum_address(keeper)), guardian=str(to_checksum_address(guardian)),
-        router=cfg.uniswap.router, fee_tiers=tuple(sorted(fees)), tokens=tuple(tokens), perps=perps,
+        router=cfg.uniswap.router, factory=cfg.uniswap.factory, pools=tuple(pools[k] for k in sorted(pools)),
+        tokens=tuple(tokens), perps=perps,
         max_notional_per_trade_usd=per_trade, max_notional_per_window_usd=per_window, window_s=window_s,
-        max_slippage_bps=slippage,
+        max_slippage_bps=slippage, loss_budget_window_usd=window_budget, loss_budget_total_usd=total_budget,
+        twap_s=twap, perp_min_margin_bps=safety.perp_min_margin_bps,
+        sequencer_feed=oracles.sequencer_uptime_feed or ZERO_ADDRESS, sequencer_grace_s=oracles.sequencer_grace_s,
     )
 
 
 def expected_onchain(p: ModuleParams, rpc: RpcClient, *, chain_id: int, module: str, safe: str) -> OnchainParams:
-    """What ``params()`` of ``module`` returns once ``p`` is applied (token decimals read on chain)."""
+    """What ``params()`` of ``module`` returns once ``p`` is applied (token decimals and pools read on chain)."""
+    pools = []
+    for pa in p.pools:
+        t0, t1 = sorted((str(to_checksum_address(pa.token_a)), str(to_checksum_address(pa.token_b))),
+                        key=lambda a: int(a, 16))
+        (addr,) = view(rpc, p.factory, "getPool(address,address,uint24)", [t0, t1, pa.fee], ["address"])
+        pools.append((str(to_checksum_address(addr)), t0, t1, pa.fee))
+    pools.sort(key=lambda x: int(x[0], 16))
     tokens = []
     for t in sorted(p.tokens, key=lambda t: int(t.token, 16)):
         (dec,) = view(rpc, t.token, "decimals()", out=["uint8"])
@@ -117,8 +160,12 @@ def expected_onchain(p: ModuleParams, rpc: RpcClient, *, chain_id: int, module: 
         router=str(to_checksum_address(p.router)),
         max_per_trade_wad=int(p.max_notional_per_trade_usd * USD_WAD),
         max_per_window_wad=int(p.max_notional_per_window_usd * USD_WAD), window_s=p.window_s,
-        max_slippage_bps=p.max_slippage_bps, fee_tiers=tuple(sorted(p.fee_tiers)), tokens=tuple(tokens),
-        markets=markets,
+        max_slippage_bps=p.max_slippage_bps, pools=tuple(pools), tokens=tuple(tokens), markets=markets,
+        factory=str(to_checksum_address(p.factory)),
+        loss_budget_window_wad=int(p.loss_budget_window_usd * USD_WAD),
+        loss_budget_total_wad=int(p.loss_budget_total_usd * USD_WAD), twap_s=p.twap_s,
+        perp_min_margin_bps=p.perp_min_margin_bps, sequencer_feed=str(to_checksum_address(p.sequencer_feed)),
+        sequencer_grace_s=p.sequencer_grace_s,
     )
 
 

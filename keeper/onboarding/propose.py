@@ -192,7 +192,7 @@ def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,
                    p: ModuleParams) -> tuple[list[BatchTx], list[str]]:
     """The owners' calls that make ``module``'s parameters equal ``p``, and notes.
 
-    Every parameter is set (so the batch is the whole intent, reviewable on its own); fee tiers,
+    Every parameter is set (so the batch is the whole intent, reviewable on its own); pools,
     tokens and perp markets the module allows today but ``p`` does not are disallowed.
     """
     current: OnchainParams | None = None
@@ -210,9 +210,14 @@ def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,
                       f"guardian (may only pause) = {'none' if p.guardian == ZERO else p.guardian}"),
         contract_call(m, "setRouter", [("address", "newRouter")], [p.router], f"Uniswap v3 SwapRouter = {p.router}"),
     ]
-    for fee in p.fee_tiers:
-        txs.append(contract_call(m, "setFeeTierAllowed", [("uint24", "fee"), ("bool", "allowed")], [fee, True],
-                                 f"allow Uniswap fee tier {fee} ({fee / 10_000:g} %)"))
+    txs.append(contract_call(m, "setFactory", [("address", "newFactory")], [p.factory],
+                             f"Uniswap v3 factory (where allowed pools are looked up) = {p.factory}"))
+    pool_args = [("address", "tokenA"), ("address", "tokenB"), ("uint24", "fee"), ("bool", "allowed")]
+    for pool in p.pools:
+        txs.append(contract_call(
+            m, "setPoolAllowed", pool_args, [pool.token_a, pool.token_b, pool.fee, True],
+            f"allow the Uniswap v3 pool {names.get(pool.token_a, '?')}/{names.get(pool.token_b, '?')} "
+            f"{pool.fee / 10_000:g} % (fee {pool.fee}) of the factory; no other pool"))
     for t in p.tokens:
         txs.append(contract_call(
             m, "setTokenConfig", [("address", "token"), ("address", "feed"), ("uint256", "maxFeedAge"),
@@ -229,12 +234,16 @@ def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,
             m, "setPerpPositionLimit", [("address", "market"), ("uint256", "maxAbsSize")], [perp.market, size],
             f"max |position| on {names.get(perp.market, '?')}: "
             + (f"{perp.max_abs_size.normalize():,f} units ({size} x 1e-18)" if size
-               else "no limit (0) beyond the caps")))
+               else "0: the keeper cannot trade this market")))
     notes: list[str] = []
     if current is not None:
-        for fee in sorted(set(current.fee_tiers) - set(p.fee_tiers)):
-            txs.append(contract_call(m, "setFeeTierAllowed", [("uint24", "fee"), ("bool", "allowed")], [fee, False],
-                                     f"DISALLOW fee tier {fee} ({fee / 10_000:g} %): not in the config"))
+        want_pools = {(*sorted((x.token_a.lower(), x.token_b.lower())), x.fee) for x in p.pools}
+        for pool_addr, t0, t1, fee in current.pools:
+            if (t0.lower(), t1.lower(), fee) not in want_pools:
+                txs.append(contract_call(
+                    m, "setPoolAllowed", pool_args, [t0, t1, fee, False],
+                    f"DISALLOW pool {pool_addr} ({names.get(t0, t0)}/{names.get(t1, t1)} fee {fee}): "
+                    "not in the config"))
         want_tokens = {t.token for t in p.tokens}
         for token, *_ in current.tokens:
             if token not in want_tokens:
@@ -256,10 +265,23 @@ def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,
                          ("uint256", "slippageBps")], [trade_wad, window_wad, p.window_s, p.max_slippage_bps],
         f"caps: per trade {_usd(p.max_notional_per_trade_usd)}, per window {_usd(p.max_notional_per_window_usd)} "
         f"(usd wad = USD x 1e18), window {p.window_s:,} s, max slippage vs oracle {p.max_slippage_bps} bps"))
-    for perp in p.perps:
-        if perp.max_abs_size == 0:
-            notes.append(f"perp market {perp.market} has no perp_max_abs_units in the config: the module bounds it "
-                         "only by the notional caps.")
+    txs.append(contract_call(
+        m, "setLossBudgets", [("uint256", "perWindowUsd"), ("uint256", "totalUsd")],
+        [int(p.loss_budget_window_usd * USD_WAD), int(p.loss_budget_total_usd * USD_WAD)],
+        f"loss budgets at the oracle: {_usd(p.loss_budget_window_usd)} per window, {_usd(p.loss_budget_total_usd)} "
+        "in total until the owners reset it (the module pauses itself when it is spent)"))
+    txs.append(contract_call(
+        m, "setPerpMinMarginBps", [("uint256", "bps")], [p.perp_min_margin_bps],
+        f"perp margin after a trade that grows a position >= {p.perp_min_margin_bps} bps of its notional "
+        f"(at most {10_000 / p.perp_min_margin_bps:g}x leverage)"))
+    txs.append(contract_call(
+        m, "setTwapWindow", [("uint256", "secs")], [p.twap_s],
+        f"swap bound: the stricter of the feeds and the pool's {p.twap_s:,} s TWAP" if p.twap_s
+        else "swap bound: the feeds only (no TWAP)"))
+    txs.append(contract_call(
+        m, "setSequencerFeed", [("address", "feed"), ("uint256", "graceSecs")], [p.sequencer_feed, p.sequencer_grace_s],
+        "no L2 sequencer-uptime feed" if int(p.sequencer_feed, 16) == 0
+        else f"L2 sequencer-uptime feed {p.sequencer_feed}, no trade until {p.sequencer_grace_s:,} s after it is up"))
     return txs, notes
 
 

@@ -235,14 +235,14 @@ def _module_params(c: _Ctx) -> Check:
     warn: list[str] = []
     if p["router"] != cfg.uniswap.router:
         bad.append(f"router: on-chain {p['router']}, config uniswap.router {cfg.uniswap.router}")
-    pools = [(a.symbol, pool) for a in cfg.assets for pool in a.hedge_pools]
-    fees = c.calls([Call(pool, "fee()", (), ("uint24",), f"{sym} pool fee") for sym, pool in pools])
-    for (sym, pool), r in zip(pools, fees, strict=True):
-        if not r.ok:
-            bad.append(f"{sym} hedge pool {pool}: fee() unreadable ({_why(r)})")
-        elif int(_val(r)[0]) not in p["fee_tiers"]:
-            bad.append(f"{sym} hedge pool {pool}: fee tier {int(_val(r)[0])} not allowed on-chain "
-                       f"(allowed {p['fee_tiers']})")
+    if p.get("factory") != cfg.uniswap.factory:
+        bad.append(f"factory: on-chain {p.get('factory')}, config uniswap.factory {cfg.uniswap.factory}")
+    allowed_pools = p.get("pools", {})
+    for a in cfg.assets:
+        for pool in a.hedge_pools:
+            if pool not in allowed_pools:
+                bad.append(f"{a.symbol} hedge pool {pool}: not an allowed pool on-chain "
+                           f"(allowed {sorted(allowed_pools) or 'none'})")
     for a in cfg.assets:
         t = p["tokens"].get(a.token)
         if t is None:
@@ -261,7 +261,9 @@ def _module_params(c: _Ctx) -> Check:
             else:
                 if m["feed"] != a.feed:
                     bad.append(f"{a.symbol} perp feed: on-chain {m['feed']}, config {a.feed}")
-                if abs(m["max_abs_size_units"] - want) > 1e-9 * max(1.0, want):
+                if m["max_abs_size_units"] == 0:
+                    bad.append(f"{a.symbol} perp market: no position limit on-chain (0): the keeper cannot trade it")
+                elif abs(m["max_abs_size_units"] - want) > 1e-9 * max(1.0, want):
                     bad.append(f"{a.symbol} perp max abs size: on-chain {m['max_abs_size_units']:g}, config "
                                f"perp_max_abs_units {want:g}")
     if cfg.quote.token not in p["tokens"]:
@@ -276,13 +278,25 @@ def _module_params(c: _Ctx) -> Check:
             bad.append(f"{what}: on-chain {_num(onchain)} < policy {key} {_num(need)}")
     if p["window_s"] != max(x.window_s for x in pols):
         warn.append(f"window: on-chain {p['window_s']} s, policy window_s {max(x.window_s for x in pols):g} s")
+    loss_w, loss_t = p.get("loss_budget_window_usd", 0.0), p.get("loss_budget_total_usd", 0.0)
+    if loss_w <= 0 or loss_t <= 0:
+        bad.append(f"loss budgets: on-chain {_num(loss_w)} USD per window / {_num(loss_t)} USD in total: "
+                   "every trade that loses anything at the oracle reverts")
+    for what, key, want_v in (("loss budget per window", "loss_budget_window_usd", cfg.safety.loss_budget_window_usd),
+                              ("loss budget in total", "loss_budget_total_usd", cfg.safety.loss_budget_total_usd)):
+        if want_v is not None and abs(p.get(key, 0.0) - want_v) > 1e-9 * max(1.0, want_v):
+            warn.append(f"{what}: on-chain {_num(p.get(key, 0.0))} USD, config safety.{key} {_num(want_v)} USD")
+    if p.get("perp_min_margin_bps", 0) == 0 and any(a.perp_market is not None for a in cfg.assets):
+        bad.append("perp minimum margin: 0 on-chain: the keeper cannot trade perps")
     if bad:
         return Check("module_params", "fail", "; ".join(bad + warn), PROPOSE_PARAMS)
     if warn:
         return Check("module_params", "warn", "; ".join(warn), PROPOSE_PARAMS)
     return Check("module_params", "pass",
-                 f"router, fee tiers, tokens, feeds, perp limits match; caps {_num(p['max_notional_per_trade_usd'])} / "
-                 f"{_num(p['max_notional_per_window_usd'])} USD per {p['window_s']} s, {p['max_slippage_bps']} bps")
+                 f"router, factory, pools, tokens, feeds, perp limits match; caps "
+                 f"{_num(p['max_notional_per_trade_usd'])} / {_num(p['max_notional_per_window_usd'])} USD per "
+                 f"{p['window_s']} s, {p['max_slippage_bps']} bps; loss budget {_num(loss_w)} USD per window, "
+                 f"{_num(loss_t)} USD in total; TWAP {p.get('twap_window_s', 0)} s")
 
 
 def _keeper_caller(c: _Ctx) -> Check:

@@ -14,13 +14,11 @@ from eth_utils.address import to_checksum_address
 
 from keeper.chain.multicall import Call, Multicall
 from keeper.errors import ChainError
+from keeper.venues.hedge_module import PARAMS_TYPE
 
 __all__ = ["PARAMS_RETURNS", "ModuleState", "decode_params", "read_module", "read_params_hash"]
 
-PARAMS_RETURNS = (
-    "(bytes32,uint256,address,address,address,address,address,uint256,uint256,uint256,uint256,uint256[],"
-    "(address,address,uint256,uint256)[],(address,address,uint256,uint256)[])",
-)
+PARAMS_RETURNS = (PARAMS_TYPE,)
 WAD = 10**18
 
 
@@ -31,13 +29,20 @@ def _units(wad: int) -> float:
 def decode_params(raw: tuple[Any, ...]) -> dict[str, Any]:
     """The ``params()`` struct as a JSON-ready dict: USD and perp sizes in whole units, addresses checksummed."""
     (_version, chain_id, module, safe, keeper, guardian, router, per_trade, per_window, window_s, slippage,
-     fee_tiers, tokens, markets) = raw
+     pools, tokens, markets, factory, loss_window, loss_total, twap_s, min_margin, seq_feed, seq_grace) = raw
     return {
         "chain_id": int(chain_id), "module": to_checksum_address(module), "safe": to_checksum_address(safe),
         "keeper": to_checksum_address(keeper), "guardian": to_checksum_address(guardian),
         "router": to_checksum_address(router),
         "max_notional_per_trade_usd": _units(per_trade), "max_notional_per_window_usd": _units(per_window),
-        "window_s": int(window_s), "max_slippage_bps": int(slippage), "fee_tiers": [int(f) for f in fee_tiers],
+        "window_s": int(window_s), "max_slippage_bps": int(slippage),
+        "fee_tiers": sorted({int(fee) for _, _, _, fee in pools}),
+        "pools": {to_checksum_address(pool): {"token0": to_checksum_address(t0), "token1": to_checksum_address(t1),
+                                              "fee": int(fee)} for pool, t0, t1, fee in pools},
+        "factory": to_checksum_address(factory),
+        "loss_budget_window_usd": _units(loss_window), "loss_budget_total_usd": _units(loss_total),
+        "twap_window_s": int(twap_s), "perp_min_margin_bps": int(min_margin),
+        "sequencer_feed": to_checksum_address(seq_feed), "sequencer_grace_s": int(seq_grace),
         "tokens": {to_checksum_address(t): {"feed": to_checksum_address(f), "max_feed_age_s": int(age),
                                             "decimals": int(d)} for t, f, age, d in tokens},
         "perp_markets": {to_checksum_address(m): {"feed": to_checksum_address(f), "max_feed_age_s": int(age),

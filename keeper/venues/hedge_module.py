@@ -17,9 +17,35 @@ from eth_utils.crypto import keccak
 from keeper.errors import InputError
 from keeper.venues.safe import SafeTx
 
-__all__ = ["ModuleParams", "PerpLimit", "TokenFeed", "calldata", "disable_txs", "setup_txs"]
+__all__ = [
+    "MAX_FEED_AGE_S",
+    "PARAMS_TYPE",
+    "PARAMS_VERSION_TEXT",
+    "ModuleParams",
+    "PerpLimit",
+    "PoolAllow",
+    "TokenFeed",
+    "calldata",
+    "disable_txs",
+    "oracle_and_budget_txs",
+    "setup_txs",
+]
 
 USD_WAD = 10**18
+MAX_FEED_AGE_S = 86_400
+"""The module's ``MAX_FEED_AGE``: the ceiling of every feed's heartbeat, s."""
+PARAMS_VERSION_TEXT = "HedgeModule.params.v2"
+PARAMS_TYPE = (
+    "(bytes32,uint256,address,address,address,address,address,uint256,uint256,uint256,uint256,"
+    "(address,address,address,uint256)[],(address,address,uint256,uint256)[],(address,address,uint256,uint256)[],"
+    "address,uint256,uint256,uint256,uint256,address,uint256)"
+)
+"""The ABI type of ``HedgeModule.params()`` (field order in the contract's ``Params`` struct): version, chain id,
+module, safe, keeper, guardian, router, per-trade and per-window caps (usd wad), window (s), slippage (bps), pools
+(pool, token0, token1, fee), tokens (token, feed, max age s, decimals), markets (market, feed, max age s, max
+|size| 1e18 units), factory, loss budgets per window and total (usd wad), TWAP window (s), perp minimum margin
+(bps), sequencer-uptime feed, sequencer grace (s)."""
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 def _selector(sig: str) -> bytes:
@@ -39,12 +65,21 @@ class TokenFeed:
 
 
 @dataclass(frozen=True)
+class PoolAllow:
+    """A Uniswap v3 pool the keeper may swap in: its two tokens (any order) and fee (hundredths of a bip)."""
+
+    token_a: str
+    token_b: str
+    fee: int
+
+
+@dataclass(frozen=True)
 class PerpLimit:
     market: str
     feed: str
     max_feed_age_s: int
     max_abs_size: Decimal
-    """Largest |position| the module lets the keeper build, in units of the underlying (0 = no limit)."""
+    """Largest |position| the module lets the keeper build, in units of the underlying (0 = no perp trading)."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +89,31 @@ class ModuleParams:
     keeper: str
     guardian: str
     router: str
-    fee_tiers: tuple[int, ...]
+    factory: str
+    pools: tuple[PoolAllow, ...]
     tokens: tuple[TokenFeed, ...]
     perps: tuple[PerpLimit, ...] = ()
     max_notional_per_trade_usd: Decimal = Decimal(250_000)
     max_notional_per_window_usd: Decimal = Decimal(1_000_000)
     window_s: int = 86_400
     max_slippage_bps: int = 100
+    loss_budget_window_usd: Decimal = Decimal(10_000)
+    """Largest loss at the oracle per rolling window, USD."""
+    loss_budget_total_usd: Decimal = Decimal(50_000)
+    """Largest loss at the oracle since the owners last reset it, USD; when spent the module pauses itself."""
+    twap_s: int = 1800
+    """TWAP window of the allowed pools for the swap bound, s (0 = feeds only, else 60..86400)."""
+    perp_min_margin_bps: int = 1000
+    """Minimum margin ratio after a perp trade that grows a position, bps."""
+    sequencer_feed: str = ZERO_ADDRESS
+    """L2 sequencer-uptime feed (zero address = none)."""
+    sequencer_grace_s: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fee_tiers(self) -> tuple[int, ...]:
+        """The fee tiers of the allowed pools, sorted (for display)."""
+        return tuple(sorted({p.fee for p in self.pools}))
 
     def __post_init__(self) -> None:
         if not 0 < self.max_notional_per_trade_usd <= self.max_notional_per_window_usd:
@@ -70,9 +122,21 @@ class ModuleParams:
             raise InputError("window_s", f"must be in 1..2592000 s, got {self.window_s}")
         if not 0 <= self.max_slippage_bps <= 1000:
             raise InputError("max_slippage_bps", f"must be in 0..1000 bps, got {self.max_slippage_bps}")
-        for fee in self.fee_tiers:
-            if not 0 < fee < 1_000_000:
-                raise InputError("fee_tiers", f"{fee} is not a Uniswap fee tier in hundredths of a bip")
+        for pool in self.pools:
+            if not 0 < pool.fee < 1_000_000:
+                raise InputError("pools", f"{pool.fee} is not a Uniswap fee tier in hundredths of a bip")
+        if not 0 <= self.loss_budget_window_usd <= self.loss_budget_total_usd <= Decimal(10**15):
+            raise InputError("loss_budget_window_usd", "must be >= 0 and <= loss_budget_total_usd <= 1e15 USD, got "
+                                                       f"{self.loss_budget_window_usd} / {self.loss_budget_total_usd}")
+        if self.twap_s != 0 and not 60 <= self.twap_s <= 86_400:
+            raise InputError("twap_s", f"must be 0 or 60..86400 s, got {self.twap_s}")
+        if not 0 < self.perp_min_margin_bps <= 10_000:
+            raise InputError("perp_min_margin_bps", f"must be in 1..10000 bps, got {self.perp_min_margin_bps}")
+        if not 0 <= self.sequencer_grace_s <= 86_400:
+            raise InputError("sequencer_grace_s", f"must be in 0..86400 s, got {self.sequencer_grace_s}")
+        for perp in self.perps:
+            if perp.max_abs_size <= 0:
+                raise InputError("perps", f"{perp.market}: a position limit > 0 is required to trade a perp market")
 
 
 def setup_txs(safe: str, module: str, p: ModuleParams, *, enable: bool = True) -> list[SafeTx]:
@@ -84,8 +148,11 @@ def setup_txs(safe: str, module: str, p: ModuleParams, *, enable: bool = True) -
     txs.append(SafeTx(m, 0, calldata("setKeeper(address)", ["address"], [p.keeper])))
     txs.append(SafeTx(m, 0, calldata("setGuardian(address)", ["address"], [p.guardian])))
     txs.append(SafeTx(m, 0, calldata("setRouter(address)", ["address"], [p.router])))
-    for fee in p.fee_tiers:
-        txs.append(SafeTx(m, 0, calldata("setFeeTierAllowed(uint24,bool)", ["uint24", "bool"], [fee, True])))
+    txs.append(SafeTx(m, 0, calldata("setFactory(address)", ["address"], [p.factory])))
+    for pool in p.pools:
+        txs.append(SafeTx(m, 0, calldata("setPoolAllowed(address,address,uint24,bool)",
+                                         ["address", "address", "uint24", "bool"],
+                                         [pool.token_a, pool.token_b, pool.fee, True])))
     for t in p.tokens:
         txs.append(SafeTx(m, 0, calldata(
             "setTokenConfig(address,address,uint256,bool)", ["address", "address", "uint256", "bool"],
@@ -101,7 +168,21 @@ def setup_txs(safe: str, module: str, p: ModuleParams, *, enable: bool = True) -
         "setLimits(uint256,uint256,uint256,uint256)", ["uint256"] * 4,
         [int(p.max_notional_per_trade_usd * USD_WAD), int(p.max_notional_per_window_usd * USD_WAD), p.window_s,
          p.max_slippage_bps])))
+    txs += oracle_and_budget_txs(m, p)
     return txs
+
+
+def oracle_and_budget_txs(module: str, p: ModuleParams) -> list[SafeTx]:
+    """The owners' calls that set the loss budgets, the perp margin floor, the TWAP window and the sequencer feed."""
+    m = to_checksum_address(module)
+    return [
+        SafeTx(m, 0, calldata("setLossBudgets(uint256,uint256)", ["uint256", "uint256"],
+                              [int(p.loss_budget_window_usd * USD_WAD), int(p.loss_budget_total_usd * USD_WAD)])),
+        SafeTx(m, 0, calldata("setPerpMinMarginBps(uint256)", ["uint256"], [p.perp_min_margin_bps])),
+        SafeTx(m, 0, calldata("setTwapWindow(uint256)", ["uint256"], [p.twap_s])),
+        SafeTx(m, 0, calldata("setSequencerFeed(address,uint256)", ["address", "uint256"],
+                              [p.sequencer_feed, p.sequencer_grace_s])),
+    ]
 
 
 SENTINEL_MODULES = "0x0000000000000000000000000000000000000001"

@@ -31,10 +31,12 @@ def module(chain: Web3, m: Manifest) -> Contract:
     return contract(chain, "HedgeModule", m.hedge_module)
 
 
-def swap_args(chain: Web3, m: Manifest, amount_eth: float, min_out_factor: float, fee: int = 500) -> list[Any]:
+def swap_args(chain: Web3, m: Manifest, amount_eth: float, min_out_factor: float, fee: int = 500,
+              quote_fee: int | None = None) -> list[Any]:
     mod = module(chain, m)
     amount_in = int(amount_eth * 10**18)
-    _, _, min_ok = mod.functions.quoteSwap(m.tokens["WETH"].address, m.tokens["USDC"].address, amount_in).call()
+    _, _, min_ok = mod.functions.quoteSwap(m.tokens["WETH"].address, m.tokens["USDC"].address,
+                                           fee if quote_fee is None else quote_fee, amount_in).call()
     deadline = chain.eth.get_block("latest")["timestamp"] + 600
     return [m.tokens["WETH"].address, m.tokens["USDC"].address, fee, amount_in, int(min_ok * min_out_factor), deadline]
 
@@ -67,13 +69,13 @@ def test_call_from_any_other_address_is_rejected(chain: Web3, world: World, mani
 
 
 def test_disallowed_venue_and_token_are_rejected(chain: Web3, world: World, manifest: Manifest) -> None:
-    assert rejected(world, KEEPER, manifest, "hedgeSwap", swap_args(chain, manifest, 5, 1.0, fee=10000)) \
-        == "FeeTierNotAllowed"
+    no_pool = swap_args(chain, manifest, 5, 1.0, fee=10000, quote_fee=500)  # the 1 % pool is not allowed
+    assert rejected(world, KEEPER, manifest, "hedgeSwap", no_pool) == "PoolNotAllowed"
     args = swap_args(chain, manifest, 5, 1.0)
     args[1] = manifest.market_maker  # not an allowed token
     assert rejected(world, KEEPER, manifest, "hedgePerp", [manifest.uniswap.router, 10**18, 10**30]) \
         == "MarketNotAllowed"
-    assert rejected(world, KEEPER, manifest, "hedgeSwap", args) == "TokenNotAllowed"
+    assert rejected(world, KEEPER, manifest, "hedgeSwap", args) == "PoolNotAllowed"  # no allowed pool has it
 
 
 def test_recipient_is_always_the_safe(chain: Web3, world: World, manifest: Manifest) -> None:

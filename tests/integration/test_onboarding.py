@@ -83,7 +83,8 @@ def test_new_safe_enable_and_set_params_from_the_files(chain: Web3, world: World
     params = propose(path, "set-params", tmp_path / "params.json", "--guardian", GUARDIAN)
     out = capsys.readouterr().out
     assert "setLimits(" in out and "per trade 500,000 USD" in out and "63 bps" in out
-    assert "allow Uniswap fee tier 500 (0.05 %)" in out
+    assert "allow the Uniswap v3 pool USD/ETH 0.05 % (fee 500) of the factory; no other pool" in out
+    assert "setLossBudgets(" in out and "in total until the owners reset it" in out
     assert len(params["transactions"]) > 1
 
     safe_c = contract(chain, "Safe", safe)
@@ -103,6 +104,10 @@ def test_new_safe_enable_and_set_params_from_the_files(chain: Web3, world: World
     assert (got.keeper, got.guardian, got.router) == (KEEPER.address, GUARDIAN, cfg.uniswap.router)
     assert got.max_per_trade_wad == 500_000 * 10**18 and got.max_per_window_wad == 1_875_000 * 10**18
     assert (got.window_s, got.max_slippage_bps, got.fee_tiers) == (86_400, 63, (500, 3000))
+    assert {x[0] for x in got.pools} == {p for a in cfg.assets for p in a.hedge_pools}  # those pools, no other
+    # loss budgets: per-window cap x slippage bound (1,875,000 USD x 63 bps, rounded up) and 5 windows in total
+    assert (got.loss_budget_window_wad, got.loss_budget_total_wad) == (11_813 * 10**18, 59_065 * 10**18)
+    assert (got.factory, got.twap_s, got.perp_min_margin_bps) == (cfg.uniswap.factory, 1800, 1000)
     assert {t[0]: t[1] for t in got.tokens} == {a.token: a.feed for a in cfg.assets} | {
         cfg.quote.token: m.feeds["USDC"].address}
     assert {x[0]: x[3] for x in got.markets} == {m.perp_markets["ETH"].address: 500 * 10**18,
@@ -114,7 +119,7 @@ def test_new_safe_enable_and_set_params_from_the_files(chain: Web3, world: World
 
 def test_set_params_drops_what_the_config_no_longer_allows(chain: Web3, world: World, manifest: Manifest,
                                                            tmp_path: Path) -> None:
-    # The world's module allows WBTC, the BTC perp and fee tier 3000; a config of ETH on the 0.05 % pool drops them.
+    # The world's module allows WBTC, the BTC perp and the 0.3 % pools; a config of ETH on the 0.05 % pool drops them.
     raw = tomllib.loads((repo_root() / "examples" / "devnet.toml").read_text())
     raw["chain"]["rpc_url"] = world.url
     raw["journal"]["path"] = str(tmp_path / "journal.sqlite")
@@ -125,10 +130,10 @@ def test_set_params_drops_what_the_config_no_longer_allows(chain: Web3, world: W
     path.write_text(dumps(raw))
     batch = propose(path, "set-params", tmp_path / "p.json")
     names = [(t["contractMethod"]["name"], t["contractInputsValues"].get("allowed")) for t in batch["transactions"]]
-    assert {("setPerpMarket", "false"), ("setTokenConfig", "false"), ("setFeeTierAllowed", "false")} <= set(names)
+    assert {("setPerpMarket", "false"), ("setTokenConfig", "false"), ("setPoolAllowed", "false")} <= set(names)
     execute_batch_json(chain, manifest.safe.address, tmp_path / "p.json", owners(manifest))
     got = module_onchain_params(RpcClient.http(world.url), manifest.hedge_module)
-    assert got.fee_tiers == (500,)
+    assert got.fee_tiers == (500,) and [x[0] for x in got.pools] == raw["assets"][0]["hedge_pools"]
     assert [x[0] for x in got.markets] == [manifest.perp_markets["ETH"].address]
     assert manifest.tokens["WBTC"].address not in [t[0] for t in got.tokens]
 

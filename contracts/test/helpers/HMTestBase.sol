@@ -25,7 +25,7 @@ abstract contract HMTestBase is HMFixture {
 
     /// @dev Minimum output the module accepts for selling `amountIn` WETH for USDC.
     function _minOutWethToUsdc(uint256 amountIn) internal view returns (uint256 minOut) {
-        (,, minOut) = module.quoteSwap(address(weth), address(usdc), amountIn);
+        (,, minOut) = module.quoteSwap(address(weth), address(usdc), FEE, amountIn);
     }
 
     function _swapWeth(uint256 amountIn) internal returns (uint256) {
