@@ -82,3 +82,12 @@ def test_collect_credits_fees_earned_with_the_tick_on_the_lower_tick() -> None:
         lower_outside0_x128=lo[0], lower_outside1_x128=lo[1], upper_outside0_x128=up[0], upper_outside1_x128=up[1],
         fee_growth_inside0_last_x128=last[0], fee_growth_inside1_last_x128=last[1], tokens_owed0=5, tokens_owed1=0)
     assert fees == (5 + 2 * liq, liq // 4)
+
+
+def test_amounts_with_the_tick_on_the_upper_tick_and_the_price_above_it() -> None:
+    # tick == tickUpper is above the range (all token1), whatever the price inside that tick
+    lower, upper, liq = -600, 600, 10**24
+    sa, sb, s_next = get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper), get_sqrt_ratio_at_tick(upper + 1)
+    sp = (sb + s_next) // 2
+    assert get_tick_at_sqrt_ratio(sp) == upper
+    assert position_amounts(sp, upper, lower, upper, liq) == (0, math.floor(Fraction(liq * (sb - sa), Q96)))

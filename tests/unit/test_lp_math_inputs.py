@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
 from keeper.core.lp_math import (
@@ -67,6 +68,10 @@ CASES: list[tuple[str, Callable[[], object], str, str]] = [
     ("a0 zero price", lambda: get_amount0_delta(0, Q96, 1, False), "sqrt_ratio_a_x96", "sqrt prices must be > 0"),
     ("a0 zero price b", lambda: get_amount0_delta(Q96, 0, 1, True), "sqrt_ratio_a_x96", "sqrt prices must be > 0"),
     ("a1 a", lambda: get_amount1_delta(-1, Q96, 1, False), "sqrt_ratio_a_x96", "must be a uint160 (got -1)"),
+    ("a1 a too big", lambda: get_amount1_delta(U160, Q96, 1, False), "sqrt_ratio_a_x96",
+     f"must be a uint160 (got {U160})"),
+    ("a1 liquidity too big", lambda: get_amount1_delta(Q96, Q96, U128, True), "liquidity",
+     f"must be a uint128 (got {U128})"),
     ("a1 b", lambda: get_amount1_delta(Q96, U160, 1, False), "sqrt_ratio_b_x96", f"must be a uint160 (got {U160})"),
     ("a1 liquidity", lambda: get_amount1_delta(Q96, Q96, -1, True), "liquidity", "must be a uint128 (got -1)"),
     ("afl price", lambda: get_amounts_for_liquidity(U160, Q96, 2 * Q96, 1), "sqrt_price_x96",
@@ -76,6 +81,7 @@ CASES: list[tuple[str, Callable[[], object], str, str]] = [
      f"must be in [{MIN_TICK}, {MAX_TICK}] (got {MAX_TICK + 1})"),
     ("pa tick str", lambda: position_amounts(Q96, "0", 0, 10, 1), "tick_current",  # type: ignore[arg-type]
      "must be an int (got str)"),
+    ("pa tick bool", lambda: position_amounts(Q96, True, 0, 10, 1), "tick_current", "must be an int (got bool)"),
     ("pa lower", lambda: position_amounts(Q96, 0, MIN_TICK - 1, 10, 1), "tick_lower",
      f"must be in [{MIN_TICK}, {MAX_TICK}] (got {MIN_TICK - 1})"),
     ("pa upper", lambda: position_amounts(Q96, 0, 0, MAX_TICK + 1, 1), "tick_upper",
@@ -94,12 +100,22 @@ CASES: list[tuple[str, Callable[[], object], str, str]] = [
     ("cf owed0", lambda: collectable_fees(1, 0, 0, 0, 0, U128, 0), "tokens_owed0", f"must be a uint128 (got {U128})"),
     ("cf owed1", lambda: collectable_fees(1, 0, 0, 0, 0, 0, -1), "tokens_owed1", "must be a uint128 (got -1)"),
     ("cf inside0", lambda: collectable_fees(1, -1, 0, 0, 0), "fee_growth_inside0_x128", "must be a uint256 (got -1)"),
+    ("cf inside0 big", lambda: collectable_fees(1, 2**256, 0, 0, 0), "fee_growth_inside0_x128",
+     f"must be a uint256 (got {2**256})"),
+    ("cf inside1 big", lambda: collectable_fees(1, 0, 2**256, 0, 0), "fee_growth_inside1_x128",
+     f"must be a uint256 (got {2**256})"),
+    ("cf last0 big", lambda: collectable_fees(1, 0, 0, 2**256, 0), "fee_growth_inside0_last_x128",
+     f"must be a uint256 (got {2**256})"),
+    ("cf owed1 big", lambda: collectable_fees(1, 0, 0, 0, 0, 0, U128), "tokens_owed1",
+     f"must be a uint128 (got {U128})"),
     ("cf inside1", lambda: collectable_fees(1, 0, -1, 0, 0), "fee_growth_inside1_x128", "must be a uint256 (got -1)"),
     ("cf last0", lambda: collectable_fees(1, 0, 0, -1, 0), "fee_growth_inside0_last_x128",
      "must be a uint256 (got -1)"),
     ("cf last1", lambda: collectable_fees(1, 0, 0, 0, 2**256), "fee_growth_inside1_last_x128",
      f"must be a uint256 (got {2**256})"),
     ("npm owed0 no liquidity", _npm(liquidity=0, tokens_owed0=-1), "tokens_owed0", "must be a uint128 (got -1)"),
+    ("npm owed0 no liquidity big", _npm(liquidity=0, tokens_owed0=U128), "tokens_owed0",
+     f"must be a uint128 (got {U128})"),
     ("npm owed1 no liquidity", _npm(liquidity=0, tokens_owed1=U128), "tokens_owed1", f"must be a uint128 (got {U128})"),
     ("npm tick", _npm(tick_current=MAX_TICK + 1), "tick_current",
      f"must be in [{MIN_TICK}, {MAX_TICK}] (got {MAX_TICK + 1})"),
@@ -112,6 +128,9 @@ CASES: list[tuple[str, Callable[[], object], str, str]] = [
     ("sp2p price", lambda: sqrt_price_x96_to_price(U160, 18, 6), "sqrt_price_x96", f"must be a uint160 (got {U160})"),
     ("sp2p d0", lambda: sqrt_price_x96_to_price(Q96, 256, 6), "decimals0", "must be a uint8 (got 256)"),
     ("sp2p d1", lambda: sqrt_price_x96_to_price(Q96, 18, -1), "decimals1", "must be a uint8 (got -1)"),
+    ("sp2p d1 big", lambda: sqrt_price_x96_to_price(Q96, 18, 256), "decimals1", "must be a uint8 (got 256)"),
+    ("to_raw decimals big", lambda: to_raw("1", 256), "decimals", "must be a uint8 (got 256)"),
+    ("p2sp negative", lambda: price_to_sqrt_price_x96(-1.0, 18, 6), "price", "must be finite and > 0 (got -1.0)"),
     ("p2sp zero", lambda: price_to_sqrt_price_x96(0.0, 18, 6), "price", "must be finite and > 0 (got 0.0)"),
     ("p2sp nan", lambda: price_to_sqrt_price_x96(math.nan, 18, 6), "price", "must be finite and > 0 (got nan)"),
     ("p2sp range", lambda: price_to_sqrt_price_x96(1e40, 0, 0), "price", "sqrtPriceX96 out of uint160 range"),
@@ -182,6 +201,8 @@ def test_the_last_valid_value_on_each_bound_is_accepted() -> None:
     assert to_raw("1", 0) == 1 and to_raw(Q96, 0) == Q96
     assert sqrt_price_x96_to_price(U160 - 1, 255, 0) > 0.0 and sqrt_price_x96_to_price(0, 0, 255) == 0.0
     assert price_to_sqrt_price_x96(1.0, 0, 0) == Q96 and price_to_sqrt_price_x96(1e-38, 0, 0) > 0
+    assert price_to_sqrt_price_x96(1.0 / Q96**2, 0, 0) == 1  # the smallest sqrt price
+    assert from_raw(2**70, 18).dtype == np.float64 and float(from_raw(2**70, 0)) == 2.0**70  # past int64
     g = lp_greeks(0.0, MIN_TICK, MAX_TICK, 1.0, decimals0=0, decimals1=30)
     assert float(g.value) == 0.0
     assert get_sqrt_ratio_at_tick(MAX_TICK) == MAX_SQRT_RATIO and get_sqrt_ratio_at_tick(MIN_TICK) == MIN_SQRT_RATIO
