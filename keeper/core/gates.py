@@ -52,6 +52,7 @@ __all__ = [
     "deviation_bps",
     "evaluate_gates",
     "gate_swap_estimate",
+    "pool_within_deviation",
 ]
 
 
@@ -303,6 +304,16 @@ def check_pool_deviation(
 def _price(x: float, unit: str) -> str:
     """A price with cents (``3,012.55 USD/ETH``); 6 significant digits below 1."""
     return f"{x:,.2f} {unit}" if x >= 1.0 else f"{x:.6g} {unit}"
+
+
+def pool_within_deviation(venue: SwapVenue, feed_price: float, max_deviation_bps: float) -> bool:
+    """Whether ``venue``'s pool price (``sqrt_price ** 2``) is within ``max_deviation_bps`` of the feed.
+
+    A venue without a ``sqrt_price`` (known only by a quoter result) counts as within.
+    """
+    if venue.sqrt_price is None:
+        return True
+    return deviation_bps(venue.sqrt_price * venue.sqrt_price, feed_price) <= max_deviation_bps
 
 
 def gate_swap_estimate(

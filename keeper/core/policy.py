@@ -22,7 +22,8 @@ One underlying, one cycle
 7. Venue: every swap pool and perp is estimated at the clip size; the cheapest
    available all-in cost wins; unavailable venues are listed with their reason. A pool whose
    price deviates from the feed by more than ``max_oracle_deviation_bps`` is unavailable
-   (:func:`keeper.core.gates.gate_swap_estimate`); other venues stay available.
+   (:func:`keeper.core.gates.gate_swap_estimate`); other venues stay available. Such a pool's
+   cost is not used for the Whalley-Wilmott ``k`` either.
 8. Order: side, size, notional at the oracle price ``P``, limit price
    ``P (1 +/- max_slippage_bps / 1e4)`` (+ for a buy), cost breakdown.
 
@@ -51,7 +52,13 @@ from keeper.core.costs import (
     one_way_cost_fraction,
     rank_venues,
 )
-from keeper.core.gates import GateConfig, SnapshotStatus, evaluate_gates, gate_swap_estimate
+from keeper.core.gates import (
+    GateConfig,
+    SnapshotStatus,
+    evaluate_gates,
+    gate_swap_estimate,
+    pool_within_deviation,
+)
 from keeper.core.hedge_types import Decision, Exposure, HedgeOrder, Plan, TriggerKind, UnderlyingInput
 from keeper.core.reasons import Reason, fmt_bps, fmt_quote, fmt_seconds, fmt_units
 from keeper.core.sizing import (
@@ -242,7 +249,8 @@ def decide_underlying(
     if trig.kind == "ww":
         k = trig.cost_fraction
         if k is None:
-            k = one_way_cost_fraction(inp.swaps, inp.perps, side, adev, price)
+            healthy = [s for s in inp.swaps if pool_within_deviation(s, price, policy.gates.max_oracle_deviation_bps)]
+            k = one_way_cost_fraction(healthy, inp.perps, side, adev, price)
     else:
         k = 0.0
     band = compute_band(trig, target, e.spot, e.gamma_units_per_quote, e.book_value_quote, k)

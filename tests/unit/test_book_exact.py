@@ -347,3 +347,14 @@ def test_the_deviation_gate_blocks_the_deviating_pool_and_not_the_healthy_one() 
     assert d2.order is not None and d2.order.venue == "perp"
     d3 = decide_underlying(dataclasses.replace(only_b, perps=()), policy, gas)
     assert d3.order is None and "no_venue" in d3.reason_codes
+
+
+def test_the_band_cost_ignores_a_deviating_pool() -> None:
+    oracle = OracleView(3000.0, NOW - 60, 3000.0, 3000.0, NOW)
+    ww = UnderlyingPolicy(trigger=TriggerConfig(kind="ww"), gates=GateConfig(max_oracle_deviation_bps=100.0))
+    healthy = SwapVenue(POOL_A, 0.003, 150_000.0, 1e4, 1e9, 1e12, math.sqrt(3000.0))
+    cheap_but_off = SwapVenue(POOL_B, 0.0001, 150_000.0, 1e4, 1e9, 1e12, math.sqrt(3300.0))
+    ex = Exposure("ETH", 50.0, -0.01, 1e6, 3000.0)
+    both = decide_underlying(UnderlyingInput(ex, oracle, (cheap_but_off, healthy), ()), ww, GasView(1.0, 3000.0))
+    alone = decide_underlying(UnderlyingInput(ex, oracle, (healthy,), ()), ww, GasView(1.0, 3000.0))
+    assert both.band.k_fraction == alone.band.k_fraction >= 0.003
