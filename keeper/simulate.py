@@ -36,7 +36,8 @@ __all__ = [
 
 Status = Literal["filled", "reverted", "failed"]
 
-SLIPPAGE_REVERTS = ("Too little received", "Too much requested", "OutputBelowMinimum", "SlippageExceeded")
+SLIPPAGE_REVERTS = ("Too little received", "Too much requested", "OutputBelowMinimum", "SlippageExceeded",
+                    "MinOutBelowOracleBound", "AcceptablePriceOutOfBound")
 """Reasons that mean "the price was worse than the order's limit": the router's and our contracts' names."""
 
 

@@ -56,6 +56,7 @@ from keeper.core.gates import (
     GateConfig,
     SnapshotStatus,
     evaluate_gates,
+    gate_slippage_estimate,
     gate_swap_estimate,
     pool_within_deviation,
 )
@@ -338,10 +339,13 @@ def decide_underlying(
     # -- venue
     vc = policy.venues
     estimates = tuple(
-        [gate_swap_estimate(estimate_swap(s, side, size, price, gas, vc, underlying=sym, quote_symbol=q), s, price,
-                            policy.gates.max_oracle_deviation_bps, underlying=sym, quote_symbol=q)
+        [gate_slippage_estimate(
+            gate_swap_estimate(estimate_swap(s, side, size, price, gas, vc, underlying=sym, quote_symbol=q), s,
+                               price, policy.gates.max_oracle_deviation_bps, underlying=sym, quote_symbol=q),
+            price, vc.max_slippage_bps, pool_price=None if s.sqrt_price is None else s.sqrt_price * s.sqrt_price)
          for s in inp.swaps]
-        + [estimate_perp(p, side, size, price, gas, vc, quote_symbol=q) for p in inp.perps]
+        + [gate_slippage_estimate(estimate_perp(p, side, size, price, gas, vc, quote_symbol=q), price,
+                                  vc.max_slippage_bps) for p in inp.perps]
     )
     reasons.extend(est.reason for est in estimates if not est.available)
     ranked = rank_venues(estimates)

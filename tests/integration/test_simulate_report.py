@@ -1,6 +1,7 @@
 """`keeper simulate` tries every planned hedge on a fork and reports each one: a reverting hedge no longer
-stops the dry run, it is reported with its decoded reason, its trade and (for a slippage revert) the
-planner's estimated cost against the slippage limit; the exit code says whether all filled."""
+stops the dry run, it is reported with its decoded reason and its trade (a slippage revert also with the
+planner's estimated cost against the limit: tests/unit/test_simulate_report.py); the exit code says
+whether all filled. A hedge the planner's own estimate says would revert is not sent at all."""
 
 from __future__ import annotations
 
@@ -13,17 +14,19 @@ from web3 import Web3
 from keeper.config import load_config
 from keeper.devnet.state import World
 from tests.integration.test_cli_e2e import CONFIG, env_for, keeper_cli
+from tests.integration.test_golive_gate import set_trade_cap
 
 pytestmark = pytest.mark.anvil
 
 
 def test_a_reverting_hedge_is_reported_and_the_others_still_fill(chain: Web3, world: World, tmp_path: Path) -> None:
-    # BTC's only venue is the 0.3 % pool: a 10 bps slippage limit is below its fee, so the swap's
-    # minimum output cannot be met and the router reverts. ETH hedges on its perp, unaffected.
-    env = env_for(world, tmp_path / "journal.sqlite", KEEPER_POLICY__BTC__MAX_SLIPPAGE_BPS="10")
+    # The owners lowered the module's per-trade cap to 130,000 USD without telling the keeper (doctor
+    # would flag the drift; simulate must show its effect): the BTC hedge (~150,000 USD) reverts in the
+    # module, the ETH hedge (~112,000 USD on its perp) fills.
+    set_trade_cap(chain, world, 130_000)
+    env = env_for(world, tmp_path / "journal.sqlite")
     block = chain.eth.block_number
     btc_pool = load_config(CONFIG, env).asset("BTC").hedge_pools[0]
-    fee_tier = world.manifest.pools["WBTC/USDC-3000"].fee
     assert world.manifest.pools["WBTC/USDC-3000"].address == btc_pool
 
     proc = keeper_cli("simulate", "--config", str(CONFIG), "--json", env=env)
@@ -49,13 +52,7 @@ def test_a_reverting_hedge_is_reported_and_the_others_still_fill(chain: Web3, wo
     assert (btc["venue"], btc["venue_id"], btc["side"]) == ("uniswap", btc_pool, "sell")
     assert btc["size_units"] > 0
     err = btc["error"]
-    assert "Too little received" in err["reason"] and err["slippage"] is True
-    cost = btc["estimated_cost"]
-    assert cost["fee_bps"] == pytest.approx(fee_tier / 100)  # 3000 hundredths of a bip = 30 bps
-    assert cost["impact_bps"] >= 0 and cost["limit_bps"] == 10
-    assert cost["total_bps"] > cost["limit_bps"]
-    assert f"{cost['fee_bps']:.1f} bps fee" in err["explanation"]
-    assert "policy.BTC.max_slippage_bps = 10 bps" in err["explanation"]
+    assert "TradeCapExceeded" in err["reason"] and err["slippage"] is False and err["explanation"] is None
     assert btc["delta_after_units"] == pytest.approx(btc["delta_before_units"], abs=1e-12), "nothing traded"
 
     text = keeper_cli("simulate", "--config", str(CONFIG), env=env)
@@ -64,9 +61,22 @@ def test_a_reverting_hedge_is_reported_and_the_others_still_fill(chain: Web3, wo
     assert "Traceback" not in text.stderr and "b'" not in out
     assert "FILLED sell" in out and "ETH on perp" in out
     line = next(x for x in out.splitlines() if "REVERTED sell" in x)
-    assert "BTC on uniswap" in line and btc_pool in line and "Too little received" in line
-    assert "bps fee +" in out and "against policy.BTC.max_slippage_bps = 10 bps" in out
-    assert chain.eth.block_number == block, "the upstream was not written"
+    assert "BTC on uniswap" in line and btc_pool in line and "TradeCapExceeded" in line
+    assert chain.eth.block_number == block, "the upstream was not written by the dry run"
+
+
+def test_a_hedge_its_own_estimate_says_would_revert_is_not_sent(chain: Web3, world: World, tmp_path: Path) -> None:
+    # BTC's only venue is the 0.3 % pool: under a 10 bps slippage bound its fee alone makes the swap
+    # revert, so the planner does not send it and says why; ETH still hedges.
+    env = env_for(world, tmp_path / "journal.sqlite", KEEPER_POLICY__BTC__MAX_SLIPPAGE_BPS="10")
+    proc = keeper_cli("simulate", "--config", str(CONFIG), "--json", env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rec = json.loads(proc.stdout)
+    assert [h["underlying"] for h in rec["hedges"]] == ["ETH"] and rec["all_filled"] is True
+    [btc] = [d for d in rec["plan"]["decisions"] if d["underlying"] == "BTC"]
+    assert btc["order"] is None
+    text = " ".join(str(r) for r in btc["reasons"])
+    assert "30.0 bps fee" in text and "exceeds max_slippage_bps 10 bps" in text
 
 
 def test_all_hedges_fill_exit_zero(chain: Web3, world: World, tmp_path: Path) -> None:
