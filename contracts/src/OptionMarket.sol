@@ -27,6 +27,14 @@ import {AggregatorV3Interface} from "./interfaces/AggregatorV3Interface.sol";
 ///      ceil(payout(w)) <= ceil(w * maxPayoutPerUnit) <= collateralOf(writer), a writer's
 ///      liability is always covered by that writer's own collateral.
 ///      Fee-on-transfer and rebasing tokens are not supported.
+///      Settlement: a series settles at the FIRST round of its feed with updatedAt >= expiry, whoever
+///      settles and whenever: `settle` walks back from the latest round (at most MAX_ROUND_LOOKBACK
+///      rounds), `settleAtRound` takes the round id and proves it (its updatedAt >= expiry and the
+///      previous round's < expiry, or no previous round). Round ids of one feed are consecutive (as in
+///      PriceFeed and within one Chainlink phase). A feed that is down at expiry settles at its first
+///      answer after it comes back. Nobody can pick a later, more favourable round (no look-back).
+///      Each series keeps the feed (and decimals) its underlying had when it was created: an owner
+///      change of an underlying's feed is timelocked (UNDERLYING_DELAY) and applies to new series only.
 contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -38,10 +46,14 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
     uint256 public constant MAX_PRICE = 1e36;
     /// @notice Largest token decimals accepted for the quote token and underlyings.
     uint8 public constant MAX_DECIMALS = 18;
+    /// @notice Rounds `settle` walks back from the latest to find the first one at or after expiry.
+    uint256 public constant MAX_ROUND_LOOKBACK = 64;
+    /// @notice Delay of an owner change to a registered underlying's feed, seconds.
+    uint256 public constant UNDERLYING_DELAY = 2 days;
 
     struct UnderlyingConfig {
         address feed; // quote-per-underlying Chainlink-style feed
-        uint64 maxFeedAge; // seconds a settlement answer may be old
+        uint64 maxFeedAge; // seconds: the feed's heartbeat, for readers (settlement uses the round rule)
         uint8 decimals; // underlying token decimals
         uint8 feedDecimals; // feed answer decimals
     }
@@ -56,6 +68,15 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
         uint256 longOutstanding; // 1e18 option units in ERC-1155 balances
         uint256 shortOutstanding; // 1e18 option units still owed by writers
         uint256 collateralLocked; // raw units of the collateral asset held for this series
+        address feed; // the underlying's feed when the series was created (never changes)
+        uint8 feedDecimals;
+    }
+
+    /// @dev A queued change of a registered underlying's feed.
+    struct PendingUnderlying {
+        address feed;
+        uint64 maxFeedAge;
+        uint64 eta; // unix seconds
     }
 
     /// @inheritdoc IOptionMarket
@@ -76,8 +97,14 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
     mapping(uint256 => Series) internal _series;
     mapping(address => uint256[]) internal _book;
     mapping(address => mapping(uint256 => bool)) internal _inBook;
+    /// @notice Queued feed changes of registered underlyings (eta 0 = none).
+    mapping(address => PendingUnderlying) public pendingUnderlyings;
 
     event UnderlyingSet(address indexed underlying, address indexed feed, uint256 maxFeedAge, uint8 decimals);
+    /// @notice A registered underlying's feed change was queued; executable from `eta` (unix seconds).
+    event UnderlyingUpdateQueued(address indexed underlying, address indexed feed, uint256 maxFeedAge, uint256 eta);
+    /// @notice The feed round a series settled at (its updatedAt is the first at or after expiry).
+    event SettlementRound(uint256 indexed seriesId, uint80 roundId, uint256 updatedAt);
 
     error ZeroAddress();
     error ZeroAmount();
@@ -95,7 +122,10 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
     error NothingToRedeem();
     error InvalidPrice(int256 answer);
     error PriceBeforeExpiry(uint256 updatedAt, uint256 expiry);
-    error StalePrice(uint256 updatedAt, uint256 maxFeedAge);
+    error NotFirstRoundAfterExpiry(uint80 roundId);
+    error SettlementRoundNotFound(uint256 seriesId);
+    error NoUpdateQueued(address underlying);
+    error UnderlyingTimelocked(uint256 eta, uint256 nowTs);
 
     /// @param quoteToken_ The strike/quote asset (put collateral), e.g. USDC; decimals <= 18.
     /// @param owner_ May register underlyings.
@@ -109,11 +139,12 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
 
     // ---------------------------------------------------------------- admin
 
-    /// @notice Register or update an underlying and its feed (owner only). Updating the feed
-    ///         changes the settlement source of unsettled series too.
+    /// @notice Register an underlying and its feed (owner only), at once; for an underlying already
+    ///         registered the change is queued and applies after UNDERLYING_DELAY (executeUnderlyingUpdate),
+    ///         to series created after that only (each series keeps its own feed).
     /// @param underlying ERC20 with decimals <= 18, not the quote token.
     /// @param feed Chainlink-style feed of quote per underlying (any decimals <= 36).
-    /// @param maxFeedAge Seconds a settlement answer may lag block.timestamp (> 0).
+    /// @param maxFeedAge The feed's heartbeat, seconds (> 0), for readers.
     function setUnderlying(address underlying, address feed, uint256 maxFeedAge) external onlyOwner {
         if (underlying == address(0) || feed == address(0)) revert ZeroAddress();
         if (underlying == quoteToken) revert InvalidUnderlying(underlying);
@@ -122,8 +153,26 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
         if (d > MAX_DECIMALS) revert DecimalsTooLarge(d);
         uint8 fd = AggregatorV3Interface(feed).decimals();
         if (fd > 36) revert DecimalsTooLarge(fd);
+        if (underlyings[underlying].feed != address(0)) {
+            uint256 eta = block.timestamp + UNDERLYING_DELAY;
+            pendingUnderlyings[underlying] = PendingUnderlying(feed, uint64(maxFeedAge), uint64(eta));
+            emit UnderlyingUpdateQueued(underlying, feed, maxFeedAge, eta);
+            return;
+        }
         underlyings[underlying] = UnderlyingConfig(feed, uint64(maxFeedAge), d, fd);
         emit UnderlyingSet(underlying, feed, maxFeedAge, d);
+    }
+
+    /// @notice Apply a queued feed change once its delay has passed (owner only); existing series keep
+    ///         their feed.
+    function executeUnderlyingUpdate(address underlying) external onlyOwner {
+        PendingUnderlying memory q = pendingUnderlyings[underlying];
+        if (q.eta == 0) revert NoUpdateQueued(underlying);
+        if (block.timestamp < q.eta) revert UnderlyingTimelocked(q.eta, block.timestamp);
+        delete pendingUnderlyings[underlying];
+        uint8 d = IERC20Metadata(underlying).decimals();
+        underlyings[underlying] = UnderlyingConfig(q.feed, q.maxFeedAge, d, AggregatorV3Interface(q.feed).decimals());
+        emit UnderlyingSet(underlying, q.feed, q.maxFeedAge, d);
     }
 
     // ---------------------------------------------------------------- series
@@ -151,6 +200,8 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
         s.expiry = expiry;
         s.isPut = isPut;
         s.strikePrice = strikePrice;
+        s.feed = underlyings[underlying].feed;
+        s.feedDecimals = underlyings[underlying].feedDecimals;
         emit SeriesCreated(seriesId, underlying, strikePrice, expiry, isPut);
     }
 
@@ -195,14 +246,33 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
     }
 
     /// @inheritdoc IOptionMarket
-    /// @notice Fix the settlement price at or after expiry from the latest feed round, which must
-    ///         have answer > 0, updatedAt >= expiry and block.timestamp - updatedAt <= maxFeedAge.
+    /// @notice Fix the settlement price at or after expiry: the answer of the series feed's first round
+    ///         with updatedAt >= expiry (found by walking back from the latest round, at most
+    ///         MAX_ROUND_LOOKBACK rounds; beyond that use settleAtRound). Answer must be > 0.
     ///         exercise and redeem settle automatically if nobody has.
     function settle(uint256 seriesId) external override {
         Series storage s = _get(seriesId);
         if (block.timestamp < s.expiry) revert SeriesNotExpired(seriesId);
         if (s.settled) revert AlreadySettled(seriesId);
         _settle(seriesId, s);
+    }
+
+    /// @notice Settle at feed round `roundId`, which must be the first with updatedAt >= expiry: its own
+    ///         updatedAt >= expiry and the previous round's < expiry (or no previous round).
+    function settleAtRound(uint256 seriesId, uint80 roundId) external {
+        Series storage s = _get(seriesId);
+        if (block.timestamp < s.expiry) revert SeriesNotExpired(seriesId);
+        if (s.settled) revert AlreadySettled(seriesId);
+        (, int256 answer,, uint256 updatedAt,) = AggregatorV3Interface(s.feed).getRoundData(roundId);
+        if (updatedAt < s.expiry) revert PriceBeforeExpiry(updatedAt, s.expiry);
+        if (roundId > 1) {
+            try AggregatorV3Interface(s.feed).getRoundData(roundId - 1) returns (
+                uint80, int256, uint256, uint256 prevUpdatedAt, uint80
+            ) {
+                if (prevUpdatedAt >= s.expiry) revert NotFirstRoundAfterExpiry(roundId);
+            } catch {} // no previous round
+        }
+        _fix(seriesId, s, roundId, answer, updatedAt);
     }
 
     /// @inheritdoc IOptionMarket
@@ -359,18 +429,40 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
         if (!s.settled) _settle(seriesId, s);
     }
 
+    /// @dev Walk back from the latest round to the first with updatedAt >= expiry and settle at it.
     function _settle(uint256 seriesId, Series storage s) internal {
-        UnderlyingConfig memory u = underlyings[s.underlying];
-        (, int256 answer,, uint256 updatedAt,) = AggregatorV3Interface(u.feed).latestRoundData();
-        if (answer <= 0) revert InvalidPrice(answer);
+        AggregatorV3Interface f = AggregatorV3Interface(s.feed);
+        (uint80 id, int256 answer,, uint256 updatedAt,) = f.latestRoundData();
         if (updatedAt < s.expiry) revert PriceBeforeExpiry(updatedAt, s.expiry);
-        if (updatedAt + u.maxFeedAge < block.timestamp) revert StalePrice(updatedAt, u.maxFeedAge);
-        uint256 price = u.feedDecimals >= 8
-            ? uint256(answer) / 10 ** (u.feedDecimals - 8)
-            : uint256(answer) * 10 ** (8 - u.feedDecimals);
+        bool found;
+        for (uint256 i; i < MAX_ROUND_LOOKBACK; ++i) {
+            if (id <= 1) {
+                found = true;
+                break;
+            }
+            try f.getRoundData(id - 1) returns (uint80, int256 a, uint256, uint256 u, uint80) {
+                if (u < s.expiry) {
+                    found = true;
+                    break;
+                }
+                (id, answer, updatedAt) = (id - 1, a, u);
+            } catch {
+                found = true; // no previous round
+                break;
+            }
+        }
+        if (!found) revert SettlementRoundNotFound(seriesId);
+        _fix(seriesId, s, id, answer, updatedAt);
+    }
+
+    function _fix(uint256 seriesId, Series storage s, uint80 roundId, int256 answer, uint256 updatedAt) internal {
+        if (answer <= 0) revert InvalidPrice(answer);
+        uint8 fdec = s.feedDecimals;
+        uint256 price = fdec >= 8 ? uint256(answer) / 10 ** (fdec - 8) : uint256(answer) * 10 ** (8 - fdec);
         if (price == 0 || price > MAX_PRICE) revert InvalidPrice(answer);
         s.settled = true;
         s.settlementPrice = price;
+        emit SettlementRound(seriesId, roundId, updatedAt);
         emit Settled(seriesId, price);
     }
 

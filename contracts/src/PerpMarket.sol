@@ -30,23 +30,35 @@ import {AggregatorV3Interface} from "./interfaces/AggregatorV3Interface.sol";
 ///      depositMargin and withdrawals while flat never read the oracle; everything else requires a
 ///      fresh oracle (updatedAt + maxFeedAge >= now). Views use the latest answer without the
 ///      staleness check so batched reads never revert on a stale feed.
+///      Admin: every parameter is bounded (fee <= 1 %, initial margin 1-50 %, maintenance <= 25 %
+///      and <= initial, liquidation reward <= 5 % and <= maintenance, funding <= 10 %/day, feed age
+///      <= 1 day) and a change is timelocked: the owner queues a whole parameter set, which can be
+///      executed PARAMS_DELAY (2 days) later, so traders see it coming and can leave.
 contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
-    /// @notice Constructor parameters (all settable later by the owner).
+    /// @notice Constructor parameters (changed later only through queueParams / executeParams).
     struct Params {
-        uint256 takerFeeBps; // fee in bps of notional per trade, <= 1000
-        uint256 initialMarginBps; // (0, 10000]
-        uint256 maintenanceMarginBps; // (0, initialMarginBps]
-        uint256 liquidationRewardBps; // <= maintenanceMarginBps
-        uint256 maxFundingRatePerDay; // 1e18 = 100% of price per day at full skew, <= 1e18
+        uint256 takerFeeBps; // fee in bps of notional per trade, <= MAX_FEE_BPS
+        uint256 initialMarginBps; // [MIN_INITIAL_MARGIN_BPS, MAX_INITIAL_MARGIN_BPS]
+        uint256 maintenanceMarginBps; // (0, min(initialMarginBps, MAX_MAINTENANCE_MARGIN_BPS)]
+        uint256 liquidationRewardBps; // <= min(maintenanceMarginBps, MAX_LIQUIDATION_REWARD_BPS)
+        uint256 maxFundingRatePerDay; // 1e18 = 100% of price per day at full skew, <= MAX_FUNDING_RATE_PER_DAY
         uint256 skewScale; // skew (1e18 underlying units) at which the rate saturates, > 0
-        uint256 maxFeedAge; // seconds, > 0
+        uint256 maxFeedAge; // seconds, (0, MAX_FEED_AGE]
     }
 
     uint256 public constant BPS = 1e4;
     uint256 public constant WAD = 1e18;
-    uint256 public constant MAX_FEE_BPS = 1000;
+    /// @notice Bounds of the parameters (bps; 1e18 = 100 %/day; seconds) and the delay of a change (seconds).
+    uint256 public constant MAX_FEE_BPS = 100;
+    uint256 public constant MIN_INITIAL_MARGIN_BPS = 100;
+    uint256 public constant MAX_INITIAL_MARGIN_BPS = 5000;
+    uint256 public constant MAX_MAINTENANCE_MARGIN_BPS = 2500;
+    uint256 public constant MAX_LIQUIDATION_REWARD_BPS = 500;
+    uint256 public constant MAX_FUNDING_RATE_PER_DAY = 0.1e18;
+    uint256 public constant MAX_FEED_AGE = 1 days;
+    uint256 public constant PARAMS_DELAY = 2 days;
     /// @notice Largest absolute position size (1e18 units); keeps 1e36 products far from overflow.
     uint256 public constant MAX_SIZE = 1e30;
     /// @notice Largest accepted oracle price (1e18 scale).
@@ -87,6 +99,9 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     uint256 public lastFundingTime;
     int256 internal _fundingIndex;
     mapping(address => Position) internal _positions;
+    /// @notice The queued parameter set and when it may be executed (unix seconds; 0 = none queued).
+    Params public pendingParams;
+    uint256 public pendingParamsEta;
 
     event FundingSettled(address indexed account, int256 amount);
     event BadDebt(address indexed account, uint256 amount);
@@ -96,6 +111,12 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     event MarginParamsUpdated(uint256 initialMarginBps, uint256 maintenanceMarginBps, uint256 liquidationRewardBps);
     event FundingParamsUpdated(uint256 maxFundingRatePerDay, uint256 skewScale);
     event MaxFeedAgeUpdated(uint256 maxFeedAge);
+    /// @notice A parameter change was queued; executable from `eta` (unix seconds).
+    event ParamsQueued(
+        uint256 takerFeeBps, uint256 initialMarginBps, uint256 maintenanceMarginBps, uint256 liquidationRewardBps,
+        uint256 maxFundingRatePerDay, uint256 skewScale, uint256 maxFeedAge, uint256 eta
+    );
+    event ParamsCancelled();
 
     error ZeroAddress();
     error ZeroAmount();
@@ -108,6 +129,8 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     error InsufficientMargin(int256 remaining, uint256 required);
     error PoolInsufficient(uint256 poolBalance, uint256 needed);
     error NotLiquidatable(address account);
+    error NoParamsQueued();
+    error ParamsTimelocked(uint256 eta, uint256 nowTs);
 
     /// @param quoteToken_ Margin token (decimals <= 18).
     /// @param feed_ Chainlink-style feed of quote per underlying (decimals <= 36).
@@ -125,6 +148,7 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
         feedDecimals = fd;
         _quoteUnit = 10 ** (36 - uint256(qd));
         lastFundingTime = block.timestamp;
+        _checkParams(params);
         _setTakerFee(params.takerFeeBps);
         _setMarginParams(params.initialMarginBps, params.maintenanceMarginBps, params.liquidationRewardBps);
         _setFundingParams(params.maxFundingRatePerDay, params.skewScale);
@@ -278,30 +302,42 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
         IERC20(quoteToken).safeTransfer(to, amount);
     }
 
-    /// @notice Set the taker fee, bps of notional (<= 1000).
-    function setTakerFee(uint256 takerFeeBps_) external onlyOwner {
-        _setTakerFee(takerFeeBps_);
+    /// @notice Queue a whole new parameter set (bounds as in Params), executable after PARAMS_DELAY
+    ///         (2 days); replaces any queued set. Owner only.
+    function queueParams(Params calldata p) external onlyOwner {
+        _checkParams(p);
+        pendingParams = p;
+        uint256 eta = block.timestamp + PARAMS_DELAY;
+        pendingParamsEta = eta;
+        emit ParamsQueued(
+            p.takerFeeBps, p.initialMarginBps, p.maintenanceMarginBps, p.liquidationRewardBps,
+            p.maxFundingRatePerDay, p.skewScale, p.maxFeedAge, eta
+        );
     }
 
-    /// @notice Set margin parameters in bps: 0 < maintenance <= initial <= 10000, reward <= maintenance.
-    function setMarginParams(uint256 initialBps, uint256 maintenanceBps, uint256 liquidationRewardBps_)
-        external
-        onlyOwner
-    {
-        _setMarginParams(initialBps, maintenanceBps, liquidationRewardBps_);
+    /// @notice Drop the queued parameter set. Owner only.
+    function cancelParams() external onlyOwner {
+        if (pendingParamsEta == 0) revert NoParamsQueued();
+        delete pendingParams;
+        pendingParamsEta = 0;
+        emit ParamsCancelled();
     }
 
-    /// @notice Set funding parameters after accruing at the old ones (needs a fresh oracle if the
-    ///         current rate is non-zero). maxRatePerDay 1e18 = 100%/day (<= 1e18); skewScale > 0 (1e18 units).
-    function setFundingParams(uint256 maxRatePerDay, uint256 skewScale_) external onlyOwner {
+    /// @notice Apply the queued parameter set once its delay has passed (funding is accrued at the old
+    ///         parameters first; needs a fresh oracle if the current rate is non-zero). Owner only.
+    function executeParams() external onlyOwner {
+        uint256 eta = pendingParamsEta;
+        if (eta == 0) revert NoParamsQueued();
+        if (block.timestamp < eta) revert ParamsTimelocked(eta, block.timestamp);
+        Params memory p = pendingParams;
+        delete pendingParams;
+        pendingParamsEta = 0;
         _accrue(0);
-        _setFundingParams(maxRatePerDay, skewScale_);
+        _setTakerFee(p.takerFeeBps);
+        _setMarginParams(p.initialMarginBps, p.maintenanceMarginBps, p.liquidationRewardBps);
+        _setFundingParams(p.maxFundingRatePerDay, p.skewScale);
+        _setMaxFeedAge(p.maxFeedAge);
         _emitFunding();
-    }
-
-    /// @notice Set the oracle staleness limit in seconds (> 0).
-    function setMaxFeedAge(uint256 maxFeedAge_) external onlyOwner {
-        _setMaxFeedAge(maxFeedAge_);
     }
 
     // ---------------------------------------------------------------- views
@@ -448,14 +484,23 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
         if (a % int256(b) != 0 && a > 0) q += 1;
     }
 
+    function _checkParams(Params memory p) internal pure {
+        if (
+            p.takerFeeBps > MAX_FEE_BPS || p.initialMarginBps < MIN_INITIAL_MARGIN_BPS
+                || p.initialMarginBps > MAX_INITIAL_MARGIN_BPS || p.maintenanceMarginBps == 0
+                || p.maintenanceMarginBps > p.initialMarginBps || p.maintenanceMarginBps > MAX_MAINTENANCE_MARGIN_BPS
+                || p.liquidationRewardBps > p.maintenanceMarginBps || p.liquidationRewardBps > MAX_LIQUIDATION_REWARD_BPS
+                || p.maxFundingRatePerDay > MAX_FUNDING_RATE_PER_DAY || p.skewScale == 0 || p.maxFeedAge == 0
+                || p.maxFeedAge > MAX_FEED_AGE
+        ) revert InvalidParams();
+    }
+
     function _setTakerFee(uint256 bps) internal {
-        if (bps > MAX_FEE_BPS) revert InvalidParams();
         takerFeeBps = bps;
         emit TakerFeeUpdated(bps);
     }
 
     function _setMarginParams(uint256 im, uint256 mm, uint256 reward) internal {
-        if (mm == 0 || mm > im || im > BPS || reward > mm) revert InvalidParams();
         initialMarginBps = im;
         maintenanceMarginBps = mm;
         liquidationRewardBps = reward;
@@ -463,14 +508,12 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     }
 
     function _setFundingParams(uint256 maxRatePerDay, uint256 scale) internal {
-        if (scale == 0 || maxRatePerDay > WAD) revert InvalidParams();
         maxFundingRatePerDay = maxRatePerDay;
         skewScale = scale;
         emit FundingParamsUpdated(maxRatePerDay, scale);
     }
 
     function _setMaxFeedAge(uint256 age) internal {
-        if (age == 0) revert InvalidParams();
         maxFeedAge = age;
         emit MaxFeedAgeUpdated(age);
     }

@@ -31,13 +31,17 @@ contract HedgeModuleAttacksTest is HMTestBase {
     address internal attacker = makeAddr("attacker");
     PerpMarket internal pm;
 
-    /// @dev A real PerpMarket on the module's ETH feed, margined in USDC (6 dec), 5 bps fee, 10 % initial and 5 %
+    /// @dev A real PerpMarket on the module's ETH feed, margined in USDC (6 dec), 5 bps fee (or `feeBps`), 10 % initial and 5 %
     ///      maintenance margin, funding up to 1 %/day at a 100 ETH skew; the Safe deposits `margin` USDC.
     function _realPerp(uint256 margin) internal {
+        _realPerp(margin, 5);
+    }
+
+    function _realPerp(uint256 margin, uint256 feeBps) internal {
         pm = new PerpMarket(
             address(usdc), address(ethFeed), venueOwner,
             PerpMarket.Params({
-                takerFeeBps: 5,
+                takerFeeBps: feeBps,
                 initialMarginBps: 1000,
                 maintenanceMarginBps: 500,
                 liquidationRewardBps: 100,
@@ -140,22 +144,12 @@ contract HedgeModuleAttacksTest is HMTestBase {
     // ------------------------------------------------------------------ attack 3: perp fees outside the bound
 
     /// @notice Before: the owner raised takerFee to 10 % and one window of churn cost $25k against a $1,250
-    ///         allowance. Now the venue's fee counts against the slippage bound: at 10 % no trade passes; at 40 bps
-    ///         (inside the 50 bps bound) a window of churn costs the fees, within the $1,250 window loss budget.
+    ///         allowance. Now the venue's fee is at most 1 % and timelocked, and it counts against the module's
+    ///         slippage bound: at 40 bps (inside the 50 bps bound) a window of churn costs the fees ($1,000, within the
+    ///         $1,250 window loss budget); at 1 % no trade passes.
     function test_attack3_perpFeeChurn_bounded() public {
-        _realPerp(200_000e6);
+        _realPerp(200_000e6, 40);
         _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(pm), 100e18)));
-        vm.prank(venueOwner);
-        pm.setTakerFee(1000);
-        vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpFeeAboveSlippage.selector, 1000, SLIP_BPS));
-        module.quotePerp(address(pm), 10e18);
-        vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpFeeAboveSlippage.selector, 1000, SLIP_BPS));
-        module.hedgePerp(address(pm), 10e18, 2_500e18);
-
-        vm.prank(venueOwner);
-        pm.setTakerFee(40);
         int256 v0 = _pmEquityUsd();
         uint256 trades;
         for (uint256 i; i < 20; ++i) {
@@ -175,6 +169,21 @@ contract HedgeModuleAttacksTest is HMTestBase {
         (uint256 windowLoss, uint256 total) = module.lossUsage();
         assertEq(windowLoss, total);
         assertApproxEqAbs(int256(total), lost, 1e13); // the module charged what the Safe lost
+
+        PerpMarket.Params memory p = PerpMarket.Params(1000, 1000, 500, 100, 0.01e18, 100e18, 1 days);
+        vm.startPrank(venueOwner);
+        vm.expectRevert(PerpMarket.InvalidParams.selector); // 10 %: above the venue's own 1 % ceiling
+        pm.queueParams(p);
+        p.takerFeeBps = 100;
+        pm.queueParams(p);
+        vm.stopPrank();
+        vm.warp(block.timestamp + 2 days);
+        _refreshFeeds();
+        vm.prank(venueOwner);
+        pm.executeParams();
+        vm.prank(keeper);
+        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpFeeAboveSlippage.selector, 100, SLIP_BPS));
+        module.hedgePerp(address(pm), 10e18, 2_500e18);
     }
 
     /// @notice A venue that takes more than its stated fee is stopped by the loss budget, not the slippage bound.

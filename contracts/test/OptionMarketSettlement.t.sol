@@ -52,9 +52,7 @@ contract OptionMarketSettlementTest is OptionMarketBase {
         vm.expectRevert(abi.encodeWithSelector(OptionMarket.PriceBeforeExpiry.selector, T0, EXPIRY));
         market.settle(callId);
         ethFeed.setAnswer(3100e8);
-        vm.warp(EXPIRY + 10 + MAX_AGE + 1);
-        vm.expectRevert(abi.encodeWithSelector(OptionMarket.StalePrice.selector, EXPIRY + 10, MAX_AGE));
-        market.settle(callId);
+        vm.warp(EXPIRY + 10 + MAX_AGE + 1); // late, but the round is still the first after expiry
         vm.mockCall(
             address(ethFeed),
             abi.encodeWithSelector(AggregatorV3Interface.latestRoundData.selector),
@@ -67,6 +65,75 @@ contract OptionMarketSettlementTest is OptionMarketBase {
         market.settle(callId);
         vm.expectRevert(abi.encodeWithSelector(OptionMarket.AlreadySettled.selector, callId));
         market.settle(callId);
+    }
+
+    /// @notice Attack 10a. Before: the owner could re-point the feed of unsettled series. Now a series keeps the
+    ///         feed it was created with; a change of a registered underlying's feed is queued for 2 days and
+    ///         applies to new series only.
+    function test_attack10_ownerCannotRepointAnUnsettledSeries() public {
+        PriceFeed evil = new PriceFeed(8, "evil", 100_000e8);
+        vm.prank(owner);
+        vm.expectEmit(true, true, false, true, address(market));
+        emit OptionMarket.UnderlyingUpdateQueued(address(weth), address(evil), MAX_AGE, block.timestamp + 2 days);
+        market.setUnderlying(address(weth), address(evil), MAX_AGE);
+        (address f,,,) = market.underlyings(address(weth));
+        assertEq(f, address(ethFeed)); // not yet
+        vm.prank(owner);
+        vm.expectPartialRevert(OptionMarket.UnderlyingTimelocked.selector);
+        market.executeUnderlyingUpdate(address(weth));
+        vm.warp(block.timestamp + 2 days);
+        vm.prank(owner);
+        market.executeUnderlyingUpdate(address(weth));
+        (f,,,) = market.underlyings(address(weth));
+        assertEq(f, address(evil)); // for new series
+        _expireAt(3500e8);
+        market.settle(callId); // the existing series still settles on its own feed
+        (, uint256 sp,,,) = market.getSeriesState(callId);
+        assertEq(sp, 3500e8);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(OptionMarket.NoUpdateQueued.selector, address(weth)));
+        market.executeUnderlyingUpdate(address(weth));
+    }
+
+    /// @notice Attack 10b. Before: whoever settled first after expiry picked the round (a free look-back: wait,
+    ///         then settle when the latest answer suits). Now the series settles at the first round at or after
+    ///         expiry, whoever settles and whenever; a later round cannot be proven as the settlement round.
+    function test_attack10_noLookBack_firstRoundAfterExpiry() public {
+        vm.warp(EXPIRY - 5);
+        ethFeed.setAnswer(3000e8); // before expiry
+        vm.warp(EXPIRY + 10);
+        ethFeed.setAnswer(3100e8); // the settlement round (3)
+        uint80 first = ethFeed.latestRound();
+        vm.warp(EXPIRY + 2 hours);
+        ethFeed.setAnswer(3600e8); // the attacker waits for a better answer...
+        vm.warp(EXPIRY + 3 hours);
+        ethFeed.setAnswer(3700e8);
+        vm.expectRevert(abi.encodeWithSelector(OptionMarket.NotFirstRoundAfterExpiry.selector, first + 1));
+        market.settleAtRound(callId, first + 1); // ...and cannot prove it
+        vm.expectRevert(abi.encodeWithSelector(OptionMarket.PriceBeforeExpiry.selector, EXPIRY - 5, EXPIRY));
+        market.settleAtRound(callId, first - 1);
+        vm.expectEmit(true, false, false, true, address(market));
+        emit OptionMarket.SettlementRound(callId, first, EXPIRY + 10);
+        market.settle(callId);
+        (, uint256 sp,,,) = market.getSeriesState(callId);
+        assertEq(sp, 3100e8);
+        // the same answer through the proof path
+        market.settleAtRound(putId, first);
+        (, sp,,,) = market.getSeriesState(putId);
+        assertEq(sp, 3100e8);
+    }
+
+    /// @notice Beyond MAX_ROUND_LOOKBACK rounds after expiry, `settle` asks for the proof path.
+    function test_settle_lookbackBounded() public {
+        vm.warp(EXPIRY);
+        ethFeed.setAnswer(3100e8);
+        uint80 first = ethFeed.latestRound();
+        for (uint256 i; i < 70; ++i) ethFeed.setAnswer(int256(3200e8 + i));
+        vm.expectRevert(abi.encodeWithSelector(OptionMarket.SettlementRoundNotFound.selector, callId));
+        market.settle(callId);
+        market.settleAtRound(callId, first);
+        (, uint256 sp,,,) = market.getSeriesState(callId);
+        assertEq(sp, 3100e8);
     }
 
     function test_settle_rejectsPriceRoundingToZero() public {

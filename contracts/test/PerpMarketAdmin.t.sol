@@ -39,71 +39,137 @@ contract PerpMarketAdminTest is PerpMarketBase {
         new PerpMarket(address(usdc), address(feed), owner, p);
     }
 
-    function test_setters() public {
+    function _p(uint256 fee, uint256 im, uint256 mm, uint256 reward, uint256 rate, uint256 scale, uint256 age)
+        internal
+        pure
+        returns (PerpMarket.Params memory)
+    {
+        return PerpMarket.Params(fee, im, mm, reward, rate, scale, age);
+    }
+
+    function test_params_queuedThenExecutedAfterTheDelay() public {
+        vm.startPrank(owner);
+        vm.expectEmit(false, false, false, true, address(perp));
+        emit PerpMarket.ParamsQueued(5, 2000, 800, 50, 0.05e18, 500e18, 60, T0 + 2 days);
+        perp.queueParams(_p(5, 2000, 800, 50, 0.05e18, 500e18, 60));
+        vm.expectRevert(abi.encodeWithSelector(PerpMarket.ParamsTimelocked.selector, T0 + 2 days, T0 + 2 days - 1));
+        vm.warp(T0 + 2 days - 1);
+        perp.executeParams();
+        _assertParams(10, 1000, 500, 100, 0.1e18, 1000e18, 3600); // unchanged until executed
+        vm.warp(T0 + 2 days);
+        vm.stopPrank();
+        _setPrice(3000e8);
         vm.startPrank(owner);
         vm.expectEmit(false, false, false, true, address(perp));
         emit PerpMarket.TakerFeeUpdated(5);
-        perp.setTakerFee(5);
         vm.expectEmit(false, false, false, true, address(perp));
         emit PerpMarket.MarginParamsUpdated(2000, 800, 50);
-        perp.setMarginParams(2000, 800, 50);
         vm.expectEmit(false, false, false, true, address(perp));
-        emit PerpMarket.FundingParamsUpdated(0.2e18, 500e18);
-        perp.setFundingParams(0.2e18, 500e18);
+        emit PerpMarket.FundingParamsUpdated(0.05e18, 500e18);
         vm.expectEmit(false, false, false, true, address(perp));
         emit PerpMarket.MaxFeedAgeUpdated(60);
-        perp.setMaxFeedAge(60);
+        perp.executeParams();
+        vm.expectRevert(PerpMarket.NoParamsQueued.selector);
+        perp.executeParams();
         vm.stopPrank();
-        _assertParams(5, 2000, 800, 50, 0.2e18, 500e18, 60);
+        _assertParams(5, 2000, 800, 50, 0.05e18, 500e18, 60);
     }
 
-    function test_setters_reverts() public {
+    function test_params_cancel() public {
+        vm.startPrank(owner);
+        vm.expectRevert(PerpMarket.NoParamsQueued.selector);
+        perp.cancelParams();
+        perp.queueParams(_p(5, 2000, 800, 50, 0.05e18, 500e18, 60));
+        vm.expectEmit(false, false, false, true, address(perp));
+        emit PerpMarket.ParamsCancelled();
+        perp.cancelParams();
+        vm.warp(T0 + 3 days);
+        vm.expectRevert(PerpMarket.NoParamsQueued.selector);
+        perp.executeParams();
+        vm.stopPrank();
+        _assertParams(10, 1000, 500, 100, 0.1e18, 1000e18, 3600);
+    }
+
+    function test_params_reverts() public {
         bytes memory notOwner = abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, alice);
         vm.startPrank(alice);
         vm.expectRevert(notOwner);
-        perp.setTakerFee(1);
+        perp.queueParams(_params());
         vm.expectRevert(notOwner);
-        perp.setMarginParams(1000, 500, 100);
+        perp.executeParams();
         vm.expectRevert(notOwner);
-        perp.setFundingParams(1, 1);
-        vm.expectRevert(notOwner);
-        perp.setMaxFeedAge(1);
+        perp.cancelParams();
         vm.expectRevert(notOwner);
         perp.fundPool(1);
         vm.expectRevert(notOwner);
         perp.withdrawPool(1, alice);
         vm.stopPrank();
+        PerpMarket.Params[12] memory bad = [
+            _p(101, 1000, 500, 100, 0.1e18, 1e18, 3600), // fee above 1 %
+            _p(10, 99, 50, 10, 0.1e18, 1e18, 3600), // initial margin below 1 %
+            _p(10, 5001, 500, 100, 0.1e18, 1e18, 3600), // initial margin above 50 %
+            _p(10, 1000, 0, 0, 0.1e18, 1e18, 3600), // zero maintenance
+            _p(10, 1000, 1001, 0, 0.1e18, 1e18, 3600), // maintenance above initial
+            _p(10, 5000, 2501, 100, 0.1e18, 1e18, 3600), // maintenance above 25 %
+            _p(10, 1000, 500, 501, 0.1e18, 1e18, 3600), // reward above maintenance
+            _p(10, 5000, 2500, 501, 0.1e18, 1e18, 3600), // reward above 5 %
+            _p(10, 1000, 500, 100, 0.1e18 + 1, 1e18, 3600), // funding above 10 %/day
+            _p(10, 1000, 500, 100, 0.1e18, 0, 3600), // zero skew scale
+            _p(10, 1000, 500, 100, 0.1e18, 1e18, 0), // zero feed age
+            _p(10, 1000, 500, 100, 0.1e18, 1e18, 1 days + 1) // feed age above a day
+        ];
         vm.startPrank(owner);
-        vm.expectRevert(PerpMarket.InvalidParams.selector);
-        perp.setTakerFee(1001);
-        vm.expectRevert(PerpMarket.InvalidParams.selector);
-        perp.setMarginParams(1000, 0, 0); // zero maintenance
-        vm.expectRevert(PerpMarket.InvalidParams.selector);
-        perp.setMarginParams(1000, 1001, 0); // maintenance above initial
-        vm.expectRevert(PerpMarket.InvalidParams.selector);
-        perp.setMarginParams(10_001, 500, 0); // initial above 100%
-        vm.expectRevert(PerpMarket.InvalidParams.selector);
-        perp.setMarginParams(1000, 500, 501); // reward above maintenance
-        vm.expectRevert(PerpMarket.InvalidParams.selector);
-        perp.setFundingParams(0.1e18, 0);
-        vm.expectRevert(PerpMarket.InvalidParams.selector);
-        perp.setFundingParams(1e18 + 1, 1e18);
-        vm.expectRevert(PerpMarket.InvalidParams.selector);
-        perp.setMaxFeedAge(0);
+        for (uint256 i; i < bad.length; ++i) {
+            vm.expectRevert(PerpMarket.InvalidParams.selector);
+            perp.queueParams(bad[i]);
+        }
         vm.stopPrank();
     }
 
-    function test_setFundingParams_accruesFirst() public {
+    function test_executeParams_accruesFundingFirst() public {
         vm.prank(alice);
         perp.modifyPosition(30e18, type(uint256).max);
-        vm.warp(block.timestamp + 1 days);
+        vm.prank(owner);
+        perp.queueParams(_p(10, 1000, 500, 100, 0, 1000e18, 3600));
+        vm.warp(block.timestamp + 2 days);
         _setPrice(3000e8);
         int256 pending = perp.fundingIndex();
         vm.prank(owner);
-        perp.setFundingParams(0, 1000e18);
+        perp.executeParams();
         assertEq(perp.fundingIndex(), pending);
         assertEq(perp.lastFundingTime(), block.timestamp);
         assertEq(perp.fundingRatePerSecond(), 0);
+    }
+
+    /// @notice Attack 2. Before: the owner set margin params to (10000, 10000, 10000) and liquidated the Safe for
+    ///         all its margin, at once. Now those values are refused, and the worst legal change (50 % initial,
+    ///         25 % maintenance, 5 % reward) takes 2 days: the trader sees it queued and leaves with its margin.
+    function test_attack2_ownerCannotLiquidateByParams() public {
+        vm.prank(alice);
+        perp.modifyPosition(3e18, type(uint256).max); // $9k on $10k of margin
+        vm.startPrank(owner);
+        vm.expectRevert(PerpMarket.InvalidParams.selector);
+        perp.queueParams(_p(10, 10_000, 10_000, 10_000, 0.1e18, 1000e18, 3600));
+        perp.queueParams(_p(100, 5000, 2500, 500, 0.1e18, 1000e18, 3600));
+        vm.expectPartialRevert(PerpMarket.ParamsTimelocked.selector);
+        perp.executeParams();
+        vm.stopPrank();
+        vm.expectRevert(abi.encodeWithSelector(PerpMarket.NotLiquidatable.selector, alice));
+        perp.liquidate(alice);
+        // the trader saw ParamsQueued and closes within the 2 days
+        vm.warp(block.timestamp + 1 days);
+        _setPrice(3000e8);
+        vm.startPrank(alice);
+        perp.modifyPosition(-3e18, 0);
+        uint256 m = _margin(alice);
+        perp.withdrawMargin(m);
+        vm.stopPrank();
+        assertGt(m, 9_970e6); // fees and a day of funding only
+        vm.warp(block.timestamp + 1 days);
+        _setPrice(3000e8);
+        vm.prank(owner);
+        perp.executeParams();
+        assertEq(_margin(alice), 0);
     }
 
     // ------------------------------------------------------------ pool
