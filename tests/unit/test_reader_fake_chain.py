@@ -145,7 +145,8 @@ class BlockChain(FakeChain):
         assert data[:4] == selector("positions(uint256)")
         (token_id,) = decode(["uint256"], data[4:])
         _, t0, t1, fee, lo, hi, liq = LPS[token_id]
-        return True, encode(
+        return self._answer(
+            target, "positions(uint256)",
             ["uint96", "address", "address", "address", "uint24", "int24", "int24", "uint128", "uint256", "uint256",
              "uint128", "uint128"],
             [0, "0x" + "00" * 20, t0, t1, fee, lo, hi, liq, token_id * 2**128, token_id * 2**120,
@@ -217,9 +218,10 @@ def test_every_value_lands_where_it_belongs_in_five_round_trips() -> None:
     assert (eth.sqrt_price_x96, eth.tick, eth.liquidity, eth.observation_cardinality) == (
         2**96 // 40, -195_000, 10**21, 50)
     assert (eth.fee_growth_global0_x128, eth.fee_growth_global1_x128) == (11 * 2**128, 13 * 2**128)
-    assert (eth.token0, eth.token1, eth.fee) == (USDC, WETH, 500)
+    assert (eth.address, eth.token0, eth.token1, eth.fee) == (ETH_POOL, USDC, WETH, 500)
     assert eth.ticks == {t: TickFees(t, -t * 7, -t * 11, True) for t in (-200_000, -199_000, -191_000, -190_000)}
-    assert (dai.token0, dai.token1, dai.fee, dai.tick, dai.liquidity) == (DAI, USDC, 100, 276_324, 10**22)
+    assert (dai.address, dai.token0, dai.token1, dai.fee, dai.tick, dai.liquidity) == (
+        DAI_POOL, DAI, USDC, 100, 276_324, 10**22)
     assert dai.ticks == {-10: TickFees(-10, 1, 2, True), 10: TickFees(10, 3, 4, True)}
     assert set(snap.pools) == {ETH_POOL, DAI_POOL}
     assert snap.feeds == {"ETH": FeedReading("ETH", FEED_ETH, 3000_00000000, 8, 1_700_000_000, 100),
