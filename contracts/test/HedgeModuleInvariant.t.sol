@@ -314,7 +314,7 @@ contract HedgeModuleInvariantTest is HMFixture {
         initialParamsHash = module.paramsHash();
         initialSafeNonce = safeAcct.nonce();
         targetContract(address(handler));
-        bytes4[] memory selectors = new bytes4[](12);
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = HMStolenKeeperHandler.swapArbitrary.selector;
         selectors[1] = HMStolenKeeperHandler.swapAtBound.selector;
         selectors[2] = HMStolenKeeperHandler.perpArbitrary.selector;
@@ -327,6 +327,11 @@ contract HedgeModuleInvariantTest is HMFixture {
         selectors[9] = HMStolenKeeperHandler.bendPerpVenue.selector;
         selectors[10] = HMStolenKeeperHandler.attackerCreatesPool.selector;
         selectors[11] = HMStolenKeeperHandler.ownersResume.selector;
+        // the most damaging hedges, drawn more often
+        selectors[12] = HMStolenKeeperHandler.swapAtBound.selector;
+        selectors[13] = HMStolenKeeperHandler.swapAtBound.selector;
+        selectors[14] = HMStolenKeeperHandler.perpAtBound.selector;
+        selectors[15] = HMStolenKeeperHandler.perpAtBound.selector;
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors})); // not resetBaseline
     }
 
