@@ -15,7 +15,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keeper.core.lp_math import fee_growth_inside, npm_collect_amounts, position_amounts
+from keeper.core.lp_math import fee_growth_inside, get_amount0_delta, lp_greeks, npm_collect_amounts, position_amounts
 from keeper.core.tick_math import Q96, Q128, get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 
 M256 = 2**256
@@ -91,3 +91,19 @@ def test_amounts_with_the_tick_on_the_upper_tick_and_the_price_above_it() -> Non
     sp = (sb + s_next) // 2
     assert get_tick_at_sqrt_ratio(sp) == upper
     assert position_amounts(sp, upper, lower, upper, liq) == (0, math.floor(Fraction(liq * (sb - sa), Q96)))
+
+
+def test_round_up_adds_nothing_when_the_division_is_exact() -> None:
+    # L 2^96 (b - a) / (a b) with a = 2^96, b = 2^97, L = 2 is exactly 1 token0 unit
+    assert get_amount0_delta(2**96, 2**97, 2, True) == get_amount0_delta(2**96, 2**97, 2, False) == 1
+    assert get_amount0_delta(2**96, 2**97, 3, True) == 2  # 1.5 rounds up
+
+
+def test_lp_greeks_bounds_are_outside_the_range_and_decimals_default_to_18() -> None:
+    # price exactly on a bound: no gamma (the convention at the kink); tick 0 is price 1.0 exactly
+    assert float(lp_greeks(1e18, 0, 600, 1.0).gamma) == 0.0
+    assert float(lp_greeks(1e18, -600, 0, 1.0).gamma) == 0.0
+    assert float(lp_greeks(1e18, -600, 600, 1.0).gamma) < 0.0
+    default, explicit = lp_greeks(1e18, -600, 600, 1.01), lp_greeks(1e18, -600, 600, 1.01, decimals0=18, decimals1=18)
+    assert (float(default.value), float(default.delta)) == (float(explicit.value), float(explicit.delta))
+    assert float(default.delta) != float(lp_greeks(1e18, -600, 600, 1.01, decimals0=19, decimals1=18).delta)
