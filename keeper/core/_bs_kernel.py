@@ -76,6 +76,16 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _forget_pool_in_child() -> None:
+    """A forked child has none of its parent's threads: the inherited pool would never run a task."""
+    global _POOL  # noqa: PLW0603
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 class Want(NamedTuple):
     """Which outputs to compute."""
 
