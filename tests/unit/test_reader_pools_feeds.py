@@ -69,11 +69,13 @@ def test_a_hedge_pool_that_is_not_the_oracle_pool_is_read_with_its_own_fee() -> 
 
 
 def test_each_failing_call_of_a_group_is_named_by_its_label() -> None:
-    broken = {(HEDGE_POOL, "token0()"), (HEDGE_POOL, "fee()"), (FEED_BTC, "latestRoundData()"),
-              (FEED_BTC, "decimals()"), (FEED_ETH, "decimals()"), (ETH_POOL, "slot0()")}
+    broken = {(HEDGE_POOL, "token0()"), (HEDGE_POOL, "token1()"), (HEDGE_POOL, "fee()"),
+              (FEED_BTC, "latestRoundData()"), (FEED_BTC, "decimals()"), (FEED_ETH, "decimals()"),
+              (ETH_POOL, "slot0()")}
     snap = read(HedgeChain([state(100, 0)], broken=broken), src=hedged())
     whats = {f.what: f.reason for f in snap.failures}
     assert whats[f"pool {HEDGE_POOL}"] == (f"pool {HEDGE_POOL} token0: reverted: token0() is broken; "
+                                           f"pool {HEDGE_POOL} token1: reverted: token1() is broken; "
                                            f"pool {HEDGE_POOL} fee: reverted: fee() is broken")
     assert whats["feed BTC"] == ("feed BTC latestRoundData: reverted: latestRoundData() is broken; "
                                  "feed BTC decimals: reverted: decimals() is broken")
