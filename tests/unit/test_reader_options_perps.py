@@ -38,7 +38,7 @@ UNKNOWN_TOKEN = _addr(0x77)
 SERIES = {1: (WETH, 3000 * 10**18, 1_800_000_000, False), 2: (WBTC, 50_000 * 10**18, 1_800_000_500, True),
           3: (WETH, 2500 * 10**18, 1_800_000_000, True), 8: (UNKNOWN_TOKEN, 1, 1, False)}
 # owner -> (ids, longs, shorts)
-BOOKS = {OWNER: ([3, 1, 2, 5], [0, 4 * 10**18, 0, 0], [2 * 10**18, 0, 10**17, 0]),
+BOOKS = {OWNER: ([5, 3, 1, 2], [0, 0, 4 * 10**18, 0], [0, 2 * 10**18, 0, 10**17]),  # series 5: nothing held
          OTHER: ([1], [10**18], [0])}
 
 
@@ -172,6 +172,13 @@ def test_header_defaults_and_round_trips_of_a_reused_client() -> None:
     assert first.chain_id == -1, "no chain id given"
     assert (first.round_trips, second.round_trips) == (5, 5)
     assert dataclasses.replace(second, round_trips=5) == first
+
+
+def test_a_block_with_timestamp_zero_is_complete() -> None:
+    s = state(100, 0)
+    s.timestamp = 0
+    snap = read(BlockChain([s]))
+    assert snap.complete and snap.block_timestamp == 0
 
 
 def test_no_head_block_is_an_error_naming_latest() -> None:
