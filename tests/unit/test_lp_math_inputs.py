@@ -172,6 +172,8 @@ CASES: list[tuple[str, Callable[[], object], str, str]] = [
     ("mul_div den type", lambda: mul_div(1, 1, 1.0), "denominator", "must be an int (got float)"),  # type: ignore[arg-type]
     ("mul_div zero", lambda: mul_div(1, 1, 0), "denominator", "must be > 0"),
     ("mul_div overflow", lambda: mul_div(UINT256_MAX, 2, 1), "denominator", "result overflows uint256"),
+    ("mul_div_up rounds past max", lambda: mul_div_rounding_up(UINT256_MAX - 1, 2**255 + 1, 2**255), "denominator",
+     "result overflows uint256"),  # the floor is exactly UINT256_MAX, with a remainder
     ("mul_div_up overflow", lambda: mul_div_rounding_up(UINT256_MAX, UINT256_MAX, UINT256_MAX - 1), "denominator",
      "result overflows uint256"),
 ]
