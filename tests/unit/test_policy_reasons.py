@@ -1,0 +1,130 @@
+"""The reasons a decision gives (what the journal stores and a person reads): code, text and numbers
+for each branch of the band and time triggers and the minimum trade, the quote symbol, and the policy
+config's own errors. Inputs are the fixtures of test_policy."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from keeper.core.policy import PolicyConfig, UnderlyingPolicy, decide_underlying
+from keeper.core.reasons import Reason
+from keeper.core.sizing import HedgeHistory, SizingConfig, TriggerConfig
+from keeper.errors import InputError
+from tests.unit.test_policy import GAS, NOW, inp, one, policy
+
+BAND = "band ±2 ETH around target 0 ETH (fixed)"
+
+
+def same(r: Reason, code: str, text: str, **numbers: float) -> None:
+    """``r`` has this code and text, and these numbers in this order (to float precision)."""
+    assert (r.code, r.text) == (code, text)
+    assert [k for k, _ in r.numbers] == list(numbers)
+    assert dict(r.numbers) == pytest.approx(numbers, rel=1e-12)
+TIMED = TriggerConfig(kind="fixed", fixed_units=2.0, max_interval_s=3600.0)
+
+
+def test_inside_band() -> None:
+    d = one(inp(1.5), policy())
+    assert (d.trigger, d.needed_units, d.remaining_units) == ("none", 0.0, 0.0)
+    assert d.reasons == (Reason("inside_band", f"delta +1.5 ETH inside {BAND}", (
+        ("delta_units", 1.5), ("target_units", 0.0), ("half_width_units", 2.0), ("k_fraction", 0.0))),)
+
+
+def test_outside_band_to_the_edge_and_clamped_bands() -> None:
+    d = one(inp(12.3), policy())
+    same(d.reasons[0], "outside_band", f"delta +12.3 ETH outside {BAND}; hedging 10.3 ETH to the edge",
+         delta_units=12.3, target_units=0.0, half_width_units=2.0, k_fraction=0.0, needed_units=10.3)
+    floor = one(inp(12.3), policy(trigger=TriggerConfig(kind="fixed", fixed_units=2.0, floor_units=3.0)))
+    assert floor.reasons[0].text.startswith(
+        "delta +12.3 ETH outside band ±3 ETH around target 0 ETH (fixed, clamped from 2 ETH); hedging 9.3 ETH")
+    target = one(inp(-1.0), policy(target_delta_units=2.0, sizing=SizingConfig(hedge_to="target")))
+    assert target.reasons[0].text == ("delta -1 ETH outside band ±2 ETH around target 2 ETH (fixed); "
+                                      "hedging 3 ETH to the target")
+    assert target.reasons[0].number("target_units") == 2.0 and target.order is not None
+    assert target.order.side == "buy" and target.delta_after_units == pytest.approx(2.0)
+
+
+def test_a_delta_exactly_on_the_band_edge_is_inside() -> None:
+    for delta in (2.0, -2.0):
+        d = one(inp(delta), policy(sizing=SizingConfig(hedge_to="target")))
+        assert d.order is None and d.reasons[0].code == "inside_band"
+
+
+def test_ww_band_reason_names_gamma_and_cost() -> None:
+    d = one(inp(12.3), policy(trigger=TriggerConfig(kind="ww", risk_aversion_per_quote=1e-4)))
+    r = d.reasons[0]
+    assert r.code == "outside_band" and r.number("k_fraction") > 0.0
+    assert "(ww, gamma -0.01 ETH/USD, k 5.7 bps)" in r.text
+    assert r.number("half_width_units") == pytest.approx(d.band.half_width_units)
+
+
+def test_minimum_trade_reasons_and_their_boundaries() -> None:
+    units = one(inp(2.03), policy(sizing=SizingConfig(min_trade_units=0.05)))
+    same(units.reasons[-1], "below_min_trade", "0.03 ETH below min trade 0.05 ETH", size_units=0.03,
+         min_trade_units=0.05)
+    quote = one(inp(2.03), policy(sizing=SizingConfig(min_trade_quote=100.0)))
+    same(quote.reasons[-1], "below_min_trade", "90.00 USD below min trade 100 USD", notional_quote=90.0,
+         min_trade_quote=100.0)
+    # exactly the minimum trades (4.0 - 2.0 = 2.0 units = 6,000 USD)
+    exact = policy(sizing=SizingConfig(min_trade_units=2.0, min_trade_quote=6000.0))
+    assert one(inp(4.0), exact).order is not None
+
+
+def test_time_trigger_reasons() -> None:
+    cfg = policy(trigger=TIMED, sizing=SizingConfig(min_trade_units=0.1))
+    due = one(inp(1.5, history=HedgeHistory(last_hedge_time=NOW - 3600.0)), cfg)
+    assert due.reasons[1] == Reason("time_trigger", "last hedge 3,600 s ago >= max interval 3,600 s: hedging 1.5 ETH "
+                                    "to the target", (("elapsed_s", 3600.0), ("max_interval_s", 3600.0),
+                                                      ("needed_units", 1.5)))
+    never = one(inp(1.5), cfg)
+    assert never.reasons[1].text.startswith("never hedged >= max interval 3,600 s")
+    assert never.reasons[1].number("elapsed_s") == math.inf
+    not_due = one(inp(1.5, history=HedgeHistory(last_hedge_time=NOW - 3599.0)), cfg)
+    assert (not_due.trigger, not_due.needed_units) == ("none", 0.0)
+    assert not_due.reasons[1] == Reason("time_not_due", "last hedge 3,599 s ago < max interval 3,600 s", (
+        ("elapsed_s", 3599.0), ("max_interval_s", 3600.0)))
+    small = one(inp(0.05, history=HedgeHistory(last_hedge_time=NOW - 7200.0)), cfg)
+    assert (small.trigger, small.needed_units, small.order) == ("none", 0.0, None)
+    assert small.reasons[1] == Reason(
+        "time_due_small", "last hedge 7,200 s ago >= max interval 3,600 s, but |delta - target| 0.05 ETH below min "
+        "trade 0.1 ETH", (("elapsed_s", 7200.0), ("max_interval_s", 3600.0), ("deviation_units", 0.05)))
+
+
+def test_the_quote_symbol_is_used_in_every_text() -> None:
+    cfg = PolicyConfig(UnderlyingPolicy(trigger=TriggerConfig(kind="fixed", fixed_units=2.0),
+                                        sizing=SizingConfig(min_trade_quote=100.0)), quote_symbol="USDC")
+    assert one(inp(2.03), cfg).reasons[-1].text == "90.00 USDC below min trade 100 USDC"
+    direct = decide_underlying(inp(2.03), cfg.default, GAS)
+    assert direct.reasons[-1].text == "90.00 USD below min trade 100 USD", "USD when not given"
+
+
+def test_gate_reasons_name_the_underlying() -> None:
+    d = one(inp(12.3, feed_updated_at=NOW - 7200.0), policy())
+    assert d.order is None and d.reason_codes[-2:] == ("gate_feed_stale", "gates_failed")
+    stale = next(g for g in d.gates if g.gate == "feed_staleness")
+    assert not stale.passed and stale.reason.numbers == (("age_s", 7200.0), ("max_age_s", 3600.0))
+
+
+def test_policy_config_errors_and_copies() -> None:
+    with pytest.raises(InputError) as exc:
+        PolicyConfig(default="ww")  # type: ignore[arg-type]
+    assert str(exc.value) == "default: must be an UnderlyingPolicy, got str"
+    with pytest.raises(InputError) as exc:
+        PolicyConfig(per_underlying={"": UnderlyingPolicy()})
+    assert str(exc.value) == "per_underlying: keys must be non-empty symbols, got ''"
+    with pytest.raises(InputError) as exc:
+        PolicyConfig(per_underlying={"ETH": 3})  # type: ignore[dict-item]
+    assert str(exc.value) == "per_underlying: ETH: must be an UnderlyingPolicy, got int"
+    with pytest.raises(InputError) as exc:
+        PolicyConfig(quote_symbol="")
+    assert str(exc.value) == "quote_symbol: must be a non-empty string"
+    cfg = PolicyConfig(per_underlying={"ETH": UnderlyingPolicy(target_delta_units=1.0)})
+    with pytest.raises(TypeError, match="^PolicyConfig.per_underlying is read-only$"):
+        cfg.per_underlying["BTC"] = UnderlyingPolicy()  # type: ignore[index]
+    deep = copy.deepcopy(cfg)
+    assert deep == cfg and deep.per_underlying["ETH"] is not cfg.per_underlying["ETH"]
+    with pytest.raises(TypeError, match="read-only"):
+        deep.per_underlying.pop("ETH")  # type: ignore[attr-defined]
