@@ -13,7 +13,7 @@ from keeper.core.policy import PolicyConfig, UnderlyingPolicy, decide_underlying
 from keeper.core.reasons import Reason
 from keeper.core.sizing import Fill, HedgeHistory, SizingConfig, TriggerConfig
 from keeper.errors import InputError
-from tests.unit.test_policy import GAS, NOW, inp, one, policy
+from tests.unit.test_policy import GAS, NOW, inp, one, policy, swap
 
 BAND = "band ±2 ETH around target 0 ETH (fixed)"
 
@@ -148,3 +148,30 @@ def test_clip_and_window_reasons() -> None:
     assert (full.order, full.trigger, full.needed_units, full.remaining_units) == (None, "band", 12.0, 12.0)
     same(full.reasons[-1], "window_cap", "window cap 30,000 USD reached: 1,000 USD left for 3,000 s",
          window_cap_quote=30_000.0, window_left_quote=1_000.0, reopens_in_s=3_000.0)
+
+
+def test_venue_and_order_reasons() -> None:
+    usdc = PolicyConfig(UnderlyingPolicy(trigger=TriggerConfig(kind="fixed", fixed_units=2.0)), quote_symbol="USDC")
+    only_pool = one(inp(5.0, perps=()), usdc)
+    chosen, order = only_pool.reasons[1], only_pool.reasons[2]
+    assert chosen.code == "venue_chosen" and "next" not in chosen.text
+    assert chosen.text.startswith("uniswap:pool500 (fee 5.0 bps): 13.65 USDC (fee 4.50 USDC, impact 0.15 USDC")
+    assert only_pool.order is not None and only_pool.order.underlying == "ETH"
+    assert chosen.numbers == (("total_quote", only_pool.order.cost.total_quote),)
+    same(order, "order", "sell 3 ETH (9,000 USDC) on uniswap:pool500 (fee 5.0 bps), limit 2985; delta +5 ETH -> +2 ETH",
+         size_units=3.0, notional_quote=9_000.0, limit_price_quote=2_985.0, delta_after_units=2.0)
+    both = one(inp(-5.0), usdc)
+    assert both.reasons[1].text.endswith("; next perp:perp 27.00 USDC")
+    same(both.reasons[2], "order", "buy 3 ETH (9,000 USDC) on uniswap:pool500 (fee 5.0 bps), limit 3015; "
+         "delta -5 ETH -> -2 ETH", size_units=3.0, notional_quote=9_000.0, limit_price_quote=3_015.0,
+         delta_after_units=-2.0)
+
+
+def test_no_venue_reason() -> None:
+    d = one(inp(5.0, perps=(), swaps=(swap(underlying_balance_units=0.0),)), policy())
+    assert (d.order, d.trigger, d.needed_units, d.remaining_units) == (None, "band", 3.0, 3.0)
+    assert [r.code for r in d.reasons] == ["outside_band", "venue_balance", "no_venue"]
+    same(d.reasons[1], "venue_balance", "uniswap:pool500 (fee 5.0 bps) unavailable: balance 0 ETH < 3 ETH to sell",
+         balance_units=0.0, size_units=3.0)
+    assert d.reasons[2] == Reason("no_venue", "no venue available for sell 3 ETH")
+    assert len(d.venues) == 1 and not d.venues[0].available
