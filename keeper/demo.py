@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from keeper.core.hedge_types import Plan
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.state import World
+from keeper.errors import KeeperError
 from keeper.report import render_snapshot
 from keeper.runner import Keeper
 
@@ -44,7 +45,11 @@ def run_demo(world: World, keeper: Keeper, cycles: int = 8, out: Callable[[str],
     for i in range(1, cycles + 1):
         if i > 1:
             actor.step(substeps=8)  # 4 h of trading in 30-minute moves
-        report = keeper.cycle()
+        try:
+            report = keeper.cycle()
+        except KeeperError as exc:  # journaled as a failed cycle; the demo goes on like the loop does
+            out(f"cycle {i}: failed: {exc}")
+            continue
         if report.plan is None or report.snapshot is None:
             out(f"cycle {i}: {report.status} {report.message}")
             continue

@@ -163,6 +163,11 @@ class Executor:
         under, quote = self.tokens[sym], self.quote_token
         dec_u, dec_q = snap.tokens[under].decimals, snap.tokens[quote].decimals
         price = Decimal(self._feed_usd_wad(snap, sym)) / Decimal(10**18)  # quote per underlying
+        # The order's reference may be stricter than the feed (the pool's TWAP, as the HedgeModule bounds
+        # swaps): a sell's minimum output is set from the higher of the two, a buy's from the lower.
+        ref = Decimal(repr(order.reference_price_quote))
+        if ref > 0:
+            price = max(price, ref) if order.side == "sell" else min(price, ref)
         slip = self._slippage(order)
         size = Decimal(repr(order.size_units))
         if order.side == "sell":

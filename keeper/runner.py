@@ -140,7 +140,15 @@ class Keeper:
         hedges: list[ExecutedHedge] = []
         if self.live:
             for order in plan.orders:
-                hedges.append(self.execute(cycle_id, self.executor.prepare(order, snap), snap))
+                trade = self.executor.prepare(order, snap)
+                try:
+                    hedges.append(self.execute(cycle_id, trade, snap))
+                except TxRevertedError as exc:
+                    # Refused in preflight: nothing was signed or sent. The other hedges still go out;
+                    # the cycle reports this one as failed with the decoded reason.
+                    self.log(f"hedge {trade.side} {order.size_units:.6f} {order.underlying} on {trade.venue} "
+                             f"not sent: {exc}")
+                    hedges.append(ExecutedHedge("", trade, None, str(exc)))
         failed = [h for h in hedges if h.error]
         status = CycleStatus.FAILED if failed else CycleStatus.OK
         message = "; ".join(h.error or "" for h in failed)

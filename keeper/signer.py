@@ -31,8 +31,8 @@ from keeper.logs import MIN_SECRET_LENGTH, register_secret
 
 __all__ = [
     "EnvKeySource",
-    "KeystoreTamperedError",
     "KeystoreSource",
+    "KeystoreTamperedError",
     "Signer",
     "SignerError",
     "SignerSource",

@@ -9,8 +9,9 @@ refuses on any node that is not anvil: on a real chain code cannot be placed, on
 ``multicall3_runtime.hex`` (package data next to this module) is the runtime code that viem's
 published Multicall3 creation code deploys (viem 2.57.20, 5,561 bytes). It is the Multicall3
 source and ABI, but not the mainnet deployment's bytes (that runtime is 3,808 bytes, another
-compiler run): the same functions and answers, which is all a local chain needs. ``tests/integration/test_multicall3_install.py`` deploys the creation
-code on anvil and compares, so the shipped file cannot drift from it.
+compiler run): the same functions and answers, which is all a local chain needs.
+``tests/integration/test_bringup.py`` deploys the creation code on anvil and compares,
+so the shipped file cannot drift from it.
 """
 
 from __future__ import annotations

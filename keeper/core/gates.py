@@ -336,36 +336,40 @@ def gate_swap_estimate(
 
 def gate_slippage_estimate(
     estimate: VenueEstimate, feed_price: float, max_slippage_bps: float, *, pool_price: float | None = None,
+    bound_price: float | None = None,
 ) -> VenueEstimate:
     """``estimate`` made unavailable, with the ``venue_slippage`` reason, when its own cost estimate
     already exceeds the slippage bound the order is sent with.
 
-    An order's limit is ``feed x (1 -/+ max_slippage_bps / 1e4)`` and its fill pays the venue fee,
-    the price impact and (for a pool) the pool's adverse basis to the feed, so
-    ``fee_bps + impact_bps + adverse_basis_bps > max_slippage_bps`` means the trade reverts: sending
-    it would only burn gas and fail the cycle. The basis is added only when the impact was measured
-    from the pool's own price (``impact_source == "liquidity"``); a quoter's impact is measured from
-    the feed and already holds it. ``pool_price``: the pool's quote per underlying (None: no basis).
+    An order's limit is ``B x (1 -/+ max_slippage_bps / 1e4)`` around a bound price ``B`` (the feed,
+    or for a swap the stricter of the feed and the pool's TWAP, as the HedgeModule bounds it), and its
+    fill pays the venue fee, the price impact and the pool's adverse basis to ``B``; so
+    ``fee_bps + impact_bps + adverse_basis_bps > max_slippage_bps`` means the trade reverts: sending it
+    would only burn gas and fail the cycle. The impact was measured from the pool's own price
+    (``impact_source == "liquidity"``: the basis is pool vs ``B``) or from the feed (a quoter: the
+    basis is feed vs ``B``). ``pool_price``: the pool's quote per underlying (None: no pool basis);
+    ``bound_price``: ``B`` (None: the feed).
     """
     if not estimate.available or estimate.notional_quote <= 0.0:
         return estimate
+    bound = feed_price if bound_price is None else bound_price
     fee_bps = estimate.fee_fraction * 1e4
     impact_bps = estimate.cost.impact_quote / estimate.notional_quote * 1e4
-    basis_bps = 0.0
-    if estimate.venue == "uniswap" and estimate.impact_source == "liquidity" and pool_price is not None:
-        signed = (pool_price / feed_price - 1.0) * 1e4
-        basis_bps = max(-signed, 0.0) if estimate.side == "sell" else max(signed, 0.0)
+    measured_from = pool_price if (estimate.venue == "uniswap" and estimate.impact_source == "liquidity"
+                                   and pool_price is not None) else feed_price
+    signed = (measured_from / bound - 1.0) * 1e4
+    basis_bps = max(-signed, 0.0) if estimate.side == "sell" else max(signed, 0.0)
     total = fee_bps + impact_bps + basis_bps
     if total <= max_slippage_bps:
         return estimate
     parts = f"{fee_bps:.1f} bps fee + {impact_bps:.1f} bps impact" + (
-        f" + {basis_bps:.1f} bps adverse pool basis" if basis_bps > 0.0 else "")
+        f" + {basis_bps:.1f} bps adverse basis to the bound price {bound:,.2f}" if basis_bps > 0.0 else "")
     reason = Reason.of(
         "venue_slippage",
         f"{estimate.label} unavailable: estimated {parts} = {total:.1f} bps exceeds max_slippage_bps"
         f" {max_slippage_bps:g} bps, so the trade would revert",
         fee_bps=fee_bps, impact_bps=impact_bps, basis_bps=basis_bps, total_bps=total,
-        max_slippage_bps=max_slippage_bps)
+        max_slippage_bps=max_slippage_bps, bound_price_quote=bound)
     return replace(estimate, available=False, reason=reason)
 
 

@@ -338,11 +338,16 @@ def decide_underlying(
 
     # -- venue
     vc = policy.venues
+    # A swap is bounded (by the HedgeModule, and so by the keeper too) against the stricter of the feed
+    # and the pool's TWAP: the higher of the two for a sell, the lower for a buy.
+    twap = o.twap
+    swap_ref = price if twap is None else (max(price, twap) if side == "sell" else min(price, twap))
     estimates = tuple(
         [gate_slippage_estimate(
             gate_swap_estimate(estimate_swap(s, side, size, price, gas, vc, underlying=sym, quote_symbol=q), s,
                                price, policy.gates.max_oracle_deviation_bps, underlying=sym, quote_symbol=q),
-            price, vc.max_slippage_bps, pool_price=None if s.sqrt_price is None else s.sqrt_price * s.sqrt_price)
+            price, vc.max_slippage_bps, pool_price=None if s.sqrt_price is None else s.sqrt_price * s.sqrt_price,
+            bound_price=swap_ref)
          for s in inp.swaps]
         + [gate_slippage_estimate(estimate_perp(p, side, size, price, gas, vc, quote_symbol=q), price,
                                   vc.max_slippage_bps) for p in inp.perps]
@@ -357,8 +362,9 @@ def decide_underlying(
     reasons.append(Reason.of("venue_chosen", f"{best.reason.text}{others}", total_quote=best.cost.total_quote))
 
     slip = vc.max_slippage_bps * 1e-4
-    limit = price * (1.0 + slip) if side == "buy" else price * (1.0 - slip)
-    order = HedgeOrder(sym, side, size, best.notional_quote, best.venue, best.venue_id, best.fee_fraction, price, limit,
+    ref = swap_ref if best.venue == "uniswap" else price
+    limit = ref * (1.0 + slip) if side == "buy" else ref * (1.0 - slip)
+    order = HedgeOrder(sym, side, size, best.notional_quote, best.venue, best.venue_id, best.fee_fraction, ref, limit,
                        best.cost)
     after = e.delta_units + size if side == "buy" else e.delta_units - size
     reasons.append(Reason.of("order", f"{side} {fmt_units(size, sym)} ({fmt_quote(best.notional_quote, q)}) on"

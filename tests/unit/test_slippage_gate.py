@@ -68,7 +68,7 @@ def test_an_adverse_pool_basis_counts(side: str, pool_usd: float, blocked: bool)
     assert gated.available is not blocked
     if blocked:
         assert gated.reason.number("basis_bps") == pytest.approx(40.0, rel=1e-3)
-        assert "adverse pool basis" in gated.reason.text
+        assert "adverse basis to the bound price 3,000.00" in gated.reason.text
     # without the pool's price there is no basis to add: 5 bps fee alone passes
     assert gate_slippage_estimate(est, 3000.0, 30.0).available
 
@@ -78,3 +78,24 @@ def test_an_unavailable_estimate_keeps_its_own_reason() -> None:
     est = estimate_swap(venue, "sell", 1.0, 3000.0, GAS, VenueConfig(), underlying="ETH")
     assert not est.available and est.reason.code == "venue_balance"
     assert gate_slippage_estimate(est, 3000.0, 1.0) is est
+
+
+def test_a_swap_is_bounded_against_the_stricter_of_feed_and_twap() -> None:
+    """As the HedgeModule bounds swaps: a sell's limit comes from the higher of feed and TWAP. With the
+    TWAP 26 bps over the feed and the pool at the feed, 30 bps fee + 26 bps exceed a 50 bps bound."""
+    over = OracleView(3000.0, NOW - 60, 3000.0, 3007.8, NOW)
+    inp = UnderlyingInput(Exposure("ETH", 20.0, 0.0, 1e6, 3000.0), over, (pool(POOL_30, 0.003),), ())
+    d = decide_underlying(inp, policy(50.0), GAS)
+    assert d.order is None
+    [est] = d.venues
+    assert est.reason.code == "venue_slippage" and "adverse basis to the bound price 3,007.80" in est.reason.text
+    assert est.reason.number("bound_price_quote") == pytest.approx(3007.8)
+    # a buy is bounded by the lower of the two: the feed here, so the same pool is fine for a buy
+    buy = decide_underlying(dataclasses.replace(inp, exposure=Exposure("ETH", -20.0, 0.0, 1e6, 3000.0)),
+                            policy(50.0), GAS)
+    assert buy.order is not None and buy.order.reference_price_quote == pytest.approx(3000.0)
+    assert buy.order.limit_price_quote == pytest.approx(3000.0 * 1.005)
+    # with room for it, the sell goes out with its limit set from the TWAP
+    ok = decide_underlying(inp, policy(80.0), GAS)
+    assert ok.order is not None and ok.order.reference_price_quote == pytest.approx(3007.8)
+    assert ok.order.limit_price_quote == pytest.approx(3007.8 * (1 - 0.008))
