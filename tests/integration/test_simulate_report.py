@@ -21,10 +21,10 @@ pytestmark = pytest.mark.anvil
 
 def test_a_reverting_hedge_is_reported_and_the_others_still_fill(chain: Web3, world: World, tmp_path: Path) -> None:
     # The owners lowered the module's per-trade cap to 130,000 USD without telling the keeper (doctor
-    # would flag the drift; simulate must show its effect): the BTC hedge (~150,000 USD) reverts in the
-    # module, the ETH hedge (~112,000 USD on its perp) fills.
+    # would flag the drift; simulate must show its effect): the BTC hedge (a buy of ~2.5 BTC, ~150,000
+    # USD, toward a target of 10 BTC) reverts in the module, the ETH hedge (~112,000 USD on its perp) fills.
     set_trade_cap(chain, world, 130_000)
-    env = env_for(world, tmp_path / "journal.sqlite")
+    env = env_for(world, tmp_path / "journal.sqlite", KEEPER_POLICY__BTC__TARGET_DELTA_UNITS="10")
     block = chain.eth.block_number
     btc_pool = load_config(CONFIG, env).asset("BTC").hedge_pools[0]
     assert world.manifest.pools["WBTC/USDC-3000"].address == btc_pool
@@ -49,7 +49,7 @@ def test_a_reverting_hedge_is_reported_and_the_others_still_fill(chain: Web3, wo
 
     btc = by["BTC"]
     assert btc["status"] == "reverted" and btc["fill"] is None
-    assert (btc["venue"], btc["venue_id"], btc["side"]) == ("uniswap", btc_pool, "sell")
+    assert (btc["venue"], btc["venue_id"], btc["side"]) == ("uniswap", btc_pool, "buy")
     assert btc["size_units"] > 0
     err = btc["error"]
     assert "TradeCapExceeded" in err["reason"] and err["slippage"] is False and err["explanation"] is None
@@ -60,7 +60,7 @@ def test_a_reverting_hedge_is_reported_and_the_others_still_fill(chain: Web3, wo
     out = text.stdout
     assert "Traceback" not in text.stderr and "b'" not in out
     assert "FILLED sell" in out and "ETH on perp" in out
-    line = next(x for x in out.splitlines() if "REVERTED sell" in x)
+    line = next(x for x in out.splitlines() if "REVERTED buy" in x)
     assert "BTC on uniswap" in line and btc_pool in line and "TradeCapExceeded" in line
     assert chain.eth.block_number == block, "the upstream was not written by the dry run"
 
