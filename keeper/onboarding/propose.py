@@ -117,7 +117,8 @@ def propose_enable(cfg: KeeperConfig, rpc: RpcClient, module: str,
         txs += more
         notes += extra
     return Proposal("enable-module", cfg.chain.chain_id, safe, tuple(txs), tuple(notes),
-                    description=f"Enable the keeper's HedgeModule {module} on Safe {safe}.")
+                    description=f"Enable the keeper's HedgeModule {module} on Safe {safe}."
+                                + (" " + allows(params) if params is not None else ""))
 
 
 def propose_disable(cfg: KeeperConfig, rpc: RpcClient, module: str) -> Proposal:
@@ -177,9 +178,13 @@ def _safe(cfg: KeeperConfig) -> str:
 
 # ---------------------------------------------------------------------------- set-params
 
-def _symbols(cfg: KeeperConfig) -> dict[str, str]:
-    out = {a.token: a.symbol for a in cfg.assets}
-    out[cfg.quote.token] = cfg.quote.symbol
+def _symbols(cfg: KeeperConfig, rpc: RpcClient) -> dict[str, str]:
+    """Names the owners read in the batch: each token's own ``symbol()`` (read from the token, never
+    the config's label), and ``<asset>-perp`` for a perp market."""
+    from keeper.onboarding.verify import token_names
+
+    tokens = [cfg.quote.token, *(a.token for a in cfg.assets)]
+    out = {t: sym for t, (sym, _) in token_names(rpc, tokens).items()}
     out.update({a.perp_market: f"{a.symbol}-perp" for a in cfg.assets if a.perp_market is not None})
     return out
 
@@ -201,7 +206,7 @@ def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,
             current = module_onchain_params(rpc, module)
         except ContractCallError:
             current = None
-    names = _symbols(cfg)
+    names = _symbols(cfg, rpc)
     m = module
     txs = [
         contract_call(m, "setKeeper", [("address", "newKeeper")], [p.keeper],
@@ -307,7 +312,16 @@ def propose_set_params(cfg: KeeperConfig, rpc: RpcClient, module: str, p: Module
         notes.append("The module is not enabled on the Safe yet: also execute the enable-module batch.")
     return Proposal("set-params", cfg.chain.chain_id, safe, tuple(txs), tuple(notes),
                     description=f"Configure the keeper's HedgeModule {module}: caps, venues, tokens, feeds, "
-                                "slippage bound, guardian and keeper, from the keeper's config.")
+                                "slippage bound, guardian and keeper, from the keeper's config. " + allows(p))
+
+
+def allows(p: ModuleParams) -> str:
+    """What the parameters let the keeper's key do, in USD, for the batch's description."""
+    return (f"It allows the keeper {p.keeper} trades of at most {_usd(p.max_notional_per_trade_usd)} each and "
+            f"{_usd(p.max_notional_per_window_usd)} per {p.window_s:,} s, at most {p.max_slippage_bps} bps from "
+            f"the oracle; the loss at the oracle is capped at {_usd(p.loss_budget_window_usd)} per window and "
+            f"{_usd(p.loss_budget_total_usd)} in total until the owners reset it (the module pauses itself when "
+            "the total is spent).")
 
 
 # ---------------------------------------------------------------------------- approvals

@@ -83,7 +83,7 @@ def test_new_safe_enable_and_set_params_from_the_files(chain: Web3, world: World
     params = propose(path, "set-params", tmp_path / "params.json", "--guardian", GUARDIAN)
     out = capsys.readouterr().out
     assert "setLimits(" in out and "per trade 500,000 USD" in out and "63 bps" in out
-    assert "allow the Uniswap v3 pool USD/ETH 0.05 % (fee 500) of the factory; no other pool" in out
+    assert "allow the Uniswap v3 pool USDC/WETH 0.05 % (fee 500) of the factory; no other pool" in out
     assert "setLossBudgets(" in out and "in total until the owners reset it" in out
     assert len(params["transactions"]) > 1
 

@@ -158,3 +158,26 @@ def _write(raw: dict[str, Any]) -> Path:
     path = folder / "keeper.toml"
     path.write_text(dumps(raw))
     return path
+
+
+def test_the_batch_names_tokens_by_their_own_symbols_and_states_the_bounds_in_usd(
+        world: World, manifest: Manifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A config that labels the quote token "WBTC" cannot make the owners read that: the batch reads
+    each token's symbol() from the token; its description states what the change allows, in USD."""
+    path = write_config(world, tmp_path)
+    raw = tomllib.loads(path.read_text())
+    raw["quote"]["symbol"] = "WBTC"
+    path.write_text(dumps(raw))
+    out = tmp_path / "p.json"
+    assert run(path, "set-params", out, "--unknown-chain") == 0
+    printed = capsys.readouterr().out
+    batch = json.loads(out.read_text())
+    usdc = manifest.tokens["USDC"].address
+    [quote_tx] = [t for t in batch["transactions"] if t["contractMethod"]["name"] == "setTokenConfig"
+                  and t["contractInputsValues"]["token"] == usdc]
+    assert f"allow token USDC {usdc}" in printed and f"allow token WBTC {usdc}" not in printed
+    assert quote_tx["contractInputsValues"]["allowed"] == "true"
+    description = batch["meta"]["description"]
+    for part in ("It allows the keeper", "USD each", "USD per", "bps from the oracle",
+                 "loss at the oracle is capped at", "USD in total"):
+        assert part in description, part
