@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,14 @@ def test_shipped_runtime_is_what_the_creation_code_deploys() -> None:
         sender = node.rpc("eth_accounts")[0]
         tx = node.rpc("eth_sendTransaction", {"from": sender, "data": multicall3_creation_code(),
                                               "gas": hex(5_000_000)})
-        address = node.rpc("eth_getTransactionReceipt", tx)["contractAddress"]
+        receipt = None
+        deadline = time.monotonic() + 30
+        while receipt is None and time.monotonic() < deadline:  # anvil may answer before it has mined
+            receipt = node.rpc("eth_getTransactionReceipt", tx)
+            if receipt is None:
+                time.sleep(0.05)
+        assert receipt is not None, "the deployment was mined"
+        address = receipt["contractAddress"]
         deployed = bytes.fromhex(node.rpc("eth_getCode", address, "latest")[2:])
     assert deployed == runtime_code()
     assert "0x" + keccak(deployed).hex() == RUNTIME_KECCAK
