@@ -31,6 +31,7 @@ from eth_utils.crypto import keccak
 
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
+from keeper.core.lp_math import sqrt_price_x96_to_price
 from keeper.errors import ConfigError, ContractCallError
 from keeper.onboarding.reads import view
 
@@ -227,8 +228,7 @@ def _pool_price(rpc: RpcClient, pool: str, asset: str, quote: str, names: Mappin
     if {t0, t1} != {to_checksum_address(asset), to_checksum_address(quote)}:
         raise VerificationError(f"pool {pool}: trades {t0}/{t1}, not the asset {asset} against the quote {quote}")
     d0, d1 = names[t0][1], names[t1][1]
-    raw = (int(slot0[0]) / 2**96) ** 2  # token1 per token0, raw units
-    price = raw * 10 ** (d0 - d1)  # token1 per token0, human units
+    price = sqrt_price_x96_to_price(int(slot0[0]), d0, d1)  # token1 per token0, human units
     return float(price if t0 == to_checksum_address(asset) else 1.0 / price)
 
 
