@@ -264,7 +264,7 @@ class Keeper:
 
         * no attempt recorded: nothing was signed, so nothing can be on chain -> failed;
         * an attempt has a receipt: mined (fill recorded from state) or reverted (failed);
-        * our nonce was used by a transaction that is not ours -> replaced;
+        * our nonce was used by a transaction we can see and that is not ours -> replaced;
         * otherwise the nonce is still open: a cancellation (a 0-value self-transfer at the same nonce,
           with higher fees) closes it, so the old transaction can never land later; then re-check.
         """
@@ -274,33 +274,55 @@ class Keeper:
                 self.journal.mark_failed(intent.id, "never sent: the keeper stopped before signing")
                 done.append(f"{intent.id}: never sent -> failed")
                 continue
-            outcome = self._resolve(intent.id, [a.tx_hash for a in intent.attempts], intent.attempts[-1].nonce)
+            hashes = [a.tx_hash for a in intent.attempts]
+            last = intent.attempts[-1]
+            since = self.journal.cycle(intent.cycle_id).block_number or 0
+            outcome = self._resolve(intent.id, hashes, last.nonce, wait_s, since)
             if outcome is None:
-                last = intent.attempts[-1]
-                self.tx.cancel(last.nonce, last.max_fee_per_gas, last.max_priority_fee_per_gas, wait_s)
-                outcome = self._resolve(intent.id, [a.tx_hash for a in intent.attempts], last.nonce,
-                                        check_nonce=False)
-                if outcome is None:
-                    self.journal.mark_replaced(intent.id, "nonce closed by a cancellation; the hedge never landed")
-                    outcome = "cancelled -> replaced"
+                cancellation = self.tx.cancel(last.nonce, last.max_fee_per_gas, last.max_priority_fee_per_gas, wait_s)
+                outcome = self._resolve(intent.id, hashes, last.nonce, wait_s, since, cancellation=cancellation)
+                if outcome is None:  # the nonce reopened (a reorg): the next cycle's recovery looks again
+                    outcome = "nonce still open after its cancellation -> left open"
             done.append(f"{intent.id}: {outcome}")
             self.log(f"recovered intent {intent.id}: {outcome}")
         return done
 
-    def _resolve(self, intent_id: str, hashes: list[str], nonce: int, *, check_nonce: bool = True) -> str | None:
-        answers = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-        for h, r in zip(hashes, answers, strict=True):
-            if not isinstance(r, dict):
-                continue
-            if int(r["status"], 16) != 1:
-                self.journal.mark_failed(intent_id, f"reverted on chain (tx {h})")
-                return "reverted -> failed"
-            self._recover_fill(intent_id, h, r)
-            return f"mined in block {int(r['blockNumber'], 16)} -> fill recorded"
-        if check_nonce and self.tx.chain_nonce("latest") > nonce:
-            self.journal.mark_replaced(intent_id, f"nonce {nonce} was used by a transaction not sent by this keeper")
-            return "nonce used elsewhere -> replaced"
-        return None
+    def _resolve(self, intent_id: str, hashes: list[str], nonce: int, wait_s: float, since_block: int,
+                 cancellation: str = "") -> str | None:
+        """The intent's outcome from the chain, or None while its nonce is still open.
+
+        A used nonce without one of our receipts is not at once proof that the hedge never landed:
+        a node can show the new nonce a moment before the receipt. The intent is closed as replaced
+        when the transaction that used the nonce is seen and is none of the intent's, or when our
+        receipts are still missing ``wait_s`` after the nonce was found used (a lag lasts seconds).
+        """
+        start = self.tx.clock()
+        while True:
+            answers = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+            for h, r in zip(hashes, answers, strict=True):
+                if not isinstance(r, dict):
+                    continue
+                if int(r["status"], 16) != 1:
+                    self.journal.mark_failed(intent_id, f"reverted on chain (tx {h})")
+                    return "reverted -> failed"
+                self._recover_fill(intent_id, h, r)
+                return f"mined in block {int(r['blockNumber'], 16)} -> fill recorded"
+            if self.tx.chain_nonce("latest") <= nonce:
+                return None
+            user = self.tx.nonce_user(nonce, since_block)
+            if user is not None and user == cancellation:
+                self.journal.mark_replaced(intent_id, f"nonce {nonce} closed by cancellation {user}; "
+                                                      "the hedge never landed")
+                return "cancelled -> replaced"
+            if user is not None and user not in hashes:
+                self.journal.mark_replaced(intent_id, f"nonce {nonce} was used by transaction {user}, "
+                                                      "not sent by this keeper")
+                return "nonce used elsewhere -> replaced"
+            if self.tx.clock() - start >= wait_s:
+                self.journal.mark_replaced(intent_id, f"nonce {nonce} was used and no receipt of this intent's "
+                                                      f"transactions appeared in {wait_s:g} s")
+                return "nonce used, no receipt of ours -> replaced"
+            self.tx.sleep(self.tx.poll_s)
 
     def _recover_fill(self, intent_id: str, tx_hash: str, receipt: dict[str, Any]) -> None:
         intent = self.journal.intent(intent_id)

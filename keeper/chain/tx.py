@@ -176,6 +176,43 @@ class TxManager:
     def resync_nonce(self) -> None:
         self._nonce = None
 
+    def nonce_user(self, nonce: int, since_block: int, depth: int = 1024, batch: int = 16) -> str | None:
+        """The hash of the mined transaction that used this signer's ``nonce``, or None when no
+        visible block shows it.
+
+        A node can expose an account's new nonce before the block and receipt that used it (anvil
+        does under load; a load-balanced RPC does whenever two backends disagree on the head), so
+        "the nonce is used and our receipt is missing" is not evidence that someone else used it.
+        This reads blocks from the head back to ``since_block`` (at most ``depth`` of them, ``batch``
+        per round trip; no historical state needed) and stops at the first transaction of ours at
+        or below ``nonce``. None means undetermined: look again later.
+        """
+        me = self.signer.address.lower()
+        try:
+            head = self.rpc.block_number()
+        except (RpcError, TransportError):
+            return None
+        low = max(since_block, head - depth + 1, 0)
+        top = head
+        while top >= low:
+            numbers = range(top, max(top - batch, low - 1), -1)
+            try:
+                blocks = self.rpc.batch([("eth_getBlockByNumber", [hex(n), True]) for n in numbers])
+            except TransportError:
+                return None
+            for block in blocks:
+                if not isinstance(block, dict):
+                    return None  # a block we cannot read: nothing below it can be trusted either
+                ours = [t for t in block.get("transactions", [])
+                        if isinstance(t, dict) and str(t.get("from", "")).lower() == me]
+                for t in ours:
+                    if int(t["nonce"], 16) == nonce:
+                        return str(t["hash"])
+                if any(int(t["nonce"], 16) < nonce for t in ours):
+                    return None  # older than the nonce: the block that used it is not visible yet
+            top = numbers[-1] - 1
+        return None
+
     def suggest_fees(self) -> Fees:
         history = self.rpc.call(
             "eth_feeHistory", [hex(self.policy.history_blocks), "latest", [self.policy.reward_percentile]]
@@ -281,6 +318,7 @@ class TxManager:
             gas = req.gas if req.gas is not None else self.preflight(req)
             fees = self.suggest_fees()
             nonce = self.next_nonce()
+            since_block = self.rpc.block_number()  # where to look for whoever uses this nonce
             attempts = [self.sign(req, nonce, fees, gas)]
             before_broadcast(attempts[0])
             # "nonce too low" can also mean our own first broadcast went through and a retry of the
@@ -290,7 +328,7 @@ class TxManager:
                 self.broadcast(attempts[0])
             start = last = self.clock()
             try:
-                mined = self._wait(req, attempts, start, last, before_broadcast)
+                mined = self._wait(req, attempts, start, last, before_broadcast, since_block)
             except (TxRevertedError, TxTimeoutError):
                 raise
             except NonceConsumedError:
@@ -301,7 +339,7 @@ class TxManager:
 
     def _wait(
         self, req: TxRequest, attempts: list[Attempt], start: float, last: float,
-        before_broadcast: Callable[[Attempt], None],
+        before_broadcast: Callable[[Attempt], None], since_block: int,
     ) -> Mined:
         nonce = attempts[0].nonce
         can_bump = True
@@ -317,14 +355,17 @@ class TxManager:
                     raise TxRevertedError(reason, error_name=name, args=args, tx_hash=a.tx_hash)
                 return Mined(receipt=receipt, attempt=a, attempts=tuple(attempts))
             if self.chain_nonce("latest") > nonce:
-                # Our nonce is used. One of ours may have been mined between the two reads.
-                found = self.receipts(attempts)
-                if found:
+                # Our nonce is used. One of ours may have been mined between the two reads, or the
+                # node may show the new nonce before the receipt: only a transaction we can see,
+                # that is not ours, proves someone else used it. Until then, keep waiting.
+                if self.receipts(attempts):
                     continue
-                raise NonceConsumedError(
-                    f"nonce {nonce} was consumed by a transaction not sent by this keeper "
-                    f"(ours: {', '.join(a.tx_hash for a in attempts)})"
-                )
+                user = self.nonce_user(nonce, since_block)
+                if user is not None and user not in {a.tx_hash for a in attempts}:
+                    raise NonceConsumedError(
+                        f"nonce {nonce} was consumed by transaction {user}, not sent by this keeper "
+                        f"(ours: {', '.join(a.tx_hash for a in attempts)})"
+                    )
             now = self.clock()
             if now - start >= self.timeout_s:
                 raise TxTimeoutError(
