@@ -33,7 +33,8 @@ import {AggregatorV3Interface} from "./interfaces/AggregatorV3Interface.sol";
 ///      Admin: every parameter is bounded (fee <= 1 %, initial margin 1-50 %, maintenance <= 25 %
 ///      and <= initial, liquidation reward <= 5 % and <= maintenance, funding <= 10 %/day, feed age
 ///      <= 1 day) and a change is timelocked: the owner queues a whole parameter set, which can be
-///      executed PARAMS_DELAY (2 days) later, so traders see it coming and can leave.
+///      executed PARAMS_DELAY (2 days) later, so traders see it coming and can leave. Pool
+///      withdrawals (the pool pays trader profits) are queued with the same delay.
 contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -102,11 +103,19 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     /// @notice The queued parameter set and when it may be executed (unix seconds; 0 = none queued).
     Params public pendingParams;
     uint256 public pendingParamsEta;
+    /// @notice The queued pool withdrawal (raw quote units), its recipient and when it may be executed
+    ///         (unix seconds; 0 = none queued).
+    uint256 public pendingWithdrawalAmount;
+    address public pendingWithdrawalTo;
+    uint256 public pendingWithdrawalEta;
 
     event FundingSettled(address indexed account, int256 amount);
     event BadDebt(address indexed account, uint256 amount);
     event PoolFunded(address indexed from, uint256 amount);
     event PoolWithdrawn(address indexed to, uint256 amount);
+    /// @notice A pool withdrawal was queued; executable from `eta` (unix seconds).
+    event PoolWithdrawalQueued(address indexed to, uint256 amount, uint256 eta);
+    event PoolWithdrawalCancelled();
     event TakerFeeUpdated(uint256 takerFeeBps);
     event MarginParamsUpdated(uint256 initialMarginBps, uint256 maintenanceMarginBps, uint256 liquidationRewardBps);
     event FundingParamsUpdated(uint256 maxFundingRatePerDay, uint256 skewScale);
@@ -130,6 +139,7 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     error PoolInsufficient(uint256 poolBalance, uint256 needed);
     error NotLiquidatable(address account);
     error NoParamsQueued();
+    error NoWithdrawalQueued();
     error ParamsTimelocked(uint256 eta, uint256 nowTs);
 
     /// @param quoteToken_ Margin token (decimals <= 18).
@@ -291,15 +301,46 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
         IERC20(quoteToken).safeTransferFrom(msg.sender, address(this), amount);
     }
 
-    /// @notice Withdraw pool funds (owner only), raw quote units. Lowers the market's capacity to
-    ///         pay trader profits.
-    function withdrawPool(uint256 amount, address to) external onlyOwner nonReentrant {
+    /// @notice Queue a withdrawal of pool funds (owner only), raw quote units, executable after PARAMS_DELAY
+    ///         (2 days); replaces any queued withdrawal. The pool pays trader profits: an instant withdrawal
+    ///         would leave profitable positions unable to close (their settlement reverts), so traders get the
+    ///         same notice as for a parameter change.
+    function queuePoolWithdrawal(uint256 amount, address to) external onlyOwner {
         if (amount == 0) revert ZeroAmount();
         if (to == address(0)) revert ZeroAddress();
+        uint256 eta = block.timestamp + PARAMS_DELAY;
+        pendingWithdrawalAmount = amount;
+        pendingWithdrawalTo = to;
+        pendingWithdrawalEta = eta;
+        emit PoolWithdrawalQueued(to, amount, eta);
+    }
+
+    /// @notice Drop the queued pool withdrawal. Owner only.
+    function cancelPoolWithdrawal() external onlyOwner {
+        if (pendingWithdrawalEta == 0) revert NoWithdrawalQueued();
+        _clearWithdrawal();
+        emit PoolWithdrawalCancelled();
+    }
+
+    /// @notice Execute the queued pool withdrawal once its delay has passed (owner only); reverts with
+    ///         PoolInsufficient if the pool no longer holds the amount.
+    function withdrawPool() external onlyOwner nonReentrant {
+        uint256 eta = pendingWithdrawalEta;
+        if (eta == 0) revert NoWithdrawalQueued();
+        if (block.timestamp < eta) revert ParamsTimelocked(eta, block.timestamp);
+        uint256 amount = pendingWithdrawalAmount;
+        address to = pendingWithdrawalTo;
         if (amount > poolBalance) revert PoolInsufficient(poolBalance, amount);
+        _clearWithdrawal();
         poolBalance -= amount;
         emit PoolWithdrawn(to, amount);
         IERC20(quoteToken).safeTransfer(to, amount);
+    }
+
+    function _clearWithdrawal() internal {
+        pendingWithdrawalAmount = 0;
+        pendingWithdrawalTo = address(0);
+        pendingWithdrawalEta = 0;
     }
 
     /// @notice Queue a whole new parameter set (bounds as in Params), executable after PARAMS_DELAY

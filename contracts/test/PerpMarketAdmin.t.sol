@@ -102,7 +102,11 @@ contract PerpMarketAdminTest is PerpMarketBase {
         vm.expectRevert(notOwner);
         perp.fundPool(1);
         vm.expectRevert(notOwner);
-        perp.withdrawPool(1, alice);
+        perp.queuePoolWithdrawal(1, alice);
+        vm.expectRevert(notOwner);
+        perp.cancelPoolWithdrawal();
+        vm.expectRevert(notOwner);
+        perp.withdrawPool();
         vm.stopPrank();
         PerpMarket.Params[12] memory bad = [
             _p(101, 1000, 500, 100, 0.1e18, 1e18, 3600), // fee above 1 %
@@ -172,6 +176,35 @@ contract PerpMarketAdminTest is PerpMarketBase {
         assertEq(_margin(alice), 0);
     }
 
+    /// The owner would empty the pool to trap a profitable position (its close settles the profit from
+    /// the pool and would revert): the withdrawal is queued, the trader closes within the 2 days and is
+    /// paid in full, and the owner takes only what is left.
+    function test_attack_ownerCannotTrapProfitsByEmptyingThePool() public {
+        vm.prank(alice);
+        perp.modifyPosition(3e18, type(uint256).max);
+        _setPrice(3300e8); // +$300 x 3 for alice
+        uint256 pool = perp.poolBalance();
+        vm.startPrank(owner);
+        perp.queuePoolWithdrawal(pool, owner);
+        vm.expectPartialRevert(PerpMarket.ParamsTimelocked.selector);
+        perp.withdrawPool();
+        vm.stopPrank();
+        vm.warp(block.timestamp + 1 days);
+        _setPrice(3300e8);
+        vm.startPrank(alice);
+        perp.modifyPosition(-3e18, 0);
+        uint256 m = _margin(alice);
+        perp.withdrawMargin(m);
+        vm.stopPrank();
+        assertGt(m, 10_800e6); // $10k margin + ~$900 profit, less fees and a day of funding
+        vm.warp(block.timestamp + 1 days);
+        uint256 left = perp.poolBalance();
+        assertLt(left, pool);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(PerpMarket.PoolInsufficient.selector, left, pool));
+        perp.withdrawPool(); // the pool paid alice: the queued amount is no longer there
+    }
+
     // ------------------------------------------------------------ pool
 
     function test_pool() public {
@@ -180,18 +213,33 @@ contract PerpMarketAdminTest is PerpMarketBase {
         emit PerpMarket.PoolFunded(owner, 5e6);
         perp.fundPool(5e6);
         assertEq(perp.poolBalance(), 1_000_005e6);
+        uint256 eta = block.timestamp + perp.PARAMS_DELAY();
+        vm.expectEmit(true, false, false, true, address(perp));
+        emit PerpMarket.PoolWithdrawalQueued(bob, 5e6, eta);
+        perp.queuePoolWithdrawal(5e6, bob);
+        vm.expectRevert(abi.encodeWithSelector(PerpMarket.ParamsTimelocked.selector, eta, block.timestamp));
+        perp.withdrawPool();
+        vm.warp(eta);
         vm.expectEmit(true, false, false, true, address(perp));
         emit PerpMarket.PoolWithdrawn(bob, 5e6);
-        perp.withdrawPool(5e6, bob);
+        perp.withdrawPool();
         assertEq(usdc.balanceOf(bob), 1e30 - 10_000e6 + 5e6);
+        assertEq(perp.poolBalance(), 1_000_000e6);
+        vm.expectRevert(PerpMarket.NoWithdrawalQueued.selector);
+        perp.withdrawPool(); // executed once, not twice
         vm.expectRevert(PerpMarket.ZeroAmount.selector);
         perp.fundPool(0);
         vm.expectRevert(PerpMarket.ZeroAmount.selector);
-        perp.withdrawPool(0, bob);
+        perp.queuePoolWithdrawal(0, bob);
         vm.expectRevert(PerpMarket.ZeroAddress.selector);
-        perp.withdrawPool(1, address(0));
+        perp.queuePoolWithdrawal(1, address(0));
+        perp.queuePoolWithdrawal(1_000_000e6 + 1, bob);
+        vm.warp(block.timestamp + perp.PARAMS_DELAY());
         vm.expectRevert(abi.encodeWithSelector(PerpMarket.PoolInsufficient.selector, 1_000_000e6, 1_000_000e6 + 1));
-        perp.withdrawPool(1_000_000e6 + 1, bob);
+        perp.withdrawPool();
+        perp.cancelPoolWithdrawal();
+        vm.expectRevert(PerpMarket.NoWithdrawalQueued.selector);
+        perp.cancelPoolWithdrawal();
         vm.stopPrank();
     }
 }
