@@ -19,7 +19,7 @@ from keeper.core.book import (
     line_risk,
 )
 from keeper.core.gates import check_pool_deviation
-from keeper.core.hedge_types import Plan
+from keeper.core.hedge_types import HedgeOrder, Plan
 from keeper.core.options import bs_greeks
 from keeper.core.portfolio import OptionPosition, SpotHolding
 from keeper.core.snapshot import LpPosition, Snapshot
@@ -195,14 +195,8 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan, *, max_deviation_bps
                 "underlying": d.underlying, "trigger": d.trigger, "delta_before_units": d.delta_before_units,
                 "target_units": d.target_units, "delta_after_units": d.delta_after_units,
                 "band": {"kind": d.band_kind, "lower_units": d.band_lower_units, "upper_units": d.band_upper_units},
-                "order": None if d.order is None else {
-                    "side": d.order.side, "size_units": d.order.size_units, "notional_usd": d.order.notional_quote,
-                    "venue": d.order.venue, "venue_id": d.order.venue_id, "reference_price_usd":
-                    d.order.reference_price_quote, "limit_price_usd": d.order.limit_price_quote,
-                    "est_cost_usd": {"fee": d.order.cost.fee_quote, "impact": d.order.cost.impact_quote,
-                                     "funding": d.order.cost.funding_quote, "gas": d.order.cost.gas_quote,
-                                     "total": d.order.cost.total_quote},
-                },
+                "order": _order_record(d.order),
+                "margin_order": _order_record(d.margin_order),
                 "remaining_units": d.remaining_units,
                 "reasons": [r.text for r in d.reasons],
                 "gates": [{"gate": g.gate, "passed": g.passed, "overridden": g.overridden, "reason": g.reason.text}
@@ -504,3 +498,14 @@ def render_positions(rec: dict[str, Any]) -> str:
         tot.add_row(u, *(f"{x:,.6f}" for x in parts), f"{sum(parts):,.6f}", f"{g['delta_units']:,.6f}")
     out.append(_table_text(tot, 220))
     return "\n".join(out)
+
+
+def _order_record(o: HedgeOrder | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {
+        "side": o.side, "size_units": o.size_units, "notional_usd": o.notional_quote, "venue": o.venue,
+        "venue_id": o.venue_id, "reference_price_usd": o.reference_price_quote, "limit_price_usd": o.limit_price_quote,
+        "est_cost_usd": {"fee": o.cost.fee_quote, "impact": o.cost.impact_quote, "funding": o.cost.funding_quote,
+                         "gas": o.cost.gas_quote, "total": o.cost.total_quote},
+    }

@@ -42,6 +42,7 @@ from keeper.config.sections import (
 from keeper.core.costs import VenueConfig
 from keeper.core.gates import GateConfig
 from keeper.core.inputs import UnderlyingVenues
+from keeper.core.margin import MarginConfig
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
 from keeper.core.sizing import SizingConfig, TriggerConfig
 from keeper.errors import ConfigError, InputError
@@ -100,8 +101,9 @@ class AssetPolicy:
             out.append(("max_trade_usd", self.max_trade_usd, f"must be <= window_cap_usd ({self.window_cap_usd:g})"))
         return out
 
-    def to_core(self, gates: GateConfig) -> UnderlyingPolicy:
-        """The :class:`~keeper.core.policy.UnderlyingPolicy` (``gates`` carries the oracle limits)."""
+    def to_core(self, gates: GateConfig, margin: MarginConfig | None = None) -> UnderlyingPolicy:
+        """The :class:`~keeper.core.policy.UnderlyingPolicy` (``gates`` carries the oracle limits, ``margin``
+        the perp margin guard from ``[safety]``)."""
         return UnderlyingPolicy(
             target_delta_units=self.target_delta_units,
             trigger=TriggerConfig(
@@ -117,6 +119,7 @@ class AssetPolicy:
                                perp_holding_horizon_s=self.perp_holding_horizon_s),
             gates=dataclasses.replace(gates, max_gas_gwei=self.max_gas_gwei,
                                       urgent_deviation_units=self.urgent_deviation_units),
+            margin=margin or MarginConfig(),
         )
 
 
@@ -286,9 +289,12 @@ class KeeperConfig(Model):
         Every asset gets its merged policy. The oracle gate requires a TWAP for assets with an
         ``oracle_pool``; an asset without one is checked against its feed and hedge pool only.
         """
+        margin = MarginConfig(reduce_below_bps=float(self.safety.perp_reduce_margin_bps),
+                              restore_to_bps=float(self.safety.perp_min_margin_bps))
         return PolicyConfig(
-            default=self.effective_policy().to_core(self._gates(require_twap=True)),
-            per_underlying={a.symbol: self.effective_policy(a.symbol).to_core(self._gates(a.oracle_pool is not None))
+            default=self.effective_policy().to_core(self._gates(require_twap=True), margin),
+            per_underlying={a.symbol: self.effective_policy(a.symbol).to_core(self._gates(a.oracle_pool is not None),
+                                                                              margin)
                             for a in self.assets},
             quote_symbol=self.quote.symbol,
         )

@@ -464,4 +464,15 @@ class SafetyConfig(Model):
     when spent the module pauses itself until the owners reset it."""
     perp_min_margin_bps: Annotated[int, Field(gt=0, le=10_000)] = 1000
     """The HedgeModule's minimum margin ratio after a perp trade that grows a position, bps (1000 = 10x leverage)."""
+    perp_reduce_margin_bps: Annotated[int, Field(ge=0, le=10_000)] = 750
+    """The keeper reduces a perp whose equity falls below this share of its notional, bps, back to
+    ``perp_min_margin_bps`` (0 = never); must be below ``perp_min_margin_bps``."""
+
+    @model_validator(mode="after")
+    def _margins(self) -> SafetyConfig:
+        if self.perp_reduce_margin_bps >= self.perp_min_margin_bps:
+            raise cross_field_error([("perp_reduce_margin_bps", self.perp_reduce_margin_bps,
+                                      f"must be below perp_min_margin_bps ({self.perp_min_margin_bps}), the ratio "
+                                      "a reduction restores")])
+        return self
 

@@ -146,6 +146,9 @@ class Decision:
     reasons: tuple[Reason, ...]
     gates: tuple[GateResult, ...]
     venues: tuple[VenueEstimate, ...] = ()
+    margin_order: HedgeOrder | None = None
+    """A perp reduction forced by the margin guard (:mod:`keeper.core.margin`), executed before ``order``;
+    ``delta_after_units`` counts both."""
 
     @property
     def band_lower_units(self) -> float:
@@ -172,7 +175,7 @@ class Plan:
 
     @property
     def orders(self) -> tuple[HedgeOrder, ...]:
-        return tuple(d.order for d in self.decisions if d.order is not None)
+        return tuple(o for d in self.decisions for o in (d.margin_order, d.order) if o is not None)
 
     def decision(self, underlying: str) -> Decision:
         """The decision for ``underlying``; ``KeyError`` if absent."""

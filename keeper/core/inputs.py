@@ -117,6 +117,7 @@ def underlying_inputs(
                     venue_id=v.perp_market, taker_fee_fraction=m.taker_fee_bps / 1e4,
                     funding_rate_per_second=m.funding_rate_per_second / 1e18, free_margin_quote=free,
                     initial_margin_fraction=m.initial_margin_bps / 1e4, gas_units=v.perp_gas_units,
+                    position_units=pos.size / 1e18, equity_quote=pos.remaining_margin / 10**pdec,
                 ))
         if not swaps and not perps:
             continue

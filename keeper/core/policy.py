@@ -6,6 +6,9 @@ keeper, dry runs, replays and the backtest call the same function.
 
 One underlying, one cycle
 -------------------------
+0. Margin guard (:mod:`keeper.core.margin`): a perp hedge whose margin ratio is below
+   ``margin.reduce_below_bps`` gets a reduction order (``Decision.margin_order``, executed first),
+   and the steps below see the delta as if it were already done (the reduced perp is not a venue).
 1. ``dev = delta - target`` (underlying units; ``target`` from the config).
 2. Band ``target +/- h`` (:mod:`keeper.core.sizing`): fixed, % of book, or
    Whalley-Wilmott with ``k`` = config override or the cheapest venue's
@@ -36,6 +39,7 @@ computed at.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +65,7 @@ from keeper.core.gates import (
     pool_within_deviation,
 )
 from keeper.core.hedge_types import Decision, Exposure, HedgeOrder, Plan, TriggerKind, UnderlyingInput
+from keeper.core.margin import MarginConfig, margin_ratio, margin_reduction_units
 from keeper.core.reasons import Reason, fmt_bps, fmt_quote, fmt_seconds, fmt_units
 from keeper.core.sizing import (
     Band,
@@ -77,6 +82,7 @@ __all__ = [
     "Decision",
     "Exposure",
     "HedgeOrder",
+    "MarginConfig",
     "Plan",
     "PolicyConfig",
     "TriggerKind",
@@ -119,9 +125,10 @@ class UnderlyingPolicy:
     ----------
     target_delta_units : float
         Target net delta, underlying units (0 = delta-neutral).
-    trigger, sizing, venues, gates
+    trigger, sizing, venues, gates, margin
         See :class:`~keeper.core.sizing.TriggerConfig`, :class:`~keeper.core.sizing.SizingConfig`,
-        :class:`~keeper.core.costs.VenueConfig`, :class:`~keeper.core.gates.GateConfig`.
+        :class:`~keeper.core.costs.VenueConfig`, :class:`~keeper.core.gates.GateConfig`,
+        :class:`~keeper.core.margin.MarginConfig`.
     """
 
     target_delta_units: float = 0.0
@@ -129,11 +136,12 @@ class UnderlyingPolicy:
     sizing: SizingConfig = field(default_factory=SizingConfig)
     venues: VenueConfig = field(default_factory=VenueConfig)
     gates: GateConfig = field(default_factory=GateConfig)
+    margin: MarginConfig = field(default_factory=MarginConfig)
 
     def __post_init__(self) -> None:
         check_finite("target_delta_units", self.target_delta_units)
         for name, typ in (("trigger", TriggerConfig), ("sizing", SizingConfig), ("venues", VenueConfig),
-                          ("gates", GateConfig)):
+                          ("gates", GateConfig), ("margin", MarginConfig)):
             if not isinstance(getattr(self, name), typ):
                 raise InputError(name, f"must be a {typ.__name__}, got {type(getattr(self, name)).__name__}")
 
@@ -237,10 +245,14 @@ def decide_underlying(
     quote_symbol: str = "USD",
 ) -> Decision:
     """The decision for one underlying (see the module docstring for the steps)."""
-    e, o = inp.exposure, inp.oracle
-    sym, q = e.underlying, quote_symbol
+    e0, o = inp.exposure, inp.oracle
+    sym, q = e0.underlying, quote_symbol
     trig, sz = policy.trigger, policy.sizing
     target = policy.target_delta_units
+    margin_order, reasons = _margin_guard(inp, policy, gas, snapshot, quote_symbol)
+    # The reduction's delta is hedged by the decision below, as if the position were already smaller.
+    e = e0 if margin_order is None else dataclasses.replace(e0, delta_units=e0.delta_units
+                                                            + margin_order.signed_units)
     dev = e.delta_units - target
     adev = abs(dev)
     side: Side = "sell" if dev > 0.0 else "buy"
@@ -257,11 +269,10 @@ def decide_underlying(
     band = compute_band(trig, target, e.spot, e.gamma_units_per_quote, e.book_value_quote, k)
     h = band.half_width_units
     gates = evaluate_gates(policy.gates, o, snapshot, gas.gas_price_gwei, dev, underlying=sym)
-    reasons: list[Reason] = []
 
     def no_trade(trigger: TriggerKind, needed: float, venues: tuple[VenueEstimate, ...] = ()) -> Decision:
-        return Decision(sym, None, trigger, e.delta_units, target, e.delta_units, band, needed, needed,
-                        tuple(reasons), gates, venues)
+        return Decision(sym, None, trigger, e0.delta_units, target, e.delta_units, band, needed, needed,
+                        tuple(reasons), gates, venues, margin_order)
 
     # -- trigger
     delta_txt = f"delta {fmt_units(e.delta_units, sym, signed=True)}"
@@ -312,6 +323,8 @@ def decide_underlying(
 
     # -- caps
     left = window_left_quote(inp.history.fills, now, sz.window_s, sz.window_cap_quote)
+    if margin_order is not None:
+        left = max(left - margin_order.notional_quote, 0.0)
     clip = clip_size(needed, price, sz.max_trade_quote, left)
     size = clip.clip_units
     if clip.limited_by == "window" and _min_trade_problem(size, price, sz, sym, q) is not None:
@@ -350,7 +363,8 @@ def decide_underlying(
             bound_price=swap_ref)
          for s in inp.swaps]
         + [gate_slippage_estimate(estimate_perp(p, side, size, price, gas, vc, quote_symbol=q), price,
-                                  vc.max_slippage_bps) for p in inp.perps]
+                                  vc.max_slippage_bps) for p in inp.perps
+           if margin_order is None or p.venue_id != margin_order.venue_id]
     )
     reasons.extend(est.reason for est in estimates if not est.available)
     ranked = rank_venues(estimates)
@@ -372,5 +386,49 @@ def decide_underlying(
                              f" -> {fmt_units(after, sym, signed=True)}",
                              size_units=size, notional_quote=best.notional_quote, limit_price_quote=limit,
                              delta_after_units=after))
-    return Decision(sym, order, trigger, e.delta_units, target, after, band, needed, clip.remaining_units,
-                    tuple(reasons), gates, estimates)
+    return Decision(sym, order, trigger, e0.delta_units, target, after, band, needed, clip.remaining_units,
+                    tuple(reasons), gates, estimates, margin_order)
+
+
+def _margin_guard(inp: UnderlyingInput, policy: UnderlyingPolicy, gas: GasView, snapshot: SnapshotStatus,
+                  q: str) -> tuple[HedgeOrder | None, list[Reason]]:
+    """A reduction of the first perp whose margin ratio is below ``policy.margin.reduce_below_bps``
+    (:func:`keeper.core.margin.margin_reduction_units`), within the per-trade and window caps, and
+    the reasons. Not deferred for gas (it reduces risk); any other failed gate blocks it."""
+    mc, sz, vc, o = policy.margin, policy.sizing, policy.venues, inp.oracle
+    sym, price = inp.exposure.underlying, o.feed_price
+    slip = vc.max_slippage_bps * 1e-4
+    reasons: list[Reason] = []
+    for p in inp.perps:
+        units = margin_reduction_units(p.position_units, p.equity_quote, price, p.taker_fee_fraction + slip, mc)
+        if units <= 0.0:
+            continue
+        ratio = margin_ratio(p.position_units, p.equity_quote, price)
+        side: Side = "buy" if p.position_units < 0.0 else "sell"
+        head = (f"perp:{p.venue_id} margin {ratio * 100:.2f} % of notional < {mc.reduce_below_bps / 100:g} %"
+                f" (position {fmt_units(p.position_units, sym, signed=True)}, equity {fmt_quote(p.equity_quote, q)})")
+        data: dict[str, float] = dict(margin_ratio=ratio, reduce_below_bps=mc.reduce_below_bps,
+                                      restore_to_bps=mc.restore_to_bps, position_units=p.position_units,
+                                      equity_quote=p.equity_quote)
+        blocked = [g for g in evaluate_gates(policy.gates, o, snapshot, gas.gas_price_gwei, 0.0, underlying=sym)
+                   if not g.passed and g.gate != "gas"]
+        if blocked:
+            reasons.append(Reason.of("perp_margin_blocked", f"{head}; not reduced: gate(s) failed: "
+                                     + ", ".join(g.gate for g in blocked), **data))
+            return None, reasons
+        left = window_left_quote(inp.history.fills, o.block_timestamp, sz.window_s, sz.window_cap_quote)
+        clip = clip_size(units, price, sz.max_trade_quote, left)
+        size = clip.clip_units
+        if size <= 0.0:
+            reasons.append(Reason.of("perp_margin_blocked", f"{head}; not reduced: window cap "
+                                     f"{fmt_quote(sz.window_cap_quote, q)} reached", **data))
+            return None, reasons
+        est = estimate_perp(p, side, size, price, gas, vc, quote_symbol=q)
+        limit = price * (1.0 + slip) if side == "buy" else price * (1.0 - slip)
+        order = HedgeOrder(sym, side, size, size * price, "perp", p.venue_id, p.taker_fee_fraction, price, limit,
+                           est.cost)
+        rest = f"; {fmt_units(clip.remaining_units, sym)} left for later cycles" if clip.remaining_units > 0 else ""
+        reasons.append(Reason.of("perp_margin_low", f"{head}: {side} {fmt_units(size, sym)} on perp:{p.venue_id} to"
+                                 f" restore {mc.restore_to_bps / 100:g} %{rest}", size_units=size, **data))
+        return order, reasons
+    return None, reasons

@@ -145,6 +145,10 @@ class PerpVenue:
         Initial margin as a fraction of notional (0.1 = 10x).
     gas_units : float
         Gas units of one hedge order.
+    position_units : float
+        The hedged account's current position, signed underlying units (+ long).
+    equity_quote : float
+        Its equity in the market (margin + unrealized PnL - accrued funding), quote units; may be < 0.
     """
 
     venue_id: str
@@ -153,6 +157,8 @@ class PerpVenue:
     free_margin_quote: float
     initial_margin_fraction: float
     gas_units: float
+    position_units: float = 0.0
+    equity_quote: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.venue_id:
@@ -162,6 +168,8 @@ class PerpVenue:
         check_non_negative("free_margin_quote", self.free_margin_quote)
         check_fraction("initial_margin_fraction", self.initial_margin_fraction, upper_inclusive=True)
         check_non_negative("gas_units", self.gas_units)
+        check_finite("position_units", self.position_units)
+        check_finite("equity_quote", self.equity_quote)
 
 
 @dataclass(frozen=True, slots=True)
