@@ -7,7 +7,6 @@ these functions and prints; nothing else constructs I/O objects.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,6 @@ from keeper.chain.multicall import Call, Multicall
 from keeper.chain.rpc import RpcClient
 from keeper.chain.tx import Attempt, ErrorDecoder, Mined, TxManager, TxRequest, TxRevertedError, TxTimeoutError
 from keeper.config import KeeperConfig
-from keeper.core.vol import EWMAVol, FixedVol, GarchVol, VolModel
 from keeper.errors import ChainError, SetupError
 from keeper.execution import Executor
 from keeper.journal import Journal
@@ -25,7 +23,7 @@ from keeper.reader import BookReader
 from keeper.runner import Keeper
 from keeper.signer import Signer, load_signer
 
-__all__ = ["ForkTxManager", "PoolHistoryVol", "build_keeper", "error_decoder", "feed_prices", "module_keeper"]
+__all__ = ["ForkTxManager", "build_keeper", "error_decoder", "feed_prices", "module_keeper"]
 
 
 def error_decoder() -> ErrorDecoder:
@@ -39,57 +37,6 @@ def error_decoder() -> ErrorDecoder:
         except SetupError:
             continue
     return ErrorDecoder(abis)
-
-
-@dataclass
-class PoolHistoryVol(VolModel):
-    """EWMA or GARCH(1,1) fitted on a Uniswap pool's own oracle: one ``observe`` call with evenly spaced
-    ``secondsAgos`` gives mean ticks per interval, hence log returns, at every cycle."""
-
-    multicall: Multicall
-    pool: str
-    underlying_is_token0: bool
-    model: str
-    history_s: float
-    sample_s: float
-    ewma_lambda: float = 0.94
-    garch_dist: str = "normal"
-    block: Callable[[], int] = lambda: 0
-
-    def returns(self) -> list[float]:
-        n = int(self.history_s // self.sample_s)
-        agos = [int(self.sample_s * k) for k in range(n, -1, -1)]
-        [res] = self.multicall.execute(
-            [Call(self.pool, "observe(uint32[])", (agos,), ("int56[]", "uint160[]"), f"pool {self.pool} history",
-                  2_000_000)], self.block())
-        if not res.ok:
-            raise ChainError(f"vol: cannot read {self.history_s:g} s of history from pool {self.pool}: "
-                             f"{getattr(res, 'reason', '')} (raise observation cardinality or lower vol.history_s)")
-        cums = [int(c) for c in res.value[0]]  # type: ignore[union-attr]
-        ticks = [(b - a) / self.sample_s for a, b in zip(cums, cums[1:], strict=False)]
-        # log(price) = tick * ln(1.0001); the underlying's price moves opposite when it is token1.
-        sign = 1.0 if self.underlying_is_token0 else -1.0
-        lp = [sign * t * math.log(1.0001) for t in ticks]
-        return [b - a for a, b in zip(lp, lp[1:], strict=False)]
-
-    def annualized_vol(self, horizon_seconds: float) -> float:
-        r = self.returns()
-        if self.model == "ewma":
-            return EWMAVol.from_returns(r, self.sample_s, self.ewma_lambda).annualized_vol(horizon_seconds)
-        return GarchVol.fit(r, self.sample_s, dist=self.garch_dist).annualized_vol(horizon_seconds)  # type: ignore[arg-type]
-
-
-def _vol_models(cfg: KeeperConfig, multicall: Multicall, rpc: RpcClient) -> dict[str, VolModel]:
-    if cfg.vol.model == "fixed":
-        return {sym: FixedVol(v) for sym, v in cfg.vol.fixed.items()}
-    out: dict[str, VolModel] = {}
-    for a in cfg.assets:
-        assert a.oracle_pool is not None  # the config requires it for ewma/garch
-        out[a.symbol] = PoolHistoryVol(
-            multicall, a.oracle_pool, int(a.token, 16) < int(cfg.quote.token, 16), cfg.vol.model,
-            cfg.vol.history_s, cfg.vol.sample_s, cfg.vol.ewma_lambda, cfg.vol.garch_dist, rpc.block_number,
-        )
-    return out
 
 
 class ForkTxManager(TxManager):
@@ -183,7 +130,7 @@ def build_keeper(
     return Keeper(
         rpc=rpc, reader=BookReader(rpc, sources, multicall), multicall=multicall,
         journal=journal if journal is not None else Journal.open(cfg.journal.path), tx=tx, executor=executor,
-        policy=cfg.policy_config(), venues=cfg.underlying_venues(), vol_models=_vol_models(cfg, multicall, rpc),
+        policy=cfg.policy_config(), venues=cfg.underlying_venues(), vol_models=cfg.vol_models(),
         quote_token=cfg.quote.token, chain_id=cfg.chain.chain_id, live=live,
         max_consecutive_failures=cfg.safety.max_consecutive_failures, vol_horizon_s=cfg.vol.horizon_s,
         native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log, surfaces=cfg.surface_feeds(),

@@ -29,6 +29,7 @@ from keeper.core.snapshot import (
     OptionPosition,
     PerpMarketState,
     PerpPosition,
+    PoolHistory,
     PoolState,
     ReadFailure,
     Snapshot,
@@ -77,6 +78,9 @@ class BookSources:
     native_asset: str | None = None
     """The asset the owners' native balances count as (``ETH`` when its token is WETH); ``None``: the
     native balances are read and shown but are not exposure (see ``Snapshot.native_asset``)."""
+    histories: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    """(pool, seconds_agos): oracle histories read at the snapshot block for the vol models
+    (:class:`keeper.core.vol.PoolHistoryVol`)."""
 
     def __post_init__(self) -> None:
         if not self.owners:
@@ -149,6 +153,7 @@ class _Book:
     token_parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     pools: dict[str, PoolState] = field(default_factory=dict)
     twaps: dict[str, TwapReading] = field(default_factory=dict)
+    histories: dict[str, PoolHistory] = field(default_factory=dict)
     feeds: dict[str, FeedReading] = field(default_factory=dict)
     balances: dict[tuple[str, str], int] = field(default_factory=dict)
     native_balances: dict[str, int] = field(default_factory=dict)
@@ -210,6 +215,8 @@ class BookReader:
             for pool in asset.hedge_pools:
                 if pool != asset.oracle_pool:
                     self._add_pool(s1, book, pool)
+        for pool, agos in src.histories:
+            self._add_history(s1, book, pool, agos)
         for perp in src.perp_markets:
             s1.add_group(perps.market_calls(perp.market), f"perp market {perp.market}", _perp_market(book, perp))
             for owner in src.owners:
@@ -305,6 +312,7 @@ class BookReader:
             perps=tuple(book.perps),
             feeds=book.feeds,
             twaps=book.twaps,
+            histories=book.histories,
             balances=book.balances,
             base_fee_wei=book.base_fee,
             failures=tuple(failures),
@@ -361,6 +369,15 @@ class BookReader:
             book.pools[pool] = uniswap_v3.pool_from_parts(pool, t0, t1, fee, parts[:4], {})
 
         stage.add_group(calls, f"pool {pool}", on_pool)
+
+    @staticmethod
+    def _add_history(stage: _Stage, book: _Book, pool: str, agos: tuple[int, ...]) -> None:
+        def on_history(v: tuple[Any, ...]) -> None:
+            cums = tuple(int(c) for c in v[0])
+            assert len(cums) == len(agos)
+            book.histories[pool] = PoolHistory(pool, agos, cums)
+
+        stage.add(uniswap_v3.history_call(pool, agos), on_history)
 
     @staticmethod
     def _add_twap(stage: _Stage, book: _Book, pool: str, window_s: int) -> None:

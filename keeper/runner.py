@@ -31,7 +31,7 @@ from keeper.core.sizing import Fill as HistoryFill
 from keeper.core.sizing import HedgeHistory
 from keeper.core.smile_delta import OptionVols, resolve_option_vols, with_vol_reasons
 from keeper.core.snapshot import Snapshot
-from keeper.core.vol import VolModel
+from keeper.core.vol import PoolHistoryVol, VolModel
 from keeper.errors import HaltError, KeeperError, TransactionError
 from keeper.execution import Executor, Fill, PreparedTrade
 from keeper.journal import CycleStatus, Journal, RunMode, TxAttempt, TxParams
@@ -74,7 +74,8 @@ class Keeper:
     executor: Executor
     policy: PolicyConfig
     venues: Mapping[str, UnderlyingVenues]
-    vol_models: Mapping[str, VolModel]
+    vol_models: Mapping[str, VolModel | PoolHistoryVol]
+    """Per underlying: a vol model, or one fitted on the snapshot's pool history (``PoolHistoryVol.at``)."""
     quote_token: str
     chain_id: int
     live: bool = True
@@ -159,7 +160,8 @@ class Keeper:
     def plan(self, snap: Snapshot) -> tuple[BookRisk, Plan]:
         """The pure part of a cycle: greeks and the decision for a snapshot (used by ``plan`` and dry runs)."""
         spots = {a: f.price for a, f in snap.feeds.items()}
-        vols = {a: m.annualized_vol(self.vol_horizon_s) for a, m in self.vol_models.items()}
+        models = {a: m.at(snap) if isinstance(m, PoolHistoryVol) else m for a, m in self.vol_models.items()}
+        vols = {a: m.annualized_vol(self.vol_horizon_s) for a, m in models.items()}
         tokens = {sym: v.token for sym, v in self.venues.items()}
         smiles = self.option_vols(snap.block_timestamp, vols)
         risk = book_risk(snap, tokens, self.quote_token, spots, vols, smiles=smiles)

@@ -45,6 +45,7 @@ from keeper.core.inputs import UnderlyingVenues
 from keeper.core.margin import MarginConfig
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
 from keeper.core.sizing import SizingConfig, TriggerConfig
+from keeper.core.vol import FixedVol, PoolHistoryVol, VolModel
 from keeper.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -341,7 +342,22 @@ class KeeperConfig(Model):
             twap_window_s=self.oracles.twap_window_s,
             otc_positions=self.otc_positions(),
             native_asset=self.native_asset,
+            histories=tuple((m.pool, m.seconds_agos()) for m in self.vol_models().values()
+                            if isinstance(m, PoolHistoryVol)),
         )
+
+    def vol_models(self) -> dict[str, VolModel | PoolHistoryVol]:
+        """Per asset: the fixed vol, or EWMA / GARCH fitted on its oracle pool's history as read in each
+        cycle's snapshot (the pool's token order decides the sign of its ticks)."""
+        if self.vol.model == "fixed":
+            return {sym: FixedVol(v) for sym, v in self.vol.fixed.items()}
+        out: dict[str, VolModel | PoolHistoryVol] = {}
+        for a in self.assets:
+            assert a.oracle_pool is not None  # the config requires it for ewma/garch
+            out[a.symbol] = PoolHistoryVol(a.oracle_pool, int(a.token, 16) < int(self.quote.token, 16),
+                                           self.vol.model, self.vol.history_s, self.vol.sample_s,
+                                           self.vol.ewma_lambda, self.vol.garch_dist)
+        return out
 
     @property
     def native_asset(self) -> str | None:

@@ -17,6 +17,7 @@ __all__ = [
     "OptionPosition",
     "PerpMarketState",
     "PerpPosition",
+    "PoolHistory",
     "PoolState",
     "ReadFailure",
     "Snapshot",
@@ -68,6 +69,17 @@ class TwapReading:
     window_s: int
     mean_tick: int
     """Arithmetic mean tick, rounded toward negative infinity as Uniswap's OracleLibrary does."""
+
+
+@dataclass(frozen=True)
+class PoolHistory:
+    """A pool's oracle read at the snapshot block: ``observe(seconds_agos)``'s tick cumulatives, for
+    the vol models (EWMA / GARCH) to fit on the same block as everything else in the cycle."""
+
+    pool: str
+    seconds_agos: tuple[int, ...]
+    """Evenly spaced, oldest first, ending at 0 (the snapshot block)."""
+    tick_cumulatives: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,8 @@ class Snapshot:
     round_trips: int = 0
     native_balances: dict[str, int] = field(default_factory=dict)
     """owner -> native coin balance in wei (Multicall3 ``getEthBalance``, same block)."""
+    histories: dict[str, PoolHistory] = field(default_factory=dict)
+    """pool -> its oracle history at this block (only the pools a history-fitted vol model needs)."""
     native_asset: str | None = None
     """The asset the native balances count as exposure to (``ETH``, whose token is WETH); ``None``:
     read and shown, not counted (``[treasury] count_native = false``, or no asset marked ``native``)."""

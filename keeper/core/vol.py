@@ -26,7 +26,8 @@ from typing import Final, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from keeper.errors import DegenerateSeriesError, InputError, NumericalError
+from keeper.core.snapshot import PoolHistory, Snapshot
+from keeper.errors import ChainError, DegenerateSeriesError, InputError, NumericalError
 
 __all__ = [
     "SECONDS_PER_YEAR",
@@ -34,6 +35,7 @@ __all__ = [
     "FixedVol",
     "GarchParams",
     "GarchVol",
+    "PoolHistoryVol",
     "VolModel",
     "log_returns",
     "realized_vol",
@@ -339,3 +341,59 @@ class GarchVol(VolModel):
         h = max(1, math.ceil(horizon_seconds / self.interval_seconds))
         years = h * self.interval_seconds / SECONDS_PER_YEAR
         return math.sqrt(self.horizon_variance(horizon_seconds) / years)
+
+
+@dataclass(frozen=True, slots=True)
+class PoolHistoryVol:
+    """EWMA or GARCH(1,1) fitted on a Uniswap pool's own oracle, as read in the cycle's snapshot.
+
+    The reader asks the pool for ``observe(seconds_agos())`` at the snapshot block (in the same
+    Multicall3 round trip as the TWAP), so the vol comes from the same block as every other input of
+    the plan: the same snapshot gives the same vol, whatever happened on chain since. Tick
+    cumulatives at evenly spaced times give the mean tick per interval; ``log price = tick ln 1.0001``
+    (negated when the underlying is token1), and the returns are its differences.
+    """
+
+    pool: str
+    underlying_is_token0: bool
+    model: Literal["ewma", "garch"]
+    history_s: float
+    sample_s: float
+    ewma_lambda: float = 0.94
+    garch_dist: Literal["normal", "t"] = "normal"
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.sample_s) and self.sample_s > 0):
+            raise InputError("sample_s", f"must be finite and > 0 (got {self.sample_s})")
+        if not (math.isfinite(self.history_s) and self.history_s >= 3 * self.sample_s):
+            raise InputError("history_s", f"must be at least 3 x sample_s ({3 * self.sample_s:g} s), "
+                             f"got {self.history_s}")
+
+    def seconds_agos(self) -> tuple[int, ...]:
+        """What the reader asks ``observe`` for: every ``sample_s`` over ``history_s``, oldest first."""
+        n = int(self.history_s // self.sample_s)
+        return tuple(int(self.sample_s * k) for k in range(n, -1, -1))
+
+    def returns(self, history: PoolHistory) -> list[float]:
+        """Log returns per ``sample_s`` interval from the history's tick cumulatives."""
+        if tuple(history.seconds_agos) != self.seconds_agos():
+            raise InputError("history", f"pool {self.pool}: read at {len(history.seconds_agos)} points, "
+                             f"the model needs {len(self.seconds_agos())} every {self.sample_s:g} s")
+        cums = history.tick_cumulatives
+        ticks = [(b - a) / self.sample_s for a, b in zip(cums, cums[1:], strict=False)]
+        sign = 1.0 if self.underlying_is_token0 else -1.0
+        lp = [sign * t * math.log(1.0001) for t in ticks]
+        return [b - a for a, b in zip(lp, lp[1:], strict=False)]
+
+    def at(self, snap: Snapshot) -> VolModel:
+        """The model fitted on the snapshot's history of the pool."""
+        history = snap.histories.get(self.pool)
+        if history is None:
+            why = "; ".join(f.reason for f in snap.failures if self.pool.lower() in f.what.lower()
+                            and "history" in f.what) or "not read"
+            raise ChainError(f"vol: no {self.history_s:g} s history of pool {self.pool} at block {snap.block_number}: "
+                             f"{why} (raise the pool's observation cardinality or lower vol.history_s)")
+        r = self.returns(history)
+        if self.model == "ewma":
+            return EWMAVol.from_returns(r, self.sample_s, self.ewma_lambda)
+        return GarchVol.fit(r, self.sample_s, dist=self.garch_dist)

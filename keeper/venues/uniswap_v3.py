@@ -122,6 +122,12 @@ def observe_call(pool: str, window_s: int) -> Call:
     )
 
 
+def history_call(pool: str, seconds_agos: tuple[int, ...]) -> Call:
+    """``observe(seconds_agos)``: the pool's tick cumulatives at each time (for the vol models)."""
+    return Call(pool, "observe(uint32[])", (list(seconds_agos),), ("int56[]", "uint160[]"),
+                f"pool {pool} history over {max(seconds_agos, default=0):,} s", 50_000 + 40_000 * len(seconds_agos))
+
+
 def parse_twap(pool: str, window_s: int, value: tuple[Any, ...]) -> TwapReading:
     """Mean tick = floor((cum[now] - cum[now - window]) / window), as OracleLibrary.consult."""
     cums = value[0]
