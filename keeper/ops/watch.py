@@ -20,6 +20,7 @@ from keeper.errors import HaltError, KeeperError
 from keeper.ops.alerts import Alerter
 from keeper.ops.audit import TradeAudit
 from keeper.ops.golive import GateDecision, gate
+from keeper.ops.venue_watch import VenueWatch
 from keeper.runner import CycleReport, Keeper
 
 __all__ = ["DEFAULT_HEDGES", "CycleWatch", "gas_per_hedges_wei"]
@@ -47,6 +48,8 @@ class CycleWatch:
     warn: Callable[[str], None] = _log.warning
     audit: TradeAudit | None = None
     """Compares the module's trades with the journal after every cycle (safe-module mode)."""
+    venues: VenueWatch | None = None
+    """Alerts on the venues' queued admin changes (timelocked parameters, pool withdrawals, feeds)."""
     decision: GateDecision | None = field(default=None, init=False)
     _stale: frozenset[str] = field(default=frozenset(), init=False)
     _low: bool = field(default=False, init=False)
@@ -113,7 +116,17 @@ class CycleWatch:
                        block=snap.block_number)
             self._stale = stale
         self._audit_trades()
+        self._watch_venues()
         self._check_halt()
+
+    def _watch_venues(self) -> None:
+        if self.venues is None:
+            return
+        for c in self.venues.run():
+            self.alerter.send("venue_change", f"venue admin change queued: {c.line()}; act before it takes effect",
+                              venue=c.venue, change=c.kind, eta=c.eta, tx=c.tx_hash, block=c.block_number,
+                              detail=c.detail)
+            self.warn(f"venue admin change queued: {c.line()}")
 
     def _audit_trades(self) -> None:
         if self.audit is None:
@@ -173,7 +186,14 @@ def watch_for(cfg: KeeperConfig, keeper: Keeper, env: dict[str, str], *, dry_run
     return CycleWatch(cfg, keeper, alerter_from_env(env), requested_live=not reason,
                       requested_reason=f"dry run requested ({reason})" if reason else "",
                       min_hedges=int(hedges) if hedges.isdigit() else DEFAULT_HEDGES,
-                      audit=trade_audit(cfg, keeper, env))
+                      audit=trade_audit(cfg, keeper, env), venues=venue_watch(cfg, keeper))
+
+
+def venue_watch(cfg: KeeperConfig, keeper: Keeper) -> VenueWatch:
+    """The watch over the configured perp and option markets' queued admin changes."""
+    venues = tuple(dict.fromkeys([*(a.perp_market for a in cfg.assets if a.perp_market is not None),
+                                  *cfg.positions.option_markets]))
+    return VenueWatch(keeper.rpc, keeper.journal, venues)
 
 
 def trade_audit(cfg: KeeperConfig, keeper: Keeper, env: Mapping[str, str]) -> TradeAudit | None:
