@@ -40,26 +40,87 @@ interface IUniswapV3FactoryPools {
 ///      Changing `windowSeconds` clears the window.
 contract HedgeModule is ReentrancyGuard {
     /// @dev maxFeedAge in seconds; decimals = the token's, read at configuration.
-    struct TokenParams { address token; address feed; uint256 maxFeedAge; uint256 decimals; }
+    struct TokenParams {
+        address token;
+        address feed;
+        uint256 maxFeedAge;
+        uint256 decimals;
+    }
+
     /// @dev maxFeedAge in seconds; maxAbsSize in 1e18 underlying units (0 = the market cannot be traded).
-    struct MarketParams { address market; address feed; uint256 maxFeedAge; uint256 maxAbsSize; }
+    struct MarketParams {
+        address market;
+        address feed;
+        uint256 maxFeedAge;
+        uint256 maxAbsSize;
+    }
+
     /// @dev An allowed Uniswap v3 pool: token0 < token1, fee in hundredths of a bip.
-    struct PoolParams { address pool; address token0; address token1; uint256 fee; }
+    struct PoolParams {
+        address pool;
+        address token0;
+        address token1;
+        uint256 fee;
+    }
+
     /// @notice Every parameter, in the order hashed by `paramsHash()` (lists sorted ascending). Units as the getters.
     struct Params {
-        bytes32 version; uint256 chainId; address module; address safe; address keeper; address guardian;
-        address router; uint256 maxNotionalPerTradeUsd; uint256 maxNotionalPerWindowUsd; uint256 windowSeconds;
-        uint256 maxSlippageBps; PoolParams[] pools; TokenParams[] tokens; MarketParams[] markets;
-        address factory; uint256 lossBudgetWindowUsd; uint256 lossBudgetTotalUsd; uint256 twapSeconds;
-        uint256 perpMinMarginBps; address sequencerFeed; uint256 sequencerGraceSeconds;
+        bytes32 version;
+        uint256 chainId;
+        address module;
+        address safe;
+        address keeper;
+        address guardian;
+        address router;
+        uint256 maxNotionalPerTradeUsd;
+        uint256 maxNotionalPerWindowUsd;
+        uint256 windowSeconds;
+        uint256 maxSlippageBps;
+        PoolParams[] pools;
+        TokenParams[] tokens;
+        MarketParams[] markets;
+        address factory;
+        uint256 lossBudgetWindowUsd;
+        uint256 lossBudgetTotalUsd;
+        uint256 twapSeconds;
+        uint256 perpMinMarginBps;
+        address sequencerFeed;
+        uint256 sequencerGraceSeconds;
     }
-    struct TokenConfig { address feed; uint32 maxFeedAge; uint8 decimals; bool allowed; }
-    struct MarketConfig { address feed; uint32 maxFeedAge; uint8 quoteDecimals; bool allowed; }
-    struct PoolConfig { address token0; address token1; uint24 fee; }
+
+    struct TokenConfig {
+        address feed;
+        uint32 maxFeedAge;
+        uint8 decimals;
+        bool allowed;
+    }
+
+    struct MarketConfig {
+        address feed;
+        uint32 maxFeedAge;
+        uint8 quoteDecimals;
+        bool allowed;
+    }
+
+    struct PoolConfig {
+        address token0;
+        address token1;
+        uint24 fee;
+    }
+
     /// @dev One time bucket of the rolling window: notional and loss in usd wad (< 2^112 each, see MAX_NOTIONAL_USD).
-    struct Bucket { uint32 epoch; uint112 notionalUsd; uint112 lossUsd; }
+    struct Bucket {
+        uint32 epoch;
+        uint112 notionalUsd;
+        uint112 lossUsd;
+    }
+
     /// @dev A swap's notional and the feed prices it was valued at, usd wad.
-    struct SwapQuote { uint256 notional; uint256 priceIn; uint256 priceOut; }
+    struct SwapQuote {
+        uint256 notional;
+        uint256 priceIn;
+        uint256 priceOut;
+    }
 
     uint256 public constant BPS = 10_000;
     uint256 public constant MAX_SLIPPAGE_BPS_CEILING = 1_000; // 10%
@@ -143,50 +204,81 @@ contract HedgeModule is ReentrancyGuard {
     event LossBudgetSpent(uint256 totalLossUsd, uint256 budgetUsd, uint256 worstCaseUsd);
     /// @notice One swap hedge. Amounts raw token units; notional and prices usd wad (prices per whole token).
     event HedgeExecuted(
-        address indexed venue, address indexed tokenIn, address indexed tokenOut, uint24 fee, uint256 amountIn,
-        uint256 amountOut, uint256 notionalUsd, uint256 priceInUsd, uint256 priceOutUsd
+        address indexed venue,
+        address indexed tokenIn,
+        address indexed tokenOut,
+        uint24 fee,
+        uint256 amountIn,
+        uint256 amountOut,
+        uint256 notionalUsd,
+        uint256 priceInUsd,
+        uint256 priceOutUsd
     );
     /// @notice One perp hedge. Sizes 1e18 underlying units; prices 1e18 quote per underlying; notional usd wad.
     event PerpHedgeExecuted(
-        address indexed market, int256 sizeDelta, uint256 acceptablePrice, uint256 oraclePrice, uint256 notionalUsd,
+        address indexed market,
+        int256 sizeDelta,
+        uint256 acceptablePrice,
+        uint256 oraclePrice,
+        uint256 notionalUsd,
         int256 newSize
     );
     /// @notice The guardian reduced a perp position (sizes 1e18 units, loss usd wad).
     event GuardianPerpReduced(address indexed market, int256 sizeDelta, int256 newSize, uint256 lossUsd);
 
     // access and state
-    error NotKeeper(address caller); error NotSafe(address caller); error NotGuardian(address caller);
-    error Paused(); error NotPaused();
+    error NotKeeper(address caller);
+    error NotSafe(address caller);
+    error NotGuardian(address caller);
+    error Paused();
+    error NotPaused();
     // configuration
-    error ZeroAddress(); error InvalidRouter(address router); error InvalidFeeTier(uint24 fee); error ListFull();
-    error InvalidFeedAge(uint256 maxFeedAge); error InvalidDecimals(address source, uint256 decimals); error InvalidLimits();
-    error FactoryNotSet(); error PoolNotFound(address tokenA, address tokenB, uint24 fee);
-    error InvalidLossBudgets(); error InvalidTwapWindow(uint256 secs); error InvalidMarginBps(uint256 bps);
+    error ZeroAddress();
+    error InvalidRouter(address router);
+    error InvalidFeeTier(uint24 fee);
+    error ListFull();
+    error InvalidFeedAge(uint256 maxFeedAge);
+    error InvalidDecimals(address source, uint256 decimals);
+    error InvalidLimits();
+    error FactoryNotSet();
+    error PoolNotFound(address tokenA, address tokenB, uint24 fee);
+    error InvalidLossBudgets();
+    error InvalidTwapWindow(uint256 secs);
+    error InvalidMarginBps(uint256 bps);
     error InvalidSequencerGrace(uint256 secs);
     // hedge arguments (amounts raw units / usd wad / 1e18 prices as in the hedge functions)
-    error RouterNotSet(); error PoolNotAllowed(address tokenIn, address tokenOut, uint24 fee);
+    error RouterNotSet();
+    error PoolNotAllowed(address tokenIn, address tokenOut, uint24 fee);
     error TokenNotAllowed(address token);
-    error SameToken(address token); error MarketNotAllowed(address market); error ZeroAmount();
+    error SameToken(address token);
+    error MarketNotAllowed(address market);
+    error ZeroAmount();
     error AmountTooLarge(uint256 amount);
     error DeadlineExpired(uint256 deadline, uint256 nowTs);
-    error StaleFeed(address feed, uint256 updatedAt, uint256 maxFeedAge); error BadFeedAnswer(address feed, int256 answer);
+    error StaleFeed(address feed, uint256 updatedAt, uint256 maxFeedAge);
+    error BadFeedAnswer(address feed, int256 answer);
     error FeedAnswerAtLimit(address feed, int256 answer, int256 minAnswer, int256 maxAnswer);
-    error SequencerDown(address feed); error SequencerGracePeriod(address feed, uint256 upSince, uint256 grace);
+    error SequencerDown(address feed);
+    error SequencerGracePeriod(address feed, uint256 upSince, uint256 grace);
     error MinOutBelowOracleBound(uint256 amountOutMinimum, uint256 oracleBound);
     error AcceptablePriceOutOfBound(uint256 acceptablePrice, uint256 oracleBound);
     error TradeCapExceeded(uint256 notionalUsd, uint256 cap);
     error WindowCapExceeded(uint256 windowUsedUsd, uint256 notionalUsd, uint256 cap);
     error WindowLossBudgetExceeded(uint256 windowLossUsd, uint256 lossUsd, uint256 budget);
     error TotalLossBudgetExceeded(uint256 totalLossUsd, uint256 lossUsd, uint256 budget);
-    error PerpPositionLimitNotSet(address market); error PerpMinMarginNotSet();
+    error PerpPositionLimitNotSet(address market);
+    error PerpMinMarginNotSet();
     error PerpPositionLimitExceeded(int256 newSize, uint256 maxAbsSize);
     error PerpFeeAboveSlippage(uint256 takerFeeBps, uint256 maxSlippageBps);
     error PerpMarginTooLow(int256 equityUsd, uint256 requiredUsd);
     error NotAReduction(int256 size, int256 sizeDelta);
     // execution through the Safe (reason = the inner call's raw revert data)
-    error SafeCallReverted(address target, bytes reason); error ApproveFailed(address token, bytes reason);
-    error SwapFailed(bytes reason); error PerpCallFailed(bytes reason);
-    error OutputBelowMinimum(uint256 received, uint256 amountOutMinimum); error InputOverspent(uint256 spent, uint256 amountIn);
+    error SafeCallReverted(address target, bytes reason);
+    error ApproveFailed(address token, bytes reason);
+    error SwapFailed(bytes reason);
+    error PerpCallFailed(bytes reason);
+    error OutputBelowMinimum(uint256 received, uint256 amountOutMinimum);
+    error InputOverspent(uint256 spent, uint256 amountIn);
     error PerpFillMismatch(int256 sizeBefore, int256 sizeAfter, int256 sizeDelta);
 
     modifier onlySafe() {
@@ -330,9 +422,13 @@ contract HedgeModule is ReentrancyGuard {
     ///         `windowSecs` in seconds (0 < w <= 30 days), `slippageBps` in bps (<= 1000). A new window length
     ///         clears the window's notional and loss (not the total loss). Only the Safe.
     function setLimits(uint256 perTradeUsd, uint256 perWindowUsd, uint256 windowSecs, uint256 slippageBps)
-        external onlySafe {
-        if (perTradeUsd == 0 || perTradeUsd > perWindowUsd || perWindowUsd > MAX_NOTIONAL_USD || windowSecs == 0
-            || windowSecs > MAX_WINDOW_SECONDS || slippageBps > MAX_SLIPPAGE_BPS_CEILING) revert InvalidLimits();
+        external
+        onlySafe
+    {
+        if (
+            perTradeUsd == 0 || perTradeUsd > perWindowUsd || perWindowUsd > MAX_NOTIONAL_USD || windowSecs == 0
+                || windowSecs > MAX_WINDOW_SECONDS || slippageBps > MAX_SLIPPAGE_BPS_CEILING
+        ) revert InvalidLimits();
         if (windowSecs != windowSeconds) _clearWindow();
         maxNotionalPerTradeUsd = perTradeUsd;
         maxNotionalPerWindowUsd = perWindowUsd;
@@ -394,8 +490,14 @@ contract HedgeModule is ReentrancyGuard {
     ///         at least the stricter of the feed-implied and the TWAP-implied output less `maxSlippageBps`;
     ///         `deadline` is unix seconds. The loss at the feeds is charged to the loss budgets.
     /// @return amountOut Raw tokenOut units the Safe received (0 if the module paused itself: budget spent).
-    function hedgeSwap(address tokenIn, address tokenOut, uint24 fee, uint256 amountIn, uint256 amountOutMinimum, uint256 deadline)
-        external onlyActiveKeeper nonReentrant returns (uint256 amountOut) {
+    function hedgeSwap(
+        address tokenIn,
+        address tokenOut,
+        uint24 fee,
+        uint256 amountIn,
+        uint256 amountOutMinimum,
+        uint256 deadline
+    ) external onlyActiveKeeper nonReentrant returns (uint256 amountOut) {
         address venue = router;
         if (venue == address(0)) revert RouterNotSet();
         if (deadline < block.timestamp) revert DeadlineExpired(deadline, block.timestamp);
@@ -415,9 +517,15 @@ contract HedgeModule is ReentrancyGuard {
     ///         counts in full) and the margin ratio at the oracle >= perpMinMarginBps after a trade that grows or
     ///         flips. The drop of the Safe's equity in the market at the oracle is charged to the loss budgets.
     ///         Margin must already be in the market (the module never moves margin).
-    function hedgePerp(address market, int256 sizeDelta, uint256 acceptablePrice) external onlyActiveKeeper nonReentrant {
+    function hedgePerp(address market, int256 sizeDelta, uint256 acceptablePrice)
+        external
+        onlyActiveKeeper
+        nonReentrant
+    {
         (uint256 notional, uint256 oraclePrice, uint256 bound) = _quotePerp(market, sizeDelta);
-        if (sizeDelta > 0 ? acceptablePrice > bound : acceptablePrice < bound) revert AcceptablePriceOutOfBound(acceptablePrice, bound);
+        if (sizeDelta > 0 ? acceptablePrice > bound : acceptablePrice < bound) {
+            revert AcceptablePriceOutOfBound(acceptablePrice, bound);
+        }
         uint256 limit = perpMaxAbsSize[market];
         if (limit == 0) revert PerpPositionLimitNotSet(market);
         uint256 minMargin = perpMinMarginBps;
@@ -429,7 +537,8 @@ contract HedgeModule is ReentrancyGuard {
         if (!_consume(notional)) return;
         (int256 equityAfter, int256 sizeAfter) = _tradePerp(market, sizeBefore, sizeDelta, acceptablePrice, oraclePrice);
         if (!reduces) {
-            uint256 required = Math.mulDiv(SignedMath.abs(sizeAfter), oraclePrice * minMargin, 1e18 * BPS, Math.Rounding.Ceil);
+            uint256 required =
+                Math.mulDiv(SignedMath.abs(sizeAfter), oraclePrice * minMargin, 1e18 * BPS, Math.Rounding.Ceil);
             if (equityAfter < 0 || uint256(equityAfter) < required) revert PerpMarginTooLow(equityAfter, required);
         }
         _chargeLoss(equityBefore > equityAfter ? uint256(equityBefore - equityAfter) : 0);
@@ -463,7 +572,10 @@ contract HedgeModule is ReentrancyGuard {
     ///         fee): notional (usd wad, rounded up), the oracle output (raw tokenOut units: the stricter of the feeds
     ///         and the pool's TWAP) and the smallest `amountOutMinimum` `hedgeSwap` accepts (that less maxSlippageBps).
     function quoteSwap(address tokenIn, address tokenOut, uint24 fee, uint256 amountIn)
-        external view returns (uint256 notionalUsd, uint256 expectedOut, uint256 minAmountOut) {
+        external
+        view
+        returns (uint256 notionalUsd, uint256 expectedOut, uint256 minAmountOut)
+    {
         (notionalUsd, expectedOut,,) = _quoteSwap(_allowedPool(tokenIn, tokenOut, fee), tokenIn, tokenOut, amountIn);
         minAmountOut = _minOut(expectedOut);
     }
@@ -471,13 +583,19 @@ contract HedgeModule is ReentrancyGuard {
     /// @notice Oracle quote for a perp trade: notional (usd wad), oracle price and the acceptable-price bound
     ///         (1e18 quote per underlying; a max for buys, a min for sells; the market's taker fee included).
     function quotePerp(address market, int256 sizeDelta)
-        external view returns (uint256 notionalUsd, uint256 oraclePrice, uint256 priceBound) {
+        external
+        view
+        returns (uint256 notionalUsd, uint256 oraclePrice, uint256 priceBound)
+    {
         return _quotePerp(market, sizeDelta);
     }
 
     /// @notice Config of `token`: feed, max feed age (seconds), decimals, allowed.
     function tokenConfig(address token)
-        external view returns (address feed, uint256 maxFeedAge, uint8 decimals, bool allowed) {
+        external
+        view
+        returns (address feed, uint256 maxFeedAge, uint8 decimals, bool allowed)
+    {
         TokenConfig memory c = _tokens[token];
         return (c.feed, c.maxFeedAge, c.decimals, c.allowed);
     }
@@ -550,7 +668,10 @@ contract HedgeModule is ReentrancyGuard {
 
     /// @dev The allowed pool, the oracle bound on `amountOutMinimum`; returns the notional and feed prices.
     function _checkSwap(address tokenIn, address tokenOut, uint24 fee, uint256 amountIn, uint256 amountOutMinimum)
-        internal view returns (SwapQuote memory q) {
+        internal
+        view
+        returns (SwapQuote memory q)
+    {
         uint256 expectedOut;
         (q.notional, expectedOut, q.priceIn, q.priceOut) =
             _quoteSwap(_allowedPool(tokenIn, tokenOut, fee), tokenIn, tokenOut, amountIn);
@@ -560,7 +681,10 @@ contract HedgeModule is ReentrancyGuard {
 
     /// @dev Notional (usd wad, up), the stricter expected output (raw tokenOut) and both feed prices (usd wad).
     function _quoteSwap(address pool, address tokenIn, address tokenOut, uint256 amountIn)
-        internal view returns (uint256 notional, uint256 expectedOut, uint256 priceIn, uint256 priceOut) {
+        internal
+        view
+        returns (uint256 notional, uint256 expectedOut, uint256 priceIn, uint256 priceOut)
+    {
         if (amountIn == 0) revert ZeroAmount();
         if (amountIn > type(uint128).max) revert AmountTooLarge(amountIn);
         if (tokenIn == tokenOut) revert SameToken(tokenIn);
@@ -587,7 +711,10 @@ contract HedgeModule is ReentrancyGuard {
     }
 
     function _quotePerp(address market, int256 sizeDelta)
-        internal view returns (uint256 notional, uint256 oraclePrice, uint256 bound) {
+        internal
+        view
+        returns (uint256 notional, uint256 oraclePrice, uint256 bound)
+    {
         MarketConfig memory m = _markets[market];
         if (!m.allowed) revert MarketNotAllowed(market);
         if (sizeDelta == 0) revert ZeroAmount();
@@ -606,7 +733,9 @@ contract HedgeModule is ReentrancyGuard {
     function _priceUsd(address feed, uint256 maxAge) internal view returns (uint256 price) {
         (, int256 answer,, uint256 updatedAt,) = AggregatorV3Interface(feed).latestRoundData();
         if (answer <= 0 || uint256(answer) > MAX_PRICE_USD) revert BadFeedAnswer(feed, answer);
-        if (updatedAt > block.timestamp || block.timestamp - updatedAt > maxAge) revert StaleFeed(feed, updatedAt, maxAge);
+        if (updatedAt > block.timestamp || block.timestamp - updatedAt > maxAge) {
+            revert StaleFeed(feed, updatedAt, maxAge);
+        }
         _checkAnswerLimits(feed, answer);
         uint256 d = AggregatorV3Interface(feed).decimals();
         if (d > MAX_DECIMALS) revert InvalidDecimals(feed, d);
@@ -663,8 +792,11 @@ contract HedgeModule is ReentrancyGuard {
     }
 
     function _tradePerp(address market, int256 sizeBefore, int256 sizeDelta, uint256 acceptablePrice, uint256 price)
-        internal returns (int256 equityAfter, int256 sizeAfter) {
-        (bool ok, bytes memory ret) = _exec(market, abi.encodeCall(IPerpMarket.modifyPosition, (sizeDelta, acceptablePrice)));
+        internal
+        returns (int256 equityAfter, int256 sizeAfter)
+    {
+        (bool ok, bytes memory ret) =
+            _exec(market, abi.encodeCall(IPerpMarket.modifyPosition, (sizeDelta, acceptablePrice)));
         if (!ok) revert PerpCallFailed(ret);
         (equityAfter, sizeAfter) = _perpEquity(market, price);
         if (sizeAfter != sizeBefore + sizeDelta) revert PerpFillMismatch(sizeBefore, sizeAfter, sizeDelta);
@@ -685,7 +817,9 @@ contract HedgeModule is ReentrancyGuard {
         uint256 e = _epoch();
         for (uint256 i; i < _ringCount; ++i) {
             Bucket memory b = _ring[(_ringHead + i) % RING];
-            if (_live(b.epoch, e)) (notional, loss, buckets) = (notional + b.notionalUsd, loss + b.lossUsd, buckets + 1);
+            if (_live(b.epoch, e)) {
+                (notional, loss, buckets) = (notional + b.notionalUsd, loss + b.lossUsd, buckets + 1);
+            }
         }
     }
 
@@ -717,7 +851,9 @@ contract HedgeModule is ReentrancyGuard {
     function _chargeLoss(uint256 loss) internal {
         if (loss == 0) return;
         uint256 windowLoss = _ringLoss + loss;
-        if (windowLoss > lossBudgetWindowUsd) revert WindowLossBudgetExceeded(windowLoss - loss, loss, lossBudgetWindowUsd);
+        if (windowLoss > lossBudgetWindowUsd) {
+            revert WindowLossBudgetExceeded(windowLoss - loss, loss, lossBudgetWindowUsd);
+        }
         uint256 total = lossTotalUsd + loss;
         if (total > lossBudgetTotalUsd) revert TotalLossBudgetExceeded(lossTotalUsd, loss, lossBudgetTotalUsd);
         Bucket storage t = _ring[(_ringHead + _ringCount - 1) % RING];
@@ -753,14 +889,23 @@ contract HedgeModule is ReentrancyGuard {
     }
 
     function _clearWindow() internal {
-        for (uint256 i; i < RING; ++i) delete _ring[i];
+        for (uint256 i; i < RING; ++i) {
+            delete _ring[i];
+        }
         (_ringHead, _ringCount, _ringNotional, _ringLoss) = (0, 0, 0, 0);
     }
 
     // ------------------------------------------------------------------ internals: execution
 
-    function _executeSwap(address venue, address tokenIn, address tokenOut, uint24 fee, uint256 amountIn, uint256 minOut, uint256 deadline)
-        internal returns (uint256 amountOut, uint256 spent) {
+    function _executeSwap(
+        address venue,
+        address tokenIn,
+        address tokenOut,
+        uint24 fee,
+        uint256 amountIn,
+        uint256 minOut,
+        uint256 deadline
+    ) internal returns (uint256 amountOut, uint256 spent) {
         uint256 inBefore = IERC20(tokenIn).balanceOf(safe);
         uint256 outBefore = IERC20(tokenOut).balanceOf(safe);
         if (IERC20(tokenIn).allowance(safe, venue) != 0) _approve(tokenIn, venue, 0); // USDT-style tokens
@@ -782,12 +927,16 @@ contract HedgeModule is ReentrancyGuard {
     /// @dev Safe executes `token.approve(spender, amount)`; accepts no return data or `true` (like SafeERC20).
     function _approve(address token, address spender, uint256 amount) internal {
         (bool ok, bytes memory ret) = _exec(token, abi.encodeCall(IERC20.approve, (spender, amount)));
-        if (!ok || (ret.length != 0 && (ret.length != 32 || abi.decode(ret, (uint256)) != 1))) revert ApproveFailed(token, ret);
+        if (!ok || (ret.length != 0 && (ret.length != 32 || abi.decode(ret, (uint256)) != 1))) {
+            revert ApproveFailed(token, ret);
+        }
     }
 
     /// @dev The Safe executes `to.call(data)`; a revert of the Safe itself (e.g. module not enabled) is wrapped.
     function _exec(address to, bytes memory data) internal returns (bool ok, bytes memory ret) {
-        try ISafe(safe).execTransactionFromModuleReturnData(to, 0, data, Enum.Operation.Call) returns (bool s, bytes memory r) {
+        try ISafe(safe).execTransactionFromModuleReturnData(to, 0, data, Enum.Operation.Call) returns (
+            bool s, bytes memory r
+        ) {
             return (s, r);
         } catch (bytes memory reason) {
             revert SafeCallReverted(to, reason);
@@ -823,7 +972,9 @@ contract HedgeModule is ReentrancyGuard {
         for (uint256 i; i < out.length; ++i) {
             uint256 v = list[i];
             uint256 j = i;
-            for (; j > 0 && out[j - 1] > v; --j) out[j] = out[j - 1];
+            for (; j > 0 && out[j - 1] > v; --j) {
+                out[j] = out[j - 1];
+            }
             out[j] = v;
         }
     }

@@ -357,7 +357,8 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
     function collateralRequired(uint256 seriesId, uint256 amount) public view returns (uint256) {
         Series storage s = _get(seriesId);
         if (s.isPut) {
-            return Math.mulDiv(amount, s.strikePrice * 10 ** quoteDecimals, AMOUNT_SCALE * PRICE_SCALE, Math.Rounding.Ceil);
+            return
+                Math.mulDiv(amount, s.strikePrice * 10 ** quoteDecimals, AMOUNT_SCALE * PRICE_SCALE, Math.Rounding.Ceil);
         }
         return Math.mulDiv(amount, 10 ** underlyings[s.underlying].decimals, AMOUNT_SCALE, Math.Rounding.Ceil);
     }
@@ -394,10 +395,7 @@ contract OptionMarket is IOptionMarket, ERC1155, Ownable, ReentrancyGuard {
     // ---------------------------------------------------------------- internals
 
     /// @dev Records every series an account receives longs of (mint or transfer, value > 0).
-    function _update(address from, address to, uint256[] memory ids, uint256[] memory values)
-        internal
-        override
-    {
+    function _update(address from, address to, uint256[] memory ids, uint256[] memory values) internal override {
         super._update(from, to, ids, values);
         if (to != address(0)) {
             for (uint256 i; i < ids.length; ++i) {

@@ -122,8 +122,14 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
     event MaxFeedAgeUpdated(uint256 maxFeedAge);
     /// @notice A parameter change was queued; executable from `eta` (unix seconds).
     event ParamsQueued(
-        uint256 takerFeeBps, uint256 initialMarginBps, uint256 maintenanceMarginBps, uint256 liquidationRewardBps,
-        uint256 maxFundingRatePerDay, uint256 skewScale, uint256 maxFeedAge, uint256 eta
+        uint256 takerFeeBps,
+        uint256 initialMarginBps,
+        uint256 maintenanceMarginBps,
+        uint256 liquidationRewardBps,
+        uint256 maxFundingRatePerDay,
+        uint256 skewScale,
+        uint256 maxFeedAge,
+        uint256 eta
     );
     event ParamsCancelled();
 
@@ -238,9 +244,7 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
         } else if (increases) {
             // size-weighted average, rounded against the trader (up for longs, down for shorts)
             uint256 num = SignedMath.abs(oldSize) * p.entryPrice + SignedMath.abs(sizeDelta) * price;
-            p.entryPrice = oldSize > 0
-                ? Math.ceilDiv(num, SignedMath.abs(newSize))
-                : num / SignedMath.abs(newSize);
+            p.entryPrice = oldSize > 0 ? Math.ceilDiv(num, SignedMath.abs(newSize)) : num / SignedMath.abs(newSize);
         } // a pure reduction keeps the entry price
         _setSize(p, newSize);
         p.lastFundingIndex = idx;
@@ -351,8 +355,14 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
         uint256 eta = block.timestamp + PARAMS_DELAY;
         pendingParamsEta = eta;
         emit ParamsQueued(
-            p.takerFeeBps, p.initialMarginBps, p.maintenanceMarginBps, p.liquidationRewardBps,
-            p.maxFundingRatePerDay, p.skewScale, p.maxFeedAge, eta
+            p.takerFeeBps,
+            p.initialMarginBps,
+            p.maintenanceMarginBps,
+            p.liquidationRewardBps,
+            p.maxFundingRatePerDay,
+            p.skewScale,
+            p.maxFeedAge,
+            eta
         );
     }
 
@@ -530,7 +540,8 @@ contract PerpMarket is IPerpMarket, Ownable, ReentrancyGuard {
             p.takerFeeBps > MAX_FEE_BPS || p.initialMarginBps < MIN_INITIAL_MARGIN_BPS
                 || p.initialMarginBps > MAX_INITIAL_MARGIN_BPS || p.maintenanceMarginBps == 0
                 || p.maintenanceMarginBps > p.initialMarginBps || p.maintenanceMarginBps > MAX_MAINTENANCE_MARGIN_BPS
-                || p.liquidationRewardBps > p.maintenanceMarginBps || p.liquidationRewardBps > MAX_LIQUIDATION_REWARD_BPS
+                || p.liquidationRewardBps > p.maintenanceMarginBps
+                || p.liquidationRewardBps > MAX_LIQUIDATION_REWARD_BPS
                 || p.maxFundingRatePerDay > MAX_FUNDING_RATE_PER_DAY || p.skewScale == 0 || p.maxFeedAge == 0
                 || p.maxFeedAge > MAX_FEED_AGE
         ) revert InvalidParams();

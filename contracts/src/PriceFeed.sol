@@ -59,21 +59,11 @@ contract PriceFeed is AggregatorV3Interface {
         _push(answer, updatedAt);
     }
 
-    function latestRoundData()
-        external
-        view
-        override
-        returns (uint80, int256, uint256, uint256, uint80)
-    {
+    function latestRoundData() external view override returns (uint80, int256, uint256, uint256, uint80) {
         return _round(latestRound);
     }
 
-    function getRoundData(uint80 roundId)
-        external
-        view
-        override
-        returns (uint80, int256, uint256, uint256, uint80)
-    {
+    function getRoundData(uint80 roundId) external view override returns (uint80, int256, uint256, uint256, uint80) {
         if (roundId == 0 || roundId > latestRound) revert NoData();
         return _round(roundId);
     }

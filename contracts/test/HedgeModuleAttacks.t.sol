@@ -39,7 +39,9 @@ contract HedgeModuleAttacksTest is HMTestBase {
 
     function _realPerp(uint256 margin, uint256 feeBps) internal {
         pm = new PerpMarket(
-            address(usdc), address(ethFeed), venueOwner,
+            address(usdc),
+            address(ethFeed),
+            venueOwner,
             PerpMarket.Params({
                 takerFeeBps: feeBps,
                 initialMarginBps: 1000,
@@ -100,7 +102,8 @@ contract HedgeModuleAttacksTest is HMTestBase {
 
         _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(pm), 50e18)));
         _keeperPerp(40e18); // $80k
-        for (uint256 w; w < 4; ++w) { // the attacker keeps pushing, one window after another
+        // the attacker keeps pushing, one window after another
+        for (uint256 w; w < 4; ++w) {
             _nextWindow();
             _keeperPerpReverts(
                 40e18, abi.encodeWithSelector(HedgeModule.PerpPositionLimitExceeded.selector, int256(80e18), 50e18)
@@ -285,7 +288,9 @@ contract HedgeModuleAttacksTest is HMTestBase {
         _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.SequencerDown.selector, address(seq)));
         seq.set(0, block.timestamp - 10 minutes); // up again 10 minutes ago
         _hedgeOneWethExpectRevert(
-            abi.encodeWithSelector(HedgeModule.SequencerGracePeriod.selector, address(seq), block.timestamp - 10 minutes, 1 hours)
+            abi.encodeWithSelector(
+                HedgeModule.SequencerGracePeriod.selector, address(seq), block.timestamp - 10 minutes, 1 hours
+            )
         );
         seq.set(1, block.timestamp);
         vm.prank(keeper);
@@ -301,7 +306,13 @@ contract HedgeModuleAttacksTest is HMTestBase {
         HMProxyFeed proxy = new HMProxyFeed(10_000e8, address(agg)); // at maxAnswer
         _asSafe(abi.encodeCall(HedgeModule.setTokenConfig, (address(weth), address(proxy), 1 hours, true)));
         _hedgeOneWethExpectRevert(
-            abi.encodeWithSelector(HedgeModule.FeedAnswerAtLimit.selector, address(proxy), int256(10_000e8), int256(100e8), int256(10_000e8))
+            abi.encodeWithSelector(
+                HedgeModule.FeedAnswerAtLimit.selector,
+                address(proxy),
+                int256(10_000e8),
+                int256(100e8),
+                int256(10_000e8)
+            )
         );
         proxy.setAnswer(2000e8);
         assertGt(_swapWeth(1e18), 0);

@@ -41,7 +41,8 @@ contract HedgeModuleConfigTest is HMTestBase {
         module.setPoolAllowed(address(weth), address(usdc), 0, true);
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeeTier.selector, 1_000_000));
         module.setPoolAllowed(address(weth), address(usdc), 1_000_000, true);
-        (address t0, address t1) = address(weth) < address(junk) ? (address(weth), address(junk)) : (address(junk), address(weth));
+        (address t0, address t1) =
+            address(weth) < address(junk) ? (address(weth), address(junk)) : (address(junk), address(weth));
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotFound.selector, t0, t1, uint24(500)));
         module.setPoolAllowed(address(weth), address(junk), 500, true);
         vm.expectRevert(abi.encodeWithSelector(HedgeModule.SameToken.selector, address(weth)));
@@ -83,8 +84,13 @@ contract HedgeModuleConfigTest is HMTestBase {
 
     function test_lists_boundedAndEnumerated() public {
         vm.startPrank(safe);
-        for (uint24 f = 1; f <= 16; ++f) mockFactory.createPool(address(weth), address(usdc), f);
-        for (uint24 f = 1; f <= 15; ++f) module.setPoolAllowed(address(usdc), address(weth), f, true); // + FEE = 16
+        for (uint24 f = 1; f <= 16; ++f) {
+            mockFactory.createPool(address(weth), address(usdc), f);
+        }
+        // 15 here + FEE = 16
+        for (uint24 f = 1; f <= 15; ++f) {
+            module.setPoolAllowed(address(usdc), address(weth), f, true);
+        }
         vm.expectRevert(HedgeModule.ListFull.selector);
         module.setPoolAllowed(address(weth), address(usdc), 16, true);
         module.setPoolAllowed(address(weth), address(usdc), FEE, true); // already allowed: no duplicate
@@ -93,7 +99,9 @@ contract HedgeModuleConfigTest is HMTestBase {
         vm.stopPrank();
         HedgeModule.PoolParams[] memory pools = module.params().pools;
         assertEq(pools.length, 15);
-        for (uint256 i = 1; i < pools.length; ++i) assertLt(uint160(pools[i - 1].pool), uint160(pools[i].pool));
+        for (uint256 i = 1; i < pools.length; ++i) {
+            assertLt(uint160(pools[i - 1].pool), uint160(pools[i].pool));
+        }
         for (uint256 i; i < pools.length; ++i) {
             assertLt(uint160(pools[i].token0), uint160(pools[i].token1));
             assertEq(mockFactory.getPool(pools[i].token0, pools[i].token1, uint24(pools[i].fee)), pools[i].pool);
@@ -123,7 +131,8 @@ contract HedgeModuleConfigTest is HMTestBase {
         _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 50e18)));
         _asSafe(abi.encodeCall(HedgeModule.setTwapWindow, (900)));
         _asSafe(abi.encodeCall(HedgeModule.setSequencerFeed, (address(0x5E0), 3600)));
-        (address t0, address t1) = address(usdc) < address(weth) ? (address(usdc), address(weth)) : (address(weth), address(usdc));
+        (address t0, address t1) =
+            address(usdc) < address(weth) ? (address(usdc), address(weth)) : (address(weth), address(usdc));
         HedgeModule.TokenParams[] memory toks = new HedgeModule.TokenParams[](2);
         toks[0] = _tp(t0);
         toks[1] = _tp(t1);
@@ -135,11 +144,26 @@ contract HedgeModuleConfigTest is HMTestBase {
         pools[0] = HedgeModule.PoolParams(pa, t0, t1, fa);
         pools[1] = HedgeModule.PoolParams(pb, t0, t1, fb);
         bytes memory head1 = abi.encode(
-            keccak256("HedgeModule.params.v2"), block.chainid, address(module), safe, keeper, guardian,
-            address(mockRouter), PER_TRADE, PER_WINDOW, WINDOW, SLIP_BPS
+            keccak256("HedgeModule.params.v2"),
+            block.chainid,
+            address(module),
+            safe,
+            keeper,
+            guardian,
+            address(mockRouter),
+            PER_TRADE,
+            PER_WINDOW,
+            WINDOW,
+            SLIP_BPS
         );
         bytes memory head2 = abi.encode(
-            address(mockFactory), LOSS_WINDOW, LOSS_TOTAL, uint256(900), PERP_MIN_MARGIN_BPS, address(0x5E0), uint256(3600)
+            address(mockFactory),
+            LOSS_WINDOW,
+            LOSS_TOTAL,
+            uint256(900),
+            PERP_MIN_MARGIN_BPS,
+            address(0x5E0),
+            uint256(3600)
         );
         // abi.encode(params()) = abi.encode of ONE dynamic tuple: a 0x20 offset word, then the tuple's encoding:
         // its 21 head words (3 of them offsets of the lists, relative to the tuple's start), then the lists.
@@ -172,7 +196,9 @@ contract HedgeModuleConfigTest is HMTestBase {
 
     function _slice(bytes memory b, uint256 from) internal pure returns (bytes memory out) {
         out = new bytes(b.length - from);
-        for (uint256 i; i < out.length; ++i) out[i] = b[from + i];
+        for (uint256 i; i < out.length; ++i) {
+            out[i] = b[from + i];
+        }
     }
 
     function test_paramsHash_changesWithEverySetter_notWithPause() public {

@@ -204,7 +204,9 @@ contract HMStolenKeeperHandler is Test {
     ///      ignores the minimum, tries to pull more than approved, pulls less (partial fill) or pays the thief.
     function bendVenue(uint256 haircutBps, uint8 mode) external {
         mode = mode % 7;
-        router.setBehaviour(_bound(haircutBps, 0, 80), mode == 3, mode == 4 ? 1 : 0, mode == 5 ? THIEF : address(0), false);
+        router.setBehaviour(
+            _bound(haircutBps, 0, 80), mode == 3, mode == 4 ? 1 : 0, mode == 5 ? THIEF : address(0), false
+        );
         router.setPullLess(mode == 6 ? 1 : 0);
     }
 
@@ -237,23 +239,41 @@ contract HMStolenKeeperHandler is Test {
         if (caller == safe || caller == guardian) caller = keeper;
         bytes memory data;
         which = which % 17;
-        if (which == 0) data = abi.encodeCall(HedgeModule.setKeeper, (a));
-        else if (which == 1) data = abi.encodeCall(HedgeModule.setGuardian, (a));
-        else if (which == 2) data = abi.encodeCall(HedgeModule.setRouter, (a));
-        else if (which == 3) data = abi.encodeCall(HedgeModule.setPoolAllowed, (address(weth), address(usdc), uint24(x), flag));
-        else if (which == 4) data = abi.encodeCall(HedgeModule.setTokenConfig, (a, address(ethFeed), x, flag));
-        else if (which == 5) data = abi.encodeCall(HedgeModule.setPerpMarket, (a, address(ethFeed), x, flag));
-        else if (which == 6) data = abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), x));
-        else if (which == 7) data = abi.encodeCall(HedgeModule.setLimits, (x, x, x, x));
-        else if (which == 8) data = abi.encodeCall(HedgeModule.unpause, ());
-        else if (which == 9) data = abi.encodeCall(HedgeModule.pause, ());
-        else if (which == 10) data = abi.encodeCall(HedgeModule.setLossBudgets, (x, x));
-        else if (which == 11) data = abi.encodeCall(HedgeModule.resetLossTotal, ());
-        else if (which == 12) data = abi.encodeCall(HedgeModule.setFactory, (a));
-        else if (which == 13) data = abi.encodeCall(HedgeModule.setTwapWindow, (x));
-        else if (which == 14) data = abi.encodeCall(HedgeModule.setPerpMinMarginBps, (x));
-        else if (which == 15) data = abi.encodeCall(HedgeModule.guardianReducePerp, (address(perp), int256(x % 1e20)));
-        else data = abi.encodeWithSignature("execTransactionFromModule(address,uint256,bytes,uint8)", a, 0, "", 0);
+        if (which == 0) {
+            data = abi.encodeCall(HedgeModule.setKeeper, (a));
+        } else if (which == 1) {
+            data = abi.encodeCall(HedgeModule.setGuardian, (a));
+        } else if (which == 2) {
+            data = abi.encodeCall(HedgeModule.setRouter, (a));
+        } else if (which == 3) {
+            data = abi.encodeCall(HedgeModule.setPoolAllowed, (address(weth), address(usdc), uint24(x), flag));
+        } else if (which == 4) {
+            data = abi.encodeCall(HedgeModule.setTokenConfig, (a, address(ethFeed), x, flag));
+        } else if (which == 5) {
+            data = abi.encodeCall(HedgeModule.setPerpMarket, (a, address(ethFeed), x, flag));
+        } else if (which == 6) {
+            data = abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), x));
+        } else if (which == 7) {
+            data = abi.encodeCall(HedgeModule.setLimits, (x, x, x, x));
+        } else if (which == 8) {
+            data = abi.encodeCall(HedgeModule.unpause, ());
+        } else if (which == 9) {
+            data = abi.encodeCall(HedgeModule.pause, ());
+        } else if (which == 10) {
+            data = abi.encodeCall(HedgeModule.setLossBudgets, (x, x));
+        } else if (which == 11) {
+            data = abi.encodeCall(HedgeModule.resetLossTotal, ());
+        } else if (which == 12) {
+            data = abi.encodeCall(HedgeModule.setFactory, (a));
+        } else if (which == 13) {
+            data = abi.encodeCall(HedgeModule.setTwapWindow, (x));
+        } else if (which == 14) {
+            data = abi.encodeCall(HedgeModule.setPerpMinMarginBps, (x));
+        } else if (which == 15) {
+            data = abi.encodeCall(HedgeModule.guardianReducePerp, (address(perp), int256(x % 1e20)));
+        } else {
+            data = abi.encodeWithSignature("execTransactionFromModule(address,uint256,bytes,uint8)", a, 0, "", 0);
+        }
         vm.prank(caller);
         (bool ok,) = address(module).call(data);
         ok; // all must fail: checked by the invariants on state

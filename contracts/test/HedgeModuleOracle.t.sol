@@ -24,7 +24,9 @@ contract HedgeModuleOracleTest is HMTestBase {
     function test_hedgeSwap_staleFeed() public {
         vm.warp(block.timestamp + 1 hours + 1); // WETH feed max age 1 hour
         uint256 updatedAt = block.timestamp - 1 hours - 1;
-        _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.StaleFeed.selector, address(ethFeed), updatedAt, 1 hours));
+        _hedgeOneWethExpectRevert(
+            abi.encodeWithSelector(HedgeModule.StaleFeed.selector, address(ethFeed), updatedAt, 1 hours)
+        );
         ethFeed.setAnswer(2000e8);
         _swapWeth(1e18);
     }
@@ -41,7 +43,9 @@ contract HedgeModuleOracleTest is HMTestBase {
         }
         f.set(2000e8, block.timestamp + 1); // future timestamp
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.StaleFeed.selector, address(f), block.timestamp + 1, 1 hours));
+        vm.expectRevert(
+            abi.encodeWithSelector(HedgeModule.StaleFeed.selector, address(f), block.timestamp + 1, 1 hours)
+        );
         module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 0, block.timestamp);
         f.set(2000e18, block.timestamp);
         f.setDecimals(18);
@@ -73,11 +77,15 @@ contract HedgeModuleOracleTest is HMTestBase {
         _checkSwapIfAccepted(tin, tout, amountIn, bound(minOut, 0, amountIn * 1e20), slipBps);
     }
 
-    function _checkSwapIfAccepted(HMToken tin, HMToken tout, uint256 amountIn, uint256 minOut, uint256 slipBps) internal {
+    function _checkSwapIfAccepted(HMToken tin, HMToken tout, uint256 amountIn, uint256 minOut, uint256 slipBps)
+        internal
+    {
         int256 v0 = _safeValueUsd();
         uint256 outBefore = tout.balanceOf(safe);
         vm.prank(keeper);
-        try module.hedgeSwap(address(tin), address(tout), FEE, amountIn, minOut, block.timestamp) returns (uint256 out) {
+        try module.hedgeSwap(address(tin), address(tout), FEE, amountIn, minOut, block.timestamp) returns (
+            uint256 out
+        ) {
             if (out == 0) {
                 // the worst case exceeded the total loss budget left: no trade, the module paused itself
                 assertTrue(module.paused());
@@ -114,7 +122,8 @@ contract HedgeModuleOracleTest is HMTestBase {
         ethPrice8 = bound(ethPrice8, 1, 1e14);
         amountIn = bound(amountIn, 1, 1e30);
         ethFeed.setAnswer(int256(ethPrice8));
-        (uint256 notional, uint256 expectedOut, uint256 minOut) = module.quoteSwap(address(weth), address(usdc), FEE, amountIn);
+        (uint256 notional, uint256 expectedOut, uint256 minOut) =
+            module.quoteSwap(address(weth), address(usdc), FEE, amountIn);
         uint256 exactNum = amountIn * ethPrice8 * 1e10; // usd wad * 1e18
         assertEq(notional, (exactNum + 1e18 - 1) / 1e18);
         assertEq(expectedOut, (amountIn * ethPrice8 * 1e10 * 1e6 + 1e36 - 1) / 1e36);

@@ -43,7 +43,9 @@ contract HedgeModulePerpTest is HMTestBase {
         vm.warp(block.timestamp + 1 hours + 1);
         vm.prank(keeper);
         vm.expectRevert(
-            abi.encodeWithSelector(HedgeModule.StaleFeed.selector, address(ethFeed), block.timestamp - 1 hours - 1, 1 hours)
+            abi.encodeWithSelector(
+                HedgeModule.StaleFeed.selector, address(ethFeed), block.timestamp - 1 hours - 1, 1 hours
+            )
         );
         module.hedgePerp(address(perp), 1e18, 2010e18);
     }
@@ -59,7 +61,9 @@ contract HedgeModulePerpTest is HMTestBase {
         module.hedgePerp(address(perp), 1e18, 2010e18);
         perp.setBehaviour(false, 5_000, false); // fills half: state check catches it
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpFillMismatch.selector, int256(0), int256(0.5e18), int256(1e18)));
+        vm.expectRevert(
+            abi.encodeWithSelector(HedgeModule.PerpFillMismatch.selector, int256(0), int256(0.5e18), int256(1e18))
+        );
         module.hedgePerp(address(perp), 1e18, 2010e18);
     }
 

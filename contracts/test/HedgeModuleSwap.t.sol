@@ -12,7 +12,8 @@ contract HedgeModuleSwapTest is HMTestBase {
 
     function test_hedgeSwap_mockRouter_happyPath() public {
         uint256 amountIn = 10e18;
-        (uint256 notional, uint256 expectedOut, uint256 minOut) = module.quoteSwap(address(weth), address(usdc), FEE, amountIn);
+        (uint256 notional, uint256 expectedOut, uint256 minOut) =
+            module.quoteSwap(address(weth), address(usdc), FEE, amountIn);
         assertEq(notional, 20_000e18);
         assertEq(expectedOut, 20_000e6);
         assertEq(minOut, 19_900e6); // 50 bps below the oracle
@@ -20,7 +21,9 @@ contract HedgeModuleSwapTest is HMTestBase {
         uint256 uBefore = usdc.balanceOf(safe);
         uint256 paid = mockRouter.quote(address(weth), address(usdc), amountIn); // 0.3% haircut
         vm.expectEmit(address(module));
-        emit HedgeExecuted(address(mockRouter), address(weth), address(usdc), FEE, amountIn, paid, notional, ETH_USD, 1e18);
+        emit HedgeExecuted(
+            address(mockRouter), address(weth), address(usdc), FEE, amountIn, paid, notional, ETH_USD, 1e18
+        );
         vm.prank(keeper);
         uint256 out = module.hedgeSwap(address(weth), address(usdc), FEE, amountIn, minOut, block.timestamp);
         assertEq(out, paid);
@@ -37,7 +40,8 @@ contract HedgeModuleSwapTest is HMTestBase {
     ///         passes, the router is told to pay the Safe.
     function testFuzz_hedgeSwap_recipientIsAlwaysTheSafe(uint256 amountIn, bool wethIn) public {
         assertEq(
-            HedgeModule.hedgeSwap.selector, bytes4(keccak256("hedgeSwap(address,address,uint24,uint256,uint256,uint256)"))
+            HedgeModule.hedgeSwap.selector,
+            bytes4(keccak256("hedgeSwap(address,address,uint24,uint256,uint256,uint256)"))
         );
         (HMToken tin, HMToken tout) = wethIn ? (weth, usdc) : (usdc, weth);
         amountIn = bound(amountIn, wethIn ? 1e15 : 1e6, wethIn ? 40e18 : 80_000e6);
@@ -142,6 +146,8 @@ contract HedgeModuleSwapTest is HMTestBase {
 
     function test_hedgeSwap_approveReturningFalse() public {
         weth.setQuirks(false, false, true);
-        _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.ApproveFailed.selector, address(weth), abi.encode(false)));
+        _hedgeOneWethExpectRevert(
+            abi.encodeWithSelector(HedgeModule.ApproveFailed.selector, address(weth), abi.encode(false))
+        );
     }
 }

@@ -23,10 +23,12 @@ contract HedgeModuleUniswapTest is HMTestBase {
     /// @notice The pool the module allows is the one the router swaps in: the CREATE2 address from the factory
     ///         and periphery's POOL_INIT_CODE_HASH.
     function test_realUniswap_allowedPoolIsTheCreate2Pool() public view {
-        (address t0, address t1) = address(weth) < address(usdc) ? (address(weth), address(usdc)) : (address(usdc), address(weth));
+        (address t0, address t1) =
+            address(weth) < address(usdc) ? (address(weth), address(usdc)) : (address(usdc), address(weth));
         bytes32 salt = keccak256(abi.encode(t0, t1, FEE));
         bytes32 initCodeHash = 0xe34f199b19b2b4f47f68442619d555527d244f78a3297ea89325f843f87b8b54;
-        address expected = address(uint160(uint256(keccak256(abi.encodePacked(hex"ff", uniFactory, salt, initCodeHash)))));
+        address expected =
+            address(uint160(uint256(keccak256(abi.encodePacked(hex"ff", uniFactory, salt, initCodeHash)))));
         assertEq(module.poolFor(keccak256(abi.encode(t0, t1, FEE))), expected);
         assertEq(module.params().pools[0].pool, expected);
     }

@@ -20,7 +20,9 @@ contract HedgeModuleWindowTest is HMTestBase {
         _swapWeth(50e18); // $200k
         uint256 minOut = _minOutWethToUsdc(25.001e18);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.WindowCapExceeded.selector, 200_000e18, 50_002e18, PER_WINDOW));
+        vm.expectRevert(
+            abi.encodeWithSelector(HedgeModule.WindowCapExceeded.selector, 200_000e18, 50_002e18, PER_WINDOW)
+        );
         module.hedgeSwap(address(weth), address(usdc), FEE, 25.001e18, minOut, block.timestamp);
         _swapWeth(25e18); // exactly $250k: allowed
         (uint256 used, uint256 n) = module.windowUsage();

@@ -128,7 +128,9 @@ contract OptionMarketSettlementTest is OptionMarketBase {
         vm.warp(EXPIRY);
         ethFeed.setAnswer(3100e8);
         uint80 first = ethFeed.latestRound();
-        for (uint256 i; i < 70; ++i) ethFeed.setAnswer(int256(3200e8 + i));
+        for (uint256 i; i < 70; ++i) {
+            ethFeed.setAnswer(int256(3200e8 + i));
+        }
         vm.expectRevert(abi.encodeWithSelector(OptionMarket.SettlementRoundNotFound.selector, callId));
         market.settle(callId);
         market.settleAtRound(callId, first);

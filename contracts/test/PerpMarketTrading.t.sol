@@ -172,7 +172,9 @@ contract PerpMarketTradingTest is PerpMarketBase {
         perp.modifyPosition(30e18, type(uint256).max); // margin 9910
         _setPrice(2600e8); // loss 12k: insolvent
         vm.prank(alice);
-        vm.expectRevert(abi.encodeWithSelector(PerpMarket.InsufficientMargin.selector, int256(9910e6 - 12_000e6 - 78e6), 0));
+        vm.expectRevert(
+            abi.encodeWithSelector(PerpMarket.InsufficientMargin.selector, int256(9910e6 - 12_000e6 - 78e6), 0)
+        );
         perp.modifyPosition(-30e18, 0);
     }
 

@@ -9,8 +9,13 @@ interface IOptionMarket {
     event SeriesCreated(
         uint256 indexed seriesId, address indexed underlying, uint256 strikePrice, uint64 expiry, bool isPut
     );
-    event Written(uint256 indexed seriesId, address indexed writer, address indexed longRecipient, uint256 amount,
-        uint256 collateral);
+    event Written(
+        uint256 indexed seriesId,
+        address indexed writer,
+        address indexed longRecipient,
+        uint256 amount,
+        uint256 collateral
+    );
     event Closed(uint256 indexed seriesId, address indexed writer, uint256 amount, uint256 collateralReturned);
     event Settled(uint256 indexed seriesId, uint256 settlementPrice);
     event Exercised(uint256 indexed seriesId, address indexed holder, uint256 amount, uint256 payout);

@@ -117,7 +117,10 @@ abstract contract HMSafeBase is Test {
     function _safeExec(address to, bytes memory data) internal returns (bool) {
         bytes32 h = safeAcct.getTransactionHash(to, 0, data, 0, 0, 0, 0, address(0), address(0), safeAcct.nonce());
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(OWNER_PK, h);
-        return safeAcct.execTransaction(to, 0, data, 0, 0, 0, 0, address(0), payable(address(0)), abi.encodePacked(r, s, v));
+        return
+            safeAcct.execTransaction(
+                to, 0, data, 0, 0, 0, 0, address(0), payable(address(0)), abi.encodePacked(r, s, v)
+            );
     }
 
     // ------------------------------------------------------------------ Uniswap v3

@@ -8,11 +8,22 @@ import {HedgeModule} from "../../src/HedgeModule.sol";
 ///         and shorthands for the common keeper swaps.
 abstract contract HMTestBase is HMFixture {
     event HedgeExecuted(
-        address indexed venue, address indexed tokenIn, address indexed tokenOut, uint24 fee, uint256 amountIn,
-        uint256 amountOut, uint256 notionalUsd, uint256 priceInUsd, uint256 priceOutUsd
+        address indexed venue,
+        address indexed tokenIn,
+        address indexed tokenOut,
+        uint24 fee,
+        uint256 amountIn,
+        uint256 amountOut,
+        uint256 notionalUsd,
+        uint256 priceInUsd,
+        uint256 priceOutUsd
     );
     event PerpHedgeExecuted(
-        address indexed market, int256 sizeDelta, uint256 acceptablePrice, uint256 oraclePrice, uint256 notionalUsd,
+        address indexed market,
+        int256 sizeDelta,
+        uint256 acceptablePrice,
+        uint256 oraclePrice,
+        uint256 notionalUsd,
         int256 newSize
     );
     event LimitsSet(uint256 perTradeUsd, uint256 perWindowUsd, uint256 windowSeconds, uint256 maxSlippageBps);

@@ -9,9 +9,13 @@ import {MockERC20} from "../mocks/MockERC20.sol";
 /// Mints the three test tokens (quote, WETH, WBTC) to an account and approves a spender for all of them.
 abstract contract OptionFunding is Test {
     function _mintAndApprove(MockERC20[3] memory tokens, address who, address spender, uint256 amount) internal {
-        for (uint256 i; i < tokens.length; ++i) tokens[i].mint(who, amount);
+        for (uint256 i; i < tokens.length; ++i) {
+            tokens[i].mint(who, amount);
+        }
         vm.startPrank(who);
-        for (uint256 i; i < tokens.length; ++i) tokens[i].approve(spender, type(uint256).max);
+        for (uint256 i; i < tokens.length; ++i) {
+            tokens[i].approve(spender, type(uint256).max);
+        }
         vm.stopPrank();
     }
 }
