@@ -23,7 +23,7 @@ from keeper.core.book import (
     pool_bases,
     pool_price_quote,
 )
-from keeper.core.portfolio import OptionPosition, PerpPosition, SpotHolding
+from keeper.core.portfolio import LPPosition, OptionPosition, PerpPosition, SpotHolding
 from keeper.core.smile_delta import MinVarianceCoefficients, OptionVols, SmilePolicy
 from keeper.core.snapshot import (
     LpPosition,
@@ -279,3 +279,19 @@ def test_a_smile_without_a_spot_leaves_the_options_on_their_model_vol() -> None:
     assert lines[0].positions == (OptionPosition("ETH", 1.0, 3000.0, 73 / 365, True, 0.45, 0.0),)
     with pytest.raises(InputError, match="vols: no volatility for ETH"):
         book_lines(s, ASSETS, USDC, {}, smiles={"ETH": smile("ETH")})
+
+
+def test_book_positions_passes_rate_spots_and_smiles_through() -> None:
+    opts = (option("otc:d", 1, "ETH", 3000, False, 1.0, 0.0),)
+    p = ticked(pool("0xp", USDC, WETH, Q96), -60, 60)
+    s = snap(options=opts, pools={"0xp": p}, lps=(lp_in(p),))
+    plain, _ = book_positions(s, ASSETS, USDC, {"ETH": 0.45})
+    lp_plain, opt_plain = plain  # LPs come before options
+    assert isinstance(opt_plain, OptionPosition) and opt_plain.rate == 0.0 and opt_plain.vol == 0.45
+    assert isinstance(lp_plain, LPPosition) and lp_plain.mark is None
+    positions, _ = book_positions(s, ASSETS, USDC, {"ETH": 0.45}, rate=0.02, spots={"ETH": 2800.0},
+                                  smiles={"ETH": smile("ETH", model_vol=0.3, spread=0.05)})
+    lp_pos, opt = positions
+    assert isinstance(opt, OptionPosition) and opt.rate == 0.02 and opt.vol == pytest.approx(0.35, abs=1e-15)
+    assert opt.delta_adjustment != 0.0
+    assert isinstance(lp_pos, LPPosition) and lp_pos.mark == 2800.0

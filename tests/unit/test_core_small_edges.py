@@ -328,3 +328,8 @@ def test_option_net_amount_and_feed_price() -> None:
     assert o.net_amount == -2 * 10**18
     assert FeedReading("ETH", "0xf", 301_234_000_000, 8, 0, 1).price == 3012.34
     assert FeedReading("X", "0xf", 5, 0, 0, 1).price == 5.0
+
+
+def test_fmt_bps_scales_by_exactly_ten_thousand() -> None:
+    assert fmt_bps(0.1) == "1000.0 bps"
+    assert fmt_bps(-0.25) == "-2500.0 bps"

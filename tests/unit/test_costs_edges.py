@@ -160,3 +160,16 @@ def test_swap_cost_array_charges_orders_below_one_unit() -> None:
     cost = swap_cost_quote_array([0.5, 0.0], [True, True], [4.0, 4.0], 0.25, 1e300, 1.0)
     assert cost[1] == 0.0
     assert cost[0] == pytest.approx(1.5, rel=1e-12)
+
+
+def test_every_unavailable_swap_says_false_not_just_falsy() -> None:
+    venue = SwapVenue("0xp", 1 / 1024, 0.0, 0.5, 10.0, 3.0, 1.0)
+    unavailable = [
+        estimate_swap(venue, "sell", 1.0, 1024.0, NO_GAS, CFG),                               # balance
+        estimate_swap(venue, "buy", 1.0, 1024.0, NO_GAS, CFG),                                # quote balance
+        estimate_swap(venue, "sell", 0.5, 1.0, NO_GAS, VenueConfig(max_impact_bps=1.0)),      # impact
+        estimate_swap(quote_only("buy", 1.0, 1.0), "sell", 1.0, 1.0, NO_GAS, CFG),            # no estimate
+        estimate_perp(PerpVenue("0xm", 0.0, 0.0, 0.0, 0.5, 0.0), "buy", 1.0, 1.0, NO_GAS, CFG),  # margin
+    ]
+    assert [e.available for e in unavailable] == [False] * 5
+    assert all(e.available is False for e in unavailable)

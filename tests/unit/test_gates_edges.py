@@ -417,3 +417,28 @@ def test_slippage_gate_checks_an_order_below_one_quote_unit() -> None:
 def test_pool_deviation_price_format_switches_at_one(price: float, shown: str) -> None:
     res = check_pool_deviation("0xp", "X", price, price, 1.0)
     assert f"prices X at {shown} vs feed {shown}:" in res.reason.text
+
+
+def test_failed_gates_and_blocked_estimates_say_false_not_just_falsy() -> None:
+    assert check_feed_staleness(oracle(feed_updated_at=1_601.0), 60.0).passed is False
+    assert check_feed_staleness(oracle(feed_updated_at=1_000.0), 60.0).passed is False
+    assert check_oracle_consistency(oracle(pool_spot=1025.0), 1.0).passed is False
+    assert check_oracle_consistency(oracle(twap=None), 1.0).passed is False
+    assert check_gas(2.0, 1.0, 0.0, 1.0).passed is False
+    assert check_snapshot(SnapshotStatus(False)).passed is False
+    assert check_pool_deviation("0xp", "X", 1025.0, 1024.0, 1.0).passed is False
+    assert gate_swap_estimate(estimate(), swap(32.0), 1025.0, 1.0).available is False
+    assert gate_slippage_estimate(estimate(), 1024.0, 1.0).available is False
+
+
+def test_slippage_gate_names_an_adverse_basis_below_one_bp() -> None:
+    # buying from a pool 0.5 bps over the bound: still adverse, still named
+    out = gate_slippage_estimate(estimate(side="buy"), 1024.0, 2 * STEP_BPS, pool_price=1024.0512)
+    assert not out.available
+    assert " + 0.5 bps adverse basis to the bound price 1,024.00 = 20.0 bps" in out.reason.text
+
+
+def test_evaluate_gates_underlying_defaults_to_no_symbol() -> None:
+    cfg = GateConfig(max_gas_gwei=1.0, urgent_deviation_units=1.0)
+    gas = evaluate_gates(cfg, oracle(), SnapshotStatus(), 2.0, 2.0)[3]
+    assert gas.overridden and "|delta - target| 2  > urgent limit 1 : trading anyway" in gas.reason.text

@@ -172,3 +172,12 @@ def test_underlyings_without_a_summary_or_a_feed_are_left_out_in_venue_order() -
     btc = got[0].swaps[0]
     assert btc.liquidity == 0.0 and btc.sqrt_price == pytest.approx(10.0, rel=1e-14)
     assert isinstance(btc, SwapVenue)
+
+
+def test_an_underlying_without_venues_does_not_hide_the_next_one() -> None:
+    pools = {"0xe": pool("0xe", USDC, WETH, Q96)}
+    venues = {"BTC": UnderlyingVenues("BTC", WBTC, None, ("0xnot-read",)),   # nothing to hedge with
+              "ETH": UnderlyingVenues("ETH", WETH, None, ("0xe",))}
+    got = underlying_inputs(snap(pools=pools, feeds=FEEDS), risk(("ETH", 3000.0), ("BTC", 60_000.0)), venues, SAFE,
+                            USDC, {})
+    assert [i.exposure.underlying for i in got] == ["ETH"]
