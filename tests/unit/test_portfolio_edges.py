@@ -117,8 +117,14 @@ def test_a_spot_below_one_is_valid() -> None:
 
 
 def test_grid_of_two_lps_matches_the_amount_formulas() -> None:
-    """Two LPs of one orientation (summed along their own axis), one with a basis and fees."""
-    a, b = lp(), lp(basis=1.01, fees=(0.5, 25.0), liquidity=2 * L)
+    """Two LPs of one orientation (summed along their own axis), one with a basis and fees.
+
+    In range, ``u(bS) S + q(bS)`` is symmetric in ``b <-> 1/b`` (``L sqrt(S) (sqrt(b) + 1/sqrt(b))``
+    plus constants), so the second LP's range (about 2100 to 2500 USD per WETH) holds its pool price
+    ``1.1 S`` = 2200 and not ``S / 1.1``: a pool priced the wrong way round would show.
+    """
+    a = lp()
+    b = LPPosition("ETH", 2 * L, 198_060, 199_800, False, D0, D1, 0.5, 25.0, 1.1)
     shocks, vols = (-0.02, 0.0, 0.03), (0.0, 0.5)
     grid = scenario_grid([a, b], {"ETH": 2000.0}, shocks, vols)["ETH"]
     base = value_by_hand(a, 2000.0) + value_by_hand(b, 2000.0)
