@@ -121,7 +121,7 @@ def test_underlying_input_by_hand() -> None:
     assert sw.liquidity == pytest.approx(8 * 10**12 / 10**12, rel=1e-15)   # L / 10**((18 + 6) / 2)
     assert sw.sqrt_price == pytest.approx(math.sqrt(1e12 / 16), rel=1e-14)
     # used margin: 3 ETH * 2000 * 10 % = 600; left 1e11 / 1e8 = 1000 -> free 400
-    assert inp.perps == (PerpVenue("0xm", 0.0005, 1e-6, 400.0, 0.1, 222),)
+    assert inp.perps == (PerpVenue("0xm", 0.0005, 1e-6, 400.0, 0.1, 222, position_units=-3.0, equity_quote=1000.0),)
     assert inp.history == hist
 
 
@@ -150,7 +150,7 @@ def test_a_perp_venue_needs_the_accounts_position_and_free_margin_is_never_negat
     s = snap(feeds=FEEDS, perp_markets={"0xm": market}, perps=(under,))
     venues = {"ETH": UnderlyingVenues("ETH", WETH, None, (), "0xm")}
     [inp] = underlying_inputs(s, risk(("ETH", 3000.0)), venues, SAFE, USDC, {})
-    assert inp.perps == (PerpVenue("0xm", 0.0, -1e-6, 0.0, 0.1, 320_000),)
+    assert inp.perps == (PerpVenue("0xm", 0.0, -1e-6, 0.0, 0.1, 320_000, position_units=1.0, equity_quote=100.0),)
     # no position of the account: no perp venue, and with no pool either the underlying is left out
     assert underlying_inputs(dataclasses.replace(s, perps=()), risk(("ETH", 3000.0)), venues, SAFE, USDC, {}) == ()
     # a market that was not read: likewise
