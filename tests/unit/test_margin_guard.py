@@ -168,3 +168,49 @@ def test_reasons_read_as_text_with_units() -> None:
     [r] = [r for r in d.reasons if r.code == "perp_margin_low"]
     assert "margin 5.00 % of notional < 7.5 %" in r.text and "USD" in r.text and "ETH" in r.text
     assert "restore 10 %" in r.text
+
+
+# ------------------------------------------------------------------ edges (from mutation testing)
+
+
+def test_every_bad_argument_is_named_with_its_value() -> None:
+    with pytest.raises(InputError, match="^reduce_below_bps"):
+        MarginConfig(reduce_below_bps=-1.0)
+    with pytest.raises(InputError, match="^restore_to_bps"):
+        MarginConfig(restore_to_bps=0.0)
+    with pytest.raises(InputError, match=r"^restore_to_bps: must be <= 10000 \(100 %\), got 20000$"):
+        MarginConfig(restore_to_bps=20_000)
+    with pytest.raises(InputError, match=r"^reduce_below_bps: must be below restore_to_bps \(900\), got 900$"):
+        MarginConfig(reduce_below_bps=900, restore_to_bps=900)
+    with pytest.raises(InputError, match="^position_units"):
+        margin_ratio(math.inf, 1.0, 3000.0)
+    with pytest.raises(InputError, match="^equity_quote"):
+        margin_ratio(1.0, math.nan, 3000.0)
+    with pytest.raises(InputError, match="^price"):
+        margin_ratio(1.0, 1.0, 0.0)
+    with pytest.raises(InputError, match="^cost_fraction"):
+        margin_reduction_units(1.0, 1.0, 3000.0, -0.001, GUARD)
+
+
+def test_restore_to_the_whole_notional_is_allowed_and_no_more() -> None:
+    assert MarginConfig(reduce_below_bps=5000, restore_to_bps=10_000).restore_to_bps == 10_000
+    with pytest.raises(InputError, match="restore_to_bps"):
+        MarginConfig(restore_to_bps=10_000.5)
+
+
+def test_a_one_bp_threshold_still_acts() -> None:
+    cfg = MarginConfig(reduce_below_bps=1.0, restore_to_bps=2.0)
+    # 0.5 bp of margin on 100 ETH at 3,000 USD (15 USD): d = (0.0002 * 300,000 - 15) / (3,000 * 0.0002) = 75
+    assert margin_reduction_units(-100.0, 15.0, 3000.0, 0.0, cfg) == pytest.approx(75.0, rel=1e-9)
+
+
+def test_small_positive_equity_is_reduced_partly_not_closed() -> None:
+    # 1e-4 ETH at 3,000 USD (0.30 USD notional) with 0.01 USD of equity (3.3 %), no cost: back to 10 %
+    # needs d = (0.10 * 0.30 - 0.01) / (3,000 * 0.10) = 6.67e-5 ETH, not the whole 1e-4.
+    d = margin_reduction_units(1e-4, 0.01, 3000.0, 0.0, GUARD)
+    assert d == pytest.approx(0.02 / 300.0, rel=1e-12) and d < 1e-4
+
+
+def test_a_cost_equal_to_the_target_ratio_closes_everything() -> None:
+    # Paying exactly r on the closed notional can never raise the ratio to r: close it all (no division by 0).
+    assert margin_reduction_units(10.0, 1_000.0, 3000.0, 0.10, GUARD) == 10.0
