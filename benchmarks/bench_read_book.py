@@ -20,7 +20,7 @@ from keeper.chain.rpc import RpcClient
 from keeper.devnet.bigbook import big_book_variant
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import start_variant
-from keeper.reader import BookReader, BookSources
+from keeper.read.reader import BookReader, BookSources
 from keeper.venues import chainlink, erc20, options, uniswap_v3
 
 

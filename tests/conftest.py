@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import pytest
 from web3 import Web3
 
-from keeper.devnet.anvil import AnvilNode
-from keeper.devnet.manifest import Manifest
+from keeper.build.manifest import Manifest
 from keeper.devnet.state import World, start_world
+from keeper.node.anvil import AnvilNode
 
 
 def _progress(msg: str) -> None:

@@ -5,7 +5,7 @@ Modules: :mod:`~keeper.backtest.paths` (GBM, GARCH, Merton, Heston, CSV), :mod:`
 :mod:`~keeper.backtest.engine` (vectorized over paths),
 :mod:`~keeper.backtest.policies` (the comparison set), :mod:`~keeper.backtest.metrics`,
 :mod:`~keeper.backtest.report`, :mod:`~keeper.backtest.plots`, :mod:`~keeper.backtest.parallel`,
-:mod:`~keeper.backtest.cli` (``keeper backtest``).
+:mod:`~keeper.cli.backtest` (``keeper backtest``).
 """
 
 from __future__ import annotations

@@ -181,7 +181,7 @@ def _register_url_secrets(url: str) -> None:
     """An RPC URL's credentials, path and query often hold an API key: never log them."""
     from urllib.parse import urlsplit
 
-    from keeper.logs import MIN_SECRET_LENGTH, register_secret
+    from keeper.obs.logs import MIN_SECRET_LENGTH, register_secret
 
     parts = urlsplit(url)
     for piece in (parts.password or "", parts.username or "", parts.path.strip("/"), parts.query):

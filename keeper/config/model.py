@@ -50,9 +50,9 @@ from keeper.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from keeper.core.snapshot import OptionPosition
-    from keeper.reader import BookSources
-    from keeper.signer import SignerSource
-    from keeper.surface_io import SurfaceFeed
+    from keeper.execute.signer import SignerSource
+    from keeper.read.reader import BookSources
+    from keeper.read.surface_io import SurfaceFeed
 
 __all__ = ["AssetPolicy", "KeeperConfig"]
 
@@ -329,7 +329,7 @@ class KeeperConfig(Model):
 
         Loads ``positions.otc_file`` when one is configured.
         """
-        from keeper.reader import AssetSource, BookSources, PerpSource
+        from keeper.read.reader import AssetSource, BookSources, PerpSource
 
         return BookSources(
             owners=tuple(owners),
@@ -367,13 +367,13 @@ class KeeperConfig(Model):
         return next((a.symbol for a in self.assets if a.native), None)
 
     def surface_feeds(self) -> dict[str, SurfaceFeed]:
-        """One :class:`~keeper.surface_io.SurfaceFeed` per ``[vol.surfaces.<SYMBOL>]``.
+        """One :class:`~keeper.read.surface_io.SurfaceFeed` per ``[vol.surfaces.<SYMBOL>]``.
 
         Loads each surface file once (so a bad file fails here, naming its field path) and fits the
         Hull-White coefficients of ``min_variance_history``.
         """
         from keeper.core.smile_delta import MinVarianceCoefficients, SmilePolicy
-        from keeper.surface_io import SurfaceFeed, fit_min_variance_file
+        from keeper.read.surface_io import SurfaceFeed, fit_min_variance_file
 
         out: dict[str, SurfaceFeed] = {}
         for sym, sc in self.vol.surfaces.items():
@@ -396,8 +396,8 @@ class KeeperConfig(Model):
         return out
 
     def signer_source(self) -> SignerSource:
-        """The :mod:`keeper.signer` source of the signing key."""
-        from keeper.signer import EnvKeySource, KeystoreSource
+        """The :mod:`keeper.execute.signer` source of the signing key."""
+        from keeper.execute.signer import EnvKeySource, KeystoreSource
 
         s = self.signer
         if s.keystore is not None:

@@ -240,7 +240,7 @@ MIN_SAMPLES = {"ewma": 10, "garch": 250}
 
 def _timestamp(value: int | str) -> int:
     from keeper.errors import InputError
-    from keeper.surface_io import parse_timestamp
+    from keeper.read.surface_io import parse_timestamp
 
     try:
         return parse_timestamp(value, "timestamp")
@@ -257,7 +257,7 @@ def _tuples(value: object) -> object:
 
 
 class SurfaceGridConfig(Model):
-    """An inline implied-vol grid: ``vols[i][j]`` at ``expiries[i]`` and ``columns[j]`` (see keeper.surface_io)."""
+    """An inline implied-vol grid: ``vols[i][j]`` at ``expiries[i]`` and ``columns[j]`` (see keeper.read.surface_io)."""
 
     kind: Literal["strike", "moneyness", "delta"]
     expiries: Annotated[tuple[Timestamp, ...], Field(min_length=1), BeforeValidator(_tuples)]
@@ -330,7 +330,7 @@ class SurfaceConfig(Model):
 
     def core_grid(self, underlying: str) -> SurfaceGrid:
         """The inline grid as a :class:`keeper.core.surface.SurfaceGrid`."""
-        from keeper.surface_io import grid_from_mapping
+        from keeper.read.surface_io import grid_from_mapping
 
         assert self.grid is not None
         g = self.grid

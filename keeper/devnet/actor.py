@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from web3 import Web3
 
-from keeper.devnet.chain import DevChain
-from keeper.devnet.manifest import Manifest
+from keeper.build.manifest import Manifest
 from keeper.devnet.world import contract, pool_price_usd, sqrt_price_x96_for_usd
+from keeper.node.dev import DevChain
 
 __all__ = ["MarketActor"]
 

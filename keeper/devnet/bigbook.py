@@ -12,9 +12,9 @@ from typing import Any
 from eth_typing import ChecksumAddress
 from web3 import Web3
 
-from keeper.devnet.chain import DevChain, dev_account
-from keeper.devnet.manifest import Manifest
+from keeper.build.manifest import Manifest
 from keeper.devnet.world import contract
+from keeper.node.dev import DevChain, dev_account
 
 __all__ = ["big_book_variant", "build_big_book", "treasury_book_variant"]
 

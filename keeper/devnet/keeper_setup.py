@@ -1,4 +1,4 @@
-"""Compose a :class:`~keeper.runner.Keeper` for the local world's treasury (tests and the demo).
+"""Compose a :class:`~keeper.cycle.runner.Keeper` for the local world's treasury (tests and the demo).
 
 The production composition reads the same pieces from the config file; this one takes them
 from the world's manifest.
@@ -9,24 +9,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from keeper.chain.fees import FeePolicy
+from keeper.build.artifacts import forge_artifact
+from keeper.build.manifest import Manifest
 from keeper.chain.multicall import Multicall
 from keeper.chain.rpc import RpcClient
-from keeper.chain.tx import ErrorDecoder, TxManager
 from keeper.core.costs import VenueConfig
 from keeper.core.gates import GateConfig
 from keeper.core.inputs import UnderlyingVenues
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
 from keeper.core.sizing import HedgeTo, SizingConfig, TriggerConfig
 from keeper.core.vol import FixedVol, VolModel
-from keeper.devnet.artifacts import forge_artifact
-from keeper.devnet.chain import dev_account
-from keeper.devnet.manifest import Manifest
+from keeper.cycle.runner import Keeper
 from keeper.devnet.sources import world_sources
-from keeper.execution import ExecutionMode, Executor
+from keeper.execute.execution import ExecutionMode, Executor
+from keeper.execute.fees import FeePolicy
+from keeper.execute.tx import ErrorDecoder, TxManager
 from keeper.journal import Journal
-from keeper.reader import BookReader
-from keeper.runner import Keeper
+from keeper.node.dev import dev_account
+from keeper.read.reader import BookReader
 
 __all__ = ["band_policy", "world_deltas", "world_keeper", "world_venues"]
 

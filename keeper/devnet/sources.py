@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from keeper.devnet.manifest import Manifest
-from keeper.reader import AssetSource, BookSources, PerpSource
+from keeper.build.manifest import Manifest
+from keeper.read.reader import AssetSource, BookSources, PerpSource
 
 __all__ = ["world_sources"]
 

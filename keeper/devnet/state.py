@@ -20,9 +20,10 @@ from typing import Any
 
 from web3 import Web3
 
-from keeper.devnet.anvil import AnvilNode, repo_root
-from keeper.devnet.manifest import Manifest
+from keeper.build.manifest import Manifest
+from keeper.build.paths import repo_root
 from keeper.devnet.world import WorldConfig, build_world
+from keeper.node.anvil import AnvilNode
 
 __all__ = [
     "World",

@@ -1,6 +1,6 @@
 """Build the local world: real Uniswap v3, a real Safe 1.4.1 treasury, Multicall3, feeds, history.
 
-Every contract but our own comes from its npm artifact (see :mod:`keeper.devnet.artifacts`).
+Every contract but our own comes from its npm artifact (see :mod:`keeper.build.artifacts`).
 The build is deterministic for a given :class:`WorldConfig` (seeded price path).
 """
 
@@ -18,11 +18,11 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from keeper.devnet.artifacts import NPM_ARTIFACTS, forge_artifact, multicall3_creation_code, npm_artifact
-from keeper.devnet.chain import DevChain, dev_account
-from keeper.devnet.manifest import FeedInfo, Manifest, PoolInfo, SafeInfo, TokenInfo, UniswapInfo
+from keeper.build.artifacts import NPM_ARTIFACTS, forge_artifact, multicall3_creation_code, npm_artifact
+from keeper.build.manifest import FeedInfo, Manifest, PoolInfo, SafeInfo, TokenInfo, UniswapInfo
 from keeper.devnet.world_venues import deploy_hedge_module, deploy_venues
 from keeper.errors import DevnetError, InputError
+from keeper.node.dev import DevChain, dev_account
 
 __all__ = [
     "MULTICALL3_ADDRESS",

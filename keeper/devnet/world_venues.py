@@ -14,10 +14,10 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 
-from keeper.devnet.artifacts import forge_artifact
-from keeper.devnet.chain import DevChain, dev_account
-from keeper.devnet.manifest import PerpInfo
+from keeper.build.artifacts import forge_artifact
+from keeper.build.manifest import PerpInfo
 from keeper.errors import DevnetError
+from keeper.node.dev import DevChain, dev_account
 from keeper.venues.hedge_module import ModuleParams, PerpLimit, PoolAllow, TokenFeed, setup_txs
 from keeper.venues.safe import SafeTx, execute_safe_tx
 

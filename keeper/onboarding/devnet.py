@@ -18,8 +18,8 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
-from keeper.devnet.manifest import Manifest
 from keeper.errors import DevnetError, InputError, SetupError
 from keeper.onboarding.reads import code_size
 from keeper.onboarding.txbuilder import multisend_tx, read_batch
@@ -44,7 +44,7 @@ def find_devnet_manifest(rpc: RpcClient, explicit: Path | None = None) -> Manife
 
     Raises SetupError when there is none.
     """
-    from keeper.devnet.anvil import repo_root
+    from keeper.build.paths import repo_root
 
     candidates = [explicit] if explicit is not None else sorted(
         (repo_root() / ".state").glob("world-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -85,8 +85,8 @@ def execute_batch_json(w3: Web3, safe: Contract | str, batch_path: Path | str,
     sign (at least the threshold); ``sender`` pays gas (default: anvil's dev account 0). Returns
     the transaction hashes. The file's chain id and Safe must be this chain and ``safe``.
     """
-    from keeper.devnet.artifacts import npm_artifact
-    from keeper.devnet.chain import dev_account
+    from keeper.build.artifacts import npm_artifact
+    from keeper.node.dev import dev_account
 
     if isinstance(safe, str):
         safe = w3.eth.contract(address=Web3.to_checksum_address(safe), abi=npm_artifact("Safe").abi)
@@ -106,8 +106,8 @@ def execute_batch_json(w3: Web3, safe: Contract | str, batch_path: Path | str,
 def deploy_safe(w3: Web3, owners: Sequence[str], threshold: int, *, singleton: str, proxy_factory: str,
                 fallback_handler: str, payer: ChecksumAddress | None = None, salt: int | None = None) -> str:
     """Deploy a Safe proxy (``owners``, ``threshold``) through ``SafeProxyFactory``; return its address."""
-    from keeper.devnet.artifacts import npm_artifact
-    from keeper.devnet.chain import DevChain, dev_account
+    from keeper.build.artifacts import npm_artifact
+    from keeper.node.dev import DevChain, dev_account
 
     if not 1 <= threshold <= len(owners):
         raise InputError("threshold", f"must be in 1..{len(owners)}, got {threshold}")
@@ -129,8 +129,8 @@ def deploy_safe(w3: Web3, owners: Sequence[str], threshold: int, *, singleton: s
 def deploy_hedge_module(w3: Web3, safe: str, keeper: str, guardian: str,
                         payer: ChecksumAddress | None = None) -> str:
     """Deploy a HedgeModule for ``safe`` (keeper, guardian as given; every limit 0 until the owners set them)."""
-    from keeper.devnet.artifacts import forge_artifact
-    from keeper.devnet.chain import DevChain, dev_account
+    from keeper.build.artifacts import forge_artifact
+    from keeper.node.dev import DevChain, dev_account
 
     module = DevChain(w3).deploy(forge_artifact("HedgeModule"), Web3.to_checksum_address(safe),
                                  Web3.to_checksum_address(keeper), Web3.to_checksum_address(guardian),

@@ -19,9 +19,9 @@ from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
 
+from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
 from keeper.config import load_config
-from keeper.devnet.manifest import Manifest
 from keeper.errors import (
     ChainError,
     ChainIdMismatchError,
@@ -281,7 +281,7 @@ def _fund_on_devnet(url: str, keeper: str, say: Say) -> None:
     """Give the keeper gas on the devnet (from anvil's dev account 0) when it has none."""
     from web3 import Web3
 
-    from keeper.devnet.chain import dev_account
+    from keeper.node.dev import dev_account
 
     w3 = Web3(Web3.HTTPProvider(url))
     to = Web3.to_checksum_address(keeper)
@@ -296,7 +296,7 @@ def _fund_on_devnet(url: str, keeper: str, say: Say) -> None:
 def _signer(opts: InitOptions, old: Mapping[str, Any], base: Path, env: Mapping[str, str],
             q: _Asker) -> tuple[dict[str, Any], str, bool]:
     """The ``[signer]`` table, the keeper's address, and whether a keystore was created."""
-    from keeper.signer import KeystoreSource, create_keystore, load_signer
+    from keeper.execute.signer import KeystoreSource, create_keystore, load_signer
 
     pw_file, pw_env = opts.password_file, opts.password_env
     if pw_file is None and pw_env is None:
@@ -305,7 +305,7 @@ def _signer(opts: InitOptions, old: Mapping[str, Any], base: Path, env: Mapping[
         elif old.get("password_env"):
             pw_env = str(old["password_env"])
     if old.get("key_env") and not old.get("keystore") and pw_file is None and pw_env is None:
-        from keeper.signer import EnvKeySource
+        from keeper.execute.signer import EnvKeySource
 
         q.say(f"signer: keeping key_env = {old['key_env']} "
               "(give --password-file/--password-env to switch to a keystore)")

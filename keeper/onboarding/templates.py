@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keeper.devnet.manifest import Manifest
+from keeper.build.manifest import Manifest
 from keeper.errors import InputError
 
 __all__ = ["MAINNET_CHAIN_ID", "MODULE_PLACEHOLDER", "contract_sections", "default_sections", "new_safe_steps"]

@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from keeper.errors import InputError
-from keeper.logs import redact, redact_fields
+from keeper.obs.logs import redact, redact_fields
 
 __all__ = [
     "ALERT_KINDS",
@@ -88,7 +88,7 @@ class Alert:
 
     def payload(self) -> dict[str, Any]:
         """The webhook body, redacted like a log line: registered secrets, key-labelled hex and
-        secret-named fields never leave the process (see :mod:`keeper.logs`)."""
+        secret-named fields never leave the process (see :mod:`keeper.obs.logs`)."""
         text = f"[keeper] {self.kind}: {self.text}"
         if self.suppressed:
             text += f" ({self.suppressed} similar alert(s) suppressed)"

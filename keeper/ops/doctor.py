@@ -114,7 +114,7 @@ def check_journal(path: Path) -> Check:
 
 
 def check_anvil() -> Check:
-    from keeper.devnet.anvil import find_anvil
+    from keeper.node.anvil import find_anvil
 
     fix = "run ./scripts/setup (installs the pinned anvil) or set KEEPER_ANVIL to an anvil binary"
     try:
@@ -168,7 +168,7 @@ def _rpc(cfg: KeeperConfig, rpc: RpcClient) -> tuple[Check, _Ctx | None]:
 
 
 def _signer(cfg: KeeperConfig, env: Mapping[str, str]) -> tuple[Check, str | None]:
-    from keeper.signer import load_signer
+    from keeper.execute.signer import load_signer
 
     try:
         address = load_signer(cfg.signer_source(), env=env).address

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from eth_utils.crypto import keccak
 
 from keeper.config import KeeperConfig
+from keeper.cycle.runner import CycleReport, Keeper
 from keeper.errors import HaltError, KeeperError
 from keeper.ops.alerts import Alerter
 from keeper.ops.audit import TradeAudit
 from keeper.ops.golive import GateDecision, gate
 from keeper.ops.venue_watch import VenueWatch
-from keeper.runner import CycleReport, Keeper
 
 __all__ = ["DEFAULT_HEDGES", "CycleWatch", "gas_per_hedges_wei"]
 
@@ -203,8 +203,8 @@ def trade_audit(cfg: KeeperConfig, keeper: Keeper, env: Mapping[str, str]) -> Tr
         return None
     pause: Callable[[], str] | None = None
     if env.get("KEEPER_GUARDIAN_KEY", "").strip():
-        from keeper.chain.tx import TxManager, TxRequest
-        from keeper.signer import EnvKeySource, load_signer
+        from keeper.execute.signer import EnvKeySource, load_signer
+        from keeper.execute.tx import TxManager, TxRequest
 
         guardian = load_signer(EnvKeySource("KEEPER_GUARDIAN_KEY"), env=env)
         data = keccak(text="pause()")[:4]

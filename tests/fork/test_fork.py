@@ -7,7 +7,7 @@ import pytest
 from web3 import Web3
 from web3.types import Wei
 
-from keeper.devnet.manifest import Manifest
+from keeper.build.manifest import Manifest
 from keeper.devnet.world import MULTICALL3_ADDRESS, contract
 from tests.conftest import Fork
 

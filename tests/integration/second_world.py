@@ -37,9 +37,8 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from keeper.build.artifacts import forge_artifact, multicall3_creation_code, npm_artifact
 from keeper.core.tick_math import get_sqrt_ratio_at_tick
-from keeper.devnet.artifacts import forge_artifact, multicall3_creation_code, npm_artifact
-from keeper.devnet.chain import DevChain, dev_account
 from keeper.devnet.world import (
     MAX_TICK,
     MULTICALL3_ADDRESS,
@@ -48,6 +47,7 @@ from keeper.devnet.world import (
     sqrt_price_x96_for_usd,
     tick_for_usd,
 )
+from keeper.node.dev import DevChain, dev_account
 
 __all__ = ["DEPLOYER", "KEEPER", "OWNERS", "SecondWorld", "build_second_world", "write_config"]
 

@@ -15,7 +15,7 @@ from keeper.devnet.bigbook import big_book_variant
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World, start_variant
 from keeper.devnet.world import contract
-from keeper.reader import BookReader
+from keeper.read.reader import BookReader
 from tests.integration.test_lp_exact import check_every_position
 
 pytestmark = pytest.mark.anvil

@@ -16,16 +16,16 @@ import pytest
 from eth_abi.abi import decode
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
+from keeper.build.paths import repo_root
 from keeper.chain.rpc import RpcClient
 from keeper.core.book import lp_holdings
 from keeper.core.snapshot import Snapshot
-from keeper.devnet.anvil import repo_root
-from keeper.devnet.chain import dev_account
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
-from keeper.reader import BookReader
+from keeper.node.dev import dev_account
+from keeper.read.reader import BookReader
 
 pytestmark = pytest.mark.anvil
 
@@ -43,7 +43,7 @@ def read(world: World, manifest: Manifest, block: int | None = None, native_asse
 
 
 def keeper_json(*args: str, env: dict[str, str]) -> Any:
-    proc = subprocess.run([sys.executable, "-m", "keeper.cli", *args, "--json"], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "keeper.cli.main", *args, "--json"], env=env, capture_output=True,
                           text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
@@ -150,8 +150,8 @@ def test_a_pool_ten_percent_off_the_feed_is_shown_blocked_and_its_lps_held_at_it
     in it, and the other venues stay available."""
     from keeper.core.book import book_risk
     from keeper.core.portfolio import LPPosition, aggregate
-    from keeper.devnet.chain import DevChain
     from keeper.devnet.world import pool_price_usd, sqrt_price_x96_for_usd
+    from keeper.node.dev import DevChain
 
     name = "WETH/USDC-3000"
     p = manifest.pools[name]
@@ -203,12 +203,12 @@ def test_a_pool_ten_percent_off_the_feed_is_shown_blocked_and_its_lps_held_at_it
     eth = next(d for d in plan["decisions"] if d["underlying"] == "ETH")
     if eth["order"] is not None:
         assert eth["order"]["venue_id"] != p.address
-    text = subprocess.run([sys.executable, "-m", "keeper.cli", "plan", "--config", str(CONFIG), "--block",
+    text = subprocess.run([sys.executable, "-m", "keeper.cli.main", "plan", "--config", str(CONFIG), "--block",
                            str(snap.block_number)], env=env_for(world, tmp_path), capture_output=True, text=True,
                           timeout=180, check=False)
     assert text.returncode == 0, text.stderr[-2000:]
     assert "BLOCKED" in text.stdout and p.address in text.stdout
-    listing = subprocess.run([sys.executable, "-m", "keeper.cli", "plan", "--config", str(CONFIG), "--positions",
+    listing = subprocess.run([sys.executable, "-m", "keeper.cli.main", "plan", "--config", str(CONFIG), "--positions",
                               "--block", str(snap.block_number)], env=env_for(world, tmp_path),
                              capture_output=True, text=True, timeout=180, check=False)
     assert listing.returncode == 0, listing.stderr[-2000:]

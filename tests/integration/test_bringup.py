@@ -17,17 +17,18 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.types import Wei
 
-from keeper.app import build_keeper
+from keeper.build.artifacts import multicall3_creation_code
+from keeper.build.paths import repo_root
 from keeper.chain.multicall import MULTICALL3, Call, Multicall
 from keeper.chain.multicall3_install import RUNTIME_KECCAK, runtime_code
 from keeper.chain.rpc import RpcClient
 from keeper.config import load_config
-from keeper.devnet.anvil import AnvilNode, repo_root
-from keeper.devnet.artifacts import multicall3_creation_code
-from keeper.devnet.chain import dev_account
+from keeper.cycle.compose import build_keeper
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
 from keeper.journal import Journal
+from keeper.node.anvil import AnvilNode
+from keeper.node.dev import dev_account
 from keeper.ops.doctor import Check, run_doctor
 
 pytestmark = pytest.mark.anvil
@@ -49,7 +50,7 @@ def doctor(world: World, tmp_path: Path, **extra: str) -> dict[str, Check]:
 
 
 def keeper_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "keeper.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "keeper.cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=180, check=False)
 
 

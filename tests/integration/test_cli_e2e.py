@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
+from keeper.build.paths import repo_root
 from keeper.chain.rpc import RpcClient
 from keeper.config import load_config
 from keeper.core.book import book_risk
 from keeper.devnet.actor import MarketActor
-from keeper.devnet.anvil import repo_root
-from keeper.devnet.chain import dev_account
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.errors import KeeperError
 from keeper.journal import Journal
-from keeper.reader import BookReader
+from keeper.node.dev import dev_account
+from keeper.read.reader import BookReader
 from tests.conftest import pool_is_empty
 
 pytestmark = pytest.mark.anvil
@@ -38,15 +38,15 @@ def env_for(world: World, journal: Path, **extra: str) -> dict[str, str]:
 
 
 def keeper_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "keeper.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "keeper.cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 
 def ops_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``keeper activate`` & co.; until keeper/cli.py registers the ops commands, their own entry point."""
+    """``keeper activate`` & co.; until keeper/cli/main.py registers the ops commands, their own entry point."""
     proc = keeper_cli(*args, env=env)
     if proc.returncode == 2 and "invalid choice" in proc.stderr:
-        proc = subprocess.run([sys.executable, "-m", "keeper.ops.cli", *args], env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "keeper.cli.ops", *args], env=env, capture_output=True,
                               text=True, timeout=120, check=False)
     return proc
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from keeper.devnet.anvil import free_port, repo_root
-from keeper.devnet.chain import dev_account
+from keeper.build.paths import repo_root
 from keeper.devnet.state import World
 from keeper.journal import Journal
+from keeper.node.anvil import free_port
+from keeper.node.dev import dev_account
 
 pytestmark = pytest.mark.anvil
 CONFIG = str(repo_root() / "examples" / "devnet.toml")
@@ -32,7 +33,7 @@ def base_env(world: World, journal: Path) -> dict[str, str]:
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "keeper.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "keeper.cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
 
 
@@ -42,7 +43,7 @@ def test_metrics_while_running_and_a_graceful_sigterm(chain: Web3, world: World,
     env = dict(base_env(world, journal), KEEPER_METRICS__PORT=str(port), KEEPER_SCHEDULE__INTERVAL_S="1",
                KEEPER_METRICS__LOG_FORMAT="json")
     assert cli("activate", "-c", CONFIG, "--force", env=env).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "keeper.cli", "run", "-c", CONFIG], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "keeper.cli.main", "run", "-c", CONFIG], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         body = ""

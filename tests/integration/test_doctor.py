@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
+from keeper.build.paths import repo_root
 from keeper.config import KeeperConfig, load_config
-from keeper.devnet.anvil import free_port, repo_root
-from keeper.devnet.chain import dev_account
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
+from keeper.node.anvil import free_port
+from keeper.node.dev import dev_account
 from keeper.ops.doctor import Check, run_doctor
 from keeper.venues.hedge_module import USD_WAD, calldata, disable_txs
 from keeper.venues.safe import SafeTx, execute_safe_tx
@@ -203,10 +204,10 @@ def test_cli_exit_code_json_and_fix(chain: Web3, world: World, tmp_path: Path) -
 
 
 def ops_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``keeper <args>``; until keeper/cli.py registers the ops commands, their own entry point."""
-    proc = subprocess.run([sys.executable, "-m", "keeper.cli", *args], env=env, capture_output=True, text=True,
+    """``keeper <args>``; until keeper/cli/main.py registers the ops commands, their own entry point."""
+    proc = subprocess.run([sys.executable, "-m", "keeper.cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     if proc.returncode == 2 and "invalid choice" in proc.stderr:
-        proc = subprocess.run([sys.executable, "-m", "keeper.ops.cli", *args], env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "keeper.cli.ops", *args], env=env, capture_output=True,
                               text=True, timeout=120, check=False)
     return proc

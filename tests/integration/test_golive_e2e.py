@@ -20,12 +20,12 @@ import pytest
 from web3 import Web3
 
 from keeper.config import load_config
-from keeper.devnet.chain import DevChain, dev_account
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
+from keeper.execute.signer import load_signer
 from keeper.journal import Journal
+from keeper.node.dev import DevChain, dev_account
 from keeper.onboarding.devnet import execute_batch_json
-from keeper.signer import load_signer
 
 pytestmark = pytest.mark.anvil
 
@@ -53,7 +53,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "keeper.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "keeper.cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=180, check=False)
 
 

@@ -23,14 +23,14 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from keeper.app import build_keeper
+from keeper.build.paths import repo_root
 from keeper.config import load_config
-from keeper.devnet.anvil import repo_root
-from keeper.devnet.chain import dev_account
+from keeper.cycle.compose import build_keeper
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.errors import KeeperError
 from keeper.journal import Journal
+from keeper.node.dev import dev_account
 from keeper.ops.golive import activate, live_state
 from keeper.ops.watch import watch_for
 from keeper.venues.hedge_module import USD_WAD, calldata
@@ -90,10 +90,10 @@ def env_for(world: World, journal: Path, receiver: Receiver, **extra: str) -> di
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    run = [sys.executable, "-m", "keeper.cli", *args, "--config", str(CONFIG)]
+    run = [sys.executable, "-m", "keeper.cli.main", *args, "--config", str(CONFIG)]
     proc = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode == 2 and "invalid choice" in proc.stderr:  # ops commands not registered in keeper/cli.py
-        run[2] = "keeper.ops.cli"
+    if proc.returncode == 2 and "invalid choice" in proc.stderr:  # ops commands not registered in keeper/cli/main.py
+        run[2] = "keeper.cli.ops"
         proc = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120, check=False)
     return proc
 

@@ -8,16 +8,16 @@ import dataclasses
 import pytest
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
 from keeper.core.gates import GateConfig
 from keeper.core.policy import PolicyConfig
 from keeper.core.sizing import HedgeTo
-from keeper.devnet.chain import DevChain
+from keeper.cycle.runner import Keeper
 from keeper.devnet.keeper_setup import band_policy, world_deltas, world_keeper, world_venues
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
 from keeper.journal import Journal
-from keeper.runner import Keeper
+from keeper.node.dev import DevChain
 
 pytestmark = pytest.mark.anvil
 BAND = 10.0  # ETH
@@ -139,7 +139,7 @@ def test_incomplete_snapshot_gives_no_trade(chain: Web3, world: World, manifest:
 
 
 def test_eoa_mode_trades_the_keepers_own_funds(chain: Web3, world: World, manifest: Manifest) -> None:
-    from keeper.devnet.chain import dev_account
+    from keeper.node.dev import dev_account
 
     keeper = dev_account(5).address
     weth = contract(chain, "WETH9", manifest.tokens["WETH"].address)

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
 from keeper.chain.rpc import HttpTransport, RpcClient
-from keeper.chain.tx import NonceConsumedError, TxManager, TxRequest, TxTimeoutError
-from keeper.devnet.chain import dev_account
 from keeper.devnet.keeper_setup import world_keeper, world_venues
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.state import World
+from keeper.execute.tx import NonceConsumedError, TxManager, TxRequest, TxTimeoutError
 from keeper.journal import Journal
+from keeper.node.dev import dev_account
 from tests.integration.test_hedge_cycle import current_deltas, policy
 from tests.integration.test_recovery import stuck_cycle
 

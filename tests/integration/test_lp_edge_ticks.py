@@ -19,16 +19,16 @@ from web3 import Web3
 from web3.logs import DISCARD
 from web3.types import TxParams
 
+from keeper.build.manifest import Manifest, PoolInfo
 from keeper.chain.rpc import RpcClient
 from keeper.core.book import LpHolding, lp_holdings
 from keeper.core.snapshot import LpPosition, Snapshot
 from keeper.core.tick_math import get_sqrt_ratio_at_tick
-from keeper.devnet.chain import DevChain
-from keeper.devnet.manifest import Manifest, PoolInfo
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
-from keeper.reader import BookReader
+from keeper.node.dev import DevChain
+from keeper.read.reader import BookReader
 
 pytestmark = pytest.mark.anvil
 

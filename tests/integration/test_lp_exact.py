@@ -10,16 +10,16 @@ import pytest
 from eth_abi.abi import decode
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
 from keeper.core.book import lp_fees
 from keeper.core.lp_math import position_amounts
 from keeper.core.snapshot import Snapshot
-from keeper.devnet.chain import DevChain
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
-from keeper.reader import BookReader
+from keeper.node.dev import DevChain
+from keeper.read.reader import BookReader
 
 pytestmark = pytest.mark.anvil
 

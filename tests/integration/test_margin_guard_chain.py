@@ -9,14 +9,14 @@ import dataclasses
 import pytest
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
 from keeper.core.margin import MarginConfig
 from keeper.core.policy import PolicyConfig
-from keeper.devnet.chain import DevChain
 from keeper.devnet.keeper_setup import band_policy, world_deltas, world_keeper, world_venues
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.journal import Journal
+from keeper.node.dev import DevChain
 
 pytestmark = pytest.mark.anvil
 

@@ -14,21 +14,21 @@ from typing import Any
 import pytest
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
+from keeper.build.paths import repo_root
 from keeper.chain.rpc import RpcClient
+from keeper.cli.onboarding import main
 from keeper.config import KeeperConfig, load_config
-from keeper.devnet.anvil import repo_root
-from keeper.devnet.chain import dev_account
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
-from keeper.onboarding.cli import main
+from keeper.execute.signer import KeystoreSource, load_signer
+from keeper.node.dev import dev_account
 from keeper.onboarding.devnet import deploy_hedge_module, deploy_safe, execute_batch_json
 from keeper.onboarding.intent import expected_onchain, intended_params
 from keeper.onboarding.reads import ZERO, module_onchain_params, modules_of, read_safe
 from keeper.onboarding.templates import MODULE_PLACEHOLDER
 from keeper.onboarding.tomlout import dumps
 from keeper.onboarding.txbuilder import validate_checksum
-from keeper.signer import KeystoreSource, load_signer
 
 pytestmark = pytest.mark.anvil
 

@@ -12,11 +12,11 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
+from keeper.build.paths import repo_root
+from keeper.cli.onboarding import main
 from keeper.config import load_config
-from keeper.devnet.anvil import repo_root
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.state import World
-from keeper.onboarding.cli import main
 from keeper.onboarding.devnet import deploy_hedge_module
 from keeper.onboarding.reads import ZERO
 from keeper.onboarding.tomlout import dumps

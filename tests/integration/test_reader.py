@@ -7,13 +7,13 @@ import dataclasses
 import pytest
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
-from keeper.devnet.chain import DevChain
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
-from keeper.reader import AssetSource, BookReader
+from keeper.node.dev import DevChain
+from keeper.read.reader import AssetSource, BookReader
 from keeper.venues.uniswap_v3 import pool_address
 
 pytestmark = pytest.mark.anvil

@@ -14,16 +14,16 @@ import dataclasses
 import pytest
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
 from keeper.core.book import lp_holdings
 from keeper.core.snapshot import Snapshot
 from keeper.core.tick_math import get_sqrt_ratio_at_tick
-from keeper.devnet.chain import DevChain
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
-from keeper.reader import BookReader, BookSources
+from keeper.node.dev import DevChain
+from keeper.read.reader import BookReader, BookSources
 
 pytestmark = pytest.mark.anvil
 

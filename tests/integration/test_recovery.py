@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 from web3 import Web3
 
+from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
-from keeper.chain.tx import TxManager, TxRequest
-from keeper.devnet.chain import dev_account
 from keeper.devnet.keeper_setup import world_keeper, world_venues
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
+from keeper.execute.tx import TxManager, TxRequest
 from keeper.journal import Journal
+from keeper.node.dev import dev_account
 from tests.conftest import pool_is_empty, revert_clean
 from tests.integration.test_hedge_cycle import current_deltas, policy
 

@@ -24,9 +24,9 @@ from keeper.chain.rpc import RpcClient
 from keeper.config import load_config
 from keeper.core.book import LpHolding, book_risk, lp_holdings
 from keeper.core.snapshot import LpPosition, Snapshot
-from keeper.devnet.anvil import AnvilNode
 from keeper.devnet.world import contract
-from keeper.reader import BookReader
+from keeper.node.anvil import AnvilNode
+from keeper.read.reader import BookReader
 from tests.integration.second_world import (
     FAR,
     U128,
@@ -57,7 +57,7 @@ def env_for(config: Path) -> dict[str, str]:
 
 
 def keeper_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "keeper.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "keeper.cli.main", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
 
 

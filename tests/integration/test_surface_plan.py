@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from keeper.build.paths import repo_root
 from keeper.chain.rpc import RpcClient
 from keeper.config import load_config
 from keeper.core.book import book_positions
@@ -26,10 +27,9 @@ from keeper.core.portfolio import OptionPosition, aggregate
 from keeper.core.smile_delta import DeltaFlavour, MinVarianceCoefficients, smile_delta
 from keeper.core.snapshot import Snapshot
 from keeper.core.surface import SECONDS_PER_YEAR, VolSurface
-from keeper.devnet.anvil import repo_root
 from keeper.devnet.state import World
-from keeper.reader import BookReader
-from keeper.surface_io import load_surface_file, parse_timestamp
+from keeper.read.reader import BookReader
+from keeper.read.surface_io import load_surface_file, parse_timestamp
 
 pytestmark = pytest.mark.anvil
 
@@ -60,7 +60,7 @@ def keeper_plan(world: World, tmp_path: Path, config: Path, block: int, env_extr
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}  # the shell's don't leak in
     env.update(KEEPER_CHAIN__RPC_URL=world.url, KEEPER_JOURNAL__PATH=str(tmp_path / "journal.sqlite"),
                **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "keeper.cli", "plan", "--config", str(config), "--json",
+    return subprocess.run([sys.executable, "-m", "keeper.cli.main", "plan", "--config", str(config), "--json",
                            "--block", str(block)], env=env, cwd=cwd or tmp_path, capture_output=True, text=True,
                           timeout=120, check=False)
 

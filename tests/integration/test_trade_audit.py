@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from web3 import Web3
 
+from keeper.build.paths import repo_root
 from keeper.config import load_config
-from keeper.devnet.anvil import repo_root
-from keeper.devnet.chain import dev_account
 from keeper.devnet.keeper_setup import world_keeper, world_venues
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.journal import Journal
+from keeper.node.dev import dev_account
 from keeper.ops.alerts import Alerter, AlertSettings
 from keeper.ops.audit import TRADE_EVENTS, TradeAudit
 from keeper.ops.watch import CycleWatch, trade_audit

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from keeper.chain.fees import GWEI, FeePolicy
+from keeper.build.artifacts import forge_artifact
+from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
-from keeper.chain.tx import Attempt, ErrorDecoder, NonceConsumedError, TxManager, TxRequest, TxRevertedError
-from keeper.devnet.artifacts import forge_artifact
-from keeper.devnet.chain import dev_account
-from keeper.devnet.manifest import Manifest
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
+from keeper.execute.fees import GWEI, FeePolicy
+from keeper.execute.tx import Attempt, ErrorDecoder, NonceConsumedError, TxManager, TxRequest, TxRevertedError
+from keeper.node.dev import dev_account
 
 pytestmark = pytest.mark.anvil
 

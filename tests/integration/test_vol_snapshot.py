@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from keeper.app import build_keeper
 from keeper.config import load_config
 from keeper.core.vol import EWMAVol, PoolHistoryVol
-from keeper.devnet.chain import DevChain
+from keeper.cycle.compose import build_keeper
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
 from keeper.journal import Journal
+from keeper.node.dev import DevChain
 from tests.integration.test_bringup import CONFIG, env_for
 
 pytestmark = pytest.mark.anvil

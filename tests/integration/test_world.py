@@ -6,10 +6,10 @@ import pytest
 from eth_abi.abi import decode
 from web3 import Web3
 
-from keeper.devnet.chain import DevChain, dev_account
-from keeper.devnet.manifest import Manifest
+from keeper.build.manifest import Manifest
 from keeper.devnet.world import MULTICALL3_ADDRESS, contract, pool_price_usd
 from keeper.errors import TransactionError
+from keeper.node.dev import DevChain, dev_account
 from keeper.venues.safe import SafeTx, execute_safe_tx
 
 pytestmark = pytest.mark.anvil

@@ -8,10 +8,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from keeper.build.manifest import Manifest
+from keeper.cycle.runner import Keeper
 from keeper.devnet.keeper_setup import band_policy, world_keeper
-from keeper.devnet.manifest import Manifest
 from keeper.journal import Journal
-from keeper.runner import Keeper
 
 STEPS = ("after_intent", "after_send", "after_receipt")
 

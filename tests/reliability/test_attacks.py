@@ -11,12 +11,12 @@ import pytest
 from web3 import Web3
 from web3.types import Wei
 
-from keeper.devnet.chain import DevChain
+from keeper.cycle.runner import CycleReport
 from keeper.devnet.keeper_setup import world_keeper, world_venues
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
 from keeper.journal import Journal
-from keeper.runner import CycleReport
+from keeper.node.dev import DevChain
 from tests.integration.test_hedge_cycle import current_deltas, policy
 
 pytestmark = pytest.mark.anvil

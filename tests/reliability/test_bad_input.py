@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from keeper.cli import main
-from keeper.devnet.anvil import repo_root
-from keeper.devnet.chain import dev_account
+from keeper.build.paths import repo_root
+from keeper.cli.main import main
 from keeper.devnet.state import World
+from keeper.execute.signer import create_keystore
 from keeper.journal import Journal
-from keeper.signer import create_keystore
+from keeper.node.dev import dev_account
 
 pytestmark = pytest.mark.anvil
 BASE = (repo_root() / "examples" / "devnet.toml").read_text()

@@ -11,13 +11,13 @@ import pytest
 from web3 import Web3
 
 from keeper.chain.rpc import RetryPolicy, RpcClient
+from keeper.cycle.runner import Keeper
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.keeper_setup import world_keeper, world_venues
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.errors import HaltError, KeeperError
 from keeper.journal import Journal
-from keeper.runner import Keeper
 from tests.integration.test_hedge_cycle import current_deltas, policy
 from tests.reliability.proxy import FaultPlan, FaultProxy
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from keeper.devnet.anvil import free_port
 from keeper.errors import InputError
-from keeper.logs import REDACTED, register_secret
+from keeper.node.anvil import free_port
+from keeper.obs.logs import REDACTED, register_secret
 from keeper.ops.alerts import Alerter, AlertSettings, RateLimiter, WebhookError, alerter_from_env, http_post
 
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from keeper.backtest.book import Book, LPLeg, OptionLeg, PerpLeg, book_from_dict, standard_book
-from keeper.backtest.cli import main
 from keeper.backtest.engine import CostModel, PolicySpec, run_paths
 from keeper.backtest.metrics import cvar, frontier_cost_at
 from keeper.backtest.parallel import BacktestJob, run_backtest
 from keeper.backtest.paths import GarchModel, GBMModel, MertonModel, load_price_csv, parse_step, time_grid
 from keeper.backtest.policies import band_policy, comparison_set, interval_policy, parse_policies, ww_policy
 from keeper.backtest.report import build_report, format_table, report_json
+from keeper.cli.backtest import main
 from keeper.core.policy import UnderlyingPolicy
 from keeper.core.sizing import SizingConfig, TriggerConfig
 from keeper.errors import DegenerateSeriesError, InputError

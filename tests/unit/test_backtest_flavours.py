@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keeper.backtest.book import Book, OptionLeg, standard_book
-from keeper.backtest.cli import main
 from keeper.backtest.engine import CostModel, PolicySpec, run_paths
 from keeper.backtest.flavours import FLAVOUR_LABELS, calibrate_min_variance, heston_marks, parse_flavours
 from keeper.backtest.parallel import BacktestJob, run_backtest
 from keeper.backtest.paths import GBMModel, HestonModel, time_grid
 from keeper.backtest.policies import interval_policy, with_flavours
 from keeper.backtest.report import build_report, report_json
+from keeper.cli.backtest import main
 from keeper.core.smile_delta import DELTA_FLAVOURS, DeltaFlavour, MinVarianceCoefficients
 from keeper.errors import InputError
 

@@ -40,7 +40,7 @@ from keeper.core.snapshot import (
 )
 from keeper.core.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from keeper.errors import InputError
-from keeper.report import position_records, range_in_quote
+from keeper.view.report import position_records, range_in_quote
 
 # Addresses chosen so that each order occurs: USDC sorts before WETH (WETH is token1 in the
 # WETH/USDC pools), WBTC before USDC (WBTC is token0 of its pool).

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from keeper.cli import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_SETUP, EXIT_USAGE, run_command
+from keeper.cli.main import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_SETUP, EXIT_USAGE, run_command
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
 
 
@@ -37,7 +37,7 @@ def test_a_closed_output_pipe_exits_quietly() -> None:
     # print a traceback nor fail again at interpreter exit.
     code = (
         "import argparse, sys\n"
-        "from keeper.cli import run_command\n"
+        "from keeper.cli.main import run_command\n"
         "def spam(_):\n"
         "    for i in range(200000):\n"
         "        print('line', i)\n"

@@ -24,8 +24,8 @@ from keeper.config import (
 from keeper.core.inputs import UnderlyingVenues
 from keeper.core.policy import PolicyConfig
 from keeper.errors import ConfigError, KeeperError
-from keeper.reader import AssetSource, BookSources, PerpSource
-from keeper.signer import EnvKeySource, KeystoreSource
+from keeper.execute.signer import EnvKeySource, KeystoreSource
+from keeper.read.reader import AssetSource, BookSources, PerpSource
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVNET = ROOT / "examples" / "devnet.toml"
@@ -159,8 +159,8 @@ def test_devnet_example_matches_the_world_manifest() -> None:
     path = _manifest_path()
     if path is None:
         pytest.skip("no local world built yet (.state/world-*.json)")
+    from keeper.build.manifest import Manifest
     from keeper.devnet.keeper_setup import world_venues
-    from keeper.devnet.manifest import Manifest
     from keeper.devnet.sources import world_sources
 
     m = Manifest.read(path)

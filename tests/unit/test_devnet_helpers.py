@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.devnet.anvil import AnvilNode, free_port, port_in_use
 from keeper.devnet.world import WorldConfig, pool_price_usd, sqrt_price_x96_for_usd, tick_for_usd
 from keeper.errors import DevnetError, InputError
+from keeper.node.anvil import AnvilNode, free_port, port_in_use
 
 
 def test_devnet_refuses_a_port_in_use() -> None:

@@ -11,8 +11,9 @@ from typing import Any, cast
 
 import pytest
 
+from keeper.build.paths import repo_root
 from keeper.config import KeeperConfig, load_config
-from keeper.devnet.anvil import repo_root
+from keeper.cycle.runner import Keeper
 from keeper.journal import Journal
 from keeper.ops import golive, watch
 from keeper.ops.alerts import Alerter, AlertSettings
@@ -26,7 +27,6 @@ from keeper.ops.golive import (
     diff,
     last_golive,
 )
-from keeper.runner import Keeper
 
 CONFIG = repo_root() / "examples" / "devnet.toml"
 PARAMS: dict[str, Any] = {"max_notional_per_trade_usd": 500_000.0, "max_notional_per_window_usd": 2_000_000.0,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from keeper.errors import InputError
-from keeper.logs import (
+from keeper.obs.logs import (
     REDACTED,
     LogFormat,
     current_context,

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from keeper.core.portfolio import RiskSummary
 from keeper.errors import InputError, SetupError
-from keeper.metrics import (
+from keeper.obs.metrics import (
     CONTENT_TYPE,
     CYCLE_BUCKETS,
     KeeperMetrics,

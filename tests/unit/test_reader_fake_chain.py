@@ -20,7 +20,7 @@ from keeper.chain.multicall import MULTICALL3, selector
 from keeper.chain.rpc import RpcClient
 from keeper.core.snapshot import FeedReading, LpPosition, Snapshot, TickFees, TokenMeta
 from keeper.errors import ChainError, InputError
-from keeper.reader import AssetSource, BookReader, BookSources, PerpSource
+from keeper.read.reader import AssetSource, BookReader, BookSources, PerpSource
 from keeper.venues.uniswap_v3 import pool_address
 from tests.unit.chain.fakes import FakeChain, FakeTransport
 

@@ -14,7 +14,7 @@ from keeper.chain.multicall import selector
 from keeper.chain.rpc import RpcClient
 from keeper.core.snapshot import OptionPosition, PerpMarketState, PerpPosition
 from keeper.errors import ChainError
-from keeper.reader import BookReader, PerpSource
+from keeper.read.reader import BookReader, PerpSource
 from tests.unit.chain.fakes import FakeTransport
 from tests.unit.test_reader_fake_chain import (
     DAI_POOL,

@@ -9,7 +9,7 @@ from typing import Any
 from eth_abi.abi import encode
 
 from keeper.chain.multicall import MULTICALL3, selector
-from keeper.reader import AssetSource
+from keeper.read.reader import AssetSource
 from keeper.venues.uniswap_v3 import pool_address
 from tests.unit.test_reader_fake_chain import (
     DAI_POOL,

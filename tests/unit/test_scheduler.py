@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import pytest
 
+from keeper.cycle.scheduler import Loop, price_moved
 from keeper.errors import HaltError, InputError, KeeperError
-from keeper.scheduler import Loop, price_moved
 
 
 def test_price_moved_is_relative_and_strict() -> None:

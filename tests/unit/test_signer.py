@@ -16,8 +16,7 @@ from eth_account import Account
 from eth_keys.datatypes import Signature
 
 from keeper.errors import ConfigError, InputError, KeeperError
-from keeper.logs import redact
-from keeper.signer import (
+from keeper.execute.signer import (
     EnvKeySource,
     KeystoreSource,
     Signer,
@@ -25,6 +24,7 @@ from keeper.signer import (
     create_keystore,
     load_signer,
 )
+from keeper.obs.logs import redact
 
 KEY_HEX = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 KEY = "0x" + KEY_HEX

@@ -9,9 +9,9 @@ import json
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
-from keeper.chain.tx import ErrorDecoder
-from keeper.execution import Fill
-from keeper.simulate import CostVsLimit, HedgeOutcome, SimulationReport, render_simulation, simulation_record
+from keeper.cycle.simulate import CostVsLimit, HedgeOutcome, SimulationReport, render_simulation, simulation_record
+from keeper.execute.execution import Fill
+from keeper.execute.tx import ErrorDecoder
 
 SWAP_FAILED = {"type": "error", "name": "SwapFailed", "inputs": [{"name": "reason", "type": "bytes"}]}
 OUTPUT_BELOW = {"type": "error", "name": "OutputBelowMinimum",

@@ -13,7 +13,7 @@ from keeper.core.smile_delta import SmilePolicy
 from keeper.core.surface import SECONDS_PER_YEAR
 from keeper.core.svi import SviParams, svi_total_variance
 from keeper.errors import InputError
-from keeper.surface_io import (
+from keeper.read.surface_io import (
     SurfaceFeed,
     fit_min_variance_file,
     grid_from_mapping,

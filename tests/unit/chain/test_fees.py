@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.chain.fees import GWEI, FeeCapExceededError, FeePolicy, Fees, bump, fees_from_history
 from keeper.errors import InputError
+from keeper.execute.fees import GWEI, FeeCapExceededError, FeePolicy, Fees, bump, fees_from_history
 
 
 def history(base_fees: list[int], tips: list[int]) -> dict[str, object]:

@@ -17,11 +17,11 @@ from typing import Any
 
 from eth_utils.address import is_address, to_checksum_address
 
-from keeper.cliargs import chain_id, non_negative_decimal
+from keeper.cli.args import chain_id, non_negative_decimal
+from keeper.cli.exit_codes import EXIT_OK, EXIT_SETUP
 
 __all__ = ["add_parsers", "cmd_init", "cmd_propose", "main"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SETUP = 0, 1, 2, 3
 
 
 def _address(text: str) -> str:
@@ -187,8 +187,8 @@ def _intent(args: argparse.Namespace, cfg: Any, rpc: Any, module: str, env: dict
 
 def _keeper_or_empty(cfg: Any, env: dict[str, str]) -> str:
     from keeper.errors import ConfigError
+    from keeper.execute.signer import KeystoreTamperedError
     from keeper.onboarding.intent import keeper_address
-    from keeper.signer import KeystoreTamperedError
 
     try:
         return keeper_address(cfg, env)
@@ -253,7 +253,7 @@ def _deploy(args: argparse.Namespace, cfg: Any, rpc: Any, path: Path, env: dict[
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``init`` / ``propose`` alone, with the keeper CLI's exit codes (for tests and until wired into ``keeper``)."""
-    from keeper.cli import run_command
+    from keeper.cli.main import run_command
 
     parser = argparse.ArgumentParser(prog="keeper")
     add_parsers(parser.add_subparsers(dest="command", required=True))

@@ -17,11 +17,11 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from keeper.chain.multicall import Call, Failed, Multicall
-from keeper.chain.tx import Mined, TxRequest
 from keeper.core.costs import CostEstimate
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
 from keeper.errors import InputError, TransactionError
+from keeper.execute.tx import Mined, TxRequest
 from keeper.journal.records import FillData
 from keeper.venues.hedge_module import calldata
 

@@ -23,19 +23,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from keeper.build.paths import repo_root
 from keeper.errors import DevnetError, SetupError
 
-__all__ = ["ANVIL_CHAIN_ID", "AnvilNode", "find_anvil", "free_port", "port_in_use", "repo_root", "rpc_call"]
+__all__ = ["ANVIL_CHAIN_ID", "AnvilNode", "find_anvil", "free_port", "port_in_use", "rpc_call"]
 
 ANVIL_CHAIN_ID = 31337
-
-
-def repo_root() -> Path:
-    """The checkout that holds ``node_modules`` and ``contracts`` (``KEEPER_ROOT`` overrides)."""
-    env = os.environ.get("KEEPER_ROOT")
-    if env:
-        return Path(env).resolve()
-    return Path(__file__).resolve().parents[2]
 
 
 def find_anvil() -> Path:

@@ -1,14 +1,14 @@
 """The dry run (``keeper simulate``): execute every planned hedge on an anvil fork and report each one.
 
-The live cycle (:meth:`keeper.runner.Keeper.cycle`) stops at a hedge whose preflight reverts; a dry run
+The live cycle (:meth:`keeper.cycle.runner.Keeper.cycle`) stops at a hedge whose preflight reverts; a dry run
 must not: it exists to show what each hedge would do. :func:`simulate_plan` therefore reads and plans
 exactly as a cycle does (same snapshot reader, same pure ``decide``, same executor and transaction
-path, :meth:`~keeper.runner.Keeper.execute`), then tries every order in plan order and catches a
+path, :meth:`~keeper.cycle.runner.Keeper.execute`), then tries every order in plan order and catches a
 revert or failure per hedge. Each outcome is either a fill (read back from chain state, as the live
 keeper verifies it) or a revert with its decoded reason, the trade, and for a slippage revert the
 planner's estimated cost (fee + impact) against the policy's ``max_slippage_bps``.
 
-Only the fork is written; the keeper's journal is a temporary copy (see ``keeper.commands``).
+Only the fork is written; the keeper's journal is a temporary copy (see ``keeper.cli.commands``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from keeper.chain.tx import TxRevertedError
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
+from keeper.cycle.runner import Keeper
 from keeper.errors import InputError, TransactionError
-from keeper.execution import Fill, PreparedTrade
+from keeper.execute.execution import Fill, PreparedTrade
+from keeper.execute.tx import TxRevertedError
 from keeper.journal import CycleStatus, RunMode
-from keeper.report import plan_record, render_plan
-from keeper.runner import Keeper
+from keeper.view.report import plan_record, render_plan
 
 __all__ = [
     "HedgeOutcome",

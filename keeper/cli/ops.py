@@ -1,6 +1,6 @@
 """The operator commands ``doctor``, ``health``, ``activate`` and ``deactivate``.
 
-``keeper/cli.py`` registers them with :func:`add_parsers`. Exit codes follow the CLI's: 0 ok,
+``keeper/cli/main.py`` registers them with :func:`add_parsers`. Exit codes follow the CLI's: 0 ok,
 1 a failing check / not healthy or not ready / activation refused, 2 bad config.
 """
 
@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from keeper.cliargs import positive_float, positive_int
+from keeper.cli.args import positive_float, positive_int
 
 __all__ = ["add_parsers", "cmd_activate", "cmd_deactivate", "cmd_doctor", "cmd_health", "main"]
 
@@ -29,7 +29,7 @@ def _by(args: argparse.Namespace) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from keeper.commands import load
+    from keeper.cli.commands import load
     from keeper.ops.doctor import render, run_doctor
 
     cfg = load(args)
@@ -44,7 +44,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from keeper.commands import load
+    from keeper.cli.commands import load
     from keeper.ops.health import health
 
     cfg = load(args)
@@ -55,7 +55,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 def cmd_activate(args: argparse.Namespace) -> int:
     from keeper.chain.rpc import RpcClient
-    from keeper.commands import load
+    from keeper.cli.commands import load
     from keeper.journal import Journal
     from keeper.ops.alerts import alerter_from_env
     from keeper.ops.doctor import render, run_doctor
@@ -95,7 +95,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 
 def cmd_deactivate(args: argparse.Namespace) -> int:
-    from keeper.commands import load
+    from keeper.cli.commands import load
     from keeper.journal import Journal
     from keeper.ops.alerts import alerter_from_env
     from keeper.ops.golive import deactivate
@@ -149,9 +149,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m keeper.ops.cli <command>``: the same commands with the CLI's exit codes, usable before
-    (and independently of) their registration in ``keeper/cli.py``."""
-    from keeper.cli import run_command
+    """``python -m keeper.cli.ops <command>``: the same commands with the CLI's exit codes, usable before
+    (and independently of) their registration in ``keeper/cli/main.py``."""
+    from keeper.cli.main import run_command
 
     parser = argparse.ArgumentParser(prog="keeper", description="Operator commands of the keeper.")
     add_parsers(parser.add_subparsers(dest="command", required=True))

@@ -4,7 +4,7 @@
 
 1. resolve every open intent from the chain (before anything new is planned);
 2. honour the operator's pause and the circuit breaker's halt (both journaled, so they survive restarts);
-3. read the book at one block (:class:`~keeper.reader.BookReader`), journal it;
+3. read the book at one block (:class:`~keeper.read.reader.BookReader`), journal it;
 4. greeks per underlying (:func:`~keeper.core.book.book_risk`), policy inputs, the pure ``decide``;
 5. journal the plan with its reasons; in live mode execute each order: intent first, then the
    transaction (every attempt journaled before broadcast), then the fill verified from chain state.
@@ -18,10 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from keeper.chain.fees import Fees
 from keeper.chain.multicall import Multicall
 from keeper.chain.rpc import RpcClient
-from keeper.chain.tx import Attempt, Mined, NonceConsumedError, TxManager, TxRevertedError, TxTimeoutError
 from keeper.core.book import BookRisk, book_risk
 from keeper.core.gates import SnapshotStatus
 from keeper.core.hedge_types import Plan
@@ -33,11 +31,13 @@ from keeper.core.smile_delta import OptionVols, resolve_option_vols, with_vol_re
 from keeper.core.snapshot import Snapshot
 from keeper.core.vol import PoolHistoryVol, VolModel
 from keeper.errors import HaltError, KeeperError, TransactionError
-from keeper.execution import Executor, Fill, PreparedTrade
+from keeper.execute.execution import Executor, Fill, PreparedTrade
+from keeper.execute.fees import Fees
+from keeper.execute.tx import Attempt, Mined, NonceConsumedError, TxManager, TxRevertedError, TxTimeoutError
 from keeper.journal import CycleStatus, Journal, RunMode, TxAttempt, TxParams
-from keeper.logs import log_context
-from keeper.reader import BookReader
-from keeper.surface_io import SurfaceFeed
+from keeper.obs.logs import log_context
+from keeper.read.reader import BookReader
+from keeper.read.surface_io import SurfaceFeed
 
 __all__ = ["CycleReport", "ExecutedHedge", "Keeper"]
 

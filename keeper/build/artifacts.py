@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from keeper.devnet.anvil import repo_root
+from keeper.build.paths import repo_root
 from keeper.errors import SetupError
 
 __all__ = ["NPM_ARTIFACTS", "Artifact", "forge_artifact", "multicall3_creation_code", "npm_artifact"]

@@ -27,7 +27,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
 
 from keeper.errors import ConfigError, InputError
-from keeper.logs import MIN_SECRET_LENGTH, register_secret
+from keeper.obs.logs import MIN_SECRET_LENGTH, register_secret
 
 __all__ = [
     "EnvKeySource",

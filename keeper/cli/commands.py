@@ -15,15 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keeper.cli.exit_codes import EXIT_HALTED
 from keeper.config import KeeperConfig, load_config
 from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
 from keeper.core.snapshot import Snapshot
+from keeper.cycle.runner import CycleReport, Keeper
 from keeper.errors import HaltError, InputError, KeeperError
 from keeper.journal import Journal
 from keeper.journal.codec import to_jsonable
-from keeper.report import plan_record, render_plan, render_pools, render_positions, render_snapshot
-from keeper.runner import CycleReport, Keeper
+from keeper.view.report import plan_record, render_plan, render_pools, render_positions, render_snapshot
 
 __all__ = ["cmd_journal", "cmd_once", "cmd_pause", "cmd_plan", "cmd_resume", "cmd_run", "cmd_simulate",
            "cmd_status", "load"]
@@ -43,7 +44,7 @@ def _print_json(obj: Any) -> None:
 
 def _keeper(cfg: KeeperConfig, *, live: bool, need_key: bool = True, journal: Journal | None = None,
             rpc_url: str | None = None, impersonate: bool = False) -> Keeper:
-    from keeper.app import build_keeper
+    from keeper.cycle.compose import build_keeper
 
     return build_keeper(cfg, env=dict(os.environ), live=live, journal=journal, rpc_url=rpc_url,
                         impersonate=impersonate, need_key=need_key, log=err)
@@ -143,7 +144,7 @@ def cmd_once(args: argparse.Namespace) -> int:
             watch.on_error(exc)
             if isinstance(exc, HaltError):
                 err(f"halted: {exc}")
-                return 4
+                return EXIT_HALTED
             raise
         watch.after_cycle(report)
     finally:
@@ -154,10 +155,10 @@ def cmd_once(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from keeper.app import feed_prices
-    from keeper.logs import log_context, setup_logging
-    from keeper.metrics import KeeperMetrics
-    from keeper.scheduler import Loop
+    from keeper.cycle.compose import feed_prices
+    from keeper.cycle.scheduler import Loop
+    from keeper.obs.logs import log_context, setup_logging
+    from keeper.obs.metrics import KeeperMetrics
 
     cfg = load(args)
     setup_logging(cfg.metrics.log_format)
@@ -219,16 +220,16 @@ def cmd_run(args: argparse.Namespace) -> int:
              stats.early, stats.coalesced)
     if stats.halted:
         err(f"halted: {stats.halted}")
-        return 4
+        return EXIT_HALTED
     return 0
 
 
 # ---------------------------------------------------------------------------- simulate
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Execute every planned hedge on an anvil fork of the configured chain and report each one
-    (keeper/simulate.py); the upstream is never written. Exit 0 when all filled (or nothing to do), else 1."""
-    from keeper.devnet.anvil import AnvilNode
-    from keeper.simulate import render_simulation, simulate_plan, simulation_record
+    (keeper/cycle/simulate.py); the upstream is never written. Exit 0 when all filled (or nothing to do), else 1."""
+    from keeper.cycle.simulate import render_simulation, simulate_plan, simulation_record
+    from keeper.node.anvil import AnvilNode
 
     cfg = load(args)
     upstream = args.fork_url or str(cfg.chain.rpc_url)

@@ -13,7 +13,7 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import Wei
 
-from keeper.devnet.artifacts import Artifact
+from keeper.build.artifacts import Artifact
 from keeper.errors import DevnetError
 
 __all__ = ["ANVIL_MNEMONIC", "DevChain", "dev_account"]

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from keeper.core.hedge_types import Plan
+from keeper.cycle.runner import Keeper
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.state import World
 from keeper.errors import KeeperError
-from keeper.report import render_snapshot
-from keeper.runner import Keeper
+from keeper.view.report import render_snapshot
 
 __all__ = ["DemoRow", "run_demo"]
 

@@ -18,10 +18,10 @@ from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
 
-from keeper.chain.fees import FeeCapExceededError, FeePolicy, Fees, bump, fees_from_history
 from keeper.chain.multicall import decode_revert
 from keeper.chain.rpc import RpcClient, RpcError
 from keeper.errors import InputError, TransactionError, TransportError
+from keeper.execute.fees import FeeCapExceededError, FeePolicy, Fees, bump, fees_from_history
 
 __all__ = [
     "Attempt",

@@ -34,11 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keeper.cli.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from keeper.errors import ConfigError, InputError, KeeperError
 
 __all__ = ["add_parsers", "cmd_backtest", "main"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 _HESTON_ARGS = (("v0", 0.36, "initial variance per year (0.36 = 60 %% vol)"),
                 ("kappa", 3.0, "mean-reversion speed of the variance, per year"),
                 ("theta", 0.36, "long-run variance per year"),
@@ -252,7 +252,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m keeper.backtest.cli backtest ...`` (the keeper CLI registers the same parser)."""
+    """``python -m keeper.cli.backtest backtest ...`` (the keeper CLI registers the same parser)."""
     parser = argparse.ArgumentParser(prog="keeper")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parsers(sub)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from keeper.cliargs import block_number, port, positive_int
+from keeper.cli.args import block_number, port, positive_int
+from keeper.cli.exit_codes import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_HALTED, EXIT_OK, EXIT_SETUP, EXIT_USAGE
 from keeper.config import format_config_error
 from keeper.errors import (
     ChainIdMismatchError,
@@ -29,8 +28,6 @@ from keeper.errors import (
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_ERROR", "EXIT_HALTED", "EXIT_OK", "EXIT_SETUP", "EXIT_USAGE", "main",
            "run_command"]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SETUP, EXIT_HALTED = 0, 1, 2, 3, 4
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process killed by a closed pipe
 
 
 def _progress(msg: str) -> None:
@@ -38,54 +35,18 @@ def _progress(msg: str) -> None:
 
 
 def cmd_devnet(args: argparse.Namespace) -> int:
-    from keeper.devnet.state import ensure_world_state, start_world
+    """The local world until Ctrl-C (the demo's own command: the one place the CLI reaches keeper.devnet)."""
+    from keeper.devnet.commands import serve_world
 
-    if args.rebuild:
-        ensure_world_state(progress=_progress, rebuild=True)
-    world = start_world(port=args.port, progress=_progress, block_time=args.block_time)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        print(f"local world on {world.url} (chain id {world.manifest.chain_id})", flush=True)
-        print(f"manifest: {world.manifest_path}", flush=True)
-        print("Ctrl-C stops it.", flush=True)
-        while not stop.wait(0.5):
-            if not world.node.running:
-                raise KeeperError("anvil exited unexpectedly")
-    finally:
-        world.stop()
+    serve_world(port=args.port, rebuild=args.rebuild, block_time=args.block_time, progress=_progress)
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The local world, a market actor and the keeper hedging the treasury through its Safe module."""
-    import os
-    import tempfile
-    from pathlib import Path
+    from keeper.devnet.commands import demo
 
-    from keeper.app import build_keeper
-    from keeper.config import load_config
-    from keeper.demo import run_demo
-    from keeper.devnet.anvil import repo_root
-    from keeper.devnet.chain import dev_account
-    from keeper.devnet.state import start_world
-
-    world = start_world(progress=_progress)
-    try:
-        m = world.manifest
-        print(f"Local world on {world.url}: Safe 1.4.1 treasury {m.safe.address} "
-              f"({m.safe.threshold}-of-{len(m.safe.owners)}), HedgeModule {m.hedge_module}")
-        journal = Path(tempfile.mkdtemp(prefix="keeper-demo-")) / "journal.sqlite"
-        env = dict(os.environ, KEEPER_CHAIN__RPC_URL=world.url, KEEPER_JOURNAL__PATH=str(journal))
-        # anvil's dev key #5, the keeper of the local world only; never printed.
-        env["KEEPER_PRIVATE_KEY"] = "0x" + bytes(dev_account(5).key).hex()
-        cfg = load_config(Path(args.config) if args.config else repo_root() / "examples" / "devnet.toml", env)
-        keeper = build_keeper(cfg, env=env, live=True, log=lambda _m: None)
-        print(f"Config: {args.config or 'examples/devnet.toml'}; journal {journal}")
-        run_demo(world, keeper, cycles=args.cycles)
-    finally:
-        world.stop()
+    demo(config=args.config, cycles=args.cycles, progress=_progress)
     return EXIT_OK
 
 
@@ -111,7 +72,7 @@ def cmd_multicall3_install(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from keeper import commands as c
+    from keeper.cli import commands as c
 
     p = argparse.ArgumentParser(prog="keeper", description="On-chain DeFi hedging keeper.",
                                 epilog="Exit codes: 0 ok; 1 runtime failure; 2 bad input or config; "
@@ -168,13 +129,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
     d.set_defaults(func=cmd_devnet)
 
-    from keeper.onboarding.cli import add_parsers as onboarding_parsers
+    from keeper.cli.onboarding import add_parsers as onboarding_parsers
 
     onboarding_parsers(sub)
-    from keeper.backtest.cli import add_parsers as backtest_parsers
+    from keeper.cli.backtest import add_parsers as backtest_parsers
 
     backtest_parsers(sub)
-    from keeper.ops.cli import add_parsers as ops_parsers
+    from keeper.cli.ops import add_parsers as ops_parsers
 
     ops_parsers(sub)
 
@@ -201,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Run a parsed subcommand and map the error tree onto the documented exit codes.
 
-    Every entry point (``keeper``, and the ``python -m keeper.onboarding.cli`` / ``keeper.ops.cli``
+    Every entry point (``keeper``, and the ``python -m keeper.cli.onboarding`` / ``keeper.cli.ops``
     shortcuts) goes through here, so an error means the same exit code wherever it is raised.
     """
     try:

@@ -1,7 +1,7 @@
-"""Composition: build a :class:`~keeper.runner.Keeper` from a validated config.
+"""Composition: build a :class:`~keeper.cycle.runner.Keeper` from a validated config.
 
 Everything that touches the outside world is created here: the RPC client (chain id checked), the
-signer, the journal, the transaction manager, the executor, the vol models. ``keeper/cli.py`` calls
+signer, the journal, the transaction manager, the executor, the vol models. ``keeper/cli/main.py`` calls
 these functions and prints; nothing else constructs I/O objects.
 """
 
@@ -11,24 +11,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keeper.chain.fees import GWEI, FeePolicy
 from keeper.chain.multicall import Call, Multicall
 from keeper.chain.rpc import RpcClient
-from keeper.chain.tx import Attempt, ErrorDecoder, Mined, TxManager, TxRequest, TxRevertedError, TxTimeoutError
 from keeper.config import KeeperConfig
+from keeper.cycle.runner import Keeper
 from keeper.errors import ChainError, SetupError
-from keeper.execution import Executor
+from keeper.execute.execution import Executor
+from keeper.execute.fees import GWEI, FeePolicy
+from keeper.execute.signer import Signer, load_signer
+from keeper.execute.tx import Attempt, ErrorDecoder, Mined, TxManager, TxRequest, TxRevertedError, TxTimeoutError
 from keeper.journal import Journal
-from keeper.reader import BookReader
-from keeper.runner import Keeper
-from keeper.signer import Signer, load_signer
+from keeper.read.reader import BookReader
 
 __all__ = ["ForkTxManager", "build_keeper", "error_decoder", "feed_prices", "module_keeper"]
 
 
 def error_decoder() -> ErrorDecoder:
     """Custom-error names from our contracts' ABIs when the build is present (else selectors only)."""
-    from keeper.devnet.artifacts import forge_artifact
+    from keeper.build.artifacts import forge_artifact
 
     abis = []
     for name in ("HedgeModule", "PerpMarket", "OptionMarket", "DevToken"):

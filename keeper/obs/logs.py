@@ -4,7 +4,7 @@ Formats
 -------
 ``setup_logging("json")`` writes one JSON object per line::
 
-    {"ts": "2025-01-01T12:00:00.123Z", "level": "INFO", "logger": "keeper.runner",
+    {"ts": "2025-01-01T12:00:00.123Z", "level": "INFO", "logger": "keeper.cycle.runner",
      "msg": "hedged", "cycle_id": "c-17", "block": 123, "venue": "perp"}
 
 ``ts`` is UTC with milliseconds; the context fields (see :func:`log_context`)
@@ -13,7 +13,7 @@ record carries a traceback. Non-finite floats are written as strings
 (``"nan"``, ``"inf"``) so every line is strict JSON.
 
 ``setup_logging("text")`` writes readable one-liners
-(``2025-01-01T12:00:00.123Z INFO    keeper.runner: hedged  cycle_id=c-17 block=123``),
+(``2025-01-01T12:00:00.123Z INFO    keeper.cycle.runner: hedged  cycle_id=c-17 block=123``),
 coloured with :mod:`rich` when the stream is a terminal.
 
 Context

@@ -1,0 +1,1 @@
+"""Our own contracts' build: forge / npm artifacts (ABIs, bytecode) for error decoding and code checks."""

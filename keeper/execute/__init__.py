@@ -1,0 +1,1 @@
+"""Executing hedges: executors (module / EOA), transactions, fees and signers."""

@@ -1,0 +1,1 @@
+"""Local anvil nodes: started for the demo world, the tests and `simulate's forks."""

@@ -1,0 +1,1 @@
+"""Observability: logging (with secret redaction) and Prometheus metrics."""
