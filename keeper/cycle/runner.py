@@ -20,16 +20,15 @@ from typing import Any
 
 from keeper.chain.multicall import Multicall
 from keeper.chain.rpc import RpcClient
-from keeper.core.book import BookRisk, book_risk
-from keeper.core.gates import SnapshotStatus
+from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
-from keeper.core.inputs import UnderlyingVenues, gas_view, underlying_inputs
-from keeper.core.policy import PolicyConfig, decide
+from keeper.core.inputs import UnderlyingVenues
+from keeper.core.policy import PolicyConfig
 from keeper.core.sizing import Fill as HistoryFill
 from keeper.core.sizing import HedgeHistory
-from keeper.core.smile_delta import OptionVols, resolve_option_vols, with_vol_reasons
 from keeper.core.snapshot import Snapshot
 from keeper.core.vol import PoolHistoryVol, VolModel
+from keeper.cycle.plan import PlanContext, Planner, SurfaceState
 from keeper.errors import HaltError, KeeperError, TransactionError
 from keeper.execute.execution import Executor, Fill, PreparedTrade
 from keeper.execute.fees import Fees
@@ -158,27 +157,21 @@ class Keeper:
         return CycleReport(cycle_id, status.value, snap, risk, plan, tuple(hedges), recovered, message)
 
     def plan(self, snap: Snapshot) -> tuple[BookRisk, Plan]:
-        """The pure part of a cycle: greeks and the decision for a snapshot (used by ``plan`` and dry runs)."""
-        spots = {a: f.price for a, f in snap.feeds.items()}
-        models = {a: m.at(snap) if isinstance(m, PoolHistoryVol) else m for a, m in self.vol_models.items()}
-        vols = {a: m.annualized_vol(self.vol_horizon_s) for a, m in models.items()}
-        tokens = {sym: v.token for sym, v in self.venues.items()}
-        smiles = self.option_vols(snap.block_timestamp, vols)
-        risk = book_risk(snap, tokens, self.quote_token, spots, vols, smiles=smiles)
-        history = self.history(snap.block_timestamp)
-        inputs = underlying_inputs(snap, risk, self.venues, self.executor.account, self.quote_token, history)
-        native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
-        gas = gas_view(snap, self.tip_wei, native)
-        status = SnapshotStatus(snap.complete, tuple(f"{f.what}: {f.reason}" for f in snap.failures))
-        return risk, with_vol_reasons(decide(inputs, self.policy, gas, status), smiles, risk.positions)
+        """Greeks and the decision for a snapshot (used by ``plan`` and dry runs): the context (hedge
+        history, surfaces) is loaded first, then :meth:`Planner.plan` is pure."""
+        return self.planner().plan(snap, self.context(snap.block_timestamp))
 
-    def option_vols(self, now: int, vols: Mapping[str, float]) -> dict[str, OptionVols]:
-        """Each surface's state at block time ``now``: used, or stale / unavailable with the fallback vol."""
-        out = {}
+    def planner(self) -> Planner:
+        return Planner(self.policy, self.venues, self.vol_models, self.quote_token, self.executor.account,
+                       self.vol_horizon_s, self.tip_wei, self.native_asset)
+
+    def context(self, now: int) -> PlanContext:
+        """What the plan at block time ``now`` needs besides the snapshot: journal history, surfaces."""
+        surfaces = {}
         for sym, feed in self.surfaces.items():
             surface, problem = feed.try_current()
-            out[sym] = resolve_option_vols(sym, feed.policy, vols[sym], now, surface, problem=problem)
-        return out
+            surfaces[sym] = SurfaceState(feed.policy, surface, problem)
+        return PlanContext(self.history(now), surfaces)
 
     def history(self, now: int) -> dict[str, HedgeHistory]:
         last = self.journal.last_hedge_times()

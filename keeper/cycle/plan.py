@@ -1,0 +1,78 @@
+"""A plan is a function of one block's snapshot and a context loaded before it.
+
+:class:`PlanContext` holds what a plan uses besides the snapshot: the hedge history (from the
+journal) and each implied-vol surface's state (read from its file or grid). The keeper loads it
+once per cycle, before planning; :meth:`Planner.plan` then reads no chain, file, journal or clock:
+the same snapshot and context give an equal plan, in ``plan``, ``once``, ``run`` and ``simulate``.
+Vol models fitted on history take it from the snapshot too (``Snapshot.histories``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from keeper.core.book import BookRisk, book_risk
+from keeper.core.gates import SnapshotStatus
+from keeper.core.hedge_types import Plan
+from keeper.core.inputs import UnderlyingVenues, gas_view, underlying_inputs
+from keeper.core.policy import PolicyConfig, decide
+from keeper.core.sizing import HedgeHistory
+from keeper.core.smile_delta import OptionVols, SmilePolicy, resolve_option_vols, with_vol_reasons
+from keeper.core.snapshot import Snapshot
+from keeper.core.surface import VolSurface
+from keeper.core.vol import PoolHistoryVol, VolModel
+
+__all__ = ["PlanContext", "Planner", "SurfaceState"]
+
+
+@dataclass(frozen=True)
+class SurfaceState:
+    """An underlying's implied-vol surface as loaded for this cycle, or why it could not be."""
+
+    policy: SmilePolicy
+    surface: VolSurface | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a plan uses besides the snapshot, loaded before it."""
+
+    history: Mapping[str, HedgeHistory] = field(default_factory=dict)
+    """Per underlying: the fills of the rolling window and the last hedge time (from the journal)."""
+    surfaces: Mapping[str, SurfaceState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Planner:
+    """The static part of planning: policy, venues, vol models, the hedging account."""
+
+    policy: PolicyConfig
+    venues: Mapping[str, UnderlyingVenues]
+    vol_models: Mapping[str, VolModel | PoolHistoryVol]
+    quote_token: str
+    account: str
+    vol_horizon_s: float = 86_400.0
+    tip_wei: int = 10**9
+    native_asset: str = "ETH"
+
+    def plan(self, snap: Snapshot, ctx: PlanContext) -> tuple[BookRisk, Plan]:
+        """Greeks and the decision for ``snap`` (pure: no I/O)."""
+        spots = {a: f.price for a, f in snap.feeds.items()}
+        models = {a: m.at(snap) if isinstance(m, PoolHistoryVol) else m for a, m in self.vol_models.items()}
+        vols = {a: m.annualized_vol(self.vol_horizon_s) for a, m in models.items()}
+        tokens = {sym: v.token for sym, v in self.venues.items()}
+        smiles = self.option_vols(snap.block_timestamp, vols, ctx)
+        risk = book_risk(snap, tokens, self.quote_token, spots, vols, smiles=smiles)
+        inputs = underlying_inputs(snap, risk, self.venues, self.account, self.quote_token, ctx.history)
+        native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
+        gas = gas_view(snap, self.tip_wei, native)
+        status = SnapshotStatus(snap.complete, tuple(f"{f.what}: {f.reason}" for f in snap.failures))
+        return risk, with_vol_reasons(decide(inputs, self.policy, gas, status), smiles, risk.positions)
+
+    @staticmethod
+    def option_vols(now: int, vols: Mapping[str, float], ctx: PlanContext) -> dict[str, OptionVols]:
+        """Each surface's state at block time ``now``: used, or stale / unavailable with the fallback vol."""
+        return {sym: resolve_option_vols(sym, s.policy, vols[sym], now, s.surface, problem=s.problem)
+                for sym, s in ctx.surfaces.items()}
