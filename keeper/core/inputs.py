@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from keeper.core.book import BookRisk
 from keeper.core.gates import OracleView
 from keeper.core.hedge_types import Exposure, UnderlyingInput
+from keeper.core.lp_math import tick_to_price
 from keeper.core.sizing import HedgeHistory
 from keeper.core.snapshot import PoolState, Snapshot
 from keeper.core.venue_inputs import GasView, PerpVenue, SwapVenue
@@ -20,7 +21,6 @@ from keeper.errors import InputError
 
 __all__ = ["UnderlyingVenues", "gas_view", "pool_price", "tick_price", "underlying_inputs"]
 
-LN_1_0001 = math.log(1.0001)
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ def _dec(snap: Snapshot, token: str) -> int:
 
 def tick_price(tick: float, pool: PoolState, underlying: str, snap: Snapshot) -> float:
     """Quote per underlying (human units) at a pool tick."""
-    d0, d1 = _dec(snap, pool.token0), _dec(snap, pool.token1)
-    p01 = math.exp(tick * LN_1_0001) * 10.0 ** (d0 - d1)  # token1 per token0, human
+    p01 = tick_to_price(tick, _dec(snap, pool.token0), _dec(snap, pool.token1))  # token1 per token0, human
     return p01 if pool.token0.lower() == underlying.lower() else 1.0 / p01
 
 

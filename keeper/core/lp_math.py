@@ -67,6 +67,7 @@ __all__ = [
     "position_amounts",
     "price_to_sqrt_price_x96",
     "sqrt_price_x96_to_price",
+    "tick_to_price",
     "to_raw",
 ]
 
@@ -329,6 +330,11 @@ def sqrt_price_x96_to_price(sqrt_price_x96: int, decimals0: int, decimals1: int)
     _uint("decimals1", decimals1, 8)
     ratio = (sqrt_price_x96 / Q96) ** 2
     return ratio * 10.0 ** (decimals0 - decimals1)
+
+
+def tick_to_price(tick: float, decimals0: int, decimals1: int) -> float:
+    """Human price of token0 in token1 at ``tick`` (or a mean tick): ``1.0001^tick * 10^(decimals0 - decimals1)``."""
+    return math.exp(tick * math.log(1.0001)) * 10.0 ** (decimals0 - decimals1)
 
 
 def price_to_sqrt_price_x96(price: float, decimals0: int, decimals1: int) -> int:

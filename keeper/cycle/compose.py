@@ -22,6 +22,7 @@ from keeper.execute.signer import Signer, load_signer
 from keeper.execute.tx import Attempt, ErrorDecoder, Mined, TxManager, TxRequest, TxRevertedError, TxTimeoutError
 from keeper.journal import Journal
 from keeper.read.reader import BookReader
+from keeper.venues import chainlink
 
 __all__ = ["ForkTxManager", "build_keeper", "error_decoder", "feed_prices", "module_keeper"]
 
@@ -140,9 +141,8 @@ def build_keeper(
 def feed_prices(keeper: Keeper) -> Callable[[], dict[str, float]]:
     """A cheap batched read of every asset's feed (for the scheduler's price watcher)."""
     assets: Sequence[Any] = keeper.reader.sources.assets
-    calls = [Call(a.feed, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"),
-                  f"feed {a.symbol}", 30_000) for a in assets]
-    decs = [Call(a.feed, "decimals()", (), ("uint8",), f"feed {a.symbol} decimals") for a in assets]
+    calls = [chainlink.latest_round_call(a.feed, a.symbol) for a in assets]
+    decs = [chainlink.decimals_call(a.feed, a.symbol) for a in assets]
 
     def read() -> dict[str, float]:
         block = keeper.rpc.block_number()

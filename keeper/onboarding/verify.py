@@ -34,6 +34,7 @@ from keeper.config import KeeperConfig
 from keeper.core.lp_math import sqrt_price_x96_to_price
 from keeper.errors import ConfigError, ContractCallError
 from keeper.onboarding.reads import view
+from keeper.venues import chainlink
 
 __all__ = [
     "CANONICAL_UNISWAP_V3",
@@ -254,7 +255,7 @@ def check_feeds(cfg: KeeperConfig, rpc: RpcClient, feeds: Mapping[str, str] | No
         try:
             (dec,) = view(rpc, feed, "decimals()", out=["uint8"])
             (desc,) = view(rpc, feed, "description()", out=["string"])
-            rd = view(rpc, feed, "latestRoundData()", out=["uint80", "int256", "uint256", "uint256", "uint80"])
+            rd = view(rpc, feed, "latestRoundData()", out=list(chainlink.ROUND_TYPES))
         except (ContractCallError, ValueError) as exc:
             raise VerificationError(f"{symbol} feed {feed}: not a Chainlink-style aggregator ({exc})") from None
         dec = int(dec)

@@ -42,6 +42,7 @@ from keeper.config import KeeperConfig
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
 from keeper.ops.onchain import ModuleState, read_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
+from keeper.venues import chainlink
 
 __all__ = ["Check", "Status", "cardinality_for", "check_anvil", "check_journal", "redact_url", "render", "run_doctor"]
 
@@ -366,8 +367,7 @@ def _feeds(c: _Ctx) -> Check:
     if c.module is not None and cfg.quote.token in c.module.params["tokens"]:
         q = c.module.params["tokens"][cfg.quote.token]
         feeds.append((cfg.quote.symbol, q["feed"], int(q["max_feed_age_s"])))
-    res = c.calls([Call(f, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"))
-                   for _, f, _ in feeds])
+    res = c.calls([chainlink.latest_round_call(f, sym) for sym, f, _ in feeds])
     bad: list[str] = []
     ages: list[str] = []
     for (sym, feed, lim), r in zip(feeds, res, strict=True):
@@ -389,7 +389,6 @@ def _feeds(c: _Ctx) -> Check:
 
 _SLOT0 = ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool")
 _OBSERVATION = ("uint32", "int56", "uint160", "bool")
-_ROUND = ("uint80", "int256", "uint256", "uint256", "uint80")
 MAX_CARDINALITY = 65_535  # observationCardinalityNext is a uint16
 
 
@@ -487,8 +486,8 @@ def _pool_prices(c: _Ctx) -> Check:
     if c.module is not None and quote in c.module.params["tokens"]:
         quote_feed = str(c.module.params["tokens"][quote]["feed"])
     feeds = [a.feed for a in cfg.assets] + ([quote_feed] if quote_feed else [])
-    calls = [Call(f, "latestRoundData()", (), _ROUND) for f in feeds]
-    calls += [Call(f, "decimals()", (), ("uint8",)) for f in feeds]
+    calls = [chainlink.latest_round_call(f, f) for f in feeds]
+    calls += [chainlink.decimals_call(f, f) for f in feeds]
     for _, p in pools:
         calls += [Call(p, "slot0()", (), _SLOT0), Call(p, "token0()", (), ("address",)),
                   Call(p, "token1()", (), ("address",))]

@@ -27,6 +27,7 @@ from keeper.errors import KeeperError
 from keeper.journal import CycleStatus, Journal
 from keeper.ops.doctor import redact_url
 from keeper.ops.golive import EOA_PARAMS, LiveState, compare, last_golive
+from keeper.venues import chainlink
 
 __all__ = ["default_max_cycle_age_s", "health"]
 
@@ -121,8 +122,7 @@ def _chain(cfg: KeeperConfig, rpc: RpcClient, checks: dict[str, dict[str, Any]])
     block = rpc.block_number()
     module = cfg.treasury.hedge_module if cfg.treasury.mode == "safe-module" else None
     calls = [Call(MULTICALL3, "getCurrentBlockTimestamp()", (), ("uint256",), "block timestamp")]
-    calls += [Call(a.feed, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"),
-                   f"{a.symbol} feed") for a in cfg.assets]
+    calls += [chainlink.latest_round_call(a.feed, a.symbol) for a in cfg.assets]
     if module is not None:
         calls += [Call(module, "paramsHash()", (), ("bytes32",), "HedgeModule.paramsHash", 2_000_000),
                   Call(module, "paused()", (), ("bool",), "HedgeModule.paused")]

@@ -7,14 +7,14 @@ from typing import Any
 from keeper.chain.multicall import Call
 from keeper.core.snapshot import FeedReading
 
-__all__ = ["decimals_call", "latest_round_call", "parse_round"]
+__all__ = ["ROUND_TYPES", "decimals_call", "latest_round_call", "parse_round"]
+
+ROUND_TYPES = ("uint80", "int256", "uint256", "uint256", "uint80")
+"""``latestRoundData()``'s outputs: roundId, answer, startedAt, updatedAt, answeredInRound."""
 
 
 def latest_round_call(feed: str, asset: str) -> Call:
-    return Call(
-        feed, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"),
-        f"feed {asset} latestRoundData", 30_000,
-    )
+    return Call(feed, "latestRoundData()", (), ROUND_TYPES, f"feed {asset} latestRoundData", 30_000)
 
 
 def decimals_call(feed: str, asset: str) -> Call:

@@ -20,6 +20,7 @@ from keeper.core.book import (
 )
 from keeper.core.gates import check_pool_deviation
 from keeper.core.hedge_types import HedgeOrder, Plan
+from keeper.core.lp_math import tick_to_price
 from keeper.core.options import bs_greeks
 from keeper.core.portfolio import OptionPosition, SpotHolding
 from keeper.core.snapshot import LpPosition, Snapshot
@@ -30,11 +31,6 @@ __all__ = ["plan_record", "pool_records", "position_records", "range_in_quote", 
 
 _FULL_RANGE_TICKS = 887_000
 """Beyond this |tick| a bound is shown as 0 or unbounded (a full-range position: 1.0001^887000 ~ 1e38)."""
-
-
-def tick_to_price(tick: int, dec0: int, dec1: int) -> float:
-    """Human price of token0 in token1 at ``tick``."""
-    return float(math.exp(tick * math.log(1.0001)) * 10.0 ** (dec0 - dec1))
 
 
 def range_in_quote(tick_lower: int, tick_upper: int, dec0: int, dec1: int, underlying_is_token0: bool
