@@ -119,7 +119,8 @@ class ChunkResult:
     seconds: FloatArray
 
 
-def simulate_policy(marks: BookMarks, spots: FloatArray, seconds: FloatArray, spec: PolicySpec, costs: CostModel,
+# Long on purpose: one vectorized pass over all paths; splitting it would pass a dozen arrays between helpers.
+def simulate_policy(marks: BookMarks, spots: FloatArray, seconds: FloatArray, spec: PolicySpec, costs: CostModel,  # noqa: PLR0915
                     keep: int = 8) -> PolicyPaths:
     """Run one policy over the paths (see the module docstring)."""
     n_steps, n = spots.shape[0] - 1, spots.shape[1]

@@ -302,7 +302,8 @@ def _timestamp(text: str, where: str) -> float:
     return dt.timestamp()
 
 
-def load_price_csv(path: str | Path) -> PriceSeries:
+# Long on purpose: one branch per malformed-row case, each with its own message naming the row and column.
+def load_price_csv(path: str | Path) -> PriceSeries:  # noqa: C901
     """Read ``timestamp,price`` rows (a header line is optional; extra columns are an error).
 
     Timestamps are unix seconds (ms if > 1e11 are rejected as ambiguous) or ISO-8601 with a

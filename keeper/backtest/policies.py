@@ -82,7 +82,8 @@ def comparison_set(scale_quote: float, configured: UnderlyingPolicy | None = Non
 _PATTERN = re.compile(r"^(none|config|interval:(?P<h>[0-9.]+)h|band:(?P<b>[0-9.]+)bps|ww:(?P<w>[0-9.eE+-]+))$")
 
 
-def parse_policies(names: list[str], scale_quote: float, configured: UnderlyingPolicy | None,
+# Long on purpose: a small grammar (interval/band/ww/none with options): one branch per form and error.
+def parse_policies(names: list[str], scale_quote: float, configured: UnderlyingPolicy | None,  # noqa: C901, PLR0912
                    target: float = 0.0) -> tuple[PolicySpec, ...]:
     """Policies by name (``none``, ``config``, ``interval:4h``, ``band:200bps``, ``ww:3``;
     ``intervals``, ``bands``, ``ww``, ``all`` expand to the defaults)."""

@@ -234,7 +234,8 @@ class Multicall:
             f"every chain read through it; fix: {missing_multicall3_fix(client, url)}"
         )
 
-    def execute(self, calls: Sequence[Call], block: int) -> list[Result]:
+    # Long on purpose: stages, gas-bounded batching and per-call results: the order of the branches is the protocol.
+    def execute(self, calls: Sequence[Call], block: int) -> list[Result]:  # noqa: C901
         """Run ``calls`` at ``block``; the result list matches ``calls`` one to one.
 
         Raises SetupError when there is no Multicall3 at :attr:`address` (the node answers the

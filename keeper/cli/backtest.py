@@ -94,7 +94,8 @@ def _load_config(path: str | None) -> Any:
     return load_config(Path(path))
 
 
-def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+# Long on purpose: one branch per backtest flag combination; each error names its flag.
+def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C901, PLR0912, PLR0915
     from keeper.backtest.book import Book, OptionLeg, book_from_dict, standard_book
     from keeper.backtest.engine import CostModel
     from keeper.backtest.flavours import FLAVOUR_LABELS

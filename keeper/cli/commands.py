@@ -154,7 +154,8 @@ def cmd_once(args: argparse.Namespace) -> int:
     return 0 if report.status in ("ok", "skipped") else 1
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+# Long on purpose: the run loop's wiring (signals, watch, scheduler, metrics) in the order it starts and stops.
+def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
     from keeper.cycle.compose import feed_prices
     from keeper.cycle.scheduler import Loop
     from keeper.obs.logs import log_context, setup_logging

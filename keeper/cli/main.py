@@ -71,7 +71,8 @@ def cmd_multicall3_install(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parser() -> argparse.ArgumentParser:
+# Long on purpose: the argparse declaration of every sub-command: long, flat, no logic.
+def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     from keeper.cli import commands as c
 
     p = argparse.ArgumentParser(prog="keeper", description="On-chain DeFi hedging keeper.",

@@ -204,7 +204,8 @@ def _signed_cdf(d: FloatArray, call: bool | BoolArray, lo: int, hi: int, tail: F
     np.subtract(c, tail, out=out)
 
 
-def kernel(
+# Long on purpose: the numeric kernel: one pass per greek with its guards, kept together for speed and audit.
+def kernel(  # noqa: C901, PLR0912, PLR0915
     inp: Inputs, lo: int, hi: int, want: Want, outs: dict[str, FloatArray], buf: FloatArray,
     ibuf: NDArray[np.int8],
 ) -> None:

@@ -331,7 +331,8 @@ class BalanceLine:
 BookLine = LpLine | OptionLine | PerpLine | BalanceLine
 
 
-def book_lines(
+# Long on purpose: one branch per position kind (LP, option, perp, balance, native); each is short.
+def book_lines(  # noqa: C901, PLR0912
     snap: Snapshot,
     asset_tokens: Mapping[str, str],
     quote_token: str,

@@ -237,7 +237,8 @@ def _min_trade_problem(units: float, price: float, sizing: SizingConfig, sym: st
     return None
 
 
-def decide_underlying(
+# Long on purpose: the policy's steps 0-8 in order (module docstring); each step returns early with its reason.
+def decide_underlying(  # noqa: C901, PLR0912, PLR0915
     inp: UnderlyingInput,
     policy: UnderlyingPolicy,
     gas: GasView,

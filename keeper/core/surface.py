@@ -235,7 +235,8 @@ def _row_name(grid: SurfaceGrid, i: int) -> str:
     return f"{grid.underlying} surface row {i} (expiry {iso(grid.rows[i].expiry)})"
 
 
-def _check_grid(grid: SurfaceGrid) -> None:
+# Long on purpose: one check per surface-grid rule, each with its own message naming the row and field.
+def _check_grid(grid: SurfaceGrid) -> None:  # noqa: C901, PLR0912
     if not grid.rows:
         raise InputError(f"{grid.underlying} surface", "has no rows")
     if grid.kind not in ("strike", "moneyness", "delta"):

@@ -337,7 +337,8 @@ class TxManager:
             self._nonce = nonce + 1
             return mined
 
-    def _wait(
+    # Long on purpose: the transaction wait loop: receipts, nonce evidence, timeout, replacement; one state machine.
+    def _wait(  # noqa: C901, PLR0912
         self, req: TxRequest, attempts: list[Attempt], start: float, last: float,
         before_broadcast: Callable[[Attempt], None], since_block: int,
     ) -> Mined:

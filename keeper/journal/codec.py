@@ -35,7 +35,8 @@ JSON_SAFE_INT = 2**53 - 1
 UINT256_MAX = 2**256 - 1
 
 
-def to_jsonable(value: object, *, path: str = "$") -> Any:
+# Long on purpose: one branch per supported type of the journal codec.
+def to_jsonable(value: object, *, path: str = "$") -> Any:  # noqa: C901, PLR0912
     """Convert ``value`` into JSON-ready data, keeping integers exact.
 
     - dataclass instances become dicts of their fields (in declaration order);

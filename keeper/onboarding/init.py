@@ -169,7 +169,8 @@ def _rel(path: Path, base: Path) -> str:
         return str(path.resolve())
 
 
-def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None, ask: Ask = input,
+# Long on purpose: the init steps in the order a user follows them, each printing what it did.
+def run_init(opts: InitOptions, *, env: Mapping[str, str] | None = None, ask: Ask = input,  # noqa: C901, PLR0912, PLR0915
              say: Say = print) -> InitResult:
     """Run ``keeper init`` (see the module doc). Raises SafeSetupNeededError with the steps off the devnet."""
     env = os.environ if env is None else env
@@ -293,7 +294,8 @@ def _fund_on_devnet(url: str, keeper: str, say: Say) -> None:
     say(f"devnet: sent {DEVNET_GAS_ETH} ETH of gas to the keeper {keeper} from dev account 0")
 
 
-def _signer(opts: InitOptions, old: Mapping[str, Any], base: Path, env: Mapping[str, str],
+# Long on purpose: one branch per way of giving the keeper's key (env, keystore, new), each with its message.
+def _signer(opts: InitOptions, old: Mapping[str, Any], base: Path, env: Mapping[str, str],  # noqa: C901, PLR0912
             q: _Asker) -> tuple[dict[str, Any], str, bool]:
     """The ``[signer]`` table, the keeper's address, and whether a keystore was created."""
     from keeper.execute.signer import KeystoreSource, create_keystore, load_signer

@@ -193,7 +193,8 @@ def _usd(usd: Decimal) -> str:
     return f"{usd.normalize():,f} USD"
 
 
-def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,
+# Long on purpose: one transaction per module parameter group, in the order the owners read them.
+def set_params_txs(cfg: KeeperConfig, rpc: RpcClient, module: str,  # noqa: C901
                    p: ModuleParams) -> tuple[list[BatchTx], list[str]]:
     """The owners' calls that make ``module``'s parameters equal ``p``, and notes.
 

@@ -181,7 +181,8 @@ class BookReader:
         for handler, result in zip(stage.handlers, self.multicall.execute(stage.calls, block), strict=True):
             handler(result)
 
-    def read(self, block: int | None = None, chain_id: int | None = None) -> Snapshot:
+    # Long on purpose: the reader's five staged round trips, each stage's calls and handlers in order.
+    def read(self, block: int | None = None, chain_id: int | None = None) -> Snapshot:  # noqa: C901, PLR0912, PLR0915
         src = self.sources
         trips0 = self.rpc.round_trips
         failures: list[ReadFailure] = []

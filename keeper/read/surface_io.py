@@ -100,7 +100,8 @@ def _numbers(value: object, what: str) -> tuple[float, ...]:
     return tuple(_number(v, f"{what}[{i}]") for i, v in enumerate(value))
 
 
-def grid_from_mapping(data: Mapping[str, Any], underlying: str, *, where: str = "surface",
+# Long on purpose: one branch per grid field and its error message naming the field.
+def grid_from_mapping(data: Mapping[str, Any], underlying: str, *, where: str = "surface",  # noqa: C901
                       as_of: object = None) -> SurfaceGrid:
     """A :class:`SurfaceGrid` from JSON-like values (the JSON file layout, or the config's inline grid).
 

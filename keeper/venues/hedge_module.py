@@ -115,7 +115,8 @@ class ModuleParams:
         """The fee tiers of the allowed pools, sorted (for display)."""
         return tuple(sorted({p.fee for p in self.pools}))
 
-    def __post_init__(self) -> None:
+    # Long on purpose: one validation per HedgeModule parameter, each naming its field.
+    def __post_init__(self) -> None:  # noqa: C901
         if not 0 < self.max_notional_per_trade_usd <= self.max_notional_per_window_usd:
             raise InputError("max_notional_per_trade_usd", "must be > 0 and <= max_notional_per_window_usd")
         if not 0 < self.window_s <= 30 * 86_400:
