@@ -1,0 +1,111 @@
+"""The option kernel's validation (which argument a message names), its thread pool, and edge values."""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from keeper.core import _bs_kernel
+from keeper.core.options import bs_delta_gamma_vega, bs_greeks
+from keeper.errors import InputError
+
+
+def _raise_arg(**kwargs: object) -> InputError:
+    args: dict[str, object] = {"spot": 100.0, "strike": 100.0, "t": 1.0, "sigma": 0.2, "r": 0.0, "q": 0.0}
+    args.update(kwargs)
+    with pytest.raises(InputError) as info:
+        bs_greeks(args["spot"], args["strike"], args["t"], args["sigma"],  # type: ignore[arg-type]
+                  args["r"], args["q"])  # type: ignore[arg-type]
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        # the culprit first in the array: the precise check runs over every element
+        ({"spot": np.array([-1.0, 100.0])}, "spot"),
+        ({"spot": np.array([0.0, 100.0])}, "spot"),
+        ({"spot": np.array([100.0, -5.0])}, "spot"),
+        ({"strike": np.array([-1.0, 100.0])}, "strike"),
+        # expired and zero-vol elements are valid: the message names the real culprit
+        ({"t": np.array([0.0, -0.5, 1.0]), "sigma": np.array([0.2, 0.2, -0.1])}, "sigma"),
+        ({"t": np.array([-0.5, 1.0]), "spot": np.array([100.0, math.nan])}, "spot"),
+        ({"sigma": np.array([0.0, 0.2]), "strike": np.array([100.0, 0.0])}, "strike"),
+        ({"r": np.array([0.0, math.inf])}, "r"),
+        ({"q": np.array([math.nan, 0.0])}, "q"),
+        ({"q": math.inf}, "q"),
+        ({"t": -math.inf}, "t"),
+    ],
+)
+def test_the_message_names_the_bad_argument(kwargs: dict[str, object], argument: str) -> None:
+    err = _raise_arg(**kwargs)
+    assert err.argument == argument
+    assert str(err).startswith(f"{argument}: ")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        # every input valid, but sigma sqrt(t) overflows to inf (zero/negative t, zero vol, a negative
+        # rate or carry and a zero rate are all allowed values)
+        {"sigma": np.array([0.0, 1e300]), "t": 1e300, "r": -0.01, "q": -1e-310},
+        {"sigma": 1e300, "t": np.array([1e300, 0.0, -1.0]), "r": 0.0, "q": 0.0},
+        # spot / strike overflows
+        {"spot": np.array([1e300, 1.0]), "strike": 1e-300, "r": np.array([-0.01, 0.0]), "q": 0.03},
+    ],
+)
+def test_a_non_finite_intermediate_is_reported_as_such(kwargs: dict[str, object]) -> None:
+    with np.errstate(over="ignore"):  # the overflow itself is what is reported
+        err = _raise_arg(**kwargs)
+    assert err.argument == "spot/strike/t/sigma"
+    assert "non-finite intermediate" in str(err)
+
+
+def test_scalar_bad_inputs_are_named_before_any_work() -> None:
+    assert _raise_arg(spot=-1.0).argument == "spot"
+    assert "must be > 0" in str(_raise_arg(strike=0.0))
+    assert "must be >= 0" in str(_raise_arg(sigma=-0.5))
+    assert "finite" in str(_raise_arg(t=math.nan))
+
+
+def _fresh_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_bs_kernel, "_POOL", None)
+    monkeypatch.setattr(_bs_kernel, "default_threads", lambda: 2)
+
+
+def test_pool_has_at_most_default_threads_named_keeper_bs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool is capped at ``default_threads()`` workers even when a caller asks for more threads,
+    and its threads carry the ``keeper-bs`` name (as seen in a thread dump)."""
+    _fresh_pool(monkeypatch)
+    before = set(threading.enumerate())
+    n = _bs_kernel.PARALLEL_MIN * 8
+    spot = np.linspace(50.0, 150.0, n)
+    res = bs_delta_gamma_vega(spot, 100.0, 0.5, 0.3, threads=8)
+    pool = _bs_kernel._POOL
+    assert pool is not None
+    new = [th for th in set(threading.enumerate()) - before if th.is_alive()]
+    try:
+        assert 1 <= len(new) <= 2
+        assert all(th.name.startswith("keeper-bs") for th in new)
+        np.testing.assert_array_equal(res.delta, bs_delta_gamma_vega(spot, 100.0, 0.5, 0.3, threads=1).delta)
+    finally:
+        pool.shutdown(wait=True)
+
+
+def test_after_fork_hook_a_new_pool_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The at-fork hook drops the inherited pool (here: one that no longer runs tasks) so the threaded
+    path builds a working one."""
+    dead = ThreadPoolExecutor(max_workers=1)
+    dead.shutdown()
+    monkeypatch.setattr(_bs_kernel, "_POOL", dead)
+    _bs_kernel._forget_pool_in_child()
+    spot = np.linspace(50.0, 150.0, _bs_kernel.PARALLEL_MIN * 2)
+    res = bs_delta_gamma_vega(spot, 100.0, 0.5, 0.3, threads=2)
+    pool = _bs_kernel._POOL
+    assert pool is not None and pool is not dead
+    pool.shutdown(wait=True)
+    np.testing.assert_array_equal(res.delta, bs_delta_gamma_vega(spot, 100.0, 0.5, 0.3, threads=1).delta)
