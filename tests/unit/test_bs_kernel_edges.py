@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -109,3 +110,51 @@ def test_after_fork_hook_a_new_pool_is_made(monkeypatch: pytest.MonkeyPatch) -> 
     assert pool is not None and pool is not dead
     pool.shutdown(wait=True)
     np.testing.assert_array_equal(res.delta, bs_delta_gamma_vega(spot, 100.0, 0.5, 0.3, threads=1).delta)
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(None, 1), (1, 1), (2, 2), (3, 3), (16, 4)])
+def test_default_threads_is_the_cpu_count_at_most_four(monkeypatch: pytest.MonkeyPatch, cpus: int | None,
+                                                       threads: int) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    assert _bs_kernel.default_threads() == threads
+
+
+def test_worthless_options_are_priced_zero_never_negative() -> None:
+    """Deep out of the money ``S e^{-qT} N(d1) - K e^{-rT} N(d2)`` is a difference of two tiny numbers;
+    its rounding must not leave a negative price (the lower bound is 0)."""
+    rng = np.random.default_rng(0)
+    n = 200_000
+    s = rng.uniform(50, 150, n)
+    k = s * np.exp(rng.uniform(-8, 8, n))
+    t, v = rng.uniform(0.001, 3, n), rng.uniform(0.01, 2, n)
+    r, q = rng.uniform(-0.05, 0.1, n), rng.uniform(0, 0.1, n)
+    call = rng.random(n) < 0.5
+    g = bs_greeks(s, k, t, v, r, q, call)
+    assert float(g.price.min()) >= 0.0
+    one = bs_greeks(128.23453337025674, 2.3219274978767963, 0.08220688310652223, 0.36402160906511,
+                    -0.04950039165364975, 0.05376922963263371, False)
+    assert float(one.price) == 0.0
+
+
+def test_every_chunk_is_priced_like_the_first() -> None:
+    """Prices and thetas of a book longer than one chunk, with mixed calls and puts, do not depend on
+    where an option sits in the array."""
+    n = _bs_kernel.CHUNK + 1000
+    rng = np.random.default_rng(3)
+    s, k = rng.uniform(80, 120, n), rng.uniform(80, 120, n)
+    t, v = rng.uniform(0.1, 2.0, n), rng.uniform(0.1, 1.0, n)
+    call = rng.random(n) < 0.5
+    whole = bs_greeks(s, k, t, v, 0.03, 0.01, call)
+    tail = slice(_bs_kernel.CHUNK - 10, n)
+    part = bs_greeks(s[tail], k[tail], t[tail], v[tail], 0.03, 0.01, call[tail])
+    for name in ("price", "delta", "gamma", "vega", "theta"):
+        np.testing.assert_array_equal(getattr(whole, name)[tail], getattr(part, name))
+
+
+def test_expired_elements_of_an_array_have_zero_theta() -> None:
+    t = np.array([0.0, -1.0, 0.5, 0.0])
+    g = bs_greeks(np.array([90.0, 110.0, 100.0, 100.0]), 100.0, t, 0.4, 0.05, 0.02, True)
+    np.testing.assert_array_equal(g.theta[[0, 1, 3]], 0.0)
+    np.testing.assert_array_equal(g.vega[[0, 1, 3]], 0.0)
+    np.testing.assert_array_equal(g.price[[0, 1, 3]], [0.0, 10.0, 0.0])
+    assert g.theta[2] < 0.0

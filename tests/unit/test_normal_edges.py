@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from keeper.core.normal import erfc, erfc_nonneg_from_exp, norm_cdf, norm_cdf_from_exp, norm_tail_from_exp
+from keeper.core.normal import (
+    erfc,
+    erfc_nonneg_from_exp,
+    norm_cdf,
+    norm_cdf_from_exp,
+    norm_pdf,
+    norm_tail_from_exp,
+)
 
 
 def _erfc_ref(x: np.ndarray) -> np.ndarray:
@@ -70,9 +77,9 @@ def test_erfc_nonneg_from_exp_empty_and_single() -> None:
 
 
 def test_cody_interval_c_beyond_four() -> None:
-    """``erfc(y) exp(y^2)`` on (4, 6]: Cody's interval C (about 1e-16 there), not B's rational outside its
+    """``erfc(y) exp(y^2)`` on (4, 5]: Cody's interval C (about 1e-16 there), not B's rational outside its
     range. ``y`` on a grid of 1/1024 so that ``y^2`` and the reference are exact to an ulp or two."""
-    y = np.arange(4097, 6145) / 1024.0  # 4.001 .. 6.0
+    y = np.arange(4097, 5121) / 1024.0  # 4.001 .. 5.0 (a block whose largest value is below 5)
     ref = np.array([math.erfc(v) * math.exp(v * v) for v in y])
     got = _nonneg(y, np.ones_like(y))
     assert float(np.max(np.abs(got / ref - 1.0))) <= 5e-15
@@ -90,9 +97,35 @@ def _cdf(z: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("n_small", [0, 1, 30])
 def test_norm_cdf_from_exp_both_strategies(n_small: int) -> None:
-    z = np.concatenate([np.linspace(-0.46, 0.46, n_small), [-27.0, -5.0, -0.9, 0.9, 4.5, 27.0]])
+    """Including ``|z| = 1e50``, far beyond every polynomial's range (clamped: no overflow, no warning)."""
+    z = np.concatenate([np.linspace(-0.46, 0.46, n_small), [-1e50, -27.0, -5.0, -0.9, 0.9, 4.5, 27.0, 1e50]])
     ref = np.array([0.5 * math.erfc(-float(v)) for v in z])
-    assert _rel(_cdf(z), ref) <= 2e-14
+    got = _cdf(z)
+    assert _rel(got, ref) <= 2e-14
+    assert got[n_small] == 0.0
+    assert got[-1] == 1.0
+
+
+def test_norm_cdf_from_exp_interval_c_beyond_four() -> None:
+    """Lower tail ``N(-y sqrt 2) / exp(-y^2) = erfc(y) exp(y^2) / 2`` on (4, 5]: Cody's interval C."""
+    y = np.arange(4097, 5121) / 1024.0
+    ref = np.array([0.5 * math.erfc(v) * math.exp(v * v) for v in y])
+    out = np.empty_like(y)
+    norm_cdf_from_exp(-y, np.ones_like(y), out, np.empty((3, y.size)))
+    assert float(np.max(np.abs(out / ref - 1.0))) <= 5e-15
+
+
+def test_integer_arguments() -> None:
+    x = np.array([0, 1, -2, 3])
+    np.testing.assert_allclose(erfc(x), [math.erfc(v) for v in (0, 1, -2, 3)], rtol=1e-15)
+    np.testing.assert_allclose(norm_cdf(x), [0.5 * math.erfc(-v / math.sqrt(2.0)) for v in (0, 1, -2, 3)],
+                               rtol=1e-15)
+    np.testing.assert_allclose(norm_pdf(x), [math.exp(-0.5 * v * v) / math.sqrt(2.0 * math.pi)
+                                             for v in (0, 1, -2, 3)], rtol=1e-15)
+
+
+def test_norm_pdf_far_left_is_zero_without_warning() -> None:
+    np.testing.assert_array_equal(norm_pdf(np.array([-1e308, -50.0, 1e308])), 0.0)
 
 
 def test_norm_cdf_single_values_and_symmetry() -> None:
