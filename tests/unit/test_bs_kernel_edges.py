@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keeper.core import _bs_kernel
-from keeper.core.options import bs_delta_gamma_vega, bs_greeks
+from keeper.core.options import DeltaGammaVega, bs_delta_gamma_vega, bs_greeks
 from keeper.errors import InputError
 
 
@@ -39,6 +39,9 @@ def _raise_arg(**kwargs: object) -> InputError:
         ({"r": np.array([0.0, math.inf])}, "r"),
         ({"q": np.array([math.nan, 0.0])}, "q"),
         ({"q": math.inf}, "q"),
+        # a finite minimum hides an infinite element: found where sigma sqrt(t) is formed
+        ({"t": np.array([1.0, math.inf])}, "t"),
+        ({"sigma": np.array([0.2, math.inf])}, "sigma"),
         ({"t": -math.inf}, "t"),
     ],
 )
@@ -55,8 +58,9 @@ def test_the_message_names_the_bad_argument(kwargs: dict[str, object], argument:
         # rate or carry and a zero rate are all allowed values)
         {"sigma": np.array([0.0, 1e300]), "t": 1e300, "r": -0.01, "q": -1e-310},
         {"sigma": 1e300, "t": np.array([1e300, 0.0, -1.0]), "r": 0.0, "q": 0.0},
-        # spot / strike overflows
+        # spot / strike overflows, or underflows to 0
         {"spot": np.array([1e300, 1.0]), "strike": 1e-300, "r": np.array([-0.01, 0.0]), "q": 0.03},
+        {"spot": np.array([1e-300, 1.0]), "strike": 1e300},
     ],
 )
 def test_a_non_finite_intermediate_is_reported_as_such(kwargs: dict[str, object]) -> None:
@@ -158,3 +162,67 @@ def test_expired_elements_of_an_array_have_zero_theta() -> None:
     np.testing.assert_array_equal(g.vega[[0, 1, 3]], 0.0)
     np.testing.assert_array_equal(g.price[[0, 1, 3]], [0.0, 10.0, 0.0])
     assert g.theta[2] < 0.0
+
+
+def _new_keeper_threads(monkeypatch: pytest.MonkeyPatch, n: int, threads: int) -> int:
+    """How many pool threads a fresh pool starts for one call on ``n`` options."""
+    _fresh_pool(monkeypatch)
+    before = set(threading.enumerate())
+    bs_delta_gamma_vega(np.linspace(50.0, 150.0, n), 100.0, 0.5, 0.3, threads=threads)
+    new = [th for th in set(threading.enumerate()) - before if th.name.startswith("keeper-bs")]
+    pool = _bs_kernel._POOL
+    if pool is not None:
+        pool.shutdown(wait=True)
+    return len(new)
+
+
+def test_only_inputs_of_at_least_parallel_min_are_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Documented: inputs of at least PARALLEL_MIN elements are split over ``threads`` workers; smaller
+    ones, and ``threads=1``, stay on the calling thread."""
+    assert _new_keeper_threads(monkeypatch, _bs_kernel.PARALLEL_MIN - 1, 2) == 0
+    assert _new_keeper_threads(monkeypatch, _bs_kernel.PARALLEL_MIN, 2) == 1
+    assert _new_keeper_threads(monkeypatch, _bs_kernel.PARALLEL_MIN, 1) == 0
+
+
+@pytest.mark.parametrize(
+    "out",
+    [
+        np.empty(14)[::2],  # not contiguous
+        np.empty(7, dtype=np.float32),
+        np.empty((7, 1)),
+        np.zeros(7),  # made read-only below
+    ],
+)
+def test_out_arrays_must_be_writeable_contiguous_float64_of_the_shape(out: np.ndarray) -> None:
+    if out.ndim == 1 and out.dtype == np.float64 and out.flags.c_contiguous:
+        out.flags.writeable = False
+    good = np.empty(7)
+    with pytest.raises(InputError) as info:
+        bs_delta_gamma_vega(np.linspace(80.0, 120.0, 7), 100.0, 0.5, 0.3,
+                            out=DeltaGammaVega(good.copy(), out, good.copy()))
+    assert info.value.argument == "out"
+    assert "gamma must be a writeable C-contiguous float64 array of shape (7,)" in str(info.value)
+
+
+@pytest.mark.parametrize(("r", "q"), [(1.0, 0.0), (0.0, 1.0), (1.5, 0.5), (2.0, 1.0)])
+def test_rates_and_carries_of_exactly_one(r: float, q: float) -> None:
+    """A carry ``r - q`` or a yield ``q`` of exactly 1.0 per year is an ordinary value."""
+    s, k, t, v = 100.0, 130.0, 0.75, 0.4
+    srt = v * math.sqrt(t)
+    d1 = (math.log(s / k) + (r - q + 0.5 * v * v) * t) / srt
+    n = 0.5 * math.erfc(-d1 / math.sqrt(2.0))
+    n2 = 0.5 * math.erfc(-(d1 - srt) / math.sqrt(2.0))
+    g = bs_greeks(s, k, t, v, r, q, True)
+    assert float(g.price) == pytest.approx(s * math.exp(-q * t) * n - k * math.exp(-r * t) * n2, rel=1e-12)
+    assert float(g.delta) == pytest.approx(math.exp(-q * t) * n, rel=1e-12)
+
+
+def test_enormous_volatility_reaches_the_limits_without_warnings() -> None:
+    """As sigma sqrt T grows without bound a call is worth ``S e^{-qT}`` and a put ``K e^{-rT}``."""
+    for sig in (1e120, 1e160, 1e300):
+        c = bs_greeks(100.0, 90.0, 1.0, sig, 0.05, 0.02, True)
+        p = bs_greeks(100.0, 90.0, 1.0, sig, 0.05, 0.02, False)
+        assert float(c.price) == pytest.approx(100.0 * math.exp(-0.02), rel=1e-12)
+        assert float(p.price) == pytest.approx(90.0 * math.exp(-0.05), rel=1e-12)
+        assert float(c.delta) == pytest.approx(math.exp(-0.02), rel=1e-12)
+        assert float(c.gamma) == 0.0
