@@ -74,7 +74,38 @@ def test_scalar_bad_inputs_are_named_before_any_work() -> None:
     assert _raise_arg(spot=-1.0).argument == "spot"
     assert "must be > 0" in str(_raise_arg(strike=0.0))
     assert "must be >= 0" in str(_raise_arg(sigma=-0.5))
-    assert "finite" in str(_raise_arg(t=math.nan))
+    assert str(_raise_arg(t=math.nan)) == "t: must be finite (found nan or inf)"
+    assert str(_raise_arg(spot=np.array([1.0, -2.0]))) == "spot: must be > 0 (found -2.0)"
+    assert str(_raise_arg(sigma=-0.5)) == "sigma: must be >= 0 (found -0.5)"
+
+
+def test_shapes_that_do_not_broadcast_name_every_argument() -> None:
+    with pytest.raises(InputError) as info:
+        bs_greeks(np.ones(3), np.ones(2), 1.0, 0.2)
+    assert info.value.argument == "spot/strike/t/sigma/r/q/is_call"
+    assert "shapes do not broadcast" in str(info.value)
+
+
+def test_empty_book_with_array_rate_and_carry() -> None:
+    g = bs_greeks(np.empty(0), 100.0, 1.0, 0.2, np.empty(0), np.empty(0), np.empty(0, dtype=bool))
+    assert g.price.shape == (0,)
+
+
+def test_float32_and_integer_inputs_are_computed_in_float64() -> None:
+    """A book held in float32 or ints (exactly representable values) prices like float64; integer
+    0/1 is_call flags read as calls and puts."""
+    s = np.array([100.0, 90.0, 120.0])
+    k = np.array([110.0, 100.0, 100.0])
+    t = np.array([0.5, 0.25, 1.0])
+    v = np.array([0.25, 0.5, 0.75])
+    ref = bs_greeks(s, k, t, v, 0.0, 0.0, np.array([True, False, True]))
+    g32 = bs_greeks(s.astype(np.float32), k.astype(np.float32), t.astype(np.float32), v.astype(np.float32),
+                    np.zeros(3, dtype=np.float32), np.zeros(3, dtype=np.float32), [1, 0, 1])
+    gint = bs_greeks(s.astype(np.int64), k.astype(np.int64), t, v, 0, 0, np.array([1, 0, 1]))
+    for name in ("price", "delta", "gamma", "vega", "theta"):
+        np.testing.assert_allclose(getattr(g32, name), getattr(ref, name), rtol=1e-14, atol=0)
+        np.testing.assert_allclose(getattr(gint, name), getattr(ref, name), rtol=1e-14, atol=0)
+        assert getattr(g32, name).dtype == np.float64
 
 
 def _fresh_pool(monkeypatch: pytest.MonkeyPatch) -> None:
