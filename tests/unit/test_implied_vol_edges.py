@@ -129,8 +129,9 @@ def test_small_price_asymptote_start_converges_in_a_few_steps() -> None:
 
 def test_corrado_miller_start_needs_about_five_newton_steps_per_option() -> None:
     """One option at a time (so the count is per option): near the money the Corrado-Miller start is
-    within a few per cent of the root, so quadratic Newton needs about four steps plus one or two to
-    confirm convergence -- on average at most 6 over this grid, never more than 10."""
+    within a few per cent of the root, and quadratic Newton squares the error each step (3e-2, 1e-3,
+    1e-6, 1e-12, then below 1e-14): about five iterations per option including the one that confirms
+    convergence -- at most 5.5 on average over this grid, never more than 10."""
     counts = []
     for m in (0.8, 0.9, 1.0, 1.1, 1.25):
         for sig in (0.2, 0.5, 1.0):
@@ -142,4 +143,4 @@ def test_corrado_miller_start_needs_about_five_newton_steps_per_option() -> None
                     assert float(res.vol) == pytest.approx(sig, rel=1e-9)
                     counts.append(res.iterations)
     assert max(counts) <= 10
-    assert sum(counts) / len(counts) <= 6.0
+    assert sum(counts) / len(counts) <= 5.5
