@@ -20,7 +20,7 @@ from keeper.core.book import book_risk
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
-from keeper.errors import KeeperError
+from keeper.errors import DevnetError, KeeperError
 from keeper.journal import Journal
 from keeper.node.dev import dev_account
 from keeper.read.reader import BookReader
@@ -58,6 +58,7 @@ def test_run_keeps_delta_in_band_after_every_hedge(chain: Web3, world: World, tm
     assert activated.returncode == 0, activated.stdout + activated.stderr[-3000:]
     actor = MarketActor(chain, world.manifest, seed=11, step_s=2 * 3600, annual_vol=1.2)
     stop = threading.Event()
+    skipped: list[str] = []
 
     def finished_cycles() -> int:
         try:
@@ -76,7 +77,12 @@ def test_run_keeps_delta_in_band_after_every_hedge(chain: Web3, world: World, tm
             done = finished_cycles()
             if done > seen:
                 seen = done
-                actor.step(substeps=4)
+                try:
+                    actor.step(substeps=4)
+                except DevnetError as exc:
+                    # The keeper's own hedge can move a pool between the actor's quote and its swap
+                    # (the swap then reverts on its price limit): the market skips this step.
+                    skipped.append(str(exc))
 
     mover = threading.Thread(target=move, daemon=True)
     mover.start()
@@ -136,7 +142,10 @@ def test_simulate_matches_plan_and_leaves_upstream_untouched(chain: Web3, world:
     assert [h["fill"] is not None for h in simulated["hedges"]] == [True] * len(orders)
     traded = {d["underlying"] for d in orders}
     for sym, d in simulated["delta"].items():
-        assert (d["after_units"] != d["before_units"]) == (sym in traded), sym
+        # An untraded book still drifts by ~1e-7 units when the fork's clock moves a second (option deltas
+        # decay with time); a hedge moves it by its size.
+        moved = abs(d["after_units"] - d["before_units"]) > 1e-4
+        assert moved == (sym in traded), (sym, d)
 
     # The fork is gone with the simulate process: nothing can reach the upstream later. It mined no
     # block and holds no pooled transaction from the dry run.
