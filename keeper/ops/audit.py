@@ -24,7 +24,7 @@ from keeper.chain.rpc import RpcClient
 from keeper.errors import KeeperError
 from keeper.journal import Journal
 
-__all__ = ["TRADE_EVENTS", "ForeignTrade", "TradeAudit", "module_trades"]
+__all__ = ["TRADE_EVENTS", "ForeignTrade", "TradeAudit", "module_trades", "next_block_range"]
 
 TRADE_EVENTS: Mapping[str, str] = {
     "swap": "HedgeExecuted(address,address,address,uint24,uint256,uint256,uint256,uint256,uint256)",
@@ -57,6 +57,15 @@ def module_trades(rpc: RpcClient, module: str, from_block: int, to_block: int) -
              int(log["blockNumber"], 16)) for log in logs if str(log["topics"][0]).lower() in _TOPICS]
 
 
+def next_block_range(rpc: RpcClient, journal: Journal, cursor_kind: str, lookback_blocks: int) -> tuple[int, int]:
+    """``(from, to)``: the blocks after the last ``cursor_kind`` event's ``to_block`` (or the last
+    ``lookback_blocks`` on the first run) up to the head; empty when ``to < from``."""
+    head = rpc.block_number()
+    last = journal.events(kinds=[cursor_kind], limit=1)
+    start = int(last[0].data["to_block"]) + 1 if last else max(0, head - lookback_blocks)
+    return start, head
+
+
 @dataclass
 class TradeAudit:
     """Finds module trades that are not in the journal, once per block range."""
@@ -69,9 +78,7 @@ class TradeAudit:
     """Pauses the module with the guardian's key; returns the pause transaction's hash."""
 
     def run(self) -> list[ForeignTrade]:
-        head = self.rpc.block_number()
-        last = self.journal.events(kinds=["trade_audit"], limit=1)
-        start = int(last[0].data["to_block"]) + 1 if last else max(0, head - self.lookback_blocks)
+        start, head = next_block_range(self.rpc, self.journal, "trade_audit", self.lookback_blocks)
         if head < start:
             return []
         trades = module_trades(self.rpc, self.module, start, head)

@@ -20,9 +20,13 @@ from datetime import UTC, datetime
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from keeper.chain.abi_fast import decode_values
+from keeper.chain.multicall import Call, Multicall, Ok
 from keeper.chain.rpc import RpcClient
 from keeper.errors import KeeperError
 from keeper.journal import Journal
+from keeper.ops.audit import next_block_range
+from keeper.venues import erc20
 
 __all__ = ["VENUE_EVENTS", "VenueChange", "VenueWatch"]
 
@@ -35,26 +39,16 @@ VENUE_EVENTS: Mapping[str, str] = {
 _TOPICS = {"0x" + keccak(text=sig).hex(): kind for kind, sig in VENUE_EVENTS.items()}
 
 
-def _words(data: str) -> list[int]:
-    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data)
-    return [int.from_bytes(raw[i:i + 32], "big") for i in range(0, len(raw), 32)]
+_DATA_TYPES: Mapping[str, tuple[str, ...]] = {
+    "perp_params": ("uint256",) * 8,
+    "perp_pool_withdrawal": ("uint256", "uint256"),
+    "option_feed": ("uint256", "uint256"),
+}
+"""The non-indexed fields of each event (its ``data``)."""
 
 
 def _addr(topic: str) -> str:
     return str(to_checksum_address("0x" + topic[-40:]))
-
-
-def _sel(signature: str) -> str:
-    return "0x" + keccak(text=signature)[:4].hex()
-
-
-def _text(answer: str) -> str:
-    """An ABI-encoded ``string`` return value (empty if it is not one)."""
-    raw = bytes.fromhex(answer[2:])
-    if len(raw) < 64:
-        return ""
-    n = int.from_bytes(raw[32:64], "big")
-    return raw[64:64 + n].decode("utf-8", "replace") if n <= len(raw) - 64 else ""
 
 
 def _utc(ts: int) -> str:
@@ -104,22 +98,23 @@ class VenueWatch:
 
     def _quote(self, market: str) -> tuple[str, int] | None:
         """The perp market's quote token symbol and decimals, read from the chain (None if unreadable)."""
+        mc = Multicall(self.rpc)
         try:
-            def call(to: str, signature: str) -> str:
-                return str(self.rpc.call("eth_call", [{"to": to, "data": _sel(signature)}, "latest"]))
-
-            token = "0x" + call(market, "quoteToken()")[-40:]
-            symbol, decimals = _text(call(token, "symbol()")), int(call(token, "decimals()"), 16)
-        except (KeeperError, ValueError):
+            block = self.rpc.block_number()
+            [token] = mc.execute([Call(market, "quoteToken()", (), ("address",), f"quote token of {market}")], block)
+            if not isinstance(token, Ok):
+                return None
+            sym, dec = mc.execute([erc20.symbol_call(token.value[0]), erc20.decimals_call(token.value[0])], block)
+        except KeeperError:
             return None
-        return symbol or "quote units", decimals
+        if not (isinstance(sym, Ok) and isinstance(dec, Ok)):
+            return None
+        return str(sym.value[0]) or "quote units", int(dec.value[0])
 
     def run(self) -> list[VenueChange]:
         if not self.venues:
             return []
-        head = self.rpc.block_number()
-        last = self.journal.events(kinds=["venue_watch"], limit=1)
-        start = int(last[0].data["to_block"]) + 1 if last else max(0, head - self.lookback_blocks)
+        start, head = next_block_range(self.rpc, self.journal, "venue_watch", self.lookback_blocks)
         if head < start:
             return []
         logs = self.rpc.call("eth_getLogs", [{"address": list(self.venues), "fromBlock": hex(start),
@@ -130,7 +125,8 @@ class VenueWatch:
             if kind is None:
                 continue
             quote = self._quote(log["address"]) if kind == "perp_pool_withdrawal" else None
-            detail, eta = _describe(kind, log["topics"], _words(log["data"]), quote)
+            words = [int(w) for w in decode_values(_DATA_TYPES[kind], bytes.fromhex(str(log["data"])[2:]))]
+            detail, eta = _describe(kind, log["topics"], words, quote)
             changes.append(VenueChange(kind, str(to_checksum_address(log["address"])),
                                        str(log["transactionHash"]).lower(), int(log["blockNumber"], 16), eta, detail))
         for c in changes:

@@ -22,13 +22,11 @@ from web3 import Web3
 
 from keeper.build.manifest import Manifest
 from keeper.chain.rpc import HttpTransport, RpcClient
-from keeper.devnet.keeper_setup import world_keeper, world_venues
 from keeper.devnet.state import World
 from keeper.execute.tx import NonceConsumedError, TxManager, TxRequest, TxTimeoutError
 from keeper.journal import Journal
 from keeper.node.dev import dev_account
-from tests.integration.test_hedge_cycle import current_deltas, policy
-from tests.integration.test_recovery import stuck_cycle
+from tests.integration.test_recovery import restarted, stuck_cycle
 
 pytestmark = pytest.mark.anvil
 
@@ -93,14 +91,6 @@ def test_nonce_user_finds_the_transaction_that_used_a_nonce(chain: Web3, world: 
     assert tm.nonce_user(second.attempt.nonce + 1, since) is None, "an unused nonce has no user"
 
 
-def _restarted(world: World, manifest: Manifest, path: Path, node: LaggingNode) -> tuple[Journal, list[str], Any]:
-    d = current_deltas(world, manifest)
-    j = Journal.open(path)
-    k = world_keeper(world.url, manifest, j, policy(d["ETH"], d["BTC"]), venues=world_venues(manifest, perps=False),
-                     rpc=RpcClient(node))
-    return j, k.recover(wait_s=10), k
-
-
 def test_recovery_waits_for_a_landed_hedges_lagging_receipt(chain: Web3, world: World, manifest: Manifest,
                                                             tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
@@ -110,7 +100,7 @@ def test_recovery_waits_for_a_landed_hedges_lagging_receipt(chain: Web3, world: 
     finally:
         world.node.rpc("evm_setAutomine", True)
     node = LaggingNode(world.url, hide=3)
-    j, done, _ = _restarted(world, manifest, path, node)
+    j, done = restarted(world, manifest, path, RpcClient(node), wait_s=10)
     [attempt] = j.intent(iid).attempts
     assert node.hidden[attempt.tx_hash] == 3
     assert done == [f"{iid}: mined in block {chain.eth.block_number} -> fill recorded"]
@@ -134,7 +124,7 @@ def test_recovery_names_the_third_party_that_used_the_nonce(chain: Web3, world: 
         world.node.rpc("anvil_mine", 1)
     finally:
         world.node.rpc("evm_setAutomine", True)
-    j, done, _ = _restarted(world, manifest, path, LaggingNode(world.url, hide=2))
+    j, done = restarted(world, manifest, path, RpcClient(LaggingNode(world.url, hide=2)), wait_s=10)
     assert done == [f"{iid}: nonce used elsewhere -> replaced"]
     intent = j.intent(iid)
     assert intent.status.value == "replaced"

@@ -38,11 +38,13 @@ def stuck_cycle(world: World, manifest: Manifest, path: Path) -> str:
     return intent.id
 
 
-def restarted(world: World, manifest: Manifest, path: Path) -> tuple[Journal, list[str]]:
+def restarted(world: World, manifest: Manifest, path: Path, rpc: RpcClient | None = None,
+              wait_s: float = 30.0) -> tuple[Journal, list[str]]:
     d = current_deltas(world, manifest)
     j = Journal.open(path)
-    k = world_keeper(world.url, manifest, j, policy(d["ETH"], d["BTC"]), venues=world_venues(manifest, perps=False))
-    return j, k.recover()
+    k = world_keeper(world.url, manifest, j, policy(d["ETH"], d["BTC"]), venues=world_venues(manifest, perps=False),
+                     rpc=rpc)
+    return j, k.recover(wait_s=wait_s)
 
 
 def test_sent_intent_that_was_mined_is_recorded_as_filled(chain: Web3, world: World, manifest: Manifest,

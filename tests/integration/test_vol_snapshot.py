@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from keeper.config import load_config
+from keeper.config import KeeperConfig, load_config
 from keeper.core.vol import EWMAVol, PoolHistoryVol
 from keeper.cycle.compose import build_keeper
+from keeper.cycle.runner import Keeper
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
 from keeper.journal import Journal
@@ -42,14 +43,21 @@ def push_oracle_pool(chain: Web3, world: World, factor: float) -> None:
     dev.rpc("evm_mine")
 
 
-def test_plan_from_a_snapshot_keeps_its_vol_and_its_hedges_after_the_chain_moves(
-        chain: Web3, world: World, tmp_path: Path) -> None:
-    env = env_for(world, tmp_path, KEEPER_VOL__MODEL='"ewma"', KEEPER_VOL__HISTORY_S="7200",
-                  KEEPER_VOL__SAMPLE_S="300")
+def ewma_keeper(world: World, tmp_path: Path, history_s: int, sample_s: int
+                ) -> tuple[KeeperConfig, Keeper, PoolHistoryVol]:
+    """A dry-run keeper from the devnet example with EWMA vol over ``history_s`` sampled every ``sample_s``."""
+    env = env_for(world, tmp_path, KEEPER_VOL__MODEL='"ewma"', KEEPER_VOL__HISTORY_S=str(history_s),
+                  KEEPER_VOL__SAMPLE_S=str(sample_s))
     cfg = load_config(CONFIG, env)
     k = build_keeper(cfg, env=env, live=False, need_key=False, journal=Journal.memory())
     model = k.vol_models["ETH"]
     assert isinstance(model, PoolHistoryVol)
+    return cfg, k, model
+
+
+def test_plan_from_a_snapshot_keeps_its_vol_and_its_hedges_after_the_chain_moves(
+        chain: Web3, world: World, tmp_path: Path) -> None:
+    cfg, k, model = ewma_keeper(world, tmp_path, history_s=7200, sample_s=300)
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
     assert snap.complete, snap.failures
     assert snap.round_trips <= 5, "the history rides in the snapshot's existing round trips"
@@ -77,12 +85,7 @@ def test_plan_from_a_snapshot_keeps_its_vol_and_its_hedges_after_the_chain_moves
 
 def test_a_history_the_pool_cannot_give_is_a_snapshot_failure_naming_the_pool(
         chain: Web3, world: World, tmp_path: Path) -> None:
-    env = env_for(world, tmp_path, KEEPER_VOL__MODEL='"ewma"', KEEPER_VOL__HISTORY_S="864000",
-                  KEEPER_VOL__SAMPLE_S="3600")
-    cfg = load_config(CONFIG, env)
-    k = build_keeper(cfg, env=env, live=False, need_key=False, journal=Journal.memory())
-    model = k.vol_models["ETH"]
-    assert isinstance(model, PoolHistoryVol)
+    cfg, k, model = ewma_keeper(world, tmp_path, history_s=864000, sample_s=3600)
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
     assert any(model.pool in f.what and "history" in f.what for f in snap.failures)
     with pytest.raises(Exception, match=f"no 864000 s history of pool {model.pool}.*observation cardinality"):
