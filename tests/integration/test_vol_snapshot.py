@@ -3,6 +3,9 @@ snapshot, so a plan at block N is a function of the snapshot whatever happens on
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
 from keeper.journal import Journal
 from keeper.node.dev import DevChain
+from keeper.view.report import plan_record
 from tests.integration.test_bringup import CONFIG, env_for
 
 pytestmark = pytest.mark.anvil
@@ -90,3 +94,32 @@ def test_a_history_the_pool_cannot_give_is_a_snapshot_failure_naming_the_pool(
     assert any(model.pool in f.what and "history" in f.what for f in snap.failures)
     with pytest.raises(Exception, match=f"no 864000 s history of pool {model.pool}.*observation cardinality"):
         model.at(snap)
+
+
+def test_simulate_at_a_past_block_plans_the_hedges_of_that_blocks_snapshot(
+        chain: Web3, world: World, tmp_path: Path) -> None:
+    """`keeper simulate --block N` after the oracle pool moved: the fork reads block N, so its vol, greeks
+    and orders are those of the snapshot taken at N, not of the moved chain."""
+    cfg, k, _model = ewma_keeper(world, tmp_path, history_s=7200, sample_s=300)
+    snap = k.reader.read(chain_id=cfg.chain.chain_id)
+    risk, plan = k.plan(snap)
+    assert plan.orders, "the world's book is outside the devnet bands at start, so the plan trades"
+    expected = json.loads(json.dumps(plan_record(snap, risk, plan), default=str))
+
+    push_oracle_pool(chain, world, 1.08)
+    moved = k.plan(k.reader.read(chain_id=cfg.chain.chain_id))[0]
+    assert moved.summaries["ETH"].vega != risk.summaries["ETH"].vega, "the test would notice a vol from the head"
+
+    env = env_for(world, tmp_path, KEEPER_VOL__MODEL='"ewma"', KEEPER_VOL__HISTORY_S="7200",
+                  KEEPER_VOL__SAMPLE_S="300")
+    proc = subprocess.run([sys.executable, "-m", "keeper.cli.main", "simulate", "--config", str(CONFIG), "--json",
+                           "--block", str(snap.block_number)], env=env, capture_output=True, text=True, timeout=180,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    simulated = json.loads(proc.stdout)
+    assert simulated["fork"]["fork_block"] == snap.block_number
+    assert simulated["plan"]["vol_sources"] == expected["vol_sources"]
+    assert simulated["plan"]["greeks"] == expected["greeks"]
+    assert simulated["plan"]["decisions"] == expected["decisions"]
+    assert [(h["underlying"], h["side"], h["size_units"]) for h in simulated["hedges"]] == \
+        [(o.underlying, o.side, o.size_units) for o in plan.orders]
