@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
-from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -23,7 +22,7 @@ from keeper.core.snapshot import Snapshot
 from keeper.errors import InputError, TransactionError
 from keeper.execute.tx import Mined, TxRequest
 from keeper.journal.records import FillData
-from keeper.venues.hedge_module import calldata
+from keeper.venues import hedge_module, perps, uniswap_v3
 
 __all__ = ["ExecutionMode", "Executor", "Fill", "PreparedTrade"]
 
@@ -183,18 +182,12 @@ class Executor:
             raise InputError("size_units", f"{order.size_units} {sym} rounds to nothing")
         deadline = snap.block_timestamp + self.deadline_s
         if self.mode == "safe-module":
-            data = calldata(
-                "hedgeSwap(address,address,uint24,uint256,uint256,uint256)",
-                ["address", "address", "uint24", "uint256", "uint256", "uint256"],
-                [token_in, token_out, pool.fee, amount_in, min_out, deadline],
-            )
+            data = hedge_module.hedge_swap(hedge_module.SwapArgs(token_in, token_out, pool.fee, amount_in, min_out,
+                                                                 deadline))
             to = self.module
         else:
-            data = calldata(
-                "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))",
-                ["(address,address,uint24,address,uint256,uint256,uint256,uint160)"],
-                [(token_in, token_out, pool.fee, self.account, deadline, amount_in, min_out, 0)],
-            )
+            data = uniswap_v3.exact_input_single(token_in, token_out, pool.fee, self.account, deadline, amount_in,
+                                                 min_out)
             to = self.router
         size_raw = amount_in if order.side == "sell" else min_out
         return PreparedTrade(
@@ -210,11 +203,10 @@ class Executor:
         slip = self._slippage(order)
         acceptable = _floor(price * (1 + slip)) if delta > 0 else _ceil(price * (1 - slip))
         if self.mode == "safe-module":
-            data = calldata("hedgePerp(address,int256,uint256)", ["address", "int256", "uint256"],
-                            [order.venue_id, delta, acceptable])
+            data = hedge_module.hedge_perp(hedge_module.PerpArgs(order.venue_id, delta, acceptable))
             to = self.module
         else:
-            data = calldata("modifyPosition(int256,uint256)", ["int256", "uint256"], [delta, acceptable])
+            data = perps.modify_position(delta, acceptable)
             to = order.venue_id
         return PreparedTrade(
             order=order, request=TxRequest(to=to, data=data), venue="perp", side=order.side, size_raw=size,
@@ -227,24 +219,22 @@ class Executor:
         ``snap`` is read at the block the trade was mined in; its feed gives the reference price.
         """
         price = self._feed_usd_wad(snap, underlying) / 1e18
-        sel, body = data[:4], data[4:]
-        if sel == _selector("hedgeSwap(address,address,uint24,uint256,uint256,uint256)"):
-            t_in, t_out, fee, amount_in, min_out, _ = decode(
-                ["address", "address", "uint24", "uint256", "uint256", "uint256"], body)
-        elif sel == _selector(
-            "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"
-        ):
-            (t_in, t_out, fee, _, _, amount_in, min_out, _), = decode(
-                ["(address,address,uint24,address,uint256,uint256,uint256,uint160)"], body)
-        elif sel in (_selector("hedgePerp(address,int256,uint256)"), _selector("modifyPosition(int256,uint256)")):
-            if sel == _selector("modifyPosition(int256,uint256)"):
+        sel = data[:4]
+        if sel in (_selector(hedge_module.HEDGE_PERP), _selector(perps.MODIFY_POSITION)):
+            if sel == _selector(perps.MODIFY_POSITION):
                 market = next(a for a, m in snap.perp_markets.items() if m.underlying == underlying)
-                delta, acceptable = decode(["int256", "uint256"], body)
+                delta, acceptable = perps.decode_modify_position(data)
             else:
-                market, delta, acceptable = decode(["address", "int256", "uint256"], body)
-            order = _order(underlying, side, abs(delta) / 1e18, "perp", to_checksum_address(str(market)), 0.0, price)
+                p = hedge_module.decode_hedge_perp(data)
+                market, delta, acceptable = p.market, p.size_delta, p.acceptable_price
+            order = _order(underlying, side, abs(delta) / 1e18, "perp", to_checksum_address(market), 0.0, price)
             return PreparedTrade(order=order, request=TxRequest(to="", data=data), venue="perp", side=side,
-                                 size_raw=abs(delta), size_delta=int(delta), acceptable_price=int(acceptable))
+                                 size_raw=abs(delta), size_delta=delta, acceptable_price=acceptable)
+        if sel == _selector(hedge_module.HEDGE_SWAP):
+            a = hedge_module.decode_hedge_swap(data)
+            t_in, t_out, fee, amount_in, min_out = a.token_in, a.token_out, a.fee, a.amount_in, a.min_out
+        elif sel == _selector(uniswap_v3.EXACT_INPUT_SINGLE):
+            t_in, t_out, fee, _, _, amount_in, min_out = uniswap_v3.decode_exact_input_single(data)
         else:
             raise InputError("data", f"calldata selector 0x{sel.hex()} is not a hedge this keeper sends")
         dec_u = snap.tokens[self.tokens[underlying]].decimals

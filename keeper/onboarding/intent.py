@@ -32,13 +32,14 @@ from eth_utils.crypto import keccak
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
 from keeper.errors import InputError
-from keeper.onboarding.reads import OnchainParams, view
+from keeper.onboarding.reads import view
 from keeper.venues.hedge_module import (
     MAX_FEED_AGE_S,
     PARAMS_VERSION_TEXT,
     USD_WAD,
     ZERO_ADDRESS,
     ModuleParams,
+    OnchainParams,
     PerpLimit,
     PoolAllow,
     TokenFeed,

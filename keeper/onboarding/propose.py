@@ -21,7 +21,6 @@ from keeper.onboarding.intent import param_differences
 from keeper.onboarding.reads import (
     SENTINEL,
     ZERO,
-    OnchainParams,
     code_size,
     module_onchain_params,
     modules_of,
@@ -30,7 +29,7 @@ from keeper.onboarding.reads import (
 )
 from keeper.onboarding.txbuilder import BatchTx, batch_file, contract_call
 from keeper.onboarding.verify import VerificationError, verify_module_code
-from keeper.venues.hedge_module import USD_WAD, ModuleParams
+from keeper.venues.hedge_module import USD_WAD, ModuleParams, OnchainParams
 
 __all__ = [
     "ACTIONS",

@@ -34,7 +34,7 @@ from keeper.config import KeeperConfig
 from keeper.core.lp_math import sqrt_price_x96_to_price
 from keeper.errors import ConfigError, ContractCallError
 from keeper.onboarding.reads import view
-from keeper.venues import chainlink
+from keeper.venues import chainlink, uniswap_v3
 
 __all__ = [
     "CANONICAL_UNISWAP_V3",
@@ -224,7 +224,7 @@ class FeedCheck:
 def _pool_price(rpc: RpcClient, pool: str, asset: str, quote: str, names: Mapping[str, tuple[str, int]]) -> float:
     (t0,) = view(rpc, pool, "token0()", out=["address"])
     (t1,) = view(rpc, pool, "token1()", out=["address"])
-    slot0 = view(rpc, pool, "slot0()", out=["uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool"])
+    slot0 = view(rpc, pool, "slot0()", out=list(uniswap_v3.SLOT0_TYPES))
     t0, t1 = to_checksum_address(t0), to_checksum_address(t1)
     if {t0, t1} != {to_checksum_address(asset), to_checksum_address(quote)}:
         raise VerificationError(f"pool {pool}: trades {t0}/{t1}, not the asset {asset} against the quote {quote}")

@@ -43,6 +43,7 @@ from keeper.errors import ChainError, InputError, KeeperError, SetupError
 from keeper.ops.onchain import ModuleState, read_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
 from keeper.venues import chainlink
+from keeper.venues.uniswap_v3 import slot0_call
 
 __all__ = ["Check", "Status", "cardinality_for", "check_anvil", "check_journal", "redact_url", "render", "run_doctor"]
 
@@ -388,7 +389,6 @@ def _feeds(c: _Ctx) -> Check:
     return Check("feeds", "pass", "fresh: " + ", ".join(ages))
 
 
-_SLOT0 = ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool")
 _OBSERVATION = ("uint32", "int56", "uint160", "bool")
 MAX_CARDINALITY = 65_535  # observationCardinalityNext is a uint16
 
@@ -419,7 +419,7 @@ def _twap(c: _Ctx) -> Check:  # noqa: C901
     calls: list[Call] = []
     for _, p in pools:
         calls += [Call(p, "observe(uint32[])", ([window, 0],), ("int56[]", "uint160[]"), gas=500_000),
-                  Call(p, "slot0()", (), _SLOT0)]
+                  slot0_call(p)]
     res = c.calls(calls)
     obs: list[Call] = []
     for i, (_, p) in enumerate(pools):
@@ -492,7 +492,7 @@ def _pool_prices(c: _Ctx) -> Check:  # noqa: C901, PLR0912, PLR0915
     calls = [chainlink.latest_round_call(f, f) for f in feeds]
     calls += [chainlink.decimals_call(f, f) for f in feeds]
     for _, p in pools:
-        calls += [Call(p, "slot0()", (), _SLOT0), Call(p, "token0()", (), ("address",)),
+        calls += [slot0_call(p), Call(p, "token0()", (), ("address",)),
                   Call(p, "token1()", (), ("address",))]
     res = c.calls(calls)
     nf = len(feeds)

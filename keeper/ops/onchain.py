@@ -10,15 +10,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from eth_utils.address import to_checksum_address
-
 from keeper.chain.multicall import Call, Multicall
 from keeper.errors import ChainError
-from keeper.venues.hedge_module import PARAMS_TYPE
+from keeper.venues.hedge_module import params_call, parse_params
 
-__all__ = ["PARAMS_RETURNS", "ModuleState", "decode_params", "read_module", "read_params_hash"]
+__all__ = ["ModuleState", "decode_params", "read_module", "read_params_hash"]
 
-PARAMS_RETURNS = (PARAMS_TYPE,)
 WAD = 10**18
 
 
@@ -28,26 +25,23 @@ def _units(wad: int) -> float:
 
 def decode_params(raw: tuple[Any, ...]) -> dict[str, Any]:
     """The ``params()`` struct as a JSON-ready dict: USD and perp sizes in whole units, addresses checksummed."""
-    (_version, chain_id, module, safe, keeper, guardian, router, per_trade, per_window, window_s, slippage,
-     pools, tokens, markets, factory, loss_window, loss_total, twap_s, min_margin, seq_feed, seq_grace) = raw
+    p = parse_params(raw)
     return {
-        "chain_id": int(chain_id), "module": to_checksum_address(module), "safe": to_checksum_address(safe),
-        "keeper": to_checksum_address(keeper), "guardian": to_checksum_address(guardian),
-        "router": to_checksum_address(router),
-        "max_notional_per_trade_usd": _units(per_trade), "max_notional_per_window_usd": _units(per_window),
-        "window_s": int(window_s), "max_slippage_bps": int(slippage),
-        "fee_tiers": sorted({int(fee) for _, _, _, fee in pools}),
-        "pools": {to_checksum_address(pool): {"token0": to_checksum_address(t0), "token1": to_checksum_address(t1),
-                                              "fee": int(fee)} for pool, t0, t1, fee in pools},
-        "factory": to_checksum_address(factory),
-        "loss_budget_window_usd": _units(loss_window), "loss_budget_total_usd": _units(loss_total),
-        "twap_window_s": int(twap_s), "perp_min_margin_bps": int(min_margin),
-        "sequencer_feed": to_checksum_address(seq_feed), "sequencer_grace_s": int(seq_grace),
-        "tokens": {to_checksum_address(t): {"feed": to_checksum_address(f), "max_feed_age_s": int(age),
-                                            "decimals": int(d)} for t, f, age, d in tokens},
-        "perp_markets": {to_checksum_address(m): {"feed": to_checksum_address(f), "max_feed_age_s": int(age),
-                                                  "max_abs_size_units": _units(size)}
-                         for m, f, age, size in markets},
+        "chain_id": p.chain_id, "module": p.module, "safe": p.safe, "keeper": p.keeper, "guardian": p.guardian,
+        "router": p.router,
+        "max_notional_per_trade_usd": _units(p.max_per_trade_wad),
+        "max_notional_per_window_usd": _units(p.max_per_window_wad),
+        "window_s": p.window_s, "max_slippage_bps": p.max_slippage_bps,
+        "fee_tiers": list(p.fee_tiers),
+        "pools": {pool: {"token0": t0, "token1": t1, "fee": fee} for pool, t0, t1, fee in p.pools},
+        "factory": p.factory,
+        "loss_budget_window_usd": _units(p.loss_budget_window_wad),
+        "loss_budget_total_usd": _units(p.loss_budget_total_wad),
+        "twap_window_s": p.twap_s, "perp_min_margin_bps": p.perp_min_margin_bps,
+        "sequencer_feed": p.sequencer_feed, "sequencer_grace_s": p.sequencer_grace_s,
+        "tokens": {t: {"feed": f, "max_feed_age_s": age, "decimals": d} for t, f, age, d in p.tokens},
+        "perp_markets": {m: {"feed": f, "max_feed_age_s": age, "max_abs_size_units": _units(size)}
+                         for m, f, age, size in p.markets},
     }
 
 
@@ -72,7 +66,7 @@ def read_params_hash(multicall: Multicall, module: str, block: int) -> str:
 
 def read_module(multicall: Multicall, module: str, block: int) -> ModuleState:
     """``params()``, ``paramsHash()`` and ``paused()`` in one batch; raises ChainError when unreadable."""
-    calls = [Call(module, "params()", (), PARAMS_RETURNS, "HedgeModule.params", 2_000_000),
+    calls = [params_call(module),
              Call(module, "paramsHash()", (), ("bytes32",), "HedgeModule.paramsHash", 2_000_000),
              Call(module, "paused()", (), ("bool",), "HedgeModule.paused")]
     res = multicall.execute(calls, block)

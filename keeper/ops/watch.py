@@ -13,8 +13,6 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from eth_utils.crypto import keccak
-
 from keeper.config import KeeperConfig
 from keeper.cycle.runner import CycleReport, Keeper
 from keeper.errors import HaltError, KeeperError
@@ -22,6 +20,7 @@ from keeper.ops.alerts import Alerter
 from keeper.ops.audit import TradeAudit
 from keeper.ops.golive import GateDecision, gate
 from keeper.ops.venue_watch import VenueWatch
+from keeper.venues import hedge_module
 
 __all__ = ["DEFAULT_HEDGES", "CycleWatch", "gas_per_hedges_wei"]
 
@@ -207,7 +206,7 @@ def trade_audit(cfg: KeeperConfig, keeper: Keeper, env: Mapping[str, str]) -> Tr
         from keeper.execute.tx import TxManager, TxRequest
 
         guardian = load_signer(EnvKeySource("KEEPER_GUARDIAN_KEY"), env=env)
-        data = keccak(text="pause()")[:4]
+        data = hedge_module.pause()
 
         def pause() -> str:
             tm = TxManager(keeper.rpc, guardian, keeper.chain_id, timeout_s=60.0)

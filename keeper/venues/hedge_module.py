@@ -10,24 +10,37 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from eth_abi.abi import encode
+from eth_abi.abi import decode, encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from keeper.chain.multicall import Call
 from keeper.errors import InputError
 from keeper.venues.safe import SafeTx
 
 __all__ = [
+    "HEDGE_PERP",
+    "HEDGE_SWAP",
     "MAX_FEED_AGE_S",
     "PARAMS_TYPE",
     "PARAMS_VERSION_TEXT",
     "ModuleParams",
+    "OnchainParams",
+    "PerpArgs",
     "PerpLimit",
     "PoolAllow",
+    "SwapArgs",
     "TokenFeed",
     "calldata",
+    "decode_hedge_perp",
+    "decode_hedge_swap",
     "disable_txs",
+    "hedge_perp",
+    "hedge_swap",
     "oracle_and_budget_txs",
+    "params_call",
+    "parse_params",
+    "pause",
     "setup_txs",
 ]
 
@@ -57,6 +70,143 @@ def calldata(signature: str, types: list[str], args: list[Any]) -> bytes:
     return _selector(signature) + encode(types, args)
 
 
+# ------------------------------------------------------------------ the keeper's calls
+HEDGE_SWAP = "hedgeSwap(address,address,uint24,uint256,uint256,uint256)"
+_HEDGE_SWAP_TYPES = ["address", "address", "uint24", "uint256", "uint256", "uint256"]
+HEDGE_PERP = "hedgePerp(address,int256,uint256)"
+_HEDGE_PERP_TYPES = ["address", "int256", "uint256"]
+
+
+@dataclass(frozen=True)
+class SwapArgs:
+    """A swap's arguments as the module and the router take them (raw token units, unix s deadline)."""
+
+    token_in: str
+    token_out: str
+    fee: int
+    amount_in: int
+    min_out: int
+    deadline: int
+
+
+@dataclass(frozen=True)
+class PerpArgs:
+    """A perp trade: signed size delta and worst acceptable price, both 1e18-scaled."""
+
+    market: str
+    size_delta: int
+    acceptable_price: int
+
+
+def hedge_swap(a: SwapArgs) -> bytes:
+    """``hedgeSwap``: the module swaps the Safe's ``token_in`` for ``token_out`` in an allowed pool."""
+    return calldata(HEDGE_SWAP, _HEDGE_SWAP_TYPES, [a.token_in, a.token_out, a.fee, a.amount_in, a.min_out,
+                                                   a.deadline])
+
+
+def hedge_perp(a: PerpArgs) -> bytes:
+    """``hedgePerp``: the module changes the Safe's position in an allowed perp market."""
+    return calldata(HEDGE_PERP, _HEDGE_PERP_TYPES, [a.market, a.size_delta, a.acceptable_price])
+
+
+def decode_hedge_swap(data: bytes) -> SwapArgs:
+    """The arguments of ``hedgeSwap`` calldata; another selector raises :class:`InputError`."""
+    _expect(data, HEDGE_SWAP)
+    t_in, t_out, fee, amount_in, min_out, deadline = decode(_HEDGE_SWAP_TYPES, data[4:])
+    return SwapArgs(to_checksum_address(str(t_in)), to_checksum_address(str(t_out)), int(fee), int(amount_in),
+                    int(min_out), int(deadline))
+
+
+def decode_hedge_perp(data: bytes) -> PerpArgs:
+    """The arguments of ``hedgePerp`` calldata; another selector raises :class:`InputError`."""
+    _expect(data, HEDGE_PERP)
+    market, delta, acceptable = decode(_HEDGE_PERP_TYPES, data[4:])
+    return PerpArgs(to_checksum_address(str(market)), int(delta), int(acceptable))
+
+
+def pause() -> bytes:
+    """The guardian's (or an owner's) ``pause()``."""
+    return _selector("pause()")
+
+
+def _expect(data: bytes, signature: str) -> None:
+    if data[:4] != _selector(signature):
+        raise InputError("data", f"calldata selector 0x{data[:4].hex()} is not {signature}")
+
+
+# ------------------------------------------------------------------ params() as the chain holds it
+@dataclass(frozen=True)
+class OnchainParams:
+    """``HedgeModule.params()`` in contract units (usd wad, seconds, bps; lists sorted ascending)."""
+
+    version: bytes
+    chain_id: int
+    module: str
+    safe: str
+    keeper: str
+    guardian: str
+    router: str
+    max_per_trade_wad: int
+    max_per_window_wad: int
+    window_s: int
+    max_slippage_bps: int
+    pools: tuple[tuple[str, str, str, int], ...]
+    """(pool, token0, token1, fee in hundredths of a bip), sorted by pool address"""
+    tokens: tuple[tuple[str, str, int, int], ...]
+    """(token, feed, max feed age s, decimals)"""
+    markets: tuple[tuple[str, str, int, int], ...]
+    """(market, feed, max feed age s, max |size| 1e18 units)"""
+    factory: str
+    loss_budget_window_wad: int
+    loss_budget_total_wad: int
+    twap_s: int
+    perp_min_margin_bps: int
+    sequencer_feed: str
+    sequencer_grace_s: int
+
+    @property
+    def fee_tiers(self) -> tuple[int, ...]:
+        """The fee tiers of the allowed pools, sorted."""
+        return tuple(sorted({p[3] for p in self.pools}))
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The ``params()`` tuple, ready for ``abi.encode`` (and so for the hash)."""
+        return (self.version, self.chain_id, self.module, self.safe, self.keeper, self.guardian, self.router,
+                self.max_per_trade_wad, self.max_per_window_wad, self.window_s, self.max_slippage_bps,
+                [list(p) for p in self.pools], [list(t) for t in self.tokens], [list(m) for m in self.markets],
+                self.factory, self.loss_budget_window_wad, self.loss_budget_total_wad, self.twap_s,
+                self.perp_min_margin_bps, self.sequencer_feed, self.sequencer_grace_s)
+
+    def params_hash(self) -> bytes:
+        """keccak256(abi.encode(params())), as ``HedgeModule.paramsHash()`` computes it."""
+        return keccak(encode([PARAMS_TYPE], [self.as_tuple()]))
+
+
+def _cs(a: Any) -> str:
+    return str(to_checksum_address(a))
+
+
+def parse_params(raw: tuple[Any, ...]) -> OnchainParams:
+    """The decoded ``params()`` tuple as :class:`OnchainParams` (addresses checksummed)."""
+    p = raw
+    return OnchainParams(
+        version=bytes(p[0]), chain_id=int(p[1]), module=_cs(p[2]), safe=_cs(p[3]), keeper=_cs(p[4]),
+        guardian=_cs(p[5]), router=_cs(p[6]), max_per_trade_wad=int(p[7]), max_per_window_wad=int(p[8]),
+        window_s=int(p[9]), max_slippage_bps=int(p[10]),
+        pools=tuple((_cs(x[0]), _cs(x[1]), _cs(x[2]), int(x[3])) for x in p[11]),
+        tokens=tuple((_cs(t[0]), _cs(t[1]), int(t[2]), int(t[3])) for t in p[12]),
+        markets=tuple((_cs(m[0]), _cs(m[1]), int(m[2]), int(m[3])) for m in p[13]),
+        factory=_cs(p[14]), loss_budget_window_wad=int(p[15]), loss_budget_total_wad=int(p[16]), twap_s=int(p[17]),
+        perp_min_margin_bps=int(p[18]), sequencer_feed=_cs(p[19]), sequencer_grace_s=int(p[20]),
+    )
+
+
+def params_call(module: str) -> Call:
+    """``params()`` for a Multicall3 batch (decode with :func:`parse_params`)."""
+    return Call(module, "params()", (), (PARAMS_TYPE,), "HedgeModule.params", 2_000_000)
+
+
+# ------------------------------------------------------------------ the owners' configuration
 @dataclass(frozen=True)
 class TokenFeed:
     token: str

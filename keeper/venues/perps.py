@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_abi.abi import decode, encode
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 from keeper.chain.multicall import Call
 from keeper.core.snapshot import PerpMarketState, PerpPosition
+from keeper.errors import InputError
 
-__all__ = ["market_calls", "parse_market", "parse_position", "position_calls"]
+__all__ = ["MODIFY_POSITION", "decode_modify_position", "market_calls", "modify_position", "parse_market",
+           "parse_position", "position_calls"]
 
 
 def market_calls(market: str) -> list[Call]:
@@ -52,3 +56,19 @@ def parse_position(market: str, account: str, underlying: str, parts: list[tuple
         market=market, account=account, underlying=underlying, size=int(size), entry_price=int(entry),
         margin=int(margin), last_funding_index=int(last_index), remaining_margin=int(remaining),
     )
+
+
+MODIFY_POSITION = "modifyPosition(int256,uint256)"
+"""A trader's own trade: signed size delta and worst acceptable price, both 1e18-scaled."""
+
+
+def modify_position(size_delta: int, acceptable_price: int) -> bytes:
+    return keccak(text=MODIFY_POSITION)[:4] + encode(["int256", "uint256"], [size_delta, acceptable_price])
+
+
+def decode_modify_position(data: bytes) -> tuple[int, int]:
+    """(size_delta, acceptable_price) of ``modifyPosition`` calldata; another selector raises InputError."""
+    if data[:4] != keccak(text=MODIFY_POSITION)[:4]:
+        raise InputError("data", f"calldata selector 0x{data[:4].hex()} is not {MODIFY_POSITION}")
+    delta, acceptable = decode(["int256", "uint256"], data[4:])
+    return int(delta), int(acceptable)

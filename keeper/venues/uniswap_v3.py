@@ -9,16 +9,21 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from eth_abi.abi import encode
+from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 
 from keeper.chain.abi_fast import checksum
 from keeper.chain.multicall import Call
 from keeper.core.snapshot import LpPosition, PoolState, TickFees, TwapReading
+from keeper.errors import InputError
 
 __all__ = [
+    "EXACT_INPUT_SINGLE",
     "POOL_INIT_CODE_HASH",
+    "SLOT0_TYPES",
     "balance_call",
+    "decode_exact_input_single",
+    "exact_input_single",
     "observe_call",
     "parse_position",
     "parse_tick",
@@ -27,6 +32,7 @@ __all__ = [
     "pool_calls",
     "pool_from_parts",
     "position_call",
+    "slot0_call",
     "tick_call",
     "token_of_owner_call",
 ]
@@ -76,11 +82,19 @@ def parse_position(token_id: int, owner: str, pool: str, value: tuple[Any, ...])
     )
 
 
+SLOT0_TYPES = ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool")
+"""``slot0()``: sqrtPriceX96, tick, observationIndex, observationCardinality, observationCardinalityNext,
+feeProtocol, unlocked."""
+
+
+def slot0_call(pool: str) -> Call:
+    return Call(pool, "slot0()", (), SLOT0_TYPES, f"pool {pool} slot0", 20_000)
+
+
 def pool_calls(pool: str) -> list[Call]:
     """slot0, liquidity and both fee growth globals, in that order."""
     return [
-        Call(pool, "slot0()", (), ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool"),
-             f"pool {pool} slot0", 20_000),
+        slot0_call(pool),
         Call(pool, "liquidity()", (), ("uint128",), f"pool {pool} liquidity", 10_000),
         Call(pool, "feeGrowthGlobal0X128()", (), ("uint256",), f"pool {pool} feeGrowthGlobal0", 10_000),
         Call(pool, "feeGrowthGlobal1X128()", (), ("uint256",), f"pool {pool} feeGrowthGlobal1", 10_000),
@@ -135,3 +149,25 @@ def parse_twap(pool: str, window_s: int, value: tuple[Any, ...]) -> TwapReading:
     delta = int(cums[1]) - int(cums[0])
     mean = delta // window_s  # Python floors toward -inf, which is what consult's rounding amounts to
     return TwapReading(pool=pool, window_s=window_s, mean_tick=mean)
+
+
+# SwapRouter (v3-periphery) ``exactInputSingle(ExactInputSingleParams)``.
+EXACT_INPUT_SINGLE = "exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"
+_EXACT_INPUT_SINGLE_TYPES = ["(address,address,uint24,address,uint256,uint256,uint256,uint160)"]
+
+
+def exact_input_single(token_in: str, token_out: str, fee: int, recipient: str, deadline: int, amount_in: int,
+                       min_out: int) -> bytes:
+    """SwapRouter calldata: swap exactly ``amount_in`` for at least ``min_out``, no price limit."""
+    return keccak(text=EXACT_INPUT_SINGLE)[:4] + encode(
+        _EXACT_INPUT_SINGLE_TYPES, [(token_in, token_out, fee, recipient, deadline, amount_in, min_out, 0)])
+
+
+def decode_exact_input_single(data: bytes) -> tuple[str, str, int, str, int, int, int]:
+    """(token_in, token_out, fee, recipient, deadline, amount_in, min_out) of ``exactInputSingle`` calldata;
+    another selector raises :class:`~keeper.errors.InputError`."""
+    if data[:4] != keccak(text=EXACT_INPUT_SINGLE)[:4]:
+        raise InputError("data", f"calldata selector 0x{data[:4].hex()} is not {EXACT_INPUT_SINGLE}")
+    (t_in, t_out, fee, recipient, deadline, amount_in, min_out, _), = decode(_EXACT_INPUT_SINGLE_TYPES, data[4:])
+    return (checksum(str(t_in)), checksum(str(t_out)), int(fee), checksum(str(recipient)), int(deadline),
+            int(amount_in), int(min_out))
