@@ -26,8 +26,9 @@ from keeper.chain.abi_fast import decode_aggregate3, decode_values, encode_aggre
 from keeper.chain.rpc import HttpTransport, RpcClient, RpcError
 from keeper.errors import ChainError, InputError, SetupError
 
-__all__ = ["MULTICALL3", "MULTICALL3_DOCS", "Call", "Failed", "Multicall", "Ok", "Result", "decode_revert",
-           "install_command", "is_anvil_client", "missing_multicall3_fix", "selector"]
+__all__ = ["MULTICALL3", "MULTICALL3_DOCS", "Call", "Failed", "Multicall", "Ok", "Result", "block_timestamp_call",
+           "decode_revert", "eth_balance_call", "install_command", "is_anvil_client", "missing_multicall3_fix",
+           "selector"]
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 MULTICALL3_DOCS = "https://github.com/mds1/multicall3"
@@ -279,3 +280,14 @@ class Multicall:
                     results[i] = self._decode_one(calls[i], success, data)
         assert all(r is not None for r in results)
         return [r for r in results if r is not None]
+
+
+# Multicall3's own reads, batched with the calls they accompany (same block).
+def block_timestamp_call(address: str = MULTICALL3) -> Call:
+    """``getCurrentBlockTimestamp()``: the timestamp of the block the batch runs in, s."""
+    return Call(address, "getCurrentBlockTimestamp()", (), ("uint256",), "block timestamp")
+
+
+def eth_balance_call(owner: str, address: str = MULTICALL3) -> Call:
+    """``getEthBalance(owner)``: the native balance in wei."""
+    return Call(address, "getEthBalance(address)", (owner,), ("uint256",), f"native balance of {owner}", 10_000)

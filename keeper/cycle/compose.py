@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keeper.chain.multicall import Call, Multicall
+from keeper.chain.multicall import Multicall
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
 from keeper.cycle.runner import Keeper
@@ -22,7 +22,7 @@ from keeper.execute.signer import Signer, load_signer
 from keeper.execute.tx import Attempt, ErrorDecoder, Mined, TxManager, TxRequest, TxRevertedError, TxTimeoutError
 from keeper.journal import Journal
 from keeper.read.reader import BookReader
-from keeper.venues import chainlink
+from keeper.venues import chainlink, hedge_module
 
 __all__ = ["ForkTxManager", "build_keeper", "error_decoder", "feed_prices", "module_keeper"]
 
@@ -79,7 +79,7 @@ class _Address:
 def module_keeper(rpc: RpcClient, module: str, block: int | None = None) -> str:
     """The address a HedgeModule accepts hedges from (read on chain)."""
     mc = Multicall(rpc)
-    [res] = mc.execute([Call(module, "keeper()", (), ("address",), "HedgeModule.keeper")],
+    [res] = mc.execute([hedge_module.keeper_call(module)],
                        block if block is not None else rpc.block_number())
     if not res.ok:
         raise ChainError(f"treasury.hedge_module {module}: keeper() unreadable: {getattr(res, 'reason', '')}")

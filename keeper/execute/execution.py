@@ -15,14 +15,14 @@ from typing import Literal
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from keeper.chain.multicall import Call, Failed, Multicall
+from keeper.chain.multicall import Failed, Multicall, block_timestamp_call
 from keeper.core.costs import CostEstimate
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
 from keeper.errors import InputError, TransactionError
 from keeper.execute.tx import Mined, TxRequest
 from keeper.journal.records import FillData
-from keeper.venues import hedge_module, perps, uniswap_v3
+from keeper.venues import erc20, hedge_module, perps, uniswap_v3
 
 __all__ = ["ExecutionMode", "Executor", "Fill", "PreparedTrade"]
 
@@ -258,17 +258,16 @@ class Executor:
         gas_used = int(r["gasUsed"], 16)
         gas_price = int(r.get("effectiveGasPrice", "0x0"), 16)
         gas_native = gas_used * gas_price / 1e18
-        ts_call = Call("0xcA11bde05977b3631167028862bE2a173976CA11", "getCurrentBlockTimestamp()", (), ("uint256",))
+        ts_call = block_timestamp_call(multicall.address)
         if trade.venue == "uniswap":
             calls = [
-                Call(trade.token_in, "balanceOf(address)", (self.account,), ("uint256",), "balance in"),
-                Call(trade.token_out, "balanceOf(address)", (self.account,), ("uint256",), "balance out"),
+                erc20.balance_of_call(trade.token_in, self.account),
+                erc20.balance_of_call(trade.token_out, self.account),
             ]
         else:
             calls = [
-                Call(trade.order.venue_id, "positions(address)", (self.account,),
-                     ("int256", "uint256", "uint256", "int256"), "perp position"),
-                Call(trade.order.venue_id, "oraclePrice()", (), ("uint256",), "perp oracle price"),
+                perps.position_call(trade.order.venue_id, self.account),
+                perps.oracle_price_call(trade.order.venue_id),
             ]
         before = multicall.execute(calls, block - 1)
         after = multicall.execute([*calls, ts_call], block)

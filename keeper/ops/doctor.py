@@ -42,7 +42,8 @@ from keeper.config import KeeperConfig
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
 from keeper.ops.onchain import ModuleState, read_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
-from keeper.venues import chainlink
+from keeper.venues import chainlink, erc20
+from keeper.venues.perps import position_call as perp_position_call
 from keeper.venues.uniswap_v3 import slot0_call
 
 __all__ = ["Check", "Status", "cardinality_for", "check_anvil", "check_journal", "redact_url", "render", "run_doctor"]
@@ -339,8 +340,7 @@ def _perp_margin(c: _Ctx) -> Check:
     if c.signer is None and cfg.treasury.mode != "safe-module":
         return Check("perp_margin", "fail", "not checked: needs the signer", "fix the signer first")
     account = cfg.treasury.account(c.signer or "")
-    res = c.calls([Call(m, "positions(address)", (account,), ("int256", "uint256", "uint256", "int256"))
-                   for _, m in perps])
+    res = c.calls([perp_position_call(m, account) for _, m in perps])
     empty = [f"{s} ({m})" for (s, m), r in zip(perps, res, strict=True) if not r.ok or int(_val(r)[2]) == 0]
     if empty:
         return Check("perp_margin", "warn", f"{account} has no margin in the perp market(s) " + ", ".join(empty)
@@ -472,7 +472,7 @@ def _twap(c: _Ctx) -> Check:  # noqa: C901
 def _decimals(c: _Ctx, tokens: list[str]) -> dict[str, int]:
     """``decimals()`` of each token (lower-case address keys); a token that does not answer is left out."""
     uniq = list(dict.fromkeys(t.lower() for t in tokens))
-    res = c.calls([Call(t, "decimals()", (), ("uint8",), f"{t} decimals") for t in uniq])
+    res = c.calls([erc20.decimals_call(t) for t in uniq])
     return {t: int(_val(r)[0]) for t, r in zip(uniq, res, strict=True) if r.ok}
 
 

@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from keeper.chain.multicall import MULTICALL3, Call, Multicall
+from keeper.chain.multicall import Multicall, block_timestamp_call
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
 from keeper.errors import KeeperError
 from keeper.journal import CycleStatus, Journal
 from keeper.ops.doctor import redact_url
 from keeper.ops.golive import EOA_PARAMS, LiveState, compare, last_golive
-from keeper.venues import chainlink
+from keeper.venues import chainlink, hedge_module
 
 __all__ = ["default_max_cycle_age_s", "health"]
 
@@ -122,11 +122,10 @@ def health(cfg: KeeperConfig, *, max_cycle_age_s: float | None = None, rpc: RpcC
 def _chain(cfg: KeeperConfig, rpc: RpcClient, checks: dict[str, dict[str, Any]]) -> LiveState:
     block = rpc.block_number()
     module = cfg.treasury.hedge_module if cfg.treasury.mode == "safe-module" else None
-    calls = [Call(MULTICALL3, "getCurrentBlockTimestamp()", (), ("uint256",), "block timestamp")]
+    calls = [block_timestamp_call()]
     calls += [chainlink.latest_round_call(a.feed, a.symbol) for a in cfg.assets]
     if module is not None:
-        calls += [Call(module, "paramsHash()", (), ("bytes32",), "HedgeModule.paramsHash", 2_000_000),
-                  Call(module, "paused()", (), ("bool",), "HedgeModule.paused")]
+        calls += [hedge_module.params_hash_call(module), hedge_module.paused_call(module)]
     res = Multicall(rpc).execute(calls, block)
     ts = int(res[0].value[0]) if res[0].ok else int(time.time())  # type: ignore[union-attr]
     limit = cfg.oracles.max_feed_age_s

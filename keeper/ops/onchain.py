@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from keeper.chain.multicall import Call, Multicall
+from keeper.chain.multicall import Multicall
 from keeper.errors import ChainError
-from keeper.venues.hedge_module import params_call, parse_params
+from keeper.venues.hedge_module import params_call, params_hash_call, parse_params, paused_call
 
 __all__ = ["ModuleState", "decode_params", "read_module", "read_params_hash"]
 
@@ -58,7 +58,7 @@ class ModuleState:
 
 def read_params_hash(multicall: Multicall, module: str, block: int) -> str:
     """``paramsHash()`` as 0x-hex; raises ChainError when it cannot be read."""
-    [res] = multicall.execute([Call(module, "paramsHash()", (), ("bytes32",), "HedgeModule.paramsHash")], block)
+    [res] = multicall.execute([params_hash_call(module)], block)
     if not res.ok:
         raise ChainError(f"HedgeModule {module}: paramsHash() unreadable: {getattr(res, 'reason', '')}")
     return "0x" + bytes(res.value[0]).hex()  # type: ignore[union-attr]
@@ -67,8 +67,7 @@ def read_params_hash(multicall: Multicall, module: str, block: int) -> str:
 def read_module(multicall: Multicall, module: str, block: int) -> ModuleState:
     """``params()``, ``paramsHash()`` and ``paused()`` in one batch; raises ChainError when unreadable."""
     calls = [params_call(module),
-             Call(module, "paramsHash()", (), ("bytes32",), "HedgeModule.paramsHash", 2_000_000),
-             Call(module, "paused()", (), ("bool",), "HedgeModule.paused")]
+             params_hash_call(module), paused_call(module)]
     res = multicall.execute(calls, block)
     bad = [f"{c.label}: {getattr(r, 'reason', '')}" for c, r in zip(calls, res, strict=True) if not r.ok]
     if bad:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from keeper.chain.abi_fast import checksum
-from keeper.chain.multicall import Call, Failed, Multicall, Result
+from keeper.chain.multicall import Call, Failed, Multicall, Result, eth_balance_call
 from keeper.chain.rpc import RpcClient
 from keeper.core.snapshot import (
     FeedReading,
@@ -325,8 +325,7 @@ class BookReader:
     # ------------------------------------------------------------------ helpers
     def _native_balance_call(self, owner: str) -> Call:
         """Multicall3's own ``getEthBalance(owner)``: the native balance in wei, in the same batch."""
-        return Call(self.multicall.address, "getEthBalance(address)", (owner,), ("uint256",),
-                    f"native balance of {owner}", 10_000)
+        return eth_balance_call(owner, self.multicall.address)
 
     @staticmethod
     def _add_token_meta(stage: _Stage, book: _Book, token: str) -> None:

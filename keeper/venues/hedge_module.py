@@ -37,10 +37,13 @@ __all__ = [
     "disable_txs",
     "hedge_perp",
     "hedge_swap",
+    "keeper_call",
     "oracle_and_budget_txs",
     "params_call",
+    "params_hash_call",
     "parse_params",
     "pause",
+    "paused_call",
     "setup_txs",
 ]
 
@@ -199,6 +202,20 @@ def parse_params(raw: tuple[Any, ...]) -> OnchainParams:
         factory=_cs(p[14]), loss_budget_window_wad=int(p[15]), loss_budget_total_wad=int(p[16]), twap_s=int(p[17]),
         perp_min_margin_bps=int(p[18]), sequencer_feed=_cs(p[19]), sequencer_grace_s=int(p[20]),
     )
+
+
+def params_hash_call(module: str) -> Call:
+    """``paramsHash()``: keccak256(abi.encode(params())), bytes32."""
+    return Call(module, "paramsHash()", (), ("bytes32",), "HedgeModule.paramsHash", 2_000_000)
+
+
+def paused_call(module: str) -> Call:
+    return Call(module, "paused()", (), ("bool",), "HedgeModule.paused")
+
+
+def keeper_call(module: str) -> Call:
+    """``keeper()``: the one address allowed to call hedgeSwap / hedgePerp."""
+    return Call(module, "keeper()", (), ("address",), "HedgeModule.keeper")
 
 
 def params_call(module: str) -> Call:

@@ -12,8 +12,18 @@ from keeper.chain.multicall import Call
 from keeper.core.snapshot import PerpMarketState, PerpPosition
 from keeper.errors import InputError
 
-__all__ = ["MODIFY_POSITION", "decode_modify_position", "market_calls", "modify_position", "parse_market",
-           "parse_position", "position_calls"]
+__all__ = [
+    "MODIFY_POSITION",
+    "POSITION_TYPES",
+    "decode_modify_position",
+    "market_calls",
+    "modify_position",
+    "oracle_price_call",
+    "parse_market",
+    "parse_position",
+    "position_call",
+    "position_calls",
+]
 
 
 def market_calls(market: str) -> list[Call]:
@@ -21,7 +31,7 @@ def market_calls(market: str) -> list[Call]:
     maintenanceMarginBps, quoteToken, in that order."""
     label = f"perp {market}"
     return [
-        Call(market, "oraclePrice()", (), ("uint256",), f"{label} oraclePrice", 40_000),
+        oracle_price_call(market),
         Call(market, "fundingRatePerSecond()", (), ("int256",), f"{label} fundingRatePerSecond", 40_000),
         Call(market, "fundingIndex()", (), ("int256",), f"{label} fundingIndex", 60_000),
         Call(market, "takerFeeBps()", (), ("uint256",), f"{label} takerFeeBps", 10_000),
@@ -40,11 +50,23 @@ def parse_market(market: str, underlying: str, parts: list[tuple[Any, ...]]) -> 
     )
 
 
+POSITION_TYPES = ("int256", "uint256", "uint256", "int256")
+"""``positions(account)``: size (1e18 units, signed), entry price, margin, last funding index."""
+
+
+def position_call(market: str, account: str) -> Call:
+    return Call(market, "positions(address)", (account,), POSITION_TYPES,
+                f"perp position of {account} in {market}", 30_000)
+
+
+def oracle_price_call(market: str) -> Call:
+    return Call(market, "oraclePrice()", (), ("uint256",), f"perp {market} oraclePrice", 40_000)
+
+
 def position_calls(market: str, account: str) -> list[Call]:
     """positions(account) and remainingMargin(account)."""
     return [
-        Call(market, "positions(address)", (account,), ("int256", "uint256", "uint256", "int256"),
-             f"perp position of {account} in {market}", 30_000),
+        position_call(market, account),
         Call(market, "remainingMargin(address)", (account,), ("int256",),
              f"perp remaining margin of {account} in {market}", 80_000),
     ]
