@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
 from keeper.errors import ChainError, ChainIdMismatchError, InputError, TransportError
 
-__all__ = ["HttpTransport", "RpcClient", "RpcError", "Transport"]
+__all__ = ["HttpTransport", "RpcClient", "RpcError", "Transport", "redact_url"]
 
 
 class RpcError(ChainError):
@@ -37,8 +38,15 @@ class Transport(Protocol):
     def send(self, payload: Any, timeout: float) -> Any: ...
 
 
+def redact_url(url: str) -> str:
+    """Scheme, host and port only (paths, queries and user info often carry API keys)."""
+    p = urlsplit(url)
+    port = f":{p.port}" if p.port else ""
+    return f"{p.scheme}://{p.hostname}{port}" + ("/..." if p.path not in ("", "/") or p.query else "")
+
+
 class HttpTransport:
-    """JSON over HTTP POST with a kept-alive session."""
+    """JSON over HTTP POST with a kept-alive session. Errors name the node by its redacted URL."""
 
     def __init__(self, url: str) -> None:
         if not url.startswith(("http://", "https://")):
@@ -50,13 +58,17 @@ class HttpTransport:
         try:
             resp = self._session.post(self.url, json=payload, timeout=timeout)
         except requests.Timeout as exc:
-            raise TransportError(f"timeout after {timeout:g} s") from exc
+            raise TransportError(f"{redact_url(self.url)}: no answer within {timeout:g} s (is the node overloaded "
+                                 "or the URL wrong? check chain.rpc_url)") from exc
+        except requests.ConnectionError as exc:
+            raise TransportError(f"cannot connect to {redact_url(self.url)}: is the node running and the URL right? "
+                                 "(chain.rpc_url, or KEEPER_CHAIN__RPC_URL)") from exc
         except requests.RequestException as exc:
-            raise TransportError(f"connection failed: {type(exc).__name__}") from exc
+            raise TransportError(f"{redact_url(self.url)}: request failed ({type(exc).__name__})") from exc
         if resp.status_code >= 500:
-            raise TransportError(f"HTTP {resp.status_code}")
+            raise TransportError(f"{redact_url(self.url)}: HTTP {resp.status_code}")
         if resp.status_code >= 400:
-            raise TransportError(f"HTTP {resp.status_code}: {resp.text[:200]}")
+            raise TransportError(f"{redact_url(self.url)}: HTTP {resp.status_code}: {resp.text[:200]}")
         try:
             return resp.json()
         except ValueError as exc:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keeper.chain.rpc import redact_url
 from keeper.cli.exit_codes import EXIT_HALTED
 from keeper.config import KeeperConfig, load_config
 from keeper.core.book import BookRisk
@@ -162,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
     from keeper.obs.metrics import KeeperMetrics
 
     cfg = load(args)
-    setup_logging(cfg.metrics.log_format)
+    setup_logging(cfg.metrics.log_format, verbose=args.verbose)
     import logging
 
     from keeper.ops.watch import watch_for
@@ -238,18 +239,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         k = _keeper(cfg, live=True, journal=_readonly_journal(cfg), rpc_url=node.url, impersonate=True)
         node.rpc("anvil_impersonateAccount", k.tx.signer.address)
         node.rpc("anvil_setBalance", k.tx.signer.address, hex(10**21))
-        report = simulate_plan(k, upstream=_redact_url(upstream))
+        report = simulate_plan(k, upstream=redact_url(upstream))
     rec = simulation_record(report)
     _print_json(rec) if args.json else print(render_simulation(rec))
     return 0 if report.all_filled else 1
-
-
-def _redact_url(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    p = urlsplit(url)
-    return f"{p.scheme}://{p.hostname}{':' + str(p.port) if p.port else ''}/..." if p.path not in ("", "/") \
-        else f"{p.scheme}://{p.hostname}{':' + str(p.port) if p.port else ''}"
 
 
 # ---------------------------------------------------------------------------- journal-backed

@@ -55,9 +55,8 @@ def cmd_multicall3_install(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from keeper.chain.multicall3_install import install_multicall3
-    from keeper.chain.rpc import RpcClient
+    from keeper.chain.rpc import RpcClient, redact_url
     from keeper.config import load_config
-    from keeper.ops.doctor import redact_url
 
     if args.rpc_url:
         rpc = RpcClient.http(args.rpc_url)
@@ -72,12 +71,22 @@ def cmd_multicall3_install(args: argparse.Namespace) -> int:
 
 
 # Long on purpose: the argparse declaration of every sub-command: long, flat, no logic.
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("keeper")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed: ./scripts/setup installs it)"
+
+
 def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     from keeper.cli import commands as c
 
     p = argparse.ArgumentParser(prog="keeper", description="On-chain DeFi hedging keeper.",
                                 epilog="Exit codes: 0 ok; 1 runtime failure; 2 bad input or config; "
                                        "3 setup missing; 4 halted.")
+    p.add_argument("--version", action="version", version=f"keeper {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -87,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     run = with_config(sub.add_parser("run", help="the loop: cycles on the configured schedule"))
     run.add_argument("--dry-run", action="store_true", help="plan and journal, send nothing")
     run.add_argument("--max-cycles", type=positive_int, default=None, help="stop after N cycles")
+    run.add_argument("--verbose", "-v", action="store_true",
+                     help="also the libraries' own log lines (APScheduler, urllib3, web3)")
     run.set_defaults(func=c.cmd_run)
 
     once = with_config(sub.add_parser("once", help="a single cycle"))

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
+    "THIRD_PARTY_LOGGERS",
     "ContextFilter",
     "JsonFormatter",
     "LogFormat",
@@ -423,12 +424,17 @@ def _is_tty(stream: IO[str]) -> bool:
         return False
 
 
+THIRD_PARTY_LOGGERS: Final[tuple[str, ...]] = ("apscheduler", "urllib3", "web3", "requests", "asyncio")
+"""Libraries whose INFO lines are noise in a keeper's log unless ``--verbose``."""
+
+
 def setup_logging(
     fmt: LogFormat = "text",
     level: str | int = "INFO",
     stream: IO[str] | None = None,
     *,
     color: bool | None = None,
+    verbose: bool = False,
 ) -> logging.Handler:
     """Route every logger through one redacting handler on the root logger.
 
@@ -439,6 +445,8 @@ def setup_logging(
     stream : where to write; ``None`` means :data:`sys.stderr` at call time.
     color : text format only; colour with :mod:`rich`. ``None`` = when ``stream`` is a terminal
         (rich honours ``NO_COLOR``).
+    verbose : let the libraries' own loggers (:data:`THIRD_PARTY_LOGGERS`: APScheduler's two lines
+        per job, urllib3's connection notes, web3) through below WARNING; by default they are quiet.
 
     Calling it again replaces the handler it installed before (other root
     handlers are left alone). :mod:`warnings` are routed into logging too.
@@ -468,5 +476,7 @@ def setup_logging(
         root.addHandler(handler)
         _installed.append(handler)
     root.setLevel(levelno)
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else max(levelno, logging.WARNING))
     logging.captureWarnings(True)
     return handler

@@ -34,10 +34,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from keeper.chain.multicall import MULTICALL3, Call, Multicall, Result, missing_multicall3_fix
-from keeper.chain.rpc import RpcClient
+from keeper.chain.rpc import RpcClient, redact_url
 from keeper.config import KeeperConfig
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
 from keeper.ops.onchain import ModuleState, read_module
@@ -62,13 +62,6 @@ class Check:
 
     def record(self) -> dict[str, str]:
         return asdict(self)
-
-
-def redact_url(url: str) -> str:
-    """Scheme, host and port only (paths and queries often carry API keys)."""
-    p = urlsplit(url)
-    port = f":{p.port}" if p.port else ""
-    return f"{p.scheme}://{p.hostname}{port}" + ("/..." if p.path not in ("", "/") or p.query else "")
 
 
 def _num(x: float) -> str:

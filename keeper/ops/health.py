@@ -21,11 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 from keeper.chain.multicall import Multicall, block_timestamp_call
-from keeper.chain.rpc import RpcClient
+from keeper.chain.rpc import RpcClient, redact_url
 from keeper.config import KeeperConfig
 from keeper.errors import KeeperError
 from keeper.journal import CycleStatus, Journal
-from keeper.ops.doctor import redact_url
 from keeper.ops.golive import EOA_PARAMS, LiveState, compare, last_golive
 from keeper.venues import chainlink, hedge_module
 

@@ -48,3 +48,14 @@ def test_a_closed_output_pipe_exits_quietly() -> None:
                           shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60, check=False)
     assert proc.stdout.splitlines() == ["line 0", f"rc={EXIT_BROKEN_PIPE}"]
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_version_prints_the_installed_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    from keeper.cli.main import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"keeper {version('keeper')}"

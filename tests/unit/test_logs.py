@@ -16,6 +16,7 @@ import pytest
 from keeper.errors import InputError
 from keeper.obs.logs import (
     REDACTED,
+    THIRD_PARTY_LOGGERS,
     LogFormat,
     current_context,
     is_secret_field,
@@ -333,3 +334,28 @@ def test_short_or_odd_secrets_rejected() -> None:
 )
 def test_is_secret_field(name: str, secret: bool) -> None:
     assert is_secret_field(name) is secret
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_library_info_lines_only_with_verbose(verbose: bool) -> None:
+    """APScheduler logs two INFO lines per job run; a keeper's log shows them only with ``--verbose``.
+    The keeper's own INFO lines and a library's WARNING always pass."""
+    root = logging.getLogger()
+    saved = root.level, {n: logging.getLogger(n).level for n in THIRD_PARTY_LOGGERS}
+    buf = io.StringIO()
+    handler = setup_logging("text", "INFO", buf, color=False, verbose=verbose)
+    try:
+        logging.getLogger("apscheduler.executors.default").info("Running job cycle")
+        logging.getLogger("urllib3.connectionpool").info("Starting new HTTP connection (1): node:8545")
+        logging.getLogger("apscheduler.scheduler").warning("Run time of job was missed by 0:00:03")
+        logging.getLogger("keeper").info("cycle 7 ok")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        for name, level in saved[1].items():
+            logging.getLogger(name).setLevel(level)
+        logging.captureWarnings(False)
+    out = buf.getvalue()
+    assert "cycle 7 ok" in out and "missed by 0:00:03" in out
+    assert ("Running job cycle" in out) is verbose
+    assert ("Starting new HTTP connection" in out) is verbose
