@@ -253,55 +253,71 @@ def _journal(cfg: KeeperConfig, *, readonly: bool = True) -> Journal:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Control state, exposure at the head, and the last 24 h of hedges and costs on the chain's clock
+    (the head block's timestamp, not the wall clock: a local or lagging chain's clock differs)."""
     cfg = load(args)
     j = _journal(cfg) if cfg.journal.path.exists() else Journal.memory()
     state = j.control_state()
     cycles = j.recent_cycles(args.limit)
-    now = int(time.time())
-    costs = j.cost_totals(now - 86_400, now + 1)
     k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
+    now = snap.block_timestamp
+    costs = j.cost_totals(now - 86_400, now + 1)
+    fills = j.fills_between(now - 86_400, now + 1)
     risk, plan = k.plan(snap)
     full = _plan_record(k, snap, risk, plan)
     rec = {"control": state, "recent_cycles": cycles, "costs_24h": costs,
-           "exposure": full["greeks"], "pools": full["pools"], "block": snap.block_number}
+           "fills_24h": [{"intent_id": f.intent_id, "underlying": f.underlying, "venue": f.venue,
+                          "side": f.side.value, "size_units": f.size_units, "data": f.data} for f in fills],
+           "exposure": full["greeks"], "pools": full["pools"], "block": snap.block_number,
+           "block_timestamp": now}
     if args.json:
         _print_json(rec)
         return 0
+    q = cfg.quote.symbol
     flags = "HALTED: " + str(state.halt_reason) if state.halted else ("PAUSED: " + str(state.pause_reason)
-                                                                        if state.paused else "running")
+                                                                        if state.paused else "not paused or halted")
     print(f"keeper state: {flags}; consecutive failures {state.consecutive_failures}")
-    print(f"exposure at block {snap.block_number}:")
+    print(f"exposure at block {snap.block_number} ({_utc(now)}):")
     for s, g in rec["exposure"].items():
-        print(f"  {s}: delta {g['delta_units']:,.3f} units ({g['delta_usd']:,.0f} USD), "
-              f"gamma {g['gamma_usd_per_1pct']:,.0f} USD per 1 %, vega {g['vega_usd_per_vol']:,.0f} USD per vol")
+        print(f"  {s}: delta {g['delta_units']:,.3f} {s} ({g['delta_usd']:,.0f} {q}), "
+              f"gamma {g['gamma_usd_per_1pct']:,.0f} {q} per 1 %, "
+              f"vega {g['vega_usd_per_vol'] / 100:,.0f} {q} per vol point, "
+              f"theta {g['theta_usd_per_day']:,.0f} {q} per day")
     if rec["pools"]:
         print(render_pools(rec["pools"]))
-    print(f"costs, last 24 h: {costs.fills} fill(s), notional {costs.notional_quote:,.2f} USD, fees "
-          f"{costs.fees_quote:,.2f} USD, gas {costs.gas_cost_quote:,.2f} USD ({costs.gas_cost_native / 1e18:,.6f}"
-          " native)")
+    print(f"hedges in the last 24 h of chain time (to block {snap.block_number}): {costs.fills} fill(s), notional "
+          f"{costs.notional_quote:,.2f} {q}, fees {costs.fees_quote:,.2f} {q}, gas {costs.gas_cost_quote:,.2f} {q} "
+          f"({costs.gas_cost_native / 1e18:,.6f} native)")
+    for f in fills:
+        print(f"  {f.line(q)}")
     print("recent cycles:")
     for c in cycles:
-        print(f"  #{c.id} {c.status.value:<9} {c.mode.value:<8} block {c.block_number} {c.error or ''}")
+        print(f"  #{c.id} {c.status.value:<9} {c.mode.value:<8} block {c.block_number} {c.error or ''}".rstrip())
     return 0
 
 
+def _utc(ts: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
 def cmd_journal(args: argparse.Namespace) -> int:
+    """The newest ``--limit`` cycles with their intents and fills (text), or the journal's rows of those
+    cycles (``--json``)."""
     cfg = load(args)
     j = _journal(cfg)
-    data = j.export()
     if args.json:
-        _print_json(data)
+        _print_json(j.export(last_cycles=args.limit))
         return 0
+    quote = cfg.quote.symbol
     for c in j.recent_cycles(args.limit)[::-1]:
-        print(f"cycle #{c.id} {c.status.value} ({c.mode.value}) block {c.block_number} {c.error or ''}")
+        print(f"cycle #{c.id} {c.status.value} ({c.mode.value}) block {c.block_number} {c.error or ''}".rstrip())
+        fills = {f.intent_id: f for f in j.fills_for_cycle(c.id)}
         for i in j.intents_for_cycle(c.id):
-            print(f"   intent {i.id} {i.underlying} {i.venue} {i.side.value} size {i.size} -> {i.status.value}"
-                  f" {i.error or ''}")
-    for f in j.fills_between(0, 2**62)[-args.limit:]:
-        d = f.data
-        print(f"fill {f.intent_id}: {f.side.value} {f.underlying} at {d.realized_price:,.2f} USD, "
-              f"{d.slippage_bps:+.1f} bps, fee {d.fee_quote:,.2f} USD, gas {d.gas_cost_quote:,.4f} USD, tx {d.tx_hash}")
+            print(f"   intent {i.id} {i.side.value} {i.underlying} on {i.venue} -> {i.status.value}"
+                  f"{': ' + i.error if i.error else ''}")
+            if i.id in fills:
+                print(f"      fill: {fills[i.id].line(quote)}")
     return 0
 
 

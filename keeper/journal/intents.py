@@ -355,6 +355,12 @@ class IntentsMixin(JournalBase):
         with self._read("list fills") as conn:
             return [_fill(r) for r in conn.execute(sql + " ORDER BY f.block_timestamp, f.id", args)]
 
+    def fills_for_cycle(self, cycle_id: int) -> list[Fill]:
+        """The fills of the intents a cycle created, in the order they were recorded."""
+        sql = f"SELECT {_FILL_COLUMNS} FROM fills f JOIN intents i ON i.id = f.intent_id WHERE i.cycle_id = ?"
+        with self._read("list a cycle's fills") as conn:
+            return [_fill(r) for r in conn.execute(sql + " ORDER BY f.id", (cycle_id,))]
+
     def hedge_volume_since(self, underlying: str, since: int) -> HedgeVolume:
         """Mined hedges of ``underlying`` with ``block_timestamp >= since``: the input to rolling-window caps."""
         fills = self.fills_between(since, 2**63 - 1, underlying=underlying)

@@ -219,6 +219,20 @@ class Fill:
     recorded_at: float
     data: FillData
 
+    @property
+    def size_units(self) -> float:
+        """Units of the underlying traded: notional / realized price (0 when the price is unknown)."""
+        return self.data.notional_quote / self.data.realized_price if self.data.realized_price > 0 else 0.0
+
+    def line(self, quote_symbol: str = "USD") -> str:
+        """One line a person reads: what was traded, at what price and cost, where on chain."""
+        d = self.data
+        verb = "bought" if self.side.value == "buy" else "sold"
+        return (f"{verb} {self.size_units:,.6f} {self.underlying} on {self.venue} at {d.realized_price:,.2f} "
+                f"{quote_symbol} (notional {d.notional_quote:,.2f} {quote_symbol}, {d.slippage_bps:+.1f} bps vs "
+                f"oracle), fee {d.fee_quote:,.2f} {quote_symbol}, gas {d.gas_cost_quote:,.4f} {quote_symbol}, "
+                f"block {d.block_number}, tx {d.tx_hash}")
+
 
 @dataclass(frozen=True)
 class HedgeVolume:

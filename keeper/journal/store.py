@@ -287,16 +287,40 @@ class Journal(IntentsMixin, ControlMixin):
 
     # ----------------------------------------------------------------- export
 
-    def export(self) -> dict[str, Any]:
-        """The whole history as JSON-ready data: ``{"schema_version": n, "<table>": [row, ...], ...}``.
+    def export(self, last_cycles: int | None = None) -> dict[str, Any]:
+        """The history as JSON-ready data: ``{"schema_version": n, "<table>": [row, ...], ...}``.
 
         JSON columns are parsed (and lose their ``_json`` suffix); on-chain integers stay the
-        exact decimal strings they are stored as. Rows are in insertion order.
+        exact decimal strings they are stored as. Rows are in insertion order. With ``last_cycles``,
+        only the newest N cycles and what belongs to them (snapshots, plans, intents, their attempts
+        and fills), the events since the first of them, and the control state.
         """
+        if last_cycles is not None and (isinstance(last_cycles, bool) or last_cycles < 0):
+            raise InputError("last_cycles", f"expected a non-negative integer, got {last_cycles}")
         out: dict[str, Any] = {"schema_version": self._schema_version}
         with self._read("export the journal") as conn:
+            if last_cycles is None:
+                for table in _EXPORT_TABLES:
+                    rows = conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()  # fixed table names
+                    out[table] = [_export_row(r) for r in rows]
+                return out
+            kept = "(SELECT id FROM cycles ORDER BY id DESC LIMIT ?)"
+            intents = f"(SELECT id FROM intents WHERE cycle_id IN {kept})"
+            since = "(SELECT COALESCE(MIN(started_at), 1e300) FROM cycles WHERE id IN " + kept + ")"
+            queries = {  # fixed SQL, one bound parameter: the limit
+                "cycles": f"SELECT * FROM cycles WHERE id IN {kept} ORDER BY rowid",
+                "snapshots": f"SELECT * FROM snapshots WHERE cycle_id IN {kept} ORDER BY rowid",
+                "plans": f"SELECT * FROM plans WHERE cycle_id IN {kept} ORDER BY rowid",
+                "intents": f"SELECT * FROM intents WHERE cycle_id IN {kept} ORDER BY rowid",
+                "tx_attempts": f"SELECT * FROM tx_attempts WHERE intent_id IN {intents} ORDER BY rowid",
+                "fills": f"SELECT * FROM fills WHERE intent_id IN {intents} ORDER BY rowid",
+                "events": f"SELECT * FROM events WHERE ts >= {since} ORDER BY rowid",
+            }
             for table in _EXPORT_TABLES:
-                rows = conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()  # fixed table names
+                if table in queries:
+                    rows = conn.execute(queries[table], (last_cycles,)).fetchall()
+                else:
+                    rows = conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
                 out[table] = [_export_row(r) for r in rows]
         return out
 

@@ -17,6 +17,7 @@ from web3 import Web3
 
 from keeper.build.paths import repo_root
 from keeper.devnet.state import World
+from keeper.devnet.world import contract
 from keeper.journal import Journal
 from keeper.node.anvil import free_port
 from keeper.node.dev import dev_account
@@ -94,3 +95,44 @@ def test_pause_resume_is_honoured_across_restarts(chain: Web3, world: World, tmp
     assert exported["schema_version"] >= 2 and exported["fills"]
     status = cli("status", "-c", CONFIG, "--json", env=env)
     assert status.returncode == 0 and "ETH" in json.loads(status.stdout)["exposure"]
+
+
+def test_status_and_journal_count_hedges_on_the_chains_clock(chain: Web3, world: World, tmp_path: Path) -> None:
+    """The chain's clock runs 5 days ahead of the wall clock: status still shows the hedges of the last 24 h
+    of chain time with their sizes and costs, and the journal's --limit holds in text and JSON."""
+    journal = tmp_path / "j.sqlite"
+    env = base_env(world, journal)
+    world.node.rpc("evm_increaseTime", 5 * 86_400)
+    world.node.rpc("evm_mine")
+    for info in world.manifest.feeds.values():  # the feeds' keepers kept up: fresh answers at the new time
+        feed = contract(chain, "PriceFeed", info.address)
+        feed.functions.setAnswer(feed.functions.latestAnswer().call()).transact({"from": dev_account(0).address})
+    assert cli("activate", "-c", CONFIG, "--force", env=env).returncode == 0
+    for _ in range(2):
+        r = cli("once", "-c", CONFIG, "--json", env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+    with Journal.open(journal, readonly=True) as j:
+        fills = j.fills_between(0, 2**62)
+        cycles = j.recent_cycles(100)
+    assert fills, "the devnet book starts outside its bands, so the first cycle hedges"
+    assert min(f.data.block_timestamp for f in fills) > time.time() + 4 * 86_400
+
+    st = json.loads(cli("status", "-c", CONFIG, "--json", env=env).stdout)
+    assert st["costs_24h"]["fills"] == len(fills)
+    assert st["costs_24h"]["fees_quote"] == pytest.approx(sum(f.data.fee_quote for f in fills))
+    assert [x["size_units"] for x in st["fills_24h"]] == pytest.approx([f.size_units for f in fills])
+    text = cli("status", "-c", CONFIG, env=env).stdout
+    assert f"{len(fills)} fill(s)" in text
+    for f in fills:
+        assert f"{f.size_units:,.6f} {f.underlying}" in text
+    assert "{" not in text and "CostTotals(" not in text, "no Python repr reaches a person"
+
+    exported = json.loads(cli("journal", "-c", CONFIG, "--json", "--limit", "1", env=env).stdout)
+    assert [c["id"] for c in exported["cycles"]] == [cycles[0].id]
+    assert {i["cycle_id"] for i in exported["intents"]} <= {cycles[0].id}
+    lines = cli("journal", "-c", CONFIG, "--limit", "1", env=env).stdout.splitlines()
+    assert [ln.split()[1] for ln in lines if ln.startswith("cycle #")] == [f"#{cycles[0].id}"]
+    newest = {i["id"] for i in exported["intents"]}
+    assert sum("fill: " in ln for ln in lines) == sum(f.intent_id in newest for f in fills)
+    full = cli("journal", "-c", CONFIG, "--limit", "20", env=env).stdout
+    assert sum("fill: " in ln for ln in full.splitlines()) == len(fills)
