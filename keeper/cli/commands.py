@@ -25,7 +25,14 @@ from keeper.cycle.runner import CycleReport, Keeper
 from keeper.errors import HaltError, InputError, KeeperError
 from keeper.journal import Journal
 from keeper.journal.codec import to_jsonable
-from keeper.view.report import plan_record, render_plan, render_pools, render_positions, render_snapshot
+from keeper.view.report import (
+    plan_record,
+    render_plan,
+    render_pools,
+    render_positions,
+    render_scenarios,
+    render_snapshot,
+)
 
 __all__ = ["cmd_journal", "cmd_once", "cmd_pause", "cmd_plan", "cmd_resume", "cmd_run", "cmd_simulate",
            "cmd_status", "load"]
@@ -269,8 +276,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     rec = {"control": state, "recent_cycles": cycles, "costs_24h": costs,
            "fills_24h": [{"intent_id": f.intent_id, "underlying": f.underlying, "venue": f.venue,
                           "side": f.side.value, "size_units": f.size_units, "data": f.data} for f in fills],
-           "exposure": full["greeks"], "pools": full["pools"], "block": snap.block_number,
-           "block_timestamp": now}
+           "exposure": full["greeks"], "scenarios": full["scenarios"], "pools": full["pools"],
+           "block": snap.block_number, "block_timestamp": now}
     if args.json:
         _print_json(rec)
         return 0
@@ -286,6 +293,8 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"theta {g['theta_usd_per_day']:,.0f} {q} per day")
     if rec["pools"]:
         print(render_pools(rec["pools"]))
+    if rec["scenarios"]:
+        print(render_scenarios(rec["scenarios"]))
     print(f"hedges in the last 24 h of chain time (to block {snap.block_number}): {costs.fills} fill(s), notional "
           f"{costs.notional_quote:,.2f} {q}, fees {costs.fees_quote:,.2f} {q}, gas {costs.gas_cost_quote:,.2f} {q} "
           f"({costs.gas_cost_native / 1e18:,.6f} native)")

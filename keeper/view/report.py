@@ -22,12 +22,12 @@ from keeper.core.gates import check_pool_deviation
 from keeper.core.hedge_types import HedgeOrder, Plan
 from keeper.core.lp_math import tick_to_price
 from keeper.core.options import bs_greeks
-from keeper.core.portfolio import OptionPosition, SpotHolding
+from keeper.core.portfolio import OptionPosition, SpotHolding, scenario_grid
 from keeper.core.snapshot import LpPosition, Snapshot
 from keeper.core.tick_math import MAX_TICK, MIN_TICK
 
 __all__ = ["plan_record", "pool_records", "position_records", "range_in_quote", "render_plan", "render_pools",
-           "render_positions", "render_snapshot", "tick_to_price"]
+           "render_positions", "render_scenarios", "render_snapshot", "scenario_records", "tick_to_price"]
 
 _FULL_RANGE_TICKS = 887_000
 """Beyond this |tick| a bound is shown as 0 or unbounded (a full-range position: 1.0001^887000 ~ 1e38)."""
@@ -185,6 +185,7 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan, *, max_deviation_bps
             for k, v in risk.smiles.items()
         },
         "options": _option_records(risk),
+        "scenarios": scenario_records(risk),
         "pools": pool_records(risk, max_deviation_bps, pool_roles),
         "positions": position_records(snap, risk),
         "decisions": [
@@ -340,15 +341,17 @@ def render_plan(rec: dict[str, Any]) -> str:  # noqa: C901
         head += "  [SNAPSHOT INCOMPLETE: no trade]"
     greeks = Table(title=head, title_justify="left")
     for col in ("asset", "spot USD", "value USD", "delta (units)", "delta USD", "gamma USD per 1 %",
-                "vega USD per vol", "theta USD/day"):
+                "vega USD per vol point", "theta USD/day"):
         greeks.add_column(col, justify="left" if col == "asset" else "right")
     for k, g in rec["greeks"].items():
         greeks.add_row(k, f"{g['spot_usd']:,.2f}", f"{g['value_usd']:,.0f}", f"{g['delta_units']:,.3f}",
-                       f"{g['delta_usd']:,.0f}", f"{g['gamma_usd_per_1pct']:,.0f}", f"{g['vega_usd_per_vol']:,.0f}",
-                       f"{g['theta_usd_per_day']:,.0f}")
+                       f"{g['delta_usd']:,.0f}", f"{g['gamma_usd_per_1pct']:,.0f}",
+                       f"{g['vega_usd_per_vol'] / 100:,.0f}", f"{g['theta_usd_per_day']:,.0f}")
     lines = [_table_text(greeks), f"quote holdings outside the assets: {rec['quote_value_usd']:,.2f} USD"]
     if rec.get("pools"):
         lines.append(render_pools(rec["pools"]))
+    if rec.get("scenarios"):
+        lines.append(render_scenarios(rec["scenarios"]))
     lines += ["", "Decisions:"]
     decisions = Table()
     for col in ("asset", "delta (units)", "target", "band (units)", "hedge", "est. cost USD"):
@@ -377,6 +380,38 @@ def render_plan(rec: dict[str, Any]) -> str:  # noqa: C901
         lines.append(f"Unreadable ({len(rec['failures'])}):")
         lines += [f"  {f['what']}: {f['reason']}" for f in rec["failures"]]
     return "\n".join(lines)
+
+
+def scenario_records(risk: BookRisk) -> dict[str, dict[str, Any]]:
+    """Per valued underlying: the book's full-revaluation P&L (USD) under relative spot x vol shocks
+    (:func:`keeper.core.portfolio.scenario_grid`; each underlying shocked on its own, time fixed).
+    ``pnl_usd[i][j]`` is the P&L at spot shock ``spot_shocks_pct[i]`` and vol shock ``vol_shocks_pct[j]``."""
+    spots = {u: s.spot for u, s in risk.summaries.items()}
+    grids = scenario_grid([p for p in risk.positions if p.underlying in spots], spots)
+    return {
+        u: {"spot_usd": spots[u], "spot_shocks_pct": [100.0 * x for x in g.spot_shocks],
+            "vol_shocks_pct": [100.0 * x for x in g.vol_shocks], "base_value_usd": g.base_value,
+            "pnl_usd": [[float(v) for v in row] for row in g.pnl],
+            "worst_pnl_usd": float(g.pnl.min()), "best_pnl_usd": float(g.pnl.max())}
+        for u, g in grids.items()
+    }
+
+
+def render_scenarios(scenarios: Mapping[str, Mapping[str, Any]]) -> str:
+    """One table per underlying: P&L in USD, rows = spot moves, columns = relative vol moves."""
+    from rich.table import Table
+
+    out: list[str] = []
+    for u, sc in scenarios.items():
+        t = Table(title=f"{u}: book P&L in USD under spot x vol shocks (spot {sc['spot_usd']:,.2f} USD; worst "
+                        f"{sc['worst_pnl_usd']:,.0f} USD)", title_justify="left")
+        t.add_column(f"{u} spot move")
+        for v in sc["vol_shocks_pct"]:
+            t.add_column(f"vol {v:+.0f} %", justify="right")
+        for sp, row in zip(sc["spot_shocks_pct"], sc["pnl_usd"], strict=True):
+            t.add_row(f"{sp:+.0f} % ({sc['spot_usd'] * (1 + sp / 100):,.0f} USD)", *(f"{x:,.0f}" for x in row))
+        out.append(_table_text(t))
+    return "\n".join(out)
 
 
 def render_pools(pools: list[dict[str, Any]]) -> str:
