@@ -212,8 +212,18 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
                          block=report.snapshot.block_number if report.snapshot else None):
             log.info("cycle %s: %s, %d hedge(s) %s; signer balance %.4f ETH", report.cycle_id, report.status,
                      len(report.hedges), report.message, balance / 1e18)
+        beat()
         return {a: f.price for a, f in report.snapshot.feeds.items()} if report.snapshot else {}
 
+    import socket
+
+    pid, host, gap = os.getpid(), socket.gethostname(), _expected_gap_s(cfg)
+
+    def beat(starting: bool = False) -> None:
+        k.journal.beat(pid=pid, host=host, expected_gap_s=gap, mode="live" if live else "dry-run",
+                       starting=starting)
+
+    beat(starting=True)
     loop = Loop(cycle=cycle, head=k.rpc.block_number, prices=feed_prices(k), interval_s=cfg.schedule.interval_s,
                 cron=cfg.schedule.cron, price_move_pct=cfg.schedule.price_move_pct,
                 block_poll_s=cfg.schedule.block_poll_s, max_cycles=args.max_cycles, log=log.info)
@@ -225,12 +235,37 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
         watch.alerter.close(timeout_s=5.0)
         if loop.abandoning:
             k.journal.abandon_running_cycles("abandoned on a second stop signal")
+        k.journal.beat_stopped(pid=pid)
     log.info("stopped after %d cycle(s): %d failed, %d early, %d coalesced", stats.cycles, stats.failures,
              stats.early, stats.coalesced)
     if stats.halted:
         err(f"halted: {stats.halted}")
         return EXIT_HALTED
     return 0
+
+
+def _expected_gap_s(cfg: KeeperConfig) -> float:
+    """The longest the loop should go between cycles: its interval, or its cron's longest gap over the next
+    week (whichever is shorter when both are set)."""
+    gaps: list[float] = []
+    if cfg.schedule.interval_s is not None:
+        gaps.append(cfg.schedule.interval_s)
+    if cfg.schedule.cron is not None:
+        from datetime import UTC, datetime
+
+        from apscheduler.triggers.cron import CronTrigger
+
+        trigger = CronTrigger.from_crontab(str(cfg.schedule.cron), timezone=UTC)
+        t = prev = datetime.now(UTC)
+        longest = 0.0
+        for _ in range(2000):
+            nxt = trigger.get_next_fire_time(prev, t)
+            if nxt is None or (nxt - datetime.now(UTC)).total_seconds() > 7 * 86_400:
+                break
+            longest, prev, t = max(longest, (nxt - t).total_seconds()), nxt, nxt
+        if longest > 0:
+            gaps.append(longest)
+    return min(gaps) if gaps else 300.0
 
 
 # ---------------------------------------------------------------------------- simulate
@@ -265,6 +300,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     cfg = load(args)
     j = _journal(cfg) if cfg.journal.path.exists() else Journal.memory()
     state = j.control_state()
+    beat = j.last_beat()
     cycles = j.recent_cycles(args.limit)
     k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
@@ -273,7 +309,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     fills = j.fills_between(now - 86_400, now + 1)
     risk, plan = k.plan(snap)
     full = _plan_record(k, snap, risk, plan)
-    rec = {"control": state, "recent_cycles": cycles, "costs_24h": costs,
+    loop = None if beat is None else {**to_jsonable(beat), "running": beat.running(time.time())}
+    rec = {"control": state, "loop": loop, "recent_cycles": cycles, "costs_24h": costs,
            "fills_24h": [{"intent_id": f.intent_id, "underlying": f.underlying, "venue": f.venue,
                           "side": f.side.value, "size_units": f.size_units, "data": f.data} for f in fills],
            "exposure": full["greeks"], "scenarios": full["scenarios"], "pools": full["pools"],
@@ -285,6 +322,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     flags = "HALTED: " + str(state.halt_reason) if state.halted else ("PAUSED: " + str(state.pause_reason)
                                                                         if state.paused else "not paused or halted")
     print(f"keeper state: {flags}; consecutive failures {state.consecutive_failures}")
+    print(f"loop: {beat.sentence(time.time()) if beat is not None else 'no keeper run has used this journal'}")
     print(f"exposure at block {snap.block_number} ({_utc(now)}):")
     for s, g in rec["exposure"].items():
         print(f"  {s}: delta {g['delta_units']:,.3f} {s} ({g['delta_usd']:,.0f} {q}), "

@@ -14,7 +14,7 @@ from typing import Any
 from keeper.errors import InputError, JournalError
 from keeper.journal._base import JournalBase, check_text
 from keeper.journal.codec import dumps, loads
-from keeper.journal.records import ControlState, Event
+from keeper.journal.records import ControlState, Event, LoopBeat
 
 __all__ = ["ControlMixin"]
 
@@ -22,6 +22,7 @@ _PAUSED = "paused"
 _HALTED = "halted"
 _FINGERPRINT = "activation_fingerprint"
 _FAILURES = "consecutive_failures"
+_BEAT = "loop_heartbeat"
 
 
 class ControlMixin(JournalBase):
@@ -95,6 +96,40 @@ class ControlMixin(JournalBase):
             self._set(conn, _FINGERPRINT, fingerprint, now)
             self._event(conn, "activation", {"fingerprint": fingerprint, "by": by}, now)
         return self.control_state()
+
+    def beat(self, *, pid: int, host: str, expected_gap_s: float, mode: str, starting: bool = False) -> None:
+        """``keeper run`` is alive (written at start and after every cycle; no event, it would flood the log)."""
+        if not expected_gap_s > 0:
+            raise InputError("expected_gap_s", f"must be > 0, got {expected_gap_s}")
+        with self._write("write the loop heartbeat") as conn:
+            now = self._now()
+            row = conn.execute("SELECT value_json FROM control WHERE key = ?", (_BEAT,)).fetchone()
+            old = loads(row[0]) if row is not None else {}
+            started = now if starting or old.get("pid") != pid else float(old.get("started_at", now))
+            self._set(conn, _BEAT, {"pid": pid, "host": host, "at": now, "expected_gap_s": expected_gap_s,
+                                    "mode": mode, "started_at": started, "stopped_at": None}, now)
+
+    def beat_stopped(self, *, pid: int) -> None:
+        """``keeper run`` stopped gracefully (its heartbeat says so, and an event records it)."""
+        with self._write("mark the loop stopped") as conn:
+            now = self._now()
+            row = conn.execute("SELECT value_json FROM control WHERE key = ?", (_BEAT,)).fetchone()
+            if row is None or loads(row[0]).get("pid") != pid:
+                return  # another loop has taken over since: its beat stands
+            self._set(conn, _BEAT, {**loads(row[0]), "stopped_at": now}, now)
+            self._event(conn, "loop_stopped", {"pid": pid}, now)
+
+    def last_beat(self) -> LoopBeat | None:
+        """The loop's last heartbeat, or ``None`` when no loop ever ran on this journal."""
+        with self._read("read the loop heartbeat") as conn:
+            row = conn.execute("SELECT value_json FROM control WHERE key = ?", (_BEAT,)).fetchone()
+        if row is None:
+            return None
+        v = loads(row[0])
+        return LoopBeat(pid=int(v["pid"]), host=str(v["host"]), at=float(v["at"]),
+                        expected_gap_s=float(v["expected_gap_s"]), mode=str(v["mode"]),
+                        started_at=float(v["started_at"]),
+                        stopped_at=None if v.get("stopped_at") is None else float(v["stopped_at"]))
 
     def record_failure(self, error: str) -> int:
         """Count one more consecutive failed cycle; return the new count (the caller decides when to halt)."""

@@ -26,6 +26,7 @@ __all__ = [
     "HedgeVolume",
     "Intent",
     "IntentStatus",
+    "LoopBeat",
     "PlanRecord",
     "RunMode",
     "Side",
@@ -275,6 +276,50 @@ class ControlState:
     halted_at: float | None
     activation_fingerprint: str | None
     consecutive_failures: int
+
+
+@dataclass(frozen=True)
+class LoopBeat:
+    """The last sign of life of ``keeper run``: written when the loop starts, after every cycle, and when it
+    stops. Times are the loop host's wall clock (unix s): they say whether a process is alive."""
+
+    pid: int
+    host: str
+    at: float
+    """The last beat."""
+    expected_gap_s: float
+    """The longest the loop should go between beats (its interval, or its cron's longest gap)."""
+    mode: str
+    """``live`` or ``dry-run``."""
+    started_at: float
+    stopped_at: float | None
+    """Set on a graceful stop; ``None`` while it runs (or after a crash)."""
+
+    def running(self, now: float) -> bool:
+        """Alive: not stopped, and the last beat within twice the expected gap plus a minute."""
+        return self.stopped_at is None and now - self.at <= 2 * self.expected_gap_s + 60
+
+    def sentence(self, now: float) -> str:
+        """One line a person reads."""
+        age = _age(now - self.at)
+        if self.stopped_at is not None:
+            return f"not running: stopped {_age(now - self.stopped_at)} ago (pid {self.pid} on {self.host})"
+        if self.running(now):
+            return (f"running ({self.mode}): pid {self.pid} on {self.host}, last beat {age} ago, a cycle at least "
+                    f"every {_age(self.expected_gap_s)}")
+        return (f"not running: no beat for {age} (expected within {_age(self.expected_gap_s)}); pid {self.pid} on "
+                f"{self.host} stopped without saying so (killed or crashed)")
+
+
+def _age(seconds: float) -> str:
+    s = max(0.0, seconds)
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 172_800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86_400:.1f} days"
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,7 @@ def test_status_and_journal_count_hedges_on_the_chains_clock(chain: Web3, world:
     assert st["costs_24h"]["fees_quote"] == pytest.approx(sum(f.data.fee_quote for f in fills))
     assert [x["size_units"] for x in st["fills_24h"]] == pytest.approx([f.size_units for f in fills])
     text = cli("status", "-c", CONFIG, env=env).stdout
+    assert "loop: no keeper run has used this journal" in text, "once is not a loop"
     assert f"{len(fills)} fill(s)" in text
     for f in fills:
         assert f"{f.size_units:,.6f} {f.underlying}" in text
@@ -136,3 +137,15 @@ def test_status_and_journal_count_hedges_on_the_chains_clock(chain: Web3, world:
     assert sum("fill: " in ln for ln in lines) == sum(f.intent_id in newest for f in fills)
     full = cli("journal", "-c", CONFIG, "--limit", "20", env=env).stdout
     assert sum("fill: " in ln for ln in full.splitlines()) == len(fills)
+
+
+def test_status_tells_a_stopped_loop_from_a_running_one(chain: Web3, world: World, tmp_path: Path) -> None:
+    env = dict(base_env(world, tmp_path / "j.sqlite"), KEEPER_SCHEDULE__INTERVAL_S="1", KEEPER_METRICS__PORT="0")
+    assert cli("activate", "-c", CONFIG, "--force", env=env).returncode == 0
+    r = cli("run", "-c", CONFIG, "--dry-run", "--max-cycles", "1", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    st = json.loads(cli("status", "-c", CONFIG, "--json", env=env).stdout)
+    assert st["loop"]["running"] is False and st["loop"]["stopped_at"] is not None
+    assert st["loop"]["mode"] == "dry-run" and st["loop"]["expected_gap_s"] == 1.0
+    text = cli("status", "-c", CONFIG, env=env).stdout
+    assert "loop: not running: stopped " in text and f"(pid {st['loop']['pid']} on " in text
