@@ -8,13 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from keeper.core.hedge_types import Plan
+from keeper.core.portfolio import RiskSummary
 from keeper.cycle.runner import Keeper
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.state import World
 from keeper.errors import KeeperError
 from keeper.view.report import render_snapshot
 
-__all__ = ["DemoRow", "run_demo"]
+__all__ = ["DemoRow", "greeks_lines", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,10 @@ def run_demo(world: World, keeper: Keeper, cycles: int = 8, out: Callable[[str],
             hedges=hedges, why_not=_why_not(report.plan), fees_usd=fees, gas_usd=gas,
         ))
         out(_row(rows[-1]))
+    end = keeper.reader.read(chain_id=world.manifest.chain_id)
+    end_risk, _ = keeper.plan(end)
     out(_summary(rows, time.monotonic() - t0))
+    out(greeks_lines(end_risk.summaries, end.block_number))
     return rows
 
 
@@ -104,3 +108,13 @@ def _summary(rows: list[DemoRow], elapsed: float) -> str:
         f"  ETH delta inside its band after {inside} of {len(rows)} cycles",
         f"  costs: pool/taker fees {fees:,.2f} USD, gas {gas:,.4f} USD, total {fees + gas:,.2f} USD",
     ])
+
+
+def greeks_lines(summaries: dict[str, RiskSummary], block: int) -> str:
+    """The book's greeks per underlying at the end, in the units a risk manager reads."""
+    lines = [f"  book greeks at block {block}:"]
+    for sym, g in sorted(summaries.items()):
+        lines.append(f"    {sym}: delta {g.delta:,.3f} {sym} ({g.delta_quote:,.0f} USD), "
+                     f"gamma {g.gamma_quote:,.0f} USD per 1 % move, vega {g.vega / 100:,.0f} USD per vol point, "
+                     f"theta {g.theta / 365:,.0f} USD per day, value {g.value:,.0f} USD at {g.spot:,.2f} USD")
+    return "\n".join(lines)
