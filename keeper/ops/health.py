@@ -51,8 +51,7 @@ def _check(ok: bool, detail: str) -> dict[str, Any]:
     return {"ok": ok, "detail": detail}
 
 
-# Long on purpose: one field per health item; a flat report builder.
-def health(cfg: KeeperConfig, *, max_cycle_age_s: float | None = None, rpc: RpcClient | None = None,  # noqa: C901, PLR0915
+def health(cfg: KeeperConfig, *, max_cycle_age_s: float | None = None, rpc: RpcClient | None = None,
            now: Callable[[], float] = time.time) -> dict[str, Any]:
     """The readiness record (see the module docstring)."""
     checks: dict[str, dict[str, Any]] = {}
@@ -75,17 +74,18 @@ def health(cfg: KeeperConfig, *, max_cycle_age_s: float | None = None, rpc: RpcC
         checks["halted"] = _check(not state.halted, f"halted: {state.halt_reason}" if state.halted else "not halted")
         checks["paused"] = _check(not state.paused, f"paused by {state.paused_by}: {state.pause_reason}"
                                   if state.paused else "not paused")
-        ok_cycles = [c for c in cycles if c.status == CycleStatus.OK and c.finished_at is not None]
-        if ok_cycles:
-            out["last_successful_cycle_age_s"] = round(t - max(c.finished_at or 0.0 for c in ok_cycles), 3)
+        # A cycle finished as ok or skipped (paused: the loop ran and chose not to trade) is a successful one;
+        # the field and the check's text are the same figure.
         done = [c.finished_at for c in cycles
                 if c.finished_at is not None and c.status in (CycleStatus.OK, CycleStatus.SKIPPED)]
         if done:
-            age = t - max(done)
-            checks["loop"] = _check(age <= max_age, f"last finished cycle {age:,.0f} s ago (limit {max_age:,.0f} s)")
+            age = round(t - max(done), 1)
+            out["last_successful_cycle_age_s"] = age
+            checks["loop"] = _check(age <= max_age, f"last successful cycle (ok or skipped) finished {age:,.1f} s "
+                                                    f"ago (limit {max_age:,.0f} s)")
         elif cycles:
-            age = t - cycles[0].started_at
-            checks["loop"] = _check(age <= max_age, f"no cycle finished; the last started {age:,.0f} s ago")
+            age = round(t - cycles[0].started_at, 1)
+            checks["loop"] = _check(age <= max_age, f"no cycle finished; the last started {age:,.1f} s ago")
         else:
             checks["loop"] = _check(True, "no cycle yet")
 

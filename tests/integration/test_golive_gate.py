@@ -181,6 +181,14 @@ def test_health_is_ready_once_activated_and_running(chain: Web3, world: World, t
     assert ok.returncode == 0, rec
     assert rec["healthy"] and rec["ready"] and rec["activated"] and not rec["halted"] and not rec["paused"]
     assert 0 <= rec["last_successful_cycle_age_s"] < 60
+    # the check's sentence and the field are the same figure
+    assert f"finished {rec['last_successful_cycle_age_s']:,.1f} s ago" in rec["checks"]["loop"]["detail"]
+    # a paused keeper's skipped cycle is a successful run of the loop: both say so
+    assert cli("pause", "--reason", "probe", env=env).returncode == 0
+    assert cli("once", env=env).returncode == 0
+    paused = json.loads(cli("health", env=env).stdout)
+    assert paused["last_successful_cycle_age_s"] <= rec["last_successful_cycle_age_s"] + 60
+    assert f"finished {paused['last_successful_cycle_age_s']:,.1f} s ago" in paused["checks"]["loop"]["detail"]
     assert world.url not in ok.stdout or world.url.count("/") == 2  # only scheme://host:port
 
 
