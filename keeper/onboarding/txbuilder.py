@@ -18,14 +18,17 @@ every other input is passed on as the string); a transaction without one carries
 and ``null`` method and inputs. :func:`read_batch` applies exactly that rule, so a test that executes
 what :func:`read_batch` returns executes what the web interface would.
 
-``meta.checksum`` follows the app's ``lib/checksum.ts``: keccak-256 of a canonical serialization of
-the batch without ``meta.checksum`` (object keys sorted and listed as a JSON array, then each value
-followed by a comma; see :func:`serialize`). The importer only warns on a mismatch.
+``meta.checksum`` is computed as the app's ``lib/checksum.ts`` computes it, so the importer does not
+warn that the file "was modified since it was generated": keccak-256 of a canonical serialization
+(:func:`serialize`: object keys sorted and listed as a JSON array, then each value followed by a
+comma) of the batch with ``meta.name`` set to null (the app renames batches without re-hashing)
+and without ``meta.checksum`` (the importer deletes it before it recomputes).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +47,7 @@ __all__ = [
     "BatchTx",
     "MethodInput",
     "batch_file",
+    "calculate_checksum",
     "checksum",
     "contract_call",
     "encode_method",
@@ -155,37 +159,59 @@ def batch_file(chain_id: int, safe: str, txs: Sequence[BatchTx], *, name: str, d
 
 # ---------------------------------------------------------------------------- checksum
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _js_stringify(value: Any) -> str:
-    """``JSON.stringify`` of a primitive (undefined is passed as None and becomes ``null``)."""
+    """``JSON.stringify`` of a primitive or a list of strings (undefined is passed as None and becomes ``null``).
+
+    As JavaScript: no ASCII escaping, no spaces, and a lone UTF-16 surrogate (the only kind a
+    Python string can hold) written as a lowercase ``\\uXXXX`` escape.
+    """
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         return str(int(value))
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def serialize(obj: Any) -> str:
     """The Transaction Builder's canonical serialization (``serializeJSONObject`` in ``lib/checksum.ts``).
 
-    An array is ``[a,b]`` of serialized elements; an object is ``{`` + its sorted keys as a JSON array
-    + each value serialized and followed by ``,`` + ``}``; anything else is its JSON text.
+    An array is ``[a,b]`` of serialized elements; an object is ``{`` + its keys, sorted by UTF-16
+    code units as JavaScript's ``sort()`` does, as a JSON array + each value serialized and
+    followed by ``,`` + ``}``; anything else is its JSON text.
     """
     if isinstance(obj, list | tuple):
         return "[" + ",".join(serialize(e) for e in obj) + "]"
     if isinstance(obj, Mapping):
-        keys = sorted(obj, key=lambda k: str(k).encode("utf-16-be"))
+        keys = sorted(obj, key=lambda k: str(k).encode("utf-16-be", "surrogatepass"))
         return "{" + _js_stringify([str(k) for k in keys]) + "".join(serialize(obj[k]) + "," for k in keys) + "}"
     return _js_stringify(obj)
 
 
+def calculate_checksum(batch: Mapping[str, Any]) -> str:
+    """keccak-256 (0x hex) of :func:`serialize` of ``batch`` with ``meta.name`` set to null, every other key kept.
+
+    The app's ``calculateChecksum``; its ``addChecksum`` applies it to a batch that has no
+    ``meta.checksum`` yet, so for a finished file use :func:`checksum`.
+    """
+    meta = batch.get("meta")
+    body = dict(batch)
+    body["meta"] = {**(meta if isinstance(meta, Mapping) else {}), "name": None}
+    return "0x" + keccak(text=serialize(body)).hex()
+
+
 def checksum(batch: Mapping[str, Any]) -> str:
-    """keccak-256 (0x hex) of :func:`serialize` of ``batch`` without ``meta.checksum``."""
+    """The checksum the importer expects in ``meta.checksum``: :func:`calculate_checksum` without ``meta.checksum``."""
     meta = batch.get("meta")
     body = dict(batch)
     if isinstance(meta, Mapping):
         body["meta"] = {k: v for k, v in meta.items() if k != "checksum"}
-    return "0x" + keccak(text=serialize(body)).hex()
+    return calculate_checksum(body)
 
 
 def validate_checksum(batch: Mapping[str, Any]) -> bool:
+    """What the importer checks: ``meta.checksum`` equals :func:`checksum` (else it warns the file was modified)."""
     meta = batch.get("meta")
     return isinstance(meta, Mapping) and meta.get("checksum") == checksum(batch)
 

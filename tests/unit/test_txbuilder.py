@@ -16,6 +16,7 @@ from keeper.errors import InputError
 from keeper.onboarding.tomlout import dumps
 from keeper.onboarding.txbuilder import (
     batch_file,
+    calculate_checksum,
     checksum,
     contract_call,
     encode_method,
@@ -33,25 +34,9 @@ SAFE = "0xDF8a1Ce35c9a6ACE153B4e0767942f1E2291a1Aa"
 MODULE = "0x49d4450977E2c95362C13D3a31a09311E0Ea26A6"
 FEED = "0x59b670e9fA9D0A427751Af201D676719a970857b"
 
-# The Transaction Builder app's own checksum test (safe-react-apps, apps/tx-builder/src/lib/checksum.test.js).
-APP_VECTOR: dict[str, Any] = {
-    "version": "1.0", "chainId": "4", "createdAt": 1646321521061,
-    "meta": {"name": "test batch file", "txBuilderVersion": "1.4.0", "checksum": "",
-             "createdFromSafeAddress": SAFE, "createdFromOwnerAddress": MODULE},
-    "transactions": [
-        {"to": MODULE, "value": "0",
-         "contractMethod": {"inputs": [{"internalType": "address", "name": "paramAddress", "type": "address"}],
-                            "name": "testAddress", "payable": False},
-         "contractInputsValues": {"paramAddress": MODULE}},
-        {"to": MODULE, "value": "0",
-         "contractMethod": {"inputs": [{"internalType": "bool", "name": "paramBool", "type": "bool"}],
-                            "name": "testBool", "payable": False},
-         "contractInputsValues": {"paramAddress": "", "paramBool": "false"}},
-        {"to": MODULE, "value": "2000000000000000000",
-         "data": "0x42f4579000000000000000000000000049d4450977e2c95362c13d3a31a09311e0ea26a6"},
-    ],
-}
-APP_CHECKSUM = "0x832ecdb6653751ed00b79dede73864163e46e71815b72e11e506d6399bedffc9"
+# The Transaction Builder app's own checksum test vector (origin, path and commit inside the file).
+APP_FIXTURE: dict[str, Any] = json.loads(
+    (Path(__file__).parent.parent / "fixtures" / "safe_tx_builder_checksum.json").read_text(encoding="utf-8"))
 
 
 def sample_txs() -> list[Any]:
@@ -66,11 +51,52 @@ def sample_txs() -> list[Any]:
     ]
 
 
-def test_serialization_reproduces_the_apps_checksum_vector() -> None:
-    assert "0x" + keccak(text=serialize(APP_VECTOR)).hex() == APP_CHECKSUM
-    reordered = {k: APP_VECTOR[k] for k in reversed(list(APP_VECTOR))}
-    reordered["meta"] = {k: APP_VECTOR["meta"][k] for k in reversed(list(APP_VECTOR["meta"]))}
-    assert "0x" + keccak(text=serialize(reordered)).hex() == APP_CHECKSUM
+def test_checksum_reproduces_the_apps_fixture() -> None:
+    batch = APP_FIXTURE["batch"]
+    assert calculate_checksum(batch) == APP_FIXTURE["checksum"]
+    # Key order does not matter (the app's own "properties order" test).
+    reordered = {k: batch[k] for k in reversed(list(batch))}
+    reordered["meta"] = {k: batch["meta"][k] for k in reversed(list(batch["meta"]))}
+    assert calculate_checksum(reordered) == APP_FIXTURE["checksum"]
+    # The serialization on its own, with meta.name kept: the app's vector from before it nulled the name.
+    assert "0x" + keccak(text=serialize(batch)).hex() == APP_FIXTURE["checksum_with_name"]
+    # The name is not hashed; every other field is.
+    renamed = copy.deepcopy(batch)
+    renamed["meta"]["name"] = "another name"
+    assert calculate_checksum(renamed) == APP_FIXTURE["checksum"]
+    for edit in (("chainId", "5"), ("createdAt", 1646321521062)):
+        changed = copy.deepcopy(batch)
+        changed[edit[0]] = edit[1]
+        assert calculate_checksum(changed) != APP_FIXTURE["checksum"]
+    swapped = copy.deepcopy(batch)
+    swapped["transactions"].reverse()
+    assert calculate_checksum(swapped) != APP_FIXTURE["checksum"]
+
+
+def test_our_batches_verify_under_the_apps_rule(tmp_path: Path) -> None:
+    batch = batch_file(31337, SAFE, sample_txs(), name="keeper: enable-module", description="d", created_at_ms=1)
+    # What the importer does: drop meta.checksum, hash with meta.name null, compare.
+    without = copy.deepcopy(batch)
+    del without["meta"]["checksum"]
+    assert batch["meta"]["checksum"] == calculate_checksum(without)
+    on_disk, _ = read_batch(write_batch(tmp_path / "b.json", batch))
+    assert validate_checksum(on_disk)
+    # The old rule (name kept) gives another value: the one the importer warned about.
+    assert batch["meta"]["checksum"] != "0x" + keccak(text=serialize(without)).hex()
+    renamed = copy.deepcopy(on_disk)
+    renamed["meta"]["name"] = "renamed in the app"
+    assert validate_checksum(renamed)
+    edited = copy.deepcopy(on_disk)
+    edited["meta"]["description"] = "edited"
+    assert not validate_checksum(edited)
+
+
+def test_strings_are_stringified_as_javascript_does() -> None:
+    assert serialize({"é": "€\n\u0001"}) == '{["é"]"€\\n\\u0001",}'
+    # A lone surrogate is escaped (lowercase hex), as JSON.stringify does since ES2019.
+    assert serialize("a\ud83db") == '"a\\ud83db"'
+    # Keys sort by UTF-16 code units (JavaScript's sort()), not by code point.
+    assert serialize({"\uff61": 1, "\U0001f600": 2}) == '{["\U0001f600","\uff61"]2,1,}'
 
 
 def test_serialize_format() -> None:
@@ -172,3 +198,4 @@ def test_toml_writer_round_trips_a_config_shape() -> None:
     assert text.startswith("# hello\n#\n# world\n")
     assert 'safe = "' + SAFE + '"  # the Safe' in text
     assert tomllib.loads(text) == data
+
