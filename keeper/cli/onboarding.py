@@ -66,7 +66,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("action", choices=("enable-module", "set-params", "approvals", "disable-module"))
     p.add_argument("--config", "-c", default="keeper.toml", help="TOML config (default: keeper.toml)")
     p.add_argument("--out", "-o", type=Path, default=None,
-                   help="output file (default: proposals/<action>-<chainid>-<safe-short>.json)")
+                   help="output file (default: proposals/<action>-<chainid>-<safe-short>.json in the config's folder)")
     p.add_argument("--module", type=_address, default=None, help="the HedgeModule (default: treasury.hedge_module)")
     p.add_argument("--deploy", action="store_true", help="enable-module on the devnet: deploy a fresh HedgeModule "
                                                          "for the Safe (keeper as caller) and record it in the config")
@@ -143,8 +143,9 @@ def cmd_propose(args: argparse.Namespace) -> int:
         proposal = pr.propose_approvals(cfg, rpc, args.margin_allowance)
     else:
         proposal = pr.propose_disable(cfg, rpc, module)
-    out = args.out or pr.default_out(args.action, cfg.chain.chain_id, proposal.safe)
-    write_batch(out, proposal.batch())
+    batch = proposal.batch()  # refuses an empty batch (EmptyBatchError, exit 2) before anything is written
+    out = args.out or pr.default_out(args.action, cfg.chain.chain_id, proposal.safe, path)
+    write_batch(out, batch)
     print(pr.render(proposal, out))
     return EXIT_OK
 

@@ -22,7 +22,7 @@ from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
 from keeper.errors import DevnetError, InputError, SetupError
 from keeper.onboarding.reads import code_size
-from keeper.onboarding.txbuilder import multisend_tx, read_batch
+from keeper.onboarding.txbuilder import EmptyBatchError, multisend_tx, read_batch
 from keeper.venues.safe import SafeTx, execute_safe_tx
 
 __all__ = [
@@ -83,7 +83,8 @@ def execute_batch_json(w3: Web3, safe: Contract | str, batch_path: Path | str,
     transaction is one ``execTransaction`` call; several are one ``execTransaction`` of a
     DELEGATECALL to ``MultiSendCallOnly`` (as the web interface sends a batch). ``owner_accounts``
     sign (at least the threshold); ``sender`` pays gas (default: anvil's dev account 0). Returns
-    the transaction hashes. The file's chain id and Safe must be this chain and ``safe``.
+    the transaction hashes. The file's chain id and Safe must be this chain and ``safe``; a file
+    without a transaction is refused (EmptyBatchError).
     """
     from keeper.build.artifacts import npm_artifact
     from keeper.node.dev import dev_account
@@ -97,7 +98,7 @@ def execute_batch_json(w3: Web3, safe: Contract | str, batch_path: Path | str,
     if made_for and made_for.lower() != str(safe.address).lower():
         raise InputError("batch", f"{batch_path} was made for Safe {made_for}, not {safe.address}")
     if not txs:
-        return []
+        raise EmptyBatchError("batch", f"{batch_path} has no transaction: nothing to execute")
     payer = sender or dev_account(0).address
     one: SafeTx = txs[0] if len(txs) == 1 else multisend_tx(_multisend_address(w3, multisend_call_only), txs)
     return [execute_safe_tx(w3, safe, one, owner_accounts, sender=payer)]

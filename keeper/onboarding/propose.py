@@ -27,7 +27,7 @@ from keeper.onboarding.reads import (
     read_safe,
     view,
 )
-from keeper.onboarding.txbuilder import BatchTx, batch_file, contract_call
+from keeper.onboarding.txbuilder import BatchTx, EmptyBatchError, batch_file, contract_call
 from keeper.onboarding.verify import VerificationError, verify_module_code
 from keeper.venues.hedge_module import USD_WAD, ModuleParams, OnchainParams
 
@@ -59,7 +59,10 @@ class Proposal:
     description: str = ""
 
     def batch(self, created_at_ms: int | None = None) -> dict[str, Any]:
-        """The Transaction Builder JSON (a dict)."""
+        """The Transaction Builder JSON (a dict); raises EmptyBatchError, naming why, when there is nothing to sign."""
+        if not self.txs:
+            why = " ".join(self.notes) or "no transaction is needed."
+            raise EmptyBatchError(self.action, f"nothing for the owners to sign, so no batch is written: {why}")
         desc = self.description
         if self.notes:
             desc = (desc + " " if desc else "") + " ".join(self.notes)
@@ -67,9 +70,10 @@ class Proposal:
                           description=desc, created_at_ms=created_at_ms)
 
 
-def default_out(action: str, chain_id: int, safe: str) -> Path:
-    """``proposals/<action>-<chainid>-<safe-short>.json`` (safe-short: the first 6 and last 4 characters)."""
-    return Path("proposals") / f"{action}-{chain_id}-{safe[:6].lower()}{safe[-4:].lower()}.json"
+def default_out(action: str, chain_id: int, safe: str, config: Path) -> Path:
+    """``proposals/<action>-<chainid>-<safe-short>.json`` in the folder of the ``config`` file, wherever the
+    command runs from (safe-short: the first 6 and last 4 characters of the Safe's address)."""
+    return config.resolve().parent / "proposals" / f"{action}-{chain_id}-{safe[:6].lower()}{safe[-4:].lower()}.json"
 
 
 def _short(a: str) -> str:
@@ -340,7 +344,7 @@ def propose_approvals(cfg: KeeperConfig, rpc: RpcClient, margin_allowance: Decim
              "the allowance to 0 in the same transaction."]
     perps = [a for a in cfg.assets if a.perp_market is not None]
     if not perps:
-        notes.append("The config uses no perp market, so no approval is needed: this batch is empty on purpose.")
+        notes.append("The config uses no perp market, so no approval is needed.")
     allowed = _module_markets(cfg, rpc) if perps else set()
     for a in perps:
         market = str(a.perp_market)

@@ -22,7 +22,8 @@ what :func:`read_batch` returns executes what the web interface would.
 warn that the file "was modified since it was generated": keccak-256 of a canonical serialization
 (:func:`serialize`: object keys sorted and listed as a JSON array, then each value followed by a
 comma) of the batch with ``meta.name`` set to null (the app renames batches without re-hashing)
-and without ``meta.checksum`` (the importer deletes it before it recomputes).
+and without ``meta.checksum`` (the importer deletes it before it recomputes). A batch with no
+transaction is refused (:class:`EmptyBatchError`): there is nothing for the owners to sign.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from keeper.venues.safe import Operation, SafeTx
 __all__ = [
     "TX_BUILDER_VERSION",
     "BatchTx",
+    "EmptyBatchError",
     "MethodInput",
     "batch_file",
     "calculate_checksum",
@@ -61,6 +63,10 @@ __all__ = [
 
 TX_BUILDER_VERSION = "1.18.0"
 """The Transaction Builder version recorded in ``meta.txBuilderVersion`` (informational for the importer)."""
+
+
+class EmptyBatchError(InputError):
+    """A batch without a transaction: the Transaction Builder would import nothing to sign."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,9 @@ def _tx_json(tx: BatchTx) -> dict[str, Any]:
 
 def batch_file(chain_id: int, safe: str, txs: Sequence[BatchTx], *, name: str, description: str = "",
                created_at_ms: int | None = None, owner: str = "") -> dict[str, Any]:
-    """The batch as a JSON-ready dict, with ``meta.checksum`` set."""
+    """The batch as a JSON-ready dict, with ``meta.checksum`` set; raises EmptyBatchError without ``txs``."""
+    if not txs:
+        raise EmptyBatchError("transactions", f"the batch {name!r} has no transaction: nothing for the owners to sign")
     batch: dict[str, Any] = {
         "version": "1.0",
         "chainId": str(chain_id),

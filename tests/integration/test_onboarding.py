@@ -138,8 +138,18 @@ def test_set_params_drops_what_the_config_no_longer_allows(chain: Web3, world: W
     assert manifest.tokens["WBTC"].address not in [t[0] for t in got.tokens]
 
 
+def refused(path: Path, action: str, out: Path, capsys: pytest.CaptureFixture[str], why: str,
+            *extra: str) -> None:
+    """``propose`` exits 2 saying there is nothing to sign and why, and writes no file."""
+    capsys.readouterr()
+    assert main(["propose", action, "-c", str(path), "--out", str(out), "--unknown-chain", *extra]) == 2
+    err = capsys.readouterr().err
+    assert "nothing for the owners to sign, so no batch is written" in err and why in err
+    assert not out.exists()
+
+
 def test_disable_module_finds_the_predecessor(chain: Web3, world: World, manifest: Manifest,
-                                              tmp_path: Path) -> None:
+                                              tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     m = manifest
     rpc = RpcClient.http(world.url)
     # A second module enabled after the keeper's sits before it in the list: the predecessor is not the sentinel.
@@ -152,13 +162,12 @@ def test_disable_module_finds_the_predecessor(chain: Web3, world: World, manifes
     assert batch["transactions"][0]["contractInputsValues"] == {"prevModule": other, "module": m.hedge_module}
     execute_batch_json(chain, m.safe.address, tmp_path / "d.json", owners(m))
     assert modules_of(rpc, m.safe.address) == [other]
-    # Nothing left to disable: an empty batch with a note, which executes as nothing.
-    empty = propose(path, "disable-module", tmp_path / "d2.json")
-    assert empty["transactions"] == [] and "not enabled" in empty["meta"]["description"]
-    assert execute_batch_json(chain, m.safe.address, tmp_path / "d2.json", owners(m)) == []
+    # Nothing left to disable: refused with the reason, nothing written.
+    refused(path, "disable-module", tmp_path / "d2.json", capsys, f"The module {m.hedge_module} is not enabled")
 
 
-def test_approvals_for_perp_margin(chain: Web3, world: World, manifest: Manifest, tmp_path: Path) -> None:
+def test_approvals_for_perp_margin(chain: Web3, world: World, manifest: Manifest, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
     m = manifest
     path = write_config(world, tmp_path)
     batch = propose(path, "approvals", tmp_path / "a.json", "--margin-allowance", "250000")
@@ -168,16 +177,33 @@ def test_approvals_for_perp_margin(chain: Web3, world: World, manifest: Manifest
     usdc = contract(chain, "DevToken", m.tokens["USDC"].address)
     for asset in ("ETH", "BTC"):
         assert usdc.functions.allowance(m.safe.address, m.perp_markets[asset].address).call() == 250_000 * 10**6
-    # In place now: nothing more to approve, said so.
-    again = propose(path, "approvals", tmp_path / "a2.json", "--margin-allowance", "250000")
-    assert again["transactions"] == [] and "nothing to approve" in again["meta"]["description"]
-    # A swap-only config needs no approval at all: an empty batch with the reason.
+    # In place now: nothing more to approve, refused with the reason.
+    refused(path, "approvals", tmp_path / "a2.json", capsys, "nothing to approve", "--margin-allowance", "250000")
+    # A swap-only config needs no approval at all: refused with the reason.
     raw = tomllib.loads(path.read_text())
     for a in raw["assets"]:
         a.pop("perp_market"), a.pop("perp_max_abs_units")
     path.write_text(dumps(raw))
-    none = propose(path, "approvals", tmp_path / "a3.json")
-    assert none["transactions"] == [] and "no perp market" in none["meta"]["description"]
+    refused(path, "approvals", tmp_path / "a3.json", capsys, "The config uses no perp market")
+
+
+def test_proposals_go_next_to_the_config(chain: Web3, world: World, manifest: Manifest, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    m = manifest
+    other = deploy_hedge_module(chain, m.safe.address, ZERO, ZERO)
+    cfg_dir = tmp_path / "cfg"
+    cfg_dir.mkdir()
+    path = write_config(world, cfg_dir)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    relative = Path("..") / "cfg" / path.name
+    assert main(["propose", "enable-module", "-c", str(relative), "--module", other, "--unknown-chain"]) == 0
+    safe = m.safe.address
+    want = cfg_dir / "proposals" / f"enable-module-31337-{safe[:6].lower()}{safe[-4:].lower()}.json"
+    assert want.is_file() and validate_checksum(json.loads(want.read_text()))
+    assert str(want) in capsys.readouterr().out
+    assert list(elsewhere.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------- init

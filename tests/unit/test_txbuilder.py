@@ -15,6 +15,7 @@ from eth_utils.crypto import keccak
 from keeper.errors import InputError
 from keeper.onboarding.tomlout import dumps
 from keeper.onboarding.txbuilder import (
+    EmptyBatchError,
     batch_file,
     calculate_checksum,
     checksum,
@@ -89,6 +90,11 @@ def test_our_batches_verify_under_the_apps_rule(tmp_path: Path) -> None:
     edited = copy.deepcopy(on_disk)
     edited["meta"]["description"] = "edited"
     assert not validate_checksum(edited)
+
+
+def test_empty_batch_is_refused() -> None:
+    with pytest.raises(EmptyBatchError, match="no transaction: nothing for the owners to sign"):
+        batch_file(1, SAFE, [], name="keeper: disable-module")
 
 
 def test_strings_are_stringified_as_javascript_does() -> None:
@@ -199,3 +205,20 @@ def test_toml_writer_round_trips_a_config_shape() -> None:
     assert 'safe = "' + SAFE + '"  # the Safe' in text
     assert tomllib.loads(text) == data
 
+
+def test_proposals_default_next_to_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keeper.onboarding.propose import default_out
+
+    (tmp_path / "run").mkdir()
+    monkeypatch.chdir(tmp_path / "run")
+    out = default_out("approvals", 1, SAFE, Path("..") / "cfg" / "keeper.toml")
+    assert out == tmp_path / "cfg" / "proposals" / "approvals-1-0xdf8aa1aa.json"
+
+
+def test_an_empty_proposal_says_why_it_is_refused() -> None:
+    from keeper.onboarding.propose import Proposal
+
+    empty = Proposal("disable-module", 1, SAFE, (), ("The module is not enabled on the Safe; nothing to disable.",))
+    with pytest.raises(EmptyBatchError, match="disable-module: nothing for the owners to sign, so no batch is "
+                                              "written: The module is not enabled on the Safe; nothing to disable."):
+        empty.batch()
