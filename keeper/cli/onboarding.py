@@ -84,6 +84,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--unknown-chain", action="store_true",
                    help="propose on a chain without known canonical Uniswap v3 deployments (e.g. a local anvil): "
                         "the router, factory and position manager are then UNVERIFIED and the batch says so")
+    p.add_argument("--execute-on-devnet", action="store_true",
+                   help="devnet only (chain id 31337): then execute the written batch with the Safe owners' anvil "
+                        "dev keys and print the transaction and what changed on chain")
     p.set_defaults(func=cmd_propose)
 
 
@@ -143,11 +146,32 @@ def cmd_propose(args: argparse.Namespace) -> int:
         proposal = pr.propose_approvals(cfg, rpc, args.margin_allowance)
     else:
         proposal = pr.propose_disable(cfg, rpc, module)
+    if args.execute_on_devnet:
+        from keeper.onboarding.devnet import dev_owner_keys
+
+        _check_devnet(cfg)
+        dev_owner_keys(rpc, proposal.safe)  # refuses a Safe whose owners are not dev accounts, before writing
     batch = proposal.batch()  # refuses an empty batch (EmptyBatchError, exit 2) before anything is written
     out = args.out or pr.default_out(args.action, cfg.chain.chain_id, proposal.safe, path)
     write_batch(out, batch)
-    print(pr.render(proposal, out))
+    print(pr.render(proposal, out, executing=args.execute_on_devnet))
+    if args.execute_on_devnet:
+        from web3 import Web3
+
+        from keeper.onboarding.devnet import execute_on_devnet
+
+        w3 = Web3(Web3.HTTPProvider(cfg.chain.rpc_url))
+        print(execute_on_devnet(w3, rpc, proposal.safe, out, module).render())
     return EXIT_OK
+
+
+def _check_devnet(cfg: Any) -> None:
+    from keeper.onboarding.devnet import DEVNET_CHAIN_ID
+
+    if cfg.chain.chain_id != DEVNET_CHAIN_ID:
+        raise _usage("--execute-on-devnet", f"executes only on the devnet (chain id {DEVNET_CHAIN_ID}); the config's "
+                                            f"chain is {cfg.chain.chain_id}: have the owners import the batch in the "
+                                            "Safe web interface")
 
 
 def _usage(argument: str, message: str) -> Exception:

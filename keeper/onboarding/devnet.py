@@ -2,12 +2,16 @@
 
 Local chain only (anvil, chain id 31337): the payer is anvil's unlocked dev account 0 and the
 owner keys are anvil's public dev keys. Production owners sign in the Safe web interface.
+:func:`execute_on_devnet` is what ``keeper propose --execute-on-devnet`` runs: it finds the Safe's
+owners among the dev keys, executes the file and reports what changed on chain, in units.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +24,30 @@ from web3.logs import DISCARD
 
 from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
-from keeper.errors import DevnetError, InputError, SetupError
-from keeper.onboarding.reads import code_size
+from keeper.errors import ContractCallError, DevnetError, InputError, SetupError
+from keeper.onboarding.reads import code_size, module_onchain_params, modules_of, read_safe, view
 from keeper.onboarding.txbuilder import EmptyBatchError, multisend_tx, read_batch
+from keeper.venues.hedge_module import USD_WAD, OnchainParams
 from keeper.venues.safe import SafeTx, execute_safe_tx
 
 __all__ = [
     "CANONICAL_MULTISEND_CALL_ONLY",
     "DEVNET_CHAIN_ID",
+    "DEV_KEYS_SEARCHED",
+    "DevnetExecution",
     "deploy_hedge_module",
     "deploy_safe",
+    "dev_owner_keys",
     "execute_batch_json",
+    "execute_on_devnet",
     "find_devnet_manifest",
 ]
 
 DEVNET_CHAIN_ID = 31337
 CANONICAL_MULTISEND_CALL_ONLY = "0x9641d764fc13c8B624c04430C7356C1C7C8102e2"
 """MultiSendCallOnly 1.4.1 at its deterministic address (every chain the Safe web interface serves)."""
+DEV_KEYS_SEARCHED = 20
+"""Dev accounts 0..19 of anvil's public mnemonic are tried as the Safe's owners."""
 
 
 def find_devnet_manifest(rpc: RpcClient, explicit: Path | None = None) -> Manifest:
@@ -137,3 +148,118 @@ def deploy_hedge_module(w3: Web3, safe: str, keeper: str, guardian: str,
                                  Web3.to_checksum_address(keeper), Web3.to_checksum_address(guardian),
                                  sender=payer or dev_account(0).address)
     return str(module.address)
+
+
+# ---------------------------------------------------------------------------- propose --execute-on-devnet
+
+@dataclass(frozen=True)
+class DevnetExecution:
+    """What :func:`execute_on_devnet` did: the transaction, who signed and what changed on chain."""
+
+    tx_hash: str
+    gas_used: int
+    signers: tuple[tuple[str, int], ...]
+    """(owner address, anvil dev-account index), sorted as the Safe requires."""
+    changes: tuple[str, ...]
+    """One line per value that changed: ``what: before -> after``, with units."""
+
+    def render(self) -> str:
+        who = ", ".join(f"{a} (dev account {i})" for a, i in self.signers)
+        lines = [f"executed on the devnet: tx {self.tx_hash}, {self.gas_used:,} gas, signed by {who}"]
+        lines += [f"  {c}" for c in self.changes] or ["  nothing read on chain changed"]
+        return "\n".join(lines)
+
+
+def dev_owner_keys(rpc: RpcClient, safe: str) -> list[LocalAccount]:
+    """As many of ``safe``'s owners as its threshold needs, found among anvil's dev keys.
+
+    Raises InputError when fewer owners than the threshold are dev accounts: such a Safe's
+    owners sign in the Safe web interface, never with the keeper.
+    """
+    from keeper.node.dev import dev_account
+
+    state = read_safe(rpc, safe)
+    owners = {o.lower() for o in state.owners}
+    found = [a for a in (dev_account(i) for i in range(DEV_KEYS_SEARCHED)) if a.address.lower() in owners]
+    if len(found) < state.threshold:
+        raise InputError("--execute-on-devnet", f"Safe {state.address} needs {state.threshold} owner signature(s) "
+                                                f"and {len(found)} of its {len(state.owners)} owners are anvil dev "
+                                                f"accounts 0..{DEV_KEYS_SEARCHED - 1}: its owners must sign the batch "
+                                                "in the Safe web interface")
+    return found[:state.threshold]
+
+
+def execute_on_devnet(w3: Web3, rpc: RpcClient, safe: str, batch_path: Path, module: str | None) -> DevnetExecution:
+    """Execute the batch file at ``batch_path`` on the local chain with the Safe's dev owner keys.
+
+    Only on chain id 31337 (raises InputError elsewhere). Reads, before and after, the Safe's nonce
+    and modules, ``module``'s parameters and the allowances the batch's ``approve`` calls set, and
+    reports what changed.
+    """
+    from keeper.node.dev import dev_account
+
+    if w3.eth.chain_id != DEVNET_CHAIN_ID:
+        raise InputError("--execute-on-devnet", f"executes only on the devnet (chain id {DEVNET_CHAIN_ID}); this "
+                                                f"chain is {w3.eth.chain_id}: import the batch in the Safe web "
+                                                "interface")
+    signers = dev_owner_keys(rpc, safe)
+    _, txs = read_batch(batch_path)
+    before = _state(rpc, safe, module, txs)
+    (tx_hash,) = execute_batch_json(w3, safe, batch_path, signers)
+    after = _state(rpc, safe, module, txs)
+    receipt = w3.eth.get_transaction_receipt(Web3.to_hex(tx_hash))
+    index = {dev_account(i).address: i for i in range(DEV_KEYS_SEARCHED)}
+    ordered = sorted(signers, key=lambda a: int(a.address, 16))
+    changes = tuple(f"{k}: {before.get(k, 'none')} -> {v}" for k, v in after.items() if before.get(k) != v)
+    return DevnetExecution(Web3.to_hex(tx_hash), int(receipt["gasUsed"]),
+                           tuple((a.address, index[a.address]) for a in ordered), changes)
+
+
+_APPROVE = Web3.keccak(text="approve(address,uint256)")[:4]
+
+
+def _state(rpc: RpcClient, safe: str, module: str | None, txs: Sequence[SafeTx]) -> dict[str, str]:
+    """Human-readable values (with units) that a batch may change, keyed by what they are."""
+    from eth_abi.abi import decode
+
+    state = read_safe(rpc, safe)
+    mods = modules_of(rpc, safe)
+    out = {"Safe nonce": str(state.nonce), "modules enabled on the Safe": ", ".join(mods) or "none"}
+    if module is not None:
+        out[f"HedgeModule {module} enabled"] = "yes" if module in mods else "no"
+        if code_size(rpc, module) > 0:
+            try:
+                params = module_onchain_params(rpc, module)
+            except ContractCallError:
+                params = None
+            if params is not None:
+                out.update(_params_lines(params))
+    for tx in txs:
+        if tx.data[:4] == _APPROVE:
+            spender, _ = decode(["address", "uint256"], tx.data[4:])
+            (raw,) = view(rpc, tx.to, "allowance(address,address)", [safe, spender], ["uint256"])
+            (dec,) = view(rpc, tx.to, "decimals()", out=["uint8"])
+            (sym,) = view(rpc, tx.to, "symbol()", out=["string"])
+            amount = (Decimal(int(raw)) / Decimal(10) ** int(dec)).normalize()
+            out[f"allowance of {sym} {tx.to} to {to_checksum_address(spender)}"] = f"{amount:,f} {sym}"
+    return out
+
+
+def _params_lines(p: OnchainParams) -> dict[str, str]:
+    def usd(wad: int) -> str:
+        return f"{(Decimal(wad) / USD_WAD).normalize():,f} USD"
+
+    pools = "; ".join(f"{pool} (fee {fee / 10_000:g} %)" for pool, _, _, fee in p.pools) or "none"
+    tokens = "; ".join(f"{t} feed {f} max age {age:,} s" for t, f, age, _ in p.tokens) or "none"
+    markets = "; ".join(f"{m} feed {f} max age {age:,} s, max |size| {(Decimal(size) / 10**18).normalize():,f} units"
+                        for m, f, age, size in p.markets) or "none"
+    return {
+        "module keeper": p.keeper, "module guardian": p.guardian, "module router": p.router,
+        "module factory": p.factory, "module cap per trade": usd(p.max_per_trade_wad),
+        "module cap per window": usd(p.max_per_window_wad), "module window": f"{p.window_s:,} s",
+        "module max slippage": f"{p.max_slippage_bps:,} bps", "module pools": pools, "module tokens": tokens,
+        "module perp markets": markets, "module loss budget per window": usd(p.loss_budget_window_wad),
+        "module loss budget in total": usd(p.loss_budget_total_wad), "module TWAP window": f"{p.twap_s:,} s",
+        "module perp min margin": f"{p.perp_min_margin_bps:,} bps",
+        "module sequencer feed": f"{p.sequencer_feed}, grace {p.sequencer_grace_s:,} s",
+    }

@@ -379,10 +379,12 @@ def propose_approvals(cfg: KeeperConfig, rpc: RpcClient, margin_allowance: Decim
 
 # ---------------------------------------------------------------------------- output
 
-def render(p: Proposal, out: Path | None = None) -> str:
+def render(p: Proposal, out: Path | None = None, *, executing: bool = False) -> str:
     """A human summary: each transaction's target, method, decoded arguments and what it means in units."""
     lines = [f"{p.action}: {len(p.txs)} transaction(s) for Safe {p.safe} on chain {p.chain_id}"]
-    if out is not None:
+    if out is not None and executing:
+        lines.append(f"  written to {out}; executing it now with the owners' devnet keys.")
+    elif out is not None:
         lines.append(f"  written to {out}: import it in the Safe web interface (Apps > Transaction Builder > "
                      "drag and drop), review, and have the owners sign.")
     for i, tx in enumerate(p.txs, 1):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_typing import HexStr
 from web3 import Web3
 
 from keeper.build.manifest import Manifest
@@ -204,6 +205,58 @@ def test_proposals_go_next_to_the_config(chain: Web3, world: World, manifest: Ma
     assert want.is_file() and validate_checksum(json.loads(want.read_text()))
     assert str(want) in capsys.readouterr().out
     assert list(elsewhere.iterdir()) == []
+
+
+def test_execute_on_devnet(chain: Web3, world: World, manifest: Manifest, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    m = manifest
+    rpc = RpcClient.http(world.url)
+    # A new Safe of the world's owners (dev accounts), threshold 2, and a module to enable and configure.
+    safe = deploy_safe(chain, [dev_account(i).address for i in m.owner_indexes], 2, singleton=m.safe.singleton,
+                       proxy_factory=m.safe.proxy_factory, fallback_handler=m.safe.fallback_handler)
+    module = deploy_hedge_module(chain, safe, ZERO, ZERO)
+    path = write_config(world, tmp_path, safe=safe, hedge_module=module)
+    capsys.readouterr()
+    assert main(["propose", "enable-module", "-c", str(path), "--unknown-chain", "--with-params",
+                 "--execute-on-devnet"]) == 0
+    out = capsys.readouterr().out
+    assert modules_of(rpc, safe) == [module]
+    first_two = sorted(m.owner_indexes)[:2]  # the lowest dev-account indexes among the owners sign
+    signed = sorted(((dev_account(i).address, i) for i in first_two), key=lambda t: int(t[0], 16))
+    line = next(x for x in out.splitlines() if x.startswith("executed on the devnet: tx 0x"))
+    tx_hash = line.split("tx ")[1].split(",")[0]
+    receipt = chain.eth.get_transaction_receipt(HexStr(tx_hash))
+    assert receipt["status"] == 1 and f"{receipt['gasUsed']:,} gas" in line
+    assert line.endswith("signed by " + ", ".join(f"{a} (dev account {i})" for a, i in signed))
+    assert f"HedgeModule {module} enabled: no -> yes" in out
+    assert "Safe nonce: 0 -> 1" in out
+    assert "module cap per trade: 0 USD -> 500,000 USD" in out
+    assert f"module keeper: {ZERO} -> {KEEPER.address}" in out
+    assert "'" not in out.split("executed on the devnet")[1]  # no Python reprs
+    assert module_onchain_params(rpc, module).max_per_trade_wad == 500_000 * 10**18
+    # The file it executed is the one it wrote, next to the config.
+    written = json.loads(next((tmp_path / "proposals").glob("enable-module-31337-*.json")).read_text())
+    assert validate_checksum(written) and len(written["transactions"]) > 1
+    # Then disabled the same way.
+    assert main(["propose", "disable-module", "-c", str(path), "--unknown-chain", "--execute-on-devnet"]) == 0
+    assert f"HedgeModule {module} enabled: yes -> no" in capsys.readouterr().out
+    assert modules_of(rpc, safe) == []
+
+
+def test_execute_on_devnet_refuses_a_safe_without_dev_owners(
+        chain: Web3, world: World, manifest: Manifest, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    m = manifest
+    stranger = Web3.to_checksum_address("0x" + "ab" * 20)
+    safe = deploy_safe(chain, [stranger, dev_account(m.owner_indexes[0]).address], 2, singleton=m.safe.singleton,
+                       proxy_factory=m.safe.proxy_factory, fallback_handler=m.safe.fallback_handler)
+    module = deploy_hedge_module(chain, safe, ZERO, ZERO)
+    path = write_config(world, tmp_path, safe=safe, hedge_module=module)
+    capsys.readouterr()
+    assert main(["propose", "enable-module", "-c", str(path), "--unknown-chain", "--execute-on-devnet"]) == 2
+    err = capsys.readouterr().err
+    assert f"Safe {safe} needs 2 owner signature(s) and 1 of its 2 owners are anvil dev accounts" in err
+    assert not (tmp_path / "proposals").exists()
+    assert modules_of(RpcClient.http(world.url), safe) == []
 
 
 # ---------------------------------------------------------------------------- init
