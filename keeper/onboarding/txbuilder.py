@@ -147,7 +147,7 @@ def batch_file(chain_id: int, safe: str, txs: Sequence[BatchTx], *, name: str, d
                created_at_ms: int | None = None, owner: str = "") -> dict[str, Any]:
     """The batch as a JSON-ready dict, with ``meta.checksum`` set; raises EmptyBatchError without ``txs``."""
     if not txs:
-        raise EmptyBatchError("transactions", f"the batch {name!r} has no transaction: nothing for the owners to sign")
+        raise EmptyBatchError("transactions", f"the batch {name} has no transaction: nothing for the owners to sign")
     batch: dict[str, Any] = {
         "version": "1.0",
         "chainId": str(chain_id),
