@@ -6,6 +6,7 @@ import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IER
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {AggregatorV3Interface} from "./interfaces/AggregatorV3Interface.sol";
 import {IPerpMarket} from "./interfaces/IPerpMarket.sol";
 import {ISafe, Enum} from "./interfaces/ISafe.sol";
@@ -39,6 +40,8 @@ interface IUniswapV3FactoryPools {
 ///      `33 * ceil(windowSeconds / 32)` seconds (a stricter cap than an exact rolling window, never a looser one).
 ///      Changing `windowSeconds` clears the window.
 contract HedgeModule is ReentrancyGuard {
+    using EnumerableSet for EnumerableSet.AddressSet;
+
     /// @dev maxFeedAge in seconds; decimals = the token's, read at configuration.
     struct TokenParams {
         address token;
@@ -173,9 +176,10 @@ contract HedgeModule is ReentrancyGuard {
     mapping(address => TokenConfig) internal _tokens;
     mapping(address => MarketConfig) internal _markets;
     mapping(address => PoolConfig) internal _pools;
-    uint256[] internal _tokenList; // addresses as uint256, so one set of list helpers serves all lists
-    uint256[] internal _marketList;
-    uint256[] internal _poolList;
+    /// @dev The allowed tokens, markets and pools (each at most MAX_LIST_LENGTH).
+    EnumerableSet.AddressSet internal _tokenSet;
+    EnumerableSet.AddressSet internal _marketSet;
+    EnumerableSet.AddressSet internal _poolSet;
     Bucket[RING] internal _ring;
     uint256 internal _ringHead; // index of the oldest stored bucket
     uint256 internal _ringCount; // stored buckets (live or not yet pruned)
@@ -346,7 +350,7 @@ contract HedgeModule is ReentrancyGuard {
             if (current != address(0)) {
                 delete poolFor[key];
                 delete _pools[current];
-                _remove(_poolList, uint160(current));
+                _poolSet.remove(current);
             }
             emit PoolSet(current, t0, t1, fee, false);
             return;
@@ -354,9 +358,9 @@ contract HedgeModule is ReentrancyGuard {
         if (factory == address(0)) revert FactoryNotSet();
         address pool = IUniswapV3FactoryPools(factory).getPool(t0, t1, fee);
         if (pool == address(0) || pool.code.length == 0) revert PoolNotFound(t0, t1, fee);
-        if (current != address(0)) _remove(_poolList, uint160(current)); // re-allowed, maybe from a new factory
+        _poolSet.remove(current); // re-allowed, maybe from a new factory (no-op for 0)
         delete _pools[current];
-        _push(_poolList, uint160(pool));
+        _add(_poolSet, pool);
         poolFor[key] = pool;
         _pools[pool] = PoolConfig(t0, t1, fee);
         emit PoolSet(pool, t0, t1, fee, true);
@@ -370,14 +374,14 @@ contract HedgeModule is ReentrancyGuard {
         bool was = _tokens[token].allowed;
         if (!allowed) {
             delete _tokens[token];
-            if (was) _remove(_tokenList, uint160(token));
+            if (was) _tokenSet.remove(token);
             emit TokenConfigSet(token, address(0), 0, 0, false);
             return;
         }
         _checkFeed(feed, maxFeedAge);
         uint8 dec = IERC20Metadata(token).decimals();
         if (dec > MAX_DECIMALS) revert InvalidDecimals(token, dec);
-        if (!was) _push(_tokenList, uint160(token));
+        if (!was) _add(_tokenSet, token);
         _tokens[token] = TokenConfig(feed, uint32(maxFeedAge), dec, true);
         emit TokenConfigSet(token, feed, maxFeedAge, dec, true);
     }
@@ -390,14 +394,14 @@ contract HedgeModule is ReentrancyGuard {
         bool was = _markets[market].allowed;
         if (!allowed) {
             delete _markets[market];
-            if (was) _remove(_marketList, uint160(market));
+            if (was) _marketSet.remove(market);
             emit PerpMarketSet(market, address(0), 0, false);
             return;
         }
         _checkFeed(underlyingFeed, maxFeedAge);
         uint8 qd = IERC20Metadata(IPerpMarket(market).quoteToken()).decimals();
         if (qd > 18) revert InvalidDecimals(market, qd);
-        if (!was) _push(_marketList, uint160(market));
+        if (!was) _add(_marketSet, market);
         _markets[market] = MarketConfig(underlyingFeed, uint32(maxFeedAge), qd, true);
         emit PerpMarketSet(market, underlyingFeed, maxFeedAge, true);
     }
@@ -619,19 +623,19 @@ contract HedgeModule is ReentrancyGuard {
         (p.keeper, p.guardian, p.router) = (keeper, guardian, router);
         (p.maxNotionalPerTradeUsd, p.maxNotionalPerWindowUsd) = (maxNotionalPerTradeUsd, maxNotionalPerWindowUsd);
         (p.windowSeconds, p.maxSlippageBps) = (windowSeconds, maxSlippageBps);
-        address[] memory pls = _asAddresses(_sorted(_poolList));
+        address[] memory pls = _sorted(_poolSet.values());
         p.pools = new PoolParams[](pls.length);
         for (uint256 i; i < pls.length; ++i) {
             PoolConfig memory c = _pools[pls[i]];
             p.pools[i] = PoolParams(pls[i], c.token0, c.token1, c.fee);
         }
-        address[] memory toks = _asAddresses(_sorted(_tokenList));
+        address[] memory toks = _sorted(_tokenSet.values());
         p.tokens = new TokenParams[](toks.length);
         for (uint256 i; i < toks.length; ++i) {
             TokenConfig memory c = _tokens[toks[i]];
             p.tokens[i] = TokenParams(toks[i], c.feed, c.maxFeedAge, c.decimals);
         }
-        address[] memory mkts = _asAddresses(_sorted(_marketList));
+        address[] memory mkts = _sorted(_marketSet.values());
         p.markets = new MarketParams[](mkts.length);
         for (uint256 i; i < mkts.length; ++i) {
             MarketConfig memory c = _markets[mkts[i]];
@@ -950,39 +954,21 @@ contract HedgeModule is ReentrancyGuard {
         if (d > MAX_DECIMALS) revert InvalidDecimals(feed, d);
     }
 
-    function _push(uint256[] storage list, uint256 a) internal {
-        if (list.length >= MAX_LIST_LENGTH) revert ListFull();
-        list.push(a);
+    /// @dev Add `a` to `set`, keeping it at most MAX_LIST_LENGTH long.
+    function _add(EnumerableSet.AddressSet storage set, address a) internal {
+        if (set.add(a) && set.length() > MAX_LIST_LENGTH) revert ListFull();
     }
 
-    function _remove(uint256[] storage list, uint256 a) internal {
-        uint256 n = list.length;
-        for (uint256 i; i < n; ++i) {
-            if (list[i] == a) {
-                list[i] = list[n - 1];
-                list.pop();
-                return;
-            }
-        }
-    }
-
-    /// @dev Insertion sort of a copy (lists hold <= MAX_LIST_LENGTH entries).
-    function _sorted(uint256[] storage list) internal view returns (uint256[] memory out) {
-        out = new uint256[](list.length);
-        for (uint256 i; i < out.length; ++i) {
-            uint256 v = list[i];
+    /// @dev Insertion sort in place (lists hold <= MAX_LIST_LENGTH entries).
+    function _sorted(address[] memory list) internal pure returns (address[] memory) {
+        for (uint256 i = 1; i < list.length; ++i) {
+            address v = list[i];
             uint256 j = i;
-            for (; j > 0 && out[j - 1] > v; --j) {
-                out[j] = out[j - 1];
+            for (; j > 0 && list[j - 1] > v; --j) {
+                list[j] = list[j - 1];
             }
-            out[j] = v;
+            list[j] = v;
         }
-    }
-
-    /// @dev Reinterpret a uint256[] of values < 2^160 as address[] (identical memory layout).
-    function _asAddresses(uint256[] memory values) internal pure returns (address[] memory out) {
-        assembly ("memory-safe") {
-            out := values
-        }
+        return list;
     }
 }

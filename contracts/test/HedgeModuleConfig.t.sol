@@ -96,9 +96,12 @@ contract HedgeModuleConfigTest is HMTestBase {
         module.setPoolAllowed(address(weth), address(usdc), FEE, true); // already allowed: no duplicate
         module.setPoolAllowed(address(weth), address(usdc), 7, false);
         module.setPoolAllowed(address(weth), address(usdc), 7, false); // idempotent
+        module.setPoolAllowed(address(weth), address(usdc), 16, true); // the freed place is usable again
+        vm.expectRevert(HedgeModule.ListFull.selector);
+        module.setPoolAllowed(address(weth), address(usdc), 7, true);
         vm.stopPrank();
         HedgeModule.PoolParams[] memory pools = module.params().pools;
-        assertEq(pools.length, 15);
+        assertEq(pools.length, 16);
         for (uint256 i = 1; i < pools.length; ++i) {
             assertLt(uint160(pools[i - 1].pool), uint160(pools[i].pool));
         }
