@@ -12,6 +12,7 @@ import {IPerpMarket} from "./interfaces/IPerpMarket.sol";
 import {ISafe, Enum} from "./interfaces/ISafe.sol";
 import {ISwapRouter} from "./interfaces/ISwapRouter.sol";
 import {HedgeTwap} from "./libraries/HedgeTwap.sol";
+import {IHedgeModule} from "./IHedgeModule.sol";
 
 /// @notice The Uniswap v3 factory's pool registry.
 interface IUniswapV3FactoryPools {
@@ -19,77 +20,10 @@ interface IUniswapV3FactoryPools {
 }
 
 /// @title HedgeModule
-/// @notice A Safe module that lets one keeper key hedge with the Safe's funds inside on-chain bounds, so a stolen
-///         keeper key (or a hostile venue) can take at most a loss budget the owners set.
-///         Every trade is valued at the module's own feeds: a swap loses value(in) - value(out); a perp trade loses
-///         the drop of the Safe's equity in the market at the oracle (fee, fill away from the oracle, funding
-///         settled). The loss is kept per rolling window and in total since the owners last reset it; a trade that
-///         would exceed either budget reverts, and when the total budget left is below a trade's worst case the
-///         module pauses itself instead of trading. Swaps go only through pools the owners allowed (tokenA, tokenB,
-///         fee, found in the Uniswap v3 factory), with a minimum output bounded by the stricter of the feeds and the
-///         pool's TWAP. Perps need a position limit and keep a minimum margin ratio after each trade.
-/// @dev Units: "usd wad" = US dollars scaled 1e18. Token amounts are raw token units. Perp sizes are 1e18 units of
-///      the underlying; perp prices are 1e18 quote per underlying (the perp's quote is assumed to be a USD stable
-///      worth 1 USD). Feed answers are normalized from the feed's decimals to usd wad. All Safe calls use
-///      `Operation.Call` and one of three fixed shapes: `token.approve(router, x)`,
-///      `router.exactInputSingle(.., recipient = safe, ..)` and `market.modifyPosition(..)`. Swaps approve exactly
-///      `amountIn` and reset the allowance to 0 in the same transaction.
-///      Rolling window: time is cut into buckets of `ceil(windowSeconds / 32)` seconds; every trade in one bucket
-///      merges into one entry (notional and loss), so the accounting never fills up. A bucket counts while fewer
-///      than 33 buckets have started since it: a trade counts for at least `windowSeconds` and at most
-///      `33 * ceil(windowSeconds / 32)` seconds (a stricter cap than an exact rolling window, never a looser one).
-///      Changing `windowSeconds` clears the window.
-contract HedgeModule is ReentrancyGuard {
+/// @notice The Safe module that bounds what a keeper key can do with the Safe's funds: see `IHedgeModule` for what
+///         it does, its units and every bound (the NatSpec lives there).
+contract HedgeModule is IHedgeModule, ReentrancyGuard {
     using EnumerableSet for EnumerableSet.AddressSet;
-
-    /// @dev maxFeedAge in seconds; decimals = the token's, read at configuration.
-    struct TokenParams {
-        address token;
-        address feed;
-        uint256 maxFeedAge;
-        uint256 decimals;
-    }
-
-    /// @dev maxFeedAge in seconds; maxAbsSize in 1e18 underlying units (0 = the market cannot be traded).
-    struct MarketParams {
-        address market;
-        address feed;
-        uint256 maxFeedAge;
-        uint256 maxAbsSize;
-    }
-
-    /// @dev An allowed Uniswap v3 pool: token0 < token1, fee in hundredths of a bip.
-    struct PoolParams {
-        address pool;
-        address token0;
-        address token1;
-        uint256 fee;
-    }
-
-    /// @notice Every parameter, in the order hashed by `paramsHash()` (lists sorted ascending). Units as the getters.
-    struct Params {
-        bytes32 version;
-        uint256 chainId;
-        address module;
-        address safe;
-        address keeper;
-        address guardian;
-        address router;
-        uint256 maxNotionalPerTradeUsd;
-        uint256 maxNotionalPerWindowUsd;
-        uint256 windowSeconds;
-        uint256 maxSlippageBps;
-        PoolParams[] pools;
-        TokenParams[] tokens;
-        MarketParams[] markets;
-        address factory;
-        uint256 lossBudgetWindowUsd;
-        uint256 lossBudgetTotalUsd;
-        uint256 twapSeconds;
-        uint256 perpMinMarginBps;
-        address sequencerFeed;
-        uint256 sequencerGraceSeconds;
-    }
 
     struct TokenConfig {
         address feed;
@@ -125,53 +59,71 @@ contract HedgeModule is ReentrancyGuard {
         uint256 priceOut;
     }
 
+    /// @inheritdoc IHedgeModule
     uint256 public constant BPS = 10_000;
-    uint256 public constant MAX_SLIPPAGE_BPS_CEILING = 1_000; // 10%
+    /// @inheritdoc IHedgeModule
+    uint256 public constant MAX_SLIPPAGE_BPS_CEILING = 1_000;
+    /// @inheritdoc IHedgeModule
     uint256 public constant MAX_WINDOW_SECONDS = 30 days;
-    /// @notice Ceiling of every feed's max age (its heartbeat), seconds.
+    /// @inheritdoc IHedgeModule
     uint256 public constant MAX_FEED_AGE = 1 days;
-    uint256 public constant MAX_NOTIONAL_USD = 1e33; // usd wad ($1e15); also bounds the loss budgets
-    uint256 public constant MAX_PRICE_USD = 1e36; // usd wad per whole token
-    uint256 public constant MAX_DECIMALS = 36; // token and feed decimals
-    /// @notice Buckets per window; the window keeps WINDOW_BUCKETS + 1 live buckets at most.
+    /// @inheritdoc IHedgeModule
+    uint256 public constant MAX_NOTIONAL_USD = 1e33;
+    /// @inheritdoc IHedgeModule
+    uint256 public constant MAX_PRICE_USD = 1e36;
+    /// @inheritdoc IHedgeModule
+    uint256 public constant MAX_DECIMALS = 36;
+    /// @inheritdoc IHedgeModule
     uint256 public constant WINDOW_BUCKETS = 32;
-    uint256 public constant MAX_LIST_LENGTH = 16; // per list: tokens, markets, pools
-    /// @notice TWAP window bounds, seconds (0 = no TWAP bound).
+    /// @inheritdoc IHedgeModule
+    uint256 public constant MAX_LIST_LENGTH = 16;
+    /// @inheritdoc IHedgeModule
     uint256 public constant MIN_TWAP_SECONDS = 60;
+    /// @inheritdoc IHedgeModule
     uint256 public constant MAX_TWAP_SECONDS = 1 days;
+    /// @inheritdoc IHedgeModule
     uint256 public constant MAX_SEQUENCER_GRACE = 1 days;
+    /// @inheritdoc IHedgeModule
     bytes32 public constant PARAMS_VERSION = keccak256("HedgeModule.params.v2");
     uint256 internal constant RING = WINDOW_BUCKETS + 1;
 
-    /// @notice The Safe this module acts for; immutable.
+    /// @inheritdoc IHedgeModule
     address public immutable safe;
+    /// @inheritdoc IHedgeModule
     address public keeper;
+    /// @inheritdoc IHedgeModule
     address public guardian;
+    /// @inheritdoc IHedgeModule
     address public router;
-    /// @notice The Uniswap v3 factory in which allowed pools are looked up.
+    /// @inheritdoc IHedgeModule
     address public factory;
+    /// @inheritdoc IHedgeModule
     bool public paused;
-    uint256 public maxNotionalPerTradeUsd; // usd wad
-    uint256 public maxNotionalPerWindowUsd; // usd wad
-    uint256 public windowSeconds; // seconds
-    uint256 public maxSlippageBps; // basis points
-    /// @notice Largest loss at the oracle inside the rolling window, usd wad.
+    /// @inheritdoc IHedgeModule
+    uint256 public maxNotionalPerTradeUsd;
+    /// @inheritdoc IHedgeModule
+    uint256 public maxNotionalPerWindowUsd;
+    /// @inheritdoc IHedgeModule
+    uint256 public windowSeconds;
+    /// @inheritdoc IHedgeModule
+    uint256 public maxSlippageBps;
+    /// @inheritdoc IHedgeModule
     uint256 public lossBudgetWindowUsd;
-    /// @notice Largest loss at the oracle since the owners last reset the total, usd wad.
+    /// @inheritdoc IHedgeModule
     uint256 public lossBudgetTotalUsd;
-    /// @notice Loss at the oracle since the last `resetLossTotal` (or budget change), usd wad.
+    /// @inheritdoc IHedgeModule
     uint256 public lossTotalUsd;
-    /// @notice TWAP window of the allowed pools, seconds; 0 = swaps bounded by the feeds only.
+    /// @inheritdoc IHedgeModule
     uint256 public twapSeconds;
-    /// @notice Minimum (equity at the oracle) / (|size| x oracle) after a perp trade that grows or flips, bps.
+    /// @inheritdoc IHedgeModule
     uint256 public perpMinMarginBps;
-    /// @notice Optional L2 sequencer-uptime feed (answer 0 = up; startedAt = when the status last changed).
+    /// @inheritdoc IHedgeModule
     address public sequencerFeed;
-    /// @notice Seconds after the sequencer comes back up during which no trade is allowed.
+    /// @inheritdoc IHedgeModule
     uint256 public sequencerGraceSeconds;
-    /// @notice Max |position size| the keeper may grow a perp position to, 1e18 underlying units; 0 = no trading.
+    /// @inheritdoc IHedgeModule
     mapping(address => uint256) public perpMaxAbsSize;
-    /// @notice Allowed pool for keccak256(token0, token1, fee) (tokens sorted), 0 if not allowed.
+    /// @inheritdoc IHedgeModule
     mapping(bytes32 => address) public poolFor;
     mapping(address => TokenConfig) internal _tokens;
     mapping(address => MarketConfig) internal _markets;
@@ -185,105 +137,6 @@ contract HedgeModule is ReentrancyGuard {
     uint256 internal _ringCount; // stored buckets (live or not yet pruned)
     uint256 internal _ringNotional; // usd wad, sum of stored buckets
     uint256 internal _ringLoss; // usd wad, sum of stored buckets
-
-    event KeeperSet(address indexed previous, address indexed keeper);
-    event GuardianSet(address indexed previous, address indexed guardian);
-    event RouterSet(address indexed previous, address indexed router);
-    event FactorySet(address indexed previous, address indexed factory);
-    event PoolSet(address indexed pool, address token0, address token1, uint24 fee, bool allowed);
-    event TokenConfigSet(address indexed token, address feed, uint256 maxFeedAge, uint8 decimals, bool allowed);
-    event PerpMarketSet(address indexed market, address feed, uint256 maxFeedAge, bool allowed);
-    event PerpPositionLimitSet(address indexed market, uint256 maxAbsSize);
-    event PerpMinMarginSet(uint256 minMarginBps);
-    event LimitsSet(uint256 perTradeUsd, uint256 perWindowUsd, uint256 windowSeconds, uint256 maxSlippageBps);
-    event LossBudgetsSet(uint256 perWindowUsd, uint256 totalUsd);
-    event LossTotalReset(uint256 previousTotalUsd);
-    event TwapWindowSet(uint256 twapSeconds);
-    event SequencerFeedSet(address indexed feed, uint256 graceSeconds);
-    event ModulePaused(address indexed by);
-    event ModuleUnpaused(address indexed by);
-    /// @notice A trade's loss at the oracle (usd wad) and the window's and total's losses after it.
-    event LossCharged(uint256 lossUsd, uint256 windowLossUsd, uint256 totalLossUsd);
-    /// @notice The total loss budget left (usd wad) is below a trade's worst case: the module paused itself.
-    event LossBudgetSpent(uint256 totalLossUsd, uint256 budgetUsd, uint256 worstCaseUsd);
-    /// @notice One swap hedge. Amounts raw token units; notional and prices usd wad (prices per whole token).
-    event HedgeExecuted(
-        address indexed venue,
-        address indexed tokenIn,
-        address indexed tokenOut,
-        uint24 fee,
-        uint256 amountIn,
-        uint256 amountOut,
-        uint256 notionalUsd,
-        uint256 priceInUsd,
-        uint256 priceOutUsd
-    );
-    /// @notice One perp hedge. Sizes 1e18 underlying units; prices 1e18 quote per underlying; notional usd wad.
-    event PerpHedgeExecuted(
-        address indexed market,
-        int256 sizeDelta,
-        uint256 acceptablePrice,
-        uint256 oraclePrice,
-        uint256 notionalUsd,
-        int256 newSize
-    );
-    /// @notice The guardian reduced a perp position (sizes 1e18 units, loss usd wad).
-    event GuardianPerpReduced(address indexed market, int256 sizeDelta, int256 newSize, uint256 lossUsd);
-
-    // access and state
-    error NotKeeper(address caller);
-    error NotSafe(address caller);
-    error NotGuardian(address caller);
-    error Paused();
-    error NotPaused();
-    // configuration
-    error ZeroAddress();
-    error InvalidRouter(address router);
-    error InvalidFeeTier(uint24 fee);
-    error ListFull();
-    error InvalidFeedAge(uint256 maxFeedAge);
-    error InvalidDecimals(address source, uint256 decimals);
-    error InvalidLimits();
-    error FactoryNotSet();
-    error PoolNotFound(address tokenA, address tokenB, uint24 fee);
-    error InvalidLossBudgets();
-    error InvalidTwapWindow(uint256 secs);
-    error InvalidMarginBps(uint256 bps);
-    error InvalidSequencerGrace(uint256 secs);
-    // hedge arguments (amounts raw units / usd wad / 1e18 prices as in the hedge functions)
-    error RouterNotSet();
-    error PoolNotAllowed(address tokenIn, address tokenOut, uint24 fee);
-    error TokenNotAllowed(address token);
-    error SameToken(address token);
-    error MarketNotAllowed(address market);
-    error ZeroAmount();
-    error AmountTooLarge(uint256 amount);
-    error DeadlineExpired(uint256 deadline, uint256 nowTs);
-    error StaleFeed(address feed, uint256 updatedAt, uint256 maxFeedAge);
-    error BadFeedAnswer(address feed, int256 answer);
-    error FeedAnswerAtLimit(address feed, int256 answer, int256 minAnswer, int256 maxAnswer);
-    error SequencerDown(address feed);
-    error SequencerGracePeriod(address feed, uint256 upSince, uint256 grace);
-    error MinOutBelowOracleBound(uint256 amountOutMinimum, uint256 oracleBound);
-    error AcceptablePriceOutOfBound(uint256 acceptablePrice, uint256 oracleBound);
-    error TradeCapExceeded(uint256 notionalUsd, uint256 cap);
-    error WindowCapExceeded(uint256 windowUsedUsd, uint256 notionalUsd, uint256 cap);
-    error WindowLossBudgetExceeded(uint256 windowLossUsd, uint256 lossUsd, uint256 budget);
-    error TotalLossBudgetExceeded(uint256 totalLossUsd, uint256 lossUsd, uint256 budget);
-    error PerpPositionLimitNotSet(address market);
-    error PerpMinMarginNotSet();
-    error PerpPositionLimitExceeded(int256 newSize, uint256 maxAbsSize);
-    error PerpFeeAboveSlippage(uint256 takerFeeBps, uint256 maxSlippageBps);
-    error PerpMarginTooLow(int256 equityUsd, uint256 requiredUsd);
-    error NotAReduction(int256 size, int256 sizeDelta);
-    // execution through the Safe (reason = the inner call's raw revert data)
-    error SafeCallReverted(address target, bytes reason);
-    error ApproveFailed(address token, bytes reason);
-    error SwapFailed(bytes reason);
-    error PerpCallFailed(bytes reason);
-    error OutputBelowMinimum(uint256 received, uint256 amountOutMinimum);
-    error InputOverspent(uint256 spent, uint256 amountIn);
-    error PerpFillMismatch(int256 sizeBefore, int256 sizeAfter, int256 sizeDelta);
 
     modifier onlySafe() {
         if (msg.sender != safe) revert NotSafe(msg.sender);
@@ -311,35 +164,33 @@ contract HedgeModule is ReentrancyGuard {
 
     // ------------------------------------------------------------------ configuration (Safe only)
 
-    /// @notice Replace the keeper key (0 disables hedging). Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setKeeper(address newKeeper) external onlySafe {
         emit KeeperSet(keeper, newKeeper);
         keeper = newKeeper;
     }
 
-    /// @notice Replace the guardian (0 = none). Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setGuardian(address newGuardian) external onlySafe {
         emit GuardianSet(guardian, newGuardian);
         guardian = newGuardian;
     }
 
-    /// @notice Set the Uniswap v3 SwapRouter used by `hedgeSwap` (0 disables swaps). Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setRouter(address newRouter) external onlySafe {
         if (newRouter == safe || newRouter == address(this)) revert InvalidRouter(newRouter);
         emit RouterSet(router, newRouter);
         router = newRouter;
     }
 
-    /// @notice Set the Uniswap v3 factory in which `setPoolAllowed` looks pools up (the router's factory). Pools
-    ///         already allowed stay allowed (the owners disallow them explicitly). Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setFactory(address newFactory) external onlySafe {
         if (newFactory == address(0)) revert ZeroAddress();
         emit FactorySet(factory, newFactory);
         factory = newFactory;
     }
 
-    /// @notice Allow or disallow the factory's pool of (tokenA, tokenB, fee) (fee in hundredths of a bip). Swaps
-    ///         go only through allowed pools. Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setPoolAllowed(address tokenA, address tokenB, uint24 fee, bool allowed) external onlySafe {
         if (fee == 0 || fee >= 1_000_000) revert InvalidFeeTier(fee);
         if (tokenA == tokenB) revert SameToken(tokenA);
@@ -366,9 +217,7 @@ contract HedgeModule is ReentrancyGuard {
         emit PoolSet(pool, t0, t1, fee, true);
     }
 
-    /// @notice Allow a token with its Chainlink-style USD feed and max feed age (seconds, <= MAX_FEED_AGE: the
-    ///         feed's heartbeat), or disallow it (`allowed = false` deletes its config). The token's decimals are
-    ///         read once here. A stablecoin needs its own (1.00) feed. Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setTokenConfig(address token, address feed, uint256 maxFeedAge, bool allowed) external onlySafe {
         if (token == address(0)) revert ZeroAddress();
         bool was = _tokens[token].allowed;
@@ -386,9 +235,7 @@ contract HedgeModule is ReentrancyGuard {
         emit TokenConfigSet(token, feed, maxFeedAge, dec, true);
     }
 
-    /// @notice Allow a perp market with the module's own USD feed for its underlying (the market's own price view
-    ///         is never trusted), or disallow it (config deleted). The quote token's decimals are read here. A
-    ///         market is traded only once it also has a position limit (`setPerpPositionLimit`). Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setPerpMarket(address market, address underlyingFeed, uint256 maxFeedAge, bool allowed) external onlySafe {
         if (market == address(0)) revert ZeroAddress();
         bool was = _markets[market].allowed;
@@ -406,25 +253,20 @@ contract HedgeModule is ReentrancyGuard {
         emit PerpMarketSet(market, underlyingFeed, maxFeedAge, true);
     }
 
-    /// @notice Cap |position size| (1e18 underlying units) a keeper trade may leave on `market`; a flip counts as
-    ///         its full new size; a trade that only shrinks |size| is always allowed. 0 = the keeper cannot trade
-    ///         the market. Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setPerpPositionLimit(address market, uint256 maxAbsSize) external onlySafe {
         perpMaxAbsSize[market] = maxAbsSize;
         emit PerpPositionLimitSet(market, maxAbsSize);
     }
 
-    /// @notice Minimum margin ratio after a perp trade that grows or flips a position: equity at the module's
-    ///         oracle >= |size| x oracle x bps / 1e4 (0 < bps <= 10000; 0 = no perp trading). Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setPerpMinMarginBps(uint256 bps) external onlySafe {
         if (bps > BPS) revert InvalidMarginBps(bps);
         perpMinMarginBps = bps;
         emit PerpMinMarginSet(bps);
     }
 
-    /// @notice Set the caps. `perTradeUsd` and `perWindowUsd` in usd wad (0 < perTrade <= perWindow <= 1e33),
-    ///         `windowSecs` in seconds (0 < w <= 30 days), `slippageBps` in bps (<= 1000). A new window length
-    ///         clears the window's notional and loss (not the total loss). Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setLimits(uint256 perTradeUsd, uint256 perWindowUsd, uint256 windowSecs, uint256 slippageBps)
         external
         onlySafe
@@ -441,8 +283,7 @@ contract HedgeModule is ReentrancyGuard {
         emit LimitsSet(perTradeUsd, perWindowUsd, windowSecs, slippageBps);
     }
 
-    /// @notice Set the loss budgets, usd wad: per rolling window and in total since the last reset
-    ///         (perWindow <= total <= 1e33). The total spent so far is kept. Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setLossBudgets(uint256 perWindowUsd, uint256 totalUsd) external onlySafe {
         if (perWindowUsd > totalUsd || totalUsd > MAX_NOTIONAL_USD) revert InvalidLossBudgets();
         lossBudgetWindowUsd = perWindowUsd;
@@ -450,22 +291,20 @@ contract HedgeModule is ReentrancyGuard {
         emit LossBudgetsSet(perWindowUsd, totalUsd);
     }
 
-    /// @notice Start the total loss over at 0 (the owners have looked at what was lost). Only the Safe.
+    /// @inheritdoc IHedgeModule
     function resetLossTotal() external onlySafe {
         emit LossTotalReset(lossTotalUsd);
         lossTotalUsd = 0;
     }
 
-    /// @notice TWAP window (seconds) of the allowed pools for the swap bound: 0 (feeds only) or 60..86400. The
-    ///         pools need enough observation cardinality to reach that far back, else swaps revert. Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setTwapWindow(uint256 secs) external onlySafe {
         if (secs != 0 && (secs < MIN_TWAP_SECONDS || secs > MAX_TWAP_SECONDS)) revert InvalidTwapWindow(secs);
         twapSeconds = secs;
         emit TwapWindowSet(secs);
     }
 
-    /// @notice Set (or clear with 0) the L2 sequencer-uptime feed and the grace period (seconds, <= 1 day) after
-    ///         it comes back up during which no trade is allowed. Only the Safe.
+    /// @inheritdoc IHedgeModule
     function setSequencerFeed(address feed, uint256 graceSecs) external onlySafe {
         if (graceSecs > MAX_SEQUENCER_GRACE) revert InvalidSequencerGrace(graceSecs);
         sequencerFeed = feed;
@@ -473,14 +312,14 @@ contract HedgeModule is ReentrancyGuard {
         emit SequencerFeedSet(feed, graceSecs);
     }
 
-    /// @notice Stop all hedging. The guardian or the Safe.
+    /// @inheritdoc IHedgeModule
     function pause() external {
         if (msg.sender != guardian && msg.sender != safe) revert NotGuardian(msg.sender);
         paused = true;
         emit ModulePaused(msg.sender);
     }
 
-    /// @notice Resume hedging. Only the Safe.
+    /// @inheritdoc IHedgeModule
     function unpause() external onlySafe {
         if (!paused) revert NotPaused();
         paused = false;
@@ -489,11 +328,7 @@ contract HedgeModule is ReentrancyGuard {
 
     // ------------------------------------------------------------------ hedges (keeper only)
 
-    /// @notice Swap `amountIn` raw units of `tokenIn` for `tokenOut` through the allowed pool (tokenIn, tokenOut,
-    ///         fee) on the configured router, from and to the Safe. `amountOutMinimum` (raw tokenOut units) must be
-    ///         at least the stricter of the feed-implied and the TWAP-implied output less `maxSlippageBps`;
-    ///         `deadline` is unix seconds. The loss at the feeds is charged to the loss budgets.
-    /// @return amountOut Raw tokenOut units the Safe received (0 if the module paused itself: budget spent).
+    /// @inheritdoc IHedgeModule
     function hedgeSwap(
         address tokenIn,
         address tokenOut,
@@ -515,12 +350,7 @@ contract HedgeModule is ReentrancyGuard {
         emit HedgeExecuted(venue, tokenIn, tokenOut, fee, amountIn, amountOut, q.notional, q.priceIn, q.priceOut);
     }
 
-    /// @notice Change the Safe's perp position on `market` by `sizeDelta` (1e18 underlying units, + buys). For a buy
-    ///         `acceptablePrice` (1e18 quote per underlying) must be <= oracle * (1 + maxSlippage - takerFee); for a
-    ///         sell >= oracle * (1 - maxSlippage + takerFee). |new size| must stay within the market's limit (a flip
-    ///         counts in full) and the margin ratio at the oracle >= perpMinMarginBps after a trade that grows or
-    ///         flips. The drop of the Safe's equity in the market at the oracle is charged to the loss budgets.
-    ///         Margin must already be in the market (the module never moves margin).
+    /// @inheritdoc IHedgeModule
     function hedgePerp(address market, int256 sizeDelta, uint256 acceptablePrice)
         external
         onlyActiveKeeper
@@ -549,9 +379,7 @@ contract HedgeModule is ReentrancyGuard {
         emit PerpHedgeExecuted(market, sizeDelta, acceptablePrice, oraclePrice, notional, sizeAfter);
     }
 
-    /// @notice The guardian (or the Safe) moves a perp position toward 0 by `sizeDelta` (opposite sign to the
-    ///         position, |sizeDelta| <= |size|; never a flip) at the oracle-bounded acceptable price. Allowed while
-    ///         paused; uses no window notional; its loss is recorded in the window and total but never blocks it.
+    /// @inheritdoc IHedgeModule
     function guardianReducePerp(address market, int256 sizeDelta) external nonReentrant {
         if (msg.sender != guardian && msg.sender != safe) revert NotGuardian(msg.sender);
         (, uint256 oraclePrice, uint256 bound) = _quotePerp(market, sizeDelta);
@@ -572,9 +400,7 @@ contract HedgeModule is ReentrancyGuard {
 
     // ------------------------------------------------------------------ views
 
-    /// @notice Oracle quote for a swap of `amountIn` raw tokenIn units in the allowed pool (tokenIn, tokenOut,
-    ///         fee): notional (usd wad, rounded up), the oracle output (raw tokenOut units: the stricter of the feeds
-    ///         and the pool's TWAP) and the smallest `amountOutMinimum` `hedgeSwap` accepts (that less maxSlippageBps).
+    /// @inheritdoc IHedgeModule
     function quoteSwap(address tokenIn, address tokenOut, uint24 fee, uint256 amountIn)
         external
         view
@@ -584,8 +410,7 @@ contract HedgeModule is ReentrancyGuard {
         minAmountOut = _minOut(expectedOut);
     }
 
-    /// @notice Oracle quote for a perp trade: notional (usd wad), oracle price and the acceptable-price bound
-    ///         (1e18 quote per underlying; a max for buys, a min for sells; the market's taker fee included).
+    /// @inheritdoc IHedgeModule
     function quotePerp(address market, int256 sizeDelta)
         external
         view
@@ -594,7 +419,7 @@ contract HedgeModule is ReentrancyGuard {
         return _quotePerp(market, sizeDelta);
     }
 
-    /// @notice Config of `token`: feed, max feed age (seconds), decimals, allowed.
+    /// @inheritdoc IHedgeModule
     function tokenConfig(address token)
         external
         view
@@ -604,20 +429,18 @@ contract HedgeModule is ReentrancyGuard {
         return (c.feed, c.maxFeedAge, c.decimals, c.allowed);
     }
 
-    /// @notice Notional (usd wad) and number of time buckets (<= 33) inside the rolling window now.
+    /// @inheritdoc IHedgeModule
     function windowUsage() external view returns (uint256 notionalUsd, uint256 buckets) {
         (notionalUsd,, buckets) = _windowSums();
     }
 
-    /// @notice Loss at the oracle inside the rolling window and since the last reset, usd wad (the budgets are
-    ///         `lossBudgetWindowUsd` and `lossBudgetTotalUsd`).
+    /// @inheritdoc IHedgeModule
     function lossUsage() external view returns (uint256 windowLossUsd, uint256 totalLossUsd) {
         (, windowLossUsd,) = _windowSums();
         totalLossUsd = lossTotalUsd;
     }
 
-    /// @notice Every parameter (not the paused flag, not window or loss state); the allowed pools, tokens and
-    ///         markets are listed sorted ascending by address.
+    /// @inheritdoc IHedgeModule
     function params() public view returns (Params memory p) {
         (p.version, p.chainId, p.module, p.safe) = (PARAMS_VERSION, block.chainid, address(this), safe);
         (p.keeper, p.guardian, p.router) = (keeper, guardian, router);
@@ -646,14 +469,7 @@ contract HedgeModule is ReentrancyGuard {
         (p.sequencerFeed, p.sequencerGraceSeconds) = (sequencerFeed, sequencerGraceSeconds);
     }
 
-    /// @notice keccak256(abi.encode(params())): the ABI encoding of the single tuple
-    ///         (bytes32 version, uint256 chainId, address module, address safe, address keeper, address guardian,
-    ///          address router, uint256 maxNotionalPerTradeUsd, uint256 maxNotionalPerWindowUsd, uint256 windowSeconds,
-    ///          uint256 maxSlippageBps, (address pool, address token0, address token1, uint256 fee)[] pools,
-    ///          (address token, address feed, uint256 maxFeedAge, uint256 decimals)[] tokens,
-    ///          (address market, address feed, uint256 maxFeedAge, uint256 maxAbsSize)[] markets, address factory,
-    ///          uint256 lossBudgetWindowUsd, uint256 lossBudgetTotalUsd, uint256 twapSeconds,
-    ///          uint256 perpMinMarginBps, address sequencerFeed, uint256 sequencerGraceSeconds).
+    /// @inheritdoc IHedgeModule
     function paramsHash() external view returns (bytes32) {
         return keccak256(abi.encode(params()));
     }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {HedgeModule} from "../src/HedgeModule.sol";
+import {IHedgeModule} from "../src/IHedgeModule.sol";
 import {HMTestBase} from "./helpers/HMTestBase.sol";
 
 /// @notice Wiring through the real Safe, construction, and access control: only the Safe configures, only the
@@ -31,7 +32,7 @@ contract HedgeModuleAccessTest is HMTestBase {
         assertEq(age, 1 days);
         assertEq(dec, 6);
         assertTrue(ok);
-        HedgeModule.MarketParams memory mp = module.params().markets[0];
+        IHedgeModule.MarketParams memory mp = module.params().markets[0];
         assertEq(mp.market, address(perp));
         assertEq(mp.feed, address(ethFeed));
         assertEq(mp.maxFeedAge, 1 hours);
@@ -44,17 +45,17 @@ contract HedgeModuleAccessTest is HMTestBase {
     }
 
     function test_constructor_rejectsZeroSafe() public {
-        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        vm.expectRevert(IHedgeModule.ZeroAddress.selector);
         new HedgeModule(address(0), keeper, guardian);
     }
 
     function test_freshModule_failsClosed() public {
         HedgeModule fresh = new HedgeModule(safe, keeper, guardian);
         vm.prank(keeper);
-        vm.expectRevert(HedgeModule.RouterNotSet.selector);
+        vm.expectRevert(IHedgeModule.RouterNotSet.selector);
         fresh.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 0, block.timestamp);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.MarketNotAllowed.selector, address(perp)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.MarketNotAllowed.selector, address(perp)));
         fresh.hedgePerp(address(perp), 1e18, 2100e18);
     }
 
@@ -90,7 +91,7 @@ contract HedgeModuleAccessTest is HMTestBase {
                 vm.prank(callers[j]);
                 (bool ok, bytes memory ret) = address(module).call(calls[i]);
                 assertFalse(ok);
-                assertEq(ret, abi.encodeWithSelector(HedgeModule.NotSafe.selector, callers[j]));
+                assertEq(ret, abi.encodeWithSelector(IHedgeModule.NotSafe.selector, callers[j]));
             }
         }
         assertEq(module.paramsHash(), before);
@@ -102,16 +103,16 @@ contract HedgeModuleAccessTest is HMTestBase {
         vm.prank(caller);
         (bool ok, bytes memory ret) = address(module).call(calls[which % calls.length]);
         assertFalse(ok);
-        assertEq(ret, abi.encodeWithSelector(HedgeModule.NotSafe.selector, caller));
+        assertEq(ret, abi.encodeWithSelector(IHedgeModule.NotSafe.selector, caller));
     }
 
     function testFuzz_hedges_onlyKeeper(address caller) public {
         vm.assume(caller != keeper);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotKeeper.selector, caller));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotKeeper.selector, caller));
         module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 0, block.timestamp);
         vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotKeeper.selector, caller));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotKeeper.selector, caller));
         module.hedgePerp(address(perp), 1e18, 2010e18);
     }
 
@@ -121,7 +122,7 @@ contract HedgeModuleAccessTest is HMTestBase {
         emit KeeperSet(keeper, k2);
         _asSafe(abi.encodeCall(HedgeModule.setKeeper, (k2)));
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotKeeper.selector, keeper));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotKeeper.selector, keeper));
         module.hedgePerp(address(perp), 1e18, 2010e18);
         vm.prank(k2);
         module.hedgePerp(address(perp), 1e18, 2010e18);
@@ -137,15 +138,15 @@ contract HedgeModuleAccessTest is HMTestBase {
         vm.prank(guardian);
         module.pause();
         assertTrue(module.paused());
-        _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.Paused.selector));
+        _hedgeOneWethExpectRevert(abi.encodeWithSelector(IHedgeModule.Paused.selector));
         vm.prank(keeper);
-        vm.expectRevert(HedgeModule.Paused.selector);
+        vm.expectRevert(IHedgeModule.Paused.selector);
         module.hedgePerp(address(perp), 1e18, 2010e18);
         vm.prank(guardian);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotSafe.selector, guardian));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotSafe.selector, guardian));
         module.unpause();
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotSafe.selector, keeper));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotSafe.selector, keeper));
         module.unpause();
         _asSafe(abi.encodeCall(HedgeModule.unpause, ()));
         assertFalse(module.paused());
@@ -157,10 +158,10 @@ contract HedgeModuleAccessTest is HMTestBase {
         assertTrue(module.paused());
         _asSafe(abi.encodeCall(HedgeModule.unpause, ()));
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotGuardian.selector, keeper));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotGuardian.selector, keeper));
         module.pause();
         vm.prank(safe);
-        vm.expectRevert(HedgeModule.NotPaused.selector);
+        vm.expectRevert(IHedgeModule.NotPaused.selector);
         module.unpause();
     }
 }

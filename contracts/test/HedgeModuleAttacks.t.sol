@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {HedgeModule} from "../src/HedgeModule.sol";
+import {IHedgeModule} from "../src/IHedgeModule.sol";
 import {PerpMarket} from "../src/PerpMarket.sol";
 import {PriceFeed} from "../src/PriceFeed.sol";
 import {HMToken} from "./helpers/HMToken.sol";
@@ -98,7 +99,7 @@ contract HedgeModuleAttacksTest is HMTestBase {
     ///         limit x price x max rate x days = 50 x 2,000 x 1 % x 7 = $7,000; the Safe is never liquidatable.
     function test_attack1_perpsEscapeTheCaps_boundedByLimitAndFunding() public {
         _realPerp(200_000e6);
-        _keeperPerpReverts(40e18, abi.encodeWithSelector(HedgeModule.PerpPositionLimitNotSet.selector, address(pm)));
+        _keeperPerpReverts(40e18, abi.encodeWithSelector(IHedgeModule.PerpPositionLimitNotSet.selector, address(pm)));
 
         _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(pm), 50e18)));
         _keeperPerp(40e18); // $80k
@@ -106,7 +107,7 @@ contract HedgeModuleAttacksTest is HMTestBase {
         for (uint256 w; w < 4; ++w) {
             _nextWindow();
             _keeperPerpReverts(
-                40e18, abi.encodeWithSelector(HedgeModule.PerpPositionLimitExceeded.selector, int256(80e18), 50e18)
+                40e18, abi.encodeWithSelector(IHedgeModule.PerpPositionLimitExceeded.selector, int256(80e18), 50e18)
             );
         }
         _keeperPerp(10e18); // exactly the limit
@@ -139,7 +140,7 @@ contract HedgeModuleAttacksTest is HMTestBase {
         _asSafe(abi.encodeCall(HedgeModule.setPerpMinMarginBps, (2_500)));
         uint256 b = _bound(45e18);
         vm.prank(keeper);
-        vm.expectPartialRevert(HedgeModule.PerpMarginTooLow.selector);
+        vm.expectPartialRevert(IHedgeModule.PerpMarginTooLow.selector);
         module.hedgePerp(address(pm), 45e18, b); // $90k on $20k
         _keeperPerp(39e18); // $78k: 25.6 %
     }
@@ -185,7 +186,7 @@ contract HedgeModuleAttacksTest is HMTestBase {
         vm.prank(venueOwner);
         pm.executeParams();
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpFeeAboveSlippage.selector, 100, SLIP_BPS));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PerpFeeAboveSlippage.selector, 100, SLIP_BPS));
         module.hedgePerp(address(pm), 10e18, 2_500e18);
     }
 
@@ -198,7 +199,7 @@ contract HedgeModuleAttacksTest is HMTestBase {
             try module.hedgePerp(address(perp), 1e18, 2010e18) {
                 ok++;
             } catch (bytes memory r) {
-                assertEq(bytes4(r), HedgeModule.WindowLossBudgetExceeded.selector);
+                assertEq(bytes4(r), IHedgeModule.WindowLossBudgetExceeded.selector);
                 break;
             }
         }
@@ -222,7 +223,7 @@ contract HedgeModuleAttacksTest is HMTestBase {
         // the attacker's pool: same tokens, another tier, priced 0.5 % below the oracle, a thin single LP
         _createPool(uniFactory, weth, usdc, 500, 10, 1990e18, 1e18, 1e13);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotAllowed.selector, address(weth), address(usdc), 500));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PoolNotAllowed.selector, address(weth), address(usdc), 500));
         module.hedgeSwap(address(weth), address(usdc), 500, 1e18, 1990e6, block.timestamp);
 
         // the attacker controls the venue (the mock router: pays 49 bps below the oracle, every window, forever)
@@ -269,14 +270,14 @@ contract HedgeModuleAttacksTest is HMTestBase {
         (,, uint256 twapMin) = module.quoteSwap(address(weth), address(usdc), FEE, 1e18);
         assertApproxEqRel(twapMin, 2010e6 * 9950 / 10_000, 0.0002e18); // the market less 50 bps
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.MinOutBelowOracleBound.selector, feedMin, twapMin));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.MinOutBelowOracleBound.selector, feedMin, twapMin));
         module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, feedMin, block.timestamp);
     }
 
     /// @notice maxFeedAge above the 1-day heartbeat ceiling is refused (was up to 3 days).
     function test_attack5_feedAgeCeiling() public {
         vm.prank(safe);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 3 days));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidFeedAge.selector, 3 days));
         module.setTokenConfig(address(weth), address(ethFeed), 3 days, true);
         assertEq(module.MAX_FEED_AGE(), 1 days);
     }
@@ -285,16 +286,16 @@ contract HedgeModuleAttacksTest is HMTestBase {
     function test_attack5_sequencerDownOrInGrace() public {
         HMMockFeed seq = new HMMockFeed(0, 1); // answer 1 = down
         _asSafe(abi.encodeCall(HedgeModule.setSequencerFeed, (address(seq), 1 hours)));
-        _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.SequencerDown.selector, address(seq)));
+        _hedgeOneWethExpectRevert(abi.encodeWithSelector(IHedgeModule.SequencerDown.selector, address(seq)));
         seq.set(0, block.timestamp - 10 minutes); // up again 10 minutes ago
         _hedgeOneWethExpectRevert(
             abi.encodeWithSelector(
-                HedgeModule.SequencerGracePeriod.selector, address(seq), block.timestamp - 10 minutes, 1 hours
+                IHedgeModule.SequencerGracePeriod.selector, address(seq), block.timestamp - 10 minutes, 1 hours
             )
         );
         seq.set(1, block.timestamp);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.SequencerDown.selector, address(seq)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.SequencerDown.selector, address(seq)));
         module.hedgePerp(address(perp), 1e18, 2010e18);
         seq.set(0, block.timestamp - 2 hours);
         assertGt(_swapWeth(1e18), 0);
@@ -307,7 +308,7 @@ contract HedgeModuleAttacksTest is HMTestBase {
         _asSafe(abi.encodeCall(HedgeModule.setTokenConfig, (address(weth), address(proxy), 1 hours, true)));
         _hedgeOneWethExpectRevert(
             abi.encodeWithSelector(
-                HedgeModule.FeedAnswerAtLimit.selector,
+                IHedgeModule.FeedAnswerAtLimit.selector,
                 address(proxy),
                 int256(10_000e8),
                 int256(100e8),
@@ -327,9 +328,9 @@ contract HedgeModuleAttacksTest is HMTestBase {
         module.hedgePerp(address(perp), 25e18, 2010e18);
         _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 10e18)));
         vm.startPrank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpPositionLimitExceeded.selector, int256(-25e18), 10e18));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PerpPositionLimitExceeded.selector, int256(-25e18), 10e18));
         module.hedgePerp(address(perp), -50e18, 1990e18);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpPositionLimitExceeded.selector, int256(-11e18), 10e18));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PerpPositionLimitExceeded.selector, int256(-11e18), 10e18));
         module.hedgePerp(address(perp), -36e18, 1990e18);
         module.hedgePerp(address(perp), -20e18, 1990e18); // +25 -> +5: a reduction
         module.hedgePerp(address(perp), -15e18, 1990e18); // +5 -> -10: a flip within the limit
@@ -340,15 +341,15 @@ contract HedgeModuleAttacksTest is HMTestBase {
         vm.prank(guardian);
         module.pause();
         vm.startPrank(guardian);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotAReduction.selector, int256(-10e18), int256(-1e18)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotAReduction.selector, int256(-10e18), int256(-1e18)));
         module.guardianReducePerp(address(perp), -1e18);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotAReduction.selector, int256(-10e18), int256(11e18)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotAReduction.selector, int256(-10e18), int256(11e18)));
         module.guardianReducePerp(address(perp), 11e18);
         module.guardianReducePerp(address(perp), 4e18);
         vm.stopPrank();
         assertEq(perp.sizeOf(safe), -6e18);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.NotGuardian.selector, keeper));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotGuardian.selector, keeper));
         module.guardianReducePerp(address(perp), 1e18);
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {HedgeModule} from "../src/HedgeModule.sol";
+import {IHedgeModule} from "../src/IHedgeModule.sol";
 import {HMToken} from "./helpers/HMToken.sol";
 import {HMMockFeed} from "./helpers/HMMockFeed.sol";
 import {HMTestBase} from "./helpers/HMTestBase.sol";
@@ -22,7 +23,7 @@ contract HedgeModuleConfigTest is HMTestBase {
         ];
         for (uint256 i; i < bad.length; ++i) {
             vm.prank(safe);
-            vm.expectRevert(HedgeModule.InvalidLimits.selector);
+            vm.expectRevert(IHedgeModule.InvalidLimits.selector);
             module.setLimits(bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
         }
         vm.expectEmit(address(module));
@@ -33,51 +34,51 @@ contract HedgeModuleConfigTest is HMTestBase {
 
     function test_config_validation() public {
         vm.startPrank(safe);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidRouter.selector, safe));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidRouter.selector, safe));
         module.setRouter(safe);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidRouter.selector, address(module)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidRouter.selector, address(module)));
         module.setRouter(address(module));
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeeTier.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidFeeTier.selector, 0));
         module.setPoolAllowed(address(weth), address(usdc), 0, true);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeeTier.selector, 1_000_000));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidFeeTier.selector, 1_000_000));
         module.setPoolAllowed(address(weth), address(usdc), 1_000_000, true);
         (address t0, address t1) =
             address(weth) < address(junk) ? (address(weth), address(junk)) : (address(junk), address(weth));
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotFound.selector, t0, t1, uint24(500)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PoolNotFound.selector, t0, t1, uint24(500)));
         module.setPoolAllowed(address(weth), address(junk), 500, true);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.SameToken.selector, address(weth)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.SameToken.selector, address(weth)));
         module.setPoolAllowed(address(weth), address(weth), 500, true);
-        vm.expectRevert(HedgeModule.InvalidLossBudgets.selector);
+        vm.expectRevert(IHedgeModule.InvalidLossBudgets.selector);
         module.setLossBudgets(2, 1);
-        vm.expectRevert(HedgeModule.InvalidLossBudgets.selector);
+        vm.expectRevert(IHedgeModule.InvalidLossBudgets.selector);
         module.setLossBudgets(1, 1e33 + 1);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidTwapWindow.selector, 59));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidTwapWindow.selector, 59));
         module.setTwapWindow(59);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidTwapWindow.selector, 1 days + 1));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidTwapWindow.selector, 1 days + 1));
         module.setTwapWindow(1 days + 1);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidMarginBps.selector, 10_001));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidMarginBps.selector, 10_001));
         module.setPerpMinMarginBps(10_001);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidSequencerGrace.selector, 1 days + 1));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidSequencerGrace.selector, 1 days + 1));
         module.setSequencerFeed(address(1), 1 days + 1);
-        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        vm.expectRevert(IHedgeModule.ZeroAddress.selector);
         module.setFactory(address(0));
-        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        vm.expectRevert(IHedgeModule.ZeroAddress.selector);
         module.setTokenConfig(address(0), address(usdcFeed), 1 days, true);
-        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        vm.expectRevert(IHedgeModule.ZeroAddress.selector);
         module.setTokenConfig(address(junk), address(0), 1 days, true);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidFeedAge.selector, 0));
         module.setTokenConfig(address(junk), address(usdcFeed), 0, true);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 1 days + 1));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidFeedAge.selector, 1 days + 1));
         module.setTokenConfig(address(junk), address(usdcFeed), 1 days + 1, true);
         HMToken huge = new HMToken("Huge", "HUGE", 40);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidDecimals.selector, address(huge), 40));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidDecimals.selector, address(huge), 40));
         module.setTokenConfig(address(huge), address(usdcFeed), 1 days, true);
         HMMockFeed oddFeed = new HMMockFeed(40, 1);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidDecimals.selector, address(oddFeed), 40));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidDecimals.selector, address(oddFeed), 40));
         module.setPerpMarket(address(perp), address(oddFeed), 1 hours, true);
-        vm.expectRevert(HedgeModule.ZeroAddress.selector);
+        vm.expectRevert(IHedgeModule.ZeroAddress.selector);
         module.setPerpMarket(address(0), address(ethFeed), 1 hours, true);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.InvalidFeedAge.selector, 0));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.InvalidFeedAge.selector, 0));
         module.setPerpMarket(address(perp), address(ethFeed), 0, true);
         vm.stopPrank();
     }
@@ -91,16 +92,16 @@ contract HedgeModuleConfigTest is HMTestBase {
         for (uint24 f = 1; f <= 15; ++f) {
             module.setPoolAllowed(address(usdc), address(weth), f, true);
         }
-        vm.expectRevert(HedgeModule.ListFull.selector);
+        vm.expectRevert(IHedgeModule.ListFull.selector);
         module.setPoolAllowed(address(weth), address(usdc), 16, true);
         module.setPoolAllowed(address(weth), address(usdc), FEE, true); // already allowed: no duplicate
         module.setPoolAllowed(address(weth), address(usdc), 7, false);
         module.setPoolAllowed(address(weth), address(usdc), 7, false); // idempotent
         module.setPoolAllowed(address(weth), address(usdc), 16, true); // the freed place is usable again
-        vm.expectRevert(HedgeModule.ListFull.selector);
+        vm.expectRevert(IHedgeModule.ListFull.selector);
         module.setPoolAllowed(address(weth), address(usdc), 7, true);
         vm.stopPrank();
-        HedgeModule.PoolParams[] memory pools = module.params().pools;
+        IHedgeModule.PoolParams[] memory pools = module.params().pools;
         assertEq(pools.length, 16);
         for (uint256 i = 1; i < pools.length; ++i) {
             assertLt(uint160(pools[i - 1].pool), uint160(pools[i].pool));
@@ -118,11 +119,11 @@ contract HedgeModuleConfigTest is HMTestBase {
         assertEq(f, address(0));
         assertFalse(ok);
         assertEq(module.params().tokens.length, 1);
-        _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.TokenNotAllowed.selector, address(usdc)));
+        _hedgeOneWethExpectRevert(abi.encodeWithSelector(IHedgeModule.TokenNotAllowed.selector, address(usdc)));
         _asSafe(abi.encodeCall(HedgeModule.setPerpMarket, (address(perp), address(0), 0, false)));
         assertEq(module.params().markets.length, 0);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.MarketNotAllowed.selector, address(perp)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.MarketNotAllowed.selector, address(perp)));
         module.hedgePerp(address(perp), 1e18, 2010e18);
     }
 
@@ -136,16 +137,16 @@ contract HedgeModuleConfigTest is HMTestBase {
         _asSafe(abi.encodeCall(HedgeModule.setSequencerFeed, (address(0x5E0), 3600)));
         (address t0, address t1) =
             address(usdc) < address(weth) ? (address(usdc), address(weth)) : (address(weth), address(usdc));
-        HedgeModule.TokenParams[] memory toks = new HedgeModule.TokenParams[](2);
+        IHedgeModule.TokenParams[] memory toks = new IHedgeModule.TokenParams[](2);
         toks[0] = _tp(t0);
         toks[1] = _tp(t1);
-        HedgeModule.MarketParams[] memory mkts = new HedgeModule.MarketParams[](1);
-        mkts[0] = HedgeModule.MarketParams(address(perp), address(ethFeed), 1 hours, 50e18);
-        HedgeModule.PoolParams[] memory pools = new HedgeModule.PoolParams[](2);
+        IHedgeModule.MarketParams[] memory mkts = new IHedgeModule.MarketParams[](1);
+        mkts[0] = IHedgeModule.MarketParams(address(perp), address(ethFeed), 1 hours, 50e18);
+        IHedgeModule.PoolParams[] memory pools = new IHedgeModule.PoolParams[](2);
         (address pa, uint256 fa, address pb, uint256 fb) =
             mockPool < pool500 ? (mockPool, uint256(FEE), pool500, uint256(500)) : (pool500, 500, mockPool, FEE);
-        pools[0] = HedgeModule.PoolParams(pa, t0, t1, fa);
-        pools[1] = HedgeModule.PoolParams(pb, t0, t1, fb);
+        pools[0] = IHedgeModule.PoolParams(pa, t0, t1, fa);
+        pools[1] = IHedgeModule.PoolParams(pb, t0, t1, fb);
         bytes memory head1 = abi.encode(
             keccak256("HedgeModule.params.v2"),
             block.chainid,
@@ -178,9 +179,9 @@ contract HedgeModuleConfigTest is HMTestBase {
         assertEq(module.paramsHash(), keccak256(abi.encode(module.params())));
     }
 
-    function _tp(address t) internal view returns (HedgeModule.TokenParams memory) {
+    function _tp(address t) internal view returns (IHedgeModule.TokenParams memory) {
         (address f, uint256 age, uint8 dec,) = module.tokenConfig(t);
-        return HedgeModule.TokenParams(t, f, age, dec);
+        return IHedgeModule.TokenParams(t, f, age, dec);
     }
 
     function _shiftOffsets(bytes memory tail, uint256 n, uint256 by) internal pure returns (bytes memory out) {

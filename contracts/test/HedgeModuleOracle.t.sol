@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {HedgeModule} from "../src/HedgeModule.sol";
+import {IHedgeModule} from "../src/IHedgeModule.sol";
 import {HMToken} from "./helpers/HMToken.sol";
 import {HMMockFeed} from "./helpers/HMMockFeed.sol";
 import {HMTestBase} from "./helpers/HMTestBase.sol";
@@ -15,7 +16,7 @@ contract HedgeModuleOracleTest is HMTestBase {
         uint256 bound_ = _minOutWethToUsdc(1e18);
         assertEq(bound_, 1990e6);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.MinOutBelowOracleBound.selector, bound_ - 1, bound_));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.MinOutBelowOracleBound.selector, bound_ - 1, bound_));
         module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, bound_ - 1, block.timestamp);
         vm.prank(keeper);
         module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, bound_, block.timestamp); // exactly the bound: ok
@@ -25,7 +26,7 @@ contract HedgeModuleOracleTest is HMTestBase {
         vm.warp(block.timestamp + 1 hours + 1); // WETH feed max age 1 hour
         uint256 updatedAt = block.timestamp - 1 hours - 1;
         _hedgeOneWethExpectRevert(
-            abi.encodeWithSelector(HedgeModule.StaleFeed.selector, address(ethFeed), updatedAt, 1 hours)
+            abi.encodeWithSelector(IHedgeModule.StaleFeed.selector, address(ethFeed), updatedAt, 1 hours)
         );
         ethFeed.setAnswer(2000e8);
         _swapWeth(1e18);
@@ -38,13 +39,13 @@ contract HedgeModuleOracleTest is HMTestBase {
         for (uint256 i; i < answers.length; ++i) {
             f.set(answers[i], block.timestamp);
             vm.prank(keeper);
-            vm.expectRevert(abi.encodeWithSelector(HedgeModule.BadFeedAnswer.selector, address(f), answers[i]));
+            vm.expectRevert(abi.encodeWithSelector(IHedgeModule.BadFeedAnswer.selector, address(f), answers[i]));
             module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 0, block.timestamp);
         }
         f.set(2000e8, block.timestamp + 1); // future timestamp
         vm.prank(keeper);
         vm.expectRevert(
-            abi.encodeWithSelector(HedgeModule.StaleFeed.selector, address(f), block.timestamp + 1, 1 hours)
+            abi.encodeWithSelector(IHedgeModule.StaleFeed.selector, address(f), block.timestamp + 1, 1 hours)
         );
         module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 0, block.timestamp);
         f.set(2000e18, block.timestamp);

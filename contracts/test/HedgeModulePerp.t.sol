@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {HedgeModule} from "../src/HedgeModule.sol";
+import {IHedgeModule} from "../src/IHedgeModule.sol";
 import {PriceFeed} from "../src/PriceFeed.sol";
 import {AggregatorV3Interface} from "../src/interfaces/AggregatorV3Interface.sol";
 import {HMMockPerp} from "./helpers/HMMockPerp.sol";
@@ -29,22 +30,22 @@ contract HedgeModulePerpTest is HMTestBase {
 
     function test_hedgePerp_rejections() public {
         vm.startPrank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.MarketNotAllowed.selector, address(0xdead)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.MarketNotAllowed.selector, address(0xdead)));
         module.hedgePerp(address(0xdead), 1e18, 2010e18);
-        vm.expectRevert(HedgeModule.ZeroAmount.selector);
+        vm.expectRevert(IHedgeModule.ZeroAmount.selector);
         module.hedgePerp(address(perp), 0, 2010e18);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.AcceptablePriceOutOfBound.selector, 2010e18 + 1, 2010e18));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.AcceptablePriceOutOfBound.selector, 2010e18 + 1, 2010e18));
         module.hedgePerp(address(perp), 1e18, 2010e18 + 1);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.AcceptablePriceOutOfBound.selector, 1990e18 - 1, 1990e18));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.AcceptablePriceOutOfBound.selector, 1990e18 - 1, 1990e18));
         module.hedgePerp(address(perp), -1e18, 1990e18 - 1);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.TradeCapExceeded.selector, 100_002e18, PER_TRADE));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.TradeCapExceeded.selector, 100_002e18, PER_TRADE));
         module.hedgePerp(address(perp), -50.001e18, 2000e18);
         vm.stopPrank();
         vm.warp(block.timestamp + 1 hours + 1);
         vm.prank(keeper);
         vm.expectRevert(
             abi.encodeWithSelector(
-                HedgeModule.StaleFeed.selector, address(ethFeed), block.timestamp - 1 hours - 1, 1 hours
+                IHedgeModule.StaleFeed.selector, address(ethFeed), block.timestamp - 1 hours - 1, 1 hours
             )
         );
         module.hedgePerp(address(perp), 1e18, 2010e18);
@@ -55,14 +56,14 @@ contract HedgeModulePerpTest is HMTestBase {
         vm.prank(keeper);
         vm.expectRevert(
             abi.encodeWithSelector(
-                HedgeModule.PerpCallFailed.selector, abi.encodeWithSelector(HMMockPerp.PerpBoom.selector, int256(1e18))
+                IHedgeModule.PerpCallFailed.selector, abi.encodeWithSelector(HMMockPerp.PerpBoom.selector, int256(1e18))
             )
         );
         module.hedgePerp(address(perp), 1e18, 2010e18);
         perp.setBehaviour(false, 5_000, false); // fills half: state check catches it
         vm.prank(keeper);
         vm.expectRevert(
-            abi.encodeWithSelector(HedgeModule.PerpFillMismatch.selector, int256(0), int256(0.5e18), int256(1e18))
+            abi.encodeWithSelector(IHedgeModule.PerpFillMismatch.selector, int256(0), int256(0.5e18), int256(1e18))
         );
         module.hedgePerp(address(perp), 1e18, 2010e18);
     }
@@ -71,10 +72,10 @@ contract HedgeModulePerpTest is HMTestBase {
         _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 3e18)));
         vm.startPrank(keeper);
         module.hedgePerp(address(perp), 3e18, 2010e18);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpPositionLimitExceeded.selector, int256(3.1e18), 3e18));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PerpPositionLimitExceeded.selector, int256(3.1e18), 3e18));
         module.hedgePerp(address(perp), 0.1e18, 2010e18);
         module.hedgePerp(address(perp), -6e18, 1990e18); // flips to -3: at the limit
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PerpPositionLimitExceeded.selector, int256(-4e18), 3e18));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PerpPositionLimitExceeded.selector, int256(-4e18), 3e18));
         module.hedgePerp(address(perp), -1e18, 1990e18);
         vm.stopPrank();
         _asSafe(abi.encodeCall(HedgeModule.setPerpPositionLimit, (address(perp), 1e18)));
@@ -96,7 +97,7 @@ contract HedgeModulePerpTest is HMTestBase {
         vm.prank(keeper); // a sell at 1990 is acceptable to the module; the market fills at the acceptable price
         module.hedgePerp(address(bent), -1e18, minSell);
         vm.prank(keeper); // a buy above the module's bound is refused even though the market thinks 4000 is fair
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.AcceptablePriceOutOfBound.selector, 4000e18, 2010e18));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.AcceptablePriceOutOfBound.selector, 4000e18, 2010e18));
         module.hedgePerp(address(bent), 1e18, 4000e18);
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {HedgeModule} from "../src/HedgeModule.sol";
+import {IHedgeModule} from "../src/IHedgeModule.sol";
 import {HMToken} from "./helpers/HMToken.sol";
 import {HMTestBase} from "./helpers/HMTestBase.sol";
 
@@ -63,24 +64,24 @@ contract HedgeModuleSwapTest is HMTestBase {
         _asSafe(abi.encodeCall(HedgeModule.setPoolAllowed, (address(junk), address(usdc), FEE, true)));
         _asSafe(abi.encodeCall(HedgeModule.setPoolAllowed, (address(junk), address(weth), FEE, true)));
         vm.startPrank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotAllowed.selector, address(weth), address(usdc), 500));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PoolNotAllowed.selector, address(weth), address(usdc), 500));
         module.hedgeSwap(address(weth), address(usdc), 500, 1e18, 1990e6, t);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.TokenNotAllowed.selector, address(junk)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.TokenNotAllowed.selector, address(junk)));
         module.hedgeSwap(address(junk), address(usdc), FEE, 1e18, 1990e6, t);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.TokenNotAllowed.selector, address(junk)));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.TokenNotAllowed.selector, address(junk)));
         module.hedgeSwap(address(weth), address(junk), FEE, 1e18, 1990e6, t);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotAllowed.selector, address(weth), address(weth), FEE));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PoolNotAllowed.selector, address(weth), address(weth), FEE));
         module.hedgeSwap(address(weth), address(weth), FEE, 1e18, 1e18, t);
-        vm.expectRevert(HedgeModule.ZeroAmount.selector);
+        vm.expectRevert(IHedgeModule.ZeroAmount.selector);
         module.hedgeSwap(address(weth), address(usdc), FEE, 0, 0, t);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.DeadlineExpired.selector, t - 1, t));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.DeadlineExpired.selector, t - 1, t));
         module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 1990e6, t - 1);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.TradeCapExceeded.selector, 100_002e18, PER_TRADE));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.TradeCapExceeded.selector, 100_002e18, PER_TRADE));
         module.hedgeSwap(address(weth), address(usdc), FEE, 50.001e18, 100_002e6, t);
         vm.stopPrank();
         _asSafe(abi.encodeCall(HedgeModule.setRouter, (address(0))));
         vm.prank(keeper);
-        vm.expectRevert(HedgeModule.RouterNotSet.selector);
+        vm.expectRevert(IHedgeModule.RouterNotSet.selector);
         module.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 1990e6, t);
     }
 
@@ -89,7 +90,7 @@ contract HedgeModuleSwapTest is HMTestBase {
     function test_hedgeSwap_routerFailureBubbles() public {
         mockRouter.setBehaviour(0, false, 0, address(0), true);
         _hedgeOneWethExpectRevert(
-            abi.encodeWithSelector(HedgeModule.SwapFailed.selector, abi.encodeWithSignature("RouterBoom()"))
+            abi.encodeWithSelector(IHedgeModule.SwapFailed.selector, abi.encodeWithSignature("RouterBoom()"))
         );
         // an honest router that cannot meet the minimum: its Error(string) comes back inside SwapFailed
         mockRouter.setBehaviour(100, false, 0, address(0), false);
@@ -98,9 +99,9 @@ contract HedgeModuleSwapTest is HMTestBase {
 
     function test_hedgeSwap_lyingRouter_caughtByBalanceCheck() public {
         mockRouter.setBehaviour(100, true, 0, address(0), false); // pays 1% less and ignores the minimum
-        _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.OutputBelowMinimum.selector, 1980e6, 1990e6));
+        _hedgeOneWethExpectRevert(abi.encodeWithSelector(IHedgeModule.OutputBelowMinimum.selector, 1980e6, 1990e6));
         mockRouter.setBehaviour(0, true, 0, makeAddr("thief"), false); // pays someone else
-        _hedgeOneWethExpectRevert(abi.encodeWithSelector(HedgeModule.OutputBelowMinimum.selector, 0, 1990e6));
+        _hedgeOneWethExpectRevert(abi.encodeWithSelector(IHedgeModule.OutputBelowMinimum.selector, 0, 1990e6));
     }
 
     function test_hedgeSwap_routerCannotPullMoreThanAmountIn() public {
@@ -130,7 +131,7 @@ contract HedgeModuleSwapTest is HMTestBase {
         vm.prank(keeper);
         vm.expectRevert(
             abi.encodeWithSelector(
-                HedgeModule.SafeCallReverted.selector, address(weth), abi.encodeWithSignature("Error(string)", "GS104")
+                IHedgeModule.SafeCallReverted.selector, address(weth), abi.encodeWithSignature("Error(string)", "GS104")
             )
         );
         other.hedgeSwap(address(weth), address(usdc), FEE, 1e18, 1990e6, block.timestamp);
@@ -147,7 +148,7 @@ contract HedgeModuleSwapTest is HMTestBase {
     function test_hedgeSwap_approveReturningFalse() public {
         weth.setQuirks(false, false, true);
         _hedgeOneWethExpectRevert(
-            abi.encodeWithSelector(HedgeModule.ApproveFailed.selector, address(weth), abi.encode(false))
+            abi.encodeWithSelector(IHedgeModule.ApproveFailed.selector, address(weth), abi.encode(false))
         );
     }
 }

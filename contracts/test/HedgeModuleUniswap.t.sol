@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {HedgeModule} from "../src/HedgeModule.sol";
+import {IHedgeModule} from "../src/IHedgeModule.sol";
 import {HMToken} from "./helpers/HMToken.sol";
 import {HMTestBase} from "./helpers/HMTestBase.sol";
 
@@ -87,7 +88,7 @@ contract HedgeModuleUniswapTest is HMTestBase {
     function test_realUniswap_disallowedPool_evenIfItExists() public {
         _createPool(uniFactory, weth, usdc, 500, 10, ETH_USD, 1e18, 4.47e16);
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.PoolNotAllowed.selector, address(weth), address(usdc), 500));
+        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.PoolNotAllowed.selector, address(weth), address(usdc), 500));
         module.hedgeSwap(address(weth), address(usdc), 500, 1e18, 1990e6, block.timestamp);
     }
 }

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.20;
 
 import {HedgeModule} from "../src/HedgeModule.sol";
+import {IHedgeModule} from "../src/IHedgeModule.sol";
 import {HMTestBase} from "./helpers/HMTestBase.sol";
 
 /// @notice Per-trade and rolling-window notional caps, shared by swaps and perps. The window is kept in 32 time
@@ -21,7 +22,7 @@ contract HedgeModuleWindowTest is HMTestBase {
         uint256 minOut = _minOutWethToUsdc(25.001e18);
         vm.prank(keeper);
         vm.expectRevert(
-            abi.encodeWithSelector(HedgeModule.WindowCapExceeded.selector, 200_000e18, 50_002e18, PER_WINDOW)
+            abi.encodeWithSelector(IHedgeModule.WindowCapExceeded.selector, 200_000e18, 50_002e18, PER_WINDOW)
         );
         module.hedgeSwap(address(weth), address(usdc), FEE, 25.001e18, minOut, block.timestamp);
         _swapWeth(25e18); // exactly $250k: allowed
@@ -30,13 +31,17 @@ contract HedgeModuleWindowTest is HMTestBase {
         assertEq(n, 1); // three trades, one bucket
         // perps share the window
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.WindowCapExceeded.selector, PER_WINDOW, 2000e18, PER_WINDOW));
+        vm.expectRevert(
+            abi.encodeWithSelector(IHedgeModule.WindowCapExceeded.selector, PER_WINDOW, 2000e18, PER_WINDOW)
+        );
         module.hedgePerp(address(perp), 1e18, 2010e18);
         // one second before W has passed since the trades: still full (a trade counts for at least W)
         vm.warp(block.timestamp + WINDOW - 1);
         _refreshFeeds();
         vm.prank(keeper);
-        vm.expectRevert(abi.encodeWithSelector(HedgeModule.WindowCapExceeded.selector, PER_WINDOW, 2000e18, PER_WINDOW));
+        vm.expectRevert(
+            abi.encodeWithSelector(IHedgeModule.WindowCapExceeded.selector, PER_WINDOW, 2000e18, PER_WINDOW)
+        );
         module.hedgePerp(address(perp), 1e18, 2010e18);
         // the bucket expires 33 buckets after it started (<= W + 2 buckets after the trades)
         vm.warp(start + 33 * BUCKET - 1);

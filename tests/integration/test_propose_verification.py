@@ -145,7 +145,7 @@ def test_canonical_table_checks_each_address() -> None:
 
 
 def test_the_shipped_fingerprint_is_the_current_build() -> None:
-    """If this fails, HedgeModule.sol changed: run scripts/fingerprint and commit the file."""
+    """If this fails, (I)HedgeModule.sol changed: run scripts/fingerprint and commit the file."""
     artifact = json.loads((repo_root() / "contracts" / "out" / "HedgeModule.sol" / "HedgeModule.json").read_text())
     assert fingerprint_of_artifact(artifact) == ModuleFingerprint.load()
 

@@ -3,6 +3,7 @@ pragma solidity ^0.8.20;
 
 import {HMFixture} from "./HMFixture.sol";
 import {HedgeModule} from "../../src/HedgeModule.sol";
+import {IHedgeModule} from "../../src/IHedgeModule.sol";
 
 /// @notice Unit-test base for the HedgeModule: the fixture set up per test, the module's events (for expectEmit)
 ///         and shorthands for the common keeper swaps.
@@ -54,6 +55,7 @@ abstract contract HMTestBase is HMFixture {
 
     /// @dev The module's SwapFailed error wrapping a router revert with `Error(reason)`.
     function _swapFailedWith(string memory reason) internal pure returns (bytes memory) {
-        return abi.encodeWithSelector(HedgeModule.SwapFailed.selector, abi.encodeWithSignature("Error(string)", reason));
+        return
+            abi.encodeWithSelector(IHedgeModule.SwapFailed.selector, abi.encodeWithSignature("Error(string)", reason));
     }
 }
