@@ -38,7 +38,10 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     """The local world until Ctrl-C (the demo's own command: the one place the CLI reaches keeper.devnet)."""
     from keeper.devnet.commands import serve_world
 
-    serve_world(port=args.port, rebuild=args.rebuild, block_time=args.block_time, progress=_progress)
+    if args.market is not None and not args.market > 0:
+        raise InputError("--market", f"must be > 0 seconds, got {args.market:g}")
+    serve_world(port=args.port, rebuild=args.rebuild, block_time=args.block_time, progress=_progress,
+                market_every_s=args.market)
     return EXIT_OK
 
 
@@ -139,6 +142,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     d.add_argument("--port", type=port, default=None, help="TCP port on 127.0.0.1 (default: a free one)")
     d.add_argument("--rebuild", action="store_true", help="rebuild the world state even if cached")
     d.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
+    d.add_argument("--market", type=float, nargs="?", const=10.0, default=None, metavar="SECONDS",
+                   help="move prices every SECONDS (default 10) so `keeper run` has something to hedge")
     d.set_defaults(func=cmd_devnet)
 
     from keeper.cli.onboarding import add_parsers as onboarding_parsers

@@ -6,6 +6,7 @@ holds long puts written by the market maker, and holds a short ETH perp with USD
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -95,7 +96,9 @@ def deploy_venues(
         chain.send(tok.functions.approve(market.address, 2**256 - 1), market_maker)
     chain.send(market.functions.write(ids["eth_protective_put"], 100 * 10**18, safe.address), market_maker)
     chain.send(market.functions.write(ids["btc_protective_put"], 2 * 10**18, safe.address), market_maker)
-    progress(f"OptionMarket at {market.address}: series {ids} expiring at {expiry} s")
+    series_text = ", ".join(f"#{sid} {name.replace('_', ' ')}" for name, sid in ids.items())
+    progress(f"OptionMarket at {market.address}: series {series_text}, expiring "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(expiry))}")
 
     # ---- perps
     perps: dict[str, PerpInfo] = {}
@@ -116,7 +119,8 @@ def deploy_venues(
     safe_call(w3, safe, owner_indexes, threshold, usdc, "approve", [eth_perp.address, 100_000 * 10**6])
     safe_call(w3, safe, owner_indexes, threshold, eth_perp, "depositMargin", [100_000 * 10**6])
     safe_call(w3, safe, owner_indexes, threshold, eth_perp, "modifyPosition", [-20 * 10**18, 0])
-    progress(f"PerpMarkets: {perps}; treasury short 20 ETH-perp with 100,000 USDC margin")
+    markets = ", ".join(f"{asset}-perp at {info.address}" for asset, info in perps.items())
+    progress(f"PerpMarkets: {markets}; treasury short 20 ETH-perp with 100,000 USDC margin")
     return VenueWorld(option_market=market.address, option_series=ids, perp_markets=perps)
 
 
