@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
@@ -26,9 +26,9 @@ from keeper.chain.abi_fast import decode_aggregate3, decode_values, encode_aggre
 from keeper.chain.rpc import HttpTransport, RpcClient, RpcError
 from keeper.errors import ChainError, InputError, SetupError
 
-__all__ = ["MULTICALL3", "MULTICALL3_DOCS", "Call", "Failed", "Multicall", "Ok", "Result", "block_timestamp_call",
-           "decode_revert", "eth_balance_call", "install_command", "is_anvil_client", "missing_multicall3_fix",
-           "selector"]
+__all__ = ["MULTICALL3", "MULTICALL3_DOCS", "Call", "Failed", "Multicall", "Ok", "Result", "StateReader",
+           "block_timestamp_call", "decode_revert", "eth_balance_call", "install_command", "is_anvil_client",
+           "missing_multicall3_fix", "selector"]
 
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 MULTICALL3_DOCS = "https://github.com/mds1/multicall3"
@@ -142,6 +142,17 @@ class Failed:
 
 
 Result = Ok | Failed
+
+
+class StateReader(Protocol):
+    """Contract reads at one block, one result per call: :class:`Multicall`, or a test's in-memory chain."""
+
+    @property
+    def address(self) -> str:
+        """The Multicall3 the reads go through (its own calls, such as the block timestamp, go to it)."""
+        ...
+
+    def execute(self, calls: Sequence[Call], block: int, /) -> list[Result]: ...
 
 
 def decode_revert(data: bytes) -> str:

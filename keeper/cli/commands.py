@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keeper.chain.rpc import redact_url
 from keeper.cli.exit_codes import EXIT_HALTED
@@ -21,7 +21,7 @@ from keeper.config import KeeperConfig, load_config
 from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
 from keeper.core.snapshot import Snapshot
-from keeper.cycle.runner import CycleReport, Keeper
+from keeper.cycle.runner import CycleReport
 from keeper.errors import HaltError, InputError, KeeperError
 from keeper.journal import Journal
 from keeper.journal.codec import to_jsonable
@@ -33,6 +33,9 @@ from keeper.view.report import (
     render_scenarios,
     render_snapshot,
 )
+
+if TYPE_CHECKING:
+    from keeper.cycle.compose import ChainKeeper
 
 __all__ = ["cmd_journal", "cmd_once", "cmd_pause", "cmd_plan", "cmd_resume", "cmd_run", "cmd_simulate",
            "cmd_status", "load"]
@@ -51,7 +54,7 @@ def _print_json(obj: Any) -> None:
 
 
 def _keeper(cfg: KeeperConfig, *, live: bool, need_key: bool = True, journal: Journal | None = None,
-            rpc_url: str | None = None, impersonate: bool = False) -> Keeper:
+            rpc_url: str | None = None, impersonate: bool = False) -> ChainKeeper:
     from keeper.cycle.compose import build_keeper
 
     return build_keeper(cfg, env=dict(os.environ), live=live, journal=journal, rpc_url=rpc_url,
@@ -93,7 +96,7 @@ def _render_report(rec: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- plan / once / run
-def _plan_record(k: Keeper, snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
+def _plan_record(k: ChainKeeper, snap: Snapshot, risk: BookRisk, plan: Plan) -> dict[str, Any]:
     """:func:`plan_record` with the pools' deviation limits and roles from the keeper's config."""
     limits = {u: k.policy.for_underlying(u).gates.max_oracle_deviation_bps for u in k.venues}
     roles: dict[str, list[str]] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from keeper.chain.multicall import Multicall
 from keeper.chain.rpc import RpcClient
@@ -24,7 +24,12 @@ from keeper.journal import Journal
 from keeper.read.reader import BookReader
 from keeper.venues import chainlink, hedge_module
 
-__all__ = ["ForkTxManager", "build_keeper", "error_decoder", "feed_prices", "module_keeper"]
+__all__ = ["ChainKeeper", "ForkTxManager", "build_keeper", "error_decoder", "feed_prices", "module_keeper"]
+
+
+ChainKeeper: TypeAlias = Keeper[RpcClient, BookReader, Journal, TxManager]
+"""The production keeper: its ports are the RPC client, the book reader, the SQLite journal and the
+transaction manager (each satisfies its :mod:`keeper.cycle.ports` protocol; mypy checks it here)."""
 
 
 def error_decoder() -> ErrorDecoder:
@@ -97,7 +102,7 @@ def build_keeper(
     impersonate: bool = False,
     need_key: bool = True,
     log: Callable[[str], None] = lambda _m: None,
-) -> Keeper:
+) -> ChainKeeper:
     """Build the keeper. ``impersonate`` (forks only) sends as the keeper address without a key;
     ``need_key=False`` lets read-only commands (``plan``) run without the signer's key."""
     rpc = RpcClient.http(rpc_url or str(cfg.chain.rpc_url), timeout_s=cfg.chain.timeout_s)
@@ -138,7 +143,7 @@ def build_keeper(
     )
 
 
-def feed_prices(keeper: Keeper) -> Callable[[], dict[str, float]]:
+def feed_prices(keeper: ChainKeeper) -> Callable[[], dict[str, float]]:
     """A cheap batched read of every asset's feed (for the scheduler's price watcher)."""
     assets: Sequence[Any] = keeper.reader.sources.assets
     calls = [chainlink.latest_round_call(a.feed, a.symbol) for a in assets]

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from keeper.chain.multicall import Multicall
-from keeper.chain.rpc import RpcClient
+from keeper.chain.multicall import StateReader
 from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
 from keeper.core.inputs import UnderlyingVenues
@@ -29,16 +28,21 @@ from keeper.core.sizing import HedgeHistory
 from keeper.core.snapshot import Snapshot
 from keeper.core.vol import PoolHistoryVol, VolModel
 from keeper.cycle.plan import PlanContext, Planner, SurfaceState
+from keeper.cycle.ports import BookReads, ChainReads, Clock, JournalPort, Sender, SystemClock
 from keeper.errors import HaltError, KeeperError, TransactionError
 from keeper.execute.execution import Executor, Fill, PreparedTrade
 from keeper.execute.fees import Fees
-from keeper.execute.tx import Attempt, Mined, NonceConsumedError, TxManager, TxRevertedError, TxTimeoutError
-from keeper.journal import CycleStatus, Journal, RunMode, TxAttempt, TxParams
+from keeper.execute.tx import Attempt, Mined, NonceConsumedError, TxRevertedError, TxTimeoutError
+from keeper.journal import CycleStatus, RunMode, TxAttempt, TxParams
 from keeper.obs.logs import log_context
-from keeper.read.reader import BookReader
 from keeper.read.surface_io import SurfaceFeed
 
 __all__ = ["CycleReport", "ExecutedHedge", "Keeper"]
+
+ChainT = TypeVar("ChainT", bound=ChainReads)
+BookT = TypeVar("BookT", bound=BookReads)
+JournalT = TypeVar("JournalT", bound=JournalPort)
+SenderT = TypeVar("SenderT", bound=Sender)
 
 
 @dataclass(frozen=True)
@@ -62,14 +66,22 @@ class CycleReport:
 
 
 @dataclass
-class Keeper:
-    """The composed keeper. Everything it touches is injected; the CLI builds it."""
+class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
+    """The composed keeper. Everything it touches is injected through the ports of
+    :mod:`keeper.cycle.ports`; the CLI builds it (:func:`keeper.cycle.compose.build_keeper`), the unit
+    tests give it in-memory fakes.
 
-    rpc: RpcClient
-    reader: BookReader
-    multicall: Multicall
-    journal: Journal
-    tx: TxManager
+    The four type parameters are the concrete chain reads, book reader, journal and sender, so code
+    that wires the production keeper (``compose.ChainKeeper``) still sees the RPC client, the
+    reader's sources or the signer; the cycle itself only uses the ports' methods.
+    """
+
+    rpc: ChainT
+    reader: BookT
+    multicall: StateReader
+    """Reads contract state at the fill's block and the one before (fill verification)."""
+    journal: JournalT
+    tx: SenderT
     executor: Executor
     policy: PolicyConfig
     venues: Mapping[str, UnderlyingVenues]
@@ -88,6 +100,8 @@ class Keeper:
     """Implied-vol surfaces per underlying; options of the others take their model vol."""
     dry_run_reason: str = ""
     """Why a cycle is not live (journaled with the plan and put in the report); set by the go-live gate."""
+    clock: Clock = field(default_factory=SystemClock)
+    """Recovery's waits for a receipt (monotonic seconds)."""
 
     # ------------------------------------------------------------------ the cycle
     def cycle(self) -> CycleReport:
@@ -291,7 +305,7 @@ class Keeper:
         when the transaction that used the nonce is seen and is none of the intent's, or when our
         receipts are still missing ``wait_s`` after the nonce was found used (a lag lasts seconds).
         """
-        start = self.tx.clock()
+        start = self.clock.now()
         while True:
             answers = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
             for h, r in zip(hashes, answers, strict=True):
@@ -313,11 +327,11 @@ class Keeper:
                 self.journal.mark_replaced(intent_id, f"nonce {nonce} was used by transaction {user}, "
                                                       "not sent by this keeper")
                 return "nonce used elsewhere -> replaced"
-            if self.tx.clock() - start >= wait_s:
+            if self.clock.now() - start >= wait_s:
                 self.journal.mark_replaced(intent_id, f"nonce {nonce} was used and no receipt of this intent's "
                                                       f"transactions appeared in {wait_s:g} s")
                 return "nonce used, no receipt of ours -> replaced"
-            self.tx.sleep(self.tx.poll_s)
+            self.clock.sleep(self.tx.poll_s)
 
     def _recover_fill(self, intent_id: str, tx_hash: str, receipt: dict[str, Any]) -> None:
         intent = self.journal.intent(intent_id)

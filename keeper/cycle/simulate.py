@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
-from keeper.cycle.runner import Keeper
+from keeper.cycle.compose import ChainKeeper
 from keeper.errors import InputError, TransactionError
 from keeper.execute.execution import Fill, PreparedTrade
 from keeper.execute.tx import TxRevertedError
@@ -105,7 +105,7 @@ class SimulationReport:
         return all(h.status == "filled" for h in self.hedges)
 
 
-def _cost_vs_limit(k: Keeper, order: HedgeOrder) -> CostVsLimit:
+def _cost_vs_limit(k: ChainKeeper, order: HedgeOrder) -> CostVsLimit:
     n = order.notional_quote
     fee_bps = order.cost.fee_quote / n * 1e4 if n > 0 else 0.0
     impact_bps = order.cost.impact_quote / n * 1e4 if n > 0 else 0.0
@@ -115,12 +115,13 @@ def _cost_vs_limit(k: Keeper, order: HedgeOrder) -> CostVsLimit:
     return CostVsLimit(fee_bps, impact_bps, float(limit), f"policy.{scope}.max_slippage_bps")
 
 
-def _delta(k: Keeper, snap: Snapshot) -> dict[str, float]:
+def _delta(k: ChainKeeper, snap: Snapshot) -> dict[str, float]:
     risk, _ = k.plan(snap)
     return {s: r.delta for s, r in risk.summaries.items()}
 
 
-def simulate_plan(k: Keeper, *, upstream: str, progress: Callable[[str], None] = lambda _m: None) -> SimulationReport:
+def simulate_plan(k: ChainKeeper, *, upstream: str,
+                  progress: Callable[[str], None] = lambda _m: None) -> SimulationReport:
     """Read, plan and execute every planned hedge on the chain ``k`` talks to (a fork).
 
     Each hedge is tried even when an earlier one reverted; the book is read back after each one.

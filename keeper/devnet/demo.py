@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from keeper.core.hedge_types import Plan
 from keeper.core.portfolio import RiskSummary
-from keeper.cycle.runner import Keeper
+from keeper.cycle.compose import ChainKeeper
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.state import World
 from keeper.errors import KeeperError
@@ -33,7 +33,7 @@ class DemoRow:
     gas_usd: float
 
 
-def run_demo(world: World, keeper: Keeper, cycles: int = 8, out: Callable[[str], None] = print,
+def run_demo(world: World, keeper: ChainKeeper, cycles: int = 8, out: Callable[[str], None] = print,
              seed: int = 3) -> list[DemoRow]:
     """Run ``cycles`` keeper cycles against the treasury, with a market move before each but the first."""
     t0 = time.monotonic()

@@ -19,6 +19,7 @@ from keeper.core.inputs import UnderlyingVenues
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
 from keeper.core.sizing import HedgeTo, SizingConfig, TriggerConfig
 from keeper.core.vol import FixedVol, VolModel
+from keeper.cycle.compose import ChainKeeper
 from keeper.cycle.runner import Keeper
 from keeper.devnet.sources import world_sources
 from keeper.execute.execution import ExecutionMode, Executor
@@ -85,7 +86,7 @@ def world_keeper(
     rpc: RpcClient | None = None,
     tx_kwargs: dict[str, Any] | None = None,
     log: Callable[[str], None] = lambda _m: None,
-) -> Keeper:
+) -> ChainKeeper:
     rpc = rpc or RpcClient.http(url)
     multicall = Multicall(rpc)
     signer = dev_account(5)

@@ -15,7 +15,7 @@ from typing import Literal
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from keeper.chain.multicall import Failed, Multicall, block_timestamp_call
+from keeper.chain.multicall import Failed, StateReader, block_timestamp_call
 from keeper.core.costs import CostEstimate
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
@@ -250,7 +250,7 @@ class Executor:
         )
 
     # ----------------------------------------------------------------- verify
-    def verify(self, trade: PreparedTrade, mined: Mined, multicall: Multicall, snap: Snapshot,
+    def verify(self, trade: PreparedTrade, mined: Mined, multicall: StateReader, snap: Snapshot,
                native_price_quote: float) -> Fill:
         """Read the account's state before and after the receipt's block and report the fill."""
         r = mined.receipt

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from keeper.config import KeeperConfig
-from keeper.cycle.runner import CycleReport, Keeper
+from keeper.cycle.compose import ChainKeeper
+from keeper.cycle.runner import CycleReport
 from keeper.errors import HaltError, KeeperError
 from keeper.ops.alerts import Alerter
 from keeper.ops.audit import TradeAudit
@@ -37,7 +38,7 @@ def gas_per_hedges_wei(cfg: KeeperConfig, hedges: int) -> int:
 @dataclass
 class CycleWatch:
     cfg: KeeperConfig
-    keeper: Keeper
+    keeper: ChainKeeper
     alerter: Alerter
     requested_live: bool
     """False for ``--dry-run`` / ``safety.dry_run = true``: never live, whatever the activation."""
@@ -175,7 +176,7 @@ class CycleWatch:
         return balance
 
 
-def watch_for(cfg: KeeperConfig, keeper: Keeper, env: dict[str, str], *, dry_run_flag: bool) -> CycleWatch:
+def watch_for(cfg: KeeperConfig, keeper: ChainKeeper, env: dict[str, str], *, dry_run_flag: bool) -> CycleWatch:
     """The watch ``run`` / ``once`` use: alerts from ``KEEPER_ALERT_*``, dry-run when asked for."""
     from keeper.ops.alerts import alerter_from_env
 
@@ -188,14 +189,14 @@ def watch_for(cfg: KeeperConfig, keeper: Keeper, env: dict[str, str], *, dry_run
                       audit=trade_audit(cfg, keeper, env), venues=venue_watch(cfg, keeper))
 
 
-def venue_watch(cfg: KeeperConfig, keeper: Keeper) -> VenueWatch:
+def venue_watch(cfg: KeeperConfig, keeper: ChainKeeper) -> VenueWatch:
     """The watch over the configured perp and option markets' queued admin changes."""
     venues = tuple(dict.fromkeys([*(a.perp_market for a in cfg.assets if a.perp_market is not None),
                                   *cfg.positions.option_markets]))
     return VenueWatch(keeper.rpc, keeper.journal, venues)
 
 
-def trade_audit(cfg: KeeperConfig, keeper: Keeper, env: Mapping[str, str]) -> TradeAudit | None:
+def trade_audit(cfg: KeeperConfig, keeper: ChainKeeper, env: Mapping[str, str]) -> TradeAudit | None:
     """The module's trade audit (safe-module mode), pausing with ``KEEPER_GUARDIAN_KEY`` when that is set."""
     module = cfg.treasury.hedge_module
     if cfg.treasury.mode != "safe-module" or module is None:

@@ -12,7 +12,7 @@ from keeper.build.manifest import Manifest
 from keeper.core.gates import GateConfig
 from keeper.core.policy import PolicyConfig
 from keeper.core.sizing import HedgeTo
-from keeper.cycle.runner import Keeper
+from keeper.cycle.compose import ChainKeeper
 from keeper.devnet.keeper_setup import band_policy, world_deltas, world_keeper, world_venues
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
@@ -36,7 +36,7 @@ def current_deltas(world: World, manifest: Manifest) -> dict[str, float]:
     return world_deltas(world.url, manifest)
 
 
-def keeper_for(world: World, manifest: Manifest, journal: Journal, eth_off: float, **kw: object) -> Keeper:
+def keeper_for(world: World, manifest: Manifest, journal: Journal, eth_off: float, **kw: object) -> ChainKeeper:
     d = current_deltas(world, manifest)
     return world_keeper(world.url, manifest, journal, policy(d["ETH"] + eth_off, d["BTC"]), **kw)  # type: ignore[arg-type]
 

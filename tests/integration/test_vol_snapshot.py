@@ -13,8 +13,7 @@ from web3 import Web3
 
 from keeper.config import KeeperConfig, load_config
 from keeper.core.vol import EWMAVol, PoolHistoryVol
-from keeper.cycle.compose import build_keeper
-from keeper.cycle.runner import Keeper
+from keeper.cycle.compose import ChainKeeper, build_keeper
 from keeper.devnet.state import World
 from keeper.devnet.world import contract, sqrt_price_x96_for_usd
 from keeper.journal import Journal
@@ -48,7 +47,7 @@ def push_oracle_pool(chain: Web3, world: World, factor: float) -> None:
 
 
 def ewma_keeper(world: World, tmp_path: Path, history_s: int, sample_s: int
-                ) -> tuple[KeeperConfig, Keeper, PoolHistoryVol]:
+                ) -> tuple[KeeperConfig, ChainKeeper, PoolHistoryVol]:
     """A dry-run keeper from the devnet example with EWMA vol over ``history_s`` sampled every ``sample_s``."""
     env = env_for(world, tmp_path, KEEPER_VOL__MODEL='"ewma"', KEEPER_VOL__HISTORY_S=str(history_s),
                   KEEPER_VOL__SAMPLE_S=str(sample_s))

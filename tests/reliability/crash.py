@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from keeper.build.manifest import Manifest
-from keeper.cycle.runner import Keeper
+from keeper.cycle.compose import ChainKeeper
 from keeper.devnet.keeper_setup import band_policy, world_keeper
 from keeper.journal import Journal
 
 STEPS = ("after_intent", "after_send", "after_receipt")
 
 
-def make_keeper(url: str, manifest_json: str, journal_path: str, eth_target: float, btc_target: float) -> Keeper:
+def make_keeper(url: str, manifest_json: str, journal_path: str, eth_target: float, btc_target: float) -> ChainKeeper:
     m = Manifest.model_validate_json(manifest_json)
     return world_keeper(url, m, Journal.open(Path(journal_path)),
                         band_policy({"ETH": (eth_target, 5.0), "BTC": (btc_target, 1.0)}),

@@ -11,7 +11,7 @@ import pytest
 from web3 import Web3
 
 from keeper.chain.rpc import RetryPolicy, RpcClient
-from keeper.cycle.runner import Keeper
+from keeper.cycle.compose import ChainKeeper
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.keeper_setup import world_keeper, world_venues
 from keeper.devnet.state import World
@@ -34,7 +34,7 @@ class Outcome:
     faults: Counter[str]
 
 
-def faulty_keeper(world: World, url: str, journal: Journal, max_failures: int = 5) -> Keeper:
+def faulty_keeper(world: World, url: str, journal: Journal, max_failures: int = 5) -> ChainKeeper:
     d = current_deltas(world, world.manifest)
     rpc = RpcClient.http(url, timeout_s=0.3, retry=RetryPolicy(attempts=2, backoff_s=0.01))
     k = world_keeper(world.url, world.manifest, journal, policy(d["ETH"], d["BTC"]), rpc=rpc,
@@ -44,7 +44,7 @@ def faulty_keeper(world: World, url: str, journal: Journal, max_failures: int = 
     return k
 
 
-def run_cycles(world: World, chain: Web3, n: int, rate: float, seed: int) -> tuple[Outcome, Journal, Keeper]:
+def run_cycles(world: World, chain: Web3, n: int, rate: float, seed: int) -> tuple[Outcome, Journal, ChainKeeper]:
     journal = Journal.memory()
     plan = FaultPlan(rate=rate, seed=seed, timeout_hold_s=0.4)
     actor = MarketActor(chain, world.manifest, seed=seed, step_s=3600, annual_vol=1.5)

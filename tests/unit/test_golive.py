@@ -13,7 +13,7 @@ import pytest
 
 from keeper.build.paths import repo_root
 from keeper.config import KeeperConfig, load_config
-from keeper.cycle.runner import Keeper
+from keeper.cycle.compose import ChainKeeper
 from keeper.journal import Journal
 from keeper.ops import golive, watch
 from keeper.ops.alerts import Alerter, AlertSettings
@@ -141,7 +141,7 @@ def test_the_gate_flips_to_dry_run_says_why_once_and_alerts(monkeypatch: pytest.
     alerter = Alerter(AlertSettings(url="https://hooks.example/x"), post=rec)
     k = SimpleNamespace(live=True, dry_run_reason="", journal=Journal.memory(), chain_id=31337, rpc=None)
     logs: list[str] = []
-    w = watch.CycleWatch(cfg(), cast(Keeper, k), alerter, requested_live=True, log=logs.append, warn=logs.append)
+    w = watch.CycleWatch(cfg(), cast(ChainKeeper, k), alerter, requested_live=True, log=logs.append, warn=logs.append)
     seen = []
     for _ in range(5):
         d = w.before_cycle()
@@ -159,7 +159,7 @@ def test_dry_run_requested_is_never_live_and_does_not_alert(monkeypatch: pytest.
     monkeypatch.setattr(watch, "gate", lambda *_a: pytest.fail("the gate is not consulted"))
     rec = Recorder()
     k = SimpleNamespace(live=True, dry_run_reason="", journal=Journal.memory(), chain_id=31337, rpc=None)
-    w = watch.watch_for(cfg(), cast(Keeper, k), {}, dry_run_flag=True)
+    w = watch.watch_for(cfg(), cast(ChainKeeper, k), {}, dry_run_flag=True)
     w.alerter = Alerter(AlertSettings(url="https://hooks.example/x"), post=rec)
     w.warn = lambda _m: None
     w.before_cycle()
