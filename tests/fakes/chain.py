@@ -22,7 +22,7 @@ from typing import Any
 from eth_abi.abi import decode, encode
 
 from keeper.chain.abi_fast import checksum
-from keeper.chain.multicall import Call, Failed, Ok, Result, selector
+from keeper.chain.multicall import MULTICALL3, Call, Failed, Ok, Result, selector
 from keeper.chain.rpc import RpcError
 from keeper.core.snapshot import FeedReading, PoolState, Snapshot, TokenMeta, TwapReading
 from keeper.errors import ChainIdMismatchError
@@ -94,6 +94,8 @@ class MemoryChain:
     revert_reasons: dict[str, bytes] = field(default_factory=dict)
     nonces: dict[str, int] = field(default_factory=dict)
     """Mined transactions per sender (the ``latest`` nonce)."""
+    address: str = MULTICALL3
+    """The Multicall3 its state reads answer as (its own calls, such as the block timestamp, go to it)."""
 
     def __post_init__(self) -> None:
         if not self.blocks:
@@ -223,7 +225,7 @@ class MemoryChain:
         for c in calls:
             if c.signature == "balanceOf(address)":
                 out.append(Ok((s.balances.get((checksum(c.args[0]), checksum(c.target)), 0),)))
-            elif c.signature == "getCurrentBlockTimestamp()":
+            elif c.signature == "getCurrentBlockTimestamp()" and c.target == self.address:
                 out.append(Ok((s.timestamp,)))
             else:
                 out.append(Failed(f"the memory chain does not model {c.signature} on {c.target}"))
