@@ -687,3 +687,36 @@ def test_bad_surface_config_names_the_field(write: Callable[..., Path], surface:
 def test_a_surface_for_an_undeclared_asset_is_an_error(write: Callable[..., Path]) -> None:
     msg = load_error(write(edited([("set", "vol.surfaces", {"SOL": _surface()})])))
     assert "vol.surfaces.SOL" in msg and "not a declared asset" in msg
+
+
+# ----------------------------------------------------------------------------- fingerprints pinned
+
+# Every policy key set away from its default (BTC: a pct_book band), so a change of a key's name, unit
+# or default in the config or the core shows up here.
+EVERY_POLICY_KEY: dict[str, Any] = {
+    "target_delta_units": -3.5, "trigger": "pct_book", "band_units": 1.25, "band_pct": 2.5,
+    "risk_aversion_per_usd": 3e-5, "cost_fraction": 0.002, "floor_units": 0.5, "ceiling_units": 40.0,
+    "max_interval_s": 3600.0, "hedge_to": "edge", "min_trade_units": 0.1, "min_trade_usd": 500.0,
+    "max_trade_usd": 90_000.0, "window_cap_usd": 700_000.0, "window_s": 43_200.0, "max_slippage_bps": 25.0,
+    "max_impact_bps": 40.0, "perp_holding_horizon_s": 7200.0, "max_gas_gwei": 80.0, "urgent_deviation_units": 60.0,
+}
+MAINNET_FILLED_ENV = {"KEEPER_TREASURY__SAFE": "0x" + "12" * 20, "KEEPER_TREASURY__HEDGE_MODULE": "0x" + "34" * 20}
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("devnet", "3c0dde42625a513ce6048a466b7a52a61d70355d3cbab48df5609f6ab68ba5b4"),
+    ("devnet-surface", "250e1d059b56313770c52b55f8ad98c82ed243cb219fc6018a817a580f201870"),
+    ("mainnet", "6a8fcaaa0178210efef8e3682945d430acf3bffcbe8af8991941e22502a5d8fa"),
+    ("no-policy", "a1df1029ea5cc4908363b7d5b048f2f55bd2c535607f734f19a43f31171e15c5"),
+    ("every-policy-key", "80c57fcc946023bf6fbf539341760cf22fc0b52e89a0746216209a7f11f2709a"),
+])
+def test_fingerprints_of_existing_configs_are_pinned(write: Callable[..., Path], name: str, expected: str) -> None:
+    """A deployed keeper's go-live fingerprint must survive refactors of the config: these values were
+    computed by the keeper as released and must not change."""
+    path, env = {
+        "devnet": (DEVNET, {}), "devnet-surface": (ROOT / "examples" / "devnet-surface.toml", {}),
+        "mainnet": (MAINNET, MAINNET_FILLED_ENV),
+        "no-policy": (write(edited([("del", "policy", None)]), "a.toml"), {}),  # the built-in defaults
+        "every-policy-key": (write(edited([("set", "policy.BTC", EVERY_POLICY_KEY)]), "b.toml"), {}),
+    }[name]
+    assert load_config(path, env=env).fingerprint() == expected
