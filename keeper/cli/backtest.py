@@ -110,6 +110,7 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
         time_grid,
     )
     from keeper.backtest.policies import parse_policies, with_flavours
+    from keeper.cycle.sources import otc_positions
 
     cfg = _load_config(args.config)
     sym = args.underlying or (cfg.symbols[0] if cfg is not None and cfg.symbols else "ETH")
@@ -149,7 +150,7 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
             raise InputError("book", f"{args.book}: {exc}") from None
         book = book_from_dict(data, spot=spot, vol=vol, underlying=sym)
     else:
-        otc = [o for o in (cfg.otc_positions() if cfg is not None else ()) if o.underlying == sym and o.expiry > start]
+        otc = [o for o in (otc_positions(cfg) if cfg is not None else ()) if o.underlying == sym and o.expiry > start]
         if otc:
             legs = tuple(OptionLeg(o.net_amount / 1e18, o.strike / 1e8, o.expiry - start, not o.is_put, vol)
                          for o in otc)

@@ -1,8 +1,9 @@
 """``KeeperConfig``: the whole validated configuration, its cross-section checks and its conversions.
 
-The conversions (:meth:`KeeperConfig.policy_config`, :meth:`~KeeperConfig.book_sources`,
-:meth:`~KeeperConfig.underlying_venues`, :meth:`~KeeperConfig.signer_source`) build the plain
-objects the composition root wires together; none of them touches the network.
+The config is data: the conversions (:meth:`KeeperConfig.policy_config`,
+:meth:`~KeeperConfig.underlying_venues`) only restate its values as the core's value types. The
+objects that read, sign or load files (book sources, vol models, surface feeds, the signer's key
+source, the OTC positions) are built from it by :mod:`keeper.cycle.sources`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
 from pydantic_core import InitErrorDetails
@@ -45,14 +46,7 @@ from keeper.core.inputs import UnderlyingVenues
 from keeper.core.margin import MarginConfig
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
 from keeper.core.sizing import SizingConfig, TriggerConfig
-from keeper.core.vol import FixedVol, PoolHistoryVol, VolModel
-from keeper.errors import ConfigError, InputError
-
-if TYPE_CHECKING:
-    from keeper.core.snapshot import OptionPosition
-    from keeper.execute.signer import SignerSource
-    from keeper.read.reader import BookSources
-    from keeper.read.surface_io import SurfaceFeed
+from keeper.errors import InputError
 
 __all__ = ["AssetPolicy", "KeeperConfig"]
 
@@ -311,98 +305,12 @@ class KeeperConfig(Model):
             for a in self.assets
         }
 
-    def otc_positions(self) -> tuple[OptionPosition, ...]:
-        """The OTC positions of ``positions.otc_file`` (empty without one)."""
-        path = self.positions.otc_file
-        if path is None:
-            return ()
-        from keeper.venues.otc import load_otc_positions
-
-        try:
-            return load_otc_positions(path, self.symbols)
-        except InputError as exc:
-            detail = str(exc).removeprefix("otc_file: ")
-            raise ConfigError(f"config error: positions.otc_file = {json.dumps(str(path))}: {detail}") from None
-
-    def book_sources(self, owners: Sequence[str]) -> BookSources:
-        """What the book reader reads for ``owners`` (see :meth:`TreasuryConfig.read_owners`).
-
-        Loads ``positions.otc_file`` when one is configured.
-        """
-        from keeper.read.reader import AssetSource, BookSources, PerpSource
-
-        return BookSources(
-            owners=tuple(owners),
-            position_manager=self.uniswap.position_manager,
-            factory=self.uniswap.factory,
-            quote_token=self.quote.token,
-            assets=tuple(AssetSource(a.symbol, a.token, a.feed, a.oracle_pool, a.hedge_pools) for a in self.assets),
-            option_markets=self.positions.option_markets,
-            perp_markets=tuple(PerpSource(a.perp_market, a.symbol) for a in self.assets if a.perp_market is not None),
-            twap_window_s=self.oracles.twap_window_s,
-            otc_positions=self.otc_positions(),
-            native_asset=self.native_asset,
-            histories=tuple((m.pool, m.seconds_agos()) for m in self.vol_models().values()
-                            if isinstance(m, PoolHistoryVol)),
-        )
-
-    def vol_models(self) -> dict[str, VolModel | PoolHistoryVol]:
-        """Per asset: the fixed vol, or EWMA / GARCH fitted on its oracle pool's history as read in each
-        cycle's snapshot (the pool's token order decides the sign of its ticks)."""
-        if self.vol.model == "fixed":
-            return {sym: FixedVol(v) for sym, v in self.vol.fixed.items()}
-        out: dict[str, VolModel | PoolHistoryVol] = {}
-        for a in self.assets:
-            assert a.oracle_pool is not None  # the config requires it for ewma/garch
-            out[a.symbol] = PoolHistoryVol(a.oracle_pool, int(a.token, 16) < int(self.quote.token, 16),
-                                           self.vol.model, self.vol.history_s, self.vol.sample_s,
-                                           self.vol.ewma_lambda, self.vol.garch_dist)
-        return out
-
     @property
     def native_asset(self) -> str | None:
         """The asset the owners' native balances count as: the one marked ``native``, if ``count_native``."""
         if not self.treasury.count_native:
             return None
         return next((a.symbol for a in self.assets if a.native), None)
-
-    def surface_feeds(self) -> dict[str, SurfaceFeed]:
-        """One :class:`~keeper.read.surface_io.SurfaceFeed` per ``[vol.surfaces.<SYMBOL>]``.
-
-        Loads each surface file once (so a bad file fails here, naming its field path) and fits the
-        Hull-White coefficients of ``min_variance_history``.
-        """
-        from keeper.core.smile_delta import MinVarianceCoefficients, SmilePolicy
-        from keeper.read.surface_io import SurfaceFeed, fit_min_variance_file
-
-        out: dict[str, SurfaceFeed] = {}
-        for sym, sc in self.vol.surfaces.items():
-            where = f"vol.surfaces.{sym}"
-            try:
-                mv = None
-                if sc.min_variance is not None:
-                    mv = MinVarianceCoefficients(sc.min_variance.a, sc.min_variance.b, sc.min_variance.c)
-                elif sc.min_variance_history is not None:
-                    where = f"vol.surfaces.{sym}.min_variance_history"
-                    mv = fit_min_variance_file(sc.min_variance_history).coefficients
-                policy = SmilePolicy(sc.delta_flavour, sc.max_age_s, sc.fallback_spread, mv)
-                where = f"vol.surfaces.{sym}.{'file' if sc.file is not None else 'grid'}"
-                feed = SurfaceFeed(sym, policy, sc.strict, sc.file,
-                                   None if sc.grid is None else sc.core_grid(sym))
-                feed.current()
-            except InputError as exc:
-                raise ConfigError(f"config error: {where}: {exc}") from None
-            out[sym] = feed
-        return out
-
-    def signer_source(self) -> SignerSource:
-        """The :mod:`keeper.execute.signer` source of the signing key."""
-        from keeper.execute.signer import EnvKeySource, KeystoreSource
-
-        s = self.signer
-        if s.keystore is not None:
-            return KeystoreSource(s.keystore, s.password_file, s.password_env)
-        return EnvKeySource(s.key_env or "KEEPER_PRIVATE_KEY")
 
     # ------------------------------------------------------------------ fingerprint
 

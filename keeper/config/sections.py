@@ -7,8 +7,9 @@ Units are in the names: ``_s`` seconds, ``_bps`` basis points, ``_usd`` quote cu
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -30,6 +31,9 @@ from keeper.config._types import (
     PosOrInf,
     cross_field_error,
 )
+from keeper.core.surface import SurfaceGrid, build_surface
+from keeper.core.surface_values import grid_from_mapping, parse_timestamp
+from keeper.errors import InputError
 
 __all__ = [
     "AssetConfig",
@@ -50,9 +54,6 @@ __all__ = [
     "UniswapConfig",
     "VolConfig",
 ]
-
-if TYPE_CHECKING:
-    from keeper.core.surface import SurfaceGrid
 
 _URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?")
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9]{0,15}")
@@ -239,9 +240,6 @@ MIN_SAMPLES = {"ewma": 10, "garch": 250}
 
 
 def _timestamp(value: int | str) -> int:
-    from keeper.errors import InputError
-    from keeper.read.surface_io import parse_timestamp
-
     try:
         return parse_timestamp(value, "timestamp")
     except InputError:
@@ -257,7 +255,8 @@ def _tuples(value: object) -> object:
 
 
 class SurfaceGridConfig(Model):
-    """An inline implied-vol grid: ``vols[i][j]`` at ``expiries[i]`` and ``columns[j]`` (see keeper.read.surface_io)."""
+    """An inline implied-vol grid: ``vols[i][j]`` at ``expiries[i]`` and ``columns[j]``
+    (see :mod:`keeper.core.surface_values`)."""
 
     kind: Literal["strike", "moneyness", "delta"]
     expiries: Annotated[tuple[Timestamp, ...], Field(min_length=1), BeforeValidator(_tuples)]
@@ -315,11 +314,6 @@ class SurfaceConfig(Model):
         return self
 
     def _grid_problems(self) -> list[CrossProblem]:
-        import warnings
-
-        from keeper.core.surface import build_surface
-        from keeper.errors import InputError
-
         try:
             with warnings.catch_warnings():  # arbitrage warns when the keeper builds it; strict rejects here
                 warnings.simplefilter("ignore")
@@ -330,8 +324,6 @@ class SurfaceConfig(Model):
 
     def core_grid(self, underlying: str) -> SurfaceGrid:
         """The inline grid as a :class:`keeper.core.surface.SurfaceGrid`."""
-        from keeper.read.surface_io import grid_from_mapping
-
         assert self.grid is not None
         g = self.grid
         data = {"kind": g.kind, "expiries": list(g.expiries), "columns": list(g.columns),

@@ -1,7 +1,8 @@
 """Composition: build a :class:`~keeper.cycle.runner.Keeper` from a validated config.
 
 Everything that touches the outside world is created here: the RPC client (chain id checked), the
-signer, the journal, the transaction manager, the executor, the vol models. ``keeper/cli/main.py`` calls
+signer, the journal, the transaction manager, the executor, the vol models and surface feeds (built
+from the config's values by :mod:`keeper.cycle.sources`). ``keeper/cli/main.py`` calls
 these functions and prints; nothing else constructs I/O objects.
 """
 
@@ -15,6 +16,7 @@ from keeper.chain.multicall import Multicall
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
 from keeper.cycle.runner import Keeper
+from keeper.cycle.sources import book_sources, signer_source, surface_feeds, vol_models
 from keeper.errors import ChainError, SetupError
 from keeper.execute.execution import Executor
 from keeper.execute.fees import GWEI, FeePolicy
@@ -115,9 +117,9 @@ def build_keeper(
         if cfg.treasury.mode == "safe-module" and cfg.treasury.hedge_module is not None:
             who = _Address(module_keeper(rpc, cfg.treasury.hedge_module))
         else:  # eoa mode trades the signer's own funds: its address is needed, hence its key
-            who = load_signer(cfg.signer_source(), env=env)
+            who = load_signer(signer_source(cfg), env=env)
     else:
-        who = load_signer(cfg.signer_source(), env=env)
+        who = load_signer(signer_source(cfg), env=env)
     ex = cfg.execution
     fee_policy = FeePolicy(
         max_fee_cap_wei=int(ex.max_fee_gwei * GWEI), max_priority_cap_wei=int(ex.max_priority_gwei * GWEI),
@@ -127,7 +129,7 @@ def build_keeper(
     tx = tx_cls(rpc, who, cfg.chain.chain_id, policy=fee_policy, errors=error_decoder(),
                 replace_after_s=ex.replace_after_s, timeout_s=ex.tx_timeout_s, poll_s=0.25)
     account = cfg.treasury.account(who.address)
-    sources = cfg.book_sources(cfg.treasury.read_owners(who.address))
+    sources = book_sources(cfg, cfg.treasury.read_owners(who.address))
     executor = Executor(
         mode=cfg.treasury.mode, account=account, router=cfg.uniswap.router,
         module=cfg.treasury.hedge_module or "", tokens={a.symbol: a.token for a in cfg.assets},
@@ -136,10 +138,10 @@ def build_keeper(
     return Keeper(
         rpc=rpc, reader=BookReader(rpc, sources, multicall), multicall=multicall,
         journal=journal if journal is not None else Journal.open(cfg.journal.path), tx=tx, executor=executor,
-        policy=cfg.policy_config(), venues=cfg.underlying_venues(), vol_models=cfg.vol_models(),
+        policy=cfg.policy_config(), venues=cfg.underlying_venues(), vol_models=vol_models(cfg),
         quote_token=cfg.quote.token, chain_id=cfg.chain.chain_id, live=live,
         max_consecutive_failures=cfg.safety.max_consecutive_failures, vol_horizon_s=cfg.vol.horizon_s,
-        native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log, surfaces=cfg.surface_feeds(),
+        native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log, surfaces=surface_feeds(cfg),
     )
 
 

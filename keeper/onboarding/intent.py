@@ -69,9 +69,10 @@ def keeper_address(cfg: KeeperConfig, env: Mapping[str, str]) -> str:
     edited field would make the owners' batch name another address as the keeper. Without the key
     or its password, owner batches need the keeper's address as an explicit ``--keeper``.
     """
+    from keeper.cycle.sources import signer_source
     from keeper.execute.signer import load_signer
 
-    return load_signer(cfg.signer_source(), env=env).address
+    return load_signer(signer_source(cfg), env=env).address
 
 
 def _usd(x: float, mult: Decimal) -> Decimal:

@@ -164,10 +164,11 @@ def _rpc(cfg: KeeperConfig, rpc: RpcClient) -> tuple[Check, _Ctx | None]:
 
 
 def _signer(cfg: KeeperConfig, env: Mapping[str, str]) -> tuple[Check, str | None]:
+    from keeper.cycle.sources import signer_source
     from keeper.execute.signer import load_signer
 
     try:
-        address = load_signer(cfg.signer_source(), env=env).address
+        address = load_signer(signer_source(cfg), env=env).address
     except KeeperError as exc:
         src = cfg.signer.keystore or cfg.signer.key_env or "KEEPER_PRIVATE_KEY"
         return Check("signer", "fail", f"the signing key does not load: {exc}",

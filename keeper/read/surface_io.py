@@ -37,16 +37,15 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from keeper.core.smile_delta import MinVarianceFit, SmilePolicy, fit_min_variance
-from keeper.core.surface import SECONDS_PER_YEAR, GridKind, SmileRow, SurfaceGrid, VolSurface, build_surface
+from keeper.core.surface import SECONDS_PER_YEAR, SurfaceGrid, VolSurface, build_surface
+from keeper.core.surface_values import GRID_KINDS, grid_from_mapping, parse_number, parse_timestamp
 from keeper.errors import InputError, KeeperError
 
 __all__ = [
@@ -58,99 +57,11 @@ __all__ = [
     "parse_timestamp",
 ]
 
-_KINDS: tuple[GridKind, ...] = ("strike", "moneyness", "delta")
-
-
-def parse_timestamp(value: object, what: str) -> int:
-    """Unix seconds from an int/float (seconds) or an ISO 8601 string (no zone: UTC)."""
-    if isinstance(value, bool):
-        raise InputError(what, f"not a timestamp: {value!r}")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise InputError(what, f"not a timestamp: {value!r}")
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(float(text)) if text.replace(".", "", 1).isdigit() else _iso(text)
-        except ValueError:
-            raise InputError(what, f"not a unix time or ISO 8601 date: {value!r}") from None
-    raise InputError(what, f"not a timestamp: {value!r}")
-
-
-def _iso(text: str) -> int:
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp())
-
-
-def _number(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InputError(what, f"not a number: {value!r}")
-    try:
-        return float(value)
-    except ValueError:
-        raise InputError(what, f"not a number: {value!r}") from None
-
-
-def _numbers(value: object, what: str) -> tuple[float, ...]:
-    if not isinstance(value, list | tuple):
-        raise InputError(what, "must be a list of numbers")
-    return tuple(_number(v, f"{what}[{i}]") for i, v in enumerate(value))
-
-
-# Long on purpose: one branch per grid field and its error message naming the field.
-def grid_from_mapping(data: Mapping[str, Any], underlying: str, *, where: str = "surface",  # noqa: C901
-                      as_of: object = None) -> SurfaceGrid:
-    """A :class:`SurfaceGrid` from JSON-like values (the JSON file layout, or the config's inline grid).
-
-    ``as_of`` (when given) is used if ``data`` has none. Problems name ``where`` and the key.
-    """
-    kind = data.get("kind")
-    if kind not in _KINDS:
-        raise InputError(f"{where}.kind", f"must be one of {', '.join(_KINDS)}, got {kind!r}")
-    stamp = data.get("as_of", as_of)
-    if stamp is None:
-        raise InputError(f"{where}.as_of", "required: when the quotes were taken")
-    name = data.get("underlying", underlying)
-    if name != underlying:
-        raise InputError(f"{where}.underlying", f"is {name!r}, configured for {underlying!r}")
-    spot = data.get("spot")
-    rows: list[SmileRow] = []
-    if "rows" in data:
-        raw_rows = data["rows"]
-        if not isinstance(raw_rows, list):
-            raise InputError(f"{where}.rows", "must be a list of {expiry, columns, vols}")
-        for i, r in enumerate(raw_rows):
-            if not isinstance(r, dict):
-                raise InputError(f"{where}.rows[{i}]", "must be an object with expiry, columns, vols")
-            rows.append(SmileRow(parse_timestamp(r.get("expiry"), f"{where}.rows[{i}].expiry"),
-                                 _numbers(r.get("columns"), f"{where}.rows[{i}].columns"),
-                                 _numbers(r.get("vols"), f"{where}.rows[{i}].vols")))
-    else:
-        expiries = data.get("expiries")
-        if not isinstance(expiries, list | tuple) or not expiries:
-            raise InputError(f"{where}.expiries", "required: a non-empty list (or give rows)")
-        cols = _numbers(data.get("columns"), f"{where}.columns")
-        vols = data.get("vols")
-        if not isinstance(vols, list | tuple) or len(vols) != len(expiries):
-            raise InputError(f"{where}.vols", f"must be a list of {len(expiries)} rows, one per expiry")
-        for i, (e, row) in enumerate(zip(expiries, vols, strict=True)):
-            v = _numbers(row, f"{where}.vols[{i}]")
-            if len(v) != len(cols):
-                raise InputError(f"{where}.vols[{i}]", f"has {len(v)} vols for {len(cols)} columns")
-            rows.append(SmileRow(parse_timestamp(e, f"{where}.expiries[{i}]"), cols, v))
-    return SurfaceGrid(underlying, parse_timestamp(stamp, f"{where}.as_of"), kind, tuple(rows),
-                       None if spot is None else _number(spot, f"{where}.spot"),
-                       _number(data.get("rate", 0.0), f"{where}.rate"))
-
-
 def _grid_from_csv(path: Path, underlying: str) -> SurfaceGrid:
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         header = [h.strip() for h in reader.fieldnames or []]
-        kinds = [k for k in _KINDS if k in header]
+        kinds = [k for k in GRID_KINDS if k in header]
         missing = [c for c in ("expiry", "vol", "as_of") if c not in header]
         if len(kinds) != 1 or missing:
             raise InputError(f"{path}: header", "needs expiry, vol, as_of and exactly one of strike / moneyness / "
@@ -164,8 +75,8 @@ def _grid_from_csv(path: Path, underlying: str) -> SurfaceGrid:
                 if c in rec and rec[c] != consts.setdefault(c, rec[c]):
                     raise InputError(f"{path}: line {line}", f"{c} {rec[c]!r} differs from earlier lines")
             expiry = parse_timestamp(rec["expiry"], f"{path}: line {line}: expiry")
-            col = _number(rec[kind], f"{path}: line {line}: {kind}")
-            vol = _number(rec["vol"], f"{path}: line {line}: vol")
+            col = parse_number(rec[kind], f"{path}: line {line}: {kind}")
+            vol = parse_number(rec["vol"], f"{path}: line {line}: vol")
             if rows and rows[-1][0] == expiry:
                 rows[-1][1].append(col)
                 rows[-1][2].append(vol)
@@ -222,7 +133,7 @@ def load_vol_history(path: Path) -> tuple[np.ndarray, ...]:
                 rec = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
                 ts = parse_timestamp(rec["timestamp"], f"{path}: line {line}: timestamp")
                 exp = parse_timestamp(rec["expiry"], f"{path}: line {line}: expiry")
-                vals = [_number(rec[c], f"{path}: line {line}: {c}") for c in ("spot", "strike", "vol")]
+                vals = [parse_number(rec[c], f"{path}: line {line}: {c}") for c in ("spot", "strike", "vol")]
                 if not all(math.isfinite(x) and x > 0 for x in vals):
                     raise InputError(f"{path}: line {line}", "spot, strike and vol must be finite and > 0")
                 if exp <= ts:

@@ -17,6 +17,7 @@ from keeper.build.paths import repo_root
 from keeper.chain.rpc import RpcClient
 from keeper.config import load_config
 from keeper.core.book import book_risk
+from keeper.cycle.sources import book_sources
 from keeper.devnet.actor import MarketActor
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
@@ -108,7 +109,7 @@ def test_run_keeps_delta_in_band_after_every_hedge(chain: Web3, world: World, tm
             "transaction reverted" in err and any(b in err for b in race_bounds)), err
     fills = j.fills_between(0, 2**62)
     assert fills, "the market moved enough for at least one hedge"
-    reader = BookReader(RpcClient.http(world.url), cfg.book_sources((world.manifest.safe.address,)))
+    reader = BookReader(RpcClient.http(world.url), book_sources(cfg, (world.manifest.safe.address,)))
     tokens = {a.symbol: a.token for a in cfg.assets}
     policy = {s: cfg.effective_policy(s) for s in cfg.symbols}
     for f in fills:

@@ -20,6 +20,7 @@ import pytest
 from web3 import Web3
 
 from keeper.config import load_config
+from keeper.cycle.sources import signer_source
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.execute.signer import load_signer
@@ -74,7 +75,7 @@ def test_go_live_in_order(chain: Web3, world: World, tmp_path: Path,
     env["KEEPER_JOURNAL__PATH"] = str(tmp_path / "journal.sqlite")
     cfg = load_config(cfg_path, env)
     safe = str(cfg.treasury.safe)
-    keeper = Web3.to_checksum_address(load_signer(cfg.signer_source(), env=env).address)
+    keeper = Web3.to_checksum_address(load_signer(signer_source(cfg), env=env).address)
     # The DAO funds its new treasury: 100 WETH of exposure to hedge.
     dev = DevChain(chain)
     weth = contract(chain, "WETH9", m.tokens["WETH"].address)

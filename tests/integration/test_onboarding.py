@@ -20,6 +20,7 @@ from keeper.build.paths import repo_root
 from keeper.chain.rpc import RpcClient
 from keeper.cli.onboarding import main
 from keeper.config import KeeperConfig, load_config
+from keeper.cycle.sources import signer_source
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.execute.signer import KeystoreSource, load_signer
@@ -328,7 +329,7 @@ def test_init_from_env_with_a_new_safe_then_propose_and_execute(chain: Web3, wor
     rpc = RpcClient.http(world.url)
     safe = read_safe(rpc, str(cfg.treasury.safe))
     assert (safe.owners, safe.threshold, safe.version) == ((user.address,), 1, "1.4.1")
-    keeper = load_signer(cfg.signer_source(), env={"MY_KEYSTORE_PW": "s3cret"}).address
+    keeper = load_signer(signer_source(cfg), env={"MY_KEYSTORE_PW": "s3cret"}).address
     assert chain.eth.get_balance(Web3.to_checksum_address(keeper)) == 10 * 10**18  # devnet gas for the new key
 
     # The module is deployed for the new Safe and recorded; the owner executes enable + params in one batch.

@@ -24,6 +24,7 @@ from keeper.chain.rpc import RpcClient
 from keeper.config import load_config
 from keeper.core.book import LpHolding, book_risk, lp_holdings
 from keeper.core.snapshot import LpPosition, Snapshot
+from keeper.cycle.sources import book_sources
 from keeper.devnet.world import contract
 from keeper.node.anvil import AnvilNode
 from keeper.read.reader import BookReader
@@ -63,7 +64,7 @@ def keeper_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 
 def read(config: Path) -> Snapshot:
     cfg = load_config(config, env_for(config))
-    snap = BookReader(RpcClient.http(str(cfg.chain.rpc_url)), cfg.book_sources(cfg.treasury.owners)).read(
+    snap = BookReader(RpcClient.http(str(cfg.chain.rpc_url)), book_sources(cfg, cfg.treasury.owners)).read(
         chain_id=cfg.chain.chain_id)
     assert snap.complete, snap.failures
     return snap

@@ -27,6 +27,7 @@ from keeper.core.portfolio import OptionPosition, aggregate
 from keeper.core.smile_delta import DeltaFlavour, MinVarianceCoefficients, smile_delta
 from keeper.core.snapshot import Snapshot
 from keeper.core.surface import SECONDS_PER_YEAR, VolSurface
+from keeper.cycle.sources import book_sources
 from keeper.devnet.state import World
 from keeper.read.reader import BookReader
 from keeper.read.surface_io import load_surface_file, parse_timestamp
@@ -103,7 +104,7 @@ def run_plan(world: World, workdir: Path, head: tuple[int, int]) -> Iterator[Run
 @pytest.fixture(scope="module")
 def snapshot(world: World, head: tuple[int, int]) -> Snapshot:
     cfg = load_config(CONFIG, {"KEEPER_CHAIN__RPC_URL": world.url})
-    reader = BookReader(RpcClient.http(world.url), cfg.book_sources((world.manifest.safe.address,)))
+    reader = BookReader(RpcClient.http(world.url), book_sources(cfg, (world.manifest.safe.address,)))
     return reader.read(block=head[0])
 
 

@@ -23,6 +23,7 @@ from keeper.config import (
 )
 from keeper.core.inputs import UnderlyingVenues
 from keeper.core.policy import PolicyConfig
+from keeper.cycle.sources import book_sources, signer_source, surface_feeds
 from keeper.errors import ConfigError, KeeperError
 from keeper.execute.signer import EnvKeySource, KeystoreSource
 from keeper.read.reader import AssetSource, BookSources, PerpSource
@@ -147,7 +148,7 @@ def test_devnet_example_loads() -> None:
     assert c.effective_policy("ETH").hedge_to == "target" and c.effective_policy("BTC").max_trade_usd == 400_000
     assert c.schedule.interval_s == 5 and c.metrics.port == 0
     assert c.journal.path == ROOT / ".state" / "devnet-journal.sqlite"
-    assert c.signer_source() == EnvKeySource("KEEPER_PRIVATE_KEY")
+    assert signer_source(c) == EnvKeySource("KEEPER_PRIVATE_KEY")
 
 
 def _manifest_path() -> Path | None:
@@ -167,7 +168,7 @@ def test_devnet_example_matches_the_world_manifest() -> None:
     c = load_config(DEVNET, env={})
     assert c.chain.chain_id == m.chain_id
     assert c.treasury.hedge_module == m.hedge_module and c.uniswap.quoter == m.uniswap.quoter
-    assert c.book_sources(c.treasury.read_owners(KEEPER_EOA)) == world_sources(m)
+    assert book_sources(c, c.treasury.read_owners(KEEPER_EOA)) == world_sources(m)
     assert c.underlying_venues() == world_venues(m)
 
 
@@ -271,7 +272,7 @@ def test_apply_env_overrides_does_not_touch_its_input() -> None:
 def test_the_signer_key_variables_are_never_overrides(write: Callable[..., Path], tmp_path: Path) -> None:
     data = edited([("set", "signer", {"keystore": "ks.json", "password_env": "KEEPER_KS_PASSWORD"})])
     c = load_config(write(data), env={"KEEPER_PRIVATE_KEY": KEY, "KEEPER_KS_PASSWORD": "s3cr3t"})
-    assert c.signer_source() == KeystoreSource(tmp_path / "ks.json", None, "KEEPER_KS_PASSWORD")
+    assert signer_source(c) == KeystoreSource(tmp_path / "ks.json", None, "KEEPER_KS_PASSWORD")
     assert "s3cr3t" not in c.model_dump_json() and KEY[2:] not in c.model_dump_json()
 
 
@@ -531,7 +532,7 @@ def test_policy_defaults_without_a_policy_section(write: Callable[..., Path]) ->
 
 def test_book_sources_and_underlying_venues() -> None:
     c = load_config(DEVNET, env={})
-    src = c.book_sources(["0x" + "ab" * 20, SAFE])
+    src = book_sources(c, ["0x" + "ab" * 20, SAFE])
     assert isinstance(src, BookSources) and src.owners == ("0x" + "ab" * 20, SAFE)
     assert src.position_manager == c.uniswap.position_manager and src.factory == c.uniswap.factory
     assert src.quote_token == "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0" and src.twap_window_s == 1800
@@ -566,12 +567,12 @@ def test_otc_file_is_resolved_against_the_config_folder(write: Callable[..., Pat
                                   ("set", "journal.path", "j/keeper.sqlite")])), env={})
     assert c.positions.otc_file == tmp_path / "books" / "otc.csv"
     assert c.journal.path == tmp_path / "j" / "keeper.sqlite"
-    (otc,) = c.book_sources([SAFE]).otc_positions
+    (otc,) = book_sources(c, [SAFE]).otc_positions
     assert otc.source == "otc:Wintermute" and otc.short_amount == 10 * 10**18
     (tmp_path / "books" / "otc.csv").write_text("id,counterparty,underlying,type,strike_usd,expiry,quantity\n"
                                                "a1,Wintermute,DOGE,put,2500,1798185600,-10\n")
     with pytest.raises(ConfigError, match=r'^config error: positions.otc_file = ".*otc.csv": .*row 1.underlying'):
-        c.book_sources([SAFE])
+        book_sources(c, [SAFE])
 
 
 def test_default_journal_path_is_next_to_the_config(write: Callable[..., Path], tmp_path: Path) -> None:
@@ -639,12 +640,12 @@ def test_an_inline_surface_loads_into_a_feed_with_its_policy(write: Callable[...
     cfg = load_config(write(edited([("set", "vol.surfaces", {"ETH": _surface(
         max_age_s=600, fallback_spread=0.05, delta_flavour="min_variance",
         min_variance={"a": -0.1, "b": 0.2, "c": -0.05})})])), env={})
-    feeds = cfg.surface_feeds()
+    feeds = surface_feeds(cfg)
     assert set(feeds) == {"ETH"}
     feed = feeds["ETH"]
     assert feed.policy.flavour == "min_variance" and feed.policy.max_age_s == 600 and feed.policy.mv is not None
     assert feed.policy.fallback_spread == 0.05 and feed.current().as_of == 1_700_000_000
-    assert load_config(DEVNET, env={}).surface_feeds() == {}
+    assert surface_feeds(load_config(DEVNET, env={})) == {}
     assert cfg.fingerprint() != load_config(DEVNET, env={}).fingerprint()
 
 
@@ -659,7 +660,7 @@ def test_a_surface_file_and_a_history_file_load(write: Callable[..., Path], tmp_
     (tmp_path / "hist.csv").write_text("\n".join(hist) + "\n")
     cfg = load_config(write(edited([("set", "vol.surfaces", {"BTC": {
         "file": "eth.csv", "delta_flavour": "min_variance", "min_variance_history": "hist.csv"}})])), env={})
-    feed = cfg.surface_feeds()["BTC"]
+    feed = surface_feeds(cfg)["BTC"]
     assert feed.path == tmp_path / "eth.csv" and feed.policy.mv is not None and len(feed.current().slices) == 2
 
 

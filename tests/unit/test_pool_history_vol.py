@@ -12,6 +12,7 @@ import pytest
 from keeper.config import load_config
 from keeper.core.snapshot import PoolHistory, ReadFailure, Snapshot
 from keeper.core.vol import EWMAVol, PoolHistoryVol
+from keeper.cycle.sources import book_sources
 from keeper.errors import ChainError, InputError
 from tests.unit.test_config import devnet_data, edited, write
 
@@ -76,8 +77,8 @@ def test_missing_or_mismatched_history_is_an_error_naming_the_pool() -> None:
 def test_the_config_asks_the_reader_for_each_oracle_pools_history(write: Callable[..., Path]) -> None:
     cfg = load_config(write(edited([("set", "vol.model", "ewma"), ("set", "vol.history_s", 6000),
                                     ("set", "vol.sample_s", 600)])), env={})
-    src = cfg.book_sources(["0x" + "01" * 20])
+    src = book_sources(cfg, ["0x" + "01" * 20])
     pools = [a.oracle_pool for a in cfg.assets]
     assert src.histories == tuple((p, (6000, 5400, 4800, 4200, 3600, 3000, 2400, 1800, 1200, 600, 0)) for p in pools)
     fixed = load_config(write(devnet_data()), env={})
-    assert fixed.book_sources(["0x" + "01" * 20]).histories == ()
+    assert book_sources(fixed, ["0x" + "01" * 20]).histories == ()
