@@ -134,10 +134,10 @@ def simulate_policy(marks: BookMarks, spots: FloatArray, seconds: FloatArray, sp
                            marks.delta[:, :k_keep].copy())
     trig, sz, target = pol.trigger, pol.sizing, pol.target_delta_units
     fee, liq, gas = costs.fee_fraction, costs.liquidity, costs.gas_quote
-    need_k = trig.kind == "ww" and trig.cost_fraction is None
+    need_k = trig.trigger == "ww" and trig.cost_fraction is None
     k_const = trig.cost_fraction if trig.cost_fraction is not None else 0.0
     max_impact = pol.venues.max_impact_bps * 1e-4
-    capped = not math.isinf(sz.window_cap_quote)
+    capped = not math.isinf(sz.window_cap_usd)
     window: deque[tuple[float, FloatArray]] = deque()
     used = np.zeros(n)
     left: FloatArray | float = math.inf
@@ -164,7 +164,7 @@ def simulate_policy(marks: BookMarks, spots: FloatArray, seconds: FloatArray, sp
         if capped:
             while window and window[0][0] <= now - sz.window_s:
                 used -= window.popleft()[1]
-            left = np.maximum(sz.window_cap_quote - used, 0.0)
+            left = np.maximum(sz.window_cap_usd - used, 0.0)
         trade = hedge_trades_array(trig, sz, target, net, s, marks.gamma[i], marks.value[i], k, now - last, left)
         size = np.abs(trade)
         sell = trade < 0.0

@@ -40,28 +40,28 @@ DEFAULT_WW_RISK = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 1e4, 3e4, 1e5)
 NEVER_UNITS = 1e15
 """Half-width of the interval policies' band: no book's deviation reaches it, so only time triggers."""
 
-_UNCAPPED = SizingConfig(hedge_to="target", max_trade_quote=math.inf, window_cap_quote=math.inf)
+_UNCAPPED = SizingConfig(hedge_to="target", max_trade_usd=math.inf, window_cap_usd=math.inf)
 
 
 def interval_policy(hours: float, target: float = 0.0) -> PolicySpec:
     if not hours > 0.0:
         raise InputError("policies", f"interval must be > 0 h, got {hours!r}")
-    trig = TriggerConfig(kind="fixed", fixed_units=NEVER_UNITS, max_interval_s=hours * 3600.0)
+    trig = TriggerConfig(trigger="fixed", band_units=NEVER_UNITS, max_interval_s=hours * 3600.0)
     return PolicySpec(f"interval:{hours:g}h", "interval", UnderlyingPolicy(target, trig, _UNCAPPED), hours)
 
 
 def band_policy(bps: float, target: float = 0.0) -> PolicySpec:
     if not 0.0 < bps <= 10_000.0:
         raise InputError("policies", f"band must be in (0, 10000] bps, got {bps!r}")
-    trig = TriggerConfig(kind="pct_book", band_pct=bps * 1e-4)
+    trig = TriggerConfig(trigger="pct_book", band_pct=bps / 100.0)
     return PolicySpec(f"band:{bps:g}bps", "band", UnderlyingPolicy(target, trig, _UNCAPPED), bps)
 
 
 def ww_policy(risk: float, scale_quote: float, target: float = 0.0) -> PolicySpec:
     if not (risk > 0.0 and scale_quote > 0.0):
         raise InputError("policies", f"ww risk aversion and book scale must be > 0, got {risk!r}, {scale_quote!r}")
-    trig = TriggerConfig(kind="ww", risk_aversion_per_quote=risk / scale_quote)
-    sizing = SizingConfig(hedge_to="edge", max_trade_quote=math.inf, window_cap_quote=math.inf)
+    trig = TriggerConfig(trigger="ww", risk_aversion_per_usd=risk / scale_quote)
+    sizing = SizingConfig(hedge_to="edge", max_trade_usd=math.inf, window_cap_usd=math.inf)
     return PolicySpec(f"ww:{risk:g}", "ww", UnderlyingPolicy(target, trig, sizing), risk)
 
 

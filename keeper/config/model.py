@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
 from pydantic_core import InitErrorDetails
@@ -45,41 +45,57 @@ from keeper.core.gates import GateConfig
 from keeper.core.inputs import UnderlyingVenues
 from keeper.core.margin import MarginConfig
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
-from keeper.core.sizing import SizingConfig, TriggerConfig
+from keeper.core.sizing import BandKind, HedgeTo, SizingConfig, TriggerConfig
 from keeper.errors import InputError
 
-__all__ = ["AssetPolicy", "KeeperConfig"]
+__all__ = ["POLICY_PARTS", "AssetPolicy", "KeeperConfig", "core_default"]
 
 DEFAULT_POLICY = "default"
+
+POLICY_PARTS: tuple[type[Any], ...] = (TriggerConfig, SizingConfig, VenueConfig, GateConfig)
+"""The core dataclasses the ``[policy]`` keys belong to: each key but ``target_delta_units`` (a field of
+:class:`~keeper.core.policy.UnderlyingPolicy`) is the field of the same name of one of them."""
+
+
+def core_default(key: str) -> Any:
+    """The default of the ``[policy]`` key ``key``: the core's default of the field of that name."""
+    owners: tuple[type[Any], ...] = (UnderlyingPolicy,) if key == "target_delta_units" else POLICY_PARTS
+    for cls in owners:
+        for f in dataclasses.fields(cls):
+            if f.name == key:
+                return f.default
+    raise KeyError(key)
 
 
 @dataclass(frozen=True, slots=True)
 class AssetPolicy:
     """The effective policy of one asset: built-in defaults < ``[policy.default]`` < ``[policy.<SYMBOL>]``.
 
-    ``inf`` means no limit. ``band_pct`` is in percent (2.0 = 2 % of the asset's book value).
+    The keys are fields of the core's policy dataclasses (:data:`POLICY_PARTS`), with the same names,
+    units and defaults: the built-in defaults are the core's. ``inf`` means no limit; ``band_pct`` is
+    in percent (2.0 = 2 % of the asset's book value); ``_usd`` is the quote currency.
     """
 
-    target_delta_units: float = 0.0
-    trigger: Literal["fixed", "pct_book", "ww"] = "ww"
-    band_units: float = 0.0
-    band_pct: float = 0.0
-    risk_aversion_per_usd: float = 1e-4
-    cost_fraction: float | None = None
-    floor_units: float = 0.0
-    ceiling_units: float = math.inf
-    max_interval_s: float = math.inf
-    hedge_to: Literal["edge", "target"] = "edge"
-    min_trade_units: float = 0.0
-    min_trade_usd: float = 0.0
-    max_trade_usd: float = 250_000.0
-    window_cap_usd: float = 1_000_000.0
-    window_s: float = 86_400.0
-    max_slippage_bps: float = 50.0
-    max_impact_bps: float = 50.0
-    perp_holding_horizon_s: float = 86_400.0
-    max_gas_gwei: float = math.inf
-    urgent_deviation_units: float = math.inf
+    target_delta_units: float = core_default("target_delta_units")
+    trigger: BandKind = core_default("trigger")  # noqa: RUF009 (a str: immutable)
+    band_units: float = core_default("band_units")
+    band_pct: float = core_default("band_pct")
+    risk_aversion_per_usd: float = core_default("risk_aversion_per_usd")
+    cost_fraction: float | None = core_default("cost_fraction")
+    floor_units: float = core_default("floor_units")
+    ceiling_units: float = core_default("ceiling_units")
+    max_interval_s: float = core_default("max_interval_s")
+    hedge_to: HedgeTo = core_default("hedge_to")  # noqa: RUF009 (a str: immutable)
+    min_trade_units: float = core_default("min_trade_units")
+    min_trade_usd: float = core_default("min_trade_usd")
+    max_trade_usd: float = core_default("max_trade_usd")
+    window_cap_usd: float = core_default("window_cap_usd")
+    window_s: float = core_default("window_s")
+    max_slippage_bps: float = core_default("max_slippage_bps")
+    max_impact_bps: float = core_default("max_impact_bps")
+    perp_holding_horizon_s: float = core_default("perp_holding_horizon_s")
+    max_gas_gwei: float = core_default("max_gas_gwei")
+    urgent_deviation_units: float = core_default("urgent_deviation_units")
 
     def problems(self) -> list[CrossProblem]:
         """Cross-field problems: (field, value, message)."""
@@ -97,23 +113,19 @@ class AssetPolicy:
         return out
 
     def to_core(self, gates: GateConfig, margin: MarginConfig | None = None) -> UnderlyingPolicy:
-        """The :class:`~keeper.core.policy.UnderlyingPolicy` (``gates`` carries the oracle limits, ``margin``
-        the perp margin guard from ``[safety]``)."""
+        """The :class:`~keeper.core.policy.UnderlyingPolicy`: each key goes to the core field of its name
+        (``gates`` carries the oracle limits of ``[oracles]``, ``margin`` the perp margin guard of ``[safety]``)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+        def own(cls: type[Any]) -> dict[str, Any]:
+            return {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}
+
         return UnderlyingPolicy(
             target_delta_units=self.target_delta_units,
-            trigger=TriggerConfig(
-                kind=self.trigger, fixed_units=self.band_units, band_pct=self.band_pct / 100.0,
-                risk_aversion_per_quote=self.risk_aversion_per_usd, cost_fraction=self.cost_fraction,
-                floor_units=self.floor_units, ceiling_units=self.ceiling_units, max_interval_s=self.max_interval_s,
-            ),
-            sizing=SizingConfig(
-                hedge_to=self.hedge_to, min_trade_units=self.min_trade_units, min_trade_quote=self.min_trade_usd,
-                max_trade_quote=self.max_trade_usd, window_cap_quote=self.window_cap_usd, window_s=self.window_s,
-            ),
-            venues=VenueConfig(max_slippage_bps=self.max_slippage_bps, max_impact_bps=self.max_impact_bps,
-                               perp_holding_horizon_s=self.perp_holding_horizon_s),
-            gates=dataclasses.replace(gates, max_gas_gwei=self.max_gas_gwei,
-                                      urgent_deviation_units=self.urgent_deviation_units),
+            trigger=TriggerConfig(**own(TriggerConfig)),
+            sizing=SizingConfig(**own(SizingConfig)),
+            venues=VenueConfig(**own(VenueConfig)),
+            gates=dataclasses.replace(gates, **own(GateConfig)),
             margin=margin or MarginConfig(),
         )
 

@@ -31,6 +31,7 @@ from keeper.config._types import (
     PosOrInf,
     cross_field_error,
 )
+from keeper.core.sizing import BandKind, HedgeTo
 from keeper.core.surface import SurfaceGrid, build_surface
 from keeper.core.surface_values import grid_from_mapping, parse_timestamp
 from keeper.errors import InputError
@@ -351,20 +352,20 @@ class VolConfig(Model):
         return self
 
 
-Trigger = Literal["fixed", "pct_book", "ww"]
-HedgeTo = Literal["edge", "target"]
 Slippage = Annotated[float, Field(gt=0, le=1000)]
 
 
 class PolicyOverride(Model):
-    """One ``[policy.default]`` or ``[policy.<SYMBOL>]`` table as written: every key optional.
+    """One ``[policy.default]`` or ``[policy.<SYMBOL>]`` table as written: every key optional (``None``: not set).
 
     The effective policy of an asset is the built-in defaults, then ``[policy.default]``,
-    then ``[policy.<SYMBOL>]`` (see :class:`keeper.config.model.AssetPolicy`).
+    then ``[policy.<SYMBOL>]`` (see :class:`keeper.config.model.AssetPolicy`). The keys, their units
+    and their defaults are the core's (:mod:`keeper.core.sizing` and its siblings); this model adds
+    the limits a config value must respect.
     """
 
     target_delta_units: float | None = None
-    trigger: Trigger | None = None
+    trigger: BandKind | None = None
     band_units: NonNeg | None = None
     band_pct: Annotated[float, Field(ge=0, le=100)] | None = None
     risk_aversion_per_usd: Pos | None = None

@@ -17,10 +17,10 @@ One underlying, one cycle
    edge) or ``|dev|`` (to the target); inside it, the time trigger hedges to
    the target when ``max_interval_s`` elapsed since the last hedge and
    ``|dev|`` clears the minimum trade. Else no trade.
-4. Minimum trade: the amount must reach ``min_trade_units`` and ``min_trade_quote``.
+4. Minimum trade: the amount must reach ``min_trade_units`` and ``min_trade_usd``.
 5. Gates (:mod:`keeper.core.gates`): snapshot, feed age, oracle consistency, gas
    (urgent deviations override the gas cap). Any failure: no trade.
-6. Clip: ``min(needed, max_trade_quote / P, window_left / P)``; the rest is
+6. Clip: ``min(needed, max_trade_usd / P, window_left / P)``; the rest is
    reported as ``remaining_units`` and hedged by later cycles.
 7. Venue: every swap pool and perp is estimated at the clip size; the cheapest
    available all-in cost wins; unavailable venues are listed with their reason. A pool whose
@@ -230,10 +230,10 @@ def _min_trade_problem(units: float, price: float, sizing: SizingConfig, sym: st
                          f"{fmt_units(units, sym)} below min trade {fmt_units(sizing.min_trade_units, sym)}",
                          size_units=units, min_trade_units=sizing.min_trade_units)
     notional = units * price
-    if notional < sizing.min_trade_quote:
+    if notional < sizing.min_trade_usd:
         return Reason.of("below_min_trade",
-                         f"{fmt_quote(notional, quote)} below min trade {fmt_quote(sizing.min_trade_quote, quote)}",
-                         notional_quote=notional, min_trade_quote=sizing.min_trade_quote)
+                         f"{fmt_quote(notional, quote)} below min trade {fmt_quote(sizing.min_trade_usd, quote)}",
+                         notional_quote=notional, min_trade_quote=sizing.min_trade_usd)
     return None
 
 
@@ -260,7 +260,7 @@ def decide_underlying(  # noqa: C901, PLR0912, PLR0915
     price = o.feed_price
     now = o.block_timestamp
 
-    if trig.kind == "ww":
+    if trig.trigger == "ww":
         k = trig.cost_fraction
         if k is None:
             healthy = [s for s in inp.swaps if pool_within_deviation(s, price, policy.gates.max_oracle_deviation_bps)]
@@ -323,30 +323,30 @@ def decide_underlying(  # noqa: C901, PLR0912, PLR0915
         return no_trade(trigger, needed)
 
     # -- caps
-    left = window_left_quote(inp.history.fills, now, sz.window_s, sz.window_cap_quote)
+    left = window_left_quote(inp.history.fills, now, sz.window_s, sz.window_cap_usd)
     if margin_order is not None:
         left = max(left - margin_order.notional_quote, 0.0)
-    clip = clip_size(needed, price, sz.max_trade_quote, left)
+    clip = clip_size(needed, price, sz.max_trade_usd, left)
     size = clip.clip_units
     if clip.limited_by == "window" and _min_trade_problem(size, price, sz, sym, q) is not None:
         reopen = window_reopens_in_s(inp.history.fills, now, sz.window_s)
-        reasons.append(Reason.of("window_cap", f"window cap {fmt_quote(sz.window_cap_quote, q)} reached:"
+        reasons.append(Reason.of("window_cap", f"window cap {fmt_quote(sz.window_cap_usd, q)} reached:"
                                  f" {fmt_quote(left, q)} left for {fmt_seconds(reopen)}",
-                                 window_cap_quote=sz.window_cap_quote, window_left_quote=left, reopens_in_s=reopen))
+                                 window_cap_quote=sz.window_cap_usd, window_left_quote=left, reopens_in_s=reopen))
         return no_trade(trigger, needed)
     small = _min_trade_problem(size, price, sz, sym, q)
     if small is not None:  # max per trade below min_trade_units at this price
-        reasons.append(Reason.of("max_trade_below_min", f"max per trade {fmt_quote(sz.max_trade_quote, q)} allows"
-                                 f" only {small.text}", max_trade_quote=sz.max_trade_quote, clip_units=size))
+        reasons.append(Reason.of("max_trade_below_min", f"max per trade {fmt_quote(sz.max_trade_usd, q)} allows"
+                                 f" only {small.text}", max_trade_quote=sz.max_trade_usd, clip_units=size))
         return no_trade(trigger, needed)
     if clip.limited_by == "max_trade":
-        reasons.append(Reason.of("clipped_max_trade", f"clipped to max per trade {fmt_quote(sz.max_trade_quote, q)};"
+        reasons.append(Reason.of("clipped_max_trade", f"clipped to max per trade {fmt_quote(sz.max_trade_usd, q)};"
                                  f" {fmt_units(clip.remaining_units, sym)} remains",
-                                 max_trade_quote=sz.max_trade_quote, clip_units=size,
+                                 max_trade_quote=sz.max_trade_usd, clip_units=size,
                                  remaining_units=clip.remaining_units))
     elif clip.limited_by == "window":
         reasons.append(Reason.of("clipped_window", f"clipped to window remainder {fmt_quote(left, q)} of cap"
-                                 f" {fmt_quote(sz.window_cap_quote, q)};"
+                                 f" {fmt_quote(sz.window_cap_usd, q)};"
                                  f" {fmt_units(clip.remaining_units, sym)} remains",
                                  window_left_quote=left, clip_units=size, remaining_units=clip.remaining_units))
 
@@ -417,12 +417,12 @@ def _margin_guard(inp: UnderlyingInput, policy: UnderlyingPolicy, gas: GasView, 
             reasons.append(Reason.of("perp_margin_blocked", f"{head}; not reduced: gate(s) failed: "
                                      + ", ".join(g.gate for g in blocked), **data))
             return None, reasons
-        left = window_left_quote(inp.history.fills, o.block_timestamp, sz.window_s, sz.window_cap_quote)
-        clip = clip_size(units, price, sz.max_trade_quote, left)
+        left = window_left_quote(inp.history.fills, o.block_timestamp, sz.window_s, sz.window_cap_usd)
+        clip = clip_size(units, price, sz.max_trade_usd, left)
         size = clip.clip_units
         if size <= 0.0:
             reasons.append(Reason.of("perp_margin_blocked", f"{head}; not reduced: window cap "
-                                     f"{fmt_quote(sz.window_cap_quote, q)} reached", **data))
+                                     f"{fmt_quote(sz.window_cap_usd, q)} reached", **data))
             return None, reasons
         est = estimate_perp(p, side, size, price, gas, vc, quote_symbol=q)
         limit = price * (1.0 + slip) if side == "buy" else price * (1.0 - slip)

@@ -7,12 +7,17 @@ Delta, band half-widths and sizes are in underlying units (1.0 = 1 ETH);
 (ETH per USD); spot is quote per underlying unit; notionals and caps are in
 quote units; times are unix seconds.
 
+The fields of :class:`TriggerConfig` and :class:`SizingConfig` carry the names and defaults of the
+config's ``[policy]`` keys (:class:`keeper.config.AssetPolicy` takes its defaults from here): a
+``_usd`` field is in quote units (the config's ``quote.symbol``, USD unless set otherwise) and
+``band_pct`` is in percent (2.0 = 2 %).
+
 Bands
 -----
 ``target +/- h`` with ``h`` from :class:`TriggerConfig`:
 
-* ``fixed``: ``h = fixed_units``;
-* ``pct_book``: ``h = band_pct * |book_value_quote| / spot``;
+* ``fixed``: ``h = band_units``;
+* ``pct_book``: ``h = band_pct / 100 * |book_value_quote| / spot`` (``band_pct`` in percent);
 * ``ww`` (Whalley-Wilmott 1997)::
 
       h = (3 k S Gamma^2 / (2 lambda))^(1/3)
@@ -35,8 +40,8 @@ floor, so configure one.
 Clips
 -----
 A hedge needing ``needed`` units is executed one clip per cycle,
-``clip = min(needed, max_trade_quote / P, window_left_quote / P)`` with
-``window_left = window_cap_quote - sum(notional of fills in (now - window_s, now])``.
+``clip = min(needed, max_trade_usd / P, window_left_quote / P)`` with
+``window_left = window_cap_usd - sum(notional of fills in (now - window_s, now])``.
 The next cycle re-reads the book (post-trade state, not fill events), recomputes
 ``needed`` and sends the next clip.
 """
@@ -89,14 +94,14 @@ class TriggerConfig:
 
     Attributes
     ----------
-    kind : {"fixed", "pct_book", "ww"}
+    trigger : {"fixed", "pct_book", "ww"}
         Band kind.
-    fixed_units : float
+    band_units : float
         Half-width for ``fixed``, underlying units.
     band_pct : float
-        Half-width for ``pct_book`` as a fraction of the underlying's
-        ``|book_value_quote|`` (0.02 = 2 %), converted to units at spot.
-    risk_aversion_per_quote : float
+        Half-width for ``pct_book`` in percent of the underlying's
+        ``|book_value_quote|`` (2.0 = 2 %), converted to units at spot.
+    risk_aversion_per_usd : float
         ``lambda`` of the WW band: absolute risk aversion, 1/quote unit.
         Larger = narrower band. A relative risk aversion ``R`` over a book
         worth ``W`` quote corresponds to ``lambda = R / W``.
@@ -111,21 +116,23 @@ class TriggerConfig:
         the minimum trade. ``inf`` disables it.
     """
 
-    kind: BandKind = "ww"
-    fixed_units: float = 0.0
+    trigger: BandKind = "ww"
+    band_units: float = 0.0
     band_pct: float = 0.0
-    risk_aversion_per_quote: float = 1e-4
+    risk_aversion_per_usd: float = 1e-4
     cost_fraction: float | None = None
     floor_units: float = 0.0
     ceiling_units: float = math.inf
     max_interval_s: float = math.inf
 
     def __post_init__(self) -> None:
-        if self.kind not in ("fixed", "pct_book", "ww"):
-            raise InputError("kind", f"must be 'fixed', 'pct_book' or 'ww', got {self.kind!r}")
-        check_non_negative("fixed_units", self.fixed_units)
-        check_fraction("band_pct", self.band_pct, upper_inclusive=True)
-        check_positive("risk_aversion_per_quote", self.risk_aversion_per_quote)
+        if self.trigger not in ("fixed", "pct_book", "ww"):
+            raise InputError("trigger", f"must be 'fixed', 'pct_book' or 'ww', got {self.trigger!r}")
+        check_non_negative("band_units", self.band_units)
+        check_non_negative("band_pct", self.band_pct)
+        if self.band_pct > 100.0:
+            raise InputError("band_pct", f"must be a percentage in [0, 100] (2.0 = 2 %), got {self.band_pct!r}")
+        check_positive("risk_aversion_per_usd", self.risk_aversion_per_usd)
         if self.cost_fraction is not None:
             check_fraction("cost_fraction", self.cost_fraction)
         check_non_negative("floor_units", self.floor_units)
@@ -133,9 +140,9 @@ class TriggerConfig:
         if self.ceiling_units < self.floor_units:
             raise InputError("ceiling_units", f"{self.ceiling_units!r} is below floor_units {self.floor_units!r}")
         check_positive("max_interval_s", self.max_interval_s, allow_inf=True)
-        if self.kind == "fixed" and self.fixed_units == 0.0 and self.floor_units == 0.0:
-            raise InputError("fixed_units", "must be > 0 for a fixed band (or set floor_units)")
-        if self.kind == "pct_book" and self.band_pct == 0.0 and self.floor_units == 0.0:
+        if self.trigger == "fixed" and self.band_units == 0.0 and self.floor_units == 0.0:
+            raise InputError("band_units", "must be > 0 for a fixed band (or set floor_units)")
+        if self.trigger == "pct_book" and self.band_pct == 0.0 and self.floor_units == 0.0:
             raise InputError("band_pct", "must be > 0 for a pct_book band (or set floor_units)")
 
 
@@ -147,11 +154,11 @@ class SizingConfig:
     ----------
     hedge_to : {"edge", "target"}
         Trade back to the band's nearest edge (Whalley-Wilmott) or to the target.
-    min_trade_units, min_trade_quote : float
+    min_trade_units, min_trade_usd : float
         A clip must reach both (0 disables either), underlying / quote units.
-    max_trade_quote : float
-        Maximum notional of one clip, quote units.
-    window_cap_quote : float
+    max_trade_usd : float
+        Maximum notional of one clip, quote units (``inf``: no cap).
+    window_cap_usd : float
         Maximum total notional hedged in any window of ``window_s`` seconds, quote units.
     window_s : float
         Rolling window length, seconds.
@@ -159,21 +166,21 @@ class SizingConfig:
 
     hedge_to: HedgeTo = "edge"
     min_trade_units: float = 0.0
-    min_trade_quote: float = 0.0
-    max_trade_quote: float = math.inf
-    window_cap_quote: float = math.inf
+    min_trade_usd: float = 0.0
+    max_trade_usd: float = 250_000.0
+    window_cap_usd: float = 1_000_000.0
     window_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         if self.hedge_to not in ("edge", "target"):
             raise InputError("hedge_to", f"must be 'edge' or 'target', got {self.hedge_to!r}")
         check_non_negative("min_trade_units", self.min_trade_units)
-        check_non_negative("min_trade_quote", self.min_trade_quote)
-        check_positive("max_trade_quote", self.max_trade_quote, allow_inf=True)
-        if self.max_trade_quote < self.min_trade_quote:
-            raise InputError("max_trade_quote", f"{self.max_trade_quote!r} is below min_trade_quote "
-                                                f"{self.min_trade_quote!r}: nothing could ever trade")
-        check_positive("window_cap_quote", self.window_cap_quote, allow_inf=True)
+        check_non_negative("min_trade_usd", self.min_trade_usd)
+        check_positive("max_trade_usd", self.max_trade_usd, allow_inf=True)
+        if self.max_trade_usd < self.min_trade_usd:
+            raise InputError("max_trade_usd", f"{self.max_trade_usd!r} is below min_trade_usd "
+                                              f"{self.min_trade_usd!r}: nothing could ever trade")
+        check_positive("window_cap_usd", self.window_cap_usd, allow_inf=True)
         check_positive("window_s", self.window_s)
 
 
@@ -325,12 +332,12 @@ def compute_band(
     k_fraction: float,
 ) -> Band:
     """The band for one underlying (see the module docstring); ``k_fraction`` is used by ``ww`` only."""
-    kind = trigger.kind
+    kind = trigger.trigger
     if kind == "ww":
-        raw = ww_half_width(spot, gamma_units_per_quote, k_fraction, trigger.risk_aversion_per_quote)
+        raw = ww_half_width(spot, gamma_units_per_quote, k_fraction, trigger.risk_aversion_per_usd)
         h = min(max(raw, trigger.floor_units), trigger.ceiling_units)
         return Band(kind, target_units, h, raw, k_fraction, gamma_units_per_quote)
-    raw = trigger.fixed_units if kind == "fixed" else trigger.band_pct * abs(book_value_quote) / spot
+    raw = trigger.band_units if kind == "fixed" else trigger.band_pct / 100.0 * abs(book_value_quote) / spot
     h = min(max(raw, trigger.floor_units), trigger.ceiling_units)
     return Band(kind, target_units, h, raw)
 
@@ -390,21 +397,21 @@ def band_half_width_array(trigger: TriggerConfig, spot: npt.ArrayLike, gamma_uni
                           book_value_quote: npt.ArrayLike, k_fraction: npt.ArrayLike) -> FloatArray:
     """Vectorized ``compute_band(...).half_width_units`` (clamped), underlying units."""
     s = np.asarray(spot, dtype=np.float64)
-    if trigger.kind == "ww":
-        raw = ww_half_width_array(s, gamma_units_per_quote, k_fraction, trigger.risk_aversion_per_quote)
-    elif trigger.kind == "fixed":
-        raw = np.full(np.broadcast(s, np.asarray(gamma_units_per_quote)).shape, trigger.fixed_units)
+    if trigger.trigger == "ww":
+        raw = ww_half_width_array(s, gamma_units_per_quote, k_fraction, trigger.risk_aversion_per_usd)
+    elif trigger.trigger == "fixed":
+        raw = np.full(np.broadcast(s, np.asarray(gamma_units_per_quote)).shape, trigger.band_units)
     else:
-        raw = trigger.band_pct * np.abs(np.asarray(book_value_quote, dtype=np.float64)) / s
+        raw = trigger.band_pct / 100.0 * np.abs(np.asarray(book_value_quote, dtype=np.float64)) / s
     out: FloatArray = np.minimum(np.maximum(raw, trigger.floor_units), trigger.ceiling_units)
     return out
 
 
 def min_trade_ok_array(units: npt.ArrayLike, price: npt.ArrayLike, sizing: SizingConfig) -> npt.NDArray[np.bool_]:
-    """True where ``units`` clears the minimum trade (``> 0``, ``>= min_trade_units``, ``>= min_trade_quote``)."""
+    """True where ``units`` clears the minimum trade (``> 0``, ``>= min_trade_units``, ``>= min_trade_usd``)."""
     u = np.asarray(units, dtype=np.float64)
     ok: npt.NDArray[np.bool_] = (u > 0.0) & (u >= sizing.min_trade_units)
-    return ok & (u * np.asarray(price, dtype=np.float64) >= sizing.min_trade_quote)
+    return ok & (u * np.asarray(price, dtype=np.float64) >= sizing.min_trade_usd)
 
 
 def units_within_array(cap_quote: npt.ArrayLike, price: npt.ArrayLike) -> FloatArray:
@@ -442,7 +449,7 @@ def hedge_trades_array(trigger: TriggerConfig, sizing: SizingConfig, target_unit
     if not math.isinf(trigger.max_interval_s):
         due = ~outside & (np.asarray(elapsed_s, dtype=np.float64) >= trigger.max_interval_s)
         needed = np.where(due & min_trade_ok_array(adev, s, sizing), adev, needed)
-    size = clip_size_array(needed, s, sizing.max_trade_quote, window_left)
+    size = clip_size_array(needed, s, sizing.max_trade_usd, window_left)
     size = np.where(min_trade_ok_array(size, s, sizing), size, 0.0)
     out: FloatArray = np.where(dev > 0.0, -size, size) + 0.0
     return out

@@ -36,7 +36,7 @@ def band_policy(
     bands: Mapping[str, tuple[float, float]],
     *,
     hedge_to: HedgeTo = "target",
-    window_cap_quote: float = 1e9,
+    window_cap_usd: float = 1e9,
     gates: GateConfig | None = None,
 ) -> PolicyConfig:
     """Fixed no-trade bands for the world's tests and benchmarks: ``{symbol: (target, half-width)}`` in
@@ -46,8 +46,8 @@ def band_policy(
 
     def one(target: float, band: float) -> UnderlyingPolicy:
         return UnderlyingPolicy(
-            target_delta_units=target, trigger=TriggerConfig(kind="fixed", fixed_units=band),
-            sizing=SizingConfig(hedge_to=hedge_to, max_trade_quote=400_000, window_cap_quote=window_cap_quote),
+            target_delta_units=target, trigger=TriggerConfig(trigger="fixed", band_units=band),
+            sizing=SizingConfig(hedge_to=hedge_to, max_trade_usd=400_000, window_cap_usd=window_cap_usd),
             venues=VenueConfig(max_slippage_bps=50), gates=g,
         )
 

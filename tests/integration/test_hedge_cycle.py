@@ -28,7 +28,7 @@ def policy(eth_target: float, btc_target: float, hedge_to: HedgeTo = "target") -
         return BAND if target > 100 else 1.0
 
     return band_policy({"ETH": (eth_target, band(eth_target)), "BTC": (btc_target, band(btc_target))},
-                       hedge_to=hedge_to, window_cap_quote=1_500_000,
+                       hedge_to=hedge_to, window_cap_usd=1_500_000,
                        gates=GateConfig(max_oracle_deviation_bps=100, max_feed_age_s=3600))
 
 

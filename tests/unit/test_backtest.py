@@ -95,9 +95,9 @@ def test_lp_leg_around_and_book_file() -> None:
 def test_engine_respects_caps_min_trade_and_costs() -> None:
     spots = GBMModel(0.8).simulate(3000.0, GRID, 200, np.random.default_rng(4))
     book = standard_book(days=2.0)
-    capped = UnderlyingPolicy(0.0, TriggerConfig(kind="fixed", fixed_units=0.5),
-                              SizingConfig(hedge_to="target", min_trade_units=1.0, max_trade_quote=3000.0,
-                                           window_cap_quote=9000.0, window_s=3 * 3600.0))
+    capped = UnderlyingPolicy(0.0, TriggerConfig(trigger="fixed", band_units=0.5),
+                              SizingConfig(hedge_to="target", min_trade_units=1.0, max_trade_usd=3000.0,
+                                           window_cap_usd=9000.0, window_s=3 * 3600.0))
     specs = (PolicySpec("none", "none", None), interval_policy(1.0), PolicySpec("capped", "config", capped))
     res = run_paths(book, spots, GRID, specs, CostModel(0.003, 1e8, 1.0), 0.8)
     none, every, cap = (res.policies[s.name] for s in specs)
@@ -138,7 +138,7 @@ def test_metrics_helpers() -> None:
 def test_parse_policies() -> None:
     specs = parse_policies(["none,interval:4h", "band:200bps", "ww:3", "ww:3"], 1e6, None)
     assert [s.name for s in specs] == ["none", "interval:4h", "band:200bps", "ww:3"]
-    assert specs[3].policy is not None and specs[3].policy.trigger.risk_aversion_per_quote == 3e-6
+    assert specs[3].policy is not None and specs[3].policy.trigger.risk_aversion_per_usd == 3e-6
     assert len(parse_policies(["all"], 1e6, None)) == len(comparison_set(1e6))
     for bad in (["interval:xh"], ["config"], ["band:0bps"]):
         with pytest.raises(InputError):

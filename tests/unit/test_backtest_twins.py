@@ -38,9 +38,9 @@ GAS = GasView(gas_price_gwei=0.0, native_price_quote=3000.0)
 def _random_policy(rng: np.random.Generator) -> UnderlyingPolicy:
     kind = str(rng.choice(["fixed", "pct_book", "ww"]))
     trig = TriggerConfig(
-        kind=kind,  # type: ignore[arg-type]
-        fixed_units=float(rng.uniform(0.1, 20.0)), band_pct=float(rng.uniform(0.001, 0.05)),
-        risk_aversion_per_quote=float(10 ** rng.uniform(-6, -2)),
+        trigger=kind,  # type: ignore[arg-type]
+        band_units=float(rng.uniform(0.1, 20.0)), band_pct=float(rng.uniform(0.1, 5.0)),
+        risk_aversion_per_usd=float(10 ** rng.uniform(-6, -2)),
         cost_fraction=None if rng.random() < 0.6 else float(rng.uniform(0.0, 0.01)),
         floor_units=float(rng.choice([0.0, rng.uniform(0.0, 2.0)])),
         ceiling_units=float(rng.choice([math.inf, rng.uniform(2.0, 30.0)])),
@@ -50,9 +50,9 @@ def _random_policy(rng: np.random.Generator) -> UnderlyingPolicy:
     sizing = SizingConfig(
         hedge_to=str(rng.choice(["edge", "target"])),  # type: ignore[arg-type]
         min_trade_units=float(rng.choice([0.0, rng.uniform(0.0, 2.0)])),
-        min_trade_quote=float(rng.choice([0.0, rng.uniform(0.0, 3000.0)])),
-        max_trade_quote=max_trade,
-        window_cap_quote=float(rng.choice([math.inf, rng.uniform(max(max_trade, 1.0) if math.isfinite(max_trade)
+        min_trade_usd=float(rng.choice([0.0, rng.uniform(0.0, 3000.0)])),
+        max_trade_usd=max_trade,
+        window_cap_usd=float(rng.choice([math.inf, rng.uniform(max(max_trade, 1.0) if math.isfinite(max_trade)
                                                                   else 1.0, 300_000.0)])),
         window_s=3600.0,
     )
@@ -75,7 +75,7 @@ def test_hedge_trades_array_equals_decide_underlying() -> None:
         last = [None if rng.random() < 0.2 else NOW - float(rng.uniform(0.0, 2 * 86_400.0)) for _ in range(n)]
         hists = [HedgeHistory(t, fills) for t in last]
         elapsed = np.array([math.inf if h.last_time is None else NOW - h.last_time for h in hists])
-        left = window_left_quote(fills, NOW, pol.sizing.window_s, pol.sizing.window_cap_quote)
+        left = window_left_quote(fills, NOW, pol.sizing.window_s, pol.sizing.window_cap_usd)
         dev = delta - pol.target_delta_units
         k = (fee + v3_impact_fraction_array(np.abs(dev), dev > 0, liq, np.sqrt(spot))
              if pol.trigger.cost_fraction is None else pol.trigger.cost_fraction)
@@ -104,8 +104,8 @@ def test_band_and_clip_twins() -> None:
         h = float(band_half_width_array(pol.trigger, s, g, b, k))
         assert h == pytest.approx(compute_band(pol.trigger, 0.0, s, g, b, k).half_width_units, rel=1e-14)
         needed, left = float(rng.uniform(0, 100)), float(rng.choice([math.inf, rng.uniform(0, 1e5)]))
-        c = clip_size(needed, s, pol.sizing.max_trade_quote, left)
-        assert float(clip_size_array(needed, s, pol.sizing.max_trade_quote, left)) == c.clip_units
+        c = clip_size(needed, s, pol.sizing.max_trade_usd, left)
+        assert float(clip_size_array(needed, s, pol.sizing.max_trade_usd, left)) == c.clip_units
 
 
 def test_impact_and_swap_cost_twins() -> None:

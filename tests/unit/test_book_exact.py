@@ -324,7 +324,7 @@ def test_the_deviation_gate_blocks_the_deviating_pool_and_not_the_healthy_one() 
     assert gate.reason.number("deviation_bps") == pytest.approx(1000.0)
     assert check_pool_deviation(POOL_A, "ETH", 3010.0, 3000.0, 100.0).passed
 
-    policy = UnderlyingPolicy(trigger=TriggerConfig(kind="fixed", fixed_units=1.0),
+    policy = UnderlyingPolicy(trigger=TriggerConfig(trigger="fixed", band_units=1.0),
                               sizing=SizingConfig(hedge_to="target"), gates=GateConfig(max_oracle_deviation_bps=100.0))
     oracle = OracleView(3000.0, NOW - 60, 3000.0, 3000.0, NOW)
     gas = GasView(1.0, 3000.0)
@@ -351,7 +351,7 @@ def test_the_deviation_gate_blocks_the_deviating_pool_and_not_the_healthy_one() 
 
 def test_the_band_cost_ignores_a_deviating_pool() -> None:
     oracle = OracleView(3000.0, NOW - 60, 3000.0, 3000.0, NOW)
-    ww = UnderlyingPolicy(trigger=TriggerConfig(kind="ww"), gates=GateConfig(max_oracle_deviation_bps=100.0))
+    ww = UnderlyingPolicy(trigger=TriggerConfig(trigger="ww"), gates=GateConfig(max_oracle_deviation_bps=100.0))
     healthy = SwapVenue(POOL_A, 0.003, 150_000.0, 1e4, 1e9, 1e12, math.sqrt(3000.0))
     cheap_but_off = SwapVenue(POOL_B, 0.0001, 150_000.0, 1e4, 1e9, 1e12, math.sqrt(3300.0))
     ex = Exposure("ETH", 50.0, -0.01, 1e6, 3000.0)

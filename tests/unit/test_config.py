@@ -506,20 +506,20 @@ def test_policy_config_maps_every_field(write: Callable[..., Path]) -> None:
     eth, btc = p.for_underlying("ETH"), p.for_underlying("BTC")
     assert eth.target_delta_units == 1.0
     t = eth.trigger
-    assert (t.kind, t.fixed_units, t.risk_aversion_per_quote, t.cost_fraction) == ("fixed", 10.0, 2e-4, 0.001)
+    assert (t.trigger, t.band_units, t.risk_aversion_per_usd, t.cost_fraction) == ("fixed", 10.0, 2e-4, 0.001)
     assert (t.floor_units, t.ceiling_units, t.max_interval_s) == (0.5, 40.0, 3600.0)
     s = eth.sizing
-    assert (s.hedge_to, s.min_trade_units, s.min_trade_quote, s.max_trade_quote, s.window_cap_quote, s.window_s) == (
+    assert (s.hedge_to, s.min_trade_units, s.min_trade_usd, s.max_trade_usd, s.window_cap_usd, s.window_s) == (
         "edge", 0.1, 100.0, 300_000.0, 900_000.0, 43_200.0)
     v = eth.venues
     assert (v.max_slippage_bps, v.max_impact_bps, v.perp_holding_horizon_s) == (40.0, 25.0, 7200.0)
     g = eth.gates
     assert (g.max_oracle_deviation_bps, g.max_feed_age_s, g.require_twap, g.max_gas_gwei,
             g.urgent_deviation_units) == (75.0, 1200.0, True, 80.0, 150.0)
-    assert btc.trigger.kind == "pct_book" and btc.trigger.band_pct == pytest.approx(0.02)  # percent -> fraction
+    assert btc.trigger.trigger == "pct_book" and btc.trigger.band_pct == 2.0  # percent in both
     assert btc.gates.max_gas_gwei == math.inf and btc.gates.require_twap is False  # no oracle pool: feed only
-    assert btc.sizing.max_trade_quote == 300_000.0  # inherited from [policy.default]
-    assert p.default.trigger.kind == "ww" and p.default.gates.require_twap is True
+    assert btc.sizing.max_trade_usd == 300_000.0  # inherited from [policy.default]
+    assert p.default.trigger.trigger == "ww" and p.default.gates.require_twap is True
 
 
 def test_policy_defaults_without_a_policy_section(write: Callable[..., Path]) -> None:
@@ -527,7 +527,7 @@ def test_policy_defaults_without_a_policy_section(write: Callable[..., Path]) ->
     d = c.effective_policy("ETH")
     assert (d.trigger, d.hedge_to, d.max_trade_usd, d.window_cap_usd, d.max_slippage_bps) == (
         "ww", "edge", 250_000.0, 1_000_000.0, 50.0)
-    assert c.policy_config().for_underlying("ETH").trigger.risk_aversion_per_quote == 1e-4
+    assert c.policy_config().for_underlying("ETH").trigger.risk_aversion_per_usd == 1e-4
 
 
 def test_book_sources_and_underlying_venues() -> None:

@@ -1,5 +1,8 @@
-"""Every numeric field of the core's validated inputs rejects NaN (and a wrong type) with an
-InputError naming exactly that field, so a person reading the error knows what to fix."""
+"""Field names of the core's validated inputs.
+
+Every numeric field rejects NaN (and a wrong type) with an InputError naming exactly that field, so a
+person reading the error knows what to fix. And the config's ``[policy]`` keys are the core's policy
+fields: same name, same unit, same default (no renames on the way from the TOML file to the core)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,10 @@ from typing import Any
 
 import pytest
 
+from keeper.config import AssetPolicy, PolicyOverride
+from keeper.config.model import POLICY_PARTS
 from keeper.core import gates, hedge_types, portfolio, sizing, smile_delta, stochvol, svi, venue_inputs, vol
+from keeper.core.policy import UnderlyingPolicy
 from keeper.errors import InputError
 
 # a valid instance's arguments per class
@@ -59,3 +65,52 @@ def test_nan_is_rejected_naming_the_field(cls: type[Any], name: str) -> None:
         cls(**{**BASELINES[cls], name: math.nan})
     assert exc.value.argument == name
     assert str(exc.value).startswith(f"{name}: ")
+
+
+# ----------------------------------------------------------------------------- config keys = core fields
+
+POLICY_KEYS = [f.name for f in dataclasses.fields(AssetPolicy)]
+NOT_POLICY_KEYS = {"max_oracle_deviation_bps", "max_feed_age_s", "require_twap"}
+"""Core policy fields set from other config sections ([oracles]), not from a [policy] table."""
+
+
+def _owners(key: str) -> list[type[Any]]:
+    if key == "target_delta_units":
+        return [UnderlyingPolicy]
+    return [cls for cls in POLICY_PARTS if key in {f.name for f in dataclasses.fields(cls)}]
+
+
+def _core_field(key: str) -> dataclasses.Field[Any]:
+    (owner,) = _owners(key)
+    (field,) = [f for f in dataclasses.fields(owner) if f.name == key]
+    return field
+
+
+def test_the_policy_table_and_the_effective_policy_have_the_same_keys() -> None:
+    assert set(PolicyOverride.model_fields) == set(POLICY_KEYS)
+
+
+@pytest.mark.parametrize("key", POLICY_KEYS)
+def test_every_policy_key_is_one_core_field_with_the_same_default(key: str) -> None:
+    assert len(_owners(key)) == 1, f"[policy] key {key!r} is a field of {_owners(key)} (want exactly one)"
+    default = _core_field(key).default
+    assert default is not dataclasses.MISSING
+    (mine,) = [f for f in dataclasses.fields(AssetPolicy) if f.name == key]
+    assert mine.default == default and type(mine.default) is type(default)
+
+
+def test_every_core_policy_field_is_a_policy_key() -> None:
+    core = {f.name for cls in POLICY_PARTS for f in dataclasses.fields(cls)}
+    assert core - NOT_POLICY_KEYS == set(POLICY_KEYS) - {"target_delta_units"}
+
+
+def test_the_config_defaults_are_the_core_defaults() -> None:
+    assert AssetPolicy().to_core(gates.GateConfig()) == UnderlyingPolicy()
+
+
+def test_band_pct_is_percent_in_the_config_and_the_core() -> None:
+    # 2 % of a 3M USD book at 3,000 USD/ETH = 20 ETH, whether the band comes from the config or the core
+    core = sizing.TriggerConfig(trigger="pct_book", band_pct=2.0)
+    via_config = AssetPolicy(trigger="pct_book", band_pct=2.0).to_core(gates.GateConfig()).trigger
+    assert via_config == core
+    assert sizing.compute_band(core, 0.0, 3000.0, 0.0, 3e6, 0.0).half_width_units == pytest.approx(20.0)

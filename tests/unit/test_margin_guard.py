@@ -28,7 +28,7 @@ GUARD = MarginConfig(reduce_below_bps=750, restore_to_bps=1000)
 
 
 def guarded(**kw: object) -> PolicyConfig:
-    return PolicyConfig(UnderlyingPolicy(trigger=TriggerConfig(kind="fixed", fixed_units=2.0), margin=GUARD,
+    return PolicyConfig(UnderlyingPolicy(trigger=TriggerConfig(trigger="fixed", band_units=2.0), margin=GUARD,
                                          **kw))  # type: ignore[arg-type]
 
 
@@ -151,13 +151,13 @@ def test_gas_does_not_defer_a_reduction_but_a_stale_feed_blocks_it() -> None:
 
 
 def test_the_reduction_respects_the_caps_and_leaves_the_rest_for_later() -> None:
-    sizing = SizingConfig(max_trade_quote=30_000.0, window_cap_quote=1e9)
+    sizing = SizingConfig(max_trade_usd=30_000.0, window_cap_usd=1e9)
     d = one(inp(0.0, perps=(low_short(),)), guarded(sizing=sizing))
     assert d.margin_order is not None
     assert d.margin_order.notional_quote == pytest.approx(30_000.0, rel=1e-9)
     assert any("left for later cycles" in r.text for r in d.reasons if r.code == "perp_margin_low")
     # a spent window blocks it, with the reason
-    full = SizingConfig(max_trade_quote=30_000.0, window_cap_quote=60_000.0, window_s=3600.0)
+    full = SizingConfig(max_trade_usd=30_000.0, window_cap_usd=60_000.0, window_s=3600.0)
     history = HedgeHistory(NOW - 60.0, (Fill(NOW - 60.0, 60_000.0),))
     blocked = one(inp(0.0, perps=(low_short(),), history=history), guarded(sizing=full))
     assert blocked.margin_order is None and "perp_margin_blocked" in blocked.reason_codes

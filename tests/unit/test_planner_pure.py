@@ -38,8 +38,8 @@ def snapshot() -> Snapshot:
 
 
 def planner(window_cap: float = 1e9) -> Planner:
-    policy = UnderlyingPolicy(trigger=TriggerConfig(kind="fixed", fixed_units=1.0),
-                              sizing=SizingConfig(max_trade_quote=1e9, window_cap_quote=window_cap, window_s=86_400),
+    policy = UnderlyingPolicy(trigger=TriggerConfig(trigger="fixed", band_units=1.0),
+                              sizing=SizingConfig(max_trade_usd=1e9, window_cap_usd=window_cap, window_s=86_400),
                               gates=GateConfig(max_oracle_deviation_bps=100, max_feed_age_s=3600))
     venues = {"ETH": UnderlyingVenues("ETH", WETH, POOL, (POOL,))}
     return Planner(PolicyConfig(policy), venues, {"ETH": FixedVol(0.6)}, USDC, SAFE)

@@ -81,8 +81,8 @@ def inp(delta: float, *, history: HedgeHistory | None = None, swaps: tuple[SwapV
 
 
 def policy(**kw: Any) -> PolicyConfig:
-    trig = kw.pop("trigger", TriggerConfig(kind="fixed", fixed_units=2.0))
-    sizing = kw.pop("sizing", SizingConfig())
+    trig = kw.pop("trigger", TriggerConfig(trigger="fixed", band_units=2.0))
+    sizing = kw.pop("sizing", SizingConfig(max_trade_usd=math.inf, window_cap_usd=math.inf))  # uncapped
     gates = kw.pop("gates", GateConfig())
     return PolicyConfig(UnderlyingPolicy(trigger=trig, sizing=sizing, gates=gates, **kw))
 
@@ -121,8 +121,8 @@ def test_ww_band_is_invariant_to_the_quote_denomination(s: float, g: float, k: f
 
 
 def test_decision_band_is_invariant_to_the_quote_denomination() -> None:
-    trig_usd = TriggerConfig(kind="ww", risk_aversion_per_quote=1e-4)
-    trig_cents = TriggerConfig(kind="ww", risk_aversion_per_quote=1e-6)
+    trig_usd = TriggerConfig(trigger="ww", risk_aversion_per_usd=1e-4)
+    trig_cents = TriggerConfig(trigger="ww", risk_aversion_per_usd=1e-6)
     usd = one(inp(5.0), policy(trigger=trig_usd))
     cents_ex = Exposure("ETH", 5.0, -0.01 / 100, 3_000_000.0 * 100, PRICE * 100)
     cents = one(
@@ -159,21 +159,21 @@ def test_hedge_to_band_array() -> None:
 
 
 def test_fixed_pct_and_clamped_bands() -> None:
-    assert compute_band(TriggerConfig(kind="fixed", fixed_units=2.0), 1.0, PRICE, 0.0, 0.0, 0.0).upper_units == 3.0
+    assert compute_band(TriggerConfig(trigger="fixed", band_units=2.0), 1.0, PRICE, 0.0, 0.0, 0.0).upper_units == 3.0
     # 1 % of a 3M USD book at 3,000 USD/ETH = 10 ETH
-    pct = compute_band(TriggerConfig(kind="pct_book", band_pct=0.01), 0.0, PRICE, 0.0, -3e6, 0.0)
+    pct = compute_band(TriggerConfig(trigger="pct_book", band_pct=1.0), 0.0, PRICE, 0.0, -3e6, 0.0)
     assert pct.half_width_units == pytest.approx(10.0) and pct.lower_units == pytest.approx(-10.0)
-    floored = compute_band(TriggerConfig(kind="ww", floor_units=0.5), 0.0, PRICE, 0.0, 0.0, 0.001)
+    floored = compute_band(TriggerConfig(trigger="ww", floor_units=0.5), 0.0, PRICE, 0.0, 0.0, 0.001)
     assert floored.raw_half_width_units == 0.0 and floored.half_width_units == 0.5
-    capped = compute_band(TriggerConfig(kind="ww", ceiling_units=1.0), 0.0, PRICE, -0.1, 0.0, 0.001)
+    capped = compute_band(TriggerConfig(trigger="ww", ceiling_units=1.0), 0.0, PRICE, -0.1, 0.0, 0.001)
     assert capped.half_width_units == 1.0 and capped.raw_half_width_units > 1.0
 
 
 def test_ww_k_is_estimated_from_the_cheapest_venue() -> None:
-    d = one(inp(0.5), policy(trigger=TriggerConfig(kind="ww")))
+    d = one(inp(0.5), policy(trigger=TriggerConfig(trigger="ww")))
     frac = 0.5 * math.sqrt(PRICE) / (1e7 + 0.5 * math.sqrt(PRICE))
     assert d.band.k_fraction == pytest.approx(0.0005 + frac, rel=1e-12)  # swap (5 bps + impact) beats perp (10 bps)
-    d = one(inp(0.5), policy(trigger=TriggerConfig(kind="ww", cost_fraction=0.002)))
+    d = one(inp(0.5), policy(trigger=TriggerConfig(trigger="ww", cost_fraction=0.002)))
     assert d.band.k_fraction == 0.002
     assert d.band.half_width_units == pytest.approx(ww_half_width(PRICE, -0.01, 0.002, 1e-4), rel=1e-14)
 
@@ -224,13 +224,13 @@ def test_min_trade_in_units_and_quote() -> None:
     assert d.order is None and d.reasons[-1].code == "below_min_trade"
     assert "0.03 ETH below min trade 0.05 ETH" in d.reasons[-1].text
     assert d.remaining_units == pytest.approx(0.03)
-    d = one(inp(2.03), policy(sizing=SizingConfig(min_trade_quote=100.0)))  # 0.03 * 3000 = 90 USD
+    d = one(inp(2.03), policy(sizing=SizingConfig(min_trade_usd=100.0)))  # 0.03 * 3000 = 90 USD
     assert d.order is None and "90.00 USD below min trade 100 USD" in d.reasons[-1].text
-    assert one(inp(2.1), policy(sizing=SizingConfig(min_trade_units=0.05, min_trade_quote=100.0))).order is not None
+    assert one(inp(2.1), policy(sizing=SizingConfig(min_trade_units=0.05, min_trade_usd=100.0))).order is not None
 
 
 def test_time_trigger() -> None:
-    cfg = policy(trigger=TriggerConfig(kind="fixed", fixed_units=2.0, max_interval_s=3600.0),
+    cfg = policy(trigger=TriggerConfig(trigger="fixed", band_units=2.0, max_interval_s=3600.0),
                  sizing=SizingConfig(min_trade_units=0.1))
     due = one(inp(1.5, history=HedgeHistory(last_hedge_time=NOW - 3600.0)), cfg)
     assert due.order is not None and due.trigger == "time"
@@ -247,7 +247,7 @@ def test_time_trigger() -> None:
 
 
 def test_clip_across_three_cycles_with_history() -> None:
-    cfg = policy(sizing=SizingConfig(hedge_to="target", max_trade_quote=100_000.0))
+    cfg = policy(sizing=SizingConfig(hedge_to="target", max_trade_usd=100_000.0))
     delta, history, t = 100.0, HedgeHistory(), NOW
     sizes = []
     for cycle in range(3):
@@ -268,7 +268,7 @@ def test_clip_across_three_cycles_with_history() -> None:
 
 
 def test_rolling_window_cap() -> None:
-    cfg = policy(sizing=SizingConfig(hedge_to="target", max_trade_quote=100_000.0, window_cap_quote=250_000.0,
+    cfg = policy(sizing=SizingConfig(hedge_to="target", max_trade_usd=100_000.0, window_cap_usd=250_000.0,
                                      window_s=3600.0))
     delta, history, t = 200.0, HedgeHistory(), NOW
     notionals = []
@@ -290,7 +290,7 @@ def test_rolling_window_cap() -> None:
 
 
 def test_third_cycle_reports_window_clip() -> None:
-    cfg = policy(sizing=SizingConfig(max_trade_quote=100_000.0, window_cap_quote=250_000.0, window_s=3600.0))
+    cfg = policy(sizing=SizingConfig(max_trade_usd=100_000.0, window_cap_usd=250_000.0, window_s=3600.0))
     h = HedgeHistory(NOW - 10, (Fill(NOW - 20, 100_000.0), Fill(NOW - 10, 100_000.0)))
     d = one(inp(60.0, history=h), cfg)
     assert d.order is not None and d.order.notional_quote == pytest.approx(50_000.0)
@@ -376,8 +376,8 @@ def test_plan_over_underlyings_with_overrides() -> None:
 
 
 def test_determinism() -> None:
-    cfg = policy(trigger=TriggerConfig(kind="ww", max_interval_s=600.0),
-                 sizing=SizingConfig(max_trade_quote=20_000.0, window_cap_quote=50_000.0))
+    cfg = policy(trigger=TriggerConfig(trigger="ww", max_interval_s=600.0),
+                 sizing=SizingConfig(max_trade_usd=20_000.0, window_cap_usd=50_000.0))
     inputs = [inp(12.0, history=HedgeHistory(NOW - 900, (Fill(NOW - 900, 10_000.0),)))]
     a = decide(inputs, cfg, GAS)
     b = decide(copy.deepcopy(inputs), copy.deepcopy(cfg), copy.deepcopy(GAS))
@@ -388,12 +388,13 @@ def test_determinism() -> None:
 @pytest.mark.parametrize(
     ("cls", "kwargs", "field"),
     [
-        (TriggerConfig, {"kind": "wide"}, "kind"),
-        (TriggerConfig, {"kind": "fixed", "fixed_units": -1.0}, "fixed_units"),
-        (TriggerConfig, {"kind": "fixed"}, "fixed_units"),
-        (TriggerConfig, {"kind": "pct_book", "band_pct": 1.5}, "band_pct"),
-        (TriggerConfig, {"kind": "pct_book"}, "band_pct"),
-        (TriggerConfig, {"risk_aversion_per_quote": 0.0}, "risk_aversion_per_quote"),
+        (TriggerConfig, {"trigger": "wide"}, "trigger"),
+        (TriggerConfig, {"trigger": "fixed", "band_units": -1.0}, "band_units"),
+        (TriggerConfig, {"trigger": "fixed"}, "band_units"),
+        (TriggerConfig, {"trigger": "pct_book", "band_pct": 100.5}, "band_pct"),
+        (TriggerConfig, {"trigger": "pct_book", "band_pct": -0.5}, "band_pct"),
+        (TriggerConfig, {"trigger": "pct_book"}, "band_pct"),
+        (TriggerConfig, {"risk_aversion_per_usd": 0.0}, "risk_aversion_per_usd"),
         (TriggerConfig, {"cost_fraction": 1.0}, "cost_fraction"),
         (TriggerConfig, {"floor_units": math.nan}, "floor_units"),
         (TriggerConfig, {"ceiling_units": -1.0}, "ceiling_units"),
@@ -401,10 +402,10 @@ def test_determinism() -> None:
         (TriggerConfig, {"max_interval_s": 0.0}, "max_interval_s"),
         (SizingConfig, {"hedge_to": "middle"}, "hedge_to"),
         (SizingConfig, {"min_trade_units": -0.1}, "min_trade_units"),
-        (SizingConfig, {"min_trade_quote": math.inf}, "min_trade_quote"),
-        (SizingConfig, {"max_trade_quote": 0.0}, "max_trade_quote"),
-        (SizingConfig, {"min_trade_quote": 100.0, "max_trade_quote": 50.0}, "max_trade_quote"),
-        (SizingConfig, {"window_cap_quote": -1.0}, "window_cap_quote"),
+        (SizingConfig, {"min_trade_usd": math.inf}, "min_trade_usd"),
+        (SizingConfig, {"max_trade_usd": 0.0}, "max_trade_usd"),
+        (SizingConfig, {"min_trade_usd": 100.0, "max_trade_usd": 50.0}, "max_trade_usd"),
+        (SizingConfig, {"window_cap_usd": -1.0}, "window_cap_usd"),
         (SizingConfig, {"window_s": math.inf}, "window_s"),
         (UnderlyingPolicy, {"target_delta_units": math.nan}, "target_delta_units"),
         (UnderlyingPolicy, {"trigger": "ww"}, "trigger"),
@@ -440,7 +441,7 @@ def test_input_needs_a_venue() -> None:
 def test_config_is_frozen() -> None:
     cfg = policy()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.default.sizing.max_trade_quote = 1.0  # type: ignore[misc]
+        cfg.default.sizing.max_trade_usd = 1.0  # type: ignore[misc]
     with pytest.raises(TypeError):
         cfg.per_underlying["ETH"] = UnderlyingPolicy()  # type: ignore[index]
     assert pickle.loads(pickle.dumps(cfg)) == cfg  # a backtest may ship it to worker processes
@@ -464,9 +465,9 @@ def test_hedge_stays_within_band_and_caps(
     delta: float, target: float, band: float, hedge_to: str, max_trade: float, cap: float,
     fills: list[tuple[float, float]], min_units: float,
 ) -> None:
-    sizing = SizingConfig(hedge_to=hedge_to, min_trade_units=min_units, max_trade_quote=max_trade,  # type: ignore[arg-type]
-                          window_cap_quote=cap, window_s=3600.0)
-    cfg = policy(target_delta_units=target, trigger=TriggerConfig(kind="fixed", fixed_units=band), sizing=sizing)
+    sizing = SizingConfig(hedge_to=hedge_to, min_trade_units=min_units, max_trade_usd=max_trade,  # type: ignore[arg-type]
+                          window_cap_usd=cap, window_s=3600.0)
+    cfg = policy(target_delta_units=target, trigger=TriggerConfig(trigger="fixed", band_units=band), sizing=sizing)
     hist = HedgeHistory(fills=tuple(Fill(NOW - age, n) for age, n in fills))
     d = one(inp(delta, history=hist), cfg)
     left = window_left_quote(hist.fills, NOW, 3600.0, cap)

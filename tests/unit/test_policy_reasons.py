@@ -23,7 +23,7 @@ def same(r: Reason, code: str, text: str, **numbers: float) -> None:
     assert (r.code, r.text) == (code, text)
     assert [k for k, _ in r.numbers] == list(numbers)
     assert dict(r.numbers) == pytest.approx(numbers, rel=1e-12)
-TIMED = TriggerConfig(kind="fixed", fixed_units=2.0, max_interval_s=3600.0)
+TIMED = TriggerConfig(trigger="fixed", band_units=2.0, max_interval_s=3600.0)
 
 
 def test_inside_band() -> None:
@@ -37,7 +37,7 @@ def test_outside_band_to_the_edge_and_clamped_bands() -> None:
     d = one(inp(12.3), policy())
     same(d.reasons[0], "outside_band", f"delta +12.3 ETH outside {BAND}; hedging 10.3 ETH to the edge",
          delta_units=12.3, target_units=0.0, half_width_units=2.0, k_fraction=0.0, needed_units=10.3)
-    floor = one(inp(12.3), policy(trigger=TriggerConfig(kind="fixed", fixed_units=2.0, floor_units=3.0)))
+    floor = one(inp(12.3), policy(trigger=TriggerConfig(trigger="fixed", band_units=2.0, floor_units=3.0)))
     assert floor.reasons[0].text.startswith(
         "delta +12.3 ETH outside band ±3 ETH around target 0 ETH (fixed, clamped from 2 ETH); hedging 9.3 ETH")
     target = one(inp(-1.0), policy(target_delta_units=2.0, sizing=SizingConfig(hedge_to="target")))
@@ -54,7 +54,7 @@ def test_a_delta_exactly_on_the_band_edge_is_inside() -> None:
 
 
 def test_ww_band_reason_names_gamma_and_cost() -> None:
-    d = one(inp(12.3), policy(trigger=TriggerConfig(kind="ww", risk_aversion_per_quote=1e-4)))
+    d = one(inp(12.3), policy(trigger=TriggerConfig(trigger="ww", risk_aversion_per_usd=1e-4)))
     r = d.reasons[0]
     assert r.code == "outside_band" and r.number("k_fraction") > 0.0
     assert "(ww, gamma -0.01 ETH/USD, k 5.7 bps)" in r.text
@@ -65,11 +65,11 @@ def test_minimum_trade_reasons_and_their_boundaries() -> None:
     units = one(inp(2.03), policy(sizing=SizingConfig(min_trade_units=0.05)))
     same(units.reasons[-1], "below_min_trade", "0.03 ETH below min trade 0.05 ETH", size_units=0.03,
          min_trade_units=0.05)
-    quote = one(inp(2.03), policy(sizing=SizingConfig(min_trade_quote=100.0)))
+    quote = one(inp(2.03), policy(sizing=SizingConfig(min_trade_usd=100.0)))
     same(quote.reasons[-1], "below_min_trade", "90.00 USD below min trade 100 USD", notional_quote=90.0,
          min_trade_quote=100.0)
     # exactly the minimum trades (4.0 - 2.0 = 2.0 units = 6,000 USD)
-    exact = policy(sizing=SizingConfig(min_trade_units=2.0, min_trade_quote=6000.0))
+    exact = policy(sizing=SizingConfig(min_trade_units=2.0, min_trade_usd=6000.0))
     assert one(inp(4.0), exact).order is not None
 
 
@@ -94,8 +94,8 @@ def test_time_trigger_reasons() -> None:
 
 
 def test_the_quote_symbol_is_used_in_every_text() -> None:
-    cfg = PolicyConfig(UnderlyingPolicy(trigger=TriggerConfig(kind="fixed", fixed_units=2.0),
-                                        sizing=SizingConfig(min_trade_quote=100.0)), quote_symbol="USDC")
+    cfg = PolicyConfig(UnderlyingPolicy(trigger=TriggerConfig(trigger="fixed", band_units=2.0),
+                                        sizing=SizingConfig(min_trade_usd=100.0)), quote_symbol="USDC")
     assert one(inp(2.03), cfg).reasons[-1].text == "90.00 USDC below min trade 100 USDC"
     direct = decide_underlying(inp(2.03), cfg.default, GAS)
     assert direct.reasons[-1].text == "90.00 USD below min trade 100 USD", "USD when not given"
@@ -131,16 +131,16 @@ def test_policy_config_errors_and_copies() -> None:
 
 
 def test_clip_and_window_reasons() -> None:
-    clipped = one(inp(12.0), policy(sizing=SizingConfig(hedge_to="target", max_trade_quote=15_000.0)))
+    clipped = one(inp(12.0), policy(sizing=SizingConfig(hedge_to="target", max_trade_usd=15_000.0)))
     same(clipped.reasons[1], "clipped_max_trade", "clipped to max per trade 15,000 USD; 7 ETH remains",
          max_trade_quote=15_000.0, clip_units=5.0, remaining_units=7.0)
     assert (clipped.trigger, clipped.needed_units, clipped.remaining_units) == ("band", 12.0, 7.0)
-    below = one(inp(12.0), policy(sizing=SizingConfig(hedge_to="target", max_trade_quote=1_500.0,
+    below = one(inp(12.0), policy(sizing=SizingConfig(hedge_to="target", max_trade_usd=1_500.0,
                                                       min_trade_units=1.0)))
     assert (below.order, below.trigger, below.needed_units, below.remaining_units) == (None, "band", 12.0, 12.0)
     same(below.reasons[-1], "max_trade_below_min", "max per trade 1,500 USD allows only 0.5 ETH below min trade 1 ETH",
          max_trade_quote=1_500.0, clip_units=0.5)
-    window = SizingConfig(hedge_to="target", window_cap_quote=30_000.0, window_s=3600.0, min_trade_units=1.0)
+    window = SizingConfig(hedge_to="target", window_cap_usd=30_000.0, window_s=3600.0, min_trade_units=1.0)
     part = one(inp(12.0, history=HedgeHistory(fills=(Fill(NOW - 600.0, 12_000.0),))), policy(sizing=window))
     same(part.reasons[1], "clipped_window", "clipped to window remainder 18,000 USD of cap 30,000 USD; 6 ETH remains",
          window_left_quote=18_000.0, clip_units=6.0, remaining_units=6.0)
@@ -151,7 +151,7 @@ def test_clip_and_window_reasons() -> None:
 
 
 def test_venue_and_order_reasons() -> None:
-    usdc = PolicyConfig(UnderlyingPolicy(trigger=TriggerConfig(kind="fixed", fixed_units=2.0)), quote_symbol="USDC")
+    usdc = PolicyConfig(UnderlyingPolicy(trigger=TriggerConfig(trigger="fixed", band_units=2.0)), quote_symbol="USDC")
     only_pool = one(inp(5.0, perps=()), usdc)
     chosen, order = only_pool.reasons[1], only_pool.reasons[2]
     assert chosen.code == "venue_chosen" and "next" not in chosen.text

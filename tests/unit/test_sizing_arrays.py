@@ -15,7 +15,7 @@ from keeper.core.sizing import (
     units_within_array,
 )
 
-FIXED = TriggerConfig(kind="fixed", fixed_units=2.0)
+FIXED = TriggerConfig(trigger="fixed", band_units=2.0)
 
 
 def test_a_fixed_band_broadcasts_spot_and_gamma() -> None:
@@ -29,7 +29,7 @@ def test_minimum_trade_boundaries() -> None:
     assert min_trade_ok_array(np.array([0.0, 1e-12]), 3000.0, none).tolist() == [False, True]
     units = SizingConfig(min_trade_units=0.5)
     assert min_trade_ok_array(np.array([0.5, np.nextafter(0.5, 0.0)]), 3000.0, units).tolist() == [True, False]
-    quote = SizingConfig(min_trade_quote=1500.0)
+    quote = SizingConfig(min_trade_usd=1500.0)
     assert min_trade_ok_array(np.array([0.5, 0.4]), 3000.0, quote).tolist() == [True, False]
 
 

@@ -49,7 +49,7 @@ def test_trades_inside_the_band_are_plain_zeros() -> None:
 
 
 def test_a_ww_band_records_its_cost_and_gamma() -> None:
-    band = compute_band(TriggerConfig(kind="ww", risk_aversion_per_quote=1e-4), 0.0, 3000.0, 2e-3, 1e6, 0.003)
+    band = compute_band(TriggerConfig(trigger="ww", risk_aversion_per_usd=1e-4), 0.0, 3000.0, 2e-3, 1e6, 0.003)
     assert (band.kind, band.k_fraction, band.gamma_units_per_quote) == ("ww", 0.003, 2e-3)
     assert band.half_width_units == band.raw_half_width_units == pytest.approx((1.5 * 0.003 * 3000 * 4e-6 / 1e-4)
                                                                               ** (1 / 3), rel=1e-12)
@@ -60,9 +60,9 @@ def test_bad_sizing_names_the_field() -> None:
         SizingConfig(hedge_to="middle")  # type: ignore[arg-type]
     assert str(exc.value) == "hedge_to: must be 'edge' or 'target', got 'middle'"
     with pytest.raises(InputError) as exc:
-        SizingConfig(min_trade_quote=100.0, max_trade_quote=99.0)
-    assert str(exc.value) == "max_trade_quote: 99.0 is below min_trade_quote 100.0: nothing could ever trade"
-    assert SizingConfig(min_trade_quote=100.0, max_trade_quote=100.0).max_trade_quote == 100.0
+        SizingConfig(min_trade_usd=100.0, max_trade_usd=99.0)
+    assert str(exc.value) == "max_trade_usd: 99.0 is below min_trade_usd 100.0: nothing could ever trade"
+    assert SizingConfig(min_trade_usd=100.0, max_trade_usd=100.0).max_trade_usd == 100.0
     with pytest.raises(InputError) as exc:
         hedge_to_band_array(1.0, 0.0, 1.0, "middle")  # type: ignore[arg-type]
     assert exc.value.argument == "hedge_to"

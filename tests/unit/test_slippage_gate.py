@@ -21,7 +21,7 @@ ORACLE = OracleView(3000.0, NOW - 60, 3000.0, 3000.0, NOW)
 
 
 def policy(max_slippage_bps: float) -> UnderlyingPolicy:
-    return UnderlyingPolicy(trigger=TriggerConfig(kind="fixed", fixed_units=1.0),
+    return UnderlyingPolicy(trigger=TriggerConfig(trigger="fixed", band_units=1.0),
                             sizing=SizingConfig(hedge_to="target"),
                             venues=VenueConfig(max_slippage_bps=max_slippage_bps, max_impact_bps=500.0),
                             gates=GateConfig(max_oracle_deviation_bps=100.0))
