@@ -48,8 +48,8 @@ MAX_FEED_AGE_S = 3_600
 def band(target: float, half_width: float, *, max_feed_age_s: float = MAX_FEED_AGE_S) -> PolicyConfig:
     """ETH: a fixed no-trade band of ``half_width`` units around ``target``, hedged back to the target."""
     return PolicyConfig(UnderlyingPolicy(
-        target_delta_units=target, trigger=TriggerConfig(kind="fixed", fixed_units=half_width),
-        sizing=SizingConfig(hedge_to="target", max_trade_quote=1e7, window_cap_quote=1e8),
+        target_delta_units=target, trigger=TriggerConfig(trigger="fixed", band_units=half_width),
+        sizing=SizingConfig(hedge_to="target", max_trade_usd=1e7, window_cap_usd=1e8),
         gates=GateConfig(max_oracle_deviation_bps=100, max_feed_age_s=max_feed_age_s),
     ))
 
