@@ -63,6 +63,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
     cfg = load(args)
     env = dict(os.environ)
+    alerts = alerter_from_env(env)  # a bad KEEPER_ALERT_* refuses here, before anything is recorded
     rpc = RpcClient.http(str(cfg.chain.rpc_url), timeout_s=cfg.chain.timeout_s)
     if not args.force:
         checks = run_doctor(cfg, env, rpc=rpc)
@@ -87,7 +88,6 @@ def cmd_activate(args: argparse.Namespace) -> int:
               f"{p['max_notional_per_window_usd']:,.0f} USD per {p['window_s']} s, {p['max_slippage_bps']} bps")
     print("`keeper run` / `keeper once` now send hedges; a change to the strategy config or to the module's "
           "parameters sends them back to dry-run until you activate again.")
-    alerts = alerter_from_env(env)
     alerts.send("activation", f"activated by {by} (fingerprint {fp[:12]})", fingerprint=fp, by=by,
                 chain_id=state.chain_id, params_hash=state.params_hash)
     alerts.close()

@@ -1,21 +1,37 @@
-"""Alerts: a generic JSON webhook (Slack-compatible), rate-limited per kind, retried in a background thread.
+"""Alerts: a generic JSON webhook (Slack-compatible) and any apprise URL (Telegram, Discord, Slack,
+PagerDuty, e-mail, ...), rate-limited per kind, retried from a background thread per target.
 
-The body is ``{"text": "<one line>", "kind": ..., "ts": ..., "fields": {...}}``: Slack's incoming
-webhooks show ``text`` and ignore the rest; any other receiver gets the structured fields.
+The webhook's body is ``{"text": "<one line>", "kind": ..., "ts": ..., "suppressed": ..., "fields": {...}}``:
+Slack's incoming webhooks show ``text`` and ignore the rest; any other receiver gets the structured
+fields. It is posted by :func:`http_post`, not by apprise: apprise's ``json://`` posts its own shape
+(``{"version", "title", "message", "attachments", "type"}``) and cannot carry nested fields, so
+routing the webhook through it would change what today's receivers get.
 
-An alert never blocks or fails a cycle: :meth:`Alerter.send` only enqueues (a bounded queue; when
-it is full the alert is dropped and counted), a worker thread posts with retries and exponential
-backoff, and every network error is logged and swallowed. The webhook URL is treated as a secret
-(Slack URLs embed a token): it is never logged, only its host.
+Every other target is an apprise URL (https://github.com/caronc/apprise/wiki): the service's own
+message, titled ``keeper <kind>``, with the alert's line and one ``name: value`` line per field.
+
+An alert never blocks or fails a cycle: :meth:`Alerter.send` only enqueues, once per target (each a
+bounded queue; when one is full the alert is dropped for that target and counted); each target has its
+own worker thread that delivers with retries and exponential backoff, so a target that hangs or fails
+delays no other; every network error is logged and swallowed. Target URLs are secrets (they embed
+tokens): they are never logged; a target is named by its host (webhook) or its service and index
+(apprise), token-shaped parts of the URLs are registered with :func:`keeper.obs.logs.register_secret`,
+and apprise's own log lines are captured and only ever logged redacted, as part of the failure reason.
 
 Configuration is by environment (the config file has no alert section):
 
-``KEEPER_ALERT_WEBHOOK``        the URL; unset or empty disables alerts
+``KEEPER_ALERT_WEBHOOK``        an http(s) URL for the JSON body above; unset or empty: no webhook
+``KEEPER_ALERT_URLS``           apprise URLs separated by whitespace (``tgram://TOKEN/CHAT``,
+                                ``discord://ID/TOKEN``, ``slack://A/B/C``, ``pagerduty://...``,
+                                ``mailtos://user:pass@host``); each is checked when read: a bad one is an
+                                error naming ``KEEPER_ALERT_URLS[i]`` and never echoing the URL
 ``KEEPER_ALERT_WINDOW_S``       rate-limit window per kind, seconds (default 60)
 ``KEEPER_ALERT_MAX_PER_WINDOW`` alerts of one kind per window (default 5); the rest are counted and
                                 reported as "N similar alerts suppressed" with the next one sent
-``KEEPER_ALERT_RETRIES``        attempts per alert (default 4)
-``KEEPER_ALERT_TIMEOUT_S``      HTTP timeout per attempt (default 5)
+``KEEPER_ALERT_RETRIES``        attempts per alert and target (default 4)
+``KEEPER_ALERT_TIMEOUT_S``      HTTP timeout per attempt (default 5; an apprise URL's own ``cto`` / ``rto`` win)
+
+With neither a webhook nor URLs, alerts are off.
 """
 
 from __future__ import annotations
@@ -23,28 +39,39 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qs, urlsplit
 
 from keeper.errors import InputError
-from keeper.obs.logs import redact, redact_fields
+from keeper.obs.logs import MIN_SECRET_LENGTH, redact, redact_fields, register_secret
+
+if TYPE_CHECKING:
+    from apprise import NotifyBase, NotifyType
 
 __all__ = [
     "ALERT_KINDS",
     "Alert",
     "AlertSettings",
+    "AlertTarget",
     "Alerter",
+    "AppriseTarget",
     "RateLimiter",
     "WebhookError",
+    "WebhookTarget",
     "alerter_from_env",
+    "apprise_plugin",
     "http_post",
+    "url_secrets",
 ]
 
 ALERT_KINDS = ("hedge", "failure", "halt", "low_balance", "stale_oracle", "drift", "activation")
@@ -53,9 +80,11 @@ ALERT_KINDS = ("hedge", "failure", "halt", "low_balance", "stale_oracle", "drift
 _log = logging.getLogger("keeper.alerts")
 Post = Callable[[str, bytes, float], None]
 
+URLS_ENV = "KEEPER_ALERT_URLS"
+
 
 class WebhookError(Exception):
-    """One webhook attempt failed; ``retry`` says whether trying again can help."""
+    """One delivery attempt failed; ``retry`` says whether trying again can help."""
 
     def __init__(self, message: str, *, retry: bool = True) -> None:
         self.retry = retry
@@ -75,6 +104,11 @@ def http_post(url: str, body: bytes, timeout_s: float) -> None:
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise WebhookError(f"connection failed: {type(reason).__name__}") from None
+
+
+_SEVERITY = {"failure": "failure", "halt": "failure", "unknown_trade": "failure", "hedge": "success",
+             "low_balance": "warning", "stale_oracle": "warning", "drift": "warning", "venue_change": "warning"}
+"""Apprise's notification type per kind (the colour or icon a service shows); other kinds are ``info``."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +131,18 @@ class Alert:
 
     def body(self) -> bytes:
         return json.dumps(self.payload(), default=str, allow_nan=False, sort_keys=True).encode()
+
+    def title(self) -> str:
+        return f"keeper {self.kind}"
+
+    def message(self) -> str:
+        """The apprise body: the alert's line, then ``name: value`` per field; redacted like the webhook's."""
+        text = self.text + (f" ({self.suppressed} similar alert(s) suppressed)" if self.suppressed else "")
+        lines = [redact(text)] + [f"{k}: {v}" for k, v in redact_fields(self.fields).items()]
+        return "\n".join(lines)
+
+    def severity(self) -> str:
+        return _SEVERITY.get(self.kind, "info")
 
 
 @dataclass
@@ -128,9 +174,183 @@ class RateLimiter:
         return self._suppressed.pop(kind, 0)
 
 
+# ---------------------------------------------------------------------------------------------- secrets in URLs
+
+_PIECES = re.compile(r"[/:@?&=#,;+]+")
+
+
+def url_secrets(url: str, shown: str | None = None) -> set[str]:
+    """The parts of ``url`` to keep out of every output: the URL itself, and every piece of it (between
+    ``/ : @ ? & = #``) of at least :data:`~keeper.obs.logs.MIN_SECRET_LENGTH` characters with a letter
+    that ``shown`` (what may be printed, e.g. apprise's privacy URL) leaves out or that is token-shaped
+    (letters and digits, no dot: not a host name).
+
+    Pieces without a letter (a Telegram bot id, a port) stay: they are ids, not credentials, and
+    registering them would redact block numbers and amounts that contain the same digits. Pieces
+    shorter than ``MIN_SECRET_LENGTH`` cannot be registered safely; the whole URL still is."""
+    rest = url.partition("://")[2] or url
+    out = {url} if len(url) >= MIN_SECRET_LENGTH else set()
+    for piece in _PIECES.split(rest):
+        if len(piece) < MIN_SECRET_LENGTH or not any(c.isalpha() for c in piece):
+            continue
+        hidden = shown is not None and piece not in shown
+        token = "." not in piece and any(c.isdigit() for c in piece)
+        if hidden or token:
+            out.add(piece)
+    return out
+
+
+def _register(secrets: set[str]) -> None:
+    for s in secrets:
+        register_secret(s)
+
+
+# ---------------------------------------------------------------------------------------------- apprise
+
+class _AppriseLog(logging.Handler):
+    """Holds apprise's warnings per thread for the failure reason; nothing of apprise reaches the root
+    logger (its debug lines carry full service URLs)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines: list[str] | None = getattr(self.local, "lines", None)
+        if lines is not None:
+            try:
+                lines.append(record.getMessage())
+            except Exception:
+                lines.append(f"{record.msg}")
+
+    @contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        lines: list[str] = []
+        self.local.lines = lines
+        try:
+            yield lines
+        finally:
+            self.local.lines = None
+
+
+_apprise_log = _AppriseLog()
+_apprise_lock = threading.Lock()
+_apprise_ready = False
+
+
+def _apprise_manager() -> Any:
+    """Apprise's plugin registry, its plugins loaded once, its logger routed to :data:`_apprise_log` only."""
+    global _apprise_ready  # noqa: PLW0603 -- a one-time set-up of a library's module state
+    with _apprise_lock:
+        from apprise.apprise import N_MGR
+
+        manager: Any = N_MGR  # its methods are not annotated
+        if not _apprise_ready:
+            logger = logging.getLogger("apprise")
+            logger.addHandler(_apprise_log)
+            logger.setLevel(logging.WARNING)
+            logger.propagate = False
+            with warnings.catch_warnings():
+                # apprise's e-mail plugin imports the stdlib's deprecated ``imghdr`` (Python 3.11 and 3.12).
+                warnings.filterwarnings("ignore", message="'imghdr' is deprecated", category=DeprecationWarning)
+                manager.load_modules()
+            _apprise_ready = True
+        return manager
+
+
+def _templates(schema: str, plugin: Any) -> str:
+    forms = [t.replace("{schema}", schema) for t in getattr(plugin, "templates", ())][:3]
+    return f"; expected {' or '.join(forms)}" if forms else ""
+
+
+def apprise_plugin(url: str, name: str) -> NotifyBase:
+    """The apprise plugin for ``url``; :class:`InputError` naming ``name`` if apprise does not take it.
+
+    The message says which service and which URL shapes it expects, never the URL or a part of it
+    (apprise's own errors echo the token they reject).
+    """
+    import apprise
+
+    manager = _apprise_manager()
+    schema, sep, _ = url.strip().partition("://")
+    schema = schema.lower()
+    if not sep or not schema.isascii() or not schema.replace("-", "").isalnum():
+        raise InputError(name, "not an apprise URL: expected service://..., e.g. tgram://, discord://, "
+                               "slack://, pagerduty://, mailtos://, json://")
+    if schema not in manager:
+        shown = f" {schema!r}://" if len(schema) <= 20 else ""  # a long one may be a pasted token
+        raise InputError(name, f"unknown apprise service{shown}")
+    cls = manager[schema]
+    with _apprise_log.capture():
+        plugin = apprise.Apprise.instantiate(url.strip())
+    if plugin is None:
+        if not cls.enabled:
+            raise InputError(name, f"apprise's {cls.service_name} service is not available on this system")
+        raise InputError(name, f"not a valid {cls.service_name} URL{_templates(schema, cls)}")
+    return plugin
+
+
+class AlertTarget(Protocol):
+    """Where alerts go; :meth:`deliver` raises :class:`WebhookError` (or anything) when an attempt fails."""
+
+    label: str
+    """Names the target in logs; never a secret."""
+
+    def deliver(self, alert: Alert) -> None: ...
+
+
+class WebhookTarget:
+    """The generic JSON webhook: :meth:`Alert.body` POSTed by ``post`` (default :func:`http_post`)."""
+
+    def __init__(self, url: str, timeout_s: float, post: Post = http_post) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._post = post
+        host = urlsplit(url).hostname
+        self.label = f"webhook on {host}" if host else "webhook"
+        _register(url_secrets(url))
+
+    def deliver(self, alert: Alert) -> None:
+        self._post(self.url, alert.body(), self.timeout_s)
+
+
+class AppriseTarget:
+    """One apprise URL; :class:`InputError` naming ``name`` if apprise does not take it."""
+
+    def __init__(self, url: str, timeout_s: float, *, name: str) -> None:
+        self.plugin = apprise_plugin(url, name)
+        plugin: Any = self.plugin  # ``url`` is not annotated
+        _register(url_secrets(url.strip(), shown=plugin.url(privacy=True)))
+        self.label = f"{self.plugin.service_name} ({name})"
+        try:
+            given = parse_qs(urlsplit(url.strip()).query)
+        except ValueError:  # apprise took it; urllib may not (brackets)
+            given = {}
+        if "cto" not in given:
+            self.plugin.socket_connect_timeout = timeout_s
+        if "rto" not in given:
+            self.plugin.socket_read_timeout = timeout_s
+
+    def deliver(self, alert: Alert) -> None:
+        import apprise
+
+        kind: NotifyType = apprise.NotifyType(alert.severity())
+        with _apprise_log.capture() as said:
+            ok = self.plugin.notify(body=alert.message(), title=alert.title(), notify_type=kind,
+                                    body_format=apprise.NotifyFormat.TEXT)
+        if not ok:
+            raise WebhookError(redact(" ".join(said)) or "apprise reported a failure")
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     url: str | None = None
+    """The generic JSON webhook."""
+    urls: tuple[str, ...] = ()
+    """Apprise URLs."""
     window_s: float = 60.0
     max_per_window: int = 5
     retries: int = 4
@@ -141,6 +361,9 @@ class AlertSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AlertSettings:
+        """Settings from ``KEEPER_ALERT_*``; :class:`InputError` naming the variable for a bad value
+        (``KEEPER_ALERT_URLS[i]`` for the i-th apprise URL, checked by apprise here)."""
+
         def num(name: str, default: float) -> float:
             text = env.get(name, "").strip()
             if not text:
@@ -156,19 +379,34 @@ class AlertSettings:
         url = env.get("KEEPER_ALERT_WEBHOOK", "").strip() or None
         if url is not None and not url.startswith(("http://", "https://")):
             raise InputError("KEEPER_ALERT_WEBHOOK", "must be an http:// or https:// URL")
-        return cls(url=url, window_s=num("KEEPER_ALERT_WINDOW_S", 60.0),
+        urls = tuple(env.get(URLS_ENV, "").split())
+        for i, u in enumerate(urls):
+            apprise_plugin(u, f"{URLS_ENV}[{i}]")
+        return cls(url=url, urls=urls, window_s=num("KEEPER_ALERT_WINDOW_S", 60.0),
                    max_per_window=max(1, int(num("KEEPER_ALERT_MAX_PER_WINDOW", 5))),
                    retries=max(1, int(num("KEEPER_ALERT_RETRIES", 4))), timeout_s=num("KEEPER_ALERT_TIMEOUT_S", 5.0))
 
 
+# ---------------------------------------------------------------------------------------------- the alerter
+
 _STOP = object()
 
 
-class Alerter:
-    """Queue alerts for a worker thread that posts them; see the module docstring.
+class _Lane:
+    """One target's queue and worker thread."""
 
-    ``post``, ``clock`` and ``sleep`` are injectable (tests: a fake receiver, a manual clock, no real waits).
-    Without a URL every :meth:`send` is a no-op that returns ``False``.
+    def __init__(self, target: AlertTarget, max_queue: int) -> None:
+        self.target = target
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=max(1, max_queue))
+        self.thread: threading.Thread | None = None
+
+
+class Alerter:
+    """Queue alerts for one worker thread per target; see the module docstring.
+
+    ``post`` (the webhook's), ``clock`` and ``sleep`` are injectable (tests: a fake receiver, a manual
+    clock, no real waits); ``targets`` adds targets beyond the settings' (tests).
+    Without a target every :meth:`send` is a no-op that returns ``False``.
     """
 
     def __init__(
@@ -179,29 +417,42 @@ class Alerter:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        targets: tuple[AlertTarget, ...] = (),
     ) -> None:
         self.settings = settings
-        self._post = post
         self._wall = wall
         self._sleep = sleep
         self.limiter = RateLimiter(settings.window_s, settings.max_per_window, clock)
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, settings.max_queue))
+        found: list[AlertTarget] = []
+        if settings.url is not None:
+            found.append(WebhookTarget(settings.url, settings.timeout_s, post))
+        found += [AppriseTarget(u, settings.timeout_s, name=f"{URLS_ENV}[{i}]") for i, u in enumerate(settings.urls)]
+        found += targets
+        self._lanes = [_Lane(t, settings.max_queue) for t in found]
         self._lock = threading.Lock()
+        self._count = threading.Lock()
         self.sent = 0
+        """Deliveries (one alert to one target)."""
         self.failed = 0
+        """Deliveries given up after the last attempt."""
         self.dropped_full = 0
+        """Deliveries dropped because that target's queue was full."""
         self.dropped_rate = 0
-        self._thread: threading.Thread | None = None
+        """Alerts dropped by the rate limiter (for every target)."""
         self._closed = False
-        host = urlsplit(settings.url).hostname if settings.url else None
-        self.target = f"webhook on {host}" if host else "no webhook"
+        self.target = ", ".join(lane.target.label for lane in self._lanes) or "no alert target"
 
     @property
     def enabled(self) -> bool:
-        return self.settings.url is not None
+        return bool(self._lanes)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The targets' labels (no secrets)."""
+        return tuple(lane.target.label for lane in self._lanes)
 
     def send(self, kind: str, text: str, **fields: Any) -> bool:
-        """Queue one alert; ``True`` if queued. Never raises, never blocks."""
+        """Queue one alert for every target; ``True`` if queued for at least one. Never raises, never blocks."""
         try:
             return self._send(kind, text, fields)
         except Exception as exc:  # an alert must never fail a cycle
@@ -211,84 +462,91 @@ class Alerter:
     def _send(self, kind: str, text: str, fields: dict[str, Any]) -> bool:
         if not self.enabled or self._closed:
             return False
+        queued = False
         with self._lock:
             suppressed = self.limiter.admit(kind)
             if suppressed is None:
                 self.dropped_rate += 1
                 return False
             alert = Alert(kind, text, fields, self._wall(), suppressed)
-            try:
-                self._queue.put_nowait(alert)
-            except queue.Full:
-                self.dropped_full += 1
-                _log.warning("alert queue full (%d); dropped a %s alert", self._queue.maxsize, kind)
-                return False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="keeper-alerts", daemon=True)
-                self._thread.start()
-        return True
+            for i, lane in enumerate(self._lanes):
+                try:
+                    lane.queue.put_nowait(alert)
+                except queue.Full:
+                    self.dropped_full += 1
+                    _log.warning("alert queue of the %s full (%d); dropped a %s alert", lane.target.label,
+                                 lane.queue.maxsize, kind)
+                    continue
+                queued = True
+                if lane.thread is None:
+                    lane.thread = threading.Thread(target=self._run, args=(lane,), name=f"keeper-alerts-{i}",
+                                                   daemon=True)
+                    lane.thread.start()
+        return queued
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop taking alerts; give the worker up to ``timeout_s`` to deliver what is queued."""
+        """Stop taking alerts; give the workers up to ``timeout_s`` in all to deliver what is queued."""
         with self._lock:
             self._closed = True
-            thread = self._thread
-        if thread is None:
-            return
-        try:
-            self._queue.put(_STOP, timeout=timeout_s)
-        except queue.Full:
-            return
-        thread.join(timeout_s)
+            lanes = [lane for lane in self._lanes if lane.thread is not None]
+        deadline = time.monotonic() + timeout_s
+        for lane in lanes:
+            try:
+                lane.queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Full:
+                continue
+        for lane in lanes:
+            assert lane.thread is not None
+            lane.thread.join(max(0.0, deadline - time.monotonic()))
 
     def flush(self, timeout_s: float = 5.0) -> bool:
-        """Wait until every queued alert was handled (delivered or given up); ``False`` on timeout."""
+        """Wait until every queued alert was handled (delivered or given up) by every target; ``False`` on timeout."""
         deadline = time.monotonic() + timeout_s
-        while self._queue.unfinished_tasks:
+        while any(lane.queue.unfinished_tasks for lane in self._lanes):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
         return True
 
-    # ------------------------------------------------------------------ worker
-    def _run(self) -> None:
+    # ------------------------------------------------------------------ workers
+    def _run(self, lane: _Lane) -> None:
         while True:
-            item = self._queue.get()
+            item = lane.queue.get()
             try:
                 if item is _STOP:
                     return
                 assert isinstance(item, Alert)
-                self._deliver(item)
+                self._deliver(lane.target, item)
             except Exception as exc:  # the worker must survive anything
-                _log.warning("alert worker: %s", exc)
+                _log.warning("alert worker of the %s: %s", lane.target.label, type(exc).__name__)
             finally:
-                self._queue.task_done()
+                lane.queue.task_done()
 
-    def _deliver(self, alert: Alert) -> None:
+    def _deliver(self, target: AlertTarget, alert: Alert) -> None:
         s = self.settings
-        assert s.url is not None
-        body = alert.body()
         delay = s.backoff_s
         last = ""
         for attempt in range(1, s.retries + 1):
             try:
-                self._post(s.url, body, s.timeout_s)
+                target.deliver(alert)
             except WebhookError as exc:
-                last = f"{exc}"
+                last = redact(f"{exc}")
                 if not exc.retry:
                     break
-            except Exception as exc:
+            except Exception as exc:  # the message may carry the URL: only the type is kept
                 last = f"{type(exc).__name__}"
             else:
-                self.sent += 1
+                with self._count:
+                    self.sent += 1
                 return
             if attempt < s.retries:
                 self._sleep(delay)
                 delay *= s.backoff_factor
-        self.failed += 1
-        _log.warning("alert %s not delivered to the %s: %s", alert.kind, self.target, last)
+        with self._count:
+            self.failed += 1
+        _log.warning("alert %s not delivered to the %s: %s", alert.kind, target.label, last)
 
 
 def alerter_from_env(env: Mapping[str, str], **kwargs: Any) -> Alerter:
-    """An :class:`Alerter` configured from ``KEEPER_ALERT_*`` (a disabled one without a URL)."""
+    """An :class:`Alerter` configured from ``KEEPER_ALERT_*`` (a disabled one without a target)."""
     return Alerter(AlertSettings.from_env(env), **kwargs)
