@@ -40,7 +40,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             pass
 
         def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            received.append(dict(json.loads(self.rfile.read(int(self.headers["Content-Length"]))), path=self.path))
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -51,6 +51,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
     finally:
         server.shutdown()
+        server.server_close()
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -64,7 +65,9 @@ def test_go_live_in_order(chain: Web3, world: World, tmp_path: Path,
     m = world.manifest
     owner = dev_account(7)
     cfg_path = tmp_path / "keeper.toml"
-    env = dict(os.environ, KP="s3cret password", KEEPER_ALERT_WEBHOOK=url, KEEPER_ALERT_MAX_PER_WINDOW="50")
+    apprise_url = url.replace("http://", "json://").replace("/hook", "/apprise")
+    env = dict(os.environ, KP="s3cret password", KEEPER_ALERT_WEBHOOK=url, KEEPER_ALERT_URLS=apprise_url,
+               KEEPER_ALERT_MAX_PER_WINDOW="50")
     env.pop("KEEPER_PRIVATE_KEY", None)
 
     # 1. init: a new Safe owned by the user's wallet, a new keystore for the keeper, a validated config.
@@ -129,6 +132,8 @@ def test_go_live_in_order(chain: Web3, world: World, tmp_path: Path,
     assert "on-chain parameters changed since activation" in report["message"]
     assert chain.eth.get_transaction_count(keeper) == nonce + 1, "nothing sent after the drift"
 
-    # Alerts arrived at the webhook: the hedge and the drift to dry-run.
-    kinds = {a.get("kind") for a in alerts}
+    # Alerts arrived at the webhook: the hedge and the drift to dry-run; and the same through apprise's json://.
+    kinds = {a.get("kind") for a in alerts if a["path"] == "/hook"}
     assert {"hedge", "drift"} <= kinds, kinds
+    titles = {a.get("title") for a in alerts if a["path"] == "/apprise"}
+    assert {"keeper hedge", "keeper drift", "keeper activation"} <= titles, titles
