@@ -63,9 +63,9 @@ __all__ = [
     "Band",
     "BandKind",
     "Clip",
-    "Fill",
     "HedgeHistory",
     "HedgeTo",
+    "PastHedge",
     "SizingConfig",
     "TriggerConfig",
     "band_half_width_array",
@@ -185,7 +185,7 @@ class SizingConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class PastHedge:
     """A past hedge: when (unix s) and how much notional (quote, >= 0)."""
 
     timestamp: float
@@ -206,7 +206,7 @@ class HedgeHistory:
     """
 
     last_hedge_time: float | None = None
-    fills: tuple[Fill, ...] = ()
+    fills: tuple[PastHedge, ...] = ()
 
     def __post_init__(self) -> None:
         if self.last_hedge_time is not None:
@@ -345,18 +345,18 @@ def compute_band(
 # --------------------------------------------------------------------------- window and clips
 
 
-def window_used_quote(fills: Sequence[Fill], now_s: float, window_s: float) -> float:
+def window_used_quote(fills: Sequence[PastHedge], now_s: float, window_s: float) -> float:
     """Notional of the fills in ``(now - window_s, now]`` plus any later ones (clock skew counts), quote."""
     start = now_s - window_s
     return sum(f.notional_quote for f in fills if f.timestamp > start)
 
 
-def window_left_quote(fills: Sequence[Fill], now_s: float, window_s: float, cap_quote: float) -> float:
+def window_left_quote(fills: Sequence[PastHedge], now_s: float, window_s: float, cap_quote: float) -> float:
     """``max(cap - used, 0)``, quote units."""
     return max(cap_quote - window_used_quote(fills, now_s, window_s), 0.0)
 
 
-def window_reopens_in_s(fills: Sequence[Fill], now_s: float, window_s: float) -> float:
+def window_reopens_in_s(fills: Sequence[PastHedge], now_s: float, window_s: float) -> float:
     """Seconds until the oldest fill in the window leaves it (``0`` if the window is empty)."""
     start = now_s - window_s
     inside = [f.timestamp for f in fills if f.timestamp > start]

@@ -23,14 +23,13 @@ from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
 from keeper.core.inputs import UnderlyingVenues
 from keeper.core.policy import PolicyConfig
-from keeper.core.sizing import Fill as HistoryFill
-from keeper.core.sizing import HedgeHistory
+from keeper.core.sizing import HedgeHistory, PastHedge
 from keeper.core.snapshot import Snapshot
 from keeper.core.vol import PoolHistoryVol, VolModel
 from keeper.cycle.plan import PlanContext, Planner, SurfaceState
 from keeper.cycle.ports import BookReads, ChainReads, Clock, JournalPort, Sender, SystemClock
 from keeper.errors import HaltError, KeeperError, TransactionError
-from keeper.execute.execution import Executor, Fill, PreparedTrade
+from keeper.execute.execution import Executor, PreparedTrade, VerifiedFill
 from keeper.execute.fees import Fees
 from keeper.execute.tx import Attempt, Mined, NonceConsumedError, TxRevertedError, TxTimeoutError
 from keeper.journal import CycleStatus, RunMode, TxAttempt, TxParams
@@ -49,7 +48,7 @@ SenderT = TypeVar("SenderT", bound=Sender)
 class ExecutedHedge:
     intent_id: str
     trade: PreparedTrade
-    fill: Fill | None
+    fill: VerifiedFill | None
     error: str | None
 
 
@@ -194,7 +193,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
             fills = self.journal.fills_between(now - self.window_s, 2**63 - 1, underlying=sym)
             out[sym] = HedgeHistory(
                 last_hedge_time=float(last[sym]) if sym in last else None,
-                fills=tuple(HistoryFill(float(f.data.block_timestamp), f.data.notional_quote) for f in fills),
+                fills=tuple(PastHedge(float(f.data.block_timestamp), f.data.notional_quote) for f in fills),
             )
         return out
 

@@ -21,7 +21,7 @@ from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
 from keeper.cycle.compose import ChainKeeper
 from keeper.errors import InputError, TransactionError
-from keeper.execute.execution import Fill, PreparedTrade
+from keeper.execute.execution import PreparedTrade, VerifiedFill
 from keeper.execute.tx import TxRevertedError
 from keeper.journal import CycleStatus, RunMode
 from keeper.view.report import plan_record, render_plan
@@ -81,7 +81,7 @@ class HedgeOutcome:
     slippage: bool = False
     """True when the revert says the price was worse than the order's limit."""
     cost: CostVsLimit | None = None
-    fill: Fill | None = None
+    fill: VerifiedFill | None = None
     delta_before_units: float | None = None
     delta_after_units: float | None = None
     """The underlying's book delta after this hedge (read back from the fork), units."""

@@ -24,7 +24,7 @@ from keeper.execute.tx import Mined, TxRequest
 from keeper.journal.records import FillData
 from keeper.venues import erc20, hedge_module, perps, uniswap_v3
 
-__all__ = ["ExecutionMode", "Executor", "Fill", "PreparedTrade"]
+__all__ = ["ExecutionMode", "Executor", "PreparedTrade", "VerifiedFill"]
 
 ExecutionMode = Literal["safe-module", "eoa"]
 BPS = Decimal(10_000)
@@ -50,7 +50,7 @@ class PreparedTrade:
 
 
 @dataclass(frozen=True)
-class Fill:
+class VerifiedFill:
     """What the chain says happened, in raw and human units."""
 
     amount_in: int
@@ -251,7 +251,7 @@ class Executor:
 
     # ----------------------------------------------------------------- verify
     def verify(self, trade: PreparedTrade, mined: Mined, multicall: StateReader, snap: Snapshot,
-               native_price_quote: float) -> Fill:
+               native_price_quote: float) -> VerifiedFill:
         """Read the account's state before and after the receipt's block and report the fill."""
         r = mined.receipt
         block = int(r["blockNumber"], 16)
@@ -307,7 +307,7 @@ class Executor:
             market = snap.perp_markets[trade.order.venue_id]
             fee = quote * market.taker_fee_bps / 1e4
             amount_in, amount_out = abs(moved), 0
-        return Fill(
+        return VerifiedFill(
             amount_in=amount_in, amount_out=amount_out, underlying_units=units, quote_units=quote,
             realized_price=realized, oracle_price=oracle, slippage_bps=worse / oracle * 1e4, fee_quote=fee,
             gas_used=gas_used, effective_gas_price=gas_price, gas_cost_native=gas_native,

@@ -18,8 +18,8 @@ from keeper.core.costs import (
 from keeper.core.gates import OracleView
 from keeper.core.policy import Exposure, UnderlyingInput, UnderlyingPolicy, decide_underlying
 from keeper.core.sizing import (
-    Fill,
     HedgeHistory,
+    PastHedge,
     SizingConfig,
     TriggerConfig,
     band_half_width_array,
@@ -70,7 +70,7 @@ def test_hedge_trades_array_equals_decide_underlying() -> None:
         delta = pol.target_delta_units + rng.normal(0.0, 15.0, n)
         gamma = -rng.uniform(0.0, 0.2, n)
         book = rng.uniform(-2e6, 2e6, n)
-        fills = tuple(Fill(NOW - float(rng.uniform(0, 7200)), float(rng.uniform(0, 100_000)))
+        fills = tuple(PastHedge(NOW - float(rng.uniform(0, 7200)), float(rng.uniform(0, 100_000)))
                       for _ in range(int(rng.integers(0, 4))))
         last = [None if rng.random() < 0.2 else NOW - float(rng.uniform(0.0, 2 * 86_400.0)) for _ in range(n)]
         hists = [HedgeHistory(t, fills) for t in last]

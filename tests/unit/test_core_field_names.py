@@ -27,7 +27,7 @@ BASELINES: dict[type[Any], dict[str, Any]] = {
                                book_value_quote=1e6, spot=3000.0),
     sizing.TriggerConfig: dict(cost_fraction=0.001),
     sizing.SizingConfig: {},
-    sizing.Fill: dict(timestamp=1_700_000_000.0, notional_quote=10.0),
+    sizing.PastHedge: dict(timestamp=1_700_000_000.0, notional_quote=10.0),
     venue_inputs.GasView: dict(gas_price_gwei=20.0, native_price_quote=3000.0),
     venue_inputs.SwapVenue: dict(venue_id="uni", fee_fraction=0.0005, gas_units=150_000.0,
                                  underlying_balance_units=10.0, quote_balance_quote=1e5, liquidity=1e7,

@@ -15,7 +15,7 @@ from keeper.core.gates import OracleView
 from keeper.core.hedge_types import Exposure
 from keeper.core.inputs import UnderlyingVenues, gas_view, pool_price, tick_price, underlying_inputs
 from keeper.core.portfolio import RiskSummary
-from keeper.core.sizing import Fill, HedgeHistory
+from keeper.core.sizing import HedgeHistory, PastHedge
 from keeper.core.snapshot import (
     FeedReading,
     PerpMarketState,
@@ -108,7 +108,7 @@ def test_underlying_input_by_hand() -> None:
              feeds=FEEDS, perp_markets={"0xm": market}, perps=perps,
              balances={(SAFE, USDC): 5_000_500_000, (SAFE, WETH): 3 * 10**18, (OTHER, USDC): 10**15})
     venues = {"ETH": UnderlyingVenues("ETH", WETH, "0xo", ("0xgone", "0xh"), "0xm", 111, 222)}
-    hist = HedgeHistory(NOW - 100.0, (Fill(NOW - 100.0, 1.0),))
+    hist = HedgeHistory(NOW - 100.0, (PastHedge(NOW - 100.0, 1.0),))
     [inp] = underlying_inputs(s, risk(("ETH", 3000.0)), venues, SAFE, USDC, {"ETH": hist})
     assert inp.exposure == Exposure("ETH", 2.5, -0.001, 1000.0, 3000.0)
     assert inp.oracle.feed_price == 3000.0 and inp.oracle.feed_updated_at == NOW - 60

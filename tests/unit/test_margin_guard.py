@@ -16,7 +16,7 @@ from keeper.core.gates import GateConfig
 from keeper.core.hedge_types import Decision, HedgeOrder, Plan
 from keeper.core.margin import MarginConfig, margin_ratio, margin_reduction_units
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
-from keeper.core.sizing import Fill, HedgeHistory, SizingConfig, TriggerConfig
+from keeper.core.sizing import HedgeHistory, PastHedge, SizingConfig, TriggerConfig
 from keeper.core.venue_inputs import PerpVenue
 from keeper.errors import InputError
 from tests.unit.test_config import devnet_data, edited, load_error, write
@@ -158,7 +158,7 @@ def test_the_reduction_respects_the_caps_and_leaves_the_rest_for_later() -> None
     assert any("left for later cycles" in r.text for r in d.reasons if r.code == "perp_margin_low")
     # a spent window blocks it, with the reason
     full = SizingConfig(max_trade_usd=30_000.0, window_cap_usd=60_000.0, window_s=3600.0)
-    history = HedgeHistory(NOW - 60.0, (Fill(NOW - 60.0, 60_000.0),))
+    history = HedgeHistory(NOW - 60.0, (PastHedge(NOW - 60.0, 60_000.0),))
     blocked = one(inp(0.0, perps=(low_short(),), history=history), guarded(sizing=full))
     assert blocked.margin_order is None and "perp_margin_blocked" in blocked.reason_codes
 

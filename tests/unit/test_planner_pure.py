@@ -8,7 +8,7 @@ import math
 from keeper.core.gates import GateConfig
 from keeper.core.inputs import UnderlyingVenues
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
-from keeper.core.sizing import Fill, HedgeHistory, SizingConfig, TriggerConfig
+from keeper.core.sizing import HedgeHistory, PastHedge, SizingConfig, TriggerConfig
 from keeper.core.snapshot import FeedReading, PoolState, Snapshot, TokenMeta, TwapReading
 from keeper.core.vol import FixedVol
 from keeper.cycle.plan import PlanContext, Planner
@@ -59,7 +59,7 @@ def test_the_same_snapshot_and_context_give_the_same_plan() -> None:
 def test_the_context_is_what_changes_the_plan() -> None:
     snap = snapshot()
     # A window cap of 100,000 USD of which 90,000 USD was used an hour ago: only 10,000 USD left.
-    used = PlanContext(history={"ETH": HedgeHistory(NOW - 3600.0, (Fill(NOW - 3600.0, 90_000.0),))})
+    used = PlanContext(history={"ETH": HedgeHistory(NOW - 3600.0, (PastHedge(NOW - 3600.0, 90_000.0),))})
     _, fresh = planner(window_cap=100_000.0).plan(snap, PlanContext())
     _, capped = planner(window_cap=100_000.0).plan(snap, used)
     assert fresh.decision("ETH").order is not None and capped.decision("ETH").order is not None

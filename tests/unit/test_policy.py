@@ -25,8 +25,8 @@ from keeper.core.policy import (
     decide,
 )
 from keeper.core.sizing import (
-    Fill,
     HedgeHistory,
+    PastHedge,
     SizingConfig,
     TriggerConfig,
     clip_size,
@@ -241,7 +241,7 @@ def test_time_trigger() -> None:
     small = one(inp(0.05, history=HedgeHistory(last_hedge_time=NOW - 7200.0)), cfg)
     assert small.order is None and small.reason_codes == ("inside_band", "time_due_small")
     # last hedge time defaults to the latest fill; never hedged means due
-    from_fills = one(inp(1.5, history=HedgeHistory(fills=(Fill(NOW - 100.0, 1.0),))), cfg)
+    from_fills = one(inp(1.5, history=HedgeHistory(fills=(PastHedge(NOW - 100.0, 1.0),))), cfg)
     assert from_fills.order is None
     assert one(inp(1.5), cfg).trigger == "time"
 
@@ -259,7 +259,7 @@ def test_clip_across_three_cycles_with_history() -> None:
             assert "clipped to max per trade 100,000 USD;" in d.reasons[1].text
         assert d.remaining_units == pytest.approx(100.0 - sum(sizes))
         delta = d.delta_after_units  # the next cycle re-reads the (filled) book
-        history = HedgeHistory(t, (*history.fills, Fill(t, d.order.notional_quote)))
+        history = HedgeHistory(t, (*history.fills, PastHedge(t, d.order.notional_quote)))
         t += 60.0
     assert sizes == pytest.approx([100 / 3] * 3)
     assert delta == pytest.approx(0.0, abs=1e-9)
@@ -277,7 +277,7 @@ def test_rolling_window_cap() -> None:
         assert d.order is not None
         notionals.append(d.order.notional_quote)
         delta = d.delta_after_units
-        history = HedgeHistory(t, (*history.fills, Fill(t, d.order.notional_quote)))
+        history = HedgeHistory(t, (*history.fills, PastHedge(t, d.order.notional_quote)))
         t += 160.0
     assert notionals == pytest.approx([100_000.0, 100_000.0, 50_000.0])
     d = one(inp(delta, history=history, block_timestamp=t), cfg)
@@ -291,7 +291,7 @@ def test_rolling_window_cap() -> None:
 
 def test_third_cycle_reports_window_clip() -> None:
     cfg = policy(sizing=SizingConfig(max_trade_usd=100_000.0, window_cap_usd=250_000.0, window_s=3600.0))
-    h = HedgeHistory(NOW - 10, (Fill(NOW - 20, 100_000.0), Fill(NOW - 10, 100_000.0)))
+    h = HedgeHistory(NOW - 10, (PastHedge(NOW - 20, 100_000.0), PastHedge(NOW - 10, 100_000.0)))
     d = one(inp(60.0, history=h), cfg)
     assert d.order is not None and d.order.notional_quote == pytest.approx(50_000.0)
     assert d.reason_codes[1] == "clipped_window"
@@ -378,7 +378,7 @@ def test_plan_over_underlyings_with_overrides() -> None:
 def test_determinism() -> None:
     cfg = policy(trigger=TriggerConfig(trigger="ww", max_interval_s=600.0),
                  sizing=SizingConfig(max_trade_usd=20_000.0, window_cap_usd=50_000.0))
-    inputs = [inp(12.0, history=HedgeHistory(NOW - 900, (Fill(NOW - 900, 10_000.0),)))]
+    inputs = [inp(12.0, history=HedgeHistory(NOW - 900, (PastHedge(NOW - 900, 10_000.0),)))]
     a = decide(inputs, cfg, GAS)
     b = decide(copy.deepcopy(inputs), copy.deepcopy(cfg), copy.deepcopy(GAS))
     assert a == b
@@ -420,8 +420,8 @@ def test_determinism() -> None:
                     "book_value_quote": 0, "spot": 1}, "gamma_units_per_quote"),
         (Exposure, {"underlying": "ETH", "delta_units": 0, "gamma_units_per_quote": 0,
                     "book_value_quote": 0, "spot": 0}, "spot"),
-        (Fill, {"timestamp": math.nan, "notional_quote": 1.0}, "timestamp"),
-        (Fill, {"timestamp": 0.0, "notional_quote": -1.0}, "notional_quote"),
+        (PastHedge, {"timestamp": math.nan, "notional_quote": 1.0}, "timestamp"),
+        (PastHedge, {"timestamp": 0.0, "notional_quote": -1.0}, "notional_quote"),
         (HedgeHistory, {"last_hedge_time": math.inf}, "last_hedge_time"),
     ],
 )
@@ -468,7 +468,7 @@ def test_hedge_stays_within_band_and_caps(
     sizing = SizingConfig(hedge_to=hedge_to, min_trade_units=min_units, max_trade_usd=max_trade,  # type: ignore[arg-type]
                           window_cap_usd=cap, window_s=3600.0)
     cfg = policy(target_delta_units=target, trigger=TriggerConfig(trigger="fixed", band_units=band), sizing=sizing)
-    hist = HedgeHistory(fills=tuple(Fill(NOW - age, n) for age, n in fills))
+    hist = HedgeHistory(fills=tuple(PastHedge(NOW - age, n) for age, n in fills))
     d = one(inp(delta, history=hist), cfg)
     left = window_left_quote(hist.fills, NOW, 3600.0, cap)
     if d.order is None:

@@ -11,7 +11,7 @@ import pytest
 
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy, decide_underlying
 from keeper.core.reasons import Reason
-from keeper.core.sizing import Fill, HedgeHistory, SizingConfig, TriggerConfig
+from keeper.core.sizing import HedgeHistory, PastHedge, SizingConfig, TriggerConfig
 from keeper.errors import InputError
 from tests.unit.test_policy import GAS, NOW, inp, one, policy, swap
 
@@ -141,10 +141,10 @@ def test_clip_and_window_reasons() -> None:
     same(below.reasons[-1], "max_trade_below_min", "max per trade 1,500 USD allows only 0.5 ETH below min trade 1 ETH",
          max_trade_quote=1_500.0, clip_units=0.5)
     window = SizingConfig(hedge_to="target", window_cap_usd=30_000.0, window_s=3600.0, min_trade_units=1.0)
-    part = one(inp(12.0, history=HedgeHistory(fills=(Fill(NOW - 600.0, 12_000.0),))), policy(sizing=window))
+    part = one(inp(12.0, history=HedgeHistory(fills=(PastHedge(NOW - 600.0, 12_000.0),))), policy(sizing=window))
     same(part.reasons[1], "clipped_window", "clipped to window remainder 18,000 USD of cap 30,000 USD; 6 ETH remains",
          window_left_quote=18_000.0, clip_units=6.0, remaining_units=6.0)
-    full = one(inp(12.0, history=HedgeHistory(fills=(Fill(NOW - 600.0, 29_000.0),))), policy(sizing=window))
+    full = one(inp(12.0, history=HedgeHistory(fills=(PastHedge(NOW - 600.0, 29_000.0),))), policy(sizing=window))
     assert (full.order, full.trigger, full.needed_units, full.remaining_units) == (None, "band", 12.0, 12.0)
     same(full.reasons[-1], "window_cap", "window cap 30,000 USD reached: 1,000 USD left for 3,000 s",
          window_cap_quote=30_000.0, window_left_quote=1_000.0, reopens_in_s=3_000.0)

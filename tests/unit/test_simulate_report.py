@@ -10,7 +10,7 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
 from keeper.cycle.simulate import CostVsLimit, HedgeOutcome, SimulationReport, render_simulation, simulation_record
-from keeper.execute.execution import Fill
+from keeper.execute.execution import VerifiedFill
 from keeper.execute.tx import ErrorDecoder
 
 SWAP_FAILED = {"type": "error", "name": "SwapFailed", "inputs": [{"name": "reason", "type": "bytes"}]}
@@ -35,8 +35,8 @@ def test_wrapped_revert_data_is_decoded_recursively() -> None:
     assert dec.decode(empty)[0] == "SwapFailed(reverted without reason)"
 
 
-def _fill() -> Fill:
-    return Fill(amount_in=10**18, amount_out=2_990_000_000, underlying_units=1.0, quote_units=2990.0,
+def _fill() -> VerifiedFill:
+    return VerifiedFill(amount_in=10**18, amount_out=2_990_000_000, underlying_units=1.0, quote_units=2990.0,
                 realized_price=2990.0, oracle_price=3000.0, slippage_bps=33.3, fee_quote=1.5, gas_used=120_000,
                 effective_gas_price=10**9, gas_cost_native=1.2e-4, gas_cost_quote=0.36, block_number=9,
                 block_timestamp=100, tx_hash="0xab", notional_quote=3000.0)

@@ -10,7 +10,7 @@ import pytest
 
 from keeper.core.sizing import (
     Clip,
-    Fill,
+    PastHedge,
     SizingConfig,
     TriggerConfig,
     clip_size,
@@ -38,9 +38,9 @@ def test_window_boundary_and_reopening_time() -> None:
     now, window = 10_000.0, 3600.0
     assert window_reopens_in_s([], now, window) == 0.0
     # a fill exactly at now - window has left the window
-    assert window_reopens_in_s([Fill(now - window, 500.0)], now, window) == 0.0
-    assert window_reopens_in_s([Fill(now - window, 500.0), Fill(now - 100.0, 1.0)], now, window) == 3500.0
-    assert window_reopens_in_s([Fill(now - window + 0.5, 1.0)], now, window) == 0.5
+    assert window_reopens_in_s([PastHedge(now - window, 500.0)], now, window) == 0.0
+    assert window_reopens_in_s([PastHedge(now - window, 500.0), PastHedge(now - 100.0, 1.0)], now, window) == 3500.0
+    assert window_reopens_in_s([PastHedge(now - window + 0.5, 1.0)], now, window) == 0.5
 
 
 def test_trades_inside_the_band_are_plain_zeros() -> None:
