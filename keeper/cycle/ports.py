@@ -40,7 +40,7 @@ from keeper.journal import (
     TxParams,
 )
 
-__all__ = ["BookReads", "ChainReads", "Clock", "JournalPort", "Sender", "StateReader", "SystemClock"]
+__all__ = ["AlertSink", "BookReads", "ChainReads", "Clock", "JournalPort", "Sender", "StateReader", "SystemClock"]
 
 
 class ChainReads(Protocol):
@@ -159,3 +159,14 @@ class SystemClock:
     def sleep(self, seconds: float, /) -> None:
         time.sleep(seconds)
 
+
+
+class AlertSink(Protocol):
+    """Where alerts go (:class:`keeper.ops.alerts.Alerter`: rate-limited, retried, in the background; in unit
+    tests a list). ``send`` never raises and never blocks on delivery; it says whether the alert was queued."""
+
+    def send(self, kind: str, text: str, **fields: Any) -> bool: ...
+
+    def flush(self, timeout_s: float = 5.0) -> bool: ...
+
+    def close(self, timeout_s: float = 5.0) -> None: ...

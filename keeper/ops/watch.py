@@ -12,18 +12,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from keeper.config import KeeperConfig
 from keeper.cycle.compose import ChainKeeper
+from keeper.cycle.ports import AlertSink
 from keeper.cycle.runner import CycleReport
 from keeper.errors import HaltError, KeeperError
-from keeper.ops.alerts import Alerter
 from keeper.ops.audit import TradeAudit
 from keeper.ops.golive import GateDecision, gate
 from keeper.ops.venue_watch import VenueWatch
 from keeper.venues import hedge_module
 
-__all__ = ["DEFAULT_HEDGES", "CycleWatch", "gas_per_hedges_wei"]
+__all__ = ["DEFAULT_HEDGES", "Alert", "CycleWatch", "gas_per_hedges_wei", "report_alerts"]
 
 DEFAULT_HEDGES = 20
 """The signer's balance should cover this many hedges (``keeper doctor --hedges``, ``KEEPER_ALERT_MIN_HEDGES``)."""
@@ -39,7 +40,7 @@ def gas_per_hedges_wei(cfg: KeeperConfig, hedges: int) -> int:
 class CycleWatch:
     cfg: KeeperConfig
     keeper: ChainKeeper
-    alerter: Alerter
+    alerter: AlertSink
     requested_live: bool
     """False for ``--dry-run`` / ``safety.dry_run = true``: never live, whatever the activation."""
     requested_reason: str = "dry run requested"
@@ -87,34 +88,9 @@ class CycleWatch:
             self.warn(f"alert hooks: {exc}")
 
     def _after_cycle(self, report: CycleReport) -> None:
-        a = self.alerter
-        for h in report.hedges:
-            sym, venue, side = h.trade.order.underlying, h.trade.venue, h.trade.side
-            if h.fill is not None:
-                f = h.fill
-                a.send("hedge", f"{side} {f.underlying_units:,.4f} {sym} on {venue} at {f.realized_price:,.2f} USD "
-                       f"({f.slippage_bps:+.1f} bps), tx {f.tx_hash}", cycle_id=report.cycle_id, underlying=sym,
-                       venue=venue, side=side, units=f.underlying_units, price_usd=f.realized_price,
-                       oracle_price_usd=f.oracle_price, slippage_bps=f.slippage_bps, fee_usd=f.fee_quote,
-                       gas_usd=f.gas_cost_quote, tx=f.tx_hash, block=f.block_number)
-            else:
-                a.send("failure", f"hedge {side} {sym} on {venue} failed: {h.error}", cycle_id=report.cycle_id,
-                       underlying=sym, venue=venue, intent=h.intent_id, error=h.error)
-        if report.status == "failed" and not report.hedges:
-            a.send("failure", f"cycle {report.cycle_id} failed: {report.message}", cycle_id=report.cycle_id,
-                   error=report.message)
-        snap = report.snapshot
-        if snap is not None:
-            limit = self.cfg.oracles.max_feed_age_s
-            ages = {s: snap.block_timestamp - f.updated_at for s, f in snap.feeds.items()}
-            stale = frozenset(s for s, age in ages.items() if age > limit)
-            new = stale - self._stale
-            if new:
-                a.send("stale_oracle", ", ".join(f"{s} feed is {ages[s]:,} s old (limit {limit:,} s)"
-                                                 for s in sorted(new)),
-                       assets=sorted(new), ages_s={s: ages[s] for s in sorted(new)}, limit_s=limit,
-                       block=snap.block_number)
-            self._stale = stale
+        alerts, self._stale = report_alerts(report, self.cfg.oracles.max_feed_age_s, self._stale)
+        for a in alerts:
+            self.alerter.send(a.kind, a.text, **a.fields)
         self._audit_trades()
         self._watch_venues()
         self._check_halt()
@@ -174,6 +150,53 @@ class CycleWatch:
                               address=k.tx.signer.address, balance_wei=balance, need_wei=need)
         self._low = low
         return balance
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: its kind (the rate-limit key), the sentence a person reads, and machine fields."""
+
+    kind: str
+    text: str
+    fields: dict[str, Any]
+
+
+def report_alerts(report: CycleReport, max_feed_age_s: float, already_stale: frozenset[str] = frozenset()
+                  ) -> tuple[list[Alert], frozenset[str]]:
+    """The alerts a cycle's report raises, and the assets whose feed is now stale.
+
+    Each hedge: filled (size, price, slippage, costs, tx) or failed (the error). A cycle that failed before
+    any hedge. A feed that became stale in this snapshot (``already_stale`` ones are not repeated).
+    """
+    out: list[Alert] = []
+    for h in report.hedges:
+        sym, venue, side = h.trade.order.underlying, h.trade.venue, h.trade.side
+        if h.fill is not None:
+            f = h.fill
+            out.append(Alert("hedge", f"{side} {f.underlying_units:,.4f} {sym} on {venue} at {f.realized_price:,.2f} "
+                             f"USD ({f.slippage_bps:+.1f} bps), tx {f.tx_hash}", dict(
+                                 cycle_id=report.cycle_id, underlying=sym, venue=venue, side=side,
+                                 units=f.underlying_units, price_usd=f.realized_price, oracle_price_usd=f.oracle_price,
+                                 slippage_bps=f.slippage_bps, fee_usd=f.fee_quote, gas_usd=f.gas_cost_quote,
+                                 tx=f.tx_hash, block=f.block_number)))
+        else:
+            out.append(Alert("failure", f"hedge {side} {sym} on {venue} failed: {h.error}", dict(
+                cycle_id=report.cycle_id, underlying=sym, venue=venue, intent=h.intent_id, error=h.error)))
+    if report.status == "failed" and not report.hedges:
+        out.append(Alert("failure", f"cycle {report.cycle_id} failed: {report.message}",
+                         dict(cycle_id=report.cycle_id, error=report.message)))
+    snap = report.snapshot
+    if snap is None:
+        return out, already_stale
+    ages = {s: snap.block_timestamp - f.updated_at for s, f in snap.feeds.items()}
+    stale = frozenset(s for s, age in ages.items() if age > max_feed_age_s)
+    new = sorted(stale - already_stale)
+    if new:
+        out.append(Alert("stale_oracle", ", ".join(f"{s} feed is {ages[s]:,} s old (limit {max_feed_age_s:,g} s)"
+                                                   for s in new),
+                         dict(assets=new, ages_s={s: ages[s] for s in new}, limit_s=max_feed_age_s,
+                              block=snap.block_number)))
+    return out, stale
 
 
 def watch_for(cfg: KeeperConfig, keeper: ChainKeeper, env: dict[str, str], *, dry_run_flag: bool) -> CycleWatch:
