@@ -27,6 +27,7 @@ from keeper.chain.rpc import RpcClient
 from keeper.errors import ContractCallError, DevnetError, InputError, SetupError
 from keeper.onboarding.reads import code_size, module_onchain_params, modules_of, read_safe, view
 from keeper.onboarding.txbuilder import EmptyBatchError, multisend_tx, read_batch
+from keeper.venues import erc20
 from keeper.venues.hedge_module import USD_WAD, OnchainParams
 from keeper.venues.safe import SafeTx, execute_safe_tx
 
@@ -237,9 +238,9 @@ def _state(rpc: RpcClient, safe: str, module: str | None, txs: Sequence[SafeTx])
     for tx in txs:
         if tx.data[:4] == _APPROVE:
             spender, _ = decode(["address", "uint256"], tx.data[4:])
-            (raw,) = view(rpc, tx.to, "allowance(address,address)", [safe, spender], ["uint256"])
-            (dec,) = view(rpc, tx.to, "decimals()", out=["uint8"])
-            (sym,) = view(rpc, tx.to, "symbol()", out=["string"])
+            (raw,) = view(rpc, erc20.allowance_call(tx.to, safe, spender))
+            (dec,) = view(rpc, erc20.decimals_call(tx.to))
+            (sym,) = view(rpc, erc20.symbol_call(tx.to))
             amount = (Decimal(int(raw)) / Decimal(10) ** int(dec)).normalize()
             out[f"allowance of {sym} {tx.to} to {to_checksum_address(spender)}"] = f"{amount:,f} {sym}"
     return out

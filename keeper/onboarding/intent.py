@@ -33,6 +33,7 @@ from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
 from keeper.errors import InputError
 from keeper.onboarding.reads import view
+from keeper.venues import erc20, uniswap_v3
 from keeper.venues.hedge_module import (
     MAX_FEED_AGE_S,
     PARAMS_VERSION_TEXT,
@@ -99,9 +100,9 @@ def intended_params(cfg: KeeperConfig, rpc: RpcClient, *, keeper: str, guardian:
     pools: dict[tuple[str, str, int], PoolAllow] = {}
     for a in cfg.assets:
         for pool in a.hedge_pools:
-            (fee,) = view(rpc, pool, "fee()", out=["uint24"])
-            (t0,) = view(rpc, pool, "token0()", out=["address"])
-            (t1,) = view(rpc, pool, "token1()", out=["address"])
+            (fee,) = view(rpc, uniswap_v3.fee_call(pool))
+            (t0,) = view(rpc, uniswap_v3.token0_call(pool))
+            (t1,) = view(rpc, uniswap_v3.token1_call(pool))
             allow = PoolAllow(str(to_checksum_address(t0)), str(to_checksum_address(t1)), int(fee))
             pools[(allow.token_a, allow.token_b, allow.fee)] = allow
     tokens = [TokenFeed(a.token, a.feed, age) for a in cfg.assets]
@@ -143,12 +144,12 @@ def expected_onchain(p: ModuleParams, rpc: RpcClient, *, chain_id: int, module: 
     for pa in p.pools:
         t0, t1 = sorted((str(to_checksum_address(pa.token_a)), str(to_checksum_address(pa.token_b))),
                         key=lambda a: int(a, 16))
-        (addr,) = view(rpc, p.factory, "getPool(address,address,uint24)", [t0, t1, pa.fee], ["address"])
+        (addr,) = view(rpc, uniswap_v3.get_pool_call(p.factory, t0, t1, pa.fee))
         pools.append((str(to_checksum_address(addr)), t0, t1, pa.fee))
     pools.sort(key=lambda x: int(x[0], 16))
     tokens = []
     for t in sorted(p.tokens, key=lambda t: int(t.token, 16)):
-        (dec,) = view(rpc, t.token, "decimals()", out=["uint8"])
+        (dec,) = view(rpc, erc20.decimals_call(t.token))
         tokens.append((str(to_checksum_address(t.token)), str(to_checksum_address(t.feed)), t.max_feed_age_s,
                        int(dec)))
     markets = tuple(

@@ -29,7 +29,9 @@ from keeper.onboarding.reads import (
 )
 from keeper.onboarding.txbuilder import BatchTx, EmptyBatchError, batch_file, contract_call
 from keeper.onboarding.verify import VerificationError, verify_module_code
-from keeper.venues.hedge_module import USD_WAD, ModuleParams, OnchainParams
+from keeper.venues import erc20
+from keeper.venues.hedge_module import USD_WAD, ModuleParams, OnchainParams, module_safe_call
+from keeper.venues.perps import quote_token_call
 
 __all__ = [
     "ACTIONS",
@@ -91,7 +93,7 @@ def _module_safe(rpc: RpcClient, module: str) -> str:
     if code_size(rpc, module) == 0:
         raise InputError("treasury.hedge_module", f"no contract at {module}: deploy the HedgeModule first "
                                                   "(on the devnet: keeper propose enable-module --deploy)")
-    (safe,) = view(rpc, module, "safe()", out=["address"])
+    (safe,) = view(rpc, module_safe_call(module))
     return str(to_checksum_address(safe))
 
 
@@ -353,14 +355,14 @@ def propose_approvals(cfg: KeeperConfig, rpc: RpcClient, margin_allowance: Decim
                 f"assets.{a.symbol}.perp_market = {market}: not a perp market the Safe's HedgeModule allows "
                 f"(it allows {', '.join(sorted(allowed)) or 'none'}); an approval would let that contract pull the "
                 "Safe's tokens. Have the owners allow it with the set-params batch first, or fix the config")
-        (token,) = view(rpc, market, "quoteToken()", out=["address"])
+        (token,) = view(rpc, quote_token_call(market))
         token = str(to_checksum_address(token))
-        (dec,) = view(rpc, token, "decimals()", out=["uint8"])
-        (symbol,) = view(rpc, token, "symbol()", out=["string"])
+        (dec,) = view(rpc, erc20.decimals_call(token))
+        (symbol,) = view(rpc, erc20.symbol_call(token))
         amount = margin_allowance if margin_allowance is not None else Decimal(
             repr(cfg.effective_policy(a.symbol).window_cap_usd))
         raw = int(amount * 10 ** int(dec))
-        (current,) = view(rpc, token, "allowance(address,address)", [safe, market], ["uint256"])
+        (current,) = view(rpc, erc20.allowance_call(token, safe, market))
         if int(current) >= raw:
             notes.append(f"{a.symbol}-perp {market}: allowance of {symbol} already "
                          f"{(Decimal(int(current)) / 10 ** int(dec)).normalize():,f} "

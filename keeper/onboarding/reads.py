@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import decode, encode
+from eth_abi.abi import decode
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
+from keeper.chain.multicall import Call
 from keeper.chain.rpc import RpcClient, RpcError
 from keeper.errors import ContractCallError
-from keeper.venues.hedge_module import PARAMS_TYPE, OnchainParams, parse_params
+from keeper.venues import safe as safe_reads
+from keeper.venues.hedge_module import OnchainParams, params_call, parse_params
 
 __all__ = [
     "SENTINEL",
@@ -27,23 +27,21 @@ __all__ = [
 SENTINEL = "0x0000000000000000000000000000000000000001"
 ZERO = "0x0000000000000000000000000000000000000000"
 
-def view(rpc: RpcClient, to: str, signature: str, args: Sequence[Any] = (), out: Sequence[str] = (),
-         *, block: str = "latest") -> tuple[Any, ...]:
-    """Call ``signature`` (e.g. ``"fee()"``) on ``to`` and decode ``out``; a revert raises ContractCallError."""
-    in_types = signature[signature.index("(") + 1:-1]
-    types = [t for t in in_types.split(",") if t]
-    data = keccak(text=signature)[:4] + (encode(types, list(args)) if args else b"")
+def view(rpc: RpcClient, call: Call, *, block: str = "latest") -> tuple[Any, ...]:
+    """One adapter read (:mod:`keeper.venues`) as a single ``eth_call``, decoded; a revert raises
+    ContractCallError naming the function and the contract."""
+    signature, to, out = call.signature, call.target, list(call.returns)
     try:
-        raw = rpc.call("eth_call", [{"to": to, "data": "0x" + data.hex()}, block])
+        raw = rpc.call("eth_call", [{"to": to, "data": "0x" + call.calldata.hex()}, block])
     except RpcError as exc:
         raise ContractCallError(f"{signature} on {to} reverted: {exc.rpc_message}") from None
     body = bytes.fromhex(str(raw).removeprefix("0x"))
     if not out:
         return ()
     try:
-        return tuple(decode(list(out), body))
+        return tuple(decode(out, body))
     except Exception as exc:  # eth_abi raises several decoding errors
-        raise ContractCallError(f"{signature} on {to}: answer does not decode as {list(out)} "
+        raise ContractCallError(f"{signature} on {to}: answer does not decode as {out} "
                                 f"({len(body)} bytes; is it the right contract?)") from exc
 
 
@@ -65,10 +63,10 @@ def read_safe(rpc: RpcClient, address: str) -> SafeState:
     """The Safe at ``address``; raises ContractCallError if there is no Safe there."""
     if code_size(rpc, address) == 0:
         raise ContractCallError(f"no contract at {address}: not a deployed Safe")
-    (version,) = view(rpc, address, "VERSION()", out=["string"])
-    (owners,) = view(rpc, address, "getOwners()", out=["address[]"])
-    (threshold,) = view(rpc, address, "getThreshold()", out=["uint256"])
-    (nonce,) = view(rpc, address, "nonce()", out=["uint256"])
+    (version,) = view(rpc, safe_reads.version_call(address))
+    (owners,) = view(rpc, safe_reads.owners_call(address))
+    (threshold,) = view(rpc, safe_reads.threshold_call(address))
+    (nonce,) = view(rpc, safe_reads.nonce_call(address))
     return SafeState(str(to_checksum_address(address)), str(version),
                      tuple(str(to_checksum_address(o)) for o in owners), int(threshold), int(nonce))
 
@@ -78,7 +76,7 @@ def modules_of(rpc: RpcClient, safe: str) -> list[str]:
     out: list[str] = []
     start = SENTINEL
     for _ in range(100):
-        page, nxt = view(rpc, safe, "getModulesPaginated(address,uint256)", [start, 50], ["address[]", "address"])
+        page, nxt = view(rpc, safe_reads.modules_page_call(safe, start, 50))
         out += [str(to_checksum_address(m)) for m in page]
         if str(nxt).lower() in (SENTINEL, ZERO) or not page:
             return out
@@ -94,5 +92,5 @@ def module_onchain_params(rpc: RpcClient, module: str) -> OnchainParams:
     """Read ``params()`` of the HedgeModule at ``module``."""
     if code_size(rpc, module) == 0:
         raise ContractCallError(f"no contract at {module}: the HedgeModule is not deployed there")
-    (p,) = view(rpc, module, "params()", out=[PARAMS_TYPE])
+    (p,) = view(rpc, params_call(module))
     return parse_params(p)

@@ -34,7 +34,7 @@ from keeper.config import KeeperConfig
 from keeper.core.lp_math import sqrt_price_x96_to_price
 from keeper.errors import ConfigError, ContractCallError
 from keeper.onboarding.reads import view
-from keeper.venues import chainlink, uniswap_v3
+from keeper.venues import chainlink, erc20, uniswap_v3
 
 __all__ = [
     "CANONICAL_UNISWAP_V3",
@@ -188,8 +188,8 @@ def token_names(rpc: RpcClient, tokens: Sequence[str]) -> dict[str, tuple[str, i
     out: dict[str, tuple[str, int]] = {}
     for t in tokens:
         try:
-            (symbol,) = view(rpc, t, "symbol()", out=["string"])
-            (decimals,) = view(rpc, t, "decimals()", out=["uint8"])
+            (symbol,) = view(rpc, erc20.symbol_call(t))
+            (decimals,) = view(rpc, erc20.decimals_call(t))
         except (ContractCallError, ValueError) as exc:
             raise VerificationError(f"token {t}: does not answer symbol() and decimals() as an ERC-20 ({exc})") \
                 from None
@@ -222,9 +222,9 @@ class FeedCheck:
 
 
 def _pool_price(rpc: RpcClient, pool: str, asset: str, quote: str, names: Mapping[str, tuple[str, int]]) -> float:
-    (t0,) = view(rpc, pool, "token0()", out=["address"])
-    (t1,) = view(rpc, pool, "token1()", out=["address"])
-    slot0 = view(rpc, pool, "slot0()", out=list(uniswap_v3.SLOT0_TYPES))
+    (t0,) = view(rpc, uniswap_v3.token0_call(pool))
+    (t1,) = view(rpc, uniswap_v3.token1_call(pool))
+    slot0 = view(rpc, uniswap_v3.slot0_call(pool))
     t0, t1 = to_checksum_address(t0), to_checksum_address(t1)
     if {t0, t1} != {to_checksum_address(asset), to_checksum_address(quote)}:
         raise VerificationError(f"pool {pool}: trades {t0}/{t1}, not the asset {asset} against the quote {quote}")
@@ -253,9 +253,9 @@ def check_feeds(cfg: KeeperConfig, rpc: RpcClient, feeds: Mapping[str, str] | No
     out: list[FeedCheck] = []
     for symbol, feed, token, pool in todo:
         try:
-            (dec,) = view(rpc, feed, "decimals()", out=["uint8"])
-            (desc,) = view(rpc, feed, "description()", out=["string"])
-            rd = view(rpc, feed, "latestRoundData()", out=list(chainlink.ROUND_TYPES))
+            (dec,) = view(rpc, chainlink.decimals_call(feed, symbol))
+            (desc,) = view(rpc, chainlink.description_call(feed, symbol))
+            rd = view(rpc, chainlink.latest_round_call(feed, symbol))
         except (ContractCallError, ValueError) as exc:
             raise VerificationError(f"{symbol} feed {feed}: not a Chainlink-style aggregator ({exc})") from None
         dec = int(dec)

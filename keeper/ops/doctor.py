@@ -42,7 +42,8 @@ from keeper.config import KeeperConfig
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
 from keeper.ops.onchain import ModuleState, read_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
-from keeper.venues import chainlink, erc20
+from keeper.venues import chainlink, erc20, uniswap_v3
+from keeper.venues import safe as safe_reads
 from keeper.venues.perps import position_call as perp_position_call
 from keeper.venues.uniswap_v3 import slot0_call
 
@@ -187,8 +188,7 @@ def _safe(c: _Ctx) -> list[Check]:
     if str(codes[0]) in ("0x", "") or isinstance(codes[0], ChainError):
         return [Check("safe", "fail", f"no contract at treasury.safe {safe} on chain {cfg.chain.chain_id}",
                       "set treasury.safe to the treasury's Safe on this chain (or create one with `keeper init`)")]
-    version, enabled = c.calls([Call(safe, "VERSION()", (), ("string",), "Safe.VERSION"),
-                                Call(safe, "isModuleEnabled(address)", (module,), ("bool",), "Safe.isModuleEnabled")])
+    version, enabled = c.calls([safe_reads.version_call(safe), safe_reads.is_module_enabled_call(safe, module)])
     if not version.ok:
         return [Check("safe", "fail", f"{safe} is not a Safe: VERSION() {_why(version)}",
                       "set treasury.safe to a Safe 1.4.1 proxy")]
@@ -317,7 +317,7 @@ def _allowances(c: _Ctx) -> Check:
     if c.signer is None:
         return Check("allowances", "fail", "not checked: needs the signer", "fix the signer first")
     tokens = [(a.symbol, a.token) for a in cfg.assets if a.hedge_pools] + [(cfg.quote.symbol, cfg.quote.token)]
-    res = c.calls([Call(t, "allowance(address,address)", (c.signer, cfg.uniswap.router), ("uint256",))
+    res = c.calls([erc20.allowance_call(t, c.signer, cfg.uniswap.router)
                    for _, t in tokens])
     missing = [f"{s} ({t})" for (s, t), r in zip(tokens, res, strict=True) if not r.ok or int(_val(r)[0]) == 0]
     if missing:
@@ -383,7 +383,6 @@ def _feeds(c: _Ctx) -> Check:
     return Check("feeds", "pass", "fresh: " + ", ".join(ages))
 
 
-_OBSERVATION = ("uint32", "int56", "uint160", "bool")
 MAX_CARDINALITY = 65_535  # observationCardinalityNext is a uint16
 
 
@@ -412,15 +411,14 @@ def _twap(c: _Ctx) -> Check:  # noqa: C901
         return Check("twap", "pass", "no oracle_pool configured (feeds only)")
     calls: list[Call] = []
     for _, p in pools:
-        calls += [Call(p, "observe(uint32[])", ([window, 0],), ("int56[]", "uint160[]"), gas=500_000),
+        calls += [uniswap_v3.observe_call(p, window),
                   slot0_call(p)]
     res = c.calls(calls)
     obs: list[Call] = []
     for i, (_, p) in enumerate(pools):
         s = _val(res[2 * i + 1])
         idx, card = (int(s[2]), int(s[3])) if s else (0, 1)
-        obs += [Call(p, "observations(uint256)", ((idx + 1) % max(card, 1),), _OBSERVATION),
-                Call(p, "observations(uint256)", (0,), _OBSERVATION)]
+        obs += [uniswap_v3.observations_call(p, (idx + 1) % max(card, 1)), uniswap_v3.observations_call(p, 0)]
     olds = c.calls(obs)
     bad: list[str] = []
     lines: list[str] = []
@@ -486,8 +484,7 @@ def _pool_prices(c: _Ctx) -> Check:  # noqa: C901, PLR0912, PLR0915
     calls = [chainlink.latest_round_call(f, f) for f in feeds]
     calls += [chainlink.decimals_call(f, f) for f in feeds]
     for _, p in pools:
-        calls += [slot0_call(p), Call(p, "token0()", (), ("address",)),
-                  Call(p, "token1()", (), ("address",))]
+        calls += [slot0_call(p), uniswap_v3.token0_call(p), uniswap_v3.token1_call(p)]
     res = c.calls(calls)
     nf = len(feeds)
     usd: dict[str, float] = {}
@@ -548,16 +545,14 @@ def _quoter(c: _Ctx) -> Check:
         return Check("quoter", "pass", f"code at {quoter}; no hedge pool configured, so no quote tried")
     a, pool = hedged[0], hedged[0].hedge_pools[0]
     decs = _decimals(c, [a.token, cfg.quote.token])
-    (fee,) = c.calls([Call(pool, "fee()", (), ("uint24",), f"{a.symbol} pool fee")])
+    (fee,) = c.calls([uniswap_v3.fee_call(pool)])
     if a.token.lower() not in decs or cfg.quote.token.lower() not in decs or not fee.ok:
         return Check("quoter", "fail", f"not checked: {a.symbol} pool {pool} fee() or the tokens' decimals() "
                      "unreadable", "fix hedge_pools / the token addresses first")
     d_in, d_out = decs[a.token.lower()], decs[cfg.quote.token.lower()]
     amount = 10 ** max(d_in - 4, 0)
     fee_tier = int(_val(fee)[0])
-    (q,) = c.calls([Call(quoter, "quoteExactInputSingle((address,address,uint256,uint24,uint160))",
-                         ((a.token, cfg.quote.token, amount, fee_tier, 0),),
-                         ("uint256", "uint160", "uint32", "uint256"), "quoter", gas=2_000_000)])
+    (q,) = c.calls([uniswap_v3.quote_exact_input_single_call(quoter, a.token, cfg.quote.token, amount, fee_tier)])
     what = (f"quoteExactInputSingle of {_num(amount / 10 ** d_in)} {a.symbol} into {cfg.quote.symbol} "
             f"(fee tier {fee_tier / 1e4:g} % of the hedge pool {pool})")
     if not q.ok:

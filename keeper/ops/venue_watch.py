@@ -21,12 +21,13 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from keeper.chain.abi_fast import decode_values
-from keeper.chain.multicall import Call, Multicall, Ok
+from keeper.chain.multicall import Multicall, Ok
 from keeper.chain.rpc import RpcClient
 from keeper.errors import KeeperError
 from keeper.journal import Journal
 from keeper.ops.audit import next_block_range
 from keeper.venues import erc20
+from keeper.venues.perps import quote_token_call
 
 __all__ = ["VENUE_EVENTS", "VenueChange", "VenueWatch"]
 
@@ -101,7 +102,7 @@ class VenueWatch:
         mc = Multicall(self.rpc)
         try:
             block = self.rpc.block_number()
-            [token] = mc.execute([Call(market, "quoteToken()", (), ("address",), f"quote token of {market}")], block)
+            [token] = mc.execute([quote_token_call(market)], block)
             if not isinstance(token, Ok):
                 return None
             sym, dec = mc.execute([erc20.symbol_call(token.value[0]), erc20.decimals_call(token.value[0])], block)

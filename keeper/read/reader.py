@@ -359,9 +359,9 @@ class BookReader:
     def _add_pool(stage: _Stage, book: _Book, pool: str) -> None:
         calls = [
             *uniswap_v3.pool_calls(pool),
-            Call(pool, "token0()", (), ("address",), f"pool {pool} token0", 5_000),
-            Call(pool, "token1()", (), ("address",), f"pool {pool} token1", 5_000),
-            Call(pool, "fee()", (), ("uint24",), f"pool {pool} fee", 5_000),
+            uniswap_v3.token0_call(pool),
+            uniswap_v3.token1_call(pool),
+            uniswap_v3.fee_call(pool),
         ]
 
         def on_pool(parts: list[tuple[Any, ...]]) -> None:

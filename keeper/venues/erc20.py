@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from keeper.chain.multicall import Call
 
-__all__ = ["balance_of_call", "decimals_call", "symbol_call"]
+__all__ = ["allowance_call", "balance_of_call", "decimals_call", "symbol_call"]
 
 
 def balance_of_call(token: str, owner: str) -> Call:
@@ -17,3 +17,8 @@ def decimals_call(token: str) -> Call:
 
 def symbol_call(token: str) -> Call:
     return Call(token, "symbol()", (), ("string",), f"symbol of {token}", 20_000)
+
+
+def allowance_call(token: str, owner: str, spender: str) -> Call:
+    return Call(token, "allowance(address,address)", (owner, spender), ("uint256",),
+                f"allowance of {spender} from {owner} in {token}", 30_000)

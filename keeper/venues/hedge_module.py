@@ -38,6 +38,7 @@ __all__ = [
     "hedge_perp",
     "hedge_swap",
     "keeper_call",
+    "module_safe_call",
     "oracle_and_budget_txs",
     "params_call",
     "params_hash_call",
@@ -216,6 +217,11 @@ def paused_call(module: str) -> Call:
 def keeper_call(module: str) -> Call:
     """``keeper()``: the one address allowed to call hedgeSwap / hedgePerp."""
     return Call(module, "keeper()", (), ("address",), "HedgeModule.keeper")
+
+
+def module_safe_call(module: str) -> Call:
+    """``safe()``: the Safe the module acts for."""
+    return Call(module, "safe()", (), ("address",), "HedgeModule.safe")
 
 
 def params_call(module: str) -> Call:

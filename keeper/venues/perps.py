@@ -37,7 +37,7 @@ def market_calls(market: str) -> list[Call]:
         Call(market, "takerFeeBps()", (), ("uint256",), f"{label} takerFeeBps", 10_000),
         Call(market, "initialMarginBps()", (), ("uint256",), f"{label} initialMarginBps", 10_000),
         Call(market, "maintenanceMarginBps()", (), ("uint256",), f"{label} maintenanceMarginBps", 10_000),
-        Call(market, "quoteToken()", (), ("address",), f"{label} quoteToken", 10_000),
+        quote_token_call(market),
     ]
 
 
@@ -61,6 +61,11 @@ def position_call(market: str, account: str) -> Call:
 
 def oracle_price_call(market: str) -> Call:
     return Call(market, "oraclePrice()", (), ("uint256",), f"perp {market} oraclePrice", 40_000)
+
+
+def quote_token_call(market: str) -> Call:
+    """``quoteToken()``: the margin token."""
+    return Call(market, "quoteToken()", (), ("address",), f"perp {market} quoteToken", 10_000)
 
 
 def position_calls(market: str, account: str) -> list[Call]:

@@ -17,9 +17,11 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 
+from keeper.chain.multicall import Call
 from keeper.errors import InputError, TransactionError
 
-__all__ = ["Operation", "SafeTx", "execute_safe_tx", "safe_tx_hash", "sign_safe_tx"]
+__all__ = ["Operation", "SafeTx", "execute_safe_tx", "is_module_enabled_call", "modules_page_call", "nonce_call",
+           "owners_call", "safe_tx_hash", "sign_safe_tx", "threshold_call", "version_call"]
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -79,3 +81,30 @@ def execute_safe_tx(
     if any(log["topics"] and log["topics"][0] == failure_topic for log in receipt["logs"]):
         raise TransactionError(f"Safe transaction's inner call failed (tx {tx_hash.to_0x_hex()})")
     return bytes(tx_hash)
+
+
+# ------------------------------------------------------------------ reads (Safe 1.4.1)
+def version_call(safe: str) -> Call:
+    return Call(safe, "VERSION()", (), ("string",), "Safe.VERSION", 20_000)
+
+
+def owners_call(safe: str) -> Call:
+    return Call(safe, "getOwners()", (), ("address[]",), "Safe.getOwners", 60_000)
+
+
+def threshold_call(safe: str) -> Call:
+    return Call(safe, "getThreshold()", (), ("uint256",), "Safe.getThreshold", 10_000)
+
+
+def nonce_call(safe: str) -> Call:
+    return Call(safe, "nonce()", (), ("uint256",), "Safe.nonce", 10_000)
+
+
+def is_module_enabled_call(safe: str, module: str) -> Call:
+    return Call(safe, "isModuleEnabled(address)", (module,), ("bool",), "Safe.isModuleEnabled", 20_000)
+
+
+def modules_page_call(safe: str, start: str, page_size: int) -> Call:
+    """``getModulesPaginated(start, pageSize)``: (modules, next) in the Safe's linked-list order."""
+    return Call(safe, "getModulesPaginated(address,uint256)", (start, page_size), ("address[]", "address"),
+                "Safe.getModulesPaginated", 200_000)

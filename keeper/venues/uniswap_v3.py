@@ -19,11 +19,16 @@ from keeper.errors import InputError
 
 __all__ = [
     "EXACT_INPUT_SINGLE",
+    "OBSERVATION_TYPES",
     "POOL_INIT_CODE_HASH",
+    "QUOTE_EXACT_INPUT_SINGLE",
     "SLOT0_TYPES",
     "balance_call",
     "decode_exact_input_single",
     "exact_input_single",
+    "fee_call",
+    "get_pool_call",
+    "observations_call",
     "observe_call",
     "parse_position",
     "parse_tick",
@@ -32,8 +37,11 @@ __all__ = [
     "pool_calls",
     "pool_from_parts",
     "position_call",
+    "quote_exact_input_single_call",
     "slot0_call",
     "tick_call",
+    "token0_call",
+    "token1_call",
     "token_of_owner_call",
 ]
 
@@ -87,6 +95,35 @@ SLOT0_TYPES = ("uint160", "int24", "uint16", "uint16", "uint16", "uint8", "bool"
 feeProtocol, unlocked."""
 
 
+def token0_call(pool: str) -> Call:
+    return Call(pool, "token0()", (), ("address",), f"pool {pool} token0", 5_000)
+
+
+def token1_call(pool: str) -> Call:
+    return Call(pool, "token1()", (), ("address",), f"pool {pool} token1", 5_000)
+
+
+def fee_call(pool: str) -> Call:
+    """``fee()``: the pool's fee tier in hundredths of a bip."""
+    return Call(pool, "fee()", (), ("uint24",), f"pool {pool} fee", 5_000)
+
+
+def get_pool_call(factory: str, token_a: str, token_b: str, fee: int) -> Call:
+    """``UniswapV3Factory.getPool``: the zero address when no such pool exists."""
+    return Call(factory, "getPool(address,address,uint24)", (token_a, token_b, fee), ("address",),
+                f"factory {factory} getPool", 20_000)
+
+
+QUOTE_EXACT_INPUT_SINGLE = "quoteExactInputSingle((address,address,uint256,uint24,uint160))"
+
+
+def quote_exact_input_single_call(quoter: str, token_in: str, token_out: str, amount_in: int, fee: int) -> Call:
+    """QuoterV2's quote (it simulates the swap and reverts internally; not a view, so give it gas): amountOut,
+    sqrtPriceX96After, initializedTicksCrossed, gasEstimate."""
+    return Call(quoter, QUOTE_EXACT_INPUT_SINGLE, ((token_in, token_out, amount_in, fee, 0),),
+                ("uint256", "uint160", "uint32", "uint256"), "quoter", 2_000_000)
+
+
 def slot0_call(pool: str) -> Call:
     return Call(pool, "slot0()", (), SLOT0_TYPES, f"pool {pool} slot0", 20_000)
 
@@ -127,6 +164,14 @@ def parse_tick(tick: int, value: tuple[Any, ...]) -> TickFees:
         tick=tick, fee_growth_outside0_x128=int(value[2]),
         fee_growth_outside1_x128=int(value[3]), initialized=bool(value[7]),
     )
+
+
+OBSERVATION_TYPES = ("uint32", "int56", "uint160", "bool")
+"""``observations(i)``: blockTimestamp, tickCumulative, secondsPerLiquidityCumulativeX128, initialized."""
+
+
+def observations_call(pool: str, index: int) -> Call:
+    return Call(pool, "observations(uint256)", (index,), OBSERVATION_TYPES, f"pool {pool} observation {index}", 20_000)
 
 
 def observe_call(pool: str, window_s: int) -> Call:
