@@ -189,7 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
 
     def cycle() -> dict[str, float]:
         t0 = time.monotonic()
-        watch.before_cycle()  # the go-live gate, re-checked every cycle
+        metrics.set_live(watch.before_cycle().live)  # the go-live gate, re-checked every cycle
         try:
             report = k.cycle()
         except KeeperError as exc:
@@ -207,6 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
         for h in report.hedges:
             if h.fill is not None:
                 metrics.hedge(h.trade.order.underlying, h.trade.venue)
+                metrics.fill_costs(h.trade.order.underlying, h.trade.venue, notional_usd=h.fill.notional_quote,
+                                   fees_usd=h.fill.fee_quote, gas_usd=h.fill.gas_cost_quote)
             else:
                 metrics.failure("hedge")
         balance = watch.signer_balance()

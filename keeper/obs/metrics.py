@@ -12,11 +12,15 @@ name                                       labels                    meaning
 ``keeper_delta_units``                     underlying                delta, units of underlying
 ``keeper_delta_usd``                       underlying                delta * spot, USD
 ``keeper_gamma_units_per_usd``             underlying                d(delta)/d(spot)
-``keeper_vega_usd``                        underlying                USD per 1.00 (100 points) of vol
-``keeper_theta_usd_per_year``              underlying                USD per year
+``keeper_vega_usd_per_vol_point``          underlying                USD per 1 point (0.01) of vol
+``keeper_theta_usd_per_day``               underlying                USD per day
 ``keeper_book_value_usd``                  underlying                mark-to-model value, USD
 ``keeper_hedges_total``                    underlying, venue         hedges sent
 ``keeper_hedge_failures_total``            kind                      hedge failures by reason kind
+``keeper_hedge_notional_usd_total``        underlying, venue         notional of filled hedges, USD
+``keeper_hedge_fees_usd_total``            underlying, venue         venue fees paid (pool / taker), USD
+``keeper_hedge_gas_usd_total``             underlying, venue         gas paid, USD at the fill's price
+``keeper_live``                            --                        1 when the go-live gate lets it send, 0 in dry run
 ``keeper_cycles_total``                    status                    cycles run, by outcome
 ``keeper_cycle_duration_seconds``          --                        cycle latency histogram
 ``keeper_last_success_timestamp_seconds``  --                        unix time of the last ``ok`` cycle
@@ -186,15 +190,24 @@ class KeeperMetrics:
             "keeper_gamma_units_per_usd", "Gamma, units of underlying per USD of spot.", per_underlying, registry=reg
         )
         self.vega = Gauge(
-            "keeper_vega_usd", "Vega, USD per 1.00 (100 points) of volatility.", per_underlying, registry=reg
+            "keeper_vega_usd_per_vol_point", "Vega, USD per 1 point (0.01) of volatility.", per_underlying,
+            registry=reg,
         )
-        self.theta = Gauge("keeper_theta_usd_per_year", "Theta, USD per year.", per_underlying, registry=reg)
+        self.theta = Gauge("keeper_theta_usd_per_day", "Theta, USD per day.", per_underlying, registry=reg)
         self.book_value = Gauge("keeper_book_value_usd", "Mark-to-model book value, USD.", per_underlying, registry=reg)
 
         self.hedges = Counter("keeper_hedges", "Hedges sent.", ("underlying", "venue"), registry=reg)
         self.hedge_failures = Counter(
             "keeper_hedge_failures", "Hedge failures by reason kind.", ("kind",), registry=reg
         )
+        per_fill = ("underlying", "venue")
+        self.hedge_notional = Counter("keeper_hedge_notional_usd", "Notional of filled hedges, USD.", per_fill,
+                                      registry=reg)
+        self.hedge_fees = Counter("keeper_hedge_fees_usd", "Venue fees of filled hedges, USD.", per_fill,
+                                  registry=reg)
+        self.hedge_gas = Counter("keeper_hedge_gas_usd", "Gas of filled hedges, USD.", per_fill, registry=reg)
+        self.live = Gauge("keeper_live", "1 when the go-live gate lets the keeper send, 0 in dry run.",
+                          registry=reg)
         self.cycles = Counter("keeper_cycles", "Keeper cycles by outcome.", ("status",), registry=reg)
         self.cycle_duration = Histogram(
             "keeper_cycle_duration_seconds",
@@ -243,8 +256,8 @@ class KeeperMetrics:
                 self.delta_units.labels(underlying=underlying).set(s.delta)
                 self.delta_usd.labels(underlying=underlying).set(s.delta_quote)
                 self.gamma.labels(underlying=underlying).set(s.gamma)
-                self.vega.labels(underlying=underlying).set(s.vega)
-                self.theta.labels(underlying=underlying).set(s.theta)
+                self.vega.labels(underlying=underlying).set(s.vega / 100.0)
+                self.theta.labels(underlying=underlying).set(s.theta / 365.0)
                 self.book_value.labels(underlying=underlying).set(s.value)
             gone = self._underlyings - set(summaries)
             for underlying in gone:
@@ -255,6 +268,21 @@ class KeeperMetrics:
     def hedge(self, underlying: str, venue: str) -> None:
         """Count one hedge sent for ``underlying`` on ``venue``."""
         self.hedges.labels(underlying=_label("underlying", underlying), venue=_label("venue", venue)).inc()
+
+    def fill_costs(self, underlying: str, venue: str, *, notional_usd: float, fees_usd: float,
+                   gas_usd: float) -> None:
+        """Add one filled hedge's notional and costs (USD, each finite and >= 0)."""
+        for name, v in (("notional_usd", notional_usd), ("fees_usd", fees_usd), ("gas_usd", gas_usd)):
+            if not math.isfinite(v) or v < 0:
+                raise InputError(name, f"must be finite and >= 0, got {v!r}")
+        labels = {"underlying": _label("underlying", underlying), "venue": _label("venue", venue)}
+        self.hedge_notional.labels(**labels).inc(notional_usd)
+        self.hedge_fees.labels(**labels).inc(fees_usd)
+        self.hedge_gas.labels(**labels).inc(gas_usd)
+
+    def set_live(self, live: bool) -> None:
+        """1 when the go-live gate lets the keeper send this cycle, 0 in dry run."""
+        self.live.set(1.0 if live else 0.0)
 
     def failure(self, kind: str | BaseException) -> None:
         """Count one hedge failure. An exception is labelled by its class name (bounded cardinality)."""

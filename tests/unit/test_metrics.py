@@ -66,8 +66,9 @@ def test_greeks_rendered_per_underlying(metrics: KeeperMetrics) -> None:
     assert got[("keeper_delta_units", eth)] == 1.5
     assert got[("keeper_delta_usd", eth)] == 3000.0
     assert got[("keeper_gamma_units_per_usd", eth)] == 0.002
-    assert got[("keeper_vega_usd", eth)] == 120.0
-    assert got[("keeper_theta_usd_per_year", eth)] == -365.0
+    # the CLI's units: vega per vol point (the core's is per 1.00 of vol), theta per day (the core's per year)
+    assert got[("keeper_vega_usd_per_vol_point", eth)] == 1.2
+    assert got[("keeper_theta_usd_per_day", eth)] == -1.0
     assert got[("keeper_book_value_usd", eth)] == 10_000.0
     assert got[("keeper_delta_units", btc)] == 3.0
     text = metrics.render().decode()
@@ -108,6 +109,27 @@ def test_counters(metrics: KeeperMetrics) -> None:
     assert got[("keeper_hedges_total", (("underlying", "ETH"), ("venue", "otc")))] == 1.0
     assert got[("keeper_hedge_failures_total", (("kind", "slippage"),))] == 1.0
     assert got[("keeper_hedge_failures_total", (("kind", "TimeoutError"),))] == 1.0
+
+
+def test_cost_counters_add_each_fill_and_refuse_a_negative(metrics: KeeperMetrics) -> None:
+    metrics.fill_costs("ETH", "uniswap", notional_usd=90_000.0, fees_usd=45.0, gas_usd=0.75)
+    metrics.fill_costs("ETH", "uniswap", notional_usd=10_000.0, fees_usd=5.0, gas_usd=0.25)
+    metrics.fill_costs("ETH", "perp", notional_usd=30_000.0, fees_usd=15.0, gas_usd=0.5)
+    got = samples(metrics)
+    uni = (("underlying", "ETH"), ("venue", "uniswap"))
+    assert got[("keeper_hedge_notional_usd_total", uni)] == 100_000.0
+    assert got[("keeper_hedge_fees_usd_total", uni)] == 50.0
+    assert got[("keeper_hedge_gas_usd_total", uni)] == 1.0
+    assert got[("keeper_hedge_fees_usd_total", (("underlying", "ETH"), ("venue", "perp")))] == 15.0
+    with pytest.raises(InputError, match="fees_usd"):
+        metrics.fill_costs("ETH", "perp", notional_usd=1.0, fees_usd=-1.0, gas_usd=0.0)
+
+
+def test_the_live_gauge_follows_the_go_live_gate(metrics: KeeperMetrics) -> None:
+    metrics.set_live(True)
+    assert metrics.registry.get_sample_value("keeper_live") == 1.0
+    metrics.set_live(False)
+    assert metrics.registry.get_sample_value("keeper_live") == 0.0
 
 
 def test_observe_cycle(metrics: KeeperMetrics) -> None:
@@ -160,8 +182,12 @@ def test_every_keeper_metric_is_prefixed_and_unit_named(metrics: KeeperMetrics) 
         "keeper_delta_units",
         "keeper_delta_usd",
         "keeper_gamma_units_per_usd",
-        "keeper_vega_usd",
-        "keeper_theta_usd_per_year",
+        "keeper_vega_usd_per_vol_point",
+        "keeper_theta_usd_per_day",
+        "keeper_hedge_notional_usd",
+        "keeper_hedge_fees_usd",
+        "keeper_hedge_gas_usd",
+        "keeper_live",
         "keeper_book_value_usd",
         "keeper_hedges",
         "keeper_hedge_failures",
