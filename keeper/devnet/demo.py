@@ -83,6 +83,9 @@ def run_demo(world: World, keeper: ChainKeeper, cycles: int = 8, out: Callable[[
 
 def _why_not(plan: Plan) -> str:
     d = plan.decision("ETH") if any(x.underlying == "ETH" for x in plan.decisions) else plan.decisions[0]
+    failed = [g for g in d.gates if not g.passed and not g.overridden]
+    if failed:  # the gate's own sentence carries the prices and the size of the disagreement
+        return "no hedge: " + "; ".join(f"{g.gate}: {g.reason.text}" for g in failed)
     return f"no hedge: {d.reasons[-1].text}" if d.reasons else "no hedge"
 
 
