@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -165,3 +166,32 @@ def test_cli_table_json_plots_and_exit_codes(tmp_path: Path, capsys: pytest.Capt
     assert "row 2" in capsys.readouterr().err
     assert main(["backtest", "--policies", "bogus"]) == 2
     assert main(["backtest", "--step", "7h", "--days", "1"]) == 2
+
+
+def test_plots_are_labelled_in_usd_and_the_asset_with_each_hedged_pnl_on_its_own_axis(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib.pyplot as plt
+
+    figures: list[Any] = []
+    close = plt.close
+
+    def keep(fig: Any = None) -> None:
+        figures.append(fig)
+        close(fig)
+
+    monkeypatch.setattr(plt, "close", keep)
+    assert main(["backtest", "--config", str(REPO / "examples" / "devnet.toml"), "--paths", "40", "--days", "1",
+                 "--policies", "none", "interval:4h", "band:200bps", "--out", str(tmp_path), "--json",
+                 "--workers", "1"]) == 0
+    capsys.readouterr()
+    frontier, hist, delta = figures
+    labels = [ax.get_xlabel() + " " + ax.get_ylabel() for fig in figures for ax in fig.axes]
+    assert not any("quote" in t or "underlying units" in t for t in labels), labels
+    assert "USD" in frontier.axes[0].get_xlabel() and "USD" in frontier.axes[0].get_ylabel()
+    assert delta.axes[0].get_ylabel().endswith(", ETH")
+    titles = [ax.get_title(loc="left") for ax in hist.axes]
+    assert len(hist.axes) >= 2 and titles[0].startswith("none:"), "the unhedged book has its own axis"
+    assert all("95 % CVaR" in t and "USD" in t for t in titles)
+    # the legend sits right of the axes: it cannot cover a data point
+    legend = frontier.axes[0].get_legend()
+    assert legend is not None and legend.get_bbox_to_anchor().x0 > frontier.axes[0].get_window_extent().x1 - 1
