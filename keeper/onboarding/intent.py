@@ -173,10 +173,26 @@ def expected_onchain(p: ModuleParams, rpc: RpcClient, *, chain_id: int, module: 
 
 
 def param_differences(want: OnchainParams, got: OnchainParams) -> list[str]:
-    """One line per parameter that differs (``field: on chain X, config wants Y``); empty if equal."""
+    """One line per parameter that differs (``field: on chain X, config wants Y``); empty if equal. Values
+    in contract units as a person reads them: lists as ``[a, b]`` of ``(x / y / z)`` entries, bytes as hex,
+    integers with thousands separators; the units are in the field's name (``_wad``, ``_s``, ``_bps``)."""
     out = []
     for name in OnchainParams.__dataclass_fields__:
         a, b = getattr(got, name), getattr(want, name)
         if a != b:
-            out.append(f"{name}: on chain {a!r}, config wants {b!r}")
+            out.append(f"{name}: on chain {_shown(a)}, config wants {_shown(b)}")
     return out
+
+
+def _shown(v: object) -> str:
+    if isinstance(v, bytes):
+        return "0x" + v.hex()
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, (tuple, list)):
+        inner = [("(" + " / ".join(_shown(x) for x in e) + ")") if isinstance(e, (tuple, list)) else _shown(e)
+                 for e in v]
+        return "[" + ", ".join(inner) + "]" if inner else "none"
+    return str(v)
