@@ -74,3 +74,18 @@ def test_simulated_variance_reverts_and_shocks_are_correlated() -> None:
     dv = v[1] - v[0]
     # Var(dv) = xi^2 v0 dt (the drift is O(dt)): checks that the second shock has unit variance
     assert float(dv.var()) == pytest.approx(p.xi**2 * p.v0 * 1e-4, rel=0.05)
+
+
+def test_bad_maturity_message_is_verbatim() -> None:
+    for t in (0.0, -1.0, math.nan):
+        with pytest.raises(InputError) as info:
+            heston_price(P, 100.0, 100.0, t, 0.1)
+        assert str(info.value) == f"t: must be finite and > 0, got {t!r}"
+
+
+def test_a_spot_below_one_simulates() -> None:
+    """Any s0 > 0 is valid (a token quoted in a larger unit): the paths scale with s0."""
+    small, _ = simulate_heston(P, 0.5, 4, 3, 0.01, seed=3)
+    big, _ = simulate_heston(P, 100.0, 4, 3, 0.01, seed=3)
+    assert small[0, 0] == 0.5
+    np.testing.assert_allclose(small * 200.0, big, rtol=1e-12)
