@@ -17,11 +17,11 @@ from keeper.core.gates import GateConfig
 from keeper.core.hedge_types import Decision
 from keeper.core.margin import MarginConfig
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy, decide
-from keeper.core.sizing import Fill, HedgeHistory, SizingConfig, TriggerConfig
+from keeper.core.sizing import HedgeHistory, PastHedge, SizingConfig, TriggerConfig
 from keeper.errors import InputError
 from tests.unit.test_policy import GAS, NOW, PRICE, inp, one, perp, policy, swap
 
-FIXED = TriggerConfig(kind="fixed", fixed_units=2.0)
+FIXED = TriggerConfig(trigger="fixed", band_units=2.0)
 GUARD = MarginConfig(reduce_below_bps=750, restore_to_bps=1000)
 
 
@@ -72,7 +72,7 @@ def test_ww_cost_of_a_quoted_pool_is_its_shortfall_against_the_feed() -> None:
     """k = fee + (feed - average sell price) / feed for a quote that covers the deviation (a sell here)."""
     quote = SwapQuote("sell", 50.0, PRICE * (1 - 0.0005 - 0.002))  # fee included: 25 bps below the feed
     pool = swap(quote=quote, liquidity=None, sqrt_price=None)
-    d = one(inp(10.0, swaps=(pool,), perps=()), policy(trigger=TriggerConfig(kind="ww", cost_fraction=None)))
+    d = one(inp(10.0, swaps=(pool,), perps=()), policy(trigger=TriggerConfig(trigger="ww", cost_fraction=None)))
     assert d.band.k_fraction == pytest.approx(0.0005 + 0.002, rel=1e-9)
 
 
@@ -80,15 +80,15 @@ def test_ww_cost_of_a_quoted_pool_is_its_shortfall_against_the_feed() -> None:
 
 
 def test_ww_band_text_names_both_symbols() -> None:
-    d = one(inp(0.1), usdc(trigger=TriggerConfig(kind="ww", cost_fraction=0.001)))
+    d = one(inp(0.1), usdc(trigger=TriggerConfig(trigger="ww", cost_fraction=0.001)))
     assert codes(d)[0] == "inside_band" and "ETH/USDC" in d.reasons[0].text
     assert_symbols(d)
 
 
 def test_time_due_but_small_names_the_quote_minimum() -> None:
-    hist = HedgeHistory(NOW - 7200.0, (Fill(NOW - 7200.0, PRICE),))
-    d = one(inp(1.0, history=hist), usdc(trigger=TriggerConfig(kind="fixed", fixed_units=2.0, max_interval_s=3600.0),
-                                         sizing=SizingConfig(min_trade_quote=10_000.0)))
+    hist = HedgeHistory(NOW - 7200.0, (PastHedge(NOW - 7200.0, PRICE),))
+    d = one(inp(1.0, history=hist), usdc(trigger=TriggerConfig(trigger="fixed", band_units=2.0, max_interval_s=3600.0),
+                                         sizing=SizingConfig(min_trade_usd=10_000.0)))
     assert codes(d)[-1] == "time_due_small"
     assert "3,000 USDC below min trade 10,000 USDC" in d.reasons[-1].text.replace(".00", "")
     assert_symbols(d)
@@ -206,13 +206,13 @@ def test_the_reduction_uses_up_the_window_before_the_hedge() -> None:
     free = one(inp(0.0, perps=(low,)), usdc(margin=GUARD))
     assert free.margin_order is not None and free.order is not None
     cap = free.margin_order.notional_quote + 3_000.0  # one more ETH of room after the reduction
-    d = one(inp(0.0, perps=(low,)), usdc(margin=GUARD, sizing=SizingConfig(window_cap_quote=cap)))
+    d = one(inp(0.0, perps=(low,)), usdc(margin=GUARD, sizing=SizingConfig(window_cap_usd=cap)))
     assert d.margin_order is not None and d.margin_order.size_units == free.margin_order.size_units
     assert d.order is not None and d.order.size_units == pytest.approx(1.0, rel=1e-9)
     assert "clipped_window" in codes(d)
     # a cap the reduction uses up entirely leaves nothing for the hedge this cycle
     full = one(inp(0.0, perps=(low,)), usdc(margin=GUARD, sizing=SizingConfig(
-        window_cap_quote=free.margin_order.notional_quote)))
+        window_cap_usd=free.margin_order.notional_quote)))
     assert full.margin_order is not None and full.order is None
     assert codes(full)[-1] == "window_cap"
 
@@ -245,8 +245,8 @@ def test_margin_guard_reasons_verbatim() -> None:
     stale = inp(0.0, perps=(low,), feed_updated_at=NOW - 10_000.0, pool_spot=PRICE * 1.05, twap=PRICE * 1.05)
     assert _guard_reason(one(stale, usdc(margin=GUARD))) == (
         "perp_margin_blocked", f"{HEAD}; not reduced: gate(s) failed: feed_staleness, oracle_consistency", DATA)
-    used = HedgeHistory(NOW - 60.0, (Fill(NOW - 60.0, 5000.0),))
-    d = one(inp(0.0, perps=(low,), history=used), usdc(margin=GUARD, sizing=SizingConfig(window_cap_quote=5000.0)))
+    used = HedgeHistory(NOW - 60.0, (PastHedge(NOW - 60.0, 5000.0),))
+    d = one(inp(0.0, perps=(low,), history=used), usdc(margin=GUARD, sizing=SizingConfig(window_cap_usd=5000.0)))
     assert d.margin_order is None
     assert _guard_reason(d) == ("perp_margin_blocked", f"{HEAD}; not reduced: window cap 5,000 USDC reached", DATA)
 
@@ -265,7 +265,7 @@ def test_a_clipped_long_reduction_order_and_its_reason() -> None:
     full = one(inp(0.0, perps=(p,)), usdc(margin=GUARD)).margin_order
     assert full is not None
     cap = (full.size_units - 0.5) * PRICE
-    d = one(inp(0.0, perps=(p,)), usdc(margin=GUARD, sizing=SizingConfig(max_trade_quote=cap)))
+    d = one(inp(0.0, perps=(p,)), usdc(margin=GUARD, sizing=SizingConfig(max_trade_usd=cap)))
     m = d.margin_order
     assert m is not None
     assert (m.underlying, m.side, m.venue, m.venue_id) == ("ETH", "sell", "perp", "perp")
