@@ -5,7 +5,8 @@
   the intrinsic value of the first grid price at or after expiry; from then on its value is
   frozen and its delta and gamma are 0.
 * LPs are revalued with exact v3 position math (:func:`keeper.core.lp_math.lp_greeks`): value,
-  delta (the underlying held) and gamma (``-L / (2 S^1.5)`` in range, 0 outside). Fee income,
+  delta (the underlying held) and gamma (``-L / (2 S^1.5)`` in range, 0 outside); a leg with a
+  ``basis`` is priced at its own pool's price ``basis S`` and marked at ``S``. Fee income,
   when a leg has ``fee_vol``, accrues while in range at ``fee_vol^2 / 4 * L * sqrtS`` per year
   (human units): the fee yield that breaks even with loss-versus-rebalancing at volatility
   ``fee_vol`` -- the LP's "theta", as an option's time decay pays for its gamma. The LVR
@@ -56,7 +57,12 @@ class OptionLeg:
 
 @dataclass(frozen=True, slots=True)
 class LPLeg:
-    """A Uniswap v3 position: raw ``liquidity`` on ``[tick_lower, tick_upper]`` (see :func:`lp_greeks`)."""
+    """A Uniswap v3 position: raw ``liquidity`` on ``[tick_lower, tick_upper]`` (see :func:`lp_greeks`).
+
+    ``basis`` is its own pool's price over the simulated (feed) price, held fixed: the position is
+    priced at the pool price ``basis * S`` and its holdings marked at ``S``, as the keeper values a
+    read LP (:class:`keeper.core.portfolio.LPPosition`); 1.0 prices it at ``S``.
+    """
 
     liquidity: float
     tick_lower: int
@@ -65,10 +71,13 @@ class LPLeg:
     decimals0: int = 18
     decimals1: int = 18
     fee_vol: float = 0.0
+    basis: float = 1.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fee_vol) and self.fee_vol >= 0.0):
             raise InputError("lp", f"fee_vol must be finite and >= 0, got {self.fee_vol!r}")
+        if not (math.isfinite(self.basis) and self.basis > 0.0):
+            raise InputError("lp", f"basis must be finite and > 0, got {self.basis!r}")
         if not (math.isfinite(self.liquidity) and self.liquidity >= 0.0 and self.tick_lower < self.tick_upper):
             raise InputError("lp", f"need liquidity >= 0 and tick_lower < tick_upper, got {self}")
 
@@ -76,6 +85,25 @@ class LPLeg:
     def human_liquidity(self) -> float:
         """``L`` in human units, ``L_raw / 10^((d0 + d1) / 2)`` (``amount0 = L / sqrtS`` ... in human units)."""
         return float(self.liquidity / 10.0 ** ((self.decimals0 + self.decimals1) / 2.0))
+
+    def marks(self, spots: FloatArray | float) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """``(value, delta, gamma, fee_gamma_s2)`` at the simulated prices ``spots``.
+
+        The position is priced at the pool price ``P = basis S`` and its holdings ``u(P)``, ``q(P)``
+        marked at ``S``: value ``u S + q``, delta ``u``, gamma ``basis u'(P)``. ``fee_gamma_s2`` is
+        ``-u'(P) P^2`` (``L sqrtP / 2`` in range, human units), the fee accrual's base in the pool.
+        """
+        s = np.asarray(spots, dtype=np.float64)
+        p = s * self.basis
+        lg = lp_greeks(self.liquidity, self.tick_lower, self.tick_upper, p,
+                       underlying_is_token0=self.underlying_is_token0, decimals0=self.decimals0,
+                       decimals1=self.decimals1)
+        value = np.asarray(lg.value, dtype=np.float64)
+        delta = np.asarray(lg.delta, dtype=np.float64)
+        gamma = np.asarray(lg.gamma, dtype=np.float64)
+        if self.basis != 1.0:
+            value = value + delta * (s - p)
+        return value, delta, self.basis * gamma, -gamma * p * p
 
     @classmethod
     def around(cls, spot: float, value_quote: float, width: float, *, decimals: tuple[int, int] = (18, 18),
@@ -126,16 +154,18 @@ class Book:
     perps: tuple[PerpLeg, ...] = ()
     spot_units: float = 0.0
     description: str = ""
+    cash: float = 0.0
+    """Quote held with the positions, constant (an LP's uncollected quote fees): part of the value only."""
 
     def __post_init__(self) -> None:
         if not (self.options or self.lps or self.perps or self.spot_units):
             raise InputError("book", "is empty: give at least one option, LP, perp or spot holding")
+        if not math.isfinite(self.cash):
+            raise InputError("book", f"cash must be finite, got {self.cash!r}")
 
     def gross_value(self, spot: float) -> float:
         """A scale for risk aversions and bands: ``|LP value| + |option notional| + |perp notional|``, quote."""
-        lp = sum(float(lp_greeks(x.liquidity, x.tick_lower, x.tick_upper, spot, decimals0=x.decimals0,
-                                 decimals1=x.decimals1, underlying_is_token0=x.underlying_is_token0).value)
-                 for x in self.lps)
+        lp = sum(float(x.marks(spot)[0]) for x in self.lps)
         return lp + spot * (sum(abs(o.quantity) for o in self.options) + sum(abs(p.size) for p in self.perps)
                             + abs(self.spot_units))
 
@@ -151,7 +181,7 @@ class Book:
         """
         s = np.asarray(spots, dtype=np.float64)
         t = np.asarray(seconds, dtype=np.float64)[:, None]
-        value = np.full_like(s, self.spot_units) * s
+        value = np.full_like(s, self.spot_units) * s + self.cash
         delta = np.full_like(s, self.spot_units)
         gamma = np.zeros_like(s)
         for o in self.options if options else ():
@@ -167,13 +197,12 @@ class Book:
         dt = np.diff(t[:, 0])[:, None]
         fees = np.zeros((s.shape[0] - 1, s.shape[1]))
         for x in self.lps:
-            lg = lp_greeks(x.liquidity, x.tick_lower, x.tick_upper, s, underlying_is_token0=x.underlying_is_token0,
-                           decimals0=x.decimals0, decimals1=x.decimals1)
-            lp_value += lg.value
-            lp_delta += lg.delta
-            lp_gamma += lg.gamma
-            if x.fee_vol > 0.0:  # -gamma S^2 / 2 = L sqrtS / 4 in range, 0 outside (any orientation)
-                fees += -0.5 * lg.gamma[:-1] * s[:-1] ** 2 * x.fee_vol**2 * dt / YEAR_S
+            lv, ld, lgam, fee_base = x.marks(s)
+            lp_value += lv
+            lp_delta += ld
+            lp_gamma += lgam
+            if x.fee_vol > 0.0:  # -gamma P^2 / 2 = L sqrtP / 4 in range, 0 outside (any orientation)
+                fees += 0.5 * fee_base[:-1] * x.fee_vol**2 * dt / YEAR_S
         value += lp_value
         delta += lp_delta
         gamma += lp_gamma

@@ -6,14 +6,22 @@ fixed-interval policy is the one the frontier beats by the least (the most compe
 interval), so the reported reduction is the conservative one. With several delta flavours
 each policy has one row per flavour (``ww:3@mv``), and each row is compared with the WW
 frontier of its own flavour.
+
+Policies whose trades, costs and hedging errors are identical on every path (at ``--step 1d``
+every interval of a day or less hedges at every step) are reported as one group
+(``interval:1h = interval:2h = ...``) with a warning, and no "best" is named among them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
+from keeper.backtest.engine import PolicyPaths
 from keeper.backtest.flavours import CALIBRATION_KEY, FLAVOUR_LABELS
 from keeper.backtest.metrics import (
     FrontierComparison,
@@ -26,7 +34,25 @@ from keeper.backtest.metrics import (
 from keeper.backtest.parallel import BacktestResult
 from keeper.errors import InputError
 
-__all__ = ["BacktestReport", "build_report", "format_table", "report_json"]
+__all__ = ["BacktestReport", "build_report", "format_table", "identical_groups", "report_json"]
+
+
+def identical_groups(runs: Mapping[str, PolicyPaths]) -> tuple[tuple[str, ...], ...]:
+    """Groups (two or more, in ``runs`` order) of policies with identical per-path results.
+
+    Identical: the same trades, costs and hedging errors on every path, bit for bit (the engine is
+    deterministic, so policies that make the same decisions give the same floats).
+    """
+    groups: list[list[str]] = []
+    for name, r in runs.items():
+        for g in groups:
+            ref = runs[g[0]]
+            if all(np.array_equal(getattr(r, f), getattr(ref, f)) for f in ("trades", "cost", "hedging_error")):
+                g.append(name)
+                break
+        else:
+            groups.append([name])
+    return tuple(tuple(g) for g in groups if len(g) > 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +62,8 @@ class BacktestReport:
     comparisons: tuple[FrontierComparison, ...]
     chosen: str
     meta: dict[str, Any] = field(default_factory=dict)
+    identical: tuple[tuple[str, ...], ...] = ()
+    """Groups of policies with identical per-path results (:func:`identical_groups`)."""
 
     def row(self, name: str) -> PolicyMetrics:
         for r in self.rows:
@@ -46,12 +74,39 @@ class BacktestReport:
     def comparison(self, name: str) -> FrontierComparison | None:
         return next((c for c in self.comparisons if c.reference == name), None)
 
+    def group_of(self, name: str) -> tuple[str, ...]:
+        """The policies identical to ``name`` (itself included; just itself when it has no twin)."""
+        return next((g for g in self.identical if name in g), (name,))
+
     @property
     def best_interval(self) -> FrontierComparison | None:
-        """The interval policy the WW frontier beats by the least (within the frontier's risk range)."""
+        """The interval policy the WW frontier beats by the least (within the frontier's risk range).
+
+        ``None`` when there is no such policy, or when it is identical to another interval policy
+        (a tie is no ranking: :attr:`best_interval_tie` names the group).
+        """
+        best = self._best_interval()
+        return None if best is None or len(self.group_of(best.reference)) > 1 else best
+
+    @property
+    def best_interval_tie(self) -> tuple[str, ...]:
+        """The identical policies that share the best interval's place (empty when it is unique)."""
+        best = self._best_interval()
+        group = self.group_of(best.reference) if best is not None else ()
+        return group if len(group) > 1 else ()
+
+    def _best_interval(self) -> FrontierComparison | None:
         fam = {r.name: r.family for r in self.rows}
         inside = [c for c in self.comparisons if fam[c.reference] == "interval" and c.reduction is not None]
         return min(inside, key=lambda c: c.reduction or 0.0) if inside else None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """One line per group of identical policies, naming the time step when it is known."""
+        step = self.meta.get("step")
+        at = f" at --step {step}" if step else ""
+        return tuple(f"{' = '.join(g)}{at}: identical (the same trades, costs and P&L on every path); "
+                     "not ranked against each other" for g in self.identical)
 
 
 def build_report(result: BacktestResult, *, chosen: str | None = None,
@@ -80,7 +135,8 @@ def build_report(result: BacktestResult, *, chosen: str | None = None,
         info["min_variance_fit"] = {"a": c.a, "b": c.b, "c": c.c, "pairs": job.mv_fit.n,
                                     "r_squared": _num(job.mv_fit.r_squared), "calibration_paths": job.calibration_paths,
                                     "calibration_seed": f"SeedSequence({job.seed}, spawn_key=({CALIBRATION_KEY},))"}
-    return BacktestReport(rows, lvr_summary(result.lvr, result.lvr_predicted), tuple(comps), pick, info)
+    return BacktestReport(rows, lvr_summary(result.lvr, result.lvr_predicted), tuple(comps), pick, info,
+                          identical_groups({s.name: result.runs[s.name] for s in result.job.specs}))
 
 
 def _num(x: float | None) -> float | str | None:
@@ -99,6 +155,9 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
                                   "reference_cost": c.reference_cost, "ww_cost_at_equal_risk": _num(c.ww_cost),
                                   "cost_reduction": _num(c.reduction)} for c in report.comparisons],
         "best_interval": None if best is None else best.reference,
+        "best_interval_tie": list(report.best_interval_tie),
+        "identical_policies": [list(g) for g in report.identical],
+        "warnings": list(report.warnings),
         "chosen": report.chosen,
         "lvr": {"measured_mean": report.lvr.measured_mean, "predicted_mean": report.lvr.predicted_mean,
                 "measured_stderr": _num(report.lvr.measured_stderr), "ratio": _num(report.lvr.ratio)},
@@ -126,6 +185,9 @@ def format_table(report: BacktestReport) -> str:
         lines.append(f"best interval {best.reference}: risk {best.reference_risk:,.0f}, cost "
                      f"{best.reference_cost:,.0f}; WW at equal risk {best.ww_cost:,.0f} "
                      f"({100 * best.reduction:.1f}% lower)")
+    elif report.best_interval_tie:
+        lines.append(f"best interval: none named: {' = '.join(report.best_interval_tie)} are identical")
+    lines += [f"warning: {w}" for w in report.warnings]
     lv = report.lvr
     if lv.predicted_mean:
         lines.append(f"LP loss-versus-rebalancing per path: measured {lv.measured_mean:,.0f} "

@@ -2,11 +2,19 @@
 
 Exit codes: 0 done; 1 a run-time failure; 2 bad usage, input or config.
 
-The book: ``--book FILE`` (JSON, see :func:`keeper.backtest.book.book_from_dict`), else the
-config's OTC options of the underlying (``positions.otc_file``; on-chain LPs and option
-series are not read: the backtest touches no chain), else the standard book (short 30-day
-ATM calls plus a narrow LP). The configured policy (``--config``) joins the comparison as
-``config``, and its target delta is every policy's target.
+The book: ``--from-chain [--block N]`` reads the treasury's book with the keeper's own reader
+(the config's chain, treasury and positions; no key needed) and values it as ``keeper plan``
+does: the underlying's LPs with their exact ranges, liquidity and pool basis, options at the
+plan's vols, perps with their entry and funding rate, wallet balances; the paths start at the
+feed's price at the block, and the starting book's value, delta and gamma are reported next to
+the plan's (``meta.start``). LPs earn fees that break even with their LVR at the model vol.
+Otherwise ``--book FILE`` (JSON, see :func:`keeper.backtest.book.book_from_dict`), else the
+config's OTC options of the underlying (``positions.otc_file``), else the standard book (short
+30-day ATM calls plus a narrow LP): these touch no chain. The configured policy (``--config``)
+joins the comparison as ``config``, and its target delta is every policy's target.
+
+Policies with identical results on every path (at ``--step 1d`` every interval up to 24h
+hedges at every step) are reported as one group with a warning and never ranked.
 
 Delta flavours (``--delta-flavours sticky-strike,sticky-moneyness,minimum-variance``): each
 policy runs once per flavour, hedging the book delta that flavour gives its options. Only
@@ -29,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -65,7 +74,11 @@ def add_parsers(subparsers: Any) -> argparse.ArgumentParser:
                    help="none, config, interval:4h, band:200bps, ww:3, or the groups intervals, bands, ww, all")
     p.add_argument("--underlying", default=None, help="asset symbol (default: the config's first, else ETH)")
     p.add_argument("--book", default=None, help="JSON book: options, lps, perps, spot_units")
-    p.add_argument("--spot", type=float, default=3000.0, help="start price of simulated paths")
+    p.add_argument("--from-chain", action="store_true",
+                   help="the treasury's book read on chain through the keeper's reader (needs --config)")
+    p.add_argument("--block", type=int, default=None, help="with --from-chain: read at this block (default latest)")
+    p.add_argument("--spot", type=float, default=None,
+                   help="start price of simulated paths (default 3000; --from-chain: the feed's price)")
     p.add_argument("--vol", type=float, default=None,
                    help="annual vol (default: the config's fixed vol, else 0.6); under heston (default sqrt(theta)) "
                         "only the LPs' fee vol and the LVR formula use it")
@@ -97,6 +110,7 @@ def _load_config(path: str | None) -> Any:
 # Long on purpose: one branch per backtest flag combination; each error names its flag.
 def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C901, PLR0912, PLR0915
     from keeper.backtest.book import Book, OptionLeg, book_from_dict, standard_book
+    from keeper.backtest.chain_book import chain_book
     from keeper.backtest.engine import CostModel
     from keeper.backtest.flavours import FLAVOUR_LABELS
     from keeper.backtest.parallel import BacktestJob
@@ -112,22 +126,27 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
     from keeper.backtest.policies import parse_policies, with_flavours
     from keeper.cycle.sources import otc_positions
 
+    _check_book_source(args)
     cfg = _load_config(args.config)
     sym = args.underlying or (cfg.symbols[0] if cfg is not None and cfg.symbols else "ETH")
     if cfg is not None and sym not in cfg.symbols:
         raise InputError("underlying", f"{sym!r} is not an asset of the config ({', '.join(cfg.symbols)})")
     heston = _heston(args)
+    chain = _read_chain(cfg, args.block, sym) if args.from_chain else None
     if heston is not None and args.vol is None:
         vol = heston.annual_vol
+    elif chain is not None and args.vol is None:
+        vol = chain[2]
     else:
         vol = args.vol if args.vol is not None else (cfg.vol.fixed.get(sym, 0.6) if cfg is not None else 0.6)
     if not 0.0 < vol < 10.0:
         raise InputError("vol", f"must be in (0, 10), got {vol!r}")
+    from_chain = chain_book(chain[0], chain[1], sym, lp_fee_vol=vol) if chain is not None else None
     if args.paths < 1:
         raise InputError("paths", f"must be >= 1, got {args.paths}")
     series = None
     model: PathModel | None = None
-    spot = args.spot
+    spot = from_chain.spot if from_chain is not None else (args.spot if args.spot is not None else 3000.0)
     if args.model == "csv":
         if not args.csv:
             raise InputError("csv", "--model csv needs --csv FILE")
@@ -143,7 +162,9 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
         seconds = time_grid(args.days, parse_step(args.step))
         start = time.time()
     book: Book
-    if args.book:
+    if from_chain is not None:
+        book = from_chain.book
+    elif args.book:
         try:
             data = json.loads(Path(args.book).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -166,13 +187,69 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
         raise InputError("--calibration-paths", f"must be >= 10, got {args.calibration_paths}")
     job = BacktestJob(book, specs, costs, seconds, spot, vol, model=model, series=series, n_paths=args.paths,
                       seed=args.seed, calibration_paths=args.calibration_paths)
-    meta = {"underlying": sym, "book": book.description, "model": args.model, "vol": vol, "seed": args.seed,
-            "fee_bps": args.fee_bps, "liquidity": args.liquidity, "gas_quote": args.gas_usd,
-            "config": args.config, "csv": args.csv}
+    meta: dict[str, Any] = {"underlying": sym, "book": book.description, "model": args.model, "vol": vol,
+                            "seed": args.seed, "fee_bps": args.fee_bps, "liquidity": args.liquidity,
+                            "gas_quote": args.gas_usd, "config": args.config, "csv": args.csv,
+                            "step": None if series is not None else args.step, "spot": spot}
+    if from_chain is not None:
+        meta["start"] = _start_record(from_chain)
     if heston is not None:
         meta["heston"] = {k: getattr(heston, k) for k in ("v0", "kappa", "theta", "xi", "rho")}
         meta["delta_flavours"] = [FLAVOUR_LABELS[f] for f in flavours]
     return job, meta
+
+
+def _check_book_source(args: argparse.Namespace) -> None:
+    """Flags that only make sense with, or never with, ``--from-chain`` (each error names them)."""
+    if not args.from_chain:
+        if args.block is not None:
+            raise InputError("--block", "only used with --from-chain (the block the book is read at)")
+        return
+    if args.book:
+        raise InputError("--from-chain", "--from-chain and --book are two sources of the book: give one")
+    if args.config is None:
+        raise InputError("--from-chain", "needs --config (the chain, the treasury and the positions to read)")
+    if args.spot is not None:
+        raise InputError("--spot", "not with --from-chain: the paths start at the feed's price at the block")
+    if args.model == "csv":
+        raise InputError("--from-chain", "not with --model csv: the book is valued at the feed's price at the "
+                                         "block, a CSV's prices start elsewhere")
+    if args.block is not None and args.block < 0:
+        raise InputError("--block", f"must be >= 0, got {args.block}")
+
+
+def _read_chain(cfg: Any, block: int | None, sym: str) -> tuple[Any, Any, float]:
+    """The snapshot at ``block`` (latest: ``None``), its book valued as ``keeper plan`` values it, and the
+    plan's model vol of ``sym``."""
+    from keeper.cycle.compose import build_keeper
+    from keeper.errors import ChainError
+    from keeper.journal import Journal
+
+    journal = Journal.memory()
+    try:
+        k = build_keeper(cfg, env=dict(os.environ), live=False, journal=journal, need_key=False)
+        snap = k.reader.read(block=block, chain_id=cfg.chain.chain_id)
+        if not snap.complete:
+            failed = "; ".join(f"{f.what}: {f.reason}" for f in snap.failures)
+            raise ChainError(f"the book at block {snap.block_number} was not read in full ({failed}): "
+                             "a backtest of part of it would be misleading")
+        risk, _plan = k.plan(snap)
+        vols = k.planner().vols(snap)
+    finally:
+        journal.close()
+    return snap, risk, vols[sym]
+
+
+def _start_record(chain: Any) -> dict[str, Any]:
+    """The starting book as the backtest marks it (flat vols), next to the plan's greeks at the same block."""
+    from keeper.backtest.chain_book import start_marks
+
+    m = start_marks(chain.book, chain.spot)
+    p = chain.plan
+    return {"block": chain.block, "block_timestamp": chain.block_timestamp, "spot_usd": chain.spot,
+            "backtest": {"value_usd": m.value, "delta_units": m.delta, "gamma_units_per_usd": m.gamma},
+            "plan": {"value_usd": p.value, "delta_units": p.delta, "gamma_units_per_usd": p.gamma},
+            "plan_delta_adjustment_units": chain.delta_adjustment}
 
 
 def _heston(args: argparse.Namespace) -> Any:
@@ -241,6 +318,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
                 model += f" [{', '.join(meta['delta_flavours'])}]"
             print(f"{meta['book']}; {model}, {len(result.lvr)} paths x {job.steps} steps, vol {meta['vol']:g}, "
                   f"fee {args.fee_bps:g} bps; {result.elapsed_s:.1f} s on {result.workers} worker(s)")
+            if "start" in meta:
+                st, bt, pl = meta["start"], meta["start"]["backtest"], meta["start"]["plan"]
+                print(f"start at block {st['block']}, spot {st['spot_usd']:,.2f}: value {bt['value_usd']:,.2f}, "
+                      f"delta {bt['delta_units']:,.6f}, gamma {bt['gamma_units_per_usd']:.6g} (plan: "
+                      f"{pl['value_usd']:,.2f}, {pl['delta_units']:,.6f}, {pl['gamma_units_per_usd']:.6g})")
             print(format_table(report))
             for f in doc.get("files", []):
                 print(f"wrote {f}")

@@ -60,8 +60,7 @@ class Planner:
     def plan(self, snap: Snapshot, ctx: PlanContext) -> tuple[BookRisk, Plan]:
         """Greeks and the decision for ``snap`` (pure: no I/O)."""
         spots = {a: f.price for a, f in snap.feeds.items()}
-        models = {a: m.at(snap) if isinstance(m, PoolHistoryVol) else m for a, m in self.vol_models.items()}
-        vols = {a: m.annualized_vol(self.vol_horizon_s) for a, m in models.items()}
+        vols = self.vols(snap)
         tokens = {sym: v.token for sym, v in self.venues.items()}
         smiles = self.option_vols(snap.block_timestamp, vols, ctx)
         risk = book_risk(snap, tokens, self.quote_token, spots, vols, smiles=smiles)
@@ -70,6 +69,11 @@ class Planner:
         gas = gas_view(snap, self.tip_wei, native)
         status = SnapshotStatus(snap.complete, tuple(f"{f.what}: {f.reason}" for f in snap.failures))
         return risk, with_vol_reasons(decide(inputs, self.policy, gas, status), smiles, risk.positions)
+
+    def vols(self, snap: Snapshot) -> dict[str, float]:
+        """Each underlying's model vol at ``snap`` (annualized, over ``vol_horizon_s``): what options are priced at."""
+        models = {a: m.at(snap) if isinstance(m, PoolHistoryVol) else m for a, m in self.vol_models.items()}
+        return {a: m.annualized_vol(self.vol_horizon_s) for a, m in models.items()}
 
     @staticmethod
     def option_vols(now: int, vols: Mapping[str, float], ctx: PlanContext) -> dict[str, OptionVols]:
