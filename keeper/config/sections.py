@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from keeper.config._types import (
@@ -342,6 +342,14 @@ class VolConfig(Model):
     horizon_s: Annotated[float, Field(gt=0, le=365 * 86_400)] = 86_400.0
     surfaces: dict[str, SurfaceConfig] = Field(default_factory=dict)
     """``[vol.surfaces.<SYMBOL>]``: implied-vol surfaces; assets without one use the model vol."""
+
+    @field_validator("history_s", "sample_s")
+    @classmethod
+    def _whole_seconds(cls, v: float) -> float:
+        # The oracle pool's observe() takes whole seconds ago: a fractional step would sample unevenly.
+        if not float(v).is_integer():
+            raise ValueError(f"must be a whole number of seconds (the pool's observe() takes whole seconds), got {v:g}")
+        return v
 
     @model_validator(mode="after")
     def _samples(self) -> VolConfig:

@@ -387,6 +387,9 @@ MALFORMED: list[tuple[str, list[Edit], str]] = [
     ("ewma lambda", [("set", "vol.ewma_lambda", 1.0)], "config error: vol.ewma_lambda = 1.0: must be < 1"),
     ("ewma without oracle pool", [("set", "vol.model", "ewma"), ("del", "assets.0.oracle_pool", None)],
      "config error: vol.model = \"ewma\": samples each asset's oracle_pool; ETH has none"),
+    ("fractional sample step", [("set", "vol.sample_s", 300.5)],
+     "config error: vol.sample_s = 300.5: must be a whole number of seconds (the pool's observe() takes whole "
+     "seconds)"),
     ("garch with few samples", [("set", "vol.model", "garch"), ("set", "vol.history_s", 3600)],
      "config error: vol.history_s = 3600.0: history_s / sample_s must give at least 250 samples"),
     ("priority above max fee", [("set", "execution.max_priority_gwei", 600)],
