@@ -1,0 +1,242 @@
+"""Renderings of :class:`~keeper.view.dao_report.ReportModel`: Markdown (for a DAO forum), one
+self-contained HTML page (inline CSS and inline SVG figures: nothing fetched to view it) and JSON.
+
+Every table is built once (:func:`sections`) as strings and printed by both the Markdown and the
+HTML renderer, so the two show the same numbers, to the same digits. Figures are matplotlib SVGs
+(Agg, text kept as text) with units on every axis.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from keeper.journal.codec import to_jsonable
+from keeper.view.dao_report import ReportModel
+
+__all__ = ["Section", "Table", "cvar", "render_html", "render_json", "render_markdown", "sections"]
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    id: str
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    text: tuple[str, ...]
+    tables: tuple[Table, ...]
+
+
+def _utc(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _usd(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def _units(x: float) -> str:
+    return f"{x:,.6f}"
+
+
+def _opt(x: float | None, fmt: str = ",.2f") -> str:
+    return "not recorded" if x is None else format(x, fmt)
+
+
+def cvar(values: Sequence[float], level: float = 0.95) -> float:
+    """Expected shortfall: the mean of the worst ``1 - level`` of ``values`` (at least one), a P&L in USD."""
+    if not values:
+        raise ValueError("cvar of no values")
+    xs = sorted(values)
+    k = max(1, math.ceil(round(len(xs) * (1.0 - level), 9)))  # 100 x (1 - 0.95) is 5.000000000000004
+    return sum(xs[:k]) / k
+
+
+# Long on purpose: one block per section of the report, in the order it is read.
+def sections(m: ReportModel) -> list[Section]:
+    """The report's sections as text and tables (strings), shared by Markdown and HTML."""
+    q = m.quote_symbol
+    out: list[Section] = []
+    out.append(Section("summary", "Summary", (
+        f"Chain {m.chain_id}, period {_utc(m.since)} to {_utc(m.until)} (block time), head block {m.head_block} "
+        f"({_utc(m.head_timestamp)}).",
+        f"{m.cycles} journaled cycle(s) with greeks, {len(m.hedges)} hedge(s). Money in {q} (USD), sizes in units "
+        "of each asset.",
+    ), ()))
+
+    exp_tables = []
+    for u, pts in m.exposure.items():
+        exp_tables.append(Table(
+            f"{u}: greeks per cycle (at the cycle's block time)",
+            ("cycle", "block", "time (UTC)", f"spot {q}", f"delta ({u})", f"delta ({q})", f"gamma ({q} per 1 %)",
+             f"vega ({q} per vol point)", f"theta ({q} per day)"),
+            tuple((str(p.cycle_id), str(p.block), _utc(p.block_timestamp), _usd(p.spot_usd), _units(p.delta_units),
+                   _usd(p.delta_usd), _usd(p.gamma_usd_per_1pct), _usd(p.vega_usd_per_vol_point),
+                   _usd(p.theta_usd_per_day)) for p in pts), f"exposure-{u}"))
+    out.append(Section("exposure", "Exposure over time", (
+        "Each cycle's greeks as journaled with its plan, before that cycle's hedges.",) if m.exposure else
+        ("No cycle with greeks in the period.",), tuple(exp_tables)))
+
+    hedges = Table(
+        "Hedges", ("time (UTC)", "block", "asset", "side", "size (units)", "venue", f"price {q}", f"oracle {q}",
+                   f"notional {q}", "slippage bps", f"fee {q}", f"impact {q}", f"gas {q}", f"funding {q}",
+                   f"total cost {q}", "tx"),
+        tuple((_utc(h.block_timestamp), str(h.block), h.underlying, h.side, _units(h.size_units), h.venue,
+               _usd(h.price_usd), _usd(h.oracle_usd), _usd(h.notional_usd), f"{h.slippage_bps:+.2f}",
+               _usd(h.fee_usd), _usd(h.impact_usd), _usd(h.gas_usd), _opt(h.funding_usd), _usd(h.total_cost_usd),
+               h.tx_hash) for h in m.hedges), "hedges")
+    totals = Table(
+        "Totals", ("asset", "hedges", "bought (units)", "sold (units)", f"notional {q}", f"fees {q}", f"impact {q}",
+                   f"gas {q}", f"funding {q}", f"total cost {q}"),
+        tuple((k, f"{t['count']:.0f}", _units(t["units_bought"]) if "units_bought" in t else "-",
+               _units(t["units_sold"]) if "units_sold" in t else "-", _usd(t["notional_usd"]), _usd(t["fee_usd"]),
+               _usd(t["impact_usd"]), _usd(t["gas_usd"]), "not recorded", _usd(t["total_cost_usd"]))
+              for k, t in m.totals.items()), "hedge-totals")
+    out.append(Section("hedges", "Hedges and their costs", (
+        "Fee: the venue's fee. Impact: the price paid against the oracle beyond the fee (negative when the "
+        "venue paid better than the oracle). Gas: the transaction's gas at the native coin's feed price. "
+        "Funding is not journaled per hedge.",), (hedges, totals)))
+
+    attr = Table(
+        "P&L attribution", ("asset", "intervals", f"delta {q}", f"gamma {q}", f"theta {q}", f"vega {q}",
+                            f"fees {q}", f"impact {q}", f"gas {q}", f"explained total {q}", f"mark price {q}",
+                            f"hedges at mark {q}", f"CVaR 95 % per interval {q}"),
+        tuple((a.underlying, str(a.intervals), _usd(a.delta_usd), _usd(a.gamma_usd), _usd(a.theta_usd),
+               _opt(a.vega_usd), _usd(-a.fees_usd), _usd(-a.impact_usd), _usd(-a.gas_usd), _usd(a.explained_usd),
+               _opt(a.mark_price_usd), _usd(a.hedges_mark_usd),
+               _usd(cvar(a.interval_pnl_usd)) if a.interval_pnl_usd else "-") for a in m.attribution),
+        "attribution")
+    out.append(Section("pnl", "Realized hedging P&L, attributed", (
+        "Between consecutive cycles: delta = the book's delta after that cycle's hedges x the spot move; gamma = "
+        "1/2 gamma x move squared; theta = theta x time. Costs are subtracted. Hedges at mark: each hedge's size "
+        "marked from its oracle price at fill to the latest feed price.",
+        "Vega is not attributed (the journal keeps no vol per cycle). LP fees against loss-versus-rebalancing "
+        "and the policy frontier from a backtest of the book are not in this report yet.",), (attr,)))
+
+    if m.limits:
+        lim = Table("HedgeModule limits", ("limit", "cap", "used", "used %", "unit", "measured as"),
+                    tuple((r.limit, _usd(r.cap), _opt(r.used), _opt(r.used_pct, ",.1f"), r.unit, r.used_what)
+                          for r in m.limits), "limits")
+        paused = "" if m.module_paused is None else (" The module is PAUSED." if m.module_paused else
+                                                      " The module is not paused.")
+        out.append(Section("limits", "On-chain limits and their use", (
+            f"HedgeModule {m.module_address} at block {m.head_block}.{paused}",), (lim,)))
+    else:
+        out.append(Section("limits", "On-chain limits and their use", (
+            "No HedgeModule (eoa mode): the keeper's own caps only.",), ()))
+
+    now = Table(f"Greeks now (block {m.head_block})",
+                ("asset", f"spot {q}", f"value {q}", "delta (units)", f"delta {q}", f"gamma {q} per 1 %",
+                 f"vega {q} per vol point", f"theta {q} per day"),
+                tuple((u, _usd(g["spot_usd"]), _usd(g["value_usd"]), _units(g["delta_units"]), _usd(g["delta_usd"]),
+                       _usd(g["gamma_usd_per_1pct"]), _usd(g["vega_usd_per_vol"] / 100.0),
+                       _usd(g["theta_usd_per_day"])) for u, g in m.greeks_now.items()), "greeks-now")
+    grids = []
+    for u, sc in m.scenarios_now.items():
+        grids.append(Table(
+            f"{u}: book P&L in {q} under spot x vol shocks (worst {_usd(sc['worst_pnl_usd'])})",
+            (f"{u} spot move", *(f"vol {v:+.0f} %" for v in sc["vol_shocks_pct"])),
+            tuple((f"{sp:+.0f} % ({sc['spot_usd'] * (1 + sp / 100):,.0f} {q})", *(_usd(x) for x in row))
+                  for sp, row in zip(sc["spot_shocks_pct"], sc["pnl_usd"], strict=True)), f"scenarios-{u}"))
+    out.append(Section("now", "Greeks and scenarios now", (), (now, *grids)))
+    out.append(Section("notes", "Notes", tuple(m.notes), ()))
+    return out
+
+
+# ---------------------------------------------------------------------------- Markdown
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def render_markdown(m: ReportModel) -> str:
+    """The report as GitHub-flavoured Markdown (pipe tables), for a DAO forum post. No figures."""
+    lines = [f"# Hedging report: {_utc(m.since)} to {_utc(m.until)}", ""]
+    for s in sections(m):
+        lines += [f"## {s.title}", ""]
+        for t in s.text:
+            lines += [t, ""]
+        for tb in s.tables:
+            lines += [f"**{tb.title}**", "", "| " + " | ".join(map(_md_cell, tb.headers)) + " |",
+                      "|" + "|".join("---" for _ in tb.headers) + "|"]
+            lines += ["| " + " | ".join(map(_md_cell, r)) + " |" for r in tb.rows]
+            if not tb.rows:
+                lines.append("| " + " | ".join(["-"] * len(tb.headers)) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def render_json(m: ReportModel) -> dict[str, Any]:
+    """The model as JSON-ready data (numbers unrounded)."""
+    out: dict[str, Any] = to_jsonable(m)
+    out["attribution"] = [{**a, "cvar95_per_interval_usd": cvar(a["interval_pnl_usd"]) if a["interval_pnl_usd"]
+                           else None} for a in out["attribution"]]
+    return out
+
+
+# ---------------------------------------------------------------------------- HTML
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+color:#1b1f24;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem;margin-top:2.2rem}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.82rem;display:block;overflow-x:auto}
+caption{text-align:left;font-weight:600;padding:.3rem 0}
+th,td{border:1px solid #d0d7de;padding:.25rem .5rem;white-space:nowrap}th{background:#f6f8fa}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+figure{margin:1rem 0}figure svg{max-width:100%;height:auto}figcaption{font-size:.85rem;color:#57606a}
+p.note{color:#57606a}
+"""
+_NUM = re.compile(r"^[+-]?[\d,]+(\.\d+)?$")
+
+
+def _html_table(t: Table) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in t.headers)
+    body = []
+    for r in t.rows:
+        cells = "".join(f'<td class="n">{html.escape(c)}</td>' if _NUM.match(c) else f"<td>{html.escape(c)}</td>"
+                        for c in r)
+        body.append(f"<tr>{cells}</tr>")
+    if not t.rows:
+        body.append(f'<tr><td colspan="{len(t.headers)}">none</td></tr>')
+    return (f'<table id="{html.escape(t.id)}"><caption>{html.escape(t.title)}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def render_html(m: ReportModel) -> str:
+    """One self-contained page: inline CSS, inline SVG figures, no script, no external URL."""
+    from keeper.view.dao_plots import figures
+
+    figs = figures(m)
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             f"<title>Hedging report {html.escape(_utc(m.since))} to {html.escape(_utc(m.until))}</title>",
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>Hedging report: {html.escape(_utc(m.since))} to {html.escape(_utc(m.until))}</h1>"]
+    for s in sections(m):
+        parts.append(f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>')
+        parts += [f'<p class="note">{html.escape(t)}</p>' for t in s.text]
+        for caption, svg in figs.get(s.id, []):
+            parts.append(f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>")
+        parts += [_html_table(t) for t in s.tables]
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def svg_text(fig: Any) -> str:
+    """A matplotlib figure as an inline ``<svg>`` element (no XML prolog, no DOCTYPE)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)

@@ -1,0 +1,254 @@
+"""`keeper report`'s model and renderings on an in-memory journal: the model's sums are the journal's,
+the Markdown's numbers equal the HTML's (both parsed), the page is self-contained."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from keeper.errors import InputError
+from keeper.journal import FillData, Journal, TxParams
+from keeper.view.dao_render import cvar, render_html, render_json, render_markdown
+from keeper.view.dao_report import ChainState, build_report
+
+T0 = 1_800_000_000
+PARAMS = TxParams(to="0x" + "11" * 20, data="0x", value=0, gas_limit=300_000)
+
+
+def summary(spot: float, delta: float, gamma: float, vega: float, theta: float) -> dict[str, Any]:
+    """A journaled RiskSummary (vega per 1.00 vol, theta per year)."""
+    return {"underlying": "ETH", "spot": spot, "value": delta * spot, "delta": delta, "delta_quote": delta * spot,
+            "gamma": gamma, "gamma_quote": gamma * spot * spot / 100.0, "vega": vega, "theta": theta}
+
+
+def build_journal(rng: random.Random, n: int) -> tuple[Journal, list[dict[str, Any]]]:
+    """n cycles of ETH greeks, a hedge in every other cycle; returns the journal and what was written."""
+    j = Journal.memory(clock=lambda: 1.0)
+    written: list[dict[str, Any]] = []
+    spot = 3000.0
+    for i in range(n):
+        c = j.start_cycle("live")
+        ts = T0 + 600 * i
+        j.set_cycle_block(c.id, 100 + i)
+        j.record_snapshot(c.id, block_number=100 + i, block_timestamp=ts, complete=True, snapshot={})
+        spot *= math.exp(rng.gauss(0.0, 0.01))
+        g = summary(spot, rng.uniform(-50, 50), rng.uniform(0.0, 0.05), rng.uniform(-900, 900),
+                    rng.uniform(-2e5, 0))
+        j.record_plan(c.id, decisions=[], reasons=[], greeks={"ETH": g})
+        row: dict[str, Any] = {"cycle": c.id, "ts": ts, "greeks": g, "fill": None}
+        if i % 2 == 0:
+            side = "sell" if g["delta"] > 0 else "buy"
+            units = abs(g["delta"]) * rng.uniform(0.5, 1.0)
+            venue = rng.choice(["uniswap", "perp"])
+            oracle = spot
+            slip_bps = rng.uniform(-5, 40)
+            price = oracle * (1 - slip_bps / 1e4) if side == "sell" else oracle * (1 + slip_bps / 1e4)
+            fee = units * price * (0.003 if venue == "uniswap" else 0.0005)
+            intent = j.create_intent(c.id, underlying="ETH", venue=venue, side=side, size=int(units * 1e18) + 1,
+                                     params=PARAMS)
+            h = f"0x{i + 1:064x}"
+            j.record_attempt(intent.id, nonce=i, tx_hash=h, raw_tx="0x01", max_fee_per_gas=10,
+                             max_priority_fee_per_gas=1)
+            gas = rng.uniform(0.5, 5.0)
+            j.record_fill(intent.id, FillData(
+                block_number=100 + i, block_timestamp=ts, tx_hash=h, amount_in=1, amount_out=1,
+                notional_quote=units * oracle, realized_price=price, oracle_price=oracle, slippage_bps=slip_bps,
+                fee_quote=fee, gas_used=150_000, effective_gas_price=10**9, gas_cost_native=150_000 * 10**9,
+                gas_cost_quote=gas))
+            row["fill"] = {"side": side, "units": units, "venue": venue, "price": price, "oracle": oracle,
+                           "fee": fee, "gas": gas, "slip": slip_bps}
+        written.append(row)
+    return j, written
+
+
+def chain_state(*, module: bool = True) -> ChainState:
+    scen = {"spot_usd": 3100.0, "spot_shocks_pct": [-10.0, 0.0, 10.0], "vol_shocks_pct": [-20.0, 0.0, 20.0],
+            "base_value_usd": 1e6, "pnl_usd": [[-5e4, -4e4, -3e4], [-1e3, 0.0, 1e3], [2e4, 3e4, 4e4]],
+            "worst_pnl_usd": -5e4, "best_pnl_usd": 4e4}
+    greeks = {"ETH": {"spot_usd": 3100.0, "value_usd": 1e6, "delta_units": 1.5, "delta_usd": 4650.0,
+                      "gamma_units_per_usd": 0.01, "gamma_usd_per_1pct": 961.0, "vega_usd_per_vol": 12_000.0,
+                      "theta_usd_per_day": -300.0}}
+    params = {"max_notional_per_trade_usd": 500_000.0, "max_notional_per_window_usd": 2_000_000.0,
+              "window_s": 86_400, "max_slippage_bps": 50, "loss_budget_window_usd": 10_000.0,
+              "loss_budget_total_usd": 50_000.0,
+              "perp_markets": {"0x" + "22" * 20: {"max_abs_size_units": 500.0}}}
+    return ChainState(chain_id=31337, block=999, block_timestamp=T0 + 10**5, quote_symbol="USDC", greeks=greeks,
+                      scenarios={"ETH": scen}, feeds_usd={"ETH": 3100.0},
+                      module_address="0x" + "33" * 20 if module else None, module=params if module else None,
+                      usage={"window_notional_usd": 12_345.0, "window_loss_usd": 12.5, "total_loss_usd": 40.0}
+                      if module else None, module_paused=False if module else None)
+
+
+class Tables(HTMLParser):
+    """Every <table id=...> of a page as a list of rows of cell texts (header row first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.svgs = 0
+        self.urls: list[str] = []
+        self._cur: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        for k in ("src", "href"):
+            if a.get(k):
+                self.urls.append(str(a[k]))
+        if tag == "svg":
+            self.svgs += 1
+        if tag == "table":
+            self._cur = str(a["id"])
+            self.tables[self._cur] = []
+        elif tag == "tr" and self._cur:
+            self.tables[self._cur].append([])
+        elif tag in ("td", "th") and self._cur:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cur and self._cell is not None:
+            self.tables[self._cur][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "table":
+            self._cur = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def md_tables(md: str) -> list[list[list[str]]]:
+    """The Markdown's pipe tables, in order, as rows of cells (header first, separator dropped)."""
+    out: list[list[list[str]]] = []
+    cur: list[list[str]] | None = None
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if cur is None:
+                cur = []
+                out.append(cur)
+            if re.fullmatch(r"\|(---\|)+", line):
+                continue
+            cur.append([c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]])
+        else:
+            cur = None
+    return out
+
+
+def num(s: str) -> float:
+    return float(s.replace(",", ""))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_model_sums_are_the_journals(seed: int) -> None:
+    rng = random.Random(seed)
+    j, written = build_journal(rng, 12)
+    m = build_report(j, chain_state(), since=T0, until=T0 + 10**6)
+    fills = [w["fill"] for w in written if w["fill"]]
+    assert m.cycles == 12 and len(m.hedges) == len(fills)
+    for h, f in zip(m.hedges, fills, strict=True):
+        assert h.side == f["side"] and h.venue == f["venue"]
+        assert h.size_units == pytest.approx(f["units"], rel=1e-12)
+        assert h.fee_usd == f["fee"] and h.gas_usd == f["gas"]
+        shortfall = abs(f["price"] - f["oracle"]) * f["units"] * (1 if f["slip"] >= 0 else -1)
+        impact = shortfall - f["fee"] if f["venue"] == "uniswap" else shortfall
+        assert h.impact_usd == pytest.approx(impact, rel=1e-9, abs=1e-9)
+        assert h.total_cost_usd == pytest.approx(f["fee"] + impact + f["gas"], rel=1e-9)
+    assert m.totals["all"]["fee_usd"] == pytest.approx(sum(f["fee"] for f in fills))
+    assert m.totals["ETH"]["units_sold"] == pytest.approx(sum(f["units"] for f in fills if f["side"] == "sell"))
+    # Exposure in report units: vega per vol point, theta per day, at the snapshot's block time.
+    pts = m.exposure["ETH"]
+    assert [p.block_timestamp for p in pts] == [w["ts"] for w in written]
+    assert pts[3].vega_usd_per_vol_point == pytest.approx(written[3]["greeks"]["vega"] / 100)
+    assert pts[3].theta_usd_per_day == pytest.approx(written[3]["greeks"]["theta"] / 365)
+    # Attribution: the explain recomputed here from what was written.
+    a = m.attribution[0]
+    d = g = t = 0.0
+    for w0, w1 in zip(written, written[1:], strict=False):
+        ds = w1["greeks"]["spot"] - w0["greeks"]["spot"]
+        f = w0["fill"]
+        hedged = 0.0 if f is None else (f["units"] if f["side"] == "buy" else -f["units"])
+        d += (w0["greeks"]["delta"] + hedged) * ds
+        g += 0.5 * w0["greeks"]["gamma"] * ds * ds
+        t += w0["greeks"]["theta"] / 365 / 86_400 * (w1["ts"] - w0["ts"])
+    assert (a.delta_usd, a.gamma_usd, a.theta_usd) == pytest.approx((d, g, t), rel=1e-9)
+    assert a.explained_usd == pytest.approx(d + g + t - m.totals["all"]["total_cost_usd"], rel=1e-9)
+    mark = sum((f["units"] if f["side"] == "buy" else -f["units"]) * (3100.0 - f["oracle"]) for f in fills)
+    assert a.hedges_mark_usd == pytest.approx(mark, rel=1e-9)
+    limits = {r.limit: r for r in m.limits}
+    assert limits["max notional per trade"].used == pytest.approx(max(f["units"] * f["oracle"] for f in fills))
+    assert limits["loss budget total"].used == 40.0 and limits["loss budget total"].used_pct == pytest.approx(0.08)
+
+
+def test_the_period_filters_by_block_time_and_bad_periods_name_the_flag() -> None:
+    j, written = build_journal(random.Random(5), 10)
+    m = build_report(j, chain_state(), since=written[2]["ts"], until=written[6]["ts"])
+    assert [p.cycle_id for p in m.exposure["ETH"]] == [w["cycle"] for w in written[2:6]]
+    assert len(m.hedges) == sum(1 for w in written[2:6] if w["fill"])
+    with pytest.raises(InputError, match="--since"):
+        build_report(j, chain_state(), since=T0 + 10, until=T0)
+
+
+def test_markdown_numbers_equal_the_htmls() -> None:
+    j, _ = build_journal(random.Random(7), 9)
+    m = build_report(j, chain_state(), since=T0, until=T0 + 10**6)
+    md, page = render_markdown(m), render_html(m)
+    parser = Tables()
+    parser.feed(page)
+    html_tables = list(parser.tables.values())
+    mds = md_tables(md)
+    assert len(mds) == len(html_tables) >= 6
+    compared = 0
+    for mt, ht in zip(mds, html_tables, strict=True):
+        assert mt[0] == ht[0], "same headers"
+        for mr, hr in zip(mt[1:], ht[1:], strict=True):
+            assert len(mr) == len(hr)
+            for a, b in zip(mr, hr, strict=True):
+                if re.fullmatch(r"[+-]?[\d,]+(\.\d+)?", a):
+                    assert num(a) == num(b)
+                    compared += 1
+                else:
+                    assert a == b
+    assert compared > 100
+    hedges = parser.tables["hedges"]
+    assert len(hedges) - 1 == len(m.hedges)
+    fee_col = hedges[0].index("fee USDC")
+    shown = sum(num(r[fee_col]) for r in hedges[1:])
+    assert shown == pytest.approx(m.totals["all"]["fee_usd"], abs=0.005 * len(m.hedges))
+
+
+def test_the_page_is_self_contained_with_a_figure_per_plot() -> None:
+    j, _ = build_journal(random.Random(9), 8)
+    m = build_report(j, chain_state(), since=T0, until=T0 + 10**6)
+    page = render_html(m)
+    parser = Tables()
+    parser.feed(page)
+    assert parser.urls == [] and "http://" not in page.replace("http://www.w3.org/", "") and "<script" not in page
+    assert "https://" not in page
+    assert parser.svgs == 4, "exposure, costs, P&L with its distribution, scenario grid"
+    for sid in ("summary", "exposure", "hedges", "pnl", "limits", "now", "notes"):
+        assert f'<section id="{sid}">' in page
+    assert "CVaR 95 %" in page and "ETH spot shock" in page and "gamma (USDC per 1 %)" in page
+
+
+def test_json_is_the_model_and_eoa_mode_has_no_limits() -> None:
+    j, _ = build_journal(random.Random(11), 6)
+    m = build_report(j, chain_state(module=False), since=T0, until=T0 + 10**6)
+    doc = json.loads(json.dumps(render_json(m), allow_nan=False))
+    assert doc["limits"] == [] and any("eoa mode" in n for n in doc["notes"])
+    assert len(doc["hedges"]) == len(m.hedges)
+    assert doc["attribution"][0]["cvar95_per_interval_usd"] == cvar(m.attribution[0].interval_pnl_usd)
+    assert "No HedgeModule" in render_markdown(m)
+
+
+def test_cvar_is_the_mean_of_the_worst_tail() -> None:
+    xs = [float(x) for x in range(-50, 50)]  # 100 values: the worst 5 are -50..-46
+    assert cvar(xs) == sum(range(-50, -45)) / 5
+    assert cvar([3.0]) == 3.0
+    with pytest.raises(ValueError, match="no values"):
+        cvar([])
