@@ -155,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     from keeper.cli.ops import add_parsers as ops_parsers
 
     ops_parsers(sub)
+    from keeper.cli.report import add_parser as report_parser
+
+    report_parser(sub)
 
     mc3 = sub.add_parser("multicall3", help="Multicall3 on a local chain (the keeper reads through it)")
     mc3_sub = mc3.add_subparsers(dest="multicall3_command", required=True)

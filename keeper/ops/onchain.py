@@ -12,9 +12,16 @@ from typing import Any
 
 from keeper.chain.multicall import Multicall
 from keeper.errors import ChainError
-from keeper.venues.hedge_module import params_call, params_hash_call, parse_params, paused_call
+from keeper.venues.hedge_module import (
+    loss_usage_call,
+    params_call,
+    params_hash_call,
+    parse_params,
+    paused_call,
+    window_usage_call,
+)
 
-__all__ = ["ModuleState", "decode_params", "read_module", "read_params_hash"]
+__all__ = ["ModuleState", "decode_params", "read_module", "read_params_hash", "read_usage"]
 
 WAD = 10**18
 
@@ -75,3 +82,16 @@ def read_module(multicall: Multicall, module: str, block: int) -> ModuleState:
     params = decode_params(res[0].value[0])  # type: ignore[union-attr]
     return ModuleState(module, params, "0x" + bytes(res[1].value[0]).hex(),  # type: ignore[union-attr]
                        bool(res[2].value[0]), block)  # type: ignore[union-attr]
+
+
+def read_usage(multicall: Multicall, module: str, block: int) -> dict[str, float]:
+    """What the module says the keeper used: ``windowUsage()`` and ``lossUsage()`` in USD (``window_notional_usd``,
+    ``window_loss_usd``, ``total_loss_usd``); raises ChainError when unreadable."""
+    calls = [window_usage_call(module), loss_usage_call(module)]
+    res = multicall.execute(calls, block)
+    bad = [f"{c.label}: {getattr(r, 'reason', '')}" for c, r in zip(calls, res, strict=True) if not r.ok]
+    if bad:
+        raise ChainError(f"HedgeModule {module} usage unreadable ({'; '.join(bad)})")
+    window, loss = res[0].value, res[1].value  # type: ignore[union-attr]
+    return {"window_notional_usd": _units(int(window[0])), "window_loss_usd": _units(int(loss[0])),
+            "total_loss_usd": _units(int(loss[1]))}

@@ -38,6 +38,7 @@ __all__ = [
     "hedge_perp",
     "hedge_swap",
     "keeper_call",
+    "loss_usage_call",
     "module_safe_call",
     "oracle_and_budget_txs",
     "params_call",
@@ -46,6 +47,7 @@ __all__ = [
     "pause",
     "paused_call",
     "setup_txs",
+    "window_usage_call",
 ]
 
 USD_WAD = 10**18
@@ -208,6 +210,16 @@ def parse_params(raw: tuple[Any, ...]) -> OnchainParams:
 def params_hash_call(module: str) -> Call:
     """``paramsHash()``: keccak256(abi.encode(params())), bytes32."""
     return Call(module, "paramsHash()", (), ("bytes32",), "HedgeModule.paramsHash", 2_000_000)
+
+
+def window_usage_call(module: str) -> Call:
+    """``windowUsage()``: notional traded in the rolling window (USD wad) and the buckets it spans."""
+    return Call(module, "windowUsage()", (), ("uint256", "uint256"), "HedgeModule.windowUsage")
+
+
+def loss_usage_call(module: str) -> Call:
+    """``lossUsage()``: loss at the oracle in the rolling window and since the last reset (USD wad)."""
+    return Call(module, "lossUsage()", (), ("uint256", "uint256"), "HedgeModule.lossUsage")
 
 
 def paused_call(module: str) -> Call:

@@ -209,8 +209,8 @@ def _html_table(t: Table) -> str:
         body.append(f"<tr>{cells}</tr>")
     if not t.rows:
         body.append(f'<tr><td colspan="{len(t.headers)}">none</td></tr>')
-    return (f'<table id="{html.escape(t.id)}"><caption>{html.escape(t.title)}</caption><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (f'<table id="table-{html.escape(t.id)}"><caption>{html.escape(t.title)}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
 def render_html(m: ReportModel) -> str:

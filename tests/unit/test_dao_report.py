@@ -215,7 +215,7 @@ def test_markdown_numbers_equal_the_htmls() -> None:
                 else:
                     assert a == b
     assert compared > 100
-    hedges = parser.tables["hedges"]
+    hedges = parser.tables["table-hedges"]
     assert len(hedges) - 1 == len(m.hedges)
     fee_col = hedges[0].index("fee USDC")
     shown = sum(num(r[fee_col]) for r in hedges[1:])
