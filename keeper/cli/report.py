@@ -79,10 +79,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         state = read_module(mc, module, snap.block_number)
         params, paused = state.params, state.paused
         usage = read_usage(mc, module, snap.block_number)
+    perp_abs_units: dict[str, float] = {}
+    for p in rec["positions"]["perps"]:
+        key = str(p["market"]).lower()
+        perp_abs_units[key] = perp_abs_units.get(key, 0.0) + abs(float(p["size_units"]))
     chain = ChainState(chain_id=cfg.chain.chain_id, block=snap.block_number, block_timestamp=head,
                        quote_symbol=cfg.quote.symbol, greeks=rec["greeks"], scenarios=rec["scenarios"],
                        feeds_usd={a: f.price for a, f in snap.feeds.items()}, module_address=module, module=params,
-                       usage=usage, module_paused=paused)
+                       usage=usage, module_paused=paused, perp_abs_units=perp_abs_units)
     model = build_report(journal, chain, since=since, until=until)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

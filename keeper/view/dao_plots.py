@@ -22,6 +22,8 @@ from keeper.view.dao_report import ReportModel
 
 __all__ = ["figures"]
 
+_MIN_DIST = 5
+"""Fewer intervals than this make no distribution worth drawing (the table still gives the CVaR)."""
 _COST_COLORS = {"fee": "tab:blue", "impact": "tab:orange", "gas": "tab:gray"}
 
 
@@ -89,7 +91,7 @@ def _pnl(m: ReportModel) -> list[tuple[str, str]]:
     for a in m.attribution:
         names = ["delta", "gamma", "theta", "fees", "impact", "gas", "explained"]
         vals = [a.delta_usd, a.gamma_usd, a.theta_usd, -a.fees_usd, -a.impact_usd, -a.gas_usd, a.explained_usd]
-        has_dist = len(a.interval_pnl_usd) >= 2
+        has_dist = len(a.interval_pnl_usd) >= _MIN_DIST
         fig, axes = plt.subplots(1, 2 if has_dist else 1, figsize=(10 if has_dist else 7, 4), layout="constrained",
                                  squeeze=False)
         ax = axes[0][0]

@@ -44,11 +44,11 @@ def _utc(ts: int) -> str:
 
 
 def _usd(x: float) -> str:
-    return f"{x:,.2f}"
+    return f"{round(x, 2) + 0.0:,.2f}"  # + 0.0: no "-0.00"
 
 
 def _units(x: float) -> str:
-    return f"{x:,.6f}"
+    return f"{round(x, 6) + 0.0:,.6f}"
 
 
 def _opt(x: float | None, fmt: str = ",.2f") -> str:

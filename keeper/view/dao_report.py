@@ -60,6 +60,8 @@ class ChainState:
     module: Mapping[str, Any] | None = None
     usage: Mapping[str, float] | None = None
     module_paused: bool | None = None
+    perp_abs_units: Mapping[str, float] = field(default_factory=dict)
+    """|size| of the book's perp position per market, units of its underlying."""
 
 
 @dataclass(frozen=True)
@@ -277,8 +279,8 @@ def _limits(chain: ChainState, hedges: Sequence[HedgeRow]) -> list[LimitRow]:
                  "the module's lossUsage() now"),
     ]
     for market, spec in sorted(m.get("perp_markets", {}).items()):
-        rows.append(LimitRow(f"perp max |size| {market[:10]}..", spec["max_abs_size_units"], "units", None,
-                             "position size is in the book's greeks"))
+        rows.append(LimitRow(f"perp max |size| {market[:10]}..", spec["max_abs_size_units"], "units",
+                             chain.perp_abs_units.get(market.lower()), "the book's position now"))
     return rows
 
 
