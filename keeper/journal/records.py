@@ -222,8 +222,10 @@ class Fill:
 
     @property
     def size_units(self) -> float:
-        """Units of the underlying traded: notional / realized price (0 when the price is unknown)."""
-        return self.data.notional_quote / self.data.realized_price if self.data.realized_price > 0 else 0.0
+        """Units of the underlying traded: notional / oracle price, as the executor records the notional
+        (units x oracle price; 0 when the price is unknown). Dividing by the realized price instead would be
+        off by the slippage."""
+        return self.data.notional_quote / self.data.oracle_price if self.data.oracle_price > 0 else 0.0
 
     def line(self, quote_symbol: str = "USD") -> str:
         """One line a person reads: what was traded, at what price and cost, where on chain."""

@@ -81,6 +81,7 @@ def chain_state(*, module: bool = True) -> ChainState:
     return ChainState(chain_id=31337, block=999, block_timestamp=T0 + 10**5, quote_symbol="USDC", greeks=greeks,
                       scenarios={"ETH": scen}, feeds_usd={"ETH": 3100.0},
                       module_address="0x" + "33" * 20 if module else None, module=params if module else None,
+                      perp_abs_units={"0x" + "22" * 20: 125.0},
                       usage={"window_notional_usd": 12_345.0, "window_loss_usd": 12.5, "total_loss_usd": 40.0}
                       if module else None, module_paused=False if module else None)
 
@@ -183,6 +184,7 @@ def test_model_sums_are_the_journals(seed: int) -> None:
     limits = {r.limit: r for r in m.limits}
     assert limits["max notional per trade"].used == pytest.approx(max(f["units"] * f["oracle"] for f in fills))
     assert limits["loss budget total"].used == 40.0 and limits["loss budget total"].used_pct == pytest.approx(0.08)
+    assert limits["perp max |size| 0x22222222.."].used_pct == pytest.approx(25.0)
 
 
 def test_the_period_filters_by_block_time_and_bad_periods_name_the_flag() -> None:
@@ -252,3 +254,32 @@ def test_cvar_is_the_mean_of_the_worst_tail() -> None:
     assert cvar([3.0]) == 3.0
     with pytest.raises(ValueError, match="no values"):
         cvar([])
+
+
+def test_report_flags_name_the_field() -> None:
+    from keeper.cli.main import main
+    from keeper.cli.report import parse_formats, parse_time
+
+    head = 1_800_000_000
+    assert parse_time("1767225600", "--since", head) == 1_767_225_600
+    assert parse_time("2026-01-01", "--since", head) == 1_767_225_600
+    assert parse_time("2026-01-01T01:00:00+01:00", "--since", head) == 1_767_225_600
+    assert parse_time("7d", "--since", head) == head - 7 * 86_400
+    assert parse_time("90m", "--until", head) == head - 5400
+    with pytest.raises(InputError, match="^--until: expected unix seconds"):
+        parse_time("yesterday", "--until", head)
+    assert parse_formats("md, HTML,md") == ("md", "html")
+    with pytest.raises(InputError, match="^--format: .*'pdf' unknown"):
+        parse_formats("html,pdf")
+    with pytest.raises(InputError, match="^--format"):
+        parse_formats(" , ")
+    assert main(["report", "-c", "/nonexistent/keeper.toml", "--format", "pdf"]) == 2
+
+
+def test_a_fills_size_is_its_notional_at_the_oracle() -> None:
+    """The executor journals notional = units x oracle price: a fill worse than the oracle still shows its units."""
+    rng = random.Random(13)
+    j, written = build_journal(rng, 4)
+    fills = j.fills_between(0, 2**62)
+    units = [w["fill"]["units"] for w in written if w["fill"]]
+    assert [f.size_units for f in fills] == pytest.approx(units, rel=1e-12)
