@@ -67,7 +67,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
     head = snap.block_timestamp
-    since = parse_time(args.since, "--since", head) if args.since is not None else 0
+    since = parse_time(args.since, "--since", head) if args.since is not None else None
     until = parse_time(args.until, "--until", head) if args.until is not None else head + 1
     risk, plan = k.plan(snap)
     rec = _plan_record(k, snap, risk, plan)
@@ -102,8 +102,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         written[-1].write_text(json.dumps(to_jsonable(render_json(model)), indent=2, allow_nan=False) + "\n",
                                encoding="utf-8")
     t = model.totals["all"]
-    print(f"report for block time {since} .. {until} (head block {snap.block_number}): {model.cycles} cycle(s), "
-          f"{len(model.hedges)} hedge(s), costs {t['total_cost_usd']:,.2f} {cfg.quote.symbol} "
+    print(f"report for block time {model.since} .. {model.until} (head block {snap.block_number}): "
+          f"{model.cycles} cycle(s), {len(model.hedges)} hedge(s), costs {t['total_cost_usd']:,.2f} {cfg.quote.symbol} "
           f"(fees {t['fee_usd']:,.2f}, impact {t['impact_usd']:,.2f}, gas {t['gas_usd']:,.2f})")
     for p in written:
         print(f"  wrote {p}")

@@ -72,8 +72,8 @@ def sections(m: ReportModel) -> list[Section]:
     out.append(Section("summary", "Summary", (
         f"Chain {m.chain_id}, period {_utc(m.since)} to {_utc(m.until)} (block time), head block {m.head_block} "
         f"({_utc(m.head_timestamp)}).",
-        f"{m.cycles} journaled cycle(s) with greeks, {len(m.hedges)} hedge(s). Money in {q} (USD), sizes in units "
-        "of each asset.",
+        f"{m.cycles} journaled cycle(s) with greeks, {len(m.hedges)} hedge(s). Money in "
+        f"{q if q == 'USD' else q + ' (USD)'}, sizes in units of each asset.",
     ), ()))
 
     exp_tables = []

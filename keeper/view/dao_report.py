@@ -284,8 +284,13 @@ def _limits(chain: ChainState, hedges: Sequence[HedgeRow]) -> list[LimitRow]:
     return rows
 
 
-def build_report(journal: Journal, chain: ChainState, *, since: int, until: int) -> ReportModel:
-    """The report over block times ``[since, until)`` from the journal, with the chain's state now."""
+def build_report(journal: Journal, chain: ChainState, *, since: int | None, until: int) -> ReportModel:
+    """The report over block times ``[since, until)`` from the journal, with the chain's state now.
+    ``since=None`` starts at the journal's first snapshot (or fill)."""
+    if since is None:
+        export = journal.export()
+        times = [s["block_timestamp"] for s in export["snapshots"]] + [f["block_timestamp"] for f in export["fills"]]
+        since = min(times, default=until - 1)
     if since >= until:
         raise InputError("--since", f"must be before --until (got since {since}, until {until}, block seconds)")
     exposure, cycles = _exposure(journal, since, until)

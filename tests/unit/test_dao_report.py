@@ -192,6 +192,8 @@ def test_the_period_filters_by_block_time_and_bad_periods_name_the_flag() -> Non
     m = build_report(j, chain_state(), since=written[2]["ts"], until=written[6]["ts"])
     assert [p.cycle_id for p in m.exposure["ETH"]] == [w["cycle"] for w in written[2:6]]
     assert len(m.hedges) == sum(1 for w in written[2:6] if w["fill"])
+    whole = build_report(j, chain_state(), since=None, until=T0 + 10**6)
+    assert whole.since == T0 and whole.cycles == 10
     with pytest.raises(InputError, match="--since"):
         build_report(j, chain_state(), since=T0 + 10, until=T0)
 
