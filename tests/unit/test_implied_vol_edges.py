@@ -144,3 +144,62 @@ def test_corrado_miller_start_needs_about_five_newton_steps_per_option() -> None
                     counts.append(res.iterations)
     assert max(counts) <= 10
     assert sum(counts) / len(counts) <= 5.5
+
+
+@pytest.mark.parametrize("s", [1e-6, 1e-5, 1e-4, 1e-3, 1e-2])
+def test_at_the_money_tiny_total_vol_starts_from_the_linear_price(s: float) -> None:
+    """At the money ``b(0, s) = 2 N(s/2) - 1 = s / sqrt(2 pi) (1 - s^2/24 + ...)``: the start
+    ``sqrt(2 pi) beta`` is good to ``s^2 / 24`` relative, so Newton needs at most three steps. Unit
+    forward and strike and no discounting, so the price is exactly the normalized ``b`` the solver
+    evaluates (with other scales, rounding of the price against ``b``'s own cancellation at tiny ``s``
+    costs bisection steps near the root, not a different start)."""
+    for call in (True, False):
+        price = float(black76_price(1.0, 1.0, 1.0, s, 0.0, call))
+        res = implied_vol_black76(price, 1.0, 1.0, 1.0, 0.0, call)
+        assert int(res.status) == IVStatus.OK
+        assert float(res.vol) == pytest.approx(s, rel=1e-9)  # b itself loses digits to cancellation at tiny s
+        assert 1 <= res.iterations <= 3
+        scaled = implied_vol_black76(price * 2000.0, 2000.0, 2000.0, 1.0, 0.0, call)
+        assert int(scaled.status) == IVStatus.OK
+        assert float(scaled.vol) == pytest.approx(s, rel=1e-9)
+
+
+def test_tiny_prices_at_and_next_to_the_money_converge_without_warnings() -> None:
+    """The start is floored at 1e-8: from there a root of 2.5e-10 (at the money) is reached by the
+    bracketed iteration; just off the money (|x| = 1e-8) the same holds. Warnings are errors here."""
+    x = np.array([0.0, 1e-8, -1e-8, 1e-8, -1e-8])
+    k = np.exp(-x)
+    s = np.array([2.5e-10, 1e-4, 1e-4, 1e-6, 1e-6])
+    for call in (True, False):
+        price = black76_price(1.0, k, 1.0, s, 0.0, call)
+        res = implied_vol_black76(price, 1.0, k, 1.0, 0.0, call)
+        np.testing.assert_array_equal(res.status, IVStatus.OK)
+        np.testing.assert_allclose(res.vol, s, rtol=1e-5)
+        for i in range(x.size):  # one at a time as well: the batch must not hide a slow element
+            one = implied_vol_black76(float(price[i]), 1.0, float(k[i]), 1.0, 0.0, call)
+            assert int(one.status) == IVStatus.OK
+            assert float(one.vol) == pytest.approx(float(res.vol[i]), rel=1e-12)
+            assert one.iterations < 60
+
+
+@pytest.mark.parametrize("missing", range(6))
+def test_bs_missing_quotes_as_none_are_invalid_elements_not_errors(missing: int) -> None:
+    """A ``None`` in a list (a missing mark in an option chain) becomes NaN and only its element is
+    INVALID_INPUT; the others are solved."""
+    cols: list[list[object]] = [[float(bs_price(100.0, 110.0, 0.5, 0.6, 0.02, 0.01))] * 2, [100.0] * 2,
+                                [110.0] * 2, [0.5] * 2, [0.02] * 2, [0.01] * 2]
+    cols[missing][1] = None
+    res = implied_vol_bs(*cols)  # type: ignore[arg-type]
+    assert int(res.status[0]) == IVStatus.OK and float(res.vol[0]) == pytest.approx(0.6, rel=1e-10)
+    assert int(res.status[1]) == IVStatus.INVALID_INPUT and math.isnan(float(res.vol[1]))
+
+
+@pytest.mark.parametrize("missing", range(5))
+def test_black76_missing_quotes_as_none_are_invalid_elements_not_errors(missing: int) -> None:
+    cols: list[list[object]] = [[float(black76_price(100.0, 90.0, 0.25, 0.4, 0.03, False))] * 2, [100.0] * 2,
+                                [90.0] * 2, [0.25] * 2, [0.03] * 2]
+    cols[missing][1] = None
+    price, forward, strike, t, r = cols
+    res = implied_vol_black76(price, forward, strike, t, r, False)  # type: ignore[arg-type]
+    assert int(res.status[0]) == IVStatus.OK and float(res.vol[0]) == pytest.approx(0.4, rel=1e-10)
+    assert int(res.status[1]) == IVStatus.INVALID_INPUT and math.isnan(float(res.vol[1]))
