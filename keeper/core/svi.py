@@ -227,8 +227,10 @@ def _starts(k: FloatArray, w: FloatArray, n_best: int = 4) -> list[SviParams]:
     right = (w[-1] - w[j]) / max(k[-1] - k[j], 1e-9) if j < k.size - 1 else 0.0
     b0 = max(0.5 * (abs(left) + abs(right)), 1e-4)
     rho0 = max(-0.9, min(0.9, (right - left) / (abs(right) + abs(left) + 1e-12)))
-    out.append(SviParams(0.9 * float(w[j]) - b0 * 0.1 * math.sqrt(1 - rho0 * rho0), b0, rho0, float(k[j]),
-                         max(0.1 * span, 1e-3)))
+    s0 = max(0.1 * span, 1e-3)
+    # a with the start's own sigma, so its minimum variance is 0.9 w_min > 0 (a fixed 0.1 here made it
+    # negative, an InputError, for steep smiles quoted over a range narrower than 1)
+    out.append(SviParams(0.9 * float(w[j]) - b0 * s0 * math.sqrt(1 - rho0 * rho0), b0, rho0, float(k[j]), s0))
     if np.ptp(w) <= 1e-14 * max(float(np.max(np.abs(w))), 1e-300):  # flat: b = 0 exactly
         out.insert(0, SviParams(float(np.mean(w)), 0.0, 0.0, float(np.mean(k)), max(0.1 * span, 1e-3)))
     return out

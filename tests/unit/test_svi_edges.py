@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from keeper.core.svi import MIN_QUOTES, SviParams, fit_svi, svi_g, svi_total_variance
+from keeper.core.svi import MIN_QUOTES, SviParams, _starts, fit_svi, svi_g, svi_total_variance
 from keeper.errors import InputError
 
 P = SviParams(0.04, 0.4, -0.6, 0.1, 0.3)
@@ -239,3 +239,79 @@ def test_noisy_fits_respect_the_constraints_and_beat_the_true_parameters() -> No
         assert q.b >= 0 and abs(q.rho) < 1 and q.sigma > 0 and q.min_variance >= -1e-14
         true_rmse = math.sqrt(float(np.mean((svi_total_variance(p, k) - w) ** 2)))
         assert rmse <= true_rmse * (1 + 1e-6)
+
+
+# ----------------------------------------------------------------------------- the heuristic start
+
+
+def _heuristic(k: np.ndarray, w: np.ndarray) -> SviParams:
+    starts = _starts(k, w)
+    return starts[-1]  # appended after the grid solutions (the module docstring's "one heuristic start")
+
+
+def test_heuristic_start_puts_the_vertex_at_the_lowest_quote_with_the_wing_slopes() -> None:
+    """m at the lowest quote, b the mean absolute wing slope (from the lowest quote to each end), rho the
+    slopes' asymmetry (right - left) / (|right| + |left|), sigma a tenth of the quoted range, and a so
+    that the start's minimum variance is 0.9 of the lowest quote."""
+    k = np.array([-0.6, -0.4, -0.2, 0.0, 0.2, 0.4, 0.6])
+    w = np.array([0.20, 0.15, 0.11, 0.08, 0.09, 0.10, 0.11])  # lowest at k = 0
+    p = _heuristic(k, w)
+    left, right = (0.20 - 0.08) / 0.6, (0.11 - 0.08) / 0.6
+    assert p.m == 0.0
+    assert p.b == pytest.approx(0.5 * (left + right), rel=1e-12)
+    assert p.rho == pytest.approx((right - left) / (right + left), rel=1e-9)
+    assert p.sigma == pytest.approx(0.12, rel=1e-12)
+    assert p.min_variance == pytest.approx(0.9 * 0.08, rel=1e-12)
+    assert p.a == pytest.approx(0.9 * 0.08 - p.b * p.sigma * math.sqrt(1 - p.rho**2), rel=1e-12)
+
+
+def test_heuristic_start_at_either_end_and_its_clips() -> None:
+    k = np.array([0.0, 0.1, 0.2, 0.3, 0.4])
+    up = np.array([0.05, 0.06, 0.08, 0.11, 0.15])  # lowest at the first quote: no left wing
+    p = _heuristic(k, up)
+    assert p.m == 0.0
+    assert p.b == pytest.approx(0.5 * 0.1 / 0.4, rel=1e-12)
+    assert p.rho == 0.9  # all skew to the right, clipped at 0.9
+    assert p.sigma == pytest.approx(0.04, rel=1e-12)
+    assert p.min_variance == pytest.approx(0.9 * 0.05, rel=1e-12)
+    down = up[::-1].copy()  # lowest at the last quote: no right wing
+    q = _heuristic(k, down)
+    assert q.m == pytest.approx(0.4, rel=1e-15)
+    assert q.b == pytest.approx(p.b, rel=1e-12)
+    assert q.rho == -0.9
+    tiny = 0.05 + 1e-7 * k  # slopes of 2.5e-7: b floored at 1e-4
+    r = _heuristic(k, tiny)
+    assert r.b == 1e-4 and r.m == 0.0 and r.rho == 0.9
+    narrow = np.array([0.0, 1e-4, 2e-4, 3e-4, 4e-4])  # range 4e-4: sigma floored at 1e-3
+    n = _heuristic(narrow, up)
+    assert n.sigma == 1e-3 and n.min_variance == pytest.approx(0.9 * 0.05, rel=1e-12)
+
+
+def test_a_steep_short_dated_smile_is_fitted() -> None:
+    """Regression: the heuristic start took a with sigma = 0.1 while its sigma is a tenth of the quoted
+    range; for a steep smile quoted over a narrow range its minimum variance was negative and fit_svi
+    raised InputError("a", ...) on valid quotes. One day to expiry, 80 % at the money, 120 % at +-10 %."""
+    k = np.linspace(-0.1, 0.1, 9)
+    w = (0.8 + 40.0 * k**2) ** 2 / 365.0
+    q, rmse = fit_svi(k, w)
+    assert rmse < 1e-4  # w from 0.0018 to 0.0039: SVI is close to, not exactly, a parabola in vol
+    assert q.min_variance > 0 and abs(q.rho) < 1
+    np.testing.assert_allclose(svi_total_variance(q, k), w, rtol=5e-2)
+    p = SviParams(0.0015, 0.03, -0.2, 0.01, 0.03)  # an SVI slice of that kind is recovered exactly
+    q, rmse = fit_svi(k, svi_total_variance(p, k))
+    assert rmse < 1e-12
+    assert (q.a, q.b, q.rho, q.m, q.sigma) == pytest.approx((p.a, p.b, p.rho, p.m, p.sigma), abs=1e-7)
+
+
+def test_float32_quotes_are_evaluated_in_float64() -> None:
+    k32 = np.linspace(-0.5, 0.5, 11, dtype=np.float32)
+    k64 = k32.astype(np.float64)
+    for order in (0, 1, 2):
+        got = svi_total_variance(P, k32, order=order)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, svi_total_variance(P, k64, order=order))
+    np.testing.assert_array_equal(svi_g(P, k32), svi_g(P, k64))
+    w32 = svi_total_variance(P, k64).astype(np.float32)
+    q32, rmse32 = fit_svi(k32, w32)
+    q64, rmse64 = fit_svi(k64, w32.astype(np.float64))
+    assert (q32, rmse32) == (q64, rmse64)
