@@ -203,3 +203,27 @@ def test_black76_missing_quotes_as_none_are_invalid_elements_not_errors(missing:
     res = implied_vol_black76(price, forward, strike, t, r, False)  # type: ignore[arg-type]
     assert int(res.status[0]) == IVStatus.OK and float(res.vol[0]) == pytest.approx(0.4, rel=1e-10)
     assert int(res.status[1]) == IVStatus.INVALID_INPUT and math.isnan(float(res.vol[1]))
+
+
+def test_far_out_of_the_money_asymptote_start_needs_few_steps() -> None:
+    """Far out of the money (K/S from 1.5 to 20, calls and puts, a week to six months) the start is
+    the small-price asymptote ``|x| / sqrt(-2 ln beta)`` (or Corrado-Miller where it applies), within a
+    few per cent of the root; quadratic Newton then needs three or four steps plus the one that
+    confirms convergence: at most 9 per option and 6.5 on average over this grid (one option per call,
+    so the count is per option)."""
+    counts = []
+    for m in (1.5, 2.0, 3.0, 5.0, 10.0, 20.0):
+        for sig in (0.3, 0.6, 1.0, 1.5):
+            for t in (0.02, 0.1, 0.5):
+                for call in (True, False):
+                    k = 100.0 * (m if call else 1.0 / m)
+                    price = float(bs_price(100.0, k, t, sig, 0.0, 0.0, call))
+                    res = implied_vol_bs(price, 100.0, k, t, 0.0, 0.0, call)
+                    if int(res.status) == IVStatus.AT_INTRINSIC:  # price below rounding of the strike: no vol
+                        continue
+                    assert int(res.status) == IVStatus.OK
+                    assert float(res.vol) == pytest.approx(sig, rel=1e-12)
+                    counts.append(res.iterations)
+    assert len(counts) >= 80
+    assert max(counts) <= 9
+    assert sum(counts) / len(counts) <= 6.5

@@ -421,3 +421,49 @@ def test_option_list_skips_other_positions_and_says_long_or_short() -> None:
                                  "short 150,000 call K 2,000 T 2.00 d 100.00 %")
     only_spot = with_vol_reasons(Plan((_decision("ETH"),)), {"ETH": src}, positions[:1])
     assert only_spot.decisions[0].reasons[0].text == src.reason
+
+
+# ----------------------------------------------------------------------------- defaults and missing values
+
+
+def test_defaults_are_a_call_and_a_flat_smile() -> None:
+    d = smile_delta("sticky_strike", S0, 2100.0, T, 0.6)
+    assert float(d.bs_delta) == pytest.approx(float(bs_delta(S0, 2100.0, T, 0.6, is_call=True)), rel=1e-15)
+    m = smile_delta("sticky_moneyness", S0, STRIKES, T, 0.6, CALLS)  # no dvol_dk: no smile
+    assert np.all(m.adjustment == 0.0)
+    np.testing.assert_array_equal(m.delta, m.bs_delta)
+
+
+def test_missing_values_as_none_are_named_input_errors() -> None:
+    err = input_error(smile_delta, "sticky_moneyness", S0, STRIKES, T, 0.6, CALLS,
+                      dvol_dk=[0.1, None, 0.0, 0.0, 0.0])
+    assert str(err) == "dvol_dk: must be finite"
+    s0, s1, k, t, v0, v1 = (list(a) for a in _history(10, 43, MV))
+    s1[4] = None
+    assert str(input_error(fit_min_variance, s0, s1, k, t, v0, v1)) == "spot1: must be finite"
+
+
+def test_coefficients_are_named_only_for_the_min_variance_flavour() -> None:
+    pol = SmilePolicy("sticky_strike", mv=MV)  # coefficients configured but not used
+    src = resolve_option_vols("ETH", pol, 0.5, AS_OF, surface())
+    assert src.reason.endswith("delta flavour sticky_strike (Black-Scholes delta at the surface vol)")
+    assert "a -0.25" not in src.reason
+
+
+def test_stale_and_fresh_sources_keep_the_underlying_and_surface() -> None:
+    s = surface()
+    pol = SmilePolicy("sticky_moneyness", max_age_s=60)
+    stale = resolve_option_vols("ETH", pol, 0.5, AS_OF + 61, s)
+    assert stale.underlying == "ETH" and stale.surface is s and stale.policy is pol
+    assert stale.reason.endswith("; no smile on the fallback vol, so it equals the BS delta)")
+    fresh = resolve_option_vols("ETH", pol, 0.5, AS_OF + 60, s)
+    assert fresh.underlying == "ETH" and fresh.surface is s
+    assert "no smile on the fallback vol" not in fresh.reason
+
+
+def test_with_vol_reasons_keeps_decisions_after_one_without_a_smile() -> None:
+    src = resolve_option_vols("ETH", SmilePolicy(), 0.6, AS_OF, surface())
+    plan = Plan((_decision("SOL"), _decision("ETH"), _decision("BTC")))
+    out = with_vol_reasons(plan, {"ETH": src})
+    assert [d.underlying for d in out.decisions] == ["SOL", "ETH", "BTC"]
+    assert [d.reason_codes[0] for d in out.decisions] == ["inside_band", "vol_surface", "inside_band"]
