@@ -467,3 +467,18 @@ def test_with_vol_reasons_keeps_decisions_after_one_without_a_smile() -> None:
     out = with_vol_reasons(plan, {"ETH": src})
     assert [d.underlying for d in out.decisions] == ["SOL", "ETH", "BTC"]
     assert [d.reason_codes[0] for d in out.decisions] == ["inside_band", "vol_surface", "inside_band"]
+
+
+def test_float32_years_to_expiry_are_used_in_float64() -> None:
+    """Years as float32 (e.g. read from a compact file) give the same deltas and vols as the same values
+    in float64: no part of the formula is evaluated in single precision."""
+    t32 = np.array([0.05, 0.2, 0.5, 1.0, 2.0], dtype=np.float32)
+    t64 = t32.astype(np.float64)
+    a = smile_delta("min_variance", S0, STRIKES, t32, 0.6, CALLS, carry=0.02, mv=MV)
+    b = smile_delta("min_variance", S0, STRIKES, t64, 0.6, CALLS, carry=0.02, mv=MV)
+    np.testing.assert_array_equal(a.adjustment, b.adjustment)
+    src = resolve_option_vols("ETH", SmilePolicy(max_age_s=10 * DAY), 0.5, AS_OF + 3 * DAY, surface(rate=0.05))
+    v32, s32 = src.vols(STRIKES, t32, S0)
+    v64, s64 = src.vols(STRIKES, t64, S0)
+    np.testing.assert_array_equal(v32, v64)
+    np.testing.assert_array_equal(s32, s64)

@@ -315,3 +315,54 @@ def test_float32_quotes_are_evaluated_in_float64() -> None:
     q32, rmse32 = fit_svi(k32, w32)
     q64, rmse64 = fit_svi(k64, w32.astype(np.float64))
     assert (q32, rmse32) == (q64, rmse64)
+
+
+def test_heuristic_start_next_to_either_end_uses_both_wings() -> None:
+    """Lowest quote second from either end: both wing slopes are measured (from the lowest quote to the
+    first and to the last quote), on quotes not centred at 0."""
+    k = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    w = np.array([0.06, 0.05, 0.07, 0.09, 0.11, 0.13])  # lowest at index 1
+    p = _heuristic(k, w)
+    left, right = (0.06 - 0.05) / 0.1, (0.13 - 0.05) / 0.4
+    assert p.m == 0.2
+    assert p.b == pytest.approx(0.5 * (left + right), rel=1e-12)
+    assert p.rho == pytest.approx((right - left) / (right + left), rel=1e-9)
+    q = _heuristic(k, w[::-1].copy())  # lowest at index n - 2
+    left, right = (0.13 - 0.05) / 0.4, (0.06 - 0.05) / 0.1
+    assert q.m == 0.5
+    assert q.b == pytest.approx(0.5 * (left + right), rel=1e-12)
+    assert q.rho == pytest.approx((right - left) / (right + left), rel=1e-9)
+
+
+def test_the_reported_rmse_is_the_fit_residual_even_for_nearly_flat_quotes() -> None:
+    """Quotes equal to within 5e-15 (70 times the rounding of 0.07) are not treated as exactly flat: the
+    fit is polished and the reported RMSE is the slice's true residual, not 0."""
+    k = np.linspace(-0.3, 0.3, 7)
+    w = np.full(7, 0.07)
+    w[3] += 5e-15
+    q, rmse = fit_svi(k, w)
+    resid = svi_total_variance(q, k) - w
+    assert rmse == pytest.approx(math.sqrt(float(np.mean(resid**2))), rel=1e-6)
+    assert rmse > 0
+
+
+def test_minimum_variance_tolerance_is_inclusive() -> None:
+    """A minimum total variance of exactly -1e-14 (rounding of a zero-minimum slice) is accepted."""
+    assert SviParams(-1e-14, 0.0, 0.0, 0.0, 0.1).min_variance == -1e-14
+    assert str(input_error(SviParams, -1.0000000000000002e-14, 0.0, 0.0, 0.0, 0.1)).startswith("a: ")
+
+
+@pytest.mark.parametrize("w_fn", [lambda k: 0.5 * np.abs(k) + 1e-4, lambda k: 0.3 * np.abs(k - 0.05) + 1e-5,
+                                  lambda k: np.maximum(0.8 * k, -0.2 * k) + 2e-5,
+                                  # vertex between two quotes, minimum 1e-12 or 1e-9: some grid solutions
+                                  # dip below 0 there and must not be taken as starts
+                                  lambda k: np.where(k < 0.02, 0.2 * (0.02 - k), 0.9 * (k - 0.02)) + 1e-12,
+                                  lambda k: np.where(k < 0.02, 0.2 * (0.02 - k), 0.9 * (k - 0.02)) + 1e-9])
+def test_kinked_smiles_near_zero_variance_fit_within_the_constraints(w_fn: object) -> None:
+    """V-shaped total variance that almost touches 0 (the sharp-vertex limit of SVI): the fit keeps a
+    non-negative minimum and follows the quotes closely."""
+    k = np.linspace(-0.5, 0.5, 11)
+    w = w_fn(k)  # type: ignore[operator]
+    q, rmse = fit_svi(k, w)
+    assert q.min_variance >= 0 and q.b > 0
+    assert rmse < 2e-6
