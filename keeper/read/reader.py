@@ -404,7 +404,10 @@ def _put_int(d: dict[K, int], key: K) -> OnOk:
 
 def _append_book(book: _Book, market: str, owner: str) -> OnOk:
     def put(v: tuple[Any, ...]) -> None:
-        book.books.append((market, owner, [int(x) for x in v[0]], [int(x) for x in v[1]], [int(x) for x in v[2]]))
+        ids, longs, shorts = [int(x) for x in v[0]], [int(x) for x in v[1]], [int(x) for x in v[2]]
+        if not len(ids) == len(longs) == len(shorts):  # a failure of this book, not of the whole read
+            raise ValueError(f"series ids, longs and shorts differ in length ({len(ids)}, {len(longs)}, {len(shorts)})")
+        book.books.append((market, owner, ids, longs, shorts))
 
     return put
 
