@@ -149,3 +149,9 @@ def test_an_option_book_with_arrays_of_unequal_length_is_a_failure_of_that_book_
         f"option book of {OWNER} in {MARKET}",
         "unexpected value: series ids, longs and shorts differ in length (2, 1, 2)")]
     assert [(o.owner, o.series_id, o.long_amount) for o in snap.options] == [(OTHER, 1, 10**18)]
+
+
+def test_a_token_whose_symbol_failed_is_named_once() -> None:
+    snap = read(BlockChain([state(100, 0)], broken={(DAI, "symbol()")}))
+    assert [f.what for f in snap.failures] == [f"symbol of {DAI}"]
+    assert DAI not in snap.tokens and [lp.token_id for lp in snap.lps] == [4, 7, 9]
