@@ -119,7 +119,7 @@ contract HedgeModuleAccessTest is HMTestBase {
     function test_safeOwnersCanRotateKeeper() public {
         address k2 = makeAddr("keeper2");
         vm.expectEmit(address(module));
-        emit KeeperSet(keeper, k2);
+        emit IHedgeModule.KeeperSet(keeper, k2);
         _asSafe(abi.encodeCall(HedgeModule.setKeeper, (k2)));
         vm.prank(keeper);
         vm.expectRevert(abi.encodeWithSelector(IHedgeModule.NotKeeper.selector, keeper));
@@ -134,7 +134,7 @@ contract HedgeModuleAccessTest is HMTestBase {
 
     function test_pause_byGuardian_blocksHedges_onlySafeUnpauses() public {
         vm.expectEmit(address(module));
-        emit ModulePaused(guardian);
+        emit IHedgeModule.ModulePaused(guardian);
         vm.prank(guardian);
         module.pause();
         assertTrue(module.paused());

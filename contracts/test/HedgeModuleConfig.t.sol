@@ -27,7 +27,7 @@ contract HedgeModuleConfigTest is HMTestBase {
             module.setLimits(bad[i][0], bad[i][1], bad[i][2], bad[i][3]);
         }
         vm.expectEmit(address(module));
-        emit LimitsSet(1e18, 1e33, 30 days, 1000);
+        emit IHedgeModule.LimitsSet(1e18, 1e33, 30 days, 1000);
         vm.prank(safe);
         module.setLimits(1e18, 1e33, 30 days, 1000);
     }

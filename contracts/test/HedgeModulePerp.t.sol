@@ -16,7 +16,7 @@ contract HedgeModulePerpTest is HMTestBase {
         assertEq(px, 2000e18);
         assertEq(maxBuy, 2010e18);
         vm.expectEmit(address(module));
-        emit PerpHedgeExecuted(address(perp), 2e18, maxBuy, px, notional, 2e18);
+        emit IHedgeModule.PerpHedgeExecuted(address(perp), 2e18, maxBuy, px, notional, 2e18);
         vm.prank(keeper);
         module.hedgePerp(address(perp), 2e18, maxBuy);
         (,, uint256 minSell) = module.quotePerp(address(perp), -3e18);

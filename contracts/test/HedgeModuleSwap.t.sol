@@ -22,7 +22,7 @@ contract HedgeModuleSwapTest is HMTestBase {
         uint256 uBefore = usdc.balanceOf(safe);
         uint256 paid = mockRouter.quote(address(weth), address(usdc), amountIn); // 0.3% haircut
         vm.expectEmit(address(module));
-        emit HedgeExecuted(
+        emit IHedgeModule.HedgeExecuted(
             address(mockRouter), address(weth), address(usdc), FEE, amountIn, paid, notional, ETH_USD, 1e18
         );
         vm.prank(keeper);

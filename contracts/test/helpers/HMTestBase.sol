@@ -5,32 +5,9 @@ import {HMFixture} from "./HMFixture.sol";
 import {HedgeModule} from "../../src/HedgeModule.sol";
 import {IHedgeModule} from "../../src/IHedgeModule.sol";
 
-/// @notice Unit-test base for the HedgeModule: the fixture set up per test, the module's events (for expectEmit)
-///         and shorthands for the common keeper swaps.
+/// @notice Unit-test base for the HedgeModule: the fixture set up per test and shorthands for the common keeper
+///         swaps. Tests emit the module's events through `IHedgeModule.X` (declared once, in the interface).
 abstract contract HMTestBase is HMFixture {
-    event HedgeExecuted(
-        address indexed venue,
-        address indexed tokenIn,
-        address indexed tokenOut,
-        uint24 fee,
-        uint256 amountIn,
-        uint256 amountOut,
-        uint256 notionalUsd,
-        uint256 priceInUsd,
-        uint256 priceOutUsd
-    );
-    event PerpHedgeExecuted(
-        address indexed market,
-        int256 sizeDelta,
-        uint256 acceptablePrice,
-        uint256 oraclePrice,
-        uint256 notionalUsd,
-        int256 newSize
-    );
-    event LimitsSet(uint256 perTradeUsd, uint256 perWindowUsd, uint256 windowSeconds, uint256 maxSlippageBps);
-    event KeeperSet(address indexed previous, address indexed keeper);
-    event ModulePaused(address indexed by);
-
     function setUp() public virtual {
         _setUpFixture();
     }
