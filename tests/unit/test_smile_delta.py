@@ -33,7 +33,7 @@ S0 = 2000.0
 MV = MinVarianceCoefficients(-0.25, 0.5, -0.4)
 
 
-def surface(params: tuple[SviParams, SviParams] | None = None) -> VolSurface:
+def surface(params: tuple[SviParams, SviParams] | None = None, rate: float = 0.0) -> VolSurface:
     p = params or (SviParams(0.01, 0.1, -0.5, 0.0, 0.2), SviParams(0.04, 0.15, -0.4, 0.02, 0.25))
     k = np.linspace(-0.8, 0.8, 13)
     rows = []
@@ -42,7 +42,7 @@ def surface(params: tuple[SviParams, SviParams] | None = None) -> VolSurface:
         rows.append(SmileRow(AS_OF + days * DAY, tuple(S0 * np.exp(k)), tuple(np.sqrt(svi_total_variance(q, k) / t))))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        return build_surface(SurfaceGrid("ETH", AS_OF, "strike", tuple(rows), S0))
+        return build_surface(SurfaceGrid("ETH", AS_OF, "strike", tuple(rows), S0, rate))
 
 
 def flat() -> VolSurface:

@@ -5,7 +5,6 @@ and numbers of the vol-source reasons."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -27,13 +26,10 @@ from keeper.core.smile_delta import (
 from keeper.core.surface import (
     SECONDS_PER_YEAR,
     ArbitrageViolation,
-    SmileRow,
-    SurfaceGrid,
     VolSurface,
-    build_surface,
 )
-from keeper.core.svi import SviParams, svi_total_variance
 from keeper.errors import DegenerateSeriesError, InputError
+from tests.unit.test_smile_delta import surface as base_surface
 
 AS_OF = 1_700_000_000  # 2023-11-14T22:13:20Z
 AS_OF_ISO = "2023-11-14T22:13:20Z"
@@ -46,15 +42,8 @@ T = 0.2
 
 
 def surface(rate: float = 0.0) -> VolSurface:
-    p = (SviParams(0.01, 0.1, -0.5, 0.0, 0.2), SviParams(0.04, 0.15, -0.4, 0.02, 0.25))
-    k = np.linspace(-0.8, 0.8, 13)
-    rows = []
-    for days, q in zip((30, 180), p, strict=True):
-        t = days * DAY / SECONDS_PER_YEAR
-        rows.append(SmileRow(AS_OF + days * DAY, tuple(S0 * np.exp(k)), tuple(np.sqrt(svi_total_variance(q, k) / t))))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        return build_surface(SurfaceGrid("ETH", AS_OF, "strike", tuple(rows), S0, rate))
+    """The two-expiry SVI surface of test_smile_delta, with a rate."""
+    return base_surface(rate=rate)
 
 
 def input_error(fn: object, *args: object, **kwargs: object) -> InputError:
