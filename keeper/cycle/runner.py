@@ -15,7 +15,7 @@ A failed cycle counts toward the circuit breaker; ``max_consecutive_failures`` o
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Generic, TypeVar
 
 from keeper.chain.multicall import StateReader
@@ -148,7 +148,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         self.journal.record_plan(
             cycle_id, decisions=plan.decisions,
             reasons=[f"{d.underlying}: {r.text}" for d in plan.decisions for r in d.reasons] + ([dry] if dry else []),
-            greeks={k: v for k, v in risk.summaries.items()},
+            greeks=journaled_greeks(risk, self.planner().vols(snap)),
         )
         hedges: list[ExecutedHedge] = []
         if self.live:
@@ -346,3 +346,22 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
 
 def _fees(a: TxAttempt) -> Fees:
     return Fees(a.max_fee_per_gas, a.max_priority_fee_per_gas, 0)
+
+
+def journaled_greeks(risk: BookRisk, vols: Mapping[str, float]) -> dict[str, dict[str, Any]]:
+    """The plan's greeks per underlying as journaled: the :class:`~keeper.core.portfolio.RiskSummary`
+    and ``vol``, the flat annualized vol the underlying's options were valued at (its model vol, plus
+    the fallback spread when a vol surface is stale or unavailable). ``vol`` is left out when a fresh
+    surface priced the options (no single vol) or no vol model covers the underlying; ``keeper report``
+    attributes vega P&L from it and shows the interval as not recorded without it."""
+    out: dict[str, dict[str, Any]] = {}
+    for k, v in risk.summaries.items():
+        row: dict[str, Any] = asdict(v)
+        smile = risk.smiles.get(k)
+        if smile is not None:
+            if smile.kind != "surface":
+                row["vol"] = smile.fallback_vol
+        elif k in vols:
+            row["vol"] = vols[k]
+        out[k] = row
+    return out

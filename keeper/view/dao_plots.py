@@ -6,6 +6,7 @@ with concise date labels (no overlap); the P&L distribution has its own axis wit
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import matplotlib
@@ -89,8 +90,10 @@ def _pnl(m: ReportModel) -> list[tuple[str, str]]:
     q = m.quote_symbol
     out = []
     for a in m.attribution:
-        names = ["delta", "gamma", "theta", "fees", "impact", "gas", "explained"]
-        vals = [a.delta_usd, a.gamma_usd, a.theta_usd, -a.fees_usd, -a.impact_usd, -a.gas_usd, a.explained_usd]
+        names = ["delta", "gamma", "theta", "vega" if a.vega_usd is not None else "vega (not recorded)", "fees",
+                 "impact", "gas", "explained"]
+        vals = [a.delta_usd, a.gamma_usd, a.theta_usd, math.nan if a.vega_usd is None else a.vega_usd, -a.fees_usd,
+                -a.impact_usd, -a.gas_usd, a.explained_usd]
         has_dist = len(a.interval_pnl_usd) >= _MIN_DIST
         fig, axes = plt.subplots(1, 2 if has_dist else 1, figsize=(10 if has_dist else 7, 4), layout="constrained",
                                  squeeze=False)

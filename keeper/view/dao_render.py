@@ -114,16 +114,18 @@ def sections(m: ReportModel) -> list[Section]:
                             f"fees {q}", f"impact {q}", f"gas {q}", f"explained total {q}", f"mark price {q}",
                             f"hedges at mark {q}", f"CVaR 95 % per interval {q}"),
         tuple((a.underlying, str(a.intervals), _usd(a.delta_usd), _usd(a.gamma_usd), _usd(a.theta_usd),
-               _opt(a.vega_usd), _usd(-a.fees_usd), _usd(-a.impact_usd), _usd(-a.gas_usd), _usd(a.explained_usd),
+               "not recorded" if a.vega_usd is None else _usd(a.vega_usd), _usd(-a.fees_usd), _usd(-a.impact_usd),
+               _usd(-a.gas_usd), _usd(a.explained_usd),
                _opt(a.mark_price_usd), _usd(a.hedges_mark_usd),
                _usd(cvar(a.interval_pnl_usd)) if a.interval_pnl_usd else "-") for a in m.attribution),
         "attribution")
     out.append(Section("pnl", "Realized hedging P&L, attributed", (
         "Between consecutive cycles: delta = the book's delta after that cycle's hedges x the spot move; gamma = "
-        "1/2 gamma x move squared; theta = theta x time. Costs are subtracted. Hedges at mark: each hedge's size "
-        "marked from its oracle price at fill to the latest feed price.",
-        "Vega is not attributed (the journal keeps no vol per cycle). LP fees against loss-versus-rebalancing "
-        "and the policy frontier from a backtest of the book are not in this report yet.",), (attr,)))
+        "1/2 gamma x move squared; theta = theta x time; vega = vega at the interval's start x the move of the "
+        "vol its options were valued at (not recorded where a cycle journaled no vol). Costs are subtracted. "
+        "Hedges at mark: each hedge's size marked from its oracle price at fill to the latest feed price.",
+        "LP fees against loss-versus-rebalancing and the policy frontier from a backtest of the book are not in "
+        "this report yet.",), (attr,)))
 
     if m.limits:
         lim = Table("HedgeModule limits", ("limit", "cap", "used", "used %", "unit", "measured as"),

@@ -15,8 +15,10 @@ What the model holds, per the journal's rows in ``[since, until)`` of block time
   impact = the shortfall); ``gas`` is the transaction's gas in USD; ``funding`` is not journaled per
   hedge and is shown as not recorded;
 * **P&L attribution** per underlying: between consecutive journaled cycles, a Taylor explain of the
-  book after that cycle's hedges (delta x dS, 1/2 gamma x dS^2, theta x dt); vega is not attributed
-  (the journal keeps no vol per cycle); the hedges marked at the latest feed price; costs by kind;
+  book after that cycle's hedges (delta x dS, 1/2 gamma x dS^2, theta x dt, vega x dvol with the vega
+  at the start of the interval and the vol each cycle journaled its options at; an interval whose
+  either end journaled no vol, an older journal or options priced on a vol surface, has its vega
+  not recorded, never 0); the hedges marked at the latest feed price; costs by kind;
 * **limits**: the HedgeModule's on-chain caps with what the keeper used (its window usage and loss
   usage as the module reports them, the largest trade and the worst slippage of the period);
 * **now**: the greeks and the spot x vol scenario grid read from the chain at the head.
@@ -78,6 +80,9 @@ class ExposurePoint:
     gamma_usd_per_1pct: float
     vega_usd_per_vol_point: float
     theta_usd_per_day: float
+    vol: float | None = None
+    """The flat annualized vol (1.00 = 100 %) the cycle valued the underlying's options at; ``None`` when
+    the journal has none (an older journal, or options priced on a vol surface)."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class Attribution:
     gamma_usd: float
     theta_usd: float
     vega_usd: float | None
+    """Sum of vega x dvol over the intervals with a vol at both ends; ``None`` when no interval has one."""
     hedges_mark_usd: float
     """The hedges bought or sold, marked at ``mark_price_usd`` against the oracle price at their fill."""
     mark_price_usd: float | None
@@ -128,7 +134,15 @@ class Attribution:
     explained_usd: float
     """delta + gamma + theta (+ vega when known) - costs."""
     interval_pnl_usd: tuple[float, ...] = ()
-    """The explain (delta + gamma + theta) of each interval between consecutive cycles, oldest first."""
+    """The explain (delta + gamma + theta, + vega when recorded) of each interval between consecutive cycles,
+    oldest first."""
+    interval_vega_usd: tuple[float | None, ...] = ()
+    """Each interval's vega x dvol, ``None`` where either cycle journaled no vol."""
+
+    @property
+    def vega_intervals(self) -> int:
+        """How many intervals have their vega P&L recorded."""
+        return sum(1 for v in self.interval_vega_usd if v is not None)
 
 
 @dataclass(frozen=True)
@@ -198,7 +212,8 @@ def _point(cycle_id: int, block: int, ts: int, g: Mapping[str, Any], where: str)
         gamma_units_per_usd=_f(g["gamma"], f"{where}.gamma"),
         gamma_usd_per_1pct=_f(g["gamma_quote"], f"{where}.gamma_quote"),
         vega_usd_per_vol_point=_f(g["vega"], f"{where}.vega") / 100.0,
-        theta_usd_per_day=_f(g["theta"], f"{where}.theta") / 365.0)
+        theta_usd_per_day=_f(g["theta"], f"{where}.theta") / 365.0,
+        vol=None if g.get("vol") is None else _f(g["vol"], f"{where}.vol"))
 
 
 def _exposure(journal: Journal, since: int, until: int) -> tuple[dict[str, list[ExposurePoint]], int]:
@@ -244,18 +259,24 @@ def _attribution(u: str, pts: Sequence[ExposurePoint], hedges: Sequence[HedgeRow
         hedged_in[h.cycle_id] = hedged_in.get(h.cycle_id, 0.0) + h.signed_units
     d_pnl = g_pnl = t_pnl = 0.0
     per: list[float] = []
+    vegas: list[float | None] = []
     for a, b in zip(pts, pts[1:], strict=False):
         ds, dt = b.spot_usd - a.spot_usd, b.block_timestamp - a.block_timestamp
         d = (a.delta_units + hedged_in.get(a.cycle_id, 0.0)) * ds
         g = 0.5 * a.gamma_units_per_usd * ds * ds
         t = a.theta_usd_per_day * dt / 86_400.0
+        # vega per vol point x the move in vol points (vols are fractions: 1.00 = 100 points)
+        v = None if a.vol is None or b.vol is None else a.vega_usd_per_vol_point * (b.vol - a.vol) * 100.0
         d_pnl, g_pnl, t_pnl = d_pnl + d, g_pnl + g, t_pnl + t
-        per.append(d + g + t)
+        vegas.append(v)
+        per.append(d + g + t + (v or 0.0))
+    recorded = [v for v in vegas if v is not None]
+    v_pnl = sum(recorded) if recorded else None
     marked = 0.0 if mark is None else sum(h.signed_units * (mark - h.oracle_usd) for h in mine)
     fees, impact, gas = (sum(h.fee_usd for h in mine), sum(h.impact_usd for h in mine), sum(h.gas_usd for h in mine))
     costs = fees + impact + gas
-    return Attribution(u, max(0, len(pts) - 1), d_pnl, g_pnl, t_pnl, None, marked, mark, fees, impact, gas, costs,
-                       d_pnl + g_pnl + t_pnl - costs, tuple(per))
+    return Attribution(u, max(0, len(pts) - 1), d_pnl, g_pnl, t_pnl, v_pnl, marked, mark, fees, impact, gas, costs,
+                       d_pnl + g_pnl + t_pnl + (v_pnl or 0.0) - costs, tuple(per), tuple(vegas))
 
 
 def _limits(chain: ChainState, hedges: Sequence[HedgeRow]) -> list[LimitRow]:
@@ -300,12 +321,16 @@ def build_report(journal: Journal, chain: ChainState, *, since: int | None, unti
         if f.intent_id not in intents_cycle:
             intents_cycle[f.intent_id] = journal.intent(f.intent_id).cycle_id
         hedges.append(hedge_row(f, intents_cycle[f.intent_id]))
-    notes = ["funding is not journaled per hedge: shown as not recorded",
-             "vega P&L is not attributed: the journal keeps no implied vol per cycle"]
+    notes = ["funding is not journaled per hedge: shown as not recorded"]
     attribution = []
     for u in sorted(set(exposure) | {h.underlying for h in hedges}):
         mark = chain.feeds_usd.get(u)
-        attribution.append(_attribution(u, exposure.get(u, []), hedges, mark))
+        a = _attribution(u, exposure.get(u, []), hedges, mark)
+        attribution.append(a)
+        if a.vega_intervals < a.intervals:
+            notes.append(f"{u}: vega P&L recorded for {a.vega_intervals} of {a.intervals} interval(s); the others "
+                         "are not recorded (a cycle journaled no vol: an older journal, or options priced on a "
+                         "vol surface) and are left out of the vega total")
     if chain.module is None:
         notes.append("no HedgeModule (eoa mode): no on-chain limits to report")
     return ReportModel(

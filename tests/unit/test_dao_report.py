@@ -285,3 +285,83 @@ def test_a_fills_size_is_its_notional_at_the_oracle() -> None:
     fills = j.fills_between(0, 2**62)
     units = [w["fill"]["units"] for w in written if w["fill"]]
     assert [f.size_units for f in fills] == pytest.approx(units, rel=1e-12)
+
+
+def vol_journal(vols: list[float | None], rng: random.Random) -> tuple[Journal, list[dict[str, Any]]]:
+    """Cycles of ETH greeks 10 minutes apart, each journaled with its vol (``None``: no vol, as an older journal)."""
+    j = Journal.memory(clock=lambda: 1.0)
+    written = []
+    for i, vol in enumerate(vols):
+        c = j.start_cycle("live")
+        j.set_cycle_block(c.id, 100 + i)
+        j.record_snapshot(c.id, block_number=100 + i, block_timestamp=T0 + 600 * i, complete=True, snapshot={})
+        g = summary(rng.uniform(2500, 3500), rng.uniform(-50, 50), rng.uniform(0.0, 0.05), rng.uniform(-900, 900),
+                    rng.uniform(-2e5, 0))
+        if vol is not None:
+            g["vol"] = vol
+        j.record_plan(c.id, decisions=[], reasons=[], greeks={"ETH": g})
+        written.append(g)
+    return j, written
+
+
+def attribution_cells(m: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """The P&L attribution table's first row, header -> cell, from the Markdown and from the HTML."""
+    md = next(t for t in md_tables(render_markdown(m)) if "explained total USDC" in t[0])
+    parser = Tables()
+    parser.feed(render_html(m))
+    ht = parser.tables["table-attribution"]
+    return dict(zip(md[0], md[1], strict=True)), dict(zip(ht[0], ht[1], strict=True))
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_vega_pnl_is_the_start_vega_times_the_vol_move(seed: int) -> None:
+    rng = random.Random(seed)
+    v0 = rng.uniform(0.3, 0.9)
+    v1 = v0 + rng.choice([-1, 1]) * rng.uniform(0.02, 0.2)
+    j, (g0, g1) = vol_journal([v0, v1], rng)
+    m = build_report(j, chain_state(), since=T0, until=T0 + 10**6)
+    a = m.attribution[0]
+    expected = g0["vega"] * (v1 - v0)  # journaled vega is USD per 1.00 of vol
+    assert a.vega_usd == pytest.approx(expected, rel=1e-12) and a.vega_usd != 0.0
+    assert a.interval_vega_usd == (a.vega_usd,) and a.vega_intervals == 1
+    ds = g1["spot"] - g0["spot"]
+    dg_t = g0["delta"] * ds + 0.5 * g0["gamma"] * ds * ds + g0["theta"] / 365 / 86_400 * 600
+    assert a.explained_usd == pytest.approx(dg_t + expected, rel=1e-9)
+    assert a.interval_pnl_usd == pytest.approx((dg_t + expected,), rel=1e-9)
+    md, page = attribution_cells(m)
+    assert md["vega USDC"] == page["vega USDC"] == f"{expected:,.2f}"
+    doc = json.loads(json.dumps(render_json(m), allow_nan=False))
+    assert doc["attribution"][0]["vega_usd"] == pytest.approx(expected, rel=1e-12)
+    assert not any("vega" in n for n in m.notes)
+    assert "vega (not recorded)" not in render_html(m)
+
+
+def test_an_interval_without_a_vol_shows_vega_not_recorded() -> None:
+    rng = random.Random(31)
+    old, _ = vol_journal([None, 0.5, None], rng)  # no interval has a vol at both ends
+    m = build_report(old, chain_state(), since=T0, until=T0 + 10**6)
+    a = m.attribution[0]
+    assert a.vega_usd is None and a.interval_vega_usd == (None, None) and a.intervals == 2
+    md, page = attribution_cells(m)
+    assert md["vega USDC"] == page["vega USDC"] == "not recorded"
+    assert json.loads(json.dumps(render_json(m)))["attribution"][0]["vega_usd"] is None
+    assert any("ETH: vega P&L recorded for 0 of 2 interval(s)" in n for n in m.notes)
+    assert "vega (not recorded)" in render_html(m), "the P&L figure names the missing term"
+    # One interval with vols at both ends, one without: the total is the recorded one, the other is named.
+    part, (g0, _, _) = vol_journal([0.5, 0.65, None], random.Random(32))
+    p = build_report(part, chain_state(), since=T0, until=T0 + 10**6).attribution[0]
+    assert p.interval_vega_usd[1] is None
+    assert p.vega_usd == p.interval_vega_usd[0] == pytest.approx(g0["vega"] * 0.15, rel=1e-9)
+
+
+def test_the_runner_journals_the_vol_options_were_valued_at() -> None:
+    from keeper.core.book import BookRisk
+    from keeper.core.portfolio import RiskSummary
+    from keeper.cycle.runner import journaled_greeks
+
+    s = {u: RiskSummary(u, 3000.0, 1.0, 2.0, 6000.0, 0.01, 900.0, 150.0, -10.0) for u in ("ETH", "BTC")}
+    out = journaled_greeks(BookRisk((), s, 0.0), {"ETH": 0.62})
+    assert out["ETH"] == {**{k: getattr(s["ETH"], k) for k in ("underlying", "spot", "value", "delta", "delta_quote",
+                                                                "gamma", "gamma_quote", "vega", "theta")},
+                          "vol": 0.62}
+    assert "vol" not in out["BTC"], "no vol model: nothing journaled, the report says not recorded"
