@@ -57,10 +57,12 @@ class Planner:
     tip_wei: int = 10**9
     native_asset: str = "ETH"
 
-    def plan(self, snap: Snapshot, ctx: PlanContext) -> tuple[BookRisk, Plan]:
-        """Greeks and the decision for ``snap`` (pure: no I/O)."""
+    def plan(self, snap: Snapshot, ctx: PlanContext, vols: Mapping[str, float] | None = None
+             ) -> tuple[BookRisk, Plan]:
+        """Greeks and the decision for ``snap`` (pure: no I/O). ``vols``: :meth:`vols` of ``snap`` when the
+        caller already has them (a GARCH fit is not free), else computed here."""
         spots = {a: f.price for a, f in snap.feeds.items()}
-        vols = self.vols(snap)
+        vols = dict(vols) if vols is not None else self.vols(snap)
         tokens = {sym: v.token for sym, v in self.venues.items()}
         smiles = self.option_vols(snap.block_timestamp, vols, ctx)
         risk = book_risk(snap, tokens, self.quote_token, spots, vols, smiles=smiles)

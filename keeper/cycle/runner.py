@@ -143,12 +143,14 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
             cycle_id, block_number=snap.block_number, block_timestamp=snap.block_timestamp,
             complete=snap.complete, snapshot=snap.to_record(), failures=snap.failures,
         )
-        risk, plan = self.plan(snap)
+        planner = self.planner()
+        vols = planner.vols(snap)  # once: journaled with the greeks, and priced with
+        risk, plan = planner.plan(snap, self.context(snap.block_timestamp), vols)
         dry = f"dry-run, nothing sent: {self.dry_run_reason}" if not self.live and self.dry_run_reason else ""
         self.journal.record_plan(
             cycle_id, decisions=plan.decisions,
             reasons=[f"{d.underlying}: {r.text}" for d in plan.decisions for r in d.reasons] + ([dry] if dry else []),
-            greeks=journaled_greeks(risk, self.planner().vols(snap)),
+            greeks=journaled_greeks(risk, vols),
         )
         hedges: list[ExecutedHedge] = []
         if self.live:
