@@ -5,6 +5,7 @@ Modules: :mod:`~keeper.backtest.paths` (GBM, GARCH, Merton, Heston, CSV), :mod:`
 :mod:`~keeper.backtest.engine` (vectorized over paths),
 :mod:`~keeper.backtest.policies` (the comparison set), :mod:`~keeper.backtest.metrics`,
 :mod:`~keeper.backtest.report`, :mod:`~keeper.backtest.plots`, :mod:`~keeper.backtest.parallel`,
+:mod:`~keeper.backtest.frontier` (``keeper report``'s policy frontier),
 :mod:`~keeper.cli.backtest` (``keeper backtest``).
 """
 

@@ -3,6 +3,10 @@
 Writes ``report.html`` (self-contained), ``report.md`` (for a forum post) and ``report.json`` into
 ``--out``; all three come from one model (:mod:`keeper.view.dao_report`), so their numbers agree.
 ``--since`` / ``--until`` are on the chain's clock (block timestamps).
+
+The policy frontier: after reading the chain, a small backtest of each underlying's book as read at
+the head (``--frontier-paths`` GBM paths at the plan's vol over ``--frontier-days``, hourly steps;
+:mod:`keeper.backtest.frontier`), progress on stderr; ``--no-frontier`` skips it.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from keeper.errors import InputError
 from keeper.journal import Journal
@@ -54,6 +60,44 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return parts
 
 
+def _frontier(k: Any, cfg: Any, snap: Any, risk: Any, *, paths: int, days: float) -> tuple[list[Any], str]:
+    """The backtest of each underlying's book at the head (progress on stderr), and the section's lead text.
+    An underlying the backtest cannot take (nothing held, a carry option) is named in the text, not hidden."""
+    from keeper.backtest.engine import CostModel
+    from keeper.backtest.frontier import frontier_job, policy_frontier
+    from keeper.backtest.parallel import run_backtest
+    from keeper.backtest.report import build_report as backtest_report
+
+    if not snap.complete:
+        return [], (f"Not computed: the book at block {snap.block_number} was not read in full; a backtest of part "
+                    "of it would be misleading.")
+    vols = k.planner().vols(snap)
+    policies = cfg.policy_config()
+    out, skipped = [], []
+    for sym in (s for s in cfg.symbols if s in risk.summaries):
+        try:
+            job = frontier_job(snap, risk, sym, vol=vols[sym], configured=policies.for_underlying(sym), paths=paths,
+                               days=days)
+        except InputError as exc:
+            skipped.append(f"{sym} ({exc})")
+            continue
+        print(f"frontier {sym}: {len(job.specs)} policies x {paths} paths x {job.steps} steps ...", end="",
+              file=sys.stderr, flush=True)
+        result = run_backtest(job)
+        print(f" {result.elapsed_s:.1f} s", file=sys.stderr, flush=True)
+        out.append(policy_frontier(backtest_report(result, meta={"book": job.book.description, "vol": job.sigma,
+                                                                  "spot": job.s0}), sym, days=days))
+    c = CostModel()  # the venue frontier_job prices hedges on
+    text = (f"A backtest of the book read at block {snap.block_number}, per underlying: {paths} GBM paths from the "
+            f"feed's price at the plan's vol over {days:g} days, hedged hourly by each policy of `keeper backtest` "
+            f"(no hedge, fixed intervals, fixed bands, Whalley-Wilmott bands) and the configured one, on the default "
+            f"hedge venue ({c.fee_fraction * 1e4:g} bps pool, liquidity {c.liquidity:,.0f}, gas {c.gas_quote:g} "
+            f"{cfg.quote.symbol} per swap).")
+    if skipped:
+        text += " Left out: " + "; ".join(skipped) + "."
+    return out, text
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from keeper.chain.multicall import Multicall
     from keeper.cli.commands import _journal, _keeper, _plan_record, load
@@ -62,6 +106,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from keeper.view.dao_report import ChainState, build_report
 
     formats = parse_formats(args.format)  # before any chain read: a typo fails fast
+    if args.frontier_paths < 2:
+        raise InputError("--frontier-paths", f"must be >= 2 (a std needs two paths), got {args.frontier_paths}")
+    if not 0.0 < args.frontier_days <= 365.0:
+        raise InputError("--frontier-days", f"must be in (0, 365], got {args.frontier_days}")
     cfg = load(args)
     journal = _journal(cfg)
     k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
@@ -87,7 +135,9 @@ def cmd_report(args: argparse.Namespace) -> int:
                        quote_symbol=cfg.quote.symbol, greeks=rec["greeks"], scenarios=rec["scenarios"],
                        feeds_usd={a: f.price for a, f in snap.feeds.items()}, module_address=module, module=params,
                        usage=usage, module_paused=paused, perp_abs_units=perp_abs_units)
-    model = build_report(journal, chain, since=since, until=until)
+    frontier, frontier_text = ([], "Not computed (--no-frontier).") if args.no_frontier else \
+        _frontier(k, cfg, snap, risk, paths=args.frontier_paths, days=args.frontier_days)
+    model = build_report(journal, chain, since=since, until=until, frontier=frontier, frontier_text=frontier_text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -119,4 +169,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rp.add_argument("--until", default=None, help="end (exclusive), same forms; default: the head block")
     rp.add_argument("--out", default="keeper-report", help="directory to write into (default: ./keeper-report)")
     rp.add_argument("--format", default="html,md,json", help="comma-separated subset of html,md,json (default: all)")
+    rp.add_argument("--frontier-paths", type=int, default=300,
+                    help="paths of the backtest of the book for the policy frontier (default 300)")
+    rp.add_argument("--frontier-days", type=float, default=7.0, help="its horizon in days, hourly steps (default 7)")
+    rp.add_argument("--no-frontier", action="store_true", help="skip the backtest (no policy frontier section)")
     rp.set_defaults(func=cmd_report)

@@ -142,7 +142,32 @@ def _scenarios(m: ReportModel) -> list[tuple[str, str]]:
     return out
 
 
+def _frontier(m: ReportModel) -> list[tuple[str, str]]:
+    """Per underlying: mean cost against hedging-error std (USD), the configured policy ringed; the legend
+    (one entry per policy family) right of the axes, outside the data."""
+    q = m.quote_symbol
+    out = []
+    for f in m.frontier:
+        fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+        for fam in dict.fromkeys(r.family for r in f.rows):
+            rows = [r for r in f.rows if r.family == fam]
+            ax.plot([r.hedge_error_std_usd for r in rows], [r.mean_cost_usd for r in rows],
+                    marker="o" if fam != "config" else "*", markersize=6 if fam != "config" else 14,
+                    linestyle="-" if fam in ("interval", "band", "ww") else "none", label=fam,
+                    markerfacecolor="none" if fam == "config" else None, zorder=3 if fam == "config" else 2)
+        ax.set_xlabel(f"hedging-error std per path ({q})")
+        ax.set_ylabel(f"mean hedging cost per path ({q})")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="policy", borderaxespad=0.0)
+        ax.set_title(f"{f.underlying}: cost against risk, {f.paths} paths over {f.days:g} days", fontsize=10)
+        out.append((f"{f.underlying} policy frontier: mean cost against hedging-error std, both in {q} per path "
+                    f"(hollow star: the configured policy).", svg_text(fig)))
+        plt.close(fig)
+    return out
+
+
 def figures(m: ReportModel) -> dict[str, list[tuple[str, str]]]:
     """Per section id, its figures as ``(caption, <svg>...</svg>)``."""
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "keeper-report", "font.size": 9}):
-        return {"exposure": _exposure(m), "hedges": _costs(m), "pnl": _pnl(m), "now": _scenarios(m)}
+        return {"exposure": _exposure(m), "hedges": _costs(m), "pnl": _pnl(m), "now": _scenarios(m),
+                "frontier": _frontier(m)}

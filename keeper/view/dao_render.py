@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from keeper.journal.codec import to_jsonable
-from keeper.view.dao_report import ReportModel
+from keeper.view.dao_report import FrontierRow, ReportModel
 
-__all__ = ["Section", "Table", "cvar", "render_html", "render_json", "render_markdown", "sections"]
+__all__ = ["Section", "Table", "cvar", "frontier_policy_label", "render_html", "render_json", "render_markdown",
+           "sections"]
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,7 @@ def sections(m: ReportModel) -> list[Section]:
         "1/2 gamma x move squared; theta = theta x time; vega = vega at the interval's start x the move of the "
         "vol its options were valued at (not recorded where a cycle journaled no vol). Costs are subtracted. "
         "Hedges at mark: each hedge's size marked from its oracle price at fill to the latest feed price.",
-        "LP fees against loss-versus-rebalancing and the policy frontier from a backtest of the book are not in "
-        "this report yet.",), (attr,)))
+        "LP fees against loss-versus-rebalancing are not in this report yet.",), (attr,)))
 
     if m.limits:
         lim = Table("HedgeModule limits", ("limit", "cap", "used", "used %", "unit", "measured as"),
@@ -153,8 +153,34 @@ def sections(m: ReportModel) -> list[Section]:
             tuple((f"{sp:+.0f} % ({sc['spot_usd'] * (1 + sp / 100):,.0f} {q})", *(_usd(x) for x in row))
                   for sp, row in zip(sc["spot_shocks_pct"], sc["pnl_usd"], strict=True)), f"scenarios-{u}"))
     out.append(Section("now", "Greeks and scenarios now", (), (now, *grids)))
+    out.append(_frontier_section(m))
     out.append(Section("notes", "Notes", tuple(m.notes), ()))
     return out
+
+
+def frontier_policy_label(r: FrontierRow, config_policy: str) -> str:
+    """The policy's name, ``(config)`` on the configured one, and its identical twins (``= a = b``)."""
+    label = r.policy + (" (configured)" if r.policy == config_policy else "")
+    return label + "".join(f" = {n}" for n in r.identical_to)
+
+
+def _frontier_section(m: ReportModel) -> Section:
+    q = m.quote_symbol
+    tables = tuple(Table(
+        f"{f.underlying}: policies by cost and risk ({f.paths} paths x {f.steps} steps of {f.step}, {f.days:g} days, "
+        f"GBM vol {f.vol:.4g}, spot {_usd(f.spot_usd)} {q})",
+        ("policy", f"mean cost {q}", f"hedging-error std {q}", f"CVaR 95 % loss {q}"),
+        tuple((frontier_policy_label(r, f.config_policy), _usd(r.mean_cost_usd), _usd(r.hedge_error_std_usd),
+               _usd(r.cvar95_usd)) for r in f.rows), f"frontier-{f.underlying}") for f in m.frontier)
+    text = [m.frontier_text]
+    if m.frontier:
+        text.append("Per path over the horizon: mean cost = fees, impact and gas of the hedges; hedging-error std = "
+                    "the std of the hedged P&L before costs; CVaR 95 % = the mean loss of the worst 5 % of paths, "
+                    "net of costs. \"(configured)\" marks the configured policy; \"a = b\" marks policies with "
+                    "identical results on every path (not ranked against each other).")
+        text += [f"{f.underlying}: {f.book}." for f in m.frontier]
+        text += [f"warning ({f.underlying}): {w}" for f in m.frontier for w in f.warnings]
+    return Section("frontier", "Policy frontier (backtest of this book)", tuple(text), tables)
 
 
 # ---------------------------------------------------------------------------- Markdown

@@ -21,7 +21,10 @@ What the model holds, per the journal's rows in ``[since, until)`` of block time
   not recorded, never 0); the hedges marked at the latest feed price; costs by kind;
 * **limits**: the HedgeModule's on-chain caps with what the keeper used (its window usage and loss
   usage as the module reports them, the largest trade and the worst slippage of the period);
-* **now**: the greeks and the spot x vol scenario grid read from the chain at the head.
+* **now**: the greeks and the spot x vol scenario grid read from the chain at the head;
+* **policy frontier**: per underlying, a backtest of the book read at the head
+  (:mod:`keeper.backtest.frontier`, run by the CLI): each policy's mean cost, hedging-error std and
+  95 % CVaR in USD, identical policies grouped, the configured policy as ``config``.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from typing import Any
 from keeper.errors import InputError
 from keeper.journal import Fill, Journal
 
-__all__ = ["SECONDS_PER_YEAR", "Attribution", "ChainState", "ExposurePoint", "HedgeRow", "LimitRow", "ReportModel",
-           "build_report", "hedge_row"]
+__all__ = ["SECONDS_PER_YEAR", "Attribution", "ChainState", "ExposurePoint", "FrontierRow", "HedgeRow", "LimitRow",
+           "PolicyFrontier", "ReportModel", "build_report", "hedge_row"]
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
 _SWAP_VENUES = ("uniswap",)
@@ -161,6 +164,39 @@ class LimitRow:
 
 
 @dataclass(frozen=True)
+class FrontierRow:
+    """One policy of the backtest of the book: USD per path over the backtest's horizon."""
+
+    policy: str
+    family: str
+    mean_cost_usd: float
+    hedge_error_std_usd: float
+    """Std over paths of the hedged P&L before costs."""
+    cvar95_usd: float
+    """95 % CVaR of the hedged P&L net of costs, as a loss (positive = a loss)."""
+    identical_to: tuple[str, ...] = ()
+    """The other policies with identical results on every path (not ranked against this one)."""
+
+
+@dataclass(frozen=True)
+class PolicyFrontier:
+    """The backtest of one underlying's book as read at the head block (see :mod:`keeper.backtest.frontier`)."""
+
+    underlying: str
+    book: str
+    paths: int
+    steps: int
+    days: float
+    step: str
+    vol: float
+    spot_usd: float
+    rows: tuple[FrontierRow, ...]
+    warnings: tuple[str, ...] = ()
+    config_policy: str = "config"
+    """The row of the configured policy."""
+
+
+@dataclass(frozen=True)
 class ReportModel:
     """Everything the report prints; renderers format, they compute nothing but sums of these rows."""
 
@@ -182,6 +218,9 @@ class ReportModel:
     greeks_now: dict[str, dict[str, float]]
     scenarios_now: dict[str, dict[str, Any]]
     notes: list[str] = field(default_factory=list)
+    frontier: list[PolicyFrontier] = field(default_factory=list)
+    frontier_text: str = "not computed (--no-frontier)"
+    """Why a frontier is missing (an underlying left out, or the whole section skipped)."""
 
 
 def hedge_row(fill: Fill, cycle_id: int) -> HedgeRow:
@@ -305,9 +344,12 @@ def _limits(chain: ChainState, hedges: Sequence[HedgeRow]) -> list[LimitRow]:
     return rows
 
 
-def build_report(journal: Journal, chain: ChainState, *, since: int | None, until: int) -> ReportModel:
+def build_report(journal: Journal, chain: ChainState, *, since: int | None, until: int,
+                 frontier: Sequence[PolicyFrontier] = (), frontier_text: str = "not computed (--no-frontier)"
+                 ) -> ReportModel:
     """The report over block times ``[since, until)`` from the journal, with the chain's state now.
-    ``since=None`` starts at the journal's first snapshot (or fill)."""
+    ``since=None`` starts at the journal's first snapshot (or fill). ``frontier``: the backtests of
+    the book the CLI ran; ``frontier_text`` says what was run or left out."""
     if since is None:
         export = journal.export()
         times = [s["block_timestamp"] for s in export["snapshots"]] + [f["block_timestamp"] for f in export["fills"]]
@@ -339,4 +381,5 @@ def build_report(journal: Journal, chain: ChainState, *, since: int | None, unti
         totals=_totals(hedges), attribution=attribution, module_address=chain.module_address,
         module_paused=chain.module_paused, limits=_limits(chain, hedges),
         greeks_now={k: dict(v) for k, v in chain.greeks.items()},
-        scenarios_now={k: dict(v) for k, v in chain.scenarios.items()}, notes=notes)
+        scenarios_now={k: dict(v) for k, v in chain.scenarios.items()}, notes=notes, frontier=list(frontier),
+        frontier_text=frontier_text)

@@ -5,6 +5,7 @@ journal's (count, size, price, fee); the Markdown report shows the same numbers 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -23,7 +24,7 @@ from keeper.node.dev import dev_account
 pytestmark = pytest.mark.anvil
 CONFIG = str(repo_root() / "examples" / "devnet.toml")
 CHROMIUM = "/usr/bin/chromium"
-SECTIONS = ("summary", "exposure", "hedges", "pnl", "limits", "now", "notes")
+SECTIONS = ("summary", "exposure", "hedges", "pnl", "limits", "now", "frontier", "notes")
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -67,8 +68,9 @@ def test_report_renders_in_chromium_and_shows_the_journals_hedges(chain: Web3, w
         if i < 2:
             actor.step(substeps=4)
     out = tmp_path / "report"
-    rep = cli("report", "-c", CONFIG, "--out", str(out), env=env)
+    rep = cli("report", "-c", CONFIG, "--out", str(out), "--frontier-paths", "100", "--frontier-days", "2", env=env)
     assert rep.returncode == 0, rep.stderr[-3000:]
+    assert "frontier " in rep.stderr, "the backtest's progress goes to stderr"
     assert "wrote" in rep.stdout and (out / "report.html").exists() and (out / "report.md").exists()
 
     j = Journal.open(journal, readonly=True)
@@ -76,6 +78,10 @@ def test_report_renders_in_chromium_and_shows_the_journals_hedges(chain: Web3, w
     assert fills, "the first cycle on the world hedges"
     doc = json.loads((out / "report.json").read_text())
     assert len(doc["hedges"]) == len(fills) and doc["cycles"] == 3
+    assert doc["frontier"], doc["frontier_text"]
+    for f in doc["frontier"]:  # every underlying of the book, the configured policy among its policies
+        assert f["paths"] == 100 and f["config_policy"] in [r["policy"] for r in f["rows"]]
+        assert all(r["hedge_error_std_usd"] >= 0.0 and math.isfinite(r["cvar95_usd"]) for r in f["rows"])
 
     errors: list[str] = []
     with sync_playwright() as p:
@@ -97,6 +103,7 @@ def test_report_renders_in_chromium_and_shows_the_journals_hedges(chain: Web3, w
                 page.locator(f"section#{sid}").screenshot(path=str(shot))
                 assert shot.stat().st_size > 1000, sid
             assert page.locator("figure svg").count() >= 3, "exposure, costs, P&L and scenario figures"
+            assert page.locator("section#frontier figure svg").count() == len(doc["frontier"])
             headers = page.eval_on_selector_all("#table-hedges thead th", "els => els.map(e => e.textContent)")
             rows = page.eval_on_selector_all(
                 "#table-hedges tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(td => td.textContent))")

@@ -278,6 +278,16 @@ def test_report_flags_name_the_field() -> None:
     assert main(["report", "-c", "/nonexistent/keeper.toml", "--format", "pdf"]) == 2
 
 
+@pytest.mark.parametrize(("flag", "value"), [("--frontier-paths", "1"), ("--frontier-days", "0"),
+                                             ("--frontier-days", "400")])
+def test_bad_frontier_flags_fail_before_reading_anything(flag: str, value: str, capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    from keeper.cli.main import main
+
+    assert main(["report", "-c", "/nonexistent/keeper.toml", flag, value]) == 2
+    assert flag in capsys.readouterr().err
+
+
 def test_a_fills_size_is_its_notional_at_the_oracle() -> None:
     """The executor journals notional = units x oracle price: a fill worse than the oracle still shows its units."""
     rng = random.Random(13)
@@ -365,3 +375,62 @@ def test_the_runner_journals_the_vol_options_were_valued_at() -> None:
                                                                 "gamma", "gamma_quote", "vega", "theta")},
                           "vol": 0.62}
     assert "vol" not in out["BTC"], "no vol model: nothing journaled, the report says not recorded"
+
+
+def small_frontier() -> tuple[Any, Any]:
+    """A small synthetic backtest (3 days at daily steps: interval:1h and interval:2h hedge at every step, so they
+    are identical) and its report, turned into the DAO report's frontier."""
+    from keeper.backtest.book import standard_book
+    from keeper.backtest.engine import CostModel
+    from keeper.backtest.frontier import policy_frontier
+    from keeper.backtest.parallel import BacktestJob, run_backtest
+    from keeper.backtest.paths import GBMModel, parse_step, time_grid
+    from keeper.backtest.policies import band_policy, parse_policies
+    from keeper.backtest.report import build_report as backtest_report
+
+    book = standard_book(3000.0, 0.6, days=3.0)
+    specs = parse_policies(["none", "interval:1h", "interval:2h", "band:200bps", "ww:3", "config"],
+                           book.gross_value(3000.0), band_policy(100.0).policy)
+    job = BacktestJob(book, specs, CostModel(), time_grid(3.0, parse_step("1d")), 3000.0, 0.6, model=GBMModel(0.6),
+                      n_paths=60, seed=4)
+    rep = backtest_report(run_backtest(job, workers=1), meta={"book": book.description, "vol": 0.6, "spot": 3000.0})
+    return rep, policy_frontier(rep, "ETH", days=3.0)
+
+
+def test_the_frontier_section_shows_the_backtests_numbers() -> None:
+    rep, frontier = small_frontier()
+    j, _ = build_journal(random.Random(13), 4)
+    m = build_report(j, chain_state(), since=T0, until=T0 + 10**6, frontier=[frontier], frontier_text="ran")
+    assert [r.policy for r in frontier.rows] == [r.name for r in rep.rows]
+    for fr, br in zip(frontier.rows, rep.rows, strict=True):
+        assert (fr.mean_cost_usd, fr.hedge_error_std_usd, fr.cvar95_usd) == (br.mean_cost, br.std_hedging_error,
+                                                                              br.cvar95)
+    md, page = render_markdown(m), render_html(m)
+    parser = Tables()
+    parser.feed(page)
+    table = parser.tables["table-frontier-ETH"]
+    assert table[0] == ["policy", "mean cost USDC", "hedging-error std USDC", "CVaR 95 % loss USDC"]
+    assert [r for t in md_tables(md) for r in t if r == table[0]], "the Markdown has the same table"
+    assert md_tables(md)[[t[0] for t in md_tables(md)].index(table[0])] == table
+    shown = {r[0]: r[1:] for r in table[1:]}
+    assert shown["interval:1h = interval:2h"] and shown["interval:2h = interval:1h"], "identical policies marked"
+    assert any(k.startswith("config (configured)") for k in shown)
+    for br in rep.rows:
+        row = next(v for k, v in shown.items() if k.split(" ")[0] == br.name)
+        assert [num(x) for x in row] == [round(br.mean_cost, 2), round(br.std_hedging_error, 2), round(br.cvar95, 2)]
+    assert '<section id="frontier">' in page and parser.svgs == 5, "the cost-vs-risk plot joins the four figures"
+    assert "hedging-error std per path (USDC)" in page and "mean hedging cost per path (USDC)" in page
+    assert "interval:1h = interval:2h" in md and "not ranked" in md
+    doc = json.loads(json.dumps(render_json(m), allow_nan=False))
+    assert doc["frontier"][0]["config_policy"] == "config"
+    assert [r["cvar95_usd"] for r in doc["frontier"][0]["rows"]] == [r.cvar95 for r in rep.rows]
+    assert "policy frontier" not in " ".join(s for s in md.splitlines() if "not in this report yet" in s)
+
+
+def test_without_a_frontier_the_section_says_why() -> None:
+    j, _ = build_journal(random.Random(15), 3)
+    m = build_report(j, chain_state(), since=T0, until=T0 + 10**6)
+    md = render_markdown(m)
+    assert "## Policy frontier (backtest of this book)" in md and "--no-frontier" in md
+    assert not any(t[0][0] == "policy" for t in md_tables(md)), "no frontier table"
+    assert m.frontier == []
