@@ -32,6 +32,7 @@ from keeper.view.report import (
     render_positions,
     render_scenarios,
     render_snapshot,
+    utc_time,
 )
 
 if TYPE_CHECKING:
@@ -328,7 +329,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                                                                         if state.paused else "not paused or halted")
     print(f"keeper state: {flags}; consecutive failures {state.consecutive_failures}")
     print(f"loop: {beat.sentence(time.time()) if beat is not None else 'no keeper run has used this journal'}")
-    print(f"exposure at block {snap.block_number} ({_utc(now)}):")
+    print(f"exposure at block {snap.block_number} ({utc_time(now)}):")
     for s, g in rec["exposure"].items():
         print(f"  {s}: delta {g['delta_units']:,.3f} {s} ({g['delta_usd']:,.0f} {q}), "
               f"gamma {g['gamma_usd_per_1pct']:,.0f} {q} per 1 %, "
@@ -347,10 +348,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     for c in cycles:
         print(f"  #{c.id} {c.status.value:<9} {c.mode.value:<8} block {c.block_number} {c.error or ''}".rstrip())
     return 0
-
-
-def _utc(ts: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
 def cmd_journal(args: argparse.Namespace) -> int:

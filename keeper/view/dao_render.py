@@ -14,11 +14,11 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from keeper.journal.codec import to_jsonable
 from keeper.view.dao_report import FrontierRow, ReportModel
+from keeper.view.report import utc_time
 
 __all__ = ["Section", "Table", "cvar", "frontier_policy_label", "render_html", "render_json", "render_markdown",
            "sections"]
@@ -38,10 +38,6 @@ class Section:
     title: str
     text: tuple[str, ...]
     tables: tuple[Table, ...]
-
-
-def _utc(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _usd(x: float) -> str:
@@ -71,8 +67,9 @@ def sections(m: ReportModel) -> list[Section]:
     q = m.quote_symbol
     out: list[Section] = []
     out.append(Section("summary", "Summary", (
-        f"Chain {m.chain_id}, period {_utc(m.since)} to {_utc(m.until)} (block time), head block {m.head_block} "
-        f"({_utc(m.head_timestamp)}).",
+        f"Chain {m.chain_id}, period {utc_time(m.since)} to {utc_time(m.until)} (block time), "
+        f"head block {m.head_block} "
+        f"({utc_time(m.head_timestamp)}).",
         f"{m.cycles} journaled cycle(s) with greeks, {len(m.hedges)} hedge(s). Money in "
         f"{q if q == 'USD' else q + ' (USD)'}, sizes in units of each asset.",
     ), ()))
@@ -83,7 +80,7 @@ def sections(m: ReportModel) -> list[Section]:
             f"{u}: greeks per cycle (at the cycle's block time)",
             ("cycle", "block", "time (UTC)", f"spot {q}", f"delta ({u})", f"delta ({q})", f"gamma ({q} per 1 %)",
              f"vega ({q} per vol point)", f"theta ({q} per day)"),
-            tuple((str(p.cycle_id), str(p.block), _utc(p.block_timestamp), _usd(p.spot_usd), _units(p.delta_units),
+            tuple((str(p.cycle_id), str(p.block), utc_time(p.block_timestamp), _usd(p.spot_usd), _units(p.delta_units),
                    _usd(p.delta_usd), _usd(p.gamma_usd_per_1pct), _usd(p.vega_usd_per_vol_point),
                    _usd(p.theta_usd_per_day)) for p in pts), f"exposure-{u}"))
     out.append(Section("exposure", "Exposure over time", (
@@ -94,7 +91,7 @@ def sections(m: ReportModel) -> list[Section]:
         "Hedges", ("time (UTC)", "block", "asset", "side", "size (units)", "venue", f"price {q}", f"oracle {q}",
                    f"notional {q}", "slippage bps", f"fee {q}", f"impact {q}", f"gas {q}", f"funding {q}",
                    f"total cost {q}", "tx"),
-        tuple((_utc(h.block_timestamp), str(h.block), h.underlying, h.side, _units(h.size_units), h.venue,
+        tuple((utc_time(h.block_timestamp), str(h.block), h.underlying, h.side, _units(h.size_units), h.venue,
                _usd(h.price_usd), _usd(h.oracle_usd), _usd(h.notional_usd), f"{h.slippage_bps:+.2f}",
                _usd(h.fee_usd), _usd(h.impact_usd), _usd(h.gas_usd), _opt(h.funding_usd), _usd(h.total_cost_usd),
                h.tx_hash) for h in m.hedges), "hedges")
@@ -190,7 +187,7 @@ def _md_cell(s: str) -> str:
 
 def render_markdown(m: ReportModel) -> str:
     """The report as GitHub-flavoured Markdown (pipe tables), for a DAO forum post. No figures."""
-    lines = [f"# Hedging report: {_utc(m.since)} to {_utc(m.until)}", ""]
+    lines = [f"# Hedging report: {utc_time(m.since)} to {utc_time(m.until)}", ""]
     for s in sections(m):
         lines += [f"## {s.title}", ""]
         for t in s.text:
@@ -248,9 +245,9 @@ def render_html(m: ReportModel) -> str:
     figs = figures(m)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>Hedging report {html.escape(_utc(m.since))} to {html.escape(_utc(m.until))}</title>",
+             f"<title>Hedging report {html.escape(utc_time(m.since))} to {html.escape(utc_time(m.until))}</title>",
              f"<style>{_CSS}</style></head><body>",
-             f"<h1>Hedging report: {html.escape(_utc(m.since))} to {html.escape(_utc(m.until))}</h1>"]
+             f"<h1>Hedging report: {html.escape(utc_time(m.since))} to {html.escape(utc_time(m.until))}</h1>"]
     for s in sections(m):
         parts.append(f'<section id="{s.id}"><h2>{html.escape(s.title)}</h2>')
         parts += [f'<p class="note">{html.escape(t)}</p>' for t in s.text]

@@ -27,7 +27,8 @@ from keeper.core.snapshot import LpPosition, Snapshot
 from keeper.core.tick_math import MAX_TICK, MIN_TICK
 
 __all__ = ["plan_record", "pool_records", "position_records", "range_in_quote", "render_plan", "render_pools",
-           "render_positions", "render_scenarios", "render_snapshot", "scenario_records", "tick_to_price"]
+           "render_positions", "render_scenarios", "render_snapshot", "scenario_records", "tick_to_price",
+           "utc_time"]
 
 _FULL_RANGE_TICKS = 887_000
 """Beyond this |tick| a bound is shown as 0 or unbounded (a full-range position: 1.0001^887000 ~ 1e38)."""
@@ -69,7 +70,8 @@ def _short(addr: str) -> str:
     return addr if len(addr) < 14 else f"{addr[:6]}..{addr[-4:]}"
 
 
-def _ts(t: int) -> str:
+def utc_time(t: int) -> str:
+    """A unix time as a person reads it: ``2026-12-05 14:53:01 UTC``."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -90,7 +92,8 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
     """The book as read, for people. LP ranges are the risky token's price in the other token."""
     tok = snap.tokens
     sym = {a: t.symbol for a, t in tok.items()}
-    lines = [f"Book at block {snap.block_number} ({_ts(snap.block_timestamp)}), read in {snap.round_trips} round trips"]
+    lines = [f"Book at block {snap.block_number} ({utc_time(snap.block_timestamp)}), "
+             f"read in {snap.round_trips} round trips"]
     lines.append("  balances:")
     for (owner, token), raw in sorted(snap.balances.items()):
         meta = tok.get(token)
@@ -119,7 +122,7 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
         side = "long " if net > 0 else "short"
         lines.append(
             f"    {side} {abs(net):>10,.4f} {o.underlying} {kind} strike {o.strike / 1e8:>12,.2f} USD "
-            f"expiry {_ts(o.expiry)}  [{o.source[:20]}.. #{o.series_id}]"
+            f"expiry {utc_time(o.expiry)}  [{o.source[:20]}.. #{o.series_id}]"
         )
     lines.append(f"  perps ({sum(1 for p in snap.perps if p.size)} open):")
     for p in snap.perps:
@@ -336,7 +339,7 @@ def render_plan(rec: dict[str, Any]) -> str:  # noqa: C901
     """The plan for people: a greeks table per underlying, a decisions table, then each decision's reasons."""
     from rich.table import Table
 
-    head = f"Greeks at block {rec['block']} ({_ts(rec['block_timestamp'])})"
+    head = f"Greeks at block {rec['block']} ({utc_time(rec['block_timestamp'])})"
     if not rec["complete"]:
         head += "  [SNAPSHOT INCOMPLETE: no trade]"
     greeks = Table(title=head, title_justify="left")
@@ -496,7 +499,7 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
                 else f"{o['collateral_usd']:,.2f} USD" if o["collateral_usd"] else "-")
         kind, _, where = o["source"].partition(":")
         opts.add_row(f"{kind} {_short(where)} #{o['series_id']}", _short(o["owner"]), o["underlying"],
-                     "call" if o["is_call"] else "put", f"{o['strike_usd']:,.2f}", _ts(o["expiry"]),
+                     "call" if o["is_call"] else "put", f"{o['strike_usd']:,.2f}", utc_time(o["expiry"]),
                      f"{o['quantity']:+,.4f}", "-" if o["vol"] is None else f"{o['vol'] * 100:.1f} %",
                      coll, _num(o["delta"]), _cash_gamma(o["gamma"], o["underlying"], greeks),
                      _num(o["vega_usd_per_vol"], ",.0f"), _num(o["theta_usd_per_day"], ",.0f"))
