@@ -23,7 +23,7 @@ from keeper.core.hedge_types import Plan
 from keeper.core.snapshot import Snapshot
 from keeper.cycle.runner import CycleReport
 from keeper.errors import HaltError, InputError, KeeperError
-from keeper.journal import Journal
+from keeper.journal import CostTotals, Journal
 from keeper.journal.codec import to_jsonable
 from keeper.view.report import (
     plan_record,
@@ -311,8 +311,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
     now = snap.block_timestamp
-    costs = j.cost_totals(now - 86_400, now + 1)
     fills = j.fills_between(now - 86_400, now + 1)
+    costs = CostTotals.of(fills, now - 86_400, now + 1)  # the same fills, read once
     risk, plan = k.plan(snap)
     full = _plan_record(k, snap, risk, plan)
     loop = None if beat is None else {**to_jsonable(beat), "running": beat.running(time.time())}

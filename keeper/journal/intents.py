@@ -384,16 +384,7 @@ class IntentsMixin(JournalBase):
 
     def cost_totals(self, start: int, end: int) -> CostTotals:
         """Fees, gas and notional of fills with ``start <= block_timestamp < end``."""
-        fills = self.fills_between(start, end)
-        return CostTotals(
-            start=start,
-            end=end,
-            fills=len(fills),
-            fees_quote=sum(f.data.fee_quote for f in fills),
-            gas_cost_native=sum(f.data.gas_cost_native for f in fills),
-            gas_cost_quote=sum(f.data.gas_cost_quote for f in fills),
-            notional_quote=sum(f.data.notional_quote for f in fills),
-        )
+        return CostTotals.of(self.fills_between(start, end), start, end)
 
     # --------------------------------------------------------------- helpers
 

@@ -9,6 +9,7 @@ timestamps are the chain's own seconds.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,6 +264,17 @@ class CostTotals:
     """Wei."""
     gas_cost_quote: float
     notional_quote: float
+
+    @classmethod
+    def of(cls, fills: Sequence[Fill], start: int, end: int) -> CostTotals:
+        """The totals of ``fills`` (already those of ``[start, end)``)."""
+        return cls(
+            start=start, end=end, fills=len(fills),
+            fees_quote=sum(f.data.fee_quote for f in fills),
+            gas_cost_native=sum(f.data.gas_cost_native for f in fills),
+            gas_cost_quote=sum(f.data.gas_cost_quote for f in fills),
+            notional_quote=sum(f.data.notional_quote for f in fills),
+        )
 
 
 @dataclass(frozen=True)
