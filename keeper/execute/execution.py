@@ -13,9 +13,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
-from keeper.chain.multicall import Failed, StateReader, block_timestamp_call
+from keeper.chain.multicall import Failed, StateReader, block_timestamp_call, selector
 from keeper.core.costs import CostEstimate
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
@@ -81,10 +80,6 @@ class VerifiedFill:
             fee_quote=self.fee_quote, gas_used=self.gas_used, effective_gas_price=self.effective_gas_price,
             gas_cost_native=self.gas_used * self.effective_gas_price, gas_cost_quote=self.gas_cost_quote,
         )
-
-
-def _selector(sig: str) -> bytes:
-    return keccak(text=sig)[:4]
 
 
 def _order(underlying: str, side: str, units: float, venue: str, venue_id: str, fee: float,
@@ -220,8 +215,8 @@ class Executor:
         """
         price = self._feed_usd_wad(snap, underlying) / 1e18
         sel = data[:4]
-        if sel in (_selector(hedge_module.HEDGE_PERP), _selector(perps.MODIFY_POSITION)):
-            if sel == _selector(perps.MODIFY_POSITION):
+        if sel in (selector(hedge_module.HEDGE_PERP), selector(perps.MODIFY_POSITION)):
+            if sel == selector(perps.MODIFY_POSITION):
                 market = next(a for a, m in snap.perp_markets.items() if m.underlying == underlying)
                 delta, acceptable = perps.decode_modify_position(data)
             else:
@@ -230,10 +225,10 @@ class Executor:
             order = _order(underlying, side, abs(delta) / 1e18, "perp", to_checksum_address(market), 0.0, price)
             return PreparedTrade(order=order, request=TxRequest(to="", data=data), venue="perp", side=side,
                                  size_raw=abs(delta), size_delta=delta, acceptable_price=acceptable)
-        if sel == _selector(hedge_module.HEDGE_SWAP):
+        if sel == selector(hedge_module.HEDGE_SWAP):
             a = hedge_module.decode_hedge_swap(data)
             t_in, t_out, fee, amount_in, min_out = a.token_in, a.token_out, a.fee, a.amount_in, a.min_out
-        elif sel == _selector(uniswap_v3.EXACT_INPUT_SINGLE):
+        elif sel == selector(uniswap_v3.EXACT_INPUT_SINGLE):
             t_in, t_out, fee, _, _, amount_in, min_out = uniswap_v3.decode_exact_input_single(data)
         else:
             raise InputError("data", f"calldata selector 0x{sel.hex()} is not a hedge this keeper sends")

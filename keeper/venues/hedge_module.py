@@ -14,7 +14,7 @@ from eth_abi.abi import decode, encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from keeper.chain.multicall import Call
+from keeper.chain.multicall import Call, selector
 from keeper.errors import InputError
 from keeper.venues.safe import SafeTx
 
@@ -67,13 +67,9 @@ module, safe, keeper, guardian, router, per-trade and per-window caps (usd wad),
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
-def _selector(sig: str) -> bytes:
-    return keccak(text=sig)[:4]
-
-
 def calldata(signature: str, types: list[str], args: list[Any]) -> bytes:
     """ABI calldata for ``signature`` (e.g. ``"setLimits(uint256,uint256,uint256,uint256)"``)."""
-    return _selector(signature) + encode(types, args)
+    return selector(signature) + encode(types, args)
 
 
 # ------------------------------------------------------------------ the keeper's calls
@@ -132,11 +128,11 @@ def decode_hedge_perp(data: bytes) -> PerpArgs:
 
 def pause() -> bytes:
     """The guardian's (or an owner's) ``pause()``."""
-    return _selector("pause()")
+    return selector("pause()")
 
 
 def _expect(data: bytes, signature: str) -> None:
-    if data[:4] != _selector(signature):
+    if data[:4] != selector(signature):
         raise InputError("data", f"calldata selector 0x{data[:4].hex()} is not {signature}")
 
 

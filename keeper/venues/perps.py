@@ -6,9 +6,8 @@ from typing import Any
 
 from eth_abi.abi import decode, encode
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
-from keeper.chain.multicall import Call
+from keeper.chain.multicall import Call, selector
 from keeper.core.snapshot import PerpMarketState, PerpPosition
 from keeper.errors import InputError
 
@@ -90,12 +89,12 @@ MODIFY_POSITION = "modifyPosition(int256,uint256)"
 
 
 def modify_position(size_delta: int, acceptable_price: int) -> bytes:
-    return keccak(text=MODIFY_POSITION)[:4] + encode(["int256", "uint256"], [size_delta, acceptable_price])
+    return selector(MODIFY_POSITION) + encode(["int256", "uint256"], [size_delta, acceptable_price])
 
 
 def decode_modify_position(data: bytes) -> tuple[int, int]:
     """(size_delta, acceptable_price) of ``modifyPosition`` calldata; another selector raises InputError."""
-    if data[:4] != keccak(text=MODIFY_POSITION)[:4]:
+    if data[:4] != selector(MODIFY_POSITION):
         raise InputError("data", f"calldata selector 0x{data[:4].hex()} is not {MODIFY_POSITION}")
     delta, acceptable = decode(["int256", "uint256"], data[4:])
     return int(delta), int(acceptable)

@@ -13,7 +13,7 @@ from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 
 from keeper.chain.abi_fast import checksum
-from keeper.chain.multicall import Call
+from keeper.chain.multicall import Call, selector
 from keeper.core.snapshot import LpPosition, PoolState, TickFees, TwapReading
 from keeper.errors import InputError
 
@@ -204,14 +204,14 @@ _EXACT_INPUT_SINGLE_TYPES = ["(address,address,uint24,address,uint256,uint256,ui
 def exact_input_single(token_in: str, token_out: str, fee: int, recipient: str, deadline: int, amount_in: int,
                        min_out: int) -> bytes:
     """SwapRouter calldata: swap exactly ``amount_in`` for at least ``min_out``, no price limit."""
-    return keccak(text=EXACT_INPUT_SINGLE)[:4] + encode(
+    return selector(EXACT_INPUT_SINGLE) + encode(
         _EXACT_INPUT_SINGLE_TYPES, [(token_in, token_out, fee, recipient, deadline, amount_in, min_out, 0)])
 
 
 def decode_exact_input_single(data: bytes) -> tuple[str, str, int, str, int, int, int]:
     """(token_in, token_out, fee, recipient, deadline, amount_in, min_out) of ``exactInputSingle`` calldata;
     another selector raises :class:`~keeper.errors.InputError`."""
-    if data[:4] != keccak(text=EXACT_INPUT_SINGLE)[:4]:
+    if data[:4] != selector(EXACT_INPUT_SINGLE):
         raise InputError("data", f"calldata selector 0x{data[:4].hex()} is not {EXACT_INPUT_SINGLE}")
     (t_in, t_out, fee, recipient, deadline, amount_in, min_out, _), = decode(_EXACT_INPUT_SINGLE_TYPES, data[4:])
     return (checksum(str(t_in)), checksum(str(t_out)), int(fee), checksum(str(recipient)), int(deadline),
