@@ -32,6 +32,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+import numpy.typing as npt
+
 from keeper.core._checks import check_finite, check_non_negative, check_positive
 from keeper.core.costs import VenueEstimate
 from keeper.core.reasons import Reason, fmt_seconds, fmt_units
@@ -39,6 +42,7 @@ from keeper.core.venue_inputs import SwapVenue
 from keeper.errors import InputError
 
 __all__ = [
+    "GateArrays",
     "GateConfig",
     "GateResult",
     "OracleView",
@@ -50,7 +54,9 @@ __all__ = [
     "check_pool_deviation",
     "check_snapshot",
     "deviation_bps",
+    "deviation_bps_array",
     "evaluate_gates",
+    "evaluate_gates_array",
     "gate_swap_estimate",
     "pool_within_deviation",
 ]
@@ -395,3 +401,69 @@ def evaluate_gates(
 def all_passed(results: Sequence[GateResult]) -> bool:
     """True iff every gate passed (an overridden gate counts as passed)."""
     return all(r.passed for r in results)
+
+
+# --------------------------------------------------------------------------- array twins (the backtest)
+# Twins of evaluate_gates for many books at once; tests/unit/test_backtest_rules.py checks they fail and
+# pass exactly where the scalar gates do, with the same overrides.
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class GateArrays:
+    """Which gates fail, element-wise (the snapshot gate is not simulated: a simulation reads everything).
+
+    ``feed_staleness``, ``oracle_consistency`` and ``gas`` are True where that gate *fails*
+    (``gas``: above the cap and not urgent); ``gas_overridden`` where the gas cap is exceeded but
+    the hedge is urgent, so the gate passes with ``overridden=True``; ``twap_missing`` where the
+    oracle gate failed for a missing TWAP (``gate_twap_missing``) rather than a deviation.
+    """
+
+    feed_staleness: BoolArray
+    oracle_consistency: BoolArray
+    gas: BoolArray
+    gas_overridden: BoolArray
+    twap_missing: BoolArray
+
+    @property
+    def passed(self) -> BoolArray:
+        """True where every gate passed (an overridden gas gate counts as passed)."""
+        out: BoolArray = ~(self.feed_staleness | self.oracle_consistency | self.gas)
+        return out
+
+
+def deviation_bps_array(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Vectorized :func:`deviation_bps`: ``|a - b| / min(a, b) * 1e4`` (NaN propagates)."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    out: npt.NDArray[np.float64] = np.abs(x - y) / np.minimum(x, y) * 1e4
+    return out
+
+
+def evaluate_gates_array(config: GateConfig, feed_price: npt.ArrayLike, feed_updated_at: npt.ArrayLike,
+                         pool_spot: npt.ArrayLike, twap: npt.ArrayLike, block_timestamp: npt.ArrayLike,
+                         gas_price_gwei: npt.ArrayLike, deviation_units: npt.ArrayLike) -> GateArrays:
+    """Vectorized :func:`evaluate_gates` (a complete snapshot); arguments broadcast.
+
+    ``twap`` is NaN where the TWAP is missing (``OracleView.twap is None``). Prices are quote per
+    underlying unit, times unix seconds, gas in gwei, ``deviation_units`` is ``delta - target``.
+    """
+    age = np.asarray(block_timestamp, dtype=np.float64) - np.asarray(feed_updated_at, dtype=np.float64)
+    stale = (age < 0.0) | (age > config.max_feed_age_s)
+    feed, pool = np.asarray(feed_price, dtype=np.float64), np.asarray(pool_spot, dtype=np.float64)
+    tw = np.asarray(twap, dtype=np.float64)
+    missing = np.isnan(tw)
+    tw_safe = np.where(missing, feed, tw)  # a missing TWAP drops out of the pairs (no NaN arithmetic)
+    worst = np.maximum(deviation_bps_array(feed, pool),
+                       np.maximum(deviation_bps_array(feed, tw_safe), deviation_bps_array(pool, tw_safe)))
+    twap_fail = missing & config.require_twap
+    oracle = twap_fail | (worst > config.max_oracle_deviation_bps)
+    gas = np.asarray(gas_price_gwei, dtype=np.float64)
+    over = gas > config.max_gas_gwei
+    urgent = np.abs(np.asarray(deviation_units, dtype=np.float64)) > config.urgent_deviation_units
+    shape = np.broadcast_shapes(stale.shape, oracle.shape, over.shape, urgent.shape)
+
+    def full(x: BoolArray) -> BoolArray:
+        return np.broadcast_to(x, shape).copy()
+
+    return GateArrays(full(stale), full(oracle), full(over & ~urgent), full(over & urgent), full(twap_fail))

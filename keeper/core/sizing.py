@@ -72,6 +72,7 @@ __all__ = [
     "clip_size",
     "clip_size_array",
     "compute_band",
+    "hedge_needed_array",
     "hedge_to_band_array",
     "hedge_trades_array",
     "min_trade_ok_array",
@@ -431,16 +432,19 @@ def clip_size_array(needed_units: npt.ArrayLike, price: npt.ArrayLike, max_trade
     return out
 
 
-def hedge_trades_array(trigger: TriggerConfig, sizing: SizingConfig, target_units: float, delta_units: npt.ArrayLike,
+def hedge_needed_array(trigger: TriggerConfig, sizing: SizingConfig, target_units: float, delta_units: npt.ArrayLike,
                        spot: npt.ArrayLike, gamma_units_per_quote: npt.ArrayLike, book_value_quote: npt.ArrayLike,
-                       k_fraction: npt.ArrayLike, elapsed_s: npt.ArrayLike, window_left: npt.ArrayLike) -> FloatArray:
-    """Signed clips (+ buy, - sell; units) of many books: ``decide_underlying`` with passing gates.
+                       k_fraction: npt.ArrayLike, elapsed_s: npt.ArrayLike, *,
+                       price: npt.ArrayLike | None = None) -> FloatArray:
+    """Unsigned amounts (units) ``decide_underlying`` sets out to hedge before its gates and clip: 0 inside
+    the band (unless the time trigger is due) and where the amount misses the minimum trade.
 
-    ``spot`` is both the greeks' spot and the oracle price; band (``k_fraction`` for ``ww``),
-    band trigger to the edge or target, time trigger (``elapsed_s >= max_interval_s``; ``inf``
-    = never hedged), minimum trade, max-per-trade and window clip (``window_left``, quote).
+    ``spot`` is the greeks' spot (the band's ``S``); ``price`` the oracle price money is measured at
+    (``None``: ``spot``), as :func:`keeper.core.policy.decide_underlying` uses ``Exposure.spot`` and
+    ``OracleView.feed_price``.
     """
     s = np.asarray(spot, dtype=np.float64)
+    p = s if price is None else np.asarray(price, dtype=np.float64)
     dev = np.asarray(delta_units, dtype=np.float64) - target_units
     adev = np.abs(dev)
     h = band_half_width_array(trigger, s, gamma_units_per_quote, book_value_quote, k_fraction)
@@ -448,8 +452,27 @@ def hedge_trades_array(trigger: TriggerConfig, sizing: SizingConfig, target_unit
     needed = np.where(outside, adev - h if sizing.hedge_to == "edge" else adev, 0.0)
     if not math.isinf(trigger.max_interval_s):
         due = ~outside & (np.asarray(elapsed_s, dtype=np.float64) >= trigger.max_interval_s)
-        needed = np.where(due & min_trade_ok_array(adev, s, sizing), adev, needed)
-    size = clip_size_array(needed, s, sizing.max_trade_usd, window_left)
-    size = np.where(min_trade_ok_array(size, s, sizing), size, 0.0)
+        needed = np.where(due & min_trade_ok_array(adev, p, sizing), adev, needed)
+    out: FloatArray = np.where(min_trade_ok_array(needed, p, sizing), needed, 0.0)
+    return out
+
+
+def hedge_trades_array(trigger: TriggerConfig, sizing: SizingConfig, target_units: float, delta_units: npt.ArrayLike,
+                       spot: npt.ArrayLike, gamma_units_per_quote: npt.ArrayLike, book_value_quote: npt.ArrayLike,
+                       k_fraction: npt.ArrayLike, elapsed_s: npt.ArrayLike, window_left: npt.ArrayLike, *,
+                       price: npt.ArrayLike | None = None) -> FloatArray:
+    """Signed clips (+ buy, - sell; units) of many books: ``decide_underlying`` with passing gates.
+
+    ``spot`` is the greeks' spot and, unless ``price`` is given, the oracle price; band (``k_fraction``
+    for ``ww``), band trigger to the edge or target, time trigger (``elapsed_s >= max_interval_s``;
+    ``inf`` = never hedged), minimum trade, max-per-trade and window clip (``window_left``, quote).
+    """
+    s = np.asarray(spot, dtype=np.float64)
+    p = s if price is None else np.asarray(price, dtype=np.float64)
+    dev = np.asarray(delta_units, dtype=np.float64) - target_units
+    needed = hedge_needed_array(trigger, sizing, target_units, delta_units, s,
+                                gamma_units_per_quote, book_value_quote, k_fraction, elapsed_s, price=p)
+    size = clip_size_array(needed, p, sizing.max_trade_usd, window_left)
+    size = np.where(min_trade_ok_array(size, p, sizing), size, 0.0)
     out: FloatArray = np.where(dev > 0.0, -size, size) + 0.0
     return out
