@@ -12,9 +12,20 @@ Per policy, the engine steps through time once; every step works on all paths at
    unavailable); a trade costs :func:`keeper.core.costs.swap_cost_quote_array` (fee + impact
    from the liquidity model + gas) and updates the last hedge time and the rolling window.
 
-The book starts hedged to the target at no cost (the same for every policy). Not simulated:
-oracle and gas gates (a simulation has one price), token balances (assumed sufficient), perps
-as a hedge venue (hedges are swaps).
+The book starts hedged to the target at no cost (the same for every policy). Without a
+:class:`~keeper.backtest.market.MarketModel` (``CostModel.market is None``, the ideal keeper) there
+are no gates (one price for everything) and hedges are swaps priced at ``S``.
+
+With a market model (the keeper's rules), each step simulates what the keeper reads -- a lagging
+feed, the pool's TWAP, the gas price (:mod:`keeper.backtest.market`) -- and decides every path's
+hedge with :func:`keeper.core.policy_arrays.decide_arrays`, the twin of ``decide_underlying``: band
+and trigger with the money at the feed price, the gates (feed age, feed/pool/TWAP agreement, gas with
+the urgent override), the clip, and the venue (the pool, or the perp when there is one, the cheaper
+all-in cost). The chosen venue's fee, impact and gas are the hedge's cost; a perp hedge also pays
+(or earns) funding on its position every step. Per path the engine counts the hedges each gate
+blocked (a hedge deferred over three steps counts three times), the gas-cap overrides of urgent
+hedges, the hedges no venue could take, and the perp trades. Token balances and perp margin are
+assumed sufficient.
 
 Outputs per path: the hedging error (P&L before costs: book revaluation + hedge P&L + perp
 funding + LP fees, less the P&L ``target (S_T - S_0)`` of the mandated exposure), the cost, the
@@ -36,28 +47,39 @@ import numpy.typing as npt
 
 from keeper.backtest.book import Book, BookMarks
 from keeper.backtest.flavours import heston_marks
+from keeper.backtest.market import MarketModel, MarketPaths, simulate_market
 from keeper.core.costs import swap_cost_quote_array, v3_impact_fraction_array
 from keeper.core.policy import UnderlyingPolicy
+from keeper.core.policy_arrays import OUTCOMES, MarketArrays, SwapPool, decide_arrays
 from keeper.core.sizing import hedge_trades_array
 from keeper.core.smile_delta import DeltaFlavour, MinVarianceCoefficients
 from keeper.core.stochvol import HestonParams
 from keeper.errors import InputError
 
-__all__ = ["ChunkResult", "CostModel", "PolicyFamily", "PolicyPaths", "PolicySpec", "measure_lvr", "run_paths",
-           "simulate_policy"]
+__all__ = ["COST_PARTS", "RULE_COUNTS", "ChunkResult", "CostModel", "PolicyFamily", "PolicyPaths", "PolicySpec",
+           "measure_lvr", "run_paths", "simulate_policy"]
 
 FloatArray = npt.NDArray[np.float64]
 PolicyFamily = Literal["none", "interval", "band", "ww", "config"]
+COST_PARTS = ("fee", "impact", "gas", "funding")
+"""Rows of ``PolicyPaths.cost_parts``: quote per path; their sum is ``cost``."""
+RULE_COUNTS = ("blocked", "feed_staleness", "oracle_consistency", "gas", "no_venue", "gas_urgent", "perp_trades")
+"""Rows of ``PolicyPaths.rule_counts``, per path: hedges blocked by any gate, by each gate (a hedge two gates
+block counts for both), hedges no venue could take, urgent hedges let through above the gas cap, perp trades."""
+_NO_VENUE = OUTCOMES.index("no_venue")
 
 
 @dataclass(frozen=True, slots=True)
 class CostModel:
     """The hedge venue: a Uniswap v3 pool with fee tier ``fee_fraction``, constant active liquidity
-    ``liquidity`` (human units, ``x = L / sqrtS``) tracking the simulated price, and ``gas_quote`` per swap."""
+    ``liquidity`` (human units, ``x = L / sqrtS``) tracking the simulated price, and ``gas_quote`` per swap
+    (at the base gas price when there is a ``market``). ``market``: the simulated feed, TWAP, gas and
+    perp the keeper's gates and venue choice read; ``None`` is the ideal keeper (no gates, swaps only)."""
 
     fee_fraction: float = 0.0005
     liquidity: float = 2.0e7
     gas_quote: float = 0.5
+    market: MarketModel | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.fee_fraction < 1.0:
@@ -96,12 +118,30 @@ class PolicyPaths:
     trades: FloatArray
     max_abs_delta: FloatArray
     delta_sample: FloatArray
+    cost_parts: FloatArray | None = None
+    """``(4, n_paths)``: :data:`COST_PARTS`, quote (with a market model only)."""
+    rule_counts: FloatArray | None = None
+    """``(7, n_paths)``: :data:`RULE_COUNTS` (with a market model only)."""
 
     @property
     def pnl(self) -> FloatArray:
         """Hedged P&L net of costs, quote."""
         out: FloatArray = self.hedging_error - self.cost
         return out
+
+    @classmethod
+    def concat(cls, parts: list[PolicyPaths]) -> PolicyPaths:
+        """One policy's results over several chunks, in chunk order (the sample paths: the first chunk's)."""
+        def cat(f: str) -> FloatArray:
+            return np.concatenate([getattr(r, f) for r in parts])
+
+        def cat2(f: str) -> FloatArray | None:
+            if any(getattr(r, f) is None for r in parts):
+                return None
+            return np.concatenate([getattr(r, f) for r in parts], axis=1)
+
+        return cls(cat("hedging_error"), cat("cost"), cat("trades"), cat("max_abs_delta"), parts[0].delta_sample,
+                   cat2("cost_parts"), cat2("rule_counts"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,17 +161,24 @@ class ChunkResult:
 
 # Long on purpose: one vectorized pass over all paths; splitting it would pass a dozen arrays between helpers.
 def simulate_policy(marks: BookMarks, spots: FloatArray, seconds: FloatArray, spec: PolicySpec, costs: CostModel,  # noqa: PLR0915
-                    keep: int = 8) -> PolicyPaths:
-    """Run one policy over the paths (see the module docstring)."""
+                    keep: int = 8, market: MarketPaths | None = None) -> PolicyPaths:
+    """Run one policy over the paths (see the module docstring); ``market`` (simulated from
+    ``costs.market`` when it is ``None``) applies the keeper's gates and venue choice."""
     n_steps, n = spots.shape[0] - 1, spots.shape[1]
     k_keep = min(keep, n)
     pol = spec.policy
+    if costs.market is not None and market is None:
+        market = simulate_market(costs.market, spots, seconds)
     if pol is None:
         err = (marks.value[-1] - marks.value[0] + marks.funding.sum(axis=0) + marks.fees.sum(axis=0)
                + spec.target_units * (spots[0] - spots[-1]))
         zero = np.zeros(n)
+        extra = (None, None) if market is None else (np.zeros((len(COST_PARTS), n)), np.zeros((len(RULE_COUNTS), n)))
         return PolicyPaths(err, zero, zero.copy(), np.abs(marks.delta[:-1] - spec.target_units).max(axis=0),
-                           marks.delta[:, :k_keep].copy())
+                           marks.delta[:, :k_keep].copy(), *extra)
+    if market is not None:
+        assert costs.market is not None
+        return _simulate_with_rules(marks, spots, seconds, spec, pol, costs, costs.market, market, k_keep)
     trig, sz, target = pol.trigger, pol.sizing, pol.target_delta_units
     fee, liq, gas = costs.fee_fraction, costs.liquidity, costs.gas_quote
     need_k = trig.trigger == "ww" and trig.cost_fraction is None
@@ -187,6 +234,77 @@ def simulate_policy(marks: BookMarks, spots: FloatArray, seconds: FloatArray, sp
     return PolicyPaths(err, cost, trades, max_dev, sample)
 
 
+# Long on purpose: the same single pass as simulate_policy, with the keeper's gates and two venues.
+def _simulate_with_rules(marks: BookMarks, spots: FloatArray, seconds: FloatArray, spec: PolicySpec,  # noqa: PLR0915
+                         pol: UnderlyingPolicy, costs: CostModel, model: MarketModel, market: MarketPaths,
+                         k_keep: int) -> PolicyPaths:
+    """``simulate_policy`` through :func:`keeper.core.policy_arrays.decide_arrays` (see the module docstring)."""
+    n_steps, n = spots.shape[0] - 1, spots.shape[1]
+    sz, target = pol.sizing, pol.target_delta_units
+    pool = SwapPool(costs.fee_fraction, costs.liquidity)
+    perp = model.perp.market if model.perp is not None else None
+    perp_gas = model.perp.gas_ratio * costs.gas_quote if model.perp is not None else 0.0
+    rate = model.perp.funding_rate_per_second if model.perp is not None else 0.0
+    capped = not math.isinf(sz.window_cap_usd)
+    window: deque[tuple[float, FloatArray]] = deque()
+    used = np.zeros(n)
+    left: FloatArray | float = math.inf
+
+    spot_hedge = target - marks.delta[0]
+    perp_hedge = np.zeros(n)
+    last = np.full(n, seconds[0])
+    hedge_pnl = np.zeros(n)
+    parts = np.zeros((len(COST_PARTS), n))
+    counts = np.zeros((len(RULE_COUNTS), n))
+    trades = np.zeros(n)
+    max_dev = np.zeros(n)
+    sample = np.empty((n_steps + 1, k_keep))
+    sample[0] = (marks.delta[0] + spot_hedge)[:k_keep]
+    for i in range(1, n_steps + 1):
+        s, now = spots[i], float(seconds[i])
+        hedge_pnl += (spot_hedge + perp_hedge) * (s - spots[i - 1])
+        if rate != 0.0:  # > 0: longs pay; paid on the notional at the step's start
+            parts[3] += perp_hedge * spots[i - 1] * rate * float(seconds[i] - seconds[i - 1])
+        if i == n_steps:  # the horizon: marked, not traded
+            sample[i] = (marks.delta[i] + spot_hedge + perp_hedge)[:k_keep]
+            break
+        net = marks.delta[i] + spot_hedge + perp_hedge
+        np.maximum(max_dev, np.abs(net - target), out=max_dev)
+        if capped:
+            while window and window[0][0] <= now - sz.window_s:
+                used -= window.popleft()[1]
+            left = np.maximum(sz.window_cap_usd - used, 0.0)
+        gas_x = market.gas_multiple[i]
+        view = MarketArrays(market.feed[i], market.feed_updated_at[i], s, market.twap[i], now, market.gas_gwei[i],
+                            costs.gas_quote * gas_x, perp_gas * gas_x)
+        d = decide_arrays(pol, net, s, marks.gamma[i], marks.value[i], now - last, left, view, pool, perp)
+        on_swap, on_perp = d.venue == 1, d.venue == 2
+        spot_hedge = spot_hedge + np.where(on_swap, d.trade, 0.0)
+        perp_hedge = perp_hedge + np.where(on_perp, d.trade, 0.0)
+        traded = d.venue > 0
+        trades += traded
+        parts[0] += d.fee_quote
+        parts[1] += d.impact_quote
+        parts[2] += d.gas_quote
+        blocked = d.blocked
+        counts[0] += blocked
+        counts[1] += blocked & d.gates.feed_staleness
+        counts[2] += blocked & d.gates.oracle_consistency
+        counts[3] += blocked & d.gates.gas
+        counts[4] += d.outcome == _NO_VENUE
+        counts[5] += traded & d.gates.gas_overridden
+        counts[6] += on_perp
+        last = np.where(traded, now, last)
+        if capped:
+            notional = np.abs(d.trade) * market.feed[i]
+            window.append((now, notional))
+            used += notional
+        sample[i] = (marks.delta[i] + spot_hedge + perp_hedge)[:k_keep]
+    err = (marks.value[-1] - marks.value[0] + hedge_pnl + marks.funding.sum(axis=0) + marks.fees.sum(axis=0)
+           + target * (spots[0] - spots[-1]))
+    return PolicyPaths(err, parts.sum(axis=0), trades, max_dev, sample, parts, counts)
+
+
 def measure_lvr(marks: BookMarks, spots: FloatArray, seconds: FloatArray,
                 sigma: float) -> tuple[FloatArray, FloatArray]:
     """(measured, predicted) loss-versus-rebalancing of the LPs per path, quote.
@@ -228,6 +346,7 @@ def run_paths(book: Book, spots: FloatArray, seconds: FloatArray, specs: tuple[P
         if variance is None:
             raise InputError("variance", "the Heston marks need the variance paths")
         by_flavour = heston_marks(book, spots, variance, seconds, heston, flavours, mv)
-    runs = {s.name: simulate_policy(by_flavour[s.flavour], spots, seconds, s, costs, keep) for s in specs}
+    market = simulate_market(costs.market, spots, seconds) if costs.market is not None else None
+    runs = {s.name: simulate_policy(by_flavour[s.flavour], spots, seconds, s, costs, keep, market) for s in specs}
     lvr, pred = measure_lvr(by_flavour[flavours[0]], spots, seconds, sigma)
     return ChunkResult(runs, lvr, pred, spots[:, :min(keep, spots.shape[1])].copy(), np.asarray(seconds))

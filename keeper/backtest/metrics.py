@@ -4,7 +4,11 @@
 * ``cvar95``: 95 % CVaR of the hedged P&L net of costs, as a loss (``-mean`` of the worst 5 %), quote;
 * ``mean_cost``: total hedging cost per path (fee + impact + gas), quote; ``mean_trades`` per path;
 * ``max_abs_delta``: the largest ``|delta - target|`` carried into a step, over all paths, units;
-* ``flavour``: the option delta hedged (``sticky-strike``, ``sticky-moneyness``, ``minimum-variance``).
+* ``flavour``: the option delta hedged (``sticky-strike``, ``sticky-moneyness``, ``minimum-variance``);
+* with the keeper's rules (a market model): ``cost_parts``, the mean cost per path by part (fee,
+  impact, gas, funding; quote), and ``rule_counts``, the mean per path of the hedges each gate
+  blocked, of those no venue could take, of urgent hedges let through above the gas cap and of perp
+  trades (see :data:`keeper.backtest.engine.RULE_COUNTS`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from keeper.backtest.engine import PolicyPaths, PolicySpec
+from keeper.backtest.engine import COST_PARTS, RULE_COUNTS, PolicyPaths, PolicySpec
 from keeper.backtest.flavours import FLAVOUR_LABELS
 from keeper.errors import InputError
 
@@ -48,14 +52,19 @@ class PolicyMetrics:
     mean_trades: float
     max_abs_delta: float
     flavour: str = "sticky-strike"
+    cost_parts: dict[str, float] | None = None
+    rule_counts: dict[str, float] | None = None
 
 
 def policy_metrics(spec: PolicySpec, r: PolicyPaths) -> PolicyMetrics:
     pnl = r.pnl
+    parts = None if r.cost_parts is None else dict(zip(COST_PARTS, map(float, r.cost_parts.mean(axis=1)), strict=True))
+    counts = (None if r.rule_counts is None
+              else dict(zip(RULE_COUNTS, map(float, r.rule_counts.mean(axis=1)), strict=True)))
     return PolicyMetrics(spec.name, spec.family, spec.param, float(np.std(r.hedging_error, ddof=1)) if pnl.size > 1
                          else 0.0, cvar(pnl), float(pnl.mean()), float(np.std(pnl, ddof=1)) if pnl.size > 1 else 0.0,
                          float(r.cost.mean()), float(r.trades.mean()), float(r.max_abs_delta.max()),
-                         FLAVOUR_LABELS[spec.flavour])
+                         FLAVOUR_LABELS[spec.flavour], parts, counts)
 
 
 @dataclass(frozen=True, slots=True)

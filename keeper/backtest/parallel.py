@@ -151,12 +151,7 @@ class BacktestResult:
 def _merge(job: BacktestJob, parts: list[ChunkResult], elapsed: float, workers: int) -> BacktestResult:
     runs: dict[str, PolicyPaths] = {}
     for s in job.specs:
-        rs = [p.policies[s.name] for p in parts]
-        def cat(f: str, rs: list[PolicyPaths] = rs) -> FloatArray:
-            return np.concatenate([getattr(r, f) for r in rs])
-
-        runs[s.name] = PolicyPaths(cat("hedging_error"), cat("cost"), cat("trades"), cat("max_abs_delta"),
-                                   rs[0].delta_sample)
+        runs[s.name] = PolicyPaths.concat([p.policies[s.name] for p in parts])
     return BacktestResult(job, runs, np.concatenate([p.lvr for p in parts]),
                           np.concatenate([p.lvr_predicted for p in parts]), parts[0].spot_sample, parts[0].seconds,
                           elapsed, workers)

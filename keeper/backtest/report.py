@@ -162,7 +162,9 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
         "lvr": {"measured_mean": report.lvr.measured_mean, "predicted_mean": report.lvr.predicted_mean,
                 "measured_stderr": _num(report.lvr.measured_stderr), "ratio": _num(report.lvr.ratio)},
         "units": {"risk": "std of hedging error (P&L before costs), quote", "cvar95": "loss, quote",
-                  "cost": "mean per path, quote", "max_abs_delta": "underlying units"},
+                  "cost": "mean per path, quote", "max_abs_delta": "underlying units",
+                  "cost_parts": "mean per path, quote (funding > 0 paid, < 0 received)",
+                  "rule_counts": "mean per path, hedge decisions (a hedge deferred over n steps counts n times)"},
     }
 
 
@@ -199,4 +201,48 @@ def format_table(report: BacktestReport) -> str:
                      f"b {fit['b']:.4g}, c {fit['c']:.4g} ({fit['pairs']} pairs, R^2 "
                      f"{fit['r_squared'] if isinstance(fit['r_squared'], str) else format(fit['r_squared'], '.3f')})")
     lines.append(f"* chosen policy (delta plot): {report.chosen}")
+    lines += rules_table(report)
     return "\n".join(lines)
+
+
+def _g(v: object) -> str:
+    return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+
+def rules_text(rules: dict[str, Any]) -> str:
+    """One line on the simulated market the keeper's rules read (``meta["rules"]``), with units."""
+    perp = rules.get("perp")
+    venue = (f"; perp taker fee {_g(perp['taker_fee_bps'])} bps, funding {_g(100 * perp['funding_apr'])} %/yr"
+             " (> 0: longs pay)" if isinstance(perp, dict) else "; no perp")
+    gates = rules.get("gates", {})
+    return (f"keeper's rules: feed lag {_g(rules['lag_s'])} s, heartbeat {_g(rules['feed_heartbeat_s'])} s, "
+            f"deviation threshold {_g(rules['feed_deviation_bps'])} bps, missed rounds "
+            f"{_g(100 * rules['feed_miss_prob'])} %; TWAP {_g(rules['twap_window_s'])} s; gas "
+            f"{_g(rules['gas_base_gwei'])} gwei base, {_g(rules['gas_spikes_per_day'])} spikes/day of "
+            f"x{_g(rules['gas_spike_x'])}{venue}. Gates: max deviation {_g(gates.get('max_oracle_deviation_bps'))} bps,"
+            f" max feed age {_g(gates.get('max_feed_age_s'))} s, max gas {_g(gates.get('max_gas_gwei'))} gwei, urgent"
+            f" beyond {_g(gates.get('urgent_deviation_units'))} units")
+
+
+def rules_table(report: BacktestReport) -> list[str]:
+    """The cost by part and the hedges the gates blocked, per policy (empty for the ideal keeper)."""
+    rows = [r for r in report.rows if r.cost_parts is not None and r.rule_counts is not None]
+    if not rows:
+        return []
+    q = str(report.meta.get("quote", "USD"))
+    head = (f"{'policy':<16}{'fee ' + q:>11}{'impact ' + q:>12}{'gas ' + q:>10}{'funding ' + q:>13}"
+            f"{'blocked':>9}{'stale':>7}{'oracle':>8}{'gas':>7}{'no venue':>10}{'urgent':>8}{'perp':>7}")
+    out = ["", "Cost by part (mean per path) and hedge decisions per path the keeper's rules blocked or changed:",
+           head, "-" * len(head)]
+    for r in rows:
+        c, n = r.cost_parts or {}, r.rule_counts or {}
+        out.append(f"{r.name:<16}{c['fee']:>11,.0f}{c['impact']:>12,.0f}{c['gas']:>10,.0f}{c['funding']:>13,.0f}"
+                   f"{n['blocked']:>9.2f}{n['feed_staleness']:>7.2f}{n['oracle_consistency']:>8.2f}{n['gas']:>7.2f}"
+                   f"{n['no_venue']:>10.2f}{n['gas_urgent']:>8.2f}{n['perp_trades']:>7.1f}")
+    out.append("blocked: hedges a gate deferred (stale feed, feed/pool/TWAP disagreement, gas over the cap; one "
+               "hedge deferred over n steps counts n times); urgent: let through above the gas cap; perp: trades "
+               "on the perp.")
+    rules = report.meta.get("rules")
+    if isinstance(rules, dict):
+        out.append(rules_text(rules))
+    return out

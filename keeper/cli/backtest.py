@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keeper.cli.backtest_rules import add_rule_flags, market_from_args, rules_meta, with_rule_limits
 from keeper.cli.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from keeper.errors import ConfigError, InputError, KeeperError
 
@@ -95,6 +96,7 @@ def add_parsers(subparsers: Any) -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=float, default=None, help=f"heston {text} (default {default:g})")
     p.add_argument("--calibration-paths", type=int, default=1000,
                    help="heston paths of the separate calibration draw of the minimum-variance fit (default 1000)")
+    add_rule_flags(p)
     p.set_defaults(func=cmd_backtest)
     return p
 
@@ -182,7 +184,9 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
     target = configured.target_delta_units if configured is not None else 0.0
     flavours = _flavours(args, cfg, sym)
     specs = with_flavours(parse_policies(args.policies, book.gross_value(spot), configured, target), flavours)
-    costs = CostModel(args.fee_bps * 1e-4, args.liquidity, args.gas_usd)
+    specs = with_rule_limits(specs, args, configured)
+    market = market_from_args(args, cfg)
+    costs = CostModel(args.fee_bps * 1e-4, args.liquidity, args.gas_usd, market)
     if args.calibration_paths < 10:
         raise InputError("--calibration-paths", f"must be >= 10, got {args.calibration_paths}")
     job = BacktestJob(book, specs, costs, seconds, spot, vol, model=model, series=series, n_paths=args.paths,
@@ -190,7 +194,8 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
     meta: dict[str, Any] = {"underlying": sym, "book": book.description, "model": args.model, "vol": vol,
                             "seed": args.seed, "fee_bps": args.fee_bps, "liquidity": args.liquidity,
                             "gas_quote": args.gas_usd, "config": args.config, "csv": args.csv,
-                            "step": None if series is not None else args.step, "spot": spot}
+                            "step": None if series is not None else args.step, "spot": spot,
+                            "rules": rules_meta(market, specs), "quote": cfg.quote.symbol if cfg is not None else "USD"}
     if from_chain is not None:
         meta["start"] = _start_record(from_chain)
     if heston is not None:
