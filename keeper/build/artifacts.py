@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,15 @@ from typing import Any
 from keeper.build.paths import repo_root
 from keeper.errors import SetupError
 
-__all__ = ["NPM_ARTIFACTS", "Artifact", "forge_artifact", "multicall3_creation_code", "npm_artifact"]
+__all__ = [
+    "AAVE_V3_ARTIFACTS",
+    "NPM_ARTIFACTS",
+    "Artifact",
+    "forge_artifact",
+    "link",
+    "multicall3_creation_code",
+    "npm_artifact",
+]
 
 # name -> (npm package, path inside the package). Versions are pinned in package.json.
 NPM_ARTIFACTS: dict[str, tuple[str, str]] = {
@@ -40,6 +48,26 @@ NPM_ARTIFACTS: dict[str, tuple[str, str]] = {
 }
 
 
+_AAVE = "artifacts/contracts"
+AAVE_V3_ARTIFACTS: dict[str, tuple[str, str]] = {
+    name: ("@aave/core-v3", f"{_AAVE}/{folder}/{name}.sol/{name}.json")
+    for folder, names in (
+        ("protocol/configuration", ("PoolAddressesProvider", "ACLManager")),
+        ("protocol/pool", ("Pool", "PoolConfigurator", "DefaultReserveInterestRateStrategy")),
+        ("protocol/tokenization", ("AToken", "VariableDebtToken", "StableDebtToken")),
+        ("misc", ("AaveOracle",)),
+        (
+            "protocol/libraries/logic",
+            ("BorrowLogic", "BridgeLogic", "EModeLogic", "FlashLoanLogic", "LiquidationLogic", "PoolLogic",
+             "SupplyLogic", "ConfiguratorLogic"),
+        ),
+    )
+    for name in names
+}
+"""Aave v3 (core 1.19.3): Pool and PoolConfigurator need their logic libraries linked (see :func:`link`)."""
+NPM_ARTIFACTS.update(AAVE_V3_ARTIFACTS)
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A contract's ABI and creation bytecode (hex with 0x)."""
@@ -47,6 +75,8 @@ class Artifact:
     name: str
     abi: list[dict[str, Any]]
     bytecode: str
+    link_references: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """Library name -> (byte offset, length) of each placeholder in ``bytecode`` (hardhat artifacts)."""
 
 
 def _node_modules() -> Path:
@@ -68,7 +98,33 @@ def npm_artifact(name: str) -> Artifact:
         bytecode = bytecode["object"]
     if not bytecode.startswith("0x"):
         bytecode = "0x" + bytecode
-    return Artifact(name=name, abi=data["abi"], bytecode=bytecode)
+    refs: dict[str, list[tuple[int, int]]] = {}
+    for libs in (data.get("linkReferences") or {}).values():
+        for lib, places in libs.items():
+            refs.setdefault(lib, []).extend((int(p["start"]), int(p["length"])) for p in places)
+    return Artifact(name=name, abi=data["abi"], bytecode=bytecode, link_references=refs)
+
+
+def link(artifact: Artifact, libraries: dict[str, str]) -> Artifact:
+    """``artifact`` with every library placeholder replaced by the deployed library's address.
+
+    Every library the bytecode references must be given; the result has no references left.
+    """
+    missing = sorted(set(artifact.link_references) - set(libraries))
+    if missing:
+        raise SetupError(f"{artifact.name}: libraries to link are missing: {', '.join(missing)}")
+    hexcode = artifact.bytecode[2:]
+    for lib, places in artifact.link_references.items():
+        address = libraries[lib].lower().removeprefix("0x")
+        if len(address) != 40:
+            raise SetupError(f"{artifact.name}: library {lib} address {libraries[lib]!r} is not 20 bytes")
+        for start, length in places:
+            if length != 20:
+                raise SetupError(f"{artifact.name}: placeholder for {lib} is {length} bytes, not 20")
+            hexcode = hexcode[: 2 * start] + address + hexcode[2 * (start + length):]
+    if "__" in hexcode:
+        raise SetupError(f"{artifact.name}: a library placeholder is left after linking")
+    return replace(artifact, bytecode="0x" + hexcode, link_references={})
 
 
 @cache

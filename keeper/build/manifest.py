@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FeedInfo", "Manifest", "PerpInfo", "PoolInfo", "SafeInfo", "TokenInfo", "UniswapInfo"]
+__all__ = ["AaveInfo", "AaveReserveInfo", "FeedInfo", "Manifest", "PerpInfo", "PoolInfo", "SafeInfo", "TokenInfo", "UniswapInfo"]
 
 
 class _Model(BaseModel):
@@ -59,6 +59,26 @@ class PerpInfo(_Model):
     """Asset symbol (ETH, BTC)."""
 
 
+class AaveReserveInfo(_Model):
+    symbol: str
+    asset: str
+    a_token: str
+    variable_debt_token: str
+    stable_debt_token: str
+    interest_rate_strategy: str
+
+
+class AaveInfo(_Model):
+    """An Aave v3 market (npm ``@aave/core-v3`` bytecode) and its reserves by token symbol."""
+
+    pool: str
+    addresses_provider: str
+    pool_configurator: str
+    oracle: str
+    acl_manager: str
+    reserves: dict[str, AaveReserveInfo]
+
+
 class Manifest(_Model):
     """Everything a reader, a test or the demo needs to find the world's contracts."""
 
@@ -85,6 +105,8 @@ class Manifest(_Model):
     perp_markets: dict[str, PerpInfo] = {}
     hedge_module: str = ""
     """The treasury's HedgeModule (enabled and configured by the owners at build)."""
+    aave: AaveInfo | None = None
+    """The Aave v3 market, where the treasury supplies and borrows (None: a world without one)."""
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

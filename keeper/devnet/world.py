@@ -20,6 +20,7 @@ from web3.logs import DISCARD
 
 from keeper.build.artifacts import NPM_ARTIFACTS, forge_artifact, multicall3_creation_code, npm_artifact
 from keeper.build.manifest import FeedInfo, Manifest, PoolInfo, SafeInfo, TokenInfo, UniswapInfo
+from keeper.devnet.world_aave import grow_aave
 from keeper.devnet.world_venues import deploy_hedge_module, deploy_venues
 from keeper.errors import DevnetError, InputError
 from keeper.node.dev import DevChain, dev_account
@@ -362,6 +363,11 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         factory=b.factory.address, tokens=b.tokens,
         feeds=feeds, perps=venues.perp_markets, progress=progress,
     )
+    aave = grow_aave(
+        w3, b.chain, deployer=b.deployer, liquidity_provider=b.mm, tokens=b.tokens, decimals=b.decimals,
+        feeds=feeds, safe=contract(w3, "Safe", safe.address), owner_indexes=cfg.owner_indexes,
+        threshold=cfg.threshold, progress=progress,
+    )
 
     block = w3.eth.get_block("latest")
     return Manifest(
@@ -388,6 +394,7 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         option_series=venues.option_series,
         perp_markets=venues.perp_markets,
         hedge_module=module,
+        aave=aave,
     )
 
 
