@@ -213,11 +213,14 @@ class PositionsConfig(Model):
     option_markets: AddressList = ()
     otc_file: ExistingFile | None = None
     """A CSV or JSON file of OTC option positions (see :mod:`keeper.venues.otc`)."""
+    aave_pools: AddressList = ()
+    """Aave v3 Pool (proxy) addresses: the owners' supplies and debts there are part of the book."""
 
     @model_validator(mode="after")
     def _unique(self) -> PositionsConfig:
-        if len(set(self.option_markets)) != len(self.option_markets):
-            raise cross_field_error([("option_markets", list(self.option_markets), "duplicate addresses")])
+        for name, addrs in (("option_markets", self.option_markets), ("aave_pools", self.aave_pools)):
+            if len(set(addrs)) != len(addrs):
+                raise cross_field_error([(name, list(addrs), "duplicate addresses")])
         return self
 
 

@@ -16,6 +16,9 @@ What counts as the book's exposure:
   and a short put's quote collateral as quote value;
 * perps: size and entry; margin is quote value.
 
+* Aave v3 accounts: per owner and reserve, the aToken balance minus the debt (variable and stable),
+  exactly as the tokens' ``balanceOf`` would answer (:func:`keeper.core.aave.account_data`): aWETH is
+  ETH delta, WETH debt is negative ETH delta, a USDC supply or debt is quote value;
 Each item of the book is one :data:`BookLine` (an LP, an option series, a perp position, a
 balance) holding the portfolio positions it contributes; per-underlying totals are the sums of
 the lines' greeks (:func:`line_risk`).
@@ -40,6 +43,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from keeper.core.aave import AaveAccount, LoanBook, account_data, decode_reserve_config, loan_book
 from keeper.core.gates import deviation_bps
 from keeper.core.lp_math import npm_collect_amounts, position_amounts
 from keeper.core.portfolio import (
@@ -60,6 +64,9 @@ from keeper.errors import InputError
 __all__ = [
     "NATIVE",
     "NATIVE_DECIMALS",
+    "AaveLine",
+    "aave_accounts",
+    "loan_books",
     "BalanceLine",
     "BookLine",
     "BookRisk",
@@ -328,7 +335,74 @@ class BalanceLine:
         return float(self.raw / 10**self.decimals)
 
 
-BookLine = LpLine | OptionLine | PerpLine | BalanceLine
+@dataclass(frozen=True)
+class AaveLine:
+    """One owner's Aave v3 holding of one reserve: supplied (aToken) minus owed (debt tokens), raw units."""
+
+    pool: str
+    owner: str
+    asset: str
+    symbol: str
+    supplied: int
+    debt: int
+    decimals: int
+    underlying: str | None
+    """The asset this is exposure to (``None``: the quote token)."""
+    positions: tuple[Position, ...] = ()
+    quote_value: float = 0.0
+
+    @property
+    def net(self) -> float:
+        """Human units: ``(supplied - debt) / 10**decimals``."""
+        return float((self.supplied - self.debt) / 10**self.decimals)
+
+
+BookLine = LpLine | OptionLine | PerpLine | BalanceLine | AaveLine
+
+
+def aave_accounts(snap: Snapshot) -> tuple[AaveAccount, ...]:
+    """Every Aave account of the snapshot with Aave's own figures (see :func:`keeper.core.aave.account_data`)."""
+    out = []
+    for acct in snap.aave_accounts:
+        market = snap.aave_markets.get(acct.pool)
+        if market is None:
+            raise InputError("aave_markets", f"account of {acct.owner} in pool {acct.pool} but the pool is unread")
+        out.append(account_data(market, acct))
+    return tuple(out)
+
+
+def loan_books(snap: Snapshot, asset_tokens: Mapping[str, str], quote_token: str,
+               base_per_quote: float = 1e8) -> tuple[LoanBook, ...]:
+    """Every Aave account with debt as a health-factor function of the underlyings' prices."""
+    under: dict[str, str | None] = {addr.lower(): sym for sym, addr in asset_tokens.items()}
+    under[quote_token.lower()] = None
+    return tuple(loan_book(snap.aave_markets[a.pool], a, under, base_per_quote)
+                 for a in aave_accounts(snap) if a.debt_base > 0)
+
+
+def _aave_lines(snap: Snapshot, by_token: Mapping[str, str], quote: str) -> list[AaveLine]:
+    lines = []
+    for a in aave_accounts(snap):
+        market = snap.aave_markets[a.pool]
+        for asset, r in market.reserves.items():
+            sup, owed = a.supplied.get(asset, 0), a.debt(asset)
+            if not sup and not owed:
+                continue
+            dec = decode_reserve_config(r.configuration).decimals
+            sym = by_token.get(asset.lower())
+            try:
+                label = _meta(snap, asset)[0]
+            except InputError:
+                label = asset
+            net = (sup - owed) / 10**dec
+            if sym is not None:
+                lines.append(AaveLine(a.pool, a.owner, asset, label, sup, owed, dec, sym, (SpotHolding(sym, net),)))
+            elif asset.lower() == quote:
+                lines.append(AaveLine(a.pool, a.owner, asset, label, sup, owed, dec, None, (), net))
+            else:
+                raise InputError("aave", f"{a.owner} holds Aave reserve {asset}, which is neither a configured asset "
+                                         "nor the quote token; cannot value it")
+    return lines
 
 
 # Long on purpose: one branch per position kind (LP, option, perp, balance, native); each is short.
@@ -344,7 +418,7 @@ def book_lines(  # noqa: C901, PLR0912
 ) -> tuple[BookLine, ...]:
     """Every item of the book with the portfolio positions it contributes (see :func:`book_positions`).
 
-    Order: token balances, native balances, LPs, options, perps. An LP whose underlying has a
+    Order: token balances, native balances, LPs, options, perps, Aave holdings. An LP whose underlying has a
     spot in ``spots`` is priced at its own pool: ``basis = pool price / spot`` and its exact
     principal at the mark ``spot``; without a spot it gets basis 1 and no exact amounts (its
     underlying is then unvalued).
@@ -400,6 +474,7 @@ def book_lines(  # noqa: C901, PLR0912
         if p.size:
             size = (PerpPosition(p.underlying, p.size / 1e18, p.entry_price / 1e18),)
         lines.append(PerpLine(p, p.underlying, size, p.margin / 10**pdec))
+    lines += _aave_lines(snap, by_token, quote)
     return tuple(lines)
 
 
@@ -467,6 +542,8 @@ class BookRisk:
     """The book item by item; ``positions`` is their concatenation."""
     pools: tuple[PoolBasis, ...] = ()
     """Every asset/quote pool of the snapshot against its feed (:func:`pool_bases`)."""
+    loans: tuple[LoanBook, ...] = ()
+    """Every Aave account with debt: its health factor as a function of prices (:func:`loan_books`)."""
 
 
 def line_risk(line: BookLine, spots: Mapping[str, float]) -> RiskSummary | None:
@@ -503,7 +580,8 @@ def book_risk(
     priced = [p for p in positions if p.underlying in spots]
     return BookRisk(positions=positions, summaries=aggregate(priced, spots), quote_value=quote_value,
                     unvalued=unvalued, smiles=dict(smiles or {}), lines=lines,
-                    pools=pool_bases(snap, asset_tokens, quote_token, spots))
+                    pools=pool_bases(snap, asset_tokens, quote_token, spots),
+                    loans=loan_books(snap, asset_tokens, quote_token))
 
 
 def _on_smiles(lines: list[OptionLine], smiles: Mapping[str, OptionVols],

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "AaveAccountState",
+    "AaveMarketState",
+    "AaveReserveState",
     "FeedReading",
     "LpPosition",
     "OptionPosition",
@@ -170,6 +173,57 @@ class FeedReading:
 
 
 @dataclass(frozen=True)
+class AaveReserveState:
+    """One Aave v3 reserve at the snapshot block (``Pool.getReserveData`` and friends).
+
+    ``liquidity_index`` and ``variable_borrow_index`` are the indexes *at the block*
+    (``getReserveNormalizedIncome`` / ``getReserveNormalizedVariableDebt``, ray), i.e. what the
+    aToken and the debt token multiply scaled balances by; the stored indexes lag until the next
+    update of the reserve.
+    """
+
+    asset: str
+    reserve_id: int
+    configuration: int
+    """The reserve-configuration bitmap (LTV, liquidation threshold, bonus, decimals, flags)."""
+    a_token: str
+    variable_debt_token: str
+    stable_debt_token: str
+    liquidity_index: int
+    variable_borrow_index: int
+    liquidity_rate: int
+    """Supply APR, ray."""
+    variable_borrow_rate: int
+    """Variable borrow APR, ray."""
+    price: int
+    """``AaveOracle.getAssetPrice``, base-currency units (USD with 8 decimals on a USD market)."""
+
+
+@dataclass(frozen=True)
+class AaveMarketState:
+    pool: str
+    oracle: str
+    reserves: dict[str, AaveReserveState]
+    """By underlying token address, in the pool's reserve order."""
+
+
+@dataclass(frozen=True)
+class AaveAccountState:
+    """One owner's account in one Aave v3 pool: raw scaled balances as the tokens store them."""
+
+    pool: str
+    owner: str
+    user_configuration: int
+    """``getUserConfiguration``: bit ``2 id`` borrowing, bit ``2 id + 1`` using as collateral."""
+    e_mode: int
+    scaled_supply: dict[str, int]
+    """Underlying token -> ``aToken.scaledBalanceOf(owner)``."""
+    scaled_variable_debt: dict[str, int]
+    stable_debt: dict[str, int]
+    """Underlying token -> ``stableDebtToken.balanceOf(owner)`` (already with its interest)."""
+
+
+@dataclass(frozen=True)
 class ReadFailure:
     """Something the reader could not read, and why. ``what`` names the position or price."""
 
@@ -204,6 +258,10 @@ class Snapshot:
     native_asset: str | None = None
     """The asset the native balances count as exposure to (``ETH``, whose token is WETH); ``None``:
     read and shown, not counted (``[treasury] count_native = false``, or no asset marked ``native``)."""
+    aave_markets: dict[str, AaveMarketState] = field(default_factory=dict)
+    """Aave v3 pools the owners may hold positions in, by pool address."""
+    aave_accounts: tuple[AaveAccountState, ...] = ()
+    """Every owner's account in every Aave pool with a supply or a debt (empty accounts left out)."""
 
     @property
     def complete(self) -> bool:

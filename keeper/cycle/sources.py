@@ -70,6 +70,7 @@ def book_sources(cfg: KeeperConfig, owners: Sequence[str]) -> BookSources:
         native_asset=cfg.native_asset,
         histories=tuple((m.pool, m.seconds_agos()) for m in vol_models(cfg).values()
                         if isinstance(m, PoolHistoryVol)),
+        aave_pools=cfg.positions.aave_pools,
     )
 
 

@@ -28,4 +28,5 @@ def world_sources(m: Manifest, *, twap_window_s: int = 1800) -> BookSources:
         perp_markets=tuple(PerpSource(p.address, p.underlying) for p in m.perp_markets.values()),
         twap_window_s=twap_window_s,
         native_asset="ETH",  # as examples/devnet.toml: the Safe's native ETH is ETH exposure
+        aave_pools=(m.aave.pool,) if m.aave is not None else (),
     )

@@ -64,7 +64,8 @@ def contract_sections(chain_id: int, manifest: Manifest | None) -> dict[str, Any
             "uniswap": m.uniswap.model_dump(),
             "quote": {"token": m.tokens["USDC"].address, "symbol": "USD"},
             "assets": assets,
-            "positions": {"option_markets": list(m.option_markets)},
+            "positions": {"option_markets": list(m.option_markets),
+                          **({"aave_pools": [m.aave.pool]} if m.aave is not None else {})},
         }
     if chain_id == MAINNET_CHAIN_ID:
         return {k: (list(v) if isinstance(v, list) else dict(v)) for k, v in _MAINNET.items()}

@@ -10,6 +10,11 @@ Stages (each one Multicall3 ``execute``, i.e. one JSON-RPC round trip):
 3. LP positions (``positions``);
 4. the LPs' pools (slot0, liquidity, fee growth) and their boundary ticks (fee growth outside).
 
+Aave v3 pools ride in stages 1-3 (no round trip of their own): the pool's addresses provider, its
+reserve list and each owner's configuration bitmap and e-mode (1); the price oracle and each reserve's
+data and indexes at the block (2); oracle prices and each owner's scaled aToken / variable-debt and
+stable-debt balances in every reserve (3).
+
 A call that fails is recorded as a :class:`ReadFailure` naming what it was reading; the
 position is then absent from the snapshot (never zero) and the snapshot is incomplete.
 """
@@ -24,6 +29,9 @@ from keeper.chain.abi_fast import checksum
 from keeper.chain.multicall import Call, Failed, Multicall, Result, eth_balance_call
 from keeper.chain.rpc import RpcClient
 from keeper.core.snapshot import (
+    AaveAccountState,
+    AaveMarketState,
+    AaveReserveState,
     FeedReading,
     LpPosition,
     OptionPosition,
@@ -38,7 +46,7 @@ from keeper.core.snapshot import (
     TwapReading,
 )
 from keeper.errors import ChainError, InputError
-from keeper.venues import chainlink, erc20, options, perps, uniswap_v3
+from keeper.venues import aave_v3, chainlink, erc20, options, perps, uniswap_v3
 
 __all__ = ["AssetSource", "BookReader", "BookSources", "PerpSource"]
 
@@ -81,6 +89,8 @@ class BookSources:
     histories: tuple[tuple[str, tuple[int, ...]], ...] = ()
     """(pool, seconds_agos): oracle histories read at the snapshot block for the vol models
     (:class:`keeper.core.vol.PoolHistoryVol`)."""
+    aave_pools: tuple[str, ...] = ()
+    """Aave v3 Pool (proxy) addresses whose accounts of the owners are read."""
 
     def __post_init__(self) -> None:
         if not self.owners:
@@ -92,6 +102,8 @@ class BookSources:
             raise InputError("assets", f"duplicate asset symbols in {symbols}")
         if self.native_asset is not None and self.native_asset not in symbols:
             raise InputError("native_asset", f"{self.native_asset!r} is not one of {symbols}")
+        if len(set(self.aave_pools)) != len(self.aave_pools):
+            raise InputError("aave_pools", f"duplicate pools in {list(self.aave_pools)}")
         for p in self.perp_markets:
             if p.underlying not in symbols:
                 raise InputError("perp_markets", f"{p.market}: underlying {p.underlying!r} is not one of {symbols}")
@@ -165,6 +177,20 @@ class _Book:
     perp_markets: dict[str, PerpMarketState] = field(default_factory=dict)
     perps: list[PerpPosition] = field(default_factory=list)
     base_fee: int = -1
+    aave: _AaveRead = field(default_factory=lambda: _AaveRead())
+
+
+@dataclass
+class _AaveRead:
+    providers: dict[str, str] = field(default_factory=dict)
+    reserve_lists: dict[str, list[str]] = field(default_factory=dict)
+    user_config: dict[tuple[str, str], int] = field(default_factory=dict)
+    e_mode: dict[tuple[str, str], int] = field(default_factory=dict)
+    oracles: dict[str, str] = field(default_factory=dict)
+    reserve_parts: dict[tuple[str, str], list[tuple[Any, ...]]] = field(default_factory=dict)
+    prices: dict[tuple[str, str], int] = field(default_factory=dict)
+    balances: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    """(pool, owner, asset, kind: a | v | s) -> raw."""
 
 
 class BookReader:
@@ -218,6 +244,13 @@ class BookReader:
                     self._add_pool(s1, book, pool)
         for pool, agos in src.histories:
             self._add_history(s1, book, pool, agos)
+        av = book.aave
+        for pool in src.aave_pools:
+            s1.add(aave_v3.addresses_provider_call(pool), _put_str(av.providers, pool))
+            s1.add(aave_v3.reserves_list_call(pool), _put_list(av.reserve_lists, pool))
+            for owner in src.owners:
+                s1.add(aave_v3.user_configuration_call(pool, owner), _put_int(av.user_config, (pool, owner)))
+                s1.add(aave_v3.user_emode_call(pool, owner), _put_int(av.e_mode, (pool, owner)))
         for perp in src.perp_markets:
             s1.add_group(perps.market_calls(perp.market), f"perp market {perp.market}", _perp_market(book, perp))
             for owner in src.owners:
@@ -246,6 +279,15 @@ class BookReader:
                     book.options.append(options.parse_series(m, o, sid, lg, sh, symbol, v))
 
                 s2.add(options.series_details_call(market, sid), on_series)
+        for pool, provider in av.providers.items():
+            s2.add(aave_v3.price_oracle_call(provider), _put_str(av.oracles, pool))
+        for pool, assets in av.reserve_lists.items():
+            for asset in assets:
+                s2.add_group(
+                    [aave_v3.reserve_data_call(pool, asset), aave_v3.normalized_income_call(pool, asset),
+                     aave_v3.normalized_debt_call(pool, asset)],
+                    f"Aave reserve {asset} in {pool}", _put_parts(av.reserve_parts, (pool, asset)),
+                )
         self._run(s2, block)
 
         # ---- stage 3
@@ -254,7 +296,18 @@ class BookReader:
         for owner, token_id in book.lp_ids:
             call = uniswap_v3.position_call(src.position_manager, token_id)
             s3.add(call, _append_raw(raw_positions, owner, token_id))
+        for (pool, asset), parts in av.reserve_parts.items():
+            oracle = av.oracles.get(pool)
+            if oracle is not None:
+                s3.add(aave_v3.asset_price_call(oracle, asset), _put_int(av.prices, (pool, asset)))
+            d = parts[0]
+            for owner in src.owners:
+                for kind, call in (("a", aave_v3.scaled_balance_call(str(d[8]), owner)),
+                                   ("v", aave_v3.scaled_balance_call(str(d[10]), owner)),
+                                   ("s", aave_v3.balance_of_call(str(d[9]), owner))):
+                    s3.add(call, _put_int(av.balances, (pool, owner, asset, kind)))
         self._run(s3, block)
+        aave_markets, aave_accounts = _aave_book(src, av, failures)
 
         # ---- stage 4
         s4 = _Stage(failures)
@@ -320,6 +373,8 @@ class BookReader:
             round_trips=self.rpc.round_trips - trips0,
             native_balances=book.native_balances,
             native_asset=src.native_asset,
+            aave_markets=aave_markets,
+            aave_accounts=aave_accounts,
         )
 
     # ------------------------------------------------------------------ helpers
@@ -402,6 +457,73 @@ def _put_int(d: dict[K, int], key: K) -> OnOk:
     return put
 
 
+def _put_str(d: dict[str, str], key: str) -> OnOk:
+    def put(v: tuple[Any, ...]) -> None:
+        d[key] = checksum(str(v[0]))
+
+    return put
+
+
+def _put_list(d: dict[str, list[str]], key: str) -> OnOk:
+    def put(v: tuple[Any, ...]) -> None:
+        d[key] = [checksum(str(a)) for a in v[0]]
+
+    return put
+
+
+def _aave_book(
+    src: BookSources, av: _AaveRead, failures: list[ReadFailure]
+) -> tuple[dict[str, AaveMarketState], tuple[AaveAccountState, ...]]:
+    """Assemble the Aave markets and the owners' accounts; an owner whose account touches a reserve
+    that could not be read is a failure (never a zero)."""
+    markets: dict[str, AaveMarketState] = {}
+    accounts: list[AaveAccountState] = []
+    for pool in src.aave_pools:
+        if pool not in av.reserve_lists or pool not in av.oracles:
+            continue  # its failure is already recorded
+        reserves: dict[str, AaveReserveState] = {}
+        for asset in av.reserve_lists[pool]:
+            parts, price = av.reserve_parts.get((pool, asset)), av.prices.get((pool, asset))
+            if parts is None or price is None:
+                if parts is not None:
+                    failures.append(ReadFailure(f"Aave reserve {asset} in {pool}", "its oracle price is missing"))
+                continue
+            try:
+                reserves[asset] = aave_v3.parse_reserve(asset, parts[0], int(parts[1][0]), int(parts[2][0]), price)
+            except ValueError as exc:
+                failures.append(ReadFailure(f"Aave reserve {asset} in {pool}", f"unexpected value: {exc}"))
+        markets[pool] = AaveMarketState(pool=pool, oracle=av.oracles[pool], reserves=reserves)
+        for owner in src.owners:
+            cfg = av.user_config.get((pool, owner))
+            mode = av.e_mode.get((pool, owner))
+            if cfg is None or mode is None:
+                continue
+            got: dict[str, dict[str, int]] = {"a": {}, "v": {}, "s": {}}
+            missing = []
+            for asset in av.reserve_lists[pool]:
+                for kind in ("a", "v", "s"):
+                    raw = av.balances.get((pool, owner, asset, kind))
+                    if raw is None:
+                        missing.append(asset)
+                    elif raw:
+                        got[kind][asset] = raw
+            if missing:
+                failures.append(ReadFailure(f"Aave account of {owner} in {pool}",
+                                            f"balances unread in reserves {', '.join(sorted(set(missing)))}"))
+                continue
+            if cfg == 0 and not any(got.values()):
+                continue
+            unread = sorted({a for kind in got.values() for a in kind if a not in reserves})
+            if unread:
+                failures.append(ReadFailure(f"Aave account of {owner} in {pool}",
+                                            f"holds reserves whose state is unread: {', '.join(unread)}"))
+                continue
+            accounts.append(AaveAccountState(pool=pool, owner=owner, user_configuration=cfg, e_mode=mode,
+                                             scaled_supply=got["a"], scaled_variable_debt=got["v"],
+                                             stable_debt=got["s"]))
+    return markets, tuple(accounts)
+
+
 def _append_book(book: _Book, market: str, owner: str) -> OnOk:
     def put(v: tuple[Any, ...]) -> None:
         ids, longs, shorts = [int(x) for x in v[0]], [int(x) for x in v[1]], [int(x) for x in v[2]]
@@ -433,7 +555,7 @@ def _put_tick(d: dict[int, TickFees], tick: int) -> OnOk:
     return put
 
 
-def _put_parts(d: dict[str, list[tuple[Any, ...]]], pool: str) -> OnGroup:
+def _put_parts(d: dict[K, list[tuple[Any, ...]]], pool: K) -> OnGroup:
     def put(parts: list[tuple[Any, ...]]) -> None:
         d[pool] = parts
 

@@ -1,0 +1,120 @@
+"""Aave v3 Pool, AaveOracle and its tokens: the reads (core 1.19.3 ABI) and their decoding.
+
+A reserve's state comes from ``Pool.getReserveData`` (token addresses, id, stored indexes and rates,
+configuration bitmap) plus the indexes *at the block* (``getReserveNormalizedIncome`` and
+``getReserveNormalizedVariableDebt``, what the tokens multiply scaled balances by). An owner's
+position is its scaled aToken and variable-debt balances (``scaledBalanceOf``) and its stable debt
+(``balanceOf``, interest included); :func:`keeper.core.aave.account_data` turns them into the Pool's
+own ``getUserAccountData`` figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+
+from keeper.chain.multicall import Call
+from keeper.core.snapshot import AaveReserveState
+
+__all__ = [
+    "RESERVE_DATA_TYPES",
+    "USER_ACCOUNT_DATA_TYPES",
+    "addresses_provider_call",
+    "asset_price_call",
+    "balance_of_call",
+    "normalized_debt_call",
+    "normalized_income_call",
+    "parse_reserve",
+    "price_oracle_call",
+    "reserve_data_call",
+    "reserves_list_call",
+    "scaled_balance_call",
+    "user_account_data_call",
+    "user_configuration_call",
+    "user_emode_call",
+]
+
+RESERVE_DATA_TYPES = (
+    "uint256", "uint128", "uint128", "uint128", "uint128", "uint128", "uint40", "uint16",
+    "address", "address", "address", "address", "uint128", "uint128", "uint128",
+)
+"""``getReserveData``'s ``DataTypes.ReserveData`` (a static struct, ABI-identical to these fields):
+configuration, liquidityIndex, currentLiquidityRate, variableBorrowIndex, currentVariableBorrowRate,
+currentStableBorrowRate, lastUpdateTimestamp, id, aToken, stableDebtToken, variableDebtToken,
+interestRateStrategy, accruedToTreasury, unbacked, isolationModeTotalDebt."""
+USER_ACCOUNT_DATA_TYPES = ("uint256",) * 6
+"""totalCollateralBase, totalDebtBase, availableBorrowsBase, currentLiquidationThreshold, ltv, healthFactor."""
+
+
+def addresses_provider_call(pool: str) -> Call:
+    return Call(pool, "ADDRESSES_PROVIDER()", (), ("address",), f"Aave pool {pool} ADDRESSES_PROVIDER", 20_000)
+
+
+def price_oracle_call(provider: str) -> Call:
+    return Call(provider, "getPriceOracle()", (), ("address",), f"Aave provider {provider} getPriceOracle", 30_000)
+
+
+def reserves_list_call(pool: str) -> Call:
+    return Call(pool, "getReservesList()", (), ("address[]",), f"Aave pool {pool} getReservesList", 200_000)
+
+
+def reserve_data_call(pool: str, asset: str) -> Call:
+    return Call(pool, "getReserveData(address)", (asset,), RESERVE_DATA_TYPES,
+                f"Aave reserve {asset} getReserveData", 80_000)
+
+
+def normalized_income_call(pool: str, asset: str) -> Call:
+    return Call(pool, "getReserveNormalizedIncome(address)", (asset,), ("uint256",),
+                f"Aave reserve {asset} normalized income", 40_000)
+
+
+def normalized_debt_call(pool: str, asset: str) -> Call:
+    return Call(pool, "getReserveNormalizedVariableDebt(address)", (asset,), ("uint256",),
+                f"Aave reserve {asset} normalized variable debt", 40_000)
+
+
+def user_configuration_call(pool: str, user: str) -> Call:
+    # ``UserConfigurationMap`` is a one-word static struct: ABI-identical to a uint256.
+    return Call(pool, "getUserConfiguration(address)", (user,), ("uint256",),
+                f"Aave user configuration of {user}", 20_000)
+
+
+def user_emode_call(pool: str, user: str) -> Call:
+    return Call(pool, "getUserEMode(address)", (user,), ("uint256",), f"Aave e-mode of {user}", 20_000)
+
+
+def user_account_data_call(pool: str, user: str) -> Call:
+    """The Pool's own account figures (for checks; the reader computes them from balances)."""
+    return Call(pool, "getUserAccountData(address)", (user,), USER_ACCOUNT_DATA_TYPES,
+                f"Aave getUserAccountData of {user}", 400_000)
+
+
+def asset_price_call(oracle: str, asset: str) -> Call:
+    return Call(oracle, "getAssetPrice(address)", (asset,), ("uint256",), f"AaveOracle price of {asset}", 60_000)
+
+
+def scaled_balance_call(token: str, user: str) -> Call:
+    return Call(token, "scaledBalanceOf(address)", (user,), ("uint256",),
+                f"scaledBalanceOf({user}) in {token}", 20_000)
+
+
+def balance_of_call(token: str, user: str) -> Call:
+    return Call(token, "balanceOf(address)", (user,), ("uint256",), f"balanceOf({user}) in {token}", 40_000)
+
+
+def parse_reserve(asset: str, data: tuple[Any, ...], income: int, debt_index: int, price: int) -> AaveReserveState:
+    """A reserve from ``getReserveData``'s fields, its indexes at the block and its oracle price."""
+    if len(data) != len(RESERVE_DATA_TYPES):
+        raise ValueError(f"getReserveData returned {len(data)} fields, expected {len(RESERVE_DATA_TYPES)}")
+    if income <= 0 or debt_index <= 0:
+        raise ValueError(f"non-positive index (income {income}, variable debt {debt_index})")
+    if price <= 0:
+        raise ValueError(f"non-positive oracle price {price}")
+    return AaveReserveState(
+        asset=to_checksum_address(asset), reserve_id=int(data[7]), configuration=int(data[0]),
+        a_token=to_checksum_address(str(data[8])), variable_debt_token=to_checksum_address(str(data[10])),
+        stable_debt_token=to_checksum_address(str(data[9])), liquidity_index=int(income),
+        variable_borrow_index=int(debt_index), liquidity_rate=int(data[2]), variable_borrow_rate=int(data[4]),
+        price=int(price),
+    )
