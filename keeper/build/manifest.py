@@ -6,7 +6,17 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["AaveInfo", "AaveReserveInfo", "FeedInfo", "Manifest", "PerpInfo", "PoolInfo", "SafeInfo", "TokenInfo", "UniswapInfo"]
+__all__ = [
+    "AaveInfo",
+    "AaveReserveInfo",
+    "FeedInfo",
+    "Manifest",
+    "PerpInfo",
+    "PoolInfo",
+    "SafeInfo",
+    "TokenInfo",
+    "UniswapInfo",
+]
 
 
 class _Model(BaseModel):

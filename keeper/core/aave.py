@@ -212,6 +212,11 @@ class LoanBook:
     owner: str
     legs: tuple[LoanLeg, ...]
 
+    @property
+    def label(self) -> str:
+        """The account as scenario grids key it: ``owner@pool``."""
+        return f"{self.owner}@{self.pool}"
+
     def health_factor_at(self, multipliers: Mapping[str, float]) -> float:
         """HF when each underlying's price is multiplied by ``multipliers[u]`` (missing: 1); ``inf``
         without debt."""

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from keeper.core.aave import LoanBook
 from keeper.core.lp_math import lp_greeks
 from keeper.core.options import bs_greeks, bs_price
 from keeper.errors import InputError
@@ -242,6 +243,12 @@ class ScenarioGrid:
     base_value: float
     pnl: FloatArray
     taylor_pnl: FloatArray
+    health_factors: dict[str, FloatArray] = field(default_factory=dict)
+    """Per Aave account (:attr:`LoanBook.label`) with a collateral or a debt in this underlying: its
+    health factor at each shock, same shape as ``pnl`` (vol moves leave it unchanged; ``inf``: no debt)."""
+    liquidation_prices: dict[str, float | None] = field(default_factory=dict)
+    """Per such account: the underlying's price (quote per unit, others fixed) at which its health
+    factor reaches 1; ``None`` when a fall of this price cannot liquidate it."""
 
     @property
     def worst(self) -> float:
@@ -381,11 +388,14 @@ def scenario_grid(
     positions: Iterable[Position], spots: Mapping[str, float],
     spot_shocks: tuple[float, ...] = DEFAULT_SPOT_SHOCKS,
     vol_shocks: tuple[float, ...] = DEFAULT_VOL_SHOCKS,
+    loans: Sequence[LoanBook] = (),
 ) -> dict[str, ScenarioGrid]:
     """Full-revaluation P&L per underlying under relative spot and vol shocks.
 
     Each underlying is shocked on its own (a grid per underlying); time is held
-    fixed. ``S' = S (1 + spot_shock)``, ``sigma' = sigma (1 + vol_shock)``.
+    fixed. ``S' = S (1 + spot_shock)``, ``sigma' = sigma (1 + vol_shock)``. Each Aave account of
+    ``loans`` exposed to the underlying adds its health factor at every shock (its oracle price moved
+    by the same relative shock) and that collateral's liquidation price.
 
     Raises
     ------
@@ -407,9 +417,17 @@ def scenario_grid(
         ds = (s0 * ss)[:, None]
         vol_move = _vega_weighted_vol_move(group, s0, vs)
         taylor = risk.delta * ds + 0.5 * risk.gamma * ds * ds + vol_move[None, :]
+        hfs: dict[str, FloatArray] = {}
+        liq: dict[str, float | None] = {}
+        for loan in loans:
+            if u not in loan.underlyings():
+                continue
+            col = np.array([loan.health_factor_at({u: 1.0 + x}) for x in ss], dtype=np.float64)
+            hfs[loan.label] = np.repeat(col[:, None], vs.size, axis=1)
+            liq[loan.label] = loan.liquidation_price(u)
         out[u] = ScenarioGrid(u, tuple(float(x) for x in ss), tuple(float(x) for x in vs), base,
                               np.asarray(shocked - base, dtype=np.float64),
-                              np.asarray(taylor, dtype=np.float64))
+                              np.asarray(taylor, dtype=np.float64), hfs, liq)
     return out
 
 

@@ -81,7 +81,7 @@ class ReserveParams:
     def validate(self, symbol: str) -> None:
         if not 0 <= self.ltv_bps <= self.liquidation_threshold_bps < 10_000:
             raise InputError(f"aave.{symbol}", "need 0 <= ltv <= liquidation threshold < 10,000 bps")
-        if self.liquidation_threshold_bps and not 10_000 < self.liquidation_bonus_bps:
+        if self.liquidation_threshold_bps and not self.liquidation_bonus_bps > 10_000:
             raise InputError(f"aave.{symbol}.liquidation_bonus_bps", "must exceed 10,000 (bonus added to 100 %)")
 
 
@@ -128,6 +128,14 @@ def aave_contract(w3: Web3, name: str, address: str) -> Contract:
     return w3.eth.contract(address=Web3.to_checksum_address(address), abi=npm_artifact(name).abi)
 
 
+def _check_reserves(reserves: Mapping[str, ReserveParams], tokens: Mapping[str, Contract],
+                    feeds: Mapping[str, Contract]) -> None:
+    for sym, params in reserves.items():
+        if sym not in tokens or sym not in feeds:
+            raise InputError("aave.reserves", f"{sym}: no token or feed for it in the world")
+        params.validate(sym)
+
+
 def deploy_aave(
     w3: Web3,
     chain: DevChain,
@@ -145,15 +153,12 @@ def deploy_aave(
     ``feeds`` maps each reserve's symbol to its USD feed (8 decimals, ``latestAnswer``).
     """
     reserves = dict(reserves if reserves is not None else DEFAULT_RESERVES)
-    for sym, params in reserves.items():
-        if sym not in tokens or sym not in feeds:
-            raise InputError("aave.reserves", f"{sym}: no token or feed for it in the world")
-        params.validate(sym)
+    _check_reserves(reserves, tokens, feeds)
 
-    def deploy(name: str, *args: object, libs: dict[str, str] | None = None) -> Contract:
+    def deploy(name: str, *args: object, libs: Mapping[str, str] | None = None) -> Contract:
         art = npm_artifact(name)
         if art.link_references or libs:
-            art = link(art, libs or {})
+            art = link(art, dict(libs or {}))
         return chain.deploy(art, *args, sender=deployer)
 
     def tx(c: Contract, fn: str, *args: object) -> None:

@@ -159,6 +159,19 @@ class _Stage:
 
 
 @dataclass
+class _AaveRead:
+    providers: dict[str, str] = field(default_factory=dict)
+    reserve_lists: dict[str, list[str]] = field(default_factory=dict)
+    user_config: dict[tuple[str, str], int] = field(default_factory=dict)
+    e_mode: dict[tuple[str, str], int] = field(default_factory=dict)
+    oracles: dict[str, str] = field(default_factory=dict)
+    reserve_parts: dict[tuple[str, str], list[tuple[Any, ...]]] = field(default_factory=dict)
+    prices: dict[tuple[str, str], int] = field(default_factory=dict)
+    balances: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
+    """(pool, owner, asset, kind: a | v | s) -> raw."""
+
+
+@dataclass
 class _Book:
     timestamp: int = -1
     tokens: dict[str, TokenMeta] = field(default_factory=dict)
@@ -177,20 +190,7 @@ class _Book:
     perp_markets: dict[str, PerpMarketState] = field(default_factory=dict)
     perps: list[PerpPosition] = field(default_factory=list)
     base_fee: int = -1
-    aave: _AaveRead = field(default_factory=lambda: _AaveRead())
-
-
-@dataclass
-class _AaveRead:
-    providers: dict[str, str] = field(default_factory=dict)
-    reserve_lists: dict[str, list[str]] = field(default_factory=dict)
-    user_config: dict[tuple[str, str], int] = field(default_factory=dict)
-    e_mode: dict[tuple[str, str], int] = field(default_factory=dict)
-    oracles: dict[str, str] = field(default_factory=dict)
-    reserve_parts: dict[tuple[str, str], list[tuple[Any, ...]]] = field(default_factory=dict)
-    prices: dict[tuple[str, str], int] = field(default_factory=dict)
-    balances: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
-    """(pool, owner, asset, kind: a | v | s) -> raw."""
+    aave: _AaveRead = field(default_factory=_AaveRead)
 
 
 class BookReader:
@@ -281,12 +281,12 @@ class BookReader:
                 s2.add(options.series_details_call(market, sid), on_series)
         for pool, provider in av.providers.items():
             s2.add(aave_v3.price_oracle_call(provider), _put_str(av.oracles, pool))
-        for pool, assets in av.reserve_lists.items():
-            for asset in assets:
+        for pool, reserve_assets in av.reserve_lists.items():
+            for ra in reserve_assets:
                 s2.add_group(
-                    [aave_v3.reserve_data_call(pool, asset), aave_v3.normalized_income_call(pool, asset),
-                     aave_v3.normalized_debt_call(pool, asset)],
-                    f"Aave reserve {asset} in {pool}", _put_parts(av.reserve_parts, (pool, asset)),
+                    [aave_v3.reserve_data_call(pool, ra), aave_v3.normalized_income_call(pool, ra),
+                     aave_v3.normalized_debt_call(pool, ra)],
+                    f"Aave reserve {ra} in {pool}", _put_parts(av.reserve_parts, (pool, ra)),
                 )
         self._run(s2, block)
 
@@ -296,16 +296,16 @@ class BookReader:
         for owner, token_id in book.lp_ids:
             call = uniswap_v3.position_call(src.position_manager, token_id)
             s3.add(call, _append_raw(raw_positions, owner, token_id))
-        for (pool, asset), parts in av.reserve_parts.items():
+        for (pool, ra), parts in av.reserve_parts.items():
             oracle = av.oracles.get(pool)
             if oracle is not None:
-                s3.add(aave_v3.asset_price_call(oracle, asset), _put_int(av.prices, (pool, asset)))
+                s3.add(aave_v3.asset_price_call(oracle, ra), _put_int(av.prices, (pool, ra)))
             d = parts[0]
             for owner in src.owners:
                 for kind, call in (("a", aave_v3.scaled_balance_call(str(d[8]), owner)),
                                    ("v", aave_v3.scaled_balance_call(str(d[10]), owner)),
                                    ("s", aave_v3.balance_of_call(str(d[9]), owner))):
-                    s3.add(call, _put_int(av.balances, (pool, owner, asset, kind)))
+                    s3.add(call, _put_int(av.balances, (pool, owner, ra, kind)))
         self._run(s3, block)
         aave_markets, aave_accounts = _aave_book(src, av, failures)
 
@@ -481,47 +481,57 @@ def _aave_book(
     for pool in src.aave_pools:
         if pool not in av.reserve_lists or pool not in av.oracles:
             continue  # its failure is already recorded
-        reserves: dict[str, AaveReserveState] = {}
-        for asset in av.reserve_lists[pool]:
-            parts, price = av.reserve_parts.get((pool, asset)), av.prices.get((pool, asset))
-            if parts is None or price is None:
-                if parts is not None:
-                    failures.append(ReadFailure(f"Aave reserve {asset} in {pool}", "its oracle price is missing"))
-                continue
-            try:
-                reserves[asset] = aave_v3.parse_reserve(asset, parts[0], int(parts[1][0]), int(parts[2][0]), price)
-            except ValueError as exc:
-                failures.append(ReadFailure(f"Aave reserve {asset} in {pool}", f"unexpected value: {exc}"))
-        markets[pool] = AaveMarketState(pool=pool, oracle=av.oracles[pool], reserves=reserves)
+        market = _aave_market(pool, av, failures)
+        markets[pool] = market
         for owner in src.owners:
-            cfg = av.user_config.get((pool, owner))
-            mode = av.e_mode.get((pool, owner))
-            if cfg is None or mode is None:
-                continue
-            got: dict[str, dict[str, int]] = {"a": {}, "v": {}, "s": {}}
-            missing = []
-            for asset in av.reserve_lists[pool]:
-                for kind in ("a", "v", "s"):
-                    raw = av.balances.get((pool, owner, asset, kind))
-                    if raw is None:
-                        missing.append(asset)
-                    elif raw:
-                        got[kind][asset] = raw
-            if missing:
-                failures.append(ReadFailure(f"Aave account of {owner} in {pool}",
-                                            f"balances unread in reserves {', '.join(sorted(set(missing)))}"))
-                continue
-            if cfg == 0 and not any(got.values()):
-                continue
-            unread = sorted({a for kind in got.values() for a in kind if a not in reserves})
-            if unread:
-                failures.append(ReadFailure(f"Aave account of {owner} in {pool}",
-                                            f"holds reserves whose state is unread: {', '.join(unread)}"))
-                continue
-            accounts.append(AaveAccountState(pool=pool, owner=owner, user_configuration=cfg, e_mode=mode,
-                                             scaled_supply=got["a"], scaled_variable_debt=got["v"],
-                                             stable_debt=got["s"]))
+            acct = _aave_account(market, owner, av, failures)
+            if acct is not None:
+                accounts.append(acct)
     return markets, tuple(accounts)
+
+
+def _aave_market(pool: str, av: _AaveRead, failures: list[ReadFailure]) -> AaveMarketState:
+    reserves: dict[str, AaveReserveState] = {}
+    for asset in av.reserve_lists[pool]:
+        parts, price = av.reserve_parts.get((pool, asset)), av.prices.get((pool, asset))
+        if parts is None:
+            continue  # recorded by its group
+        if price is None:
+            failures.append(ReadFailure(f"Aave reserve {asset} in {pool}", "its oracle price is missing"))
+            continue
+        try:
+            reserves[asset] = aave_v3.parse_reserve(asset, parts[0], int(parts[1][0]), int(parts[2][0]), price)
+        except ValueError as exc:
+            failures.append(ReadFailure(f"Aave reserve {asset} in {pool}", f"unexpected value: {exc}"))
+    return AaveMarketState(pool=pool, oracle=av.oracles[pool], reserves=reserves)
+
+
+def _aave_account(
+    market: AaveMarketState, owner: str, av: _AaveRead, failures: list[ReadFailure]
+) -> AaveAccountState | None:
+    """``None``: the owner has nothing there, or its account is a failure (recorded)."""
+    pool = market.pool
+    cfg, mode = av.user_config.get((pool, owner)), av.e_mode.get((pool, owner))
+    if cfg is None or mode is None:
+        return None  # recorded
+    what = f"Aave account of {owner} in {pool}"
+    got: dict[str, dict[str, int]] = {"a": {}, "v": {}, "s": {}}
+    missing: set[str] = set()
+    for asset in av.reserve_lists[pool]:
+        for kind, held in got.items():
+            raw = av.balances.get((pool, owner, asset, kind))
+            if raw is None:
+                missing.add(asset)
+            elif raw:
+                held[asset] = raw
+    unread = sorted(missing | {a for held in got.values() for a in held if a not in market.reserves})
+    if unread:
+        failures.append(ReadFailure(what, f"reserves unread: {', '.join(unread)}"))
+        return None
+    if cfg == 0 and not any(got.values()):
+        return None
+    return AaveAccountState(pool=pool, owner=owner, user_configuration=cfg, e_mode=mode,
+                            scaled_supply=got["a"], scaled_variable_debt=got["v"], stable_debt=got["s"])
 
 
 def _append_book(book: _Book, market: str, owner: str) -> OnOk:

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from keeper.core.aave import LoanBook
 from keeper.core.book import (
+    AaveLine,
     BalanceLine,
     BookRisk,
     LpLine,
@@ -22,7 +24,7 @@ from keeper.core.gates import check_pool_deviation
 from keeper.core.hedge_types import HedgeOrder, Plan
 from keeper.core.lp_math import tick_to_price
 from keeper.core.options import bs_greeks
-from keeper.core.portfolio import OptionPosition, SpotHolding, scenario_grid
+from keeper.core.portfolio import OptionPosition, ScenarioGrid, SpotHolding, scenario_grid
 from keeper.core.snapshot import LpPosition, Snapshot
 from keeper.core.tick_math import MAX_TICK, MIN_TICK
 
@@ -241,7 +243,7 @@ def position_records(snap: Snapshot, risk: BookRisk) -> dict[str, list[dict[str,
     """
     spots = {u: s.spot for u, s in risk.summaries.items()}
     bases = {b.pool: b for b in risk.pools}
-    out: dict[str, list[dict[str, Any]]] = {"lps": [], "options": [], "perps": [], "balances": []}
+    out: dict[str, list[dict[str, Any]]] = {"lps": [], "options": [], "perps": [], "balances": [], "aave": []}
     for line in risk.lines:
         r = line_risk(line, spots)
         greeks = {"delta": None if r is None else r.delta, "gamma": None if r is None else r.gamma}
@@ -261,6 +263,12 @@ def position_records(snap: Snapshot, risk: BookRisk) -> dict[str, list[dict[str,
                 "owner": line.owner, "token": line.token, "symbol": line.symbol, "decimals": line.decimals,
                 "raw": str(line.raw), "amount": line.amount, "underlying": line.underlying, "delta": greeks["delta"],
                 "quote_usd": line.quote_value})
+        elif isinstance(line, AaveLine):
+            out["aave"].append({
+                "pool": line.pool, "owner": line.owner, "asset": line.asset, "symbol": line.symbol,
+                "decimals": line.decimals, "supplied_raw": str(line.supplied), "debt_raw": str(line.debt),
+                "net": line.net, "underlying": line.underlying, "delta": greeks["delta"],
+                "quote_usd": line.quote_value, "value_usd": None if r is None else r.value})
     return out
 
 
@@ -390,14 +398,25 @@ def scenario_records(risk: BookRisk) -> dict[str, dict[str, Any]]:
     (:func:`keeper.core.portfolio.scenario_grid`; each underlying shocked on its own, time fixed).
     ``pnl_usd[i][j]`` is the P&L at spot shock ``spot_shocks_pct[i]`` and vol shock ``vol_shocks_pct[j]``."""
     spots = {u: s.spot for u, s in risk.summaries.items()}
-    grids = scenario_grid([p for p in risk.positions if p.underlying in spots], spots)
+    grids = scenario_grid([p for p in risk.positions if p.underlying in spots], spots, loans=risk.loans)
     return {
         u: {"spot_usd": spots[u], "spot_shocks_pct": [100.0 * x for x in g.spot_shocks],
             "vol_shocks_pct": [100.0 * x for x in g.vol_shocks], "base_value_usd": g.base_value,
             "pnl_usd": [[float(v) for v in row] for row in g.pnl],
-            "worst_pnl_usd": float(g.pnl.min()), "best_pnl_usd": float(g.pnl.max())}
+            "worst_pnl_usd": float(g.pnl.min()), "best_pnl_usd": float(g.pnl.max()),
+            "aave": [_loan_record(loan, g) for loan in risk.loans if loan.label in g.health_factors]}
         for u, g in grids.items()
     }
+
+
+def _loan_record(loan: LoanBook, grid: ScenarioGrid) -> dict[str, Any]:
+    """An Aave account in one underlying's grid: its health factor per spot shock (``null``: no debt)
+    and the underlying's liquidation price in USD (``null``: a fall of this price cannot liquidate it)."""
+    hf = grid.health_factors[loan.label][:, 0]
+    return {"owner": loan.owner, "pool": loan.pool,
+            "health_factor": None if math.isinf(loan.health_factor) else loan.health_factor,
+            "health_factor_by_spot_shock": [None if math.isinf(x) else float(x) for x in hf],
+            "liquidation_price_usd": grid.liquidation_prices[loan.label]}
 
 
 def render_scenarios(scenarios: Mapping[str, Mapping[str, Any]]) -> str:
@@ -411,10 +430,23 @@ def render_scenarios(scenarios: Mapping[str, Mapping[str, Any]]) -> str:
         t.add_column(f"{u} spot move")
         for v in sc["vol_shocks_pct"]:
             t.add_column(f"vol {v:+.0f} %", justify="right")
-        for sp, row in zip(sc["spot_shocks_pct"], sc["pnl_usd"], strict=True):
-            t.add_row(f"{sp:+.0f} % ({sc['spot_usd'] * (1 + sp / 100):,.0f} USD)", *(f"{x:,.0f}" for x in row))
+        loans = sc.get("aave", [])
+        for loan in loans:
+            t.add_column(f"Aave HF {_short(loan['owner'])}", justify="right")
+        for i, (sp, row) in enumerate(zip(sc["spot_shocks_pct"], sc["pnl_usd"], strict=True)):
+            hfs = [_hf_text(loan["health_factor_by_spot_shock"][i]) for loan in loans]
+            t.add_row(f"{sp:+.0f} % ({sc['spot_usd'] * (1 + sp / 100):,.0f} USD)", *(f"{x:,.0f}" for x in row), *hfs)
         out.append(_table_text(t))
+        for loan in loans:
+            liq = loan["liquidation_price_usd"]
+            where = "no liquidation price (a fall alone cannot bring HF to 1)" if liq is None else \
+                f"liquidation at {u} {liq:,.2f} USD ({100 * (liq / sc['spot_usd'] - 1):+.1f} % from spot)"
+            out.append(f"  Aave account {loan['owner']}: health factor {_hf_text(loan['health_factor'])}; {where}")
     return "\n".join(out)
+
+
+def _hf_text(hf: float | None) -> str:
+    return "no debt" if hf is None else f"{hf:.3f}"
 
 
 def render_pools(pools: list[dict[str, Any]]) -> str:
