@@ -19,6 +19,7 @@ __all__ = [
     "link",
     "multicall3_creation_code",
     "npm_artifact",
+    "permit2_runtime_code",
 ]
 
 # name -> (npm package, path inside the package). Versions are pinned in package.json.
@@ -45,6 +46,16 @@ NPM_ARTIFACTS: dict[str, tuple[str, str]] = {
         "@safe-global/safe-contracts",
         "build/artifacts/contracts/libraries/MultiSendCallOnly.sol/MultiSendCallOnly.json",
     ),
+    # Uniswap v4: v4-periphery's Foundry build (solc 0.8.26, no links) holds the core contracts too.
+    "PoolManager": ("@uniswap/v4-periphery", "foundry-out/PoolManager.sol/PoolManager.default.json"),
+    "PositionManager": ("@uniswap/v4-periphery", "foundry-out/PositionManager.sol/PositionManager.json"),
+    "StateView": ("@uniswap/v4-periphery", "foundry-out/StateView.sol/StateView.json"),
+    "V4Quoter": ("@uniswap/v4-periphery", "foundry-out/V4Quoter.sol/V4Quoter.json"),
+    "PoolSwapTest": ("@uniswap/v4-periphery", "foundry-out/PoolSwapTest.sol/PoolSwapTest.default.json"),
+    "IAllowanceTransfer": (
+        "@uniswap/v4-periphery", "foundry-out/IAllowanceTransfer.sol/IAllowanceTransfer.default.json",
+    ),
+    "UniversalRouter": ("@uniswap/universal-router", "artifacts/contracts/UniversalRouter.sol/UniversalRouter.json"),
 }
 
 
@@ -154,3 +165,27 @@ def multicall3_creation_code() -> str:
     start += len(marker)
     end = text.index("'", start)
     return text[start:end]
+
+
+@cache
+def permit2_runtime_code() -> str:
+    """Permit2's runtime bytecode as v4-periphery ships it: the ``hex"..."`` literal of its test helper
+    ``lib/permit2/test/utils/DeployPermit2.sol`` (Permit2 is not shipped compiled on its own).
+
+    That code was compiled on chain id 31337 and has its EIP-712 domain separator baked in as an
+    immutable: signed permits do not verify with it, plain ``approve`` allowances do.
+    """
+    path = _node_modules() / "@uniswap" / "v4-periphery" / "lib" / "permit2" / "test" / "utils" / "DeployPermit2.sol"
+    if not path.is_file():
+        raise SetupError(f"{path} missing; run ./scripts/setup (npm ci installs @uniswap/v4-periphery)")
+    text = path.read_text()
+    marker = 'hex"'
+    start = text.find(marker)
+    if start < 0:
+        raise SetupError(f"no hex literal in {path}")
+    start += len(marker)
+    end = text.index('"', start)
+    code = text[start:end]
+    if not code or any(c not in "0123456789abcdefABCDEF" for c in code):
+        raise SetupError(f"the hex literal in {path} is not bytecode")
+    return "0x" + code

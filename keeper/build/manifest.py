@@ -16,6 +16,8 @@ __all__ = [
     "SafeInfo",
     "TokenInfo",
     "UniswapInfo",
+    "V4Info",
+    "V4PoolInfo",
 ]
 
 
@@ -87,6 +89,34 @@ class AaveInfo(_Model):
     oracle: str
     acl_manager: str
     reserves: dict[str, AaveReserveInfo]
+class V4PoolInfo(_Model):
+    """A Uniswap v4 pool: its key (currency0 < currency1; the zero address is native ETH) and id."""
+
+    name: str
+    pool_id: str
+    currency0: str
+    currency1: str
+    fee: int
+    tick_spacing: int
+    hooks: str
+    base: str
+    """Symbol of the risky currency (ETH or WBTC); the other side is USDC."""
+
+
+class V4Info(_Model):
+    """Uniswap v4 in the world: contracts, pools by name, the treasury's positions by role."""
+
+    pool_manager: str
+    permit2: str
+    position_manager: str
+    state_view: str
+    quoter: str
+    universal_router: str
+    pool_swap_test: str
+    """v4-core's PoolSwapTest (a swap router with a price limit; the world's history swaps use it)."""
+    pools: dict[str, V4PoolInfo]
+    position_ids: dict[str, int]
+    """Treasury (Safe) v4 position token ids by role: eth_narrow_in_range, eth_out_of_range, ..."""
 
 
 class Manifest(_Model):
@@ -117,6 +147,8 @@ class Manifest(_Model):
     """The treasury's HedgeModule (enabled and configured by the owners at build)."""
     aave: AaveInfo | None = None
     """The Aave v3 market, where the treasury supplies and borrows (None: a world without one)."""
+    v4: V4Info | None = None
+    """Uniswap v4 contracts, pools and the treasury's v4 positions (None: a world built without them)."""
 
     def write(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

@@ -27,6 +27,9 @@ __all__ = [
     "TickFees",
     "TokenMeta",
     "TwapReading",
+    "V4LpPosition",
+    "V4PoolKey",
+    "V4PoolState",
 ]
 
 
@@ -102,6 +105,49 @@ class LpPosition:
     fee_growth_inside1_last_x128: int
     tokens_owed0: int
     tokens_owed1: int
+
+
+@dataclass(frozen=True)
+class V4PoolKey:
+    """A Uniswap v4 pool's key. ``currency0 < currency1``; the native coin is the zero address."""
+
+    currency0: str
+    currency1: str
+    fee: int
+    """LP fee in hundredths of a bip, or ``0x800000`` (dynamic: the hook sets it)."""
+    tick_spacing: int
+    hooks: str
+    """The hook contract (zero address: none); its low 14 address bits are its permissions."""
+
+
+@dataclass(frozen=True)
+class V4PoolState:
+    """A v4 pool at the snapshot block (StateView reads), with the ticks its positions need."""
+
+    pool_id: str
+    key: V4PoolKey
+    sqrt_price_x96: int
+    tick: int
+    protocol_fee: int
+    lp_fee: int
+    liquidity: int
+    fee_growth_global0_x128: int
+    fee_growth_global1_x128: int
+    ticks: dict[int, TickFees] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class V4LpPosition:
+    """A Uniswap v4 PositionManager position (PoolManager position of the PositionManager, salt = token id)."""
+
+    token_id: int
+    owner: str
+    pool_id: str
+    tick_lower: int
+    tick_upper: int
+    liquidity: int
+    fee_growth_inside0_last_x128: int
+    fee_growth_inside1_last_x128: int
 
 
 @dataclass(frozen=True)
@@ -262,6 +308,12 @@ class Snapshot:
     """Aave v3 pools the owners may hold positions in, by pool address."""
     aave_accounts: tuple[AaveAccountState, ...] = ()
     """Every owner's account in every Aave pool with a supply or a debt (empty accounts left out)."""
+    v4_pools: dict[str, V4PoolState] = field(default_factory=dict)
+    """pool id -> the v4 pools of the owners' v4 positions."""
+    v4_lps: tuple[V4LpPosition, ...] = ()
+    """The owners' Uniswap v4 positions (sorted by token id)."""
+    v4_native_asset: str | None = None
+    """The asset a v4 pool's native currency (the zero address) is exposure to (``ETH``)."""
 
     @property
     def complete(self) -> bool:
@@ -276,5 +328,8 @@ class Snapshot:
         out["native_balances"] = [{"owner": owner, "amount": wei} for owner, wei in self.native_balances.items()]
         out["pools"] = {
             addr: {**pool, "ticks": list(pool["ticks"].values())} for addr, pool in out["pools"].items()
+        }
+        out["v4_pools"] = {
+            pid: {**pool, "ticks": list(pool["ticks"].values())} for pid, pool in out["v4_pools"].items()
         }
         return out

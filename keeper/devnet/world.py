@@ -21,6 +21,7 @@ from web3.logs import DISCARD
 from keeper.build.artifacts import NPM_ARTIFACTS, forge_artifact, multicall3_creation_code, npm_artifact
 from keeper.build.manifest import FeedInfo, Manifest, PoolInfo, SafeInfo, TokenInfo, UniswapInfo
 from keeper.devnet.world_aave import grow_aave
+from keeper.devnet.world_v4 import build_v4_world
 from keeper.devnet.world_venues import deploy_hedge_module, deploy_venues
 from keeper.errors import DevnetError, InputError
 from keeper.node.dev import DevChain, dev_account
@@ -369,6 +370,12 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         threshold=cfg.threshold, progress=progress,
     )
 
+    v4 = build_v4_world(
+        w3, b.chain, deployer=b.deployer, liquidity_provider=b.mm, swapper=b.actor, tokens=b.tokens,
+        decimals=b.decimals, safe=safe.address, eth_usd=b.current_usd("WETH/USDC-500"),
+        btc_usd=b.current_usd("WBTC/USDC-3000"), seed=cfg.seed, progress=progress,
+    )
+
     block = w3.eth.get_block("latest")
     return Manifest(
         chain_id=w3.eth.chain_id,
@@ -395,6 +402,7 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         perp_markets=venues.perp_markets,
         hedge_module=module,
         aave=aave,
+        v4=v4,
     )
 
 
