@@ -45,7 +45,7 @@ import numpy as np
 
 from keeper.core.aave import AaveAccount, LoanBook, account_data, decode_reserve_config, loan_book
 from keeper.core.gates import deviation_bps
-from keeper.core.lp_math import npm_collect_amounts, position_amounts
+from keeper.core.lp_math import fee_growth_inside, npm_collect_amounts, position_amounts, v4_fees_owed
 from keeper.core.portfolio import (
     LPPosition,
     OptionPosition,
@@ -56,7 +56,7 @@ from keeper.core.portfolio import (
     aggregate,
 )
 from keeper.core.smile_delta import OptionVols
-from keeper.core.snapshot import LpPosition, PoolState, Snapshot
+from keeper.core.snapshot import LpPosition, PoolState, Snapshot, V4LpPosition, V4PoolKey, V4PoolState
 from keeper.core.snapshot import OptionPosition as OptionHolding
 from keeper.core.snapshot import PerpPosition as PerpHolding
 from keeper.errors import InputError
@@ -64,6 +64,7 @@ from keeper.errors import InputError
 __all__ = [
     "NATIVE",
     "NATIVE_DECIMALS",
+    "V4_NATIVE",
     "AaveLine",
     "BalanceLine",
     "BookLine",
@@ -73,6 +74,7 @@ __all__ = [
     "OptionLine",
     "PerpLine",
     "PoolBasis",
+    "V4LpLine",
     "aave_accounts",
     "book_lines",
     "book_positions",
@@ -83,6 +85,9 @@ __all__ = [
     "lp_holdings",
     "pool_bases",
     "pool_price_quote",
+    "v4_hook_risks",
+    "v4_lp_fees",
+    "v4_lp_holdings",
 ]
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
@@ -160,6 +165,73 @@ def lp_holdings(snap: Snapshot, lp: LpPosition) -> LpHolding:
     pool = _pool(snap, lp)
     p0, p1 = position_amounts(pool.sqrt_price_x96, pool.tick, lp.tick_lower, lp.tick_upper, lp.liquidity)
     f0, f1 = lp_fees(snap, lp)
+    return LpHolding(p0, p1, f0, f1)
+
+
+# --------------------------------------------------------------------------- Uniswap v4 holdings
+
+V4_NATIVE = "0x0000000000000000000000000000000000000000"
+"""A v4 pool key's currency for the native coin."""
+
+# v4-core ``Hooks`` flags (the low 14 bits of the hook address) with which a hook can change what an LP
+# position is paid, and how.
+_V4_PAYOUT_HOOKS: tuple[tuple[int, str], ...] = (
+    (1 << 9, "beforeRemoveLiquidity: the hook runs before every withdrawal (it can block it or move the price)"),
+    (1 << 8, "afterRemoveLiquidity: the hook runs after every withdrawal (it can block it)"),
+    (1 << 0, "afterRemoveLiquidityReturnsDelta: the hook can take part of what a withdrawal pays"),
+    (1 << 3, "beforeSwapReturnsDelta: the hook can fill swaps itself, so the pool's LPs earn no fee on them"),
+)
+_V4_DYNAMIC_FEE = 0x800000
+
+
+def v4_hook_risks(key: V4PoolKey) -> tuple[str, ...]:
+    """Why a v4 pool's hook can change what its positions pay (empty: no hook, or none that can).
+
+    From the permission bits of the hook address and the key's dynamic-fee flag; the hook's code is
+    not read, so a listed permission is a capability, not a finding of misuse.
+    """
+    bits = int(key.hooks, 16) & ((1 << 14) - 1)
+    out = [text for flag, text in _V4_PAYOUT_HOOKS if bits & flag]
+    if key.fee == _V4_DYNAMIC_FEE:
+        out.append("dynamic fee: the hook sets the LP fee of every swap")
+    return tuple(out)
+
+
+def _v4_pool(snap: Snapshot, lp: V4LpPosition) -> V4PoolState:
+    pool = snap.v4_pools.get(lp.pool_id)
+    if pool is None:
+        raise InputError(f"v4 LP {lp.token_id}", f"its pool {lp.pool_id} is not in the snapshot")
+    for t in (lp.tick_lower, lp.tick_upper):
+        if t not in pool.ticks:
+            raise InputError(f"v4 LP {lp.token_id}", f"tick {t} of pool {lp.pool_id} is not in the snapshot")
+    return pool
+
+
+def v4_lp_fees(snap: Snapshot, lp: V4LpPosition) -> tuple[int, int]:
+    """Uncollected fees of a v4 position, raw units: ``(feeGrowthInside - last) * L >> 128`` mod 2^256,
+    with fee growth inside from the pool's globals and boundary ticks at its current tick (v4-core's
+    ``Pool.getFeeGrowthInside``, the same branches as v3)."""
+    pool = _v4_pool(snap, lp)
+    lo, hi = pool.ticks[lp.tick_lower], pool.ticks[lp.tick_upper]
+    in0, in1 = fee_growth_inside(
+        pool.tick, lp.tick_lower, lp.tick_upper, pool.fee_growth_global0_x128, pool.fee_growth_global1_x128,
+        lo.fee_growth_outside0_x128, lo.fee_growth_outside1_x128, hi.fee_growth_outside0_x128,
+        hi.fee_growth_outside1_x128,
+    )
+    return v4_fees_owed(lp.liquidity, in0, in1, lp.fee_growth_inside0_last_x128, lp.fee_growth_inside1_last_x128)
+
+
+def v4_lp_holdings(snap: Snapshot, lp: V4LpPosition) -> LpHolding:
+    """What a full ``DECREASE_LIQUIDITY`` + ``TAKE_PAIR`` of a v4 position pays at the snapshot block.
+
+    Principal: ``Pool.modifyLiquidity`` with ``-liquidity`` (rounded down, branch by ``slot0.tick``),
+    the same integers as a v3 burn (:func:`keeper.core.lp_math.position_amounts`); fees:
+    :func:`v4_lp_fees`. A hook with remove-liquidity permissions can change this
+    (:func:`v4_hook_risks`): the figure is what the pool itself pays.
+    """
+    pool = _v4_pool(snap, lp)
+    p0, p1 = position_amounts(pool.sqrt_price_x96, pool.tick, lp.tick_lower, lp.tick_upper, lp.liquidity)
+    f0, f1 = v4_lp_fees(snap, lp)
     return LpHolding(p0, p1, f0, f1)
 
 
@@ -357,9 +429,6 @@ class AaveLine:
         return float((self.supplied - self.debt) / 10**self.decimals)
 
 
-BookLine = LpLine | OptionLine | PerpLine | BalanceLine | AaveLine
-
-
 def aave_accounts(snap: Snapshot) -> tuple[AaveAccount, ...]:
     """Every Aave account of the snapshot with Aave's own figures (see :func:`keeper.core.aave.account_data`)."""
     out = []
@@ -405,6 +474,54 @@ def _aave_lines(snap: Snapshot, by_token: Mapping[str, str], quote: str) -> list
     return lines
 
 
+@dataclass(frozen=True)
+class V4LpLine:
+    """A Uniswap v4 position: its exact holdings, its pool's price and the portfolio position built from them.
+
+    Attributes
+    ----------
+    lp : the position as read.
+    key : its pool's key (currencies, fee, tick spacing, hooks).
+    underlying : asset symbol of its risky currency (the native coin counts as ``Snapshot.v4_native_asset``).
+    underlying_is_token0 : whether the risky currency is currency0.
+    holding : :func:`v4_lp_holdings`, raw integer units.
+    pool_price : the underlying's price in the position's own pool, quote per unit (human units).
+    pool_tick : the pool's ``slot0.tick``.
+    position : the portfolio position.
+    hook_risks : :func:`v4_hook_risks` of the pool (empty: the pool alone decides what it pays).
+    """
+
+    lp: V4LpPosition
+    key: V4PoolKey
+    underlying: str
+    underlying_is_token0: bool
+    decimals0: int
+    decimals1: int
+    holding: LpHolding
+    pool_price: float
+    pool_tick: int
+    position: LPPosition
+    hook_risks: tuple[str, ...] = ()
+    quote_value: float = 0.0
+
+    @property
+    def positions(self) -> tuple[Position, ...]:
+        return (self.position,)
+
+    @property
+    def in_range(self) -> bool:
+        """``tick_lower <= pool tick < tick_upper``, as the pool decides it."""
+        return self.lp.tick_lower <= self.pool_tick < self.lp.tick_upper
+
+    @property
+    def hooked(self) -> bool:
+        """Whether the pool's hook can change what this position pays (see ``hook_risks``)."""
+        return bool(self.hook_risks)
+
+
+BookLine = LpLine | V4LpLine | OptionLine | PerpLine | BalanceLine | AaveLine
+
+
 # Long on purpose: one branch per position kind (LP, option, perp, balance, native); each is short.
 def book_lines(  # noqa: C901, PLR0912
     snap: Snapshot,
@@ -418,7 +535,7 @@ def book_lines(  # noqa: C901, PLR0912
 ) -> tuple[BookLine, ...]:
     """Every item of the book with the portfolio positions it contributes (see :func:`book_positions`).
 
-    Order: token balances, native balances, LPs, options, perps, Aave holdings. An LP whose underlying has a
+    Order: token balances, native balances, LPs, v4 LPs, options, perps, Aave holdings. An LP whose underlying has a
     spot in ``spots`` is priced at its own pool: ``basis = pool price / spot`` and its exact
     principal at the mark ``spot``; without a spot it gets basis 1 and no exact amounts (its
     underlying is then unvalued).
@@ -446,6 +563,8 @@ def book_lines(  # noqa: C901, PLR0912
         lines.append(BalanceLine(owner, NATIVE, native or NATIVE, wei, NATIVE_DECIMALS, native, holding))
     for lp in snap.lps:
         lines.append(_lp_line(snap, lp, by_token, quote, spots))
+    for v4lp in snap.v4_lps:
+        lines.append(_v4_lp_line(snap, v4lp, by_token, quote, spots))
     option_lines = []
     for o in snap.options:
         on_smile = o.underlying in smiles and o.underlying in spots
@@ -499,6 +618,42 @@ def _lp_line(snap: Snapshot, lp: LpPosition, by_token: Mapping[str, str], quote:
         position = replace(position, basis=price / float(spot), amount_underlying=pu, amount_quote=pq,
                            mark=float(spot))
     return LpLine(lp, sym, under_is_0, h, price, pool.tick, position)
+
+
+def _v4_lp_line(snap: Snapshot, lp: V4LpPosition, by_token: Mapping[str, str], quote: str,
+                spots: Mapping[str, float]) -> V4LpLine:
+    pool = _v4_pool(snap, lp)
+    key = pool.key
+    c0, c1 = key.currency0.lower(), key.currency1.lower()
+    tokens = dict(by_token)
+    native = snap.v4_native_asset
+    if native is not None:
+        tokens[V4_NATIVE] = native
+    if c0 in tokens and c1 == quote:
+        sym, under_is_0 = tokens[c0], True
+    elif c1 in tokens and c0 == quote:
+        sym, under_is_0 = tokens[c1], False
+    else:
+        what = " (its native currency has no asset: set the v4 native asset)" if V4_NATIVE in (c0, c1) else ""
+        raise InputError(f"v4 LP {lp.token_id}", f"pair is not <configured asset>/<quote token>{what}; cannot value it")
+    d0 = NATIVE_DECIMALS if c0 == V4_NATIVE else _decimals(snap, key.currency0)
+    d1 = _decimals(snap, key.currency1)
+    h = v4_lp_holdings(snap, lp)
+    if pool.sqrt_price_x96 <= 0:
+        raise InputError(f"v4 pool {pool.pool_id}", "sqrtPriceX96 is 0 (pool not initialized)")
+    p01 = (pool.sqrt_price_x96 * pool.sqrt_price_x96) / (1 << 192) * 10.0 ** (d0 - d1)
+    price = p01 if under_is_0 else 1.0 / p01
+    if under_is_0:
+        pu, pq, fu, fq = h.principal0 / 10**d0, h.principal1 / 10**d1, h.fees0 / 10**d0, h.fees1 / 10**d1
+    else:
+        pu, pq, fu, fq = h.principal1 / 10**d1, h.principal0 / 10**d0, h.fees1 / 10**d1, h.fees0 / 10**d0
+    position = LPPosition(sym, float(lp.liquidity), lp.tick_lower, lp.tick_upper, under_is_0, d0, d1,
+                          fees_underlying=fu, fees_quote=fq)
+    spot = spots.get(sym)
+    if spot is not None and spot > 0:
+        position = replace(position, basis=price / float(spot), amount_underlying=pu, amount_quote=pq,
+                           mark=float(spot))
+    return V4LpLine(lp, key, sym, under_is_0, d0, d1, h, price, pool.tick, position, v4_hook_risks(key))
 
 
 def book_positions(

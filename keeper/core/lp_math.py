@@ -69,6 +69,7 @@ __all__ = [
     "sqrt_price_x96_to_price",
     "tick_to_price",
     "to_raw",
+    "v4_fees_owed",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -291,6 +292,29 @@ def npm_collect_amounts(
     )
     return collectable_fees(liquidity, inside0, inside1, fee_growth_inside0_last_x128,
                             fee_growth_inside1_last_x128, tokens_owed0, tokens_owed1)
+
+
+def v4_fees_owed(
+    liquidity: int, fee_growth_inside0_x128: int, fee_growth_inside1_x128: int,
+    fee_growth_inside0_last_x128: int, fee_growth_inside1_last_x128: int,
+) -> tuple[int, int]:
+    """Fees a Uniswap v4 position is owed: ``mulDiv(inside - insideLast mod 2^256, L, 2^128)`` per token.
+
+    v4-core's ``Position.update``: there is no ``tokensOwed`` (v4 pays fees out on every modification),
+    and the PoolManager casts each amount with ``toInt128`` (a revert above ``2^127 - 1``), mirrored
+    here as an :class:`~keeper.errors.InputError`. Raw token units.
+    """
+    _uint("liquidity", liquidity, 128)
+    out = []
+    for name, now, last in (("fee_growth_inside0", fee_growth_inside0_x128, fee_growth_inside0_last_x128),
+                            ("fee_growth_inside1", fee_growth_inside1_x128, fee_growth_inside1_last_x128)):
+        _uint(f"{name}_x128", now, 256)
+        _uint(f"{name}_last_x128", last, 256)
+        owed = mul_div((now - last) & UINT256_MAX, liquidity, Q128)
+        if owed >= 1 << 127:
+            raise InputError(name, f"fees owed {owed} exceed int128: the PoolManager would revert (SafeCast)")
+        out.append(owed)
+    return out[0], out[1]
 
 
 # --------------------------------------------------------------------------- units

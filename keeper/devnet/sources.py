@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keeper.build.manifest import Manifest
-from keeper.read.reader import AssetSource, BookSources, PerpSource
+from keeper.read.reader import AssetSource, BookSources, PerpSource, V4Sources
 
 __all__ = ["world_sources"]
 
@@ -29,4 +29,7 @@ def world_sources(m: Manifest, *, twap_window_s: int = 1800) -> BookSources:
         twap_window_s=twap_window_s,
         native_asset="ETH",  # as examples/devnet.toml: the Safe's native ETH is ETH exposure
         aave_pools=(m.aave.pool,) if m.aave is not None else (),
+        v4=None if m.v4 is None else V4Sources(
+            m.v4.position_manager, m.v4.state_view, tuple(sorted(m.v4.position_ids.values())), native_asset="ETH",
+        ),
     )

@@ -293,7 +293,8 @@ def build_v4_world(
         progress(f"v4 pool {info.name} ({info.pool_id[:10]}...), no hooks")
 
     # Funding: tokens minted by the deployer (their minter), native ETH topped up.
-    for who, usdc_amt, btc_amt, eth_amt in ((liquidity_provider, 40_000_000, 300, 4_000), (swapper, 40_000_000, 200, 4_000)):
+    funding = ((liquidity_provider, 40_000_000, 300, 4_000), (swapper, 40_000_000, 200, 4_000))
+    for who, usdc_amt, btc_amt, eth_amt in funding:
         chain.send(tokens["USDC"].functions.mint(who, usdc_amt * 10 ** decimals["USDC"]), deployer)
         chain.send(tokens["WBTC"].functions.mint(who, btc_amt * 10 ** decimals["WBTC"]), deployer)
         chain.rpc("anvil_setBalance", who, hex(w3.eth.get_balance(who) + eth_amt * 10**18))

@@ -6,7 +6,10 @@ Stages (each one Multicall3 ``execute``, i.e. one JSON-RPC round trip):
 1. LP NFT counts, option books, perp markets and positions, feeds, balances (tokens, and the
    owners' native coin through Multicall3's ``getEthBalance``), token metadata, oracle and hedge
    pools' state and TWAP;
-2. LP token ids (``tokenOfOwnerByIndex``) and option series details;
+   Uniswap v4 positions' owners (``ownerOf``) and pool keys and ranges (``getPoolAndPositionInfo``);
+2. LP token ids (``tokenOfOwnerByIndex``) and option series details; the owners' v4 positions'
+   liquidity and fee checkpoints, their pools (slot0, liquidity, fee growth) and boundary ticks
+   (StateView);
 3. LP positions (``positions``);
 4. the LPs' pools (slot0, liquidity, fee growth) and their boundary ticks (fee growth outside).
 
@@ -44,11 +47,14 @@ from keeper.core.snapshot import (
     TickFees,
     TokenMeta,
     TwapReading,
+    V4LpPosition,
+    V4PoolKey,
+    V4PoolState,
 )
 from keeper.errors import ChainError, InputError
-from keeper.venues import aave_v3, chainlink, erc20, options, perps, uniswap_v3
+from keeper.venues import aave_v3, chainlink, erc20, options, perps, uniswap_v3, uniswap_v4
 
-__all__ = ["AssetSource", "BookReader", "BookSources", "PerpSource"]
+__all__ = ["AssetSource", "BookReader", "BookSources", "PerpSource", "V4Sources"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,28 @@ class PerpSource:
 
 
 @dataclass(frozen=True)
+class V4Sources:
+    """Uniswap v4 positions to read: the PositionManager, StateView and candidate token ids.
+
+    The v4 PositionManager cannot enumerate an owner's tokens, so the candidates come from the
+    config or from :func:`keeper.venues.uniswap_v4.scan_token_ids` (``Transfer`` logs to the owners);
+    at the snapshot block the reader keeps those whose ``ownerOf`` is one of the owners.
+    """
+
+    position_manager: str
+    state_view: str
+    token_ids: tuple[int, ...]
+    native_asset: str | None = None
+    """The asset a pool's native currency (the zero address) is exposure to (``ETH``)."""
+
+    def __post_init__(self) -> None:
+        if len(set(self.token_ids)) != len(self.token_ids):
+            raise InputError("token_ids", f"duplicate v4 token ids in {list(self.token_ids)}")
+        if any(t < 0 for t in self.token_ids):
+            raise InputError("token_ids", f"v4 token ids are non-negative integers, got {list(self.token_ids)}")
+
+
+@dataclass(frozen=True)
 class BookSources:
     owners: tuple[str, ...]
     position_manager: str
@@ -91,6 +119,8 @@ class BookSources:
     (:class:`keeper.core.vol.PoolHistoryVol`)."""
     aave_pools: tuple[str, ...] = ()
     """Aave v3 Pool (proxy) addresses whose accounts of the owners are read."""
+    v4: V4Sources | None = None
+    """Uniswap v4 positions of the owners (``None``: none read)."""
 
     def __post_init__(self) -> None:
         if not self.owners:
@@ -104,6 +134,8 @@ class BookSources:
             raise InputError("native_asset", f"{self.native_asset!r} is not one of {symbols}")
         if len(set(self.aave_pools)) != len(self.aave_pools):
             raise InputError("aave_pools", f"duplicate pools in {list(self.aave_pools)}")
+        if self.v4 is not None and self.v4.native_asset is not None and self.v4.native_asset not in symbols:
+            raise InputError("v4.native_asset", f"{self.v4.native_asset!r} is not one of {symbols}")
         for p in self.perp_markets:
             if p.underlying not in symbols:
                 raise InputError("perp_markets", f"{p.market}: underlying {p.underlying!r} is not one of {symbols}")
@@ -191,6 +223,11 @@ class _Book:
     perps: list[PerpPosition] = field(default_factory=list)
     base_fee: int = -1
     aave: _AaveRead = field(default_factory=_AaveRead)
+    v4_owned: list[tuple[int, str, V4PoolKey, int, int]] = field(default_factory=list)
+    """(token id, owner, key, tick lower, tick upper) of the owners' v4 positions (stage 1)."""
+    v4_pool_parts: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    v4_ticks: dict[str, dict[int, TickFees]] = field(default_factory=dict)
+    v4_lps: list[V4LpPosition] = field(default_factory=list)
 
 
 class BookReader:
@@ -258,6 +295,12 @@ class BookReader:
                     perps.position_calls(perp.market, owner), f"perp position of {owner} in {perp.market}",
                     _perp_position(book, perp, owner),
                 )
+        if src.v4 is not None:
+            owners = {o.lower() for o in src.owners}
+            for token_id in src.v4.token_ids:
+                s1.add_group([uniswap_v4.owner_of_call(src.v4.position_manager, token_id),
+                              uniswap_v4.pool_and_position_info_call(src.v4.position_manager, token_id)],
+                             f"v4 position {token_id}", _v4_owned(book, token_id, owners))
         self._run(s1, block)
 
         # ---- stage 2
@@ -288,6 +331,7 @@ class BookReader:
                      aave_v3.normalized_debt_call(pool, ra)],
                     f"Aave reserve {ra} in {pool}", _put_parts(av.reserve_parts, (pool, ra)),
                 )
+        v4_keys = self._add_v4_positions(s2, book) if src.v4 is not None else {}
         self._run(s2, block)
 
         # ---- stage 3
@@ -347,6 +391,7 @@ class BookReader:
                 failures.append(ReadFailure(f"LP {lp.token_id}", "its pool or boundary ticks could not be read"))
                 continue
             lps.append(lp)
+        v4_pools = self._finish_v4(book, v4_keys, failures)
         self._finish_tokens(book, failures)
         if book.timestamp < 0:
             failures.append(ReadFailure("block timestamp", "not read"))
@@ -375,7 +420,53 @@ class BookReader:
             native_asset=src.native_asset,
             aave_markets=aave_markets,
             aave_accounts=aave_accounts,
+            v4_pools=v4_pools,
+            v4_lps=tuple(sorted(book.v4_lps, key=lambda p: p.token_id)),
+            v4_native_asset=src.v4.native_asset if src.v4 is not None else None,
         )
+
+    # ------------------------------------------------------------------ Uniswap v4
+    def _add_v4_positions(self, stage: _Stage, book: _Book) -> dict[str, V4PoolKey]:
+        """Stage 2: each owned v4 position's liquidity and checkpoints, its pool and boundary ticks."""
+        v4 = self.sources.v4
+        assert v4 is not None
+        keys: dict[str, V4PoolKey] = {}
+        ticks: dict[str, set[int]] = {}
+        for token_id, owner, key, lower, upper in book.v4_owned:
+            pid = uniswap_v4.pool_id(key)
+            keys[pid] = key
+            ticks.setdefault(pid, set()).update((lower, upper))
+            call = uniswap_v4.position_info_call(v4.state_view, pid, v4.position_manager, lower, upper, token_id)
+
+            def on_position(v: tuple[Any, ...], t: int = token_id, o: str = owner, p: str = pid,
+                            lo: int = lower, hi: int = upper) -> None:
+                book.v4_lps.append(uniswap_v4.parse_position(t, o, p, lo, hi, v))
+
+            stage.add(call, on_position)
+            for currency in (key.currency0, key.currency1):
+                if currency != uniswap_v4.NATIVE and currency not in book.tokens and currency not in book.token_parts:
+                    self._add_token_meta(stage, book, currency)
+        for pid in keys:
+            stage.add_group(uniswap_v4.pool_calls(v4.state_view, pid), f"v4 pool {pid}",
+                            _put_parts(book.v4_pool_parts, pid))
+            for tick in sorted(ticks[pid]):
+                stage.add(uniswap_v4.tick_info_call(v4.state_view, pid, tick),
+                          _put_v4_tick(book.v4_ticks.setdefault(pid, {}), tick))
+        return keys
+
+    @staticmethod
+    def _finish_v4(book: _Book, keys: dict[str, V4PoolKey], failures: list[ReadFailure]) -> dict[str, V4PoolState]:
+        pools = {pid: uniswap_v4.parse_pool(pid, keys[pid], parts, book.v4_ticks.get(pid, {}))
+                 for pid, parts in book.v4_pool_parts.items()}
+        kept = []
+        for lp in book.v4_lps:
+            pool = pools.get(lp.pool_id)
+            if pool is None or lp.tick_lower not in pool.ticks or lp.tick_upper not in pool.ticks:
+                failures.append(ReadFailure(f"v4 LP {lp.token_id}", "its pool or boundary ticks could not be read"))
+                continue
+            kept.append(lp)
+        book.v4_lps = kept
+        return pools
 
     # ------------------------------------------------------------------ helpers
     def _native_balance_call(self, owner: str) -> Call:
@@ -561,6 +652,26 @@ def _append_raw(out: list[tuple[str, int, tuple[Any, ...]]], owner: str, token_i
 def _put_tick(d: dict[int, TickFees], tick: int) -> OnOk:
     def put(v: tuple[Any, ...]) -> None:
         d[tick] = uniswap_v3.parse_tick(tick, v)
+
+    return put
+
+
+def _v4_owned(book: _Book, token_id: int, owners: set[str]) -> OnGroup:
+    """Keep a v4 token id when its owner at the snapshot block is one of ``owners``."""
+    def put(parts: list[tuple[Any, ...]]) -> None:
+        owner = checksum(str(parts[0][0]))
+        if owner.lower() not in owners:
+            return  # sold or moved: not the treasury's any more, by the chain's own answer
+        key = uniswap_v4.parse_key(parts[1][0])
+        lower, upper, _ = uniswap_v4.parse_position_info(int(parts[1][1]))
+        book.v4_owned.append((token_id, owner, key, lower, upper))
+
+    return put
+
+
+def _put_v4_tick(d: dict[int, TickFees], tick: int) -> OnOk:
+    def put(v: tuple[Any, ...]) -> None:
+        d[tick] = uniswap_v4.parse_tick(tick, v)
 
     return put
 
