@@ -26,6 +26,7 @@ from keeper.config.sections import (
     SignerConfig,
     TreasuryConfig,
     UniswapConfig,
+    UniswapV4Config,
     VolConfig,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "SignerConfig",
     "TreasuryConfig",
     "UniswapConfig",
+    "UniswapV4Config",
     "VolConfig",
     "apply_env_overrides",
     "format_config_error",

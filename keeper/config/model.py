@@ -36,6 +36,7 @@ from keeper.config.sections import (
     SignerConfig,
     TreasuryConfig,
     UniswapConfig,
+    UniswapV4Config,
     VolConfig,
     default_schedule,
     default_signer,
@@ -174,6 +175,7 @@ class KeeperConfig(Model):
     signer: SignerConfig = Field(default_factory=default_signer)
     treasury: TreasuryConfig
     uniswap: UniswapConfig
+    uniswap_v4: UniswapV4Config | None = None
     quote: QuoteConfig
     assets: tuple[AssetConfig, ...] = Field(min_length=1)
     positions: PositionsConfig = Field(default_factory=PositionsConfig)
@@ -318,6 +320,11 @@ class KeeperConfig(Model):
         }
 
     @property
+    def native_symbol(self) -> str | None:
+        """The asset marked ``native`` (a v4 pool's native currency counts as it), whatever ``count_native`` says."""
+        return next((a.symbol for a in self.assets if a.native), None)
+
+    @property
     def native_asset(self) -> str | None:
         """The asset the owners' native balances count as: the one marked ``native``, if ``count_native``."""
         if not self.treasury.count_native:
@@ -340,6 +347,8 @@ class KeeperConfig(Model):
             "treasury": self.treasury.model_dump(exclude=set() if not self.treasury.count_native
                                                  else {"count_native"}),
             "uniswap": self.uniswap.model_dump(),
+            # v4 positions only when configured: configs without them keep their fingerprint.
+            **({"uniswap_v4": self.uniswap_v4.model_dump()} if self.uniswap_v4 is not None else {}),
             "quote": self.quote.model_dump(),
             "assets": {a.symbol: a.model_dump(exclude=set() if a.native else {"native"}) for a in self.assets},
             "option_markets": sorted(self.positions.option_markets),

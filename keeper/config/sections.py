@@ -53,6 +53,7 @@ __all__ = [
     "SurfaceGridConfig",
     "TreasuryConfig",
     "UniswapConfig",
+    "UniswapV4Config",
     "VolConfig",
 ]
 
@@ -172,6 +173,30 @@ class UniswapConfig(Model):
     position_manager: Address
     router: Address
     quoter: Address
+
+
+def _ids_tuple(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class UniswapV4Config(Model):
+    """Uniswap v4 positions to read (``[uniswap_v4]``).
+
+    The v4 PositionManager cannot list an owner's tokens: ``token_ids`` names the candidates, and the
+    reader keeps those the owners hold at the snapshot block (``ownerOf``). A pool's native currency
+    counts as the asset marked ``native``.
+    """
+
+    position_manager: Address
+    state_view: Address
+    token_ids: Annotated[tuple[Annotated[int, Field(ge=0)], ...], BeforeValidator(_ids_tuple)] = ()
+
+    @field_validator("token_ids")
+    @classmethod
+    def _unique_ids(cls, ids: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(ids)) != len(ids):
+            raise PydanticCustomError("duplicate_ids", "duplicate token ids: list each once")
+        return ids
 
 
 class QuoteConfig(Model):

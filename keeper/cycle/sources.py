@@ -19,7 +19,7 @@ from keeper.core.snapshot import OptionPosition
 from keeper.core.vol import FixedVol, PoolHistoryVol, VolModel
 from keeper.errors import ConfigError, InputError
 from keeper.execute.signer import EnvKeySource, KeystoreSource, SignerSource
-from keeper.read.reader import AssetSource, BookSources, PerpSource
+from keeper.read.reader import AssetSource, BookSources, PerpSource, V4Sources
 from keeper.read.surface_io import SurfaceFeed, fit_min_variance_file
 from keeper.venues.otc import load_otc_positions
 
@@ -71,6 +71,9 @@ def book_sources(cfg: KeeperConfig, owners: Sequence[str]) -> BookSources:
         histories=tuple((m.pool, m.seconds_agos()) for m in vol_models(cfg).values()
                         if isinstance(m, PoolHistoryVol)),
         aave_pools=cfg.positions.aave_pools,
+        v4=None if cfg.uniswap_v4 is None else V4Sources(
+            cfg.uniswap_v4.position_manager, cfg.uniswap_v4.state_view, cfg.uniswap_v4.token_ids,
+            native_asset=cfg.native_symbol),
     )
 
 

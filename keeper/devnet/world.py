@@ -371,7 +371,7 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
     )
 
     v4 = build_v4_world(
-        w3, b.chain, deployer=b.deployer, liquidity_provider=b.mm, swapper=b.actor, tokens=b.tokens,
+        w3, b.chain, liquidity_provider=b.mm, swapper=b.actor, tokens=b.tokens,
         decimals=b.decimals, safe=safe.address, eth_usd=b.current_usd("WETH/USDC-500"),
         btc_usd=b.current_usd("WBTC/USDC-3000"), seed=cfg.seed, progress=progress,
     )

@@ -34,11 +34,12 @@ from keeper.build.manifest import V4Info, V4PoolInfo
 from keeper.core.snapshot import V4PoolKey
 from keeper.core.tick_math import MAX_TICK, Q96, get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from keeper.errors import DevnetError
-from keeper.node.dev import DevChain
+from keeper.node.dev import DevChain, dev_account
 from keeper.venues import uniswap_v4 as v4
 
 __all__ = [
     "PERMIT2_ADDRESS",
+    "V4_DEPLOYER_INDEX",
     "V4Core",
     "V4Pools",
     "build_v4_world",
@@ -53,6 +54,9 @@ FAR_DEADLINE = 2**63
 MAX_UINT160 = 2**160 - 1
 MAX_UINT48 = 2**48 - 1
 MIN_SQRT_LIMIT, MAX_SQRT_LIMIT = 4295128740, 1461446703485210103287273052203988822378723970341
+
+V4_DEPLOYER_INDEX = 7
+"""The anvil dev account that deploys Uniswap v4 in the devnet world (no other part of the world uses it)."""
 
 Progress = Callable[[str], None]
 
@@ -264,7 +268,6 @@ def build_v4_world(
     w3: Web3,
     chain: DevChain,
     *,
-    deployer: ChecksumAddress,
     liquidity_provider: ChecksumAddress,
     swapper: ChecksumAddress,
     tokens: Mapping[str, Contract],
@@ -277,9 +280,15 @@ def build_v4_world(
 ) -> V4Info:
     """Uniswap v4 for the devnet world: deep liquidity, a tick-crossing history, the Safe's positions.
 
+    The contracts are deployed by their own dev account (:data:`V4_DEPLOYER_INDEX`, fresh nonce), and the
+    liquidity provider and swapper pay from their own balances (native ETH topped up with
+    ``anvil_setBalance``): the world's deployer sends nothing here, so the v4 addresses and those of
+    whatever the world deploys after this do not depend on each other.
+
     The pools start and end at ``eth_usd`` / ``btc_usd`` (the world's v3 prices, so the feeds agree);
     the history swings them past the treasury's narrow ranges and back, in the same block time.
     """
+    deployer = dev_account(V4_DEPLOYER_INDEX).address
     progress("uniswap v4: PoolManager, Permit2 (canonical address), PositionManager, StateView, V4Quoter, "
              "UniversalRouter (npm bytecode)")
     core = deploy_v4(w3, chain, deployer, tokens["WETH"].address)
@@ -291,16 +300,11 @@ def build_v4_world(
     btc_pool = pools.create_pool("WBTC/USDC-3000", wbtc, usdc, 3000, 60, btc_usd)
     for info in (eth_pool, btc_pool):
         progress(f"v4 pool {info.name} ({info.pool_id[:10]}...), no hooks")
-
-    # Funding: tokens minted by the deployer (their minter), native ETH topped up.
-    funding = ((liquidity_provider, 40_000_000, 300, 4_000), (swapper, 40_000_000, 200, 4_000))
-    for who, usdc_amt, btc_amt, eth_amt in funding:
-        chain.send(tokens["USDC"].functions.mint(who, usdc_amt * 10 ** decimals["USDC"]), deployer)
-        chain.send(tokens["WBTC"].functions.mint(who, btc_amt * 10 ** decimals["WBTC"]), deployer)
-        chain.rpc("anvil_setBalance", who, hex(w3.eth.get_balance(who) + eth_amt * 10**18))
+    for who in (liquidity_provider, swapper):
+        chain.rpc("anvil_setBalance", who, hex(w3.eth.get_balance(who) + 2_000 * 10**18))
         pools.approve(who, [usdc, wbtc])
 
-    for name, usd, depth in (("ETH/USDC-500", eth_usd, 1_000.0), ("WBTC/USDC-3000", btc_usd, 50.0)):
+    for name, usd, depth in (("ETH/USDC-500", eth_usd, 600.0), ("WBTC/USDC-3000", btc_usd, 30.0)):
         pools.mint(name, pools.full_range(name), depth, depth * usd, liquidity_provider, liquidity_provider)
         pools.mint(name, pools.ticks_for(name, usd * 0.8, usd * 1.25), depth, depth * usd, liquidity_provider,
                    liquidity_provider)
@@ -322,8 +326,8 @@ def build_v4_world(
 
     # History: swings past the narrow range's edges (+-7 %) and back, with noise; same block time.
     rng = random.Random(seed + 4)
-    budget = {ZERO: 500 * 10**18, usdc.lower(): 2_000_000 * 10 ** decimals["USDC"],
-              wbtc.lower(): 20 * 10 ** decimals["WBTC"]}
+    budget = {ZERO: 300 * 10**18, usdc.lower(): 1_000_000 * 10 ** decimals["USDC"],
+              wbtc.lower(): 15 * 10 ** decimals["WBTC"]}
     swings = (1.07, 0.96, 0.93, 1.03, 1.06, 0.98, 1.0)
     for step, swing in enumerate(swings):
         for name, usd in (("ETH/USDC-500", eth_usd), ("WBTC/USDC-3000", btc_usd)):

@@ -18,6 +18,7 @@ from keeper.core.book import (
     OptionLine,
     PerpLine,
     PoolBasis,
+    V4LpLine,
     line_risk,
 )
 from keeper.core.gates import check_pool_deviation
@@ -89,6 +90,23 @@ def _risky_is_token0(snap: Snapshot, lp: LpPosition, quote_token: str | None) ->
     return tick_to_price(pool.tick, snap.tokens[lp.token0].decimals, snap.tokens[lp.token1].decimals) >= 1.0
 
 
+def _v4_section(snap: Snapshot) -> list[str]:
+    """The owners' Uniswap v4 positions, one line each (empty when there are none)."""
+    if not snap.v4_lps:
+        return []
+    out: list[str] = []
+    out.append(f"  Uniswap v4 positions ({len(snap.v4_lps)}):")
+    for v in snap.v4_lps:
+        pool = snap.v4_pools[v.pool_id]
+        key = pool.key
+        state = "in range" if v.tick_lower <= pool.tick < v.tick_upper else "out of range"
+        hooked = "" if int(key.hooks, 16) == 0 else f", hooks {key.hooks}"
+        out.append(f"    {v.token_id:>6}  {_v4_symbol(snap, key.currency0)}/{_v4_symbol(snap, key.currency1)} "
+                   f"{key.fee / 1e4:.2f}% ticks {v.tick_lower} .. {v.tick_upper} (pool tick {pool.tick}), "
+                   f"liquidity {v.liquidity}  {state}{hooked}")
+    return out
+
+
 # Long on purpose: one section per part of the snapshot a person reads.
 def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # noqa: C901
     """The book as read, for people. LP ranges are the risky token's price in the other token."""
@@ -117,6 +135,7 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
         pair = f"{sym[risky]}/{sym[other]}"
         rng = f"{_price(lo)} .. {_price(hi)} {sym[other]}"
         lines.append(f"    {lp.token_id:>6}  {pair:<11} {lp.fee / 1e4:>5.2f}% {rng:>40}{lp.liquidity:>24}  {state}")
+    lines += _v4_section(snap)
     lines.append(f"  options ({len(snap.options)}):")
     for o in snap.options:
         kind = "put " if o.is_put else "call"
@@ -234,7 +253,7 @@ def pool_records(risk: BookRisk, max_deviation_bps: Mapping[str, float] | None =
 
 
 def position_records(snap: Snapshot, risk: BookRisk) -> dict[str, list[dict[str, Any]]]:
-    """Every line of the book with its greeks: ``{"lps", "options", "perps", "balances"}``.
+    """Every line of the book with its greeks: ``{"lps", "v4_lps", "options", "perps", "balances"}``.
 
     Raw token amounts are strings of integers (JSON numbers lose digits past 2^53); ``delta`` is in
     units of the underlying and ``gamma`` in underlying units per USD, each line valued as in the
@@ -243,13 +262,16 @@ def position_records(snap: Snapshot, risk: BookRisk) -> dict[str, list[dict[str,
     """
     spots = {u: s.spot for u, s in risk.summaries.items()}
     bases = {b.pool: b for b in risk.pools}
-    out: dict[str, list[dict[str, Any]]] = {"lps": [], "options": [], "perps": [], "balances": [], "aave": []}
+    out: dict[str, list[dict[str, Any]]] = {
+        "lps": [], "v4_lps": [], "options": [], "perps": [], "balances": [], "aave": []}
     for line in risk.lines:
         r = line_risk(line, spots)
         greeks = {"delta": None if r is None else r.delta, "gamma": None if r is None else r.gamma}
         if isinstance(line, LpLine):
             out["lps"].append({**_lp_record(snap, line, bases.get(line.lp.pool)), **greeks,
                                "value_usd": None if r is None else r.value})
+        elif isinstance(line, V4LpLine):
+            out["v4_lps"].append({**_v4_lp_record(snap, line), **greeks, "value_usd": None if r is None else r.value})
         elif isinstance(line, OptionLine):
             out["options"].append({**_option_line_record(line), **greeks,
                                    "vega_usd_per_vol": None if r is None else r.vega,
@@ -293,6 +315,35 @@ def _lp_record(snap: Snapshot, line: LpLine, basis: PoolBasis | None) -> dict[st
         "underlying_amount": ru / 10**risky.decimals, "quote_amount": rq / 10**quote.decimals,
         "pool_price_usd": line.pool_price, "feed_price_usd": None if basis is None else basis.feed_price,
         "basis_bps": None if basis is None else basis.basis_bps, "basis": pos.basis,
+    }
+
+
+def _v4_symbol(snap: Snapshot, currency: str) -> str:
+    if int(currency, 16) == 0:
+        return f"{snap.v4_native_asset or 'native'} (native)"
+    meta = snap.tokens.get(currency)
+    return meta.symbol if meta is not None else currency
+
+
+def _v4_lp_record(snap: Snapshot, line: V4LpLine) -> dict[str, Any]:
+    lp, h, key = line.lp, line.holding, line.key
+    d0, d1 = line.decimals0, line.decimals1
+    lo, hi = range_in_quote(lp.tick_lower, lp.tick_upper, d0, d1, line.underlying_is_token0)
+    s0, s1 = _v4_symbol(snap, key.currency0), _v4_symbol(snap, key.currency1)
+    ru, rq = (h.amount0, h.amount1) if line.underlying_is_token0 else (h.amount1, h.amount0)
+    du, dq = (d0, d1) if line.underlying_is_token0 else (d1, d0)
+    return {
+        "token_id": lp.token_id, "owner": lp.owner, "pool_id": lp.pool_id, "underlying": line.underlying,
+        "currency0": key.currency0, "currency1": key.currency1, "fee_pct": key.fee / 1e4,
+        "tick_spacing": key.tick_spacing, "hooks": key.hooks, "hook_risks": list(line.hook_risks),
+        "in_range": line.in_range, "tick_lower": lp.tick_lower, "tick_upper": lp.tick_upper,
+        "pool_tick": line.pool_tick, "range_low_usd": lo if math.isfinite(lo) else None,
+        "range_high_usd": hi if math.isfinite(hi) else None, "liquidity": str(lp.liquidity),
+        "symbol0": s0, "symbol1": s1, "decimals0": d0, "decimals1": d1,
+        "principal0_raw": str(h.principal0), "principal1_raw": str(h.principal1),
+        "fees0_raw": str(h.fees0), "fees1_raw": str(h.fees1),
+        "underlying_amount": ru / 10**du, "quote_amount": rq / 10**dq,
+        "pool_price_usd": line.pool_price, "basis": line.position.basis,
     }
 
 
@@ -485,6 +536,35 @@ def _cash_gamma(gamma: float | None, underlying: str, greeks: Mapping[str, Any])
     return f"{gamma * spot * spot / 100.0:,.0f}"
 
 
+def _v4_table(v4lps: list[dict[str, Any]], greeks: dict[str, Any]) -> str:
+    """The v4 positions' table of ``render_positions``."""
+    from rich.table import Table
+
+    v4t = Table(title=f"Uniswap v4 LP positions ({len(v4lps)}): amounts are what DECREASE_LIQUIDITY + TAKE_PAIR "
+                      "pay, raw integer units", title_justify="left")
+    for col in ("id", "owner", "pool", "fee", "range USD per unit", "liquidity", "principal (raw)",
+                "uncollected fees (raw)", "pool price USD", "delta (units)", "gamma USD per 1 %", "state",
+                "hooks"):
+        v4t.add_column(col, justify="left" if col in ("owner", "pool", "range USD per unit", "principal (raw)",
+                                                      "uncollected fees (raw)", "state", "hooks") else "right")
+    for lp in v4lps:
+        s0, s1 = lp["symbol0"], lp["symbol1"]
+        low = _price(lp["range_low_usd"] if lp["range_low_usd"] is not None else 0.0)
+        high = _price(lp["range_high_usd"] if lp["range_high_usd"] is not None else math.inf)
+        hooks = "none" if int(lp["hooks"], 16) == 0 else (
+            f"{_short(lp['hooks'])}: " + ("; ".join(lp["hook_risks"]) if lp["hook_risks"]
+                                         else "cannot change what positions pay"))
+        v4t.add_row(str(lp["token_id"]), _short(lp["owner"]), f"{s0}/{s1} {_short(lp['pool_id'])}",
+                    f"{lp['fee_pct']:.2f} %", f"{low} .. {high}", f"{int(lp['liquidity']):,}",
+                    f"{int(lp['principal0_raw']):,} {s0}\n{int(lp['principal1_raw']):,} {s1}",
+                    f"{int(lp['fees0_raw']):,} {s0}\n{int(lp['fees1_raw']):,} {s1}",
+                    f"{lp['pool_price_usd']:,.2f}", f"{_num(lp['delta'])} {lp['underlying']}",
+                    _cash_gamma(lp["gamma"], lp["underlying"], greeks),
+                    ("in range" if lp["in_range"] else "out of range") + (" HOOKED" if lp["hook_risks"] else ""),
+                    hooks)
+    return _table_text(v4t, 220)
+
+
 # Long on purpose: one section per position kind.
 def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
     """Every position of the book with its greeks (``keeper plan --positions``), then the totals.
@@ -521,6 +601,9 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
         raw.add_row(str(lp["token_id"]), f"{int(lp['principal0_raw']):,} {s0}", f"{int(lp['principal1_raw']):,} {s1}",
                     f"{int(lp['fees0_raw']):,} {s0}", f"{int(lp['fees1_raw']):,} {s1}")
     out += [_table_text(lps, 220), _table_text(raw, 220)]
+    v4lps = pos.get("v4_lps", [])
+    if v4lps:
+        out.append(_v4_table(v4lps, greeks))
 
     opts = Table(title=f"Options ({len(pos['options'])})", title_justify="left")
     for col in ("series", "owner", "asset", "type", "strike USD", "expiry", "net quantity", "vol", "collateral",
@@ -559,11 +642,11 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
 
     tot = Table(title="Delta by underlying: the lines above add up to the book (units of the underlying)",
                 title_justify="left")
-    for col in ("asset", "LPs", "options", "perps", "balances", "sum of lines", "book delta"):
+    for col in ("asset", "LPs", "v4 LPs", "options", "perps", "balances", "sum of lines", "book delta"):
         tot.add_column(col, justify="left" if col == "asset" else "right")
     for u, g in greeks.items():
-        parts = [sum(x["delta"] for x in pos[k] if x["underlying"] == u and x["delta"] is not None)
-                 for k in ("lps", "options", "perps", "balances")]
+        parts = [sum(x["delta"] for x in pos.get(k, []) if x["underlying"] == u and x["delta"] is not None)
+                 for k in ("lps", "v4_lps", "options", "perps", "balances")]
         tot.add_row(u, *(f"{x:,.6f}" for x in parts), f"{sum(parts):,.6f}", f"{g['delta_units']:,.6f}")
     out.append(_table_text(tot, 220))
     return "\n".join(out)

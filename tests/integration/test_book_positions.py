@@ -19,7 +19,7 @@ from web3 import Web3
 from keeper.build.manifest import Manifest
 from keeper.build.paths import repo_root
 from keeper.chain.rpc import RpcClient
-from keeper.core.book import lp_holdings
+from keeper.core.book import V4_NATIVE, lp_holdings, v4_lp_holdings
 from keeper.core.snapshot import Snapshot
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
@@ -92,8 +92,9 @@ def test_plan_json_positions_add_up_to_the_per_underlying_deltas(world: World, m
     plan = keeper_json("plan", "--config", str(CONFIG), "--block", str(block), env=env_for(world, tmp_path))
     positions, greeks = plan["positions"], plan["greeks"]
     assert isinstance(positions, dict) and isinstance(greeks, dict)
-    assert set(positions) == {"lps", "options", "perps", "balances"}
+    assert set(positions) == {"lps", "v4_lps", "options", "perps", "balances"}
     assert positions["lps"] and positions["options"] and positions["perps"] and positions["balances"]
+    assert positions["v4_lps"]
     for u, g in greeks.items():
         total = sum(x["delta"] for k in positions for x in positions[k]
                     if x["underlying"] == u and x["delta"] is not None)
@@ -110,6 +111,15 @@ def test_plan_json_positions_add_up_to_the_per_underlying_deltas(world: World, m
         assert x["range_low_usd"] is None or x["range_high_usd"] is None or x["range_low_usd"] < x["range_high_usd"]
         feed = greeks[x["underlying"]]["spot_usd"]
         assert x["basis_bps"] == pytest.approx((x["pool_price_usd"] / feed - 1) * 1e4, rel=1e-9, abs=1e-9)
+    # Every v4 line too (the config lists the Safe's v4 token ids).
+    v4_by_id = {lp.token_id: lp for lp in snap.v4_lps}
+    assert {x["token_id"] for x in positions["v4_lps"]} == set(v4_by_id) == set(
+        manifest.v4.position_ids.values() if manifest.v4 else ())
+    for x in positions["v4_lps"]:
+        h = v4_lp_holdings(snap, v4_by_id[x["token_id"]])
+        assert [x["principal0_raw"], x["principal1_raw"], x["fees0_raw"], x["fees1_raw"]] == [
+            str(h.principal0), str(h.principal1), str(h.fees0), str(h.fees1)]
+        assert x["hook_risks"] == []
     pools = plan["pools"]
     assert isinstance(pools, list)
     assert {p["pool"] for p in pools} >= {x["pool"] for x in positions["lps"]}
@@ -184,6 +194,10 @@ def test_a_pool_ten_percent_off_the_feed_is_shown_blocked_and_its_lps_held_at_it
         if weth.address in (lp.token0, lp.token1):
             h = lp_holdings(snap, lp)
             exact += (h.amount0 if lp.token0 == weth.address else h.amount1) / 1e18
+    for v4lp in snap.v4_lps:  # the Safe's v4 ETH positions, at their own (v4) pool's price
+        key = snap.v4_pools[v4lp.pool_id].key
+        if key.currency0 == V4_NATIVE:
+            exact += v4_lp_holdings(snap, v4lp).amount0 / 1e18
     eth_lps = [pos for pos in risk.positions if isinstance(pos, LPPosition) and pos.underlying == "ETH"]
     lp_delta = aggregate(eth_lps, spots)["ETH"].delta
     at_feed = aggregate([dataclasses.replace(pos, basis=1.0, amount_underlying=None, amount_quote=None, mark=None)
