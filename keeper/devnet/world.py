@@ -335,7 +335,7 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
     b.create_pool("WBTC", 3000, cfg.btc_usd)
 
     progress("market maker: deep liquidity on every pool")
-    b.fund(b.mm, {"WETH": 20_000, "USDC": 200_000_000, "WBTC": 500})
+    b.fund(b.mm, {"WETH": 20_000, "USDC": 300_000_000, "WBTC": 1_000})  # v3, v4 and Aave liquidity
     b.approve_all(b.mm, b.npm.address)
     for name, (_, info) in b.pools.items():
         usd = cfg.eth_usd if info.base == "WETH" else cfg.btc_usd
