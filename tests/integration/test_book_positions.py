@@ -92,9 +92,9 @@ def test_plan_json_positions_add_up_to_the_per_underlying_deltas(world: World, m
     plan = keeper_json("plan", "--config", str(CONFIG), "--block", str(block), env=env_for(world, tmp_path))
     positions, greeks = plan["positions"], plan["greeks"]
     assert isinstance(positions, dict) and isinstance(greeks, dict)
-    assert set(positions) == {"lps", "v4_lps", "options", "perps", "balances"}
+    assert set(positions) == {"lps", "v4_lps", "options", "perps", "balances", "aave"}
     assert positions["lps"] and positions["options"] and positions["perps"] and positions["balances"]
-    assert positions["v4_lps"]
+    assert positions["v4_lps"] and positions["aave"]
     for u, g in greeks.items():
         total = sum(x["delta"] for k in positions for x in positions[k]
                     if x["underlying"] == u and x["delta"] is not None)
