@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "ChainError",
     "ChainIdMismatchError",
+    "ClusterError",
     "ConfigError",
     "ContractCallError",
     "DegenerateSeriesError",
@@ -57,6 +58,10 @@ class SetupError(KeeperError, RuntimeError):
 
 class DevnetError(KeeperError, RuntimeError):
     """The local chain could not be started or deployed."""
+
+
+class ClusterError(KeeperError, RuntimeError):
+    """The Dask cluster running a backtest could not be reached or failed a task past its retries."""
 
 
 class ChainError(KeeperError):

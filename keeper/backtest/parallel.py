@@ -1,21 +1,33 @@
-"""Run a backtest: paths split in fixed-size chunks over the available cores, with a progress bar.
+"""Run backtests on Dask: paths split in seeded chunks, fanned out over a cluster's workers.
 
-Chunk ``i`` draws its paths from ``SeedSequence(seed, spawn_key=(i,))``, so a run's results do
-not depend on the number of workers. Workers are separate processes
-(:class:`concurrent.futures.ProcessPoolExecutor`, ``spawn`` context: the greeks kernel keeps a
-thread pool, which must not be forked); one chunk or one worker runs in-process.
+Chunk ``i`` draws its paths from ``SeedSequence(seed, spawn_key=(i,))``, and the chunks are
+merged in chunk order whatever order they finish in, so a run's results are bit-identical
+whatever the number of workers, the machines they run on or the order they finish in. A task is
+one chunk of one job (and a slice of its policies, ``policies_per_task``): a pure function of its
+arguments, so Dask may run it again; a worker lost mid-run has its tasks re-run on the others
+(the scheduler does it), and a task that raises is retried ``TASK_RETRIES`` times.
+
+The engine (:func:`run_backtests`):
+
+* a ``client`` given (a :class:`distributed.Client`): its cluster;
+* a ``scheduler`` address (``tcp://HOST:8786``), else the environment's ``KEEPER_DASK_SCHEDULER``:
+  that cluster (its workers must have the keeper installed, the same version);
+* else a :class:`distributed.LocalCluster` on this machine's cores (worker processes, one thread
+  each: the greeks kernel keeps a thread pool of its own), or in this process when there is one
+  task or one worker (starting a cluster would cost more than the work).
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import logging
 import os
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -25,11 +37,17 @@ from keeper.backtest.engine import ChunkResult, CostModel, PolicyPaths, PolicySp
 from keeper.backtest.flavours import calibrate_min_variance
 from keeper.backtest.paths import HestonModel, PathModel, PriceSeries
 from keeper.core.smile_delta import DeltaFlavour, MinVarianceFit
-from keeper.errors import InputError
+from keeper.errors import ClusterError, InputError, KeeperError
 
-__all__ = ["BacktestJob", "BacktestResult", "ProgressBar", "available_cores", "run_backtest"]
+__all__ = ["SCHEDULER_ENV", "TASK_RETRIES", "BacktestJob", "BacktestResult", "ProgressBar", "available_cores",
+           "local_cluster", "run_backtest", "run_backtests"]
 
 FloatArray = npt.NDArray[np.float64]
+
+SCHEDULER_ENV = "KEEPER_DASK_SCHEDULER"
+"""Environment variable with the Dask scheduler's address (``tcp://HOST:8786``) when no ``scheduler`` is given."""
+TASK_RETRIES = 2
+"""Times Dask runs a task again after it raised (a lost worker's tasks are re-run regardless)."""
 
 
 def available_cores() -> int:
@@ -102,19 +120,31 @@ class BacktestJob:
         return (len(self.series.timestamps) if self.series is not None else len(self.seconds)) - 1
 
 
-def _run_chunk(job: BacktestJob, index: int, n: int) -> ChunkResult:
+def _chunk_result(job: BacktestJob, index: int, n: int, lo: int, hi: int) -> ChunkResult:
+    """One task: chunk ``index`` (``n`` paths) of ``job``, policies ``specs[lo:hi]``. Pure: the paths come
+    from the chunk's own seed, so a re-run (a lost worker, a retry) gives the same floats."""
+    specs = job.specs[lo:hi]
     if job.series is not None:
-        spots, seconds = job.series.path_matrix(), job.series.seconds
-    else:
-        assert job.model is not None
-        rng = np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=(index,)))
-        if isinstance(job.model, HestonModel):
-            spots, var = job.model.simulate_with_variance(job.s0, job.seconds, n, rng)
-            return run_paths(job.book, spots, job.seconds, job.specs, job.costs, job.sigma, keep=job.keep,
-                             variance=var, heston=job.model.params,
-                             mv=job.mv_fit.coefficients if job.mv_fit is not None else None)
-        spots, seconds = job.model.simulate(job.s0, job.seconds, n, rng), job.seconds
-    return run_paths(job.book, spots, seconds, job.specs, job.costs, job.sigma, keep=job.keep)
+        return run_paths(job.book, job.series.path_matrix(), job.series.seconds, specs, job.costs, job.sigma,
+                         keep=job.keep)
+    assert job.model is not None
+    rng = np.random.default_rng(np.random.SeedSequence(job.seed, spawn_key=(index,)))
+    if isinstance(job.model, HestonModel):
+        spots, var = job.model.simulate_with_variance(job.s0, job.seconds, n, rng)
+        return run_paths(job.book, spots, job.seconds, specs, job.costs, job.sigma, keep=job.keep,
+                         variance=var, heston=job.model.params,
+                         mv=job.mv_fit.coefficients if job.mv_fit is not None else None)
+    spots = job.model.simulate(job.s0, job.seconds, n, rng)
+    return run_paths(job.book, spots, job.seconds, specs, job.costs, job.sigma, keep=job.keep)
+
+
+def _calibrated(job: BacktestJob) -> BacktestJob:
+    """``job`` with its minimum-variance fit (fitted on the separate calibration draw when it needs one)."""
+    if not job.needs_calibration:
+        return job
+    assert isinstance(job.model, HestonModel)
+    return replace(job, mv_fit=calibrate_min_variance(job.model, job.book, job.s0, job.seconds, job.seed,
+                                                      paths=job.calibration_paths))
 
 
 @dataclass
@@ -136,7 +166,12 @@ class ProgressBar:
 
 @dataclass(frozen=True, slots=True)
 class BacktestResult:
-    """Per-path results of every policy over all paths, in chunk order."""
+    """Per-path results of every policy over all paths, in chunk order.
+
+    ``elapsed_s``: from the start of the run to this job's last chunk (wall clock); ``workers``:
+    the processes that ran it (1 in this process); ``engine``: ``in-process``, ``local cluster``
+    or the scheduler's address.
+    """
 
     job: BacktestJob
     runs: dict[str, PolicyPaths]
@@ -146,52 +181,182 @@ class BacktestResult:
     seconds: FloatArray
     elapsed_s: float
     workers: int
+    engine: str = "in-process"
 
 
-def _merge(job: BacktestJob, parts: list[ChunkResult], elapsed: float, workers: int) -> BacktestResult:
+def _merge(job: BacktestJob, parts: list[list[ChunkResult]], elapsed: float, workers: int,
+           engine: str) -> BacktestResult:
+    """``parts[chunk][policy slice]`` into one result: policies in ``job.specs`` order, paths in chunk order."""
     runs: dict[str, PolicyPaths] = {}
     for s in job.specs:
-        runs[s.name] = PolicyPaths.concat([p.policies[s.name] for p in parts])
-    return BacktestResult(job, runs, np.concatenate([p.lvr for p in parts]),
-                          np.concatenate([p.lvr_predicted for p in parts]), parts[0].spot_sample, parts[0].seconds,
-                          elapsed, workers)
+        rs = [next(b.policies[s.name] for b in chunk if s.name in b.policies) for chunk in parts]
+        runs[s.name] = PolicyPaths.concat(rs)
+    first = [chunk[0] for chunk in parts]
+    return BacktestResult(job, runs, np.concatenate([p.lvr for p in first]),
+                          np.concatenate([p.lvr_predicted for p in first]), first[0].spot_sample, first[0].seconds,
+                          elapsed, workers, engine)
 
 
-def run_backtest(job: BacktestJob, *, workers: int | None = None,
-                 progress: bool | Callable[[int, int], None] = False) -> BacktestResult:
-    """Run every chunk (in parallel when there are several chunks and cores) and merge them.
+@dataclass(frozen=True, slots=True)
+class _Task:
+    job: int
+    chunk: int
+    paths: int
+    lo: int
+    hi: int
 
-    ``progress``: ``True`` draws a bar on stderr, a callable gets ``(done, total)`` per chunk.
-    A job with the ``min_variance`` flavour and no ``mv_fit`` is calibrated first (in this
-    process; the time counts in ``elapsed_s``); the result's ``job`` carries the fit.
+
+def _tasks(jobs: Sequence[BacktestJob], policies_per_task: int | None) -> list[_Task]:
+    out: list[_Task] = []
+    for j, job in enumerate(jobs):
+        step = policies_per_task or len(job.specs)
+        for i, n in enumerate(job.chunks):
+            out += [_Task(j, i, n, lo, min(lo + step, len(job.specs))) for lo in range(0, len(job.specs), step)]
+    return out
+
+
+class _Collector:
+    """Gathers task results; hands each job's merged result on as soon as its last chunk is in."""
+
+    def __init__(self, jobs: Sequence[BacktestJob], tasks: Sequence[_Task], t0: float,
+                 on_result: Callable[[int, BacktestResult], None] | None,
+                 report: Callable[[int, int], None] | None) -> None:
+        self.jobs = list(jobs)
+        self.left = [sum(1 for t in tasks if t.job == j) for j in range(len(jobs))]
+        self.parts: list[dict[tuple[int, int], ChunkResult]] = [{} for _ in jobs]
+        self.results: list[BacktestResult | None] = [None] * len(jobs)
+        self.total, self.done, self.t0 = len(tasks), 0, t0
+        self.on_result, self.report = on_result, report
+        self.workers, self.engine = 1, "in-process"
+
+    def add(self, task: _Task, part: ChunkResult, fitted: Callable[[int], BacktestJob]) -> None:
+        self.parts[task.job][(task.chunk, task.lo)] = part
+        self.left[task.job] -= 1
+        self.done += 1
+        if self.report:
+            self.report(self.done, self.total)
+        if self.left[task.job] == 0:
+            j = task.job
+            keys = sorted(self.parts[j])
+            chunks = [[self.parts[j][k] for k in keys if k[0] == c] for c in sorted({k[0] for k in keys})]
+            self.parts[j] = {}
+            res = _merge(fitted(j), chunks, time.perf_counter() - self.t0, self.workers, self.engine)
+            self.results[j] = res
+            if self.on_result:
+                self.on_result(j, res)
+
+    def finished(self) -> list[BacktestResult]:
+        out = [r for r in self.results if r is not None]
+        if len(out) != len(self.jobs):
+            raise ClusterError("a backtest finished with chunks missing")
+        return out
+
+
+@contextmanager
+def _client(scheduler: str | None, workers: int) -> Iterator[tuple[Any, str]]:
+    """A Dask client of the cluster at ``scheduler``, else of a local cluster of ``workers`` processes."""
+    from distributed import Client
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=30, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        with client:
+            yield client, scheduler
+        return
+    with local_cluster(workers) as cluster, Client(cluster, set_as_default=False) as client:
+        yield client, "local cluster"
+
+
+def local_cluster(workers: int) -> Any:
+    """A :class:`distributed.LocalCluster` of ``workers`` processes of one thread each, on 127.0.0.1 only, with
+    no dashboard (its HTTP endpoints on a free port: a fixed one may be another cluster's)."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                        silence_logs=logging.ERROR)
+
+
+def _run_on(client: Any, engine: str, jobs: Sequence[BacktestJob], tasks: Sequence[_Task], col: _Collector) -> None:
+    """Submit every task (a job's calibration first, as a task its chunks depend on) and collect them as they
+    complete; any failure cancels the rest."""
+    from distributed import as_completed
+
+    run = uuid.uuid4().hex[:12]
+    job_fut = [client.submit(_calibrated, job, key=f"keeper-backtest-{run}-job{j}", retries=TASK_RETRIES)
+               if job.needs_calibration else job for j, job in enumerate(jobs)]
+    futures = {client.submit(_chunk_result, job_fut[t.job], t.chunk, t.paths, t.lo, t.hi,
+                             key=f"keeper-backtest-{run}-job{t.job}-chunk{t.chunk}-policy{t.lo}",
+                             retries=TASK_RETRIES): t for t in tasks}
+    col.workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+    col.engine = engine
+    fitted: dict[int, BacktestJob] = {}
+
+    def fit(j: int) -> BacktestJob:
+        if j not in fitted:
+            f = job_fut[j]
+            fitted[j] = f if isinstance(f, BacktestJob) else f.result()
+        return fitted[j]
+
+    try:
+        for fut in as_completed(list(futures), loop=client.loop):
+            part = fut.result()
+            col.add(futures.pop(fut), part, fit)
+            fut.release()  # the worker may drop it: a result lost with its worker later is not recomputed
+    except Exception as exc:
+        client.cancel(list(futures))
+        if isinstance(exc, KeeperError):
+            raise
+        raise ClusterError(f"a backtest task failed on the Dask cluster ({engine}): {type(exc).__name__}: {exc}") \
+            from exc
+
+
+def run_backtests(jobs: Sequence[BacktestJob], *, workers: int | None = None, scheduler: str | None = None,
+                  client: Any = None, progress: bool | Callable[[int, int], None] = False,
+                  on_result: Callable[[int, BacktestResult], None] | None = None,
+                  policies_per_task: int | None = None) -> list[BacktestResult]:
+    """Run every chunk of every job on Dask (see the module docstring for the engine) and merge each job's chunks.
+
+    ``progress``: ``True`` draws a bar on stderr, a callable gets ``(done, total)`` tasks. ``on_result(j, result)``
+    gets job ``j``'s merged result as soon as its last chunk is in (while the other jobs still run). A job with
+    the ``min_variance`` flavour and no ``mv_fit`` is calibrated first (its time counts in ``elapsed_s``); the
+    result's ``job`` carries the fit. ``workers`` caps the local cluster (default: the available cores).
     """
+    if not jobs:
+        raise InputError("jobs", "no backtest to run")
+    if policies_per_task is not None and policies_per_task < 1:
+        raise InputError("policies_per_task", f"must be >= 1, got {policies_per_task}")
+    if workers is not None and workers < 1:
+        raise InputError("workers", f"must be >= 1, got {workers}")
     t0 = time.perf_counter()
-    if job.needs_calibration:
-        assert isinstance(job.model, HestonModel)
-        job = replace(job, mv_fit=calibrate_min_variance(job.model, job.book, job.s0, job.seconds, job.seed,
-                                                         paths=job.calibration_paths))
-    chunks = job.chunks
-    n_workers = max(1, min(workers or available_cores(), len(chunks)))
+    tasks = _tasks(jobs, policies_per_task)
     report: Callable[[int, int], None] | None
     if progress is True:
-        bar = ProgressBar(len(chunks))
+        bar = ProgressBar(len(tasks))
         report = lambda done, _total: bar.update(done)  # noqa: E731
     else:
         report = progress or None
-    parts: list[ChunkResult | None] = [None] * len(chunks)
-    if n_workers == 1:
-        for i, n in enumerate(chunks):
-            parts[i] = _run_chunk(job, i, n)
-            if report:
-                report(i + 1, len(chunks))
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_run_chunk, job, i, n): i for i, n in enumerate(chunks)}
-            for done, fut in enumerate(as_completed(futures), start=1):
-                parts[futures[fut]] = fut.result()
-                if report:
-                    report(done, len(chunks))
-    merged = [p for p in parts if p is not None]
-    return _merge(job, merged, time.perf_counter() - t0, n_workers)
+    col = _Collector(jobs, tasks, t0, on_result, report)
+    if client is not None:
+        _run_on(client, str(client.scheduler.address), jobs, tasks, col)
+        return col.finished()
+    address = scheduler if scheduler is not None else os.environ.get(SCHEDULER_ENV) or None
+    n_local = max(1, min(workers or available_cores(), len(tasks)))
+    if address is None and n_local == 1:
+        fitted = [_calibrated(job) for job in jobs]
+        for t in tasks:
+            col.add(t, _chunk_result(fitted[t.job], t.chunk, t.paths, t.lo, t.hi), fitted.__getitem__)
+        return col.finished()
+    with _client(address, n_local) as (c, engine):
+        _run_on(c, engine, jobs, tasks, col)
+    return col.finished()
 
+
+def run_backtest(job: BacktestJob, *, workers: int | None = None, scheduler: str | None = None, client: Any = None,
+                 progress: bool | Callable[[int, int], None] = False,
+                 policies_per_task: int | None = None) -> BacktestResult:
+    """One job through :func:`run_backtests` (same engine, same results)."""
+    return run_backtests([job], workers=workers, scheduler=scheduler, client=client, progress=progress,
+                         policies_per_task=policies_per_task)[0]

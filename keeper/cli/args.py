@@ -6,8 +6,12 @@ import argparse
 import math
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-__all__ = ["block_number", "chain_id", "non_negative_decimal", "port", "positive_float", "positive_int"]
+if TYPE_CHECKING:
+    from keeper.backtest.sweep import SweepAxis
+
+__all__ = ["block_number", "chain_id", "non_negative_decimal", "port", "positive_float", "positive_int", "sweep_axis"]
 
 
 def _int(what: str, low: int, high: int | None = None, base: int = 10) -> Callable[[str], int]:
@@ -47,3 +51,15 @@ def non_negative_decimal(text: str) -> Decimal:
     if not v.is_finite() or v < 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return v
+
+
+def sweep_axis(text: str) -> SweepAxis:
+    """``--sweep KEY=VALUES`` of ``keeper backtest`` (:func:`keeper.backtest.sweep.parse_sweep`): a
+    :class:`~keeper.backtest.sweep.SweepAxis`; the error names the value and what was expected."""
+    from keeper.backtest.sweep import parse_sweep
+    from keeper.errors import InputError
+
+    try:
+        return parse_sweep(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--sweep: ")) from None

@@ -30,6 +30,22 @@ per 1,000 paths on one core (~2.5x with sticky-moneyness, which also prices two 
 strikes), plus the minimum-variance calibration (~1 s). Measured on 2 cores, the standard book
 (one option leg), all three flavours, 2,000 paths x 30 days: daily steps ~7 s, hourly steps ~90 s.
 For hourly or finer steps prefer a few hundred paths or --step 1d.
+
+Engine: Dask. Paths run in seeded chunks (results bit-identical whatever the workers) on a local
+cluster of this machine's cores (--workers processes), or on a cluster given by --scheduler
+tcp://HOST:8786 (else the environment's KEEPER_DASK_SCHEDULER): start `dask scheduler` on one
+machine and `dask worker tcp://HOST:8786 --nthreads 1` on each (the keeper installed there, the
+same version). A lost worker's chunks are re-run on the others. A progress bar counts finished
+chunks on stderr when it is a terminal (--quiet: none).
+
+Sweeps: --sweep KEY=VALUES, once per key. Values: a,b,c; lo..hi:n (n values log-spaced, 0 < lo);
+log:lo..hi:n (the same); lin:lo..hi:n (evenly spaced). Policy keys (each value one policy, joined
+to --policies, which defaults to none when a policy key is swept): ww.risk_aversion_per_usd
+(1/USD), ww.risk (relative), band_units (underlying units), band_bps, interval_h. Model keys (every
+combination one scenario, each with its own table, report and plots; the book stays the one built
+at --vol): vol (gbm, garch, merton), heston.v0 / kappa / theta / xi / rho, fee_bps, liquidity,
+gas_usd. Example: --sweep "ww.risk_aversion_per_usd=1e-6..1e-2:20" --sweep "band_units=5,10,20"
+--sweep "vol=0.4,0.8".
 """
 
 from __future__ import annotations
@@ -43,6 +59,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keeper.cli.args import positive_int, sweep_axis
 from keeper.cli.backtest_rules import add_rule_flags, market_from_args, rules_meta, with_rule_limits
 from keeper.cli.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from keeper.errors import ConfigError, InputError, KeeperError
@@ -71,8 +88,9 @@ def add_parsers(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="folder for report.json and the PNG plots")
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
-    p.add_argument("--policies", nargs="+", default=["all"],
-                   help="none, config, interval:4h, band:200bps, ww:3, or the groups intervals, bands, ww, all")
+    p.add_argument("--policies", nargs="+", default=None,
+                   help="none, config, interval:4h, band:200bps, ww:3, or the groups intervals, bands, ww, all "
+                        "(default all; none when --sweep sweeps a policy key)")
     p.add_argument("--underlying", default=None, help="asset symbol (default: the config's first, else ETH)")
     p.add_argument("--book", default=None, help="JSON book: options, lps, perps, spot_units")
     p.add_argument("--from-chain", action="store_true",
@@ -86,7 +104,16 @@ def add_parsers(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fee-bps", type=float, default=5.0, help="hedge pool fee tier, bps (default 5)")
     p.add_argument("--liquidity", type=float, default=2e7, help="hedge pool active liquidity, human units")
     p.add_argument("--gas-usd", type=float, default=0.5, help="gas per hedge swap, quote (default 0.5)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: the available cores)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="worker processes of the local Dask cluster (default: the available cores; 1: in this "
+                        "process; not with --scheduler)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address, tcp://HOST:8786 (default: $KEEPER_DASK_SCHEDULER, else a local "
+                        "cluster)")
+    p.add_argument("--sweep", action="append", type=sweep_axis, default=[], metavar="KEY=VALUES",
+                   help="sweep a policy or model parameter: ww.risk_aversion_per_usd=1e-6..1e-2:20, "
+                        "band_units=5,10,20, vol=lin:0.3..0.9:4 (see above); once per key")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--chosen", default=None, help="policy for the delta plot (default: the lowest CVaR)")
     p.add_argument("--delta-flavours", default=None,
                    help="comma list of sticky-strike, sticky-moneyness, minimum-variance: each policy runs once "
@@ -126,6 +153,7 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
         time_grid,
     )
     from keeper.backtest.policies import parse_policies, with_flavours
+    from keeper.backtest.sweep import check_axes, sweep_policies
     from keeper.cycle.sources import otc_positions
 
     _check_book_source(args)
@@ -183,7 +211,14 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
     configured = cfg.policy_config().for_underlying(sym) if cfg is not None else None
     target = configured.target_delta_units if configured is not None else 0.0
     flavours = _flavours(args, cfg, sym)
-    specs = with_flavours(parse_policies(args.policies, book.gross_value(spot), configured, target), flavours)
+    axes = list(args.sweep)
+    check_axes(axes, args.model)
+    swept = sweep_policies([a for a in axes if a.is_policy], book.gross_value(spot), target)
+    names = args.policies if args.policies is not None else (["none"] if swept else ["all"])
+    chosen: dict[str, Any] = {}
+    for s in (*parse_policies(names, book.gross_value(spot), configured, target), *swept):
+        chosen.setdefault(s.name, s)
+    specs = with_flavours(tuple(chosen.values()), flavours)
     specs = with_rule_limits(specs, args, configured)
     market = market_from_args(args, cfg)
     costs = CostModel(args.fee_bps * 1e-4, args.liquidity, args.gas_usd, market)
@@ -201,6 +236,8 @@ def _build(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:  # noqa: C90
     if heston is not None:
         meta["heston"] = {k: getattr(heston, k) for k in ("v0", "kappa", "theta", "xi", "rho")}
         meta["delta_flavours"] = [FLAVOUR_LABELS[f] for f in flavours]
+    if axes:
+        meta["sweep"] = {a.key: list(a.values) for a in axes}
     return job, meta
 
 
@@ -293,44 +330,87 @@ def _flavours(args: argparse.Namespace, cfg: Any, sym: str) -> Any:
     return flavours
 
 
+def _show_progress(args: argparse.Namespace, job: Any) -> bool:
+    """The bar on stderr: on a terminal, not ``--quiet``, and for runs long enough to want one."""
+    if args.quiet or not sys.stderr.isatty():
+        return False
+    if args.sweep or args.scheduler or os.environ.get("KEEPER_DASK_SCHEDULER"):
+        return True
+    long_run: bool = job.n_paths * job.steps * len(job.specs) >= 5_000_000
+    if args.model == "heston":  # pricing dominates: ~25 ms per 1,000 paths, step and leg (x3 sticky-moneyness)
+        legs = len(job.book.options) * (3 if "sticky_moneyness" in job.flavours else 1)
+        long_run = long_run or job.n_paths * job.steps * legs >= 100_000
+    return long_run
+
+
+def _print_table(args: argparse.Namespace, meta: dict[str, Any], result: Any, report: Any, doc: dict[str, Any]) -> None:
+    from keeper.backtest.report import format_table
+
+    model = args.model
+    if "heston" in meta:
+        model += " " + " ".join(f"{k}={v:g}" for k, v in meta["heston"].items())
+        model += f" [{', '.join(meta['delta_flavours'])}]"
+    if "scenario" in meta:
+        print(f"scenario {meta['scenario']}:")
+    engine = "" if result.engine == "in-process" else f" ({result.engine})"
+    job = result.job
+    print(f"{meta['book']}; {model}, {len(result.lvr)} paths x {job.steps} steps, vol {job.sigma:g}, "
+          f"fee {job.costs.fee_fraction * 1e4:g} bps; {result.elapsed_s:.1f} s on {result.workers} worker(s){engine}")
+    if "start" in meta:
+        st, bt, pl = meta["start"], meta["start"]["backtest"], meta["start"]["plan"]
+        print(f"start at block {st['block']}, spot {st['spot_usd']:,.2f}: value {bt['value_usd']:,.2f}, "
+              f"delta {bt['delta_units']:,.6f}, gamma {bt['gamma_units_per_usd']:.6g} (plan: "
+              f"{pl['value_usd']:,.2f}, {pl['delta_units']:,.6f}, {pl['gamma_units_per_usd']:.6g})")
+    print(format_table(report))
+    for f in doc.get("files", []):
+        print(f"wrote {f}")
+
+
 def cmd_backtest(args: argparse.Namespace) -> int:
-    """Run the backtest; print the table (or JSON); write report.json and the PNGs to ``--out``."""
-    from keeper.backtest.parallel import run_backtest
-    from keeper.backtest.report import build_report, format_table, report_json
+    """Run the backtest (every sweep scenario); print the tables (or JSON); write report.json and the PNGs to
+    ``--out`` (one folder per scenario when the sweep has several)."""
+    from keeper.backtest.parallel import BacktestResult, run_backtests
+    from keeper.backtest.report import build_report, report_json
+    from keeper.backtest.sweep import apply_scenario, scenarios
 
     try:
-        job, meta = _build(args)
-        long_run = job.n_paths * job.steps * len(job.specs) >= 5_000_000
-        if args.model == "heston":  # pricing dominates: ~25 ms per 1,000 paths, step and leg (x3 sticky-moneyness)
-            legs = len(job.book.options) * (3 if "sticky_moneyness" in job.flavours else 1)
-            long_run = long_run or job.n_paths * job.steps * legs >= 100_000
-        result = run_backtest(job, workers=args.workers, progress=long_run)
-        report = build_report(result, chosen=args.chosen, meta=meta)
-        doc = report_json(report)
-        if args.out:
-            from keeper.backtest.plots import write_plots
+        if args.scheduler is not None and args.workers is not None:
+            raise InputError("--workers", "sizes the local cluster; with --scheduler the cluster has its own workers")
+        base, meta = _build(args)
+        cases = scenarios(args.sweep)
+        jobs = [apply_scenario(base, sc) for sc in cases]
+        docs: list[dict[str, Any] | None] = [None] * len(jobs)
+        shown: list[tuple[Any, Any] | None] = [None] * len(jobs)
 
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "report.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-            doc["files"] = [str(out / "report.json"), *map(str, write_plots(result, report, out))]
+        def done(j: int, result: BacktestResult) -> None:  # as each scenario's last chunk comes in
+            m = dict(meta)
+            if len(cases) > 1 or cases[0].settings:
+                m["scenario"] = cases[j].label
+                m["scenario_settings"] = dict(cases[j].settings)
+                m["vol"] = result.job.sigma
+                m["fee_bps"] = result.job.costs.fee_fraction * 1e4
+                m["liquidity"] = result.job.costs.liquidity
+                m["gas_quote"] = result.job.costs.gas_quote
+            report = build_report(result, chosen=args.chosen, meta=m)
+            doc = report_json(report)
+            if args.out:
+                from keeper.backtest.plots import write_plots
+
+                out = Path(args.out) / cases[j].slug if len(cases) > 1 else Path(args.out)
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "report.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+                doc["files"] = [str(out / "report.json"), *map(str, write_plots(result, report, out))]
+            docs[j], shown[j] = doc, (result, report)
+
+        run_backtests(jobs, workers=args.workers, scheduler=args.scheduler,
+                      progress=_show_progress(args, base), on_result=done)
         if args.json:
-            print(json.dumps(doc, indent=2))
+            full = [d for d in docs if d is not None]
+            print(json.dumps(full[0] if len(full) == 1 else {"scenarios": full}, indent=2))
         else:
-            model = args.model
-            if "heston" in meta:
-                model += " " + " ".join(f"{k}={v:g}" for k, v in meta["heston"].items())
-                model += f" [{', '.join(meta['delta_flavours'])}]"
-            print(f"{meta['book']}; {model}, {len(result.lvr)} paths x {job.steps} steps, vol {meta['vol']:g}, "
-                  f"fee {args.fee_bps:g} bps; {result.elapsed_s:.1f} s on {result.workers} worker(s)")
-            if "start" in meta:
-                st, bt, pl = meta["start"], meta["start"]["backtest"], meta["start"]["plan"]
-                print(f"start at block {st['block']}, spot {st['spot_usd']:,.2f}: value {bt['value_usd']:,.2f}, "
-                      f"delta {bt['delta_units']:,.6f}, gamma {bt['gamma_units_per_usd']:.6g} (plan: "
-                      f"{pl['value_usd']:,.2f}, {pl['delta_units']:,.6f}, {pl['gamma_units_per_usd']:.6g})")
-            print(format_table(report))
-            for f in doc.get("files", []):
-                print(f"wrote {f}")
+            for d, sh in zip(docs, shown, strict=True):
+                if d is not None and sh is not None:
+                    _print_table(args, d["meta"], sh[0], sh[1], d)
         return EXIT_OK
     except (InputError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
