@@ -34,13 +34,14 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from keeper.errors import InputError
 
-__all__ = ["HestonParams", "heston_price", "simulate_heston"]
+__all__ = ["HestonGreeks", "HestonParams", "heston_greeks", "heston_price", "simulate_heston"]
 
 FloatArray = NDArray[np.float64]
 
@@ -83,6 +84,27 @@ def _ab(p: HestonParams, u: NDArray[np.complexfloating], t: float) -> tuple[NDAr
     return a, b
 
 
+def _lewis(p: HestonParams, spot: ArrayLike, strike: ArrayLike, t: float, v: ArrayLike, is_call: ArrayLike,
+           nodes: int) -> tuple[NDArray[Any], ...]:
+    """The broadcast inputs and the Lewis integrand's pieces: ``(s, k, var, call, u, w, zr, zi, b.real, b.imag)``
+    with ``z = A + B v + i u x`` per (option, node), ``w`` the Gauss-Legendre weights over ``u^2 + 1/4``."""
+    if not (math.isfinite(t) and t > 0):
+        raise InputError("t", f"must be finite and > 0, got {t!r}")
+    s, k, var, call = np.broadcast_arrays(np.asarray(spot, dtype=np.float64), np.asarray(strike, dtype=np.float64),
+                                          np.asarray(v, dtype=np.float64), np.asarray(is_call, dtype=np.bool_))
+    if not (np.all(s > 0) and np.all(k > 0) and np.all(np.isfinite(var)) and np.all(var >= 0)):
+        raise InputError("spot/strike/v", "spot and strike must be > 0, v finite and >= 0")
+    vmin = max(float(var.min()) if var.size else p.theta, 0.25 * min(p.theta, p.v0), 1e-4)
+    u_max = max(50.0, math.sqrt(2.0 * 40.0 / (vmin * t)))
+    x, w = _gauss_legendre(nodes)
+    u = 0.5 * u_max * (x + 1.0)
+    w = 0.5 * u_max * w / (u * u + 0.25)
+    a, b = _ab(p, u - 0.5j, t)
+    lx = np.log(s / k).reshape(-1, 1)
+    z = a[None, :] + b[None, :] * var.reshape(-1, 1) + 1j * u[None, :] * lx
+    return s, k, var, call, u, w, z.real, z.imag, b.real, b.imag
+
+
 def heston_price(
     p: HestonParams, spot: ArrayLike, strike: ArrayLike, t: float, v: ArrayLike, is_call: ArrayLike = True,
     *, nodes: int = 128,
@@ -107,26 +129,52 @@ def heston_price(
     ndarray
         Prices, quote currency per option, floored at intrinsic value.
     """
-    if not (math.isfinite(t) and t > 0):
-        raise InputError("t", f"must be finite and > 0, got {t!r}")
-    s, k, var, call = np.broadcast_arrays(np.asarray(spot, dtype=np.float64), np.asarray(strike, dtype=np.float64),
-                                          np.asarray(v, dtype=np.float64), np.asarray(is_call, dtype=np.bool_))
-    if not (np.all(s > 0) and np.all(k > 0) and np.all(np.isfinite(var)) and np.all(var >= 0)):
-        raise InputError("spot/strike/v", "spot and strike must be > 0, v finite and >= 0")
-    vmin = max(float(var.min()) if var.size else p.theta, 0.25 * min(p.theta, p.v0), 1e-4)
-    u_max = max(50.0, math.sqrt(2.0 * 40.0 / (vmin * t)))
-    x, w = _gauss_legendre(nodes)
-    u = 0.5 * u_max * (x + 1.0)
-    w = 0.5 * u_max * w / (u * u + 0.25)
-    a, b = _ab(p, u - 0.5j, t)
-    lx = np.log(s / k).reshape(-1, 1)
-    z = a[None, :] + b[None, :] * var.reshape(-1, 1) + 1j * u[None, :] * lx
-    integral = (np.exp(z.real) * np.cos(z.imag)) @ w
+    s, k, _var, call, _u, w, zr, zi, _br, _bi = _lewis(p, spot, strike, t, v, is_call, nodes)
+    integral = (np.exp(zr) * np.cos(zi)) @ w
     sf, kf = s.reshape(-1), k.reshape(-1)
     c = sf - np.sqrt(sf * kf) / math.pi * integral
     price = np.where(call.reshape(-1), c, c - sf + kf)
     intrinsic = np.where(call.reshape(-1), np.maximum(sf - kf, 0.0), np.maximum(kf - sf, 0.0))
     return np.asarray(np.maximum(price, intrinsic).reshape(s.shape), dtype=np.float64)
+
+
+class HestonGreeks(NamedTuple):
+    """Sensitivities of Heston prices (quote per option): ``delta = dC/dS`` (per unit of spot), ``dv = dC/dv``
+    (per unit of variance per year), and the model's own minimum-variance delta
+    ``min_variance = delta + rho xi / S dC/dv`` (per unit of spot)."""
+
+    delta: FloatArray
+    dv: FloatArray
+    min_variance: FloatArray
+
+
+def heston_greeks(
+    p: HestonParams, spot: ArrayLike, strike: ArrayLike, t: float, v: ArrayLike, is_call: ArrayLike = True,
+    *, nodes: int = 128,
+) -> HestonGreeks:
+    """Delta, variance sensitivity and minimum-variance delta under Heston, broadcast like :func:`heston_price`.
+
+    From the Lewis integral ``C = S - sqrt(S K) / pi * I(x, v)``, ``x = ln(S / K)``, differentiated
+    under the integral sign (``d/dx exp(i u x) = i u exp(i u x)``, ``d/dv exp(B v) = B exp(B v)``)::
+
+        dC/dS = 1 - sqrt(K / S) / pi * (I / 2 + dI/dx),    dC/dv = -sqrt(S K) / pi * dI/dv
+
+    (puts: ``dC/dS - 1`` and the same ``dC/dv``, by parity). The minimum-variance delta minimises
+    the instantaneous variance of ``dC - delta dS``: with ``dS = S sqrt(v) dW1`` and
+    ``dv = ... + xi sqrt(v) dW2``, ``Cov(dC, dS) / Var(dS) = dC/dS + rho xi / S * dC/dv``.
+    The greeks are those of the unfloored price (the floor at intrinsic only trims round-off).
+    """
+    s, k, _var, call, u, w, zr, zi, br, bi = _lewis(p, spot, strike, t, v, is_call, nodes)
+    er = np.exp(zr)
+    ec, es = er * np.cos(zi), er * np.sin(zi)
+    integral = ec @ w
+    d_x = (-u[None, :] * es) @ w
+    d_v = (br[None, :] * ec - bi[None, :] * es) @ w
+    sf, kf = s.reshape(-1), k.reshape(-1)
+    delta = 1.0 - np.sqrt(kf / sf) / math.pi * (0.5 * integral + d_x) - np.where(call.reshape(-1), 0.0, 1.0)
+    dv = -np.sqrt(sf * kf) / math.pi * d_v
+    mv = delta + p.rho * p.xi / sf * dv
+    return HestonGreeks(*(np.asarray(g.reshape(s.shape), dtype=np.float64) for g in (delta, dv, mv)))
 
 
 def simulate_heston(
