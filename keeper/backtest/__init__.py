@@ -4,7 +4,8 @@ Modules: :mod:`~keeper.backtest.paths` (GBM, GARCH, Merton, Heston, CSV), :mod:`
 (options, LPs, perps), :mod:`~keeper.backtest.flavours` (Heston option marks and the delta flavours),
 :mod:`~keeper.backtest.engine` (vectorized over paths),
 :mod:`~keeper.backtest.policies` (the comparison set), :mod:`~keeper.backtest.metrics`,
-:mod:`~keeper.backtest.report`, :mod:`~keeper.backtest.plots`, :mod:`~keeper.backtest.parallel`,
+:mod:`~keeper.backtest.report`, :mod:`~keeper.backtest.plots`, :mod:`~keeper.backtest.parallel` (on Dask),
+:mod:`~keeper.backtest.sweep` (``--sweep`` grids of policies and models),
 :mod:`~keeper.backtest.frontier` (``keeper report``'s policy frontier),
 :mod:`~keeper.cli.backtest` (``keeper backtest``).
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from keeper.backtest.book import Book, LPLeg, OptionLeg, PerpLeg, book_from_dict, standard_book
 from keeper.backtest.engine import CostModel, PolicySpec, run_paths
 from keeper.backtest.flavours import calibrate_min_variance, heston_marks, parse_flavours
-from keeper.backtest.parallel import BacktestJob, BacktestResult, run_backtest
+from keeper.backtest.parallel import BacktestJob, BacktestResult, run_backtest, run_backtests
 from keeper.backtest.paths import (
     GarchModel,
     GBMModel,
@@ -53,6 +54,7 @@ __all__ = [
     "parse_policies",
     "report_json",
     "run_backtest",
+    "run_backtests",
     "run_paths",
     "standard_book",
     "time_grid",

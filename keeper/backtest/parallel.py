@@ -39,8 +39,8 @@ from keeper.backtest.paths import HestonModel, PathModel, PriceSeries
 from keeper.core.smile_delta import DeltaFlavour, MinVarianceFit
 from keeper.errors import ClusterError, InputError, KeeperError
 
-__all__ = ["SCHEDULER_ENV", "TASK_RETRIES", "BacktestJob", "BacktestResult", "ProgressBar", "available_cores",
-           "local_cluster", "run_backtest", "run_backtests"]
+__all__ = ["SCHEDULER_ENV", "TASK_RETRIES", "WORKER_WAIT_S", "BacktestJob", "BacktestResult", "ProgressBar",
+           "available_cores", "local_cluster", "run_backtest", "run_backtests"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -48,6 +48,8 @@ SCHEDULER_ENV = "KEEPER_DASK_SCHEDULER"
 """Environment variable with the Dask scheduler's address (``tcp://HOST:8786``) when no ``scheduler`` is given."""
 TASK_RETRIES = 2
 """Times Dask runs a task again after it raised (a lost worker's tasks are re-run regardless)."""
+WORKER_WAIT_S = 60.0
+"""How long a run on ``--scheduler`` waits for a first worker before it gives up."""
 
 
 def available_cores() -> int:
@@ -263,6 +265,11 @@ def _client(scheduler: str | None, workers: int) -> Iterator[tuple[Any, str]]:
         except (OSError, TimeoutError) as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         with client:
+            try:
+                client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+            except TimeoutError:
+                raise ClusterError(f"no Dask worker joined the scheduler at {scheduler} within {WORKER_WAIT_S:g} s: "
+                                   f"start one with `dask worker {scheduler}`") from None
             yield client, scheduler
         return
     with local_cluster(workers) as cluster, Client(cluster, set_as_default=False) as client:

@@ -34,8 +34,8 @@ For hourly or finer steps prefer a few hundred paths or --step 1d.
 Engine: Dask. Paths run in seeded chunks (results bit-identical whatever the workers) on a local
 cluster of this machine's cores (--workers processes), or on a cluster given by --scheduler
 tcp://HOST:8786 (else the environment's KEEPER_DASK_SCHEDULER): start `dask scheduler` on one
-machine and `dask worker tcp://HOST:8786 --nthreads 1` on each (the keeper installed there, the
-same version). A lost worker's chunks are re-run on the others. A progress bar counts finished
+machine and `dask worker tcp://HOST:8786 --nworkers -1 --nthreads 1` on each (the keeper
+installed there, the same version). A lost worker's chunks are re-run on the others. A progress bar counts finished
 chunks on stderr when it is a terminal (--quiet: none).
 
 Sweeps: --sweep KEY=VALUES, once per key. Values: a,b,c; lo..hi:n (n values log-spaced, 0 < lo);
@@ -408,9 +408,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             full = [d for d in docs if d is not None]
             print(json.dumps(full[0] if len(full) == 1 else {"scenarios": full}, indent=2))
         else:
-            for d, sh in zip(docs, shown, strict=True):
-                if d is not None and sh is not None:
-                    _print_table(args, d["meta"], sh[0], sh[1], d)
+            for n, (d, sh) in enumerate((d, sh) for d, sh in zip(docs, shown, strict=True) if d and sh):
+                print("\n" if n else "", end="")
+                _print_table(args, d["meta"], sh[0], sh[1], d)
         return EXIT_OK
     except (InputError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -21,8 +21,8 @@ import pytest
 from keeper.backtest.book import standard_book
 from keeper.backtest.engine import CostModel
 from keeper.backtest.parallel import BacktestJob, BacktestResult, run_backtests
-from keeper.backtest.paths import GBMModel, time_grid
-from keeper.backtest.policies import parse_policies
+from keeper.backtest.paths import GBMModel, HestonModel, time_grid
+from keeper.backtest.policies import parse_policies, with_flavours
 from keeper.backtest.sweep import apply_scenario, parse_sweep, scenarios, sweep_policies
 from keeper.cli.backtest import main
 
@@ -90,10 +90,19 @@ def _sweep() -> list[BacktestJob]:
     return [apply_scenario(base, sc) for sc in scenarios(axes)]
 
 
+def _heston() -> BacktestJob:
+    """A smile: Heston paths, sticky-strike and minimum-variance deltas (the fit is a task of its own)."""
+    book = standard_book(days=2.0)
+    specs = with_flavours(parse_policies(["interval:12h"], book.gross_value(3000.0), None),
+                          ("sticky_strike", "min_variance"))
+    return BacktestJob(book, specs, CostModel(), time_grid(2.0, 21_600), 3000.0, 0.6, model=HestonModel(), n_paths=40,
+                       seed=3, chunk_paths=20, calibration_paths=40)
+
+
 def _assert_identical(a: list[BacktestResult], b: list[BacktestResult]) -> None:
     assert len(a) == len(b)
     for x, y in zip(a, b, strict=True):
-        assert list(x.runs) == list(y.runs) and x.job.sigma == y.job.sigma
+        assert list(x.runs) == list(y.runs) and x.job.sigma == y.job.sigma and x.job.mv_fit == y.job.mv_fit
         for name, r in x.runs.items():
             o = y.runs[name]
             for f in ("hedging_error", "cost", "trades", "max_abs_delta", "delta_sample"):
@@ -103,8 +112,9 @@ def _assert_identical(a: list[BacktestResult], b: list[BacktestResult]) -> None:
 
 def test_cluster_local_and_in_process_agree_bit_for_bit_even_after_a_worker_is_killed(
         cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
-    jobs = _sweep()
+    jobs = [*_sweep(), _heston()]
     here = run_backtests(jobs, workers=1)
+    assert here[-1].job.mv_fit is not None
     assert here[0].engine == "in-process" and len(here[0].lvr) == 300
     # the two worker processes started by hand, reached by address
     remote = run_backtests(jobs, scheduler=cluster.address, policies_per_task=4)
@@ -126,7 +136,7 @@ def test_cluster_local_and_in_process_agree_bit_for_bit_even_after_a_worker_is_k
 
     survived = run_backtests(jobs, client=cluster.client, progress=kill_mid_run)
     assert victim.wait(timeout=10) == -signal.SIGKILL
-    assert ticks == list(range(1, 2 * 12 + 1))  # every chunk counted once, in the end all in
+    assert ticks == list(range(1, 2 * 12 + 2 + 1))  # every chunk counted once, in the end all in
     _assert_identical(here, survived)
     deadline = time.monotonic() + 20
     while len(cluster.client.scheduler_info()["workers"]) != 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
