@@ -170,14 +170,15 @@ def report_json(report: BacktestReport) -> dict[str, Any]:
 
 def format_table(report: BacktestReport) -> str:
     """The comparison as a fixed-width table, then the frontier comparisons and the LVR line."""
-    head = (f"{'policy':<16}{'flavour':<18}{'hedge err std':>14}{'CVaR95 loss':>13}{'mean P&L':>12}{'cost':>11}"
+    pw = max([16, *(len(r.name) + 3 for r in report.rows)])  # swept names (ww:1.62378e-06/usd *) are long
+    head = (f"{'policy':<{pw}}{'flavour':<18}{'hedge err std':>14}{'CVaR95 loss':>13}{'mean P&L':>12}{'cost':>11}"
             f"{'trades':>9}{'max|Δ|':>9}{'WW cost@risk':>14}")
     lines = [head, "-" * len(head)]
     for r in report.rows:
         c = report.comparison(r.name)
         vs = "" if c is None or c.reduction is None else f"{-100 * c.reduction:+.0f}%"
         mark = " *" if r.name == report.chosen else ""
-        lines.append(f"{r.name + mark:<16}{r.flavour:<18}{r.std_hedging_error:>14,.0f}{r.cvar95:>13,.0f}"
+        lines.append(f"{r.name + mark:<{pw}}{r.flavour:<18}{r.std_hedging_error:>14,.0f}{r.cvar95:>13,.0f}"
                      f"{r.mean_pnl:>12,.0f}{r.mean_cost:>11,.0f}{r.mean_trades:>9.1f}{r.max_abs_delta:>9.2f}{vs:>14}")
     lines.append("")
     lines.append("WW cost@risk: the Whalley-Wilmott frontier's cost (same flavour) at the policy's hedging-error std, "

@@ -35,8 +35,8 @@ Engine: Dask. Paths run in seeded chunks (results bit-identical whatever the wor
 cluster of this machine's cores (--workers processes), or on a cluster given by --scheduler
 tcp://HOST:8786 (else the environment's KEEPER_DASK_SCHEDULER): start `dask scheduler` on one
 machine and `dask worker tcp://HOST:8786 --nworkers -1 --nthreads 1` on each (the keeper
-installed there, the same version). A lost worker's chunks are re-run on the others. A progress bar counts finished
-chunks on stderr when it is a terminal (--quiet: none).
+installed there, the same version). A lost worker's chunks are re-run on the others. A progress
+bar counts finished chunks on stderr when it is a terminal (--quiet: none).
 
 Sweeps: --sweep KEY=VALUES, once per key. Values: a,b,c; lo..hi:n (n values log-spaced, 0 < lo);
 log:lo..hi:n (the same); lin:lo..hi:n (evenly spaced). Policy keys (each value one policy, joined
