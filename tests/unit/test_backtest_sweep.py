@@ -174,3 +174,26 @@ def test_cli_sweep_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "needs --model heston" in capsys.readouterr().err
     assert main(["backtest", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"]) == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_progress_bar_only_on_a_terminal_and_not_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    import io
+    import sys
+
+    from keeper.cli import backtest as cli
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    job = _job(100, 50)
+    ns = argparse.Namespace(quiet=False, sweep=[parse_sweep("band_units=5")], scheduler=None, model="gbm")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert not cli._show_progress(ns, job)  # piped or captured: no bar
+    monkeypatch.setattr(sys, "stderr", Tty())
+    assert cli._show_progress(ns, job)
+    assert not cli._show_progress(argparse.Namespace(**{**vars(ns), "quiet": True}), job)
+    monkeypatch.delenv("KEEPER_DASK_SCHEDULER", raising=False)
+    small = argparse.Namespace(**{**vars(ns), "sweep": []})
+    assert not cli._show_progress(small, job)  # a short run on this machine needs none
