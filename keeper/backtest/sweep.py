@@ -263,7 +263,10 @@ def apply_scenario(job: BacktestJob, scenario: Scenario) -> BacktestJob:
         changes["model"] = model
     venue = {field: scale * s[key] for key, (field, scale) in _VENUE.items() if key in s}
     if venue:
-        changes["costs"] = replace(job.costs, **venue)
+        c = job.costs
+        changes["costs"] = replace(c, fee_fraction=venue.get("fee_fraction", c.fee_fraction),
+                                   liquidity=venue.get("liquidity", c.liquidity),
+                                   gas_quote=venue.get("gas_quote", c.gas_quote))
     return replace(job, **changes) if changes else job
 
 
