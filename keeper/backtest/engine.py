@@ -277,7 +277,8 @@ def _simulate_with_rules(marks: BookMarks, spots: FloatArray, seconds: FloatArra
         gas_x = market.gas_multiple[i]
         view = MarketArrays(market.feed[i], market.feed_updated_at[i], s, market.twap[i], now, market.gas_gwei[i],
                             costs.gas_quote * gas_x, perp_gas * gas_x)
-        d = decide_arrays(pol, net, s, marks.gamma[i], marks.value[i], now - last, left, view, pool, perp)
+        d = decide_arrays(pol, net, s, marks.gamma[i], marks.value[i], now - last, left, view, pool, perp,
+                          all_gates=False)
         on_swap, on_perp = d.venue == 1, d.venue == 2
         spot_hedge = spot_hedge + np.where(on_swap, d.trade, 0.0)
         perp_hedge = perp_hedge + np.where(on_perp, d.trade, 0.0)

@@ -464,6 +464,6 @@ def evaluate_gates_array(config: GateConfig, feed_price: npt.ArrayLike, feed_upd
     shape = np.broadcast_shapes(stale.shape, oracle.shape, over.shape, urgent.shape)
 
     def full(x: BoolArray) -> BoolArray:
-        return np.broadcast_to(x, shape).copy()
+        return x if x.shape == shape else np.broadcast_to(x, shape).copy()
 
     return GateArrays(full(stale), full(oracle), full(over & ~urgent), full(over & urgent), full(twap_fail))

@@ -133,18 +133,21 @@ class DecisionArrays:
 
 
 def _full(x: npt.ArrayLike, shape: tuple[int, ...]) -> FloatArray:
-    return np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
+    a = np.asarray(x, dtype=np.float64)
+    return a if a.shape == shape else np.broadcast_to(a, shape)
 
 
 # Long on purpose: decide_underlying's steps in order, each a few array operations.
 def decide_arrays(policy: UnderlyingPolicy, delta_units: npt.ArrayLike, spot: npt.ArrayLike,  # noqa: PLR0915
                   gamma_units_per_quote: npt.ArrayLike, book_value_quote: npt.ArrayLike, elapsed_s: npt.ArrayLike,
                   window_left_quote: npt.ArrayLike, market: MarketArrays, pool: SwapPool,
-                  perp: PerpMarket | None = None) -> DecisionArrays:
+                  perp: PerpMarket | None = None, *, all_gates: bool = True) -> DecisionArrays:
     """``decide_underlying`` for many books (see the module docstring), one pool and at most one perp.
 
     ``spot`` is the greeks' spot, ``elapsed_s`` the time since the last hedge (``inf``: never),
-    ``window_left_quote`` the rolling window's remaining budget.
+    ``window_left_quote`` the rolling window's remaining budget. ``all_gates=False`` evaluates the
+    gates only where a hedge is due (the rest of ``gates`` reads as passed): the same orders and
+    refusals, less work for the backtest.
     """
     trig, sz, gc, vc = policy.trigger, policy.sizing, policy.gates, policy.venues
     target = policy.target_delta_units
@@ -160,11 +163,11 @@ def decide_arrays(policy: UnderlyingPolicy, delta_units: npt.ArrayLike, spot: np
     dev = _full(delta_units, shape) - target
     adev = np.abs(dev)
     sell = dev > 0.0
-    healthy = deviation_bps_array(pool_p, feed) <= gc.max_oracle_deviation_bps
 
     # 1-2. k, band, trigger, minimum trade
     k: npt.ArrayLike
     if trig.trigger == "ww" and trig.cost_fraction is None:
+        healthy = deviation_bps_array(pool_p, feed) <= gc.max_oracle_deviation_bps
         k_swap = np.where(healthy, pool.fee_fraction + v3_impact_fraction_array(adev, sell, pool.liquidity, sqrt_p),
                           np.inf)
         k = k_swap if perp is None else np.minimum(k_swap, perp.taker_fee_fraction)
@@ -174,29 +177,52 @@ def decide_arrays(policy: UnderlyingPolicy, delta_units: npt.ArrayLike, spot: np
                                       book_value_quote, k, elapsed_s, price=feed), shape)
     want = needed > 0.0
 
-    # 3. gates
-    gates = evaluate_gates_array(gc, feed, market.feed_updated_at, pool_spot, twap, market.now, market.gas_price_gwei,
-                                 dev)
-    gates = GateArrays(*(np.broadcast_to(g, shape) for g in (gates.feed_staleness, gates.oracle_consistency,
-                                                             gates.gas, gates.gas_overridden, gates.twap_missing)))
-    passed = gates.passed
+    # 3. gates: everywhere (all_gates) or only where a hedge is due
+    w = np.flatnonzero(want)
+
+    def sub(x: npt.ArrayLike) -> FloatArray:
+        out: FloatArray = _full(x, shape).reshape(-1)[w]
+        return out
+
+    feed_w, twap_w, dev_w = sub(feed), sub(twap), sub(dev)
+    if all_gates:
+        gates = evaluate_gates_array(gc, feed, market.feed_updated_at, pool_spot, twap, market.now,
+                                     market.gas_price_gwei, dev)
+        if gates.gas.shape != shape:
+            gates = GateArrays(*(np.broadcast_to(g, shape).copy() for g in (
+                gates.feed_staleness, gates.oracle_consistency, gates.gas, gates.gas_overridden, gates.twap_missing)))
+        passed_w = gates.passed.reshape(-1)[w]
+    else:
+        g_w = evaluate_gates_array(gc, feed_w, sub(market.feed_updated_at), sub(pool_spot), twap_w, market.now,
+                                   sub(market.gas_price_gwei), dev_w)
+        flags = []
+        for g in (g_w.feed_staleness, g_w.oracle_consistency, g_w.gas, g_w.gas_overridden, g_w.twap_missing):
+            full = np.zeros(shape, dtype=np.bool_)
+            full.reshape(-1)[w] = g
+            flags.append(full)
+        gates = GateArrays(*flags)
+        passed_w = g_w.passed
 
     # 4. clip
-    clip = clip_size_array(needed, feed, sz.max_trade_usd, _full(window_left_quote, shape))
-    clip_ok = min_trade_ok_array(clip, feed, sz)
-    go = want & passed & clip_ok
-    outcome = np.where(want, np.where(passed, np.where(clip_ok, _ORDER, _SMALL), _GATES), _NONE).astype(np.int8)
+    clip_w = clip_size_array(sub(needed), feed_w, sz.max_trade_usd, sub(window_left_quote))
+    clip_ok_w = min_trade_ok_array(clip_w, feed_w, sz)
+    go_w = passed_w & clip_ok_w
+    outcome = np.full(shape, _NONE, dtype=np.int8)
+    outcome.reshape(-1)[w] = np.where(passed_w, np.where(clip_ok_w, _ORDER, _SMALL), _GATES)
 
     # 5. venues, where an order is sought
     venue = np.zeros(shape, dtype=np.int8)
     swap_refusal = np.zeros(shape, dtype=np.int8)
     perp_refusal = np.zeros(shape, dtype=np.int8)
     parts = [np.zeros(shape) for _ in range(4)]
-    idx = np.flatnonzero(go)
-    if idx.size:
-        size, f, pp, sq, tw, s_sell = (x.reshape(-1)[idx] for x in (clip, feed, pool_p, sqrt_p, twap, sell))
+    trade = np.zeros(shape)
+    j = np.flatnonzero(go_w)
+    if j.size:
+        idx = w[j]
+        size, f, tw, s_sell = clip_w[j], feed_w[j], twap_w[j], dev_w[j] > 0.0
+        pp, sq = pool_p.reshape(-1)[idx], sqrt_p.reshape(-1)[idx]
         notional = size * f
-        sw_gas = _full(market.swap_gas_quote, shape).reshape(-1)[idx]
+        sw_gas = sub(market.swap_gas_quote)[j]
         frac = v3_impact_fraction_array(size, s_sell, pool.liquidity, sq)
         sw_fee = notional * pool.fee_fraction
         sw_impact = frac * notional
@@ -216,7 +242,7 @@ def decide_arrays(policy: UnderlyingPolicy, delta_units: npt.ArrayLike, spot: np
         fee_c, imp_c, fund_c, gas_c = (np.where(sw_ok, sw_fee, 0.0), np.where(sw_ok, sw_impact, 0.0),
                                        np.zeros(idx.size), np.where(sw_ok, sw_gas, 0.0))
         if perp is not None:
-            p_gas = _full(market.perp_gas_quote, shape).reshape(-1)[idx]
+            p_gas = sub(market.perp_gas_quote)[j]
             sign = np.where(s_sell, -1.0, 1.0)
             p_fee = notional * perp.taker_fee_fraction
             p_fund = sign * perp.funding_rate_per_second * vc.perp_holding_horizon_s * notional
@@ -236,6 +262,5 @@ def decide_arrays(policy: UnderlyingPolicy, delta_units: npt.ArrayLike, spot: np
         for arr, val in zip(parts, (fee_c, imp_c, fund_c, gas_c), strict=True):
             arr.reshape(-1)[idx] = val
         outcome.reshape(-1)[idx[choice == 0]] = _NO_VENUE
-    ordered = venue > 0
-    trade = np.where(ordered, np.where(sell, -clip, clip), 0.0) + 0.0
+        trade.reshape(-1)[idx] = np.where(choice > 0, np.where(s_sell, -size, size), 0.0) + 0.0
     return DecisionArrays(trade, needed, outcome, venue, gates, swap_refusal, perp_refusal, *parts)
