@@ -2,6 +2,7 @@
 
 Modules: :mod:`~keeper.backtest.paths` (GBM, GARCH, Merton, Heston, CSV), :mod:`~keeper.backtest.book`
 (options, LPs, perps), :mod:`~keeper.backtest.flavours` (Heston option marks and the delta flavours),
+:mod:`~keeper.backtest.market` (the feed, TWAP, gas and perp the keeper's rules read),
 :mod:`~keeper.backtest.engine` (vectorized over paths),
 :mod:`~keeper.backtest.policies` (the comparison set), :mod:`~keeper.backtest.metrics`,
 :mod:`~keeper.backtest.report`, :mod:`~keeper.backtest.plots`, :mod:`~keeper.backtest.parallel` (on Dask),
@@ -15,6 +16,7 @@ from __future__ import annotations
 from keeper.backtest.book import Book, LPLeg, OptionLeg, PerpLeg, book_from_dict, standard_book
 from keeper.backtest.engine import CostModel, PolicySpec, run_paths
 from keeper.backtest.flavours import calibrate_min_variance, heston_marks, parse_flavours
+from keeper.backtest.market import MarketModel, PerpModel
 from keeper.backtest.parallel import BacktestJob, BacktestResult, run_backtest, run_backtests
 from keeper.backtest.paths import (
     GarchModel,
@@ -38,9 +40,11 @@ __all__ = [
     "GarchModel",
     "HestonModel",
     "LPLeg",
+    "MarketModel",
     "MertonModel",
     "OptionLeg",
     "PerpLeg",
+    "PerpModel",
     "PolicySpec",
     "PriceSeries",
     "book_from_dict",
