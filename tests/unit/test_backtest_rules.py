@@ -99,6 +99,14 @@ def test_decide_arrays_equal_decide_underlying() -> None:
         perp_gas = np.array([gas_cost_quote(PERP_GAS, float(g), native) for g in gwei])
         market = MarketArrays(feed, updated, pool, twap, NOW, gwei, swap_gas, perp_gas)
         got = decide_arrays(pol, delta, spot, gamma, book, elapsed, left, market, SwapPool(fee, liq), perp)
+        lean = decide_arrays(pol, delta, spot, gamma, book, elapsed, left, market, SwapPool(fee, liq), perp,
+                             all_gates=False)  # the backtest's call: gates only where a hedge is due
+        for f in ("trade", "needed", "outcome", "venue", "swap_refusal", "perp_refusal", "fee_quote", "gas_quote"):
+            assert np.array_equal(getattr(lean, f), getattr(got, f)), f
+        due = got.needed > 0.0
+        for f in ("feed_staleness", "oracle_consistency", "gas", "gas_overridden"):
+            assert np.array_equal(getattr(lean.gates, f)[due], getattr(got.gates, f)[due]), f
+            assert not getattr(lean.gates, f)[~due].any(), f
         for j in range(n):
             perps = () if perp is None else (PerpVenue("perp", perp.taker_fee_fraction, perp.funding_rate_per_second,
                                                        1e18, 0.1, PERP_GAS),)
