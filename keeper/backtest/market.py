@@ -18,10 +18,11 @@ The simulated price ``S`` is the hedge pool's spot (arbitrage keeps the pool at 
 * **Gas**: ``gwei = gas_base_gwei * exp(x)``, ``x`` an Ornstein-Uhlenbeck process in log gas
   (mean 0, reversion ``gas_reversion_per_day``, stationary std ``gas_log_std``) plus spikes: a
   Poisson number of jumps per step (``gas_spikes_per_day``), each of exponential size with mean
-  ``log(gas_spike_x)`` in ``x`` (``gas_spike_x = 3``: on average 3x the gas price), decaying with
-  the same reversion. A swap's gas in quote is the cost model's ``gas_quote`` at the base price,
-  scaled by ``gwei / gas_base_gwei`` (``gas_units x gwei x 1e-9 x native price`` with the native
-  price fixed); a perp order's is ``perp_gas_ratio`` times a swap's.
+  ``log(gas_spike_x)`` in ``x`` (``gas_spike_x = 3``: a spike multiplies the gas price by 3 in the
+  geometric mean), decaying with the same reversion (24 per day: a half-life of 42 minutes). A
+  swap's gas in quote is the cost model's ``gas_quote`` at the base price, scaled by
+  ``gwei / gas_base_gwei`` (``gas_units x gwei x 1e-9 x native price`` with the native price
+  fixed); a perp order's is ``PerpModel.gas_ratio`` times a swap's.
 * **Perp**: a taker fee and a constant funding rate (``funding_apr``, a fraction of notional per
   year, > 0: longs pay), with free margin assumed sufficient. Funding accrues on the hedge's perp
   position each step, ``position x S x rate x dt``.

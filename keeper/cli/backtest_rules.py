@@ -43,7 +43,7 @@ def add_rule_flags(p: argparse.ArgumentParser) -> None:
                    help="base gas price, gwei (default 20); --gas-usd is a swap's gas at this price")
     g.add_argument("--gas-spikes-per-day", type=float, default=1.0, help="gas spikes per day (default 1)")
     g.add_argument("--gas-spike-x", type=float, default=3.0,
-                   help="mean gas multiple of a spike (default 3: x3), decaying within the hour")
+                   help="gas multiple of a spike, geometric mean (default 3: x3), decaying with a 42 min half-life")
     g.add_argument("--max-gas-gwei", type=float, default=None,
                    help="gas cap of every policy, gwei (default: the config's max_gas_gwei, else none)")
     g.add_argument("--urgent-units", type=float, default=None,
