@@ -142,6 +142,7 @@ def build_keeper(
         quote_token=cfg.quote.token, chain_id=cfg.chain.chain_id, live=live,
         max_consecutive_failures=cfg.safety.max_consecutive_failures, vol_horizon_s=cfg.vol.horizon_s,
         native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log, surfaces=surface_feeds(cfg),
+        record_signer=who if isinstance(who, Signer) else None,  # no key (a dry run): unsigned audit records
     )
 
 

@@ -32,7 +32,9 @@ from keeper.journal import (
     Fill,
     FillData,
     Intent,
+    LedgerRecord,
     PlanRecord,
+    RecordSigner,
     RunMode,
     Side,
     SnapshotRecord,
@@ -139,6 +141,11 @@ class JournalPort(Protocol):
     def fills_between(self, start: int, end: int, *, underlying: str | None = None) -> list[Fill]: ...
 
     def last_hedge_times(self) -> dict[str, int]: ...
+
+    # the audit ledger
+    def seal(self, *, chain_id: int, treasury: str, signer: RecordSigner | None) -> LedgerRecord:
+        """Append the hash-chained record of what finished or changed since the last one, signed by ``signer``."""
+        ...
 
 
 class Clock(Protocol):

@@ -32,7 +32,7 @@ from keeper.errors import HaltError, KeeperError, TransactionError
 from keeper.execute.execution import Executor, PreparedTrade, VerifiedFill
 from keeper.execute.fees import Fees
 from keeper.execute.tx import Attempt, Mined, NonceConsumedError, TxRevertedError, TxTimeoutError
-from keeper.journal import CycleStatus, RunMode, TxAttempt, TxParams
+from keeper.journal import CycleStatus, RecordSigner, RunMode, TxAttempt, TxParams
 from keeper.obs.logs import log_context
 from keeper.read.surface_io import SurfaceFeed
 
@@ -101,9 +101,30 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
     """Why a cycle is not live (journaled with the plan and put in the report); set by the go-live gate."""
     clock: Clock = field(default_factory=SystemClock)
     """Recovery's waits for a receipt (monotonic seconds)."""
+    record_signer: RecordSigner | None = None
+    """Signs each cycle's audit record (the keeper key); ``None`` (a dry run without the key): records are
+    hash-chained but unsigned, and ``keeper audit verify`` says so."""
 
     # ------------------------------------------------------------------ the cycle
     def cycle(self) -> CycleReport:
+        """One cycle, then its audit record (sealed once the cycle is finished, whatever its outcome; a
+        process killed mid-cycle seals nothing: the next record covers the abandoned cycle)."""
+        try:
+            report = self._guarded_cycle()
+        except KeeperError:
+            try:
+                self.seal()
+            except KeeperError as seal_exc:  # the cycle's own error is what the caller must see
+                self.log(f"audit record not sealed: {seal_exc}")
+            raise
+        self.seal()
+        return report
+
+    def seal(self) -> None:
+        """Append the audit record of what finished since the last one (:meth:`Journal.seal`)."""
+        self.journal.seal(chain_id=self.chain_id, treasury=self.executor.account, signer=self.record_signer)
+
+    def _guarded_cycle(self) -> CycleReport:
         state = self.journal.control_state()
         mode = RunMode.LIVE if self.live else RunMode.DRY_RUN
         cycle = self.journal.start_cycle(mode)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from keeper.journal._base import IllegalTransitionError, NotFoundError
 from keeper.journal.codec import dumps, loads, to_jsonable
+from keeper.journal.ledger import Finding, LedgerRecord, RecordSigner, Verdict
 from keeper.journal.records import (
     LEGAL_TRANSITIONS,
     OPEN_STATUSES,
@@ -49,19 +50,23 @@ __all__ = [
     "Event",
     "Fill",
     "FillData",
+    "Finding",
     "HedgeVolume",
     "IllegalTransitionError",
     "Intent",
     "IntentStatus",
     "Journal",
+    "LedgerRecord",
     "LoopBeat",
     "NotFoundError",
     "PlanRecord",
+    "RecordSigner",
     "RunMode",
     "Side",
     "SnapshotRecord",
     "TxAttempt",
     "TxParams",
+    "Verdict",
     "dumps",
     "loads",
     "to_jsonable",

@@ -160,7 +160,32 @@ _V2 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+_V3 = Migration(
+    version=3,
+    description="the audit ledger: hash-chained, signed records of every cycle (keeper/journal/ledger.py)",
+    statements=(  # portable SQL: integers and text only (hashes and signatures as 0x hex text), no SQLite types
+        """CREATE TABLE ledger (
+            seq         INTEGER PRIMARY KEY,
+            cycle_id    INTEGER NOT NULL,
+            prev_hash   TEXT NOT NULL,
+            record_hash TEXT NOT NULL UNIQUE,
+            record      TEXT NOT NULL,
+            signature   TEXT NOT NULL,
+            signer      TEXT NOT NULL
+        )""",
+        """CREATE TABLE ledger_cycles (
+            cycle_id INTEGER PRIMARY KEY,
+            seq      INTEGER NOT NULL
+        )""",
+        """CREATE TABLE ledger_intents (
+            intent_id  TEXT PRIMARY KEY,
+            seq        INTEGER NOT NULL,
+            entry_hash TEXT NOT NULL
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The version this code writes and understands."""
 

@@ -16,6 +16,7 @@ from keeper.journal._base import NotFoundError, check_text
 from keeper.journal.codec import dumps, int_to_text, loads
 from keeper.journal.control import ControlMixin
 from keeper.journal.intents import IntentsMixin
+from keeper.journal.ledger import LedgerMixin
 from keeper.journal.records import Cycle, CycleStatus, PlanRecord, RunMode, SnapshotRecord
 from keeper.journal.schema import SCHEMA_VERSION, migrate, read_version
 
@@ -37,7 +38,7 @@ def _cycle(row: sqlite3.Row) -> Cycle:
     )
 
 
-class Journal(IntentsMixin, ControlMixin):
+class Journal(IntentsMixin, ControlMixin, LedgerMixin):
     """The keeper's durable record (SQLite, WAL, ``synchronous=FULL``).
 
     One writer process (the keeper) and any number of readers (``readonly=True``, e.g. the
