@@ -315,8 +315,8 @@ def _legal_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     if new["attempts"][:len(old["attempts"])] != old["attempts"]:
         return False
     if old["status"] == "mined":  # only a reorg reopens a mined intent (its fill moves to the event log)
-        return new["status"] in ("sent", "mined", "failed", "replaced") and str(new["error"] or "").startswith(
-            "reorg: ") or new == old
+        return new == old or (new["status"] == "sent" and new["fill"] is None
+                              and str(new["error"] or "").startswith("reorg: "))
     if old["fill"] is not None:
         return False
     return new["status"] in _NEXT.get(old["status"], {old["status"]})
@@ -501,11 +501,11 @@ class LedgerMixin(JournalBase):
             for i in body.get("intents", []):
                 sealed_intents[str(i["id"])] = (r, i)
             ev = body.get("events")
-            if isinstance(ev, dict) and int(ev.get("last", 0)) > int(ev.get("after", 0)):
-                if _events_digest(conn, int(ev["after"]), int(ev["last"])) != ev.get("hash"):
-                    findings.append(Finding(r.seq, r.cycle_id, blocks.get(r.cycle_id), "edited",
-                                            f"event log rows {int(ev['after']) + 1}..{ev['last']} differ from "
-                                            "what this record sealed"))
+            if isinstance(ev, dict) and int(ev.get("last", 0)) > int(ev.get("after", 0)) and _events_digest(
+                    conn, int(ev["after"]), int(ev["last"])) != ev.get("hash"):
+                findings.append(Finding(r.seq, r.cycle_id, blocks.get(r.cycle_id), "edited",
+                                        f"event log rows {int(ev['after']) + 1}..{ev['last']} differ from "
+                                        "what this record sealed"))
         for cid, (r, sealed) in sealed_cycles.items():
             row = conn.execute("SELECT * FROM cycles WHERE id = ?", (cid,)).fetchone()
             if row is None:

@@ -16,7 +16,7 @@ from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
 
 from keeper.execute.signer import Signer
-from keeper.journal import IntentStatus, Journal, TxParams
+from keeper.journal import Finding, IntentStatus, Journal, TxParams, Verdict
 from keeper.journal.ledger import canonical_text, genesis_hash, record_hash, recover_signer
 from tests.fakes import CHAIN_ID, SAFE, FakeClock, FakeSender, Killed, MemoryChain, MemoryKeeper, band, memory_keeper
 
@@ -40,8 +40,14 @@ def honest(cycles: int = 4) -> Journal:
     return k.journal
 
 
-def verify(j: Journal, keepers: tuple[str, ...] = (KEY.address,), treasury: str = SAFE) -> object:
+def verify(j: Journal, keepers: tuple[str, ...] = (KEY.address,), treasury: str = SAFE) -> Verdict:
     return j.verify_ledger(chain_id=CHAIN_ID, treasury=treasury, keepers=keepers)
+
+
+def first(j: Journal, treasury: str = SAFE) -> Finding:
+    found = verify(j, treasury=treasury).first
+    assert found is not None, "the verifier found nothing"
+    return found
 
 
 def sql(j: Journal, statement: str, *args: object) -> None:
@@ -97,15 +103,15 @@ def test_editing_a_fill_names_the_record_that_sealed_it() -> None:
 def test_editing_a_fill_float_or_a_plan_or_a_snapshot_is_found() -> None:
     j = honest()
     sql(j, "UPDATE fills SET realized_price = realized_price + 0.01")
-    assert verify(j).first.detail.startswith("intent ")  # type: ignore[attr-defined]
+    assert first(j).detail.startswith("intent ")
     j = honest()
     sql(j, "UPDATE plans SET reasons = 'nothing to see' WHERE cycle_id = 2")
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.cycle_id, f.kind) == (2, 2, "edited") and "plans[0].reasons" in f.detail
     j = honest()
     sql(j, "UPDATE snapshots SET snapshot_json = replace(snapshot_json, '300000000000', '310000000000') "
            "WHERE cycle_id = 3")
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.cycle_id, f.kind) == (3, 3, "edited") and "snapshots[0]" in f.detail
 
 
@@ -126,14 +132,14 @@ def test_deleting_a_cycles_rows_but_not_its_record_is_found() -> None:
     for table in ("snapshots", "plans"):
         sql(j, f"DELETE FROM {table} WHERE cycle_id = 2")
     sql(j, "DELETE FROM cycles WHERE id = 2")
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.cycle_id, f.block, f.kind) == (2, 2, 101, "deleted")
 
 
 def test_deleting_the_first_record_is_a_missing_predecessor() -> None:
     j = honest()
     sql(j, "DELETE FROM ledger WHERE seq = 1")
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.kind) == (2, "missing predecessor")
 
 
@@ -142,7 +148,7 @@ def test_deleting_an_intent_with_its_fill_is_found() -> None:
     sql(j, "DELETE FROM fills")
     sql(j, "DELETE FROM tx_attempts")
     sql(j, "DELETE FROM intents")
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.cycle_id, f.kind) == (1, 1, "deleted") and "intent" in f.detail
 
 
@@ -159,14 +165,14 @@ def test_swapping_two_records_is_reordered() -> None:
 def test_swapping_two_cycles_rows_is_an_edit() -> None:
     j = honest()
     sql(j, "UPDATE cycles SET block_number = CASE id WHEN 2 THEN 102 WHEN 3 THEN 101 ELSE block_number END")
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.cycle_id, f.kind) == (2, 2, "edited") and "block" in f.detail
 
 
 def test_editing_a_record_text_is_a_hash_mismatch() -> None:
     j = honest()
     sql(j, "UPDATE ledger SET record = replace(record, '89955000000', '99955000000') WHERE seq = 1")
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.cycle_id, f.kind) == (1, 1, "hash mismatch")
 
 
@@ -175,7 +181,7 @@ def test_editing_a_signature_is_a_bad_signature() -> None:
     r = j.ledger()[1]
     flipped = r.signature[:10] + ("0" if r.signature[10] != "0" else "1") + r.signature[11:]
     sql(j, "UPDATE ledger SET signature = ? WHERE seq = 2", flipped)
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.cycle_id, f.kind) == (2, 2, "bad signature")
 
 
@@ -183,7 +189,7 @@ def test_stripping_a_signature_is_a_bad_signature_not_an_unsigned_record() -> No
     j = honest()
     sql(j, "UPDATE ledger SET signature = '' WHERE seq = 3")
     v = verify(j)
-    assert (v.first.seq, v.first.kind) == (3, "bad signature") and v.unsigned == 0  # type: ignore[union-attr]
+    assert v.first is not None and (v.first.seq, v.first.kind) == (3, "bad signature") and v.unsigned == 0
 
 
 def resign(j: Journal, signer: Signer, edit: tuple[str, str] | None = None) -> None:
@@ -216,21 +222,20 @@ def test_an_edit_resigned_with_another_key_is_a_bad_signature() -> None:
 
 def test_a_ledger_of_another_treasury_is_the_wrong_chain() -> None:
     j = honest(2)
-    f = verify(j, treasury="0x" + "ab" * 20).first  # type: ignore[attr-defined]
+    f = first(j, treasury="0x" + "ab" * 20)
     assert (f.seq, f.kind) == (1, "wrong chain")
 
 
 def test_a_genesis_for_another_treasury_resigned_by_the_keeper_is_the_wrong_chain() -> None:
     """Even the keeper's key cannot move a ledger to another treasury: the genesis hash binds it."""
     j = honest(2)
-    first = j.ledger()[0]
-    body = first.body
+    body = j.ledger()[0].body
     body["prev_hash"] = genesis_hash(CHAIN_ID + 1, SAFE)
     text = canonical_text(body)
     digest = record_hash(body["prev_hash"], text)
     sql(j, "UPDATE ledger SET record = ?, record_hash = ?, prev_hash = ?, signature = ? WHERE seq = 1", text,
         digest, body["prev_hash"], "0x" + KEY.personal_sign(bytes.fromhex(digest[2:])).hex())
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.kind) == (1, "wrong chain")
 
 
@@ -238,7 +243,7 @@ def test_an_inserted_cycle_is_found() -> None:
     j = honest(3)
     sql(j, "INSERT INTO cycles (id, started_at, finished_at, block_number, status, mode) "
            "VALUES (99, 900.0, 901.0, 99, 'ok', 'live')")
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.cycle_id, f.kind) == (99, "inserted")
 
 
@@ -249,7 +254,7 @@ def test_an_edited_event_is_found() -> None:
     k.cycle()
     sql(k.journal, "DROP TRIGGER events_no_update")
     sql(k.journal, "UPDATE events SET data_json = '{\"text\":\"forged\"}' WHERE kind = 'note'")
-    f = verify(k.journal).first  # type: ignore[attr-defined]
+    f = first(k.journal)
     assert (f.seq, f.cycle_id, f.kind) == (2, 2, "edited") and "event log" in f.detail
 
 
@@ -309,7 +314,7 @@ def test_a_change_after_the_last_record_is_not_covered_but_an_illegal_one_is_an_
     assert verify(j).ok and verify(j).unsealed == ()
     sql(j, "DROP TRIGGER intents_state_machine")
     sql(j, "UPDATE intents SET status = 'sent', updated_at = 1e12")  # back from terminal: never legal
-    f = verify(j).first  # type: ignore[attr-defined]
+    f = first(j)
     assert (f.seq, f.kind) == (2, "edited") and "status" in f.detail
 
 
