@@ -44,7 +44,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
 
-from keeper.errors import InputError
+from keeper.errors import InputError, JournalError
 from keeper.journal._base import JournalBase
 
 __all__ = [
@@ -353,7 +353,11 @@ class LedgerMixin(JournalBase):
         with self._write("seal an audit record") as conn:
             last = conn.execute("SELECT * FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
             prev = _record(last) if last is not None else None
-            prev_body = prev.body if prev is not None else {}
+            try:
+                prev_body = prev.body if prev is not None else {}
+            except ValueError:
+                raise JournalError(f"{self._where}: the audit ledger's record {prev.seq if prev else 0} is not "
+                                   "JSON (edited?); run `keeper audit verify`") from None
             seq = prev.seq + 1 if prev is not None else 1
             now = self._now()
             cycles_rows = conn.execute(
@@ -473,6 +477,7 @@ class LedgerMixin(JournalBase):
 
             last_sealed_at = float(bodies[-1].get("sealed_at", "-1e300")) if bodies and bodies[-1] else -1e300
             self._cross_check(conn, records, bodies, blocks, findings, unsealed, last_sealed_at)
+            self._tail_check(conn, records, findings)
             sealed_cycles = {c["id"] for b in bodies for c in b.get("cycles", [])}
             latest: dict[str, dict[str, Any]] = {}
             for b in bodies:
@@ -484,6 +489,26 @@ class LedgerMixin(JournalBase):
             head_hash=records[-1].record_hash if records else genesis,
             findings=tuple(sorted(findings, key=lambda f: f.seq)), unsealed=tuple(unsealed),
         )
+
+    @staticmethod
+    def _tail_check(conn: sqlite3.Connection, records: list[LedgerRecord], findings: list[Finding]) -> None:
+        """Records cut from the end leave no gap in the chain. Two traces remain unless the one who cut them also
+        cleaned up: the seal caches name records past the last one, or the ledger is empty beside finished
+        cycles. (An external copy of the head hash is the real defence; see the README.)"""
+        last = records[-1].seq if records else 0
+        beyond = conn.execute(
+            "SELECT MAX(seq) FROM (SELECT seq FROM ledger_cycles UNION ALL SELECT seq FROM ledger_intents) s "
+            "WHERE seq > ?", (last,)).fetchone()[0]
+        if beyond is not None:
+            findings.append(Finding(last + 1, None, None, "deleted",
+                                    f"records {last + 1}..{beyond} are gone from the end of the ledger (its seal "
+                                    f"cache still names record {beyond})"))
+        elif not records:
+            done = conn.execute("SELECT COUNT(*) FROM cycles WHERE status <> 'running'").fetchone()[0]
+            if done:
+                findings.append(Finding(1, None, None, "deleted",
+                                        f"the ledger holds no record beside {done} finished cycle(s): it was emptied, "
+                                        "or no cycle ran since the journal was upgraded"))
 
     # Long on purpose: tables against sealed entries, row kind by row kind.
     @staticmethod

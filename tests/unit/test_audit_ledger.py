@@ -15,6 +15,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
 
+from keeper.errors import JournalError
 from keeper.execute.signer import Signer
 from keeper.journal import Finding, IntentStatus, Journal, TxParams, Verdict
 from keeper.journal.ledger import canonical_text, genesis_hash, record_hash, recover_signer
@@ -134,6 +135,38 @@ def test_deleting_a_cycles_rows_but_not_its_record_is_found() -> None:
     sql(j, "DELETE FROM cycles WHERE id = 2")
     f = first(j)
     assert (f.seq, f.cycle_id, f.block, f.kind) == (2, 2, 101, "deleted")
+
+
+def test_deleting_the_last_cycle_and_its_record_is_found_by_the_seal_cache() -> None:
+    j = honest()
+    for table in ("snapshots", "plans"):
+        sql(j, f"DELETE FROM {table} WHERE cycle_id = 4")
+    sql(j, "DELETE FROM cycles WHERE id = 4")
+    sql(j, "DELETE FROM ledger WHERE seq = 4")
+    f = first(j)
+    assert (f.seq, f.kind) == (4, "deleted") and "records 4..4 are gone from the end" in f.detail
+    # An attacker who also cleans the caches leaves no trace in the journal: the head hash kept elsewhere is
+    # the defence (the README says so); verify still shows the head it reached.
+    sql(j, "DELETE FROM ledger_cycles WHERE seq = 4")
+    v = verify(j)
+    assert v.ok and v.records == 3 and v.head_hash == j.ledger()[-1].record_hash
+
+
+def test_an_emptied_ledger_beside_finished_cycles_is_found() -> None:
+    j = honest(2)
+    for table in ("ledger", "ledger_cycles", "ledger_intents"):
+        sql(j, f"DELETE FROM {table}")
+    f = first(j)
+    assert (f.seq, f.kind) == (1, "deleted") and "no record beside 2 finished cycle(s)" in f.detail
+
+
+def test_an_unreadable_last_record_stops_the_next_seal_with_a_journal_error() -> None:
+    k = keeper()
+    k.cycle()
+    sql(k.journal, "UPDATE ledger SET record = 'not json'")
+    with pytest.raises(JournalError, match="record 1 is not JSON"):
+        k.cycle()
+    assert first(k.journal).kind == "hash mismatch"
 
 
 def test_deleting_the_first_record_is_a_missing_predecessor() -> None:
