@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
 
-from keeper.errors import JournalError
+from keeper.errors import HaltError, JournalError
 from keeper.execute.signer import Signer
 from keeper.journal import Finding, IntentStatus, Journal, TxParams, Verdict
 from keeper.journal.ledger import canonical_text, genesis_hash, record_hash, recover_signer
@@ -357,3 +357,22 @@ def test_the_signer_signs_eip191_and_refuses_nothing_to_sign() -> None:
     assert recover_signer("0x" + digest.hex(), "0x" + sig.hex()) == KEY.address
     with pytest.raises(Exception, match="data"):
         KEY.personal_sign(b"")
+
+
+def test_an_inserted_intent_in_a_sealed_cycle_is_found() -> None:
+    j = honest(3)
+    sql(j, "INSERT INTO intents (id, cycle_id, created_at, updated_at, underlying, venue, side, size, params_json, "
+           "status) VALUES ('forged', 2, 1.0, 1.0, 'ETH', 'uniswap', 'buy', '1', '{}', 'failed')")
+    f = first(j)
+    assert (f.seq, f.cycle_id, f.kind) == (2, 2, "inserted") and "intent forged" in f.detail
+
+
+def test_a_halted_or_failed_cycle_is_sealed_too() -> None:
+    k = keeper()
+    k.journal.halt("operator test")
+    with pytest.raises(HaltError):
+        k.cycle()
+    [record] = k.journal.ledger()
+    [cycle] = record.body["cycles"]
+    assert (cycle["status"], cycle["error"]) == ("skipped", "halted: operator test")
+    assert verify(k.journal).ok
