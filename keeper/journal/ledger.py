@@ -303,23 +303,32 @@ def _record(row: sqlite3.Row) -> LedgerRecord:
                         signer=row["signer"])
 
 
-_OPEN = ("pending", "sent")
 _NEXT = {"pending": {"pending", "sent", "failed"}, "sent": {"sent", "mined", "failed", "replaced"}}
 _IMMUTABLE = ("id", "cycle_id", "created_at", "underlying", "venue", "side", "size", "params")
 
 
-def _legal_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether the keeper's own state machine can move an intent from ``old`` to ``new``."""
-    if any(old[k] != new[k] for k in _IMMUTABLE):
+def _legal_change(old: Mapping[str, Any], new: Mapping[str, Any], reorged: bool) -> bool:
+    """Whether the keeper's own state machine can move an intent from ``old`` to ``new``: immutable fields kept,
+    attempts only appended, status forward only; a fill, once there, changes only after a reorg of the intent
+    (``reorged``: the event log holds a ``reorg`` event for it)."""
+    if new == old:
+        return True
+    if any(old[k] != new[k] for k in _IMMUTABLE) or new["attempts"][:len(old["attempts"])] != old["attempts"]:
         return False
-    if new["attempts"][:len(old["attempts"])] != old["attempts"]:
-        return False
-    if old["status"] == "mined":  # only a reorg reopens a mined intent (its fill moves to the event log)
-        return new == old or (new["status"] == "sent" and new["fill"] is None
-                              and str(new["error"] or "").startswith("reorg: "))
-    if old["fill"] is not None:
-        return False
+    if old["status"] == "mined" or old["fill"] is not None:
+        return reorged and new["status"] in _NEXT["sent"]
     return new["status"] in _NEXT.get(old["status"], {old["status"]})
+
+
+def _reorged(conn: sqlite3.Connection) -> set[str]:
+    """Intents the event log says a reorg reopened."""
+    out = set()
+    for (text,) in conn.execute("SELECT data_json FROM events WHERE kind = 'reorg'"):
+        try:
+            out.add(str(json.loads(text)["intent_id"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
@@ -517,10 +526,18 @@ class LedgerMixin(JournalBase):
                      unsealed: list[str], last_sealed_at: float) -> None:
         sealed_cycles: dict[int, tuple[LedgerRecord, dict[str, Any]]] = {}
         sealed_intents: dict[str, tuple[LedgerRecord, dict[str, Any]]] = {}
+        reorged = _reorged(conn)
         for r, body in zip(records, bodies, strict=True):
             for c in body.get("cycles", []):
                 sealed_cycles[int(c["id"])] = (r, c)
             for i in body.get("intents", []):
+                before = sealed_intents.get(str(i["id"]))
+                if before is not None and not _legal_change(before[1], i, str(i["id"]) in reorged):
+                    cid = int(i["cycle_id"])
+                    findings.append(Finding(r.seq, cid, blocks.get(cid), "edited",
+                                            f"intent {i['id']} changed between record {before[0].seq} and this one "
+                                            f"as the keeper never changes one (edited before this seal): "
+                                            f"{_first_difference(before[1], i)}"))
                 sealed_intents[str(i["id"])] = (r, i)
             ev = body.get("events")
             if isinstance(ev, dict) and int(ev.get("last", 0)) > int(ev.get("after", 0)) and _events_digest(
@@ -561,7 +578,7 @@ class LedgerMixin(JournalBase):
             now = _intent_entry(conn, row)
             if now == sealed:
                 continue
-            if _legal_change(sealed, now) and row["updated_at"] > last_sealed_at:
+            if _legal_change(sealed, now, iid in reorged) and row["updated_at"] > last_sealed_at:
                 unsealed.append(f"intent {iid} changed after the last record ({sealed['status']} -> {now['status']})")
                 continue
             findings.append(Finding(r.seq, cid, blocks.get(cid), "edited",

@@ -7,6 +7,7 @@ that fails without it (the attack it catches)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -376,3 +377,34 @@ def test_a_halted_or_failed_cycle_is_sealed_too() -> None:
     [cycle] = record.body["cycles"]
     assert (cycle["status"], cycle["error"]) == ("skipped", "halted: operator test")
     assert verify(k.journal).ok
+
+
+def test_a_fill_edited_between_two_seals_is_found_at_the_record_that_sealed_the_edit() -> None:
+    k = keeper()
+    k.cycle()
+    k.cycle()
+    sql(k.journal, "UPDATE fills SET amount_out = '1'")
+    k.cycle()  # its seal finds the intent changed and seals it as it now is
+    assert [i["fill"]["amount_out"] for i in k.journal.ledger()[-1].body["intents"]] == ["1"]
+    f = first(k.journal)
+    assert (f.seq, f.cycle_id, f.kind) == (3, 1, "edited")
+    assert "changed between record 1 and this one" in f.detail and "fill.amount_out" in f.detail
+
+
+def test_a_reorg_that_moves_a_fill_is_a_legal_change_between_seals() -> None:
+    k = keeper()
+    k.cycle()
+    j = k.journal
+    [fill] = j.fills_between(0, 2**62)
+    j.mark_reorged(fill.intent_id, "tx left its block")
+    j.record_fill(fill.intent_id, dataclasses.replace(fill.data, block_number=fill.data.block_number + 3))
+    k.seal()
+    [entry] = j.ledger()[-1].body["intents"]
+    assert entry["fill"]["block_number"] == str(fill.data.block_number + 3)
+    assert verify(j).ok
+    sql(j, "DROP TRIGGER events_no_delete")
+    sql(j, "DELETE FROM events WHERE kind = 'reorg'")
+    details = [f.detail for f in verify(j).findings]
+    assert any("event log rows" in d for d in details), "the deleted event itself"
+    assert any("changed between record 1 and this one" in d for d in details), \
+        "without its reorg event the moved fill is an edit"
