@@ -580,8 +580,7 @@ contract HedgeVenueModule is ReentrancyGuard {
 
     /// @dev Book in the HedgeModule through the Safe (its `onlySafe`); see IHedgeModule.bookVenueTrade.
     function _book(uint256 notional, uint256 loss) internal returns (bool) {
-        bytes memory ret =
-            _call(address(hedgeModule), 0, abi.encodeCall(IHedgeModule.bookVenueTrade, (notional, loss)));
+        bytes memory ret = _call(address(hedgeModule), 0, abi.encodeCall(IHedgeModule.bookVenueTrade, (notional, loss)));
         return abi.decode(ret, (bool));
     }
 

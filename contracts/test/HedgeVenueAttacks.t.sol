@@ -44,7 +44,9 @@ contract HedgeVenueAttacksTest is HVFixture {
         _asVenue(abi.encodeCall(HedgeVenueModule.setHooksAllowed, (hooks, true)));
         _asVenue(abi.encodeCall(HedgeVenueModule.setPoolKeyAllowed, (k, true)));
         _asVenue(abi.encodeCall(HedgeVenueModule.setHooksAllowed, (hooks, false)));
-        _expectV4Revert(k, true, 1e18, 1_990e6, abi.encodeWithSelector(HedgeVenueModule.HooksNotAllowed.selector, hooks));
+        _expectV4Revert(
+            k, true, 1e18, 1_990e6, abi.encodeWithSelector(HedgeVenueModule.HooksNotAllowed.selector, hooks)
+        );
     }
 
     function test_stolenKeyTriesADisallowedPoolKey() public {
@@ -141,9 +143,13 @@ contract HedgeVenueAttacksTest is HVFixture {
         venue.hedgeV4Swap(kWeth, _wethIs0(), 40e18, _minOut(kWeth, _wethIs0(), 40e18), block.timestamp); // 80k
         venue.aaveSupply(address(usdc), 80_000e6); // 80k
         uint256 minOut = _minOut(kEth, true, 10e18);
-        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.WindowCapExceeded.selector, 240_000e18, 20_000e18, PER_WINDOW));
+        vm.expectRevert(
+            abi.encodeWithSelector(IHedgeModule.WindowCapExceeded.selector, 240_000e18, 20_000e18, PER_WINDOW)
+        );
         venue.hedgeV4Swap(kEth, true, 10e18, minOut, block.timestamp);
-        vm.expectRevert(abi.encodeWithSelector(IHedgeModule.WindowCapExceeded.selector, 240_000e18, 20_000e18, PER_WINDOW));
+        vm.expectRevert(
+            abi.encodeWithSelector(IHedgeModule.WindowCapExceeded.selector, 240_000e18, 20_000e18, PER_WINDOW)
+        );
         venue.aaveBorrow(address(weth), 10e18);
         vm.stopPrank();
         vm.warp(block.timestamp + 2 * WINDOW); // the last of the window's 33 time buckets has passed

@@ -56,14 +56,24 @@ abstract contract HVFixture is HMFixture {
 
     function _setUpVenues() internal {
         _setUpFixture();
-        poolManager = _deployFoundry(string.concat(V4_OUT, "PoolManager.sol/PoolManager.default.json"), abi.encode(this));
-        string memory src = vm.readFile("../node_modules/@uniswap/v4-periphery/lib/permit2/test/utils/DeployPermit2.sol");
+        poolManager =
+            _deployFoundry(string.concat(V4_OUT, "PoolManager.sol/PoolManager.default.json"), abi.encode(this));
+        string memory src =
+            vm.readFile("../node_modules/@uniswap/v4-periphery/lib/permit2/test/utils/DeployPermit2.sol");
         vm.etch(PERMIT2, vm.parseBytes(string.concat("0x", vm.split(vm.split(src, 'hex"')[1], '"')[0])));
         universalRouter = _deployArtifact(
             "../node_modules/@uniswap/universal-router/artifacts/contracts/UniversalRouter.sol/UniversalRouter.json",
             abi.encode(
-                PERMIT2, address(weth), address(0), address(0), bytes32(0), bytes32(0), poolManager, address(0),
-                address(0), address(0)
+                PERMIT2,
+                address(weth),
+                address(0),
+                address(0),
+                bytes32(0),
+                bytes32(0),
+                poolManager,
+                address(0),
+                address(0),
+                address(0)
             )
         );
         liquidity = IHVModifyLiquidity(
@@ -72,7 +82,8 @@ abstract contract HVFixture is HMFixture {
                 abi.encode(poolManager)
             )
         );
-        (address a, address b) = address(weth) < address(usdc) ? (address(weth), address(usdc)) : (address(usdc), address(weth));
+        (address a, address b) =
+            address(weth) < address(usdc) ? (address(weth), address(usdc)) : (address(usdc), address(weth));
         kWeth = PoolKey(a, b, V4_FEE, V4_SPACING, address(0));
         kEth = PoolKey(address(0), address(usdc), V4_FEE, V4_SPACING, address(0));
         _initPool(kWeth, 1e18);
@@ -164,7 +175,9 @@ abstract contract HVFixture is HMFixture {
         uint256 e = uint256(ethFeed.latestAnswer()) * 1e10;
         uint256 u = uint256(usdcFeed.latestAnswer()) * 1e10;
         v = _safeValueUsd() + int256(safe.balance * e / 1e18);
-        v += int256(_aToken(address(weth)).balanceOf(safe) * e / 1e18) - int256(_debt(address(weth)).balanceOf(safe) * e / 1e18);
-        v += int256(_aToken(address(usdc)).balanceOf(safe) * u / 1e6) - int256(_debt(address(usdc)).balanceOf(safe) * u / 1e6);
+        v += int256(_aToken(address(weth)).balanceOf(safe) * e / 1e18)
+        - int256(_debt(address(weth)).balanceOf(safe) * e / 1e18);
+        v += int256(_aToken(address(usdc)).balanceOf(safe) * u / 1e6)
+        - int256(_debt(address(usdc)).balanceOf(safe) * u / 1e6);
     }
 }
