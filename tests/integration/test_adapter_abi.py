@@ -4,13 +4,15 @@ forge build, Uniswap's npm package). A renamed or re-typed function fails here, 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from keeper.build.artifacts import forge_artifact, npm_artifact
 from keeper.chain.multicall import Call
-from keeper.venues import chainlink, erc20, hedge_module, perps, safe, uniswap_v3
+from keeper.build.paths import repo_root
+from keeper.venues import chainlink, erc20, hedge_module, hedge_venue_module, perps, safe, uniswap_v3
 
 
 def _canonical(item: dict[str, Any]) -> str:
@@ -86,3 +88,71 @@ def test_uniswap_router_and_pool_signatures_are_the_npm_packages() -> None:
     assert uniswap_v3.EXACT_INPUT_SINGLE in _functions(npm_artifact("SwapRouter").abi)
     [slot0] = [i for i in npm_artifact("UniswapV3Pool").abi if i.get("name") == "slot0"]
     assert tuple(o["type"] for o in slot0["outputs"]) == uniswap_v3.SLOT0_TYPES
+
+
+# ------------------------------------------------------------------ the venue module (Uniswap v4, Aave v3)
+ZERO = "0x" + "00" * 20
+
+
+@pytest.mark.parametrize("signature", [
+    hedge_venue_module.HEDGE_V4_SWAP, hedge_venue_module.HEDGE_BORROW_SELL, hedge_venue_module.HEDGE_BUY_REPAY,
+    hedge_venue_module.AAVE_SUPPLY, hedge_venue_module.AAVE_WITHDRAW, hedge_venue_module.AAVE_BORROW,
+    hedge_venue_module.AAVE_REPAY, "setUniversalRouter(address,address)", "setHooksAllowed(address,bool)",
+    f"setPoolKeyAllowed({hedge_venue_module.POOL_KEY_TYPE},bool)", "setAavePool(address)",
+    "setReserveAllowed(address,bool)", "setMinHealthFactor(uint256)",
+])
+def test_the_venue_module_has_the_functions_its_adapter_encodes(signature: str) -> None:
+    assert signature in _functions(forge_artifact("HedgeVenueModule").abi)
+
+
+@pytest.mark.parametrize("call", [
+    hedge_venue_module.params_call(A), hedge_venue_module.params_hash_call(A),
+    hedge_venue_module.quote_v4_swap_call(A, hedge_venue_module.PoolKey(ZERO, B, 500, 10), True, 1),
+])
+def test_the_venue_module_has_the_reads_its_adapter_makes(call: Call) -> None:
+    abi = forge_artifact("HedgeVenueModule").abi
+    [fn] = [i for i in abi if i.get("type") == "function" and _canonical(i) == call.signature]
+    assert tuple(_canonical({"name": "", "inputs": [o]})[1:-1] for o in fn["outputs"]) == call.returns
+
+
+def test_the_hedge_module_books_venue_trades() -> None:
+    assert "bookVenueTrade(uint256,uint256)" in _functions(forge_artifact("HedgeModule").abi)
+
+
+_NPM = repo_root() / "node_modules"
+
+
+def _npm_abi(rel: str) -> list[dict[str, Any]]:
+    data: dict[str, Any] = json.loads((_NPM / rel).read_text())
+    return list(data["abi"])
+
+
+def _outputs(abi: list[dict[str, Any]], name: str) -> str:
+    [fn] = [i for i in abi if i.get("type") == "function" and i["name"] == name]
+    return _canonical({"name": "", "inputs": fn["outputs"]})
+
+
+@pytest.mark.parametrize(("interface", "npm"), [
+    ("IAavePool", "@aave/core-v3/artifacts/contracts/protocol/pool/Pool.sol/Pool.json"),
+    ("IUniversalRouter",
+     "@uniswap/universal-router/artifacts/contracts/UniversalRouter.sol/UniversalRouter.json"),
+    ("IPermit2", "@uniswap/v4-periphery/foundry-out/IAllowanceTransfer.sol/IAllowanceTransfer.default.json"),
+    ("IWETH", "canonical-weth/build/contracts/WETH9.json"),
+])
+def test_the_venue_modules_interfaces_are_the_npm_contracts(interface: str, npm: str) -> None:
+    """Every function our Solidity interface declares exists in the real contract's ABI with the same inputs and
+    outputs (Aave core-v3 1.19.3's Pool, UniversalRouter 2.1.0, Permit2, WETH9)."""
+    source = "IAavePool" if interface == "IAavePool" else "IUniswapV4"
+    ours = [i for i in forge_artifact(interface, source).abi if i.get("type") == "function"]
+    theirs = _npm_abi(npm)
+    assert ours
+    for fn in ours:
+        assert _canonical(fn) in _functions(theirs), f"{interface}.{_canonical(fn)}"
+        assert _outputs(ours, fn["name"]) == _outputs(
+            [i for i in theirs if i.get("type") == "function" and _canonical(i) == _canonical(fn)], fn["name"])
+
+
+def test_the_v4_pool_key_is_the_pool_managers() -> None:
+    abi = _npm_abi("@uniswap/v4-periphery/foundry-out/PoolManager.sol/PoolManager.default.json")
+    [init] = [i for i in abi if i.get("type") == "function" and i["name"] == "initialize"]
+    assert _canonical(init) == f"initialize({hedge_venue_module.POOL_KEY_TYPE},uint160)"

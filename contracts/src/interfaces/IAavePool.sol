@@ -3,9 +3,14 @@ pragma solidity ^0.8.20;
 
 /// @notice The subset of Aave v3's Pool (core-v3 1.19.3) the HedgeVenueModule calls.
 interface IAavePool {
-    /// @notice core-v3 1.19.3 `DataTypes.ReserveData` (15 fields; `configuration` is one uint256 bitmap).
+    /// @notice core-v3 1.19.3 `DataTypes.ReserveConfigurationMap`: one bitmap.
+    struct ReserveConfigurationMap {
+        uint256 data;
+    }
+
+    /// @notice core-v3 1.19.3 `DataTypes.ReserveData` (15 fields).
     struct ReserveData {
-        uint256 configuration;
+        ReserveConfigurationMap configuration;
         uint128 liquidityIndex;
         uint128 currentLiquidityRate;
         uint128 variableBorrowIndex;
