@@ -39,7 +39,7 @@ def error_decoder() -> ErrorDecoder:
     from keeper.build.artifacts import forge_artifact
 
     abis = []
-    for name in ("HedgeModule", "PerpMarket", "OptionMarket", "DevToken"):
+    for name in ("HedgeModule", "HedgeVenueModule", "PerpMarket", "OptionMarket", "DevToken"):
         try:
             abis.append(forge_artifact(name).abi)
         except SetupError:

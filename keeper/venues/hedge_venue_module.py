@@ -361,10 +361,10 @@ class VenueParams:
 def setup_txs(safe: str, module: str, p: VenueParams, *, enable: bool = True) -> list[SafeTx]:
     """The owners' transactions that enable and configure the venue module (each a call from the Safe). Hooks are
     allowed before the keys that use them; the Aave pool before its reserves."""
-    m = _cs(module)
+    m = to_checksum_address(module)
     txs: list[SafeTx] = []
     if enable:
-        txs.append(SafeTx(_cs(safe), 0, _calldata("enableModule(address)", ["address"], [m])))
+        txs.append(SafeTx(to_checksum_address(safe), 0, _calldata("enableModule(address)", ["address"], [m])))
     txs.append(SafeTx(m, 0, _calldata("setUniversalRouter(address,address)", ["address", "address"],
                                       [p.universal_router, p.permit2])))
     for h in p.hooks:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from keeper.build.artifacts import forge_artifact, npm_artifact
-from keeper.chain.multicall import Call
 from keeper.build.paths import repo_root
+from keeper.chain.multicall import Call
 from keeper.venues import chainlink, erc20, hedge_module, hedge_venue_module, perps, safe, uniswap_v3
 
 
