@@ -19,6 +19,7 @@ from keeper.devnet.world import contract
 from keeper.execute.tx import ErrorDecoder, TxManager, TxRequest, TxRevertedError
 from keeper.node.dev import DevChain, dev_account
 from keeper.onboarding.txbuilder import multisend_tx
+from keeper.onboarding.verify import VENUE_MODULE_FINGERPRINT, ModuleFingerprint, VerificationError, verify_module_code
 from keeper.venues import hedge_venue_module as hv
 from keeper.venues.safe import execute_safe_tx
 
@@ -89,3 +90,13 @@ def test_the_keeper_is_refused_what_the_owners_did_not_allow(chain: Web3, world:
     assert _keeper_sends(world, manifest.hedge_module, book) == "NotSafe"
     assert _keeper_sends(world, venue, hv.setup_txs(manifest.safe.address, venue, p, enable=False)[-1].data) \
         == "NotSafe"
+
+
+def test_a_deployed_venue_module_matches_the_shipped_fingerprint(chain: Web3, world: World,
+                                                                 manifest: Manifest) -> None:
+    venue, _ = _deploy(chain, manifest)
+    rpc = RpcClient.http(world.url)
+    assert verify_module_code(rpc, venue, ModuleFingerprint.load(VENUE_MODULE_FINGERPRINT)) \
+        == ModuleFingerprint.load(VENUE_MODULE_FINGERPRINT).code_hash
+    with pytest.raises(VerificationError, match="is not the keeper's HedgeModule"):
+        verify_module_code(rpc, venue)  # the HedgeModule's fingerprint does not pass the venue module
