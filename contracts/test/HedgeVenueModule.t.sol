@@ -3,7 +3,14 @@ pragma solidity ^0.8.20;
 
 import {HVFixture} from "./helpers/HVFixture.sol";
 import {HedgeVenueModule} from "../src/HedgeVenueModule.sol";
-import {PoolKey} from "../src/interfaces/IUniswapV4.sol";
+import {PoolKey, IWETH} from "../src/interfaces/IUniswapV4.sol";
+import {HedgeModule} from "../src/HedgeModule.sol";
+import {AggregatorV3Interface} from "../src/interfaces/AggregatorV3Interface.sol";
+
+interface IHVWeth9 {
+    function balanceOf(address) external view returns (uint256);
+    function transfer(address to, uint256 amount) external returns (bool);
+}
 
 /// @notice The venue module's paths on the real v4 PoolManager / UniversalRouter / Permit2 and the Aave double:
 ///         what moves, what is booked in the HedgeModule, what the owners' parameters hash to.
@@ -93,6 +100,47 @@ contract HedgeVenueModuleTest is HVFixture {
         (, uint256 totalLoss) = module.lossUsage();
         assertGt(totalLoss, 0);
         assertLe(totalLoss, (10_000e18 + 6_000e18) * 50 / 10_000);
+    }
+
+    /// @dev With the real WETH9 as the wrapped native token: a borrowed WETH9 is unwrapped and sold in the native
+    ///      ETH/USDC pool, and native ETH bought there is wrapped and repaid.
+    function test_borrowSellAndBuyRepayThroughTheNativeEthPoolWrapAndUnwrapWeth9() public {
+        address weth9 = _deployArtifact("../node_modules/canonical-weth/build/contracts/WETH9.json", "");
+        _asSafe(abi.encodeCall(HedgeModule.setTokenConfig, (weth9, address(ethFeed), 1 hours, true)));
+        aave.addReserve(weth9, AggregatorV3Interface(address(ethFeed)), 8_000, 8_250);
+        vm.deal(address(this), 1_000 ether);
+        IWETH(weth9).deposit{value: 1_000 ether}();
+        IHVWeth9(weth9).transfer(address(aave), 1_000 ether);
+        HedgeVenueModule v = new HedgeVenueModule(module, weth9);
+        require(_safeExec(safe, abi.encodeWithSignature("enableModule(address)", address(v))), "enable");
+        bytes[6] memory setup = [
+            abi.encodeCall(HedgeVenueModule.setUniversalRouter, (universalRouter, PERMIT2)),
+            abi.encodeCall(HedgeVenueModule.setPoolKeyAllowed, (kEth, true)),
+            abi.encodeCall(HedgeVenueModule.setAavePool, (address(aave))),
+            abi.encodeCall(HedgeVenueModule.setReserveAllowed, (weth9, true)),
+            abi.encodeCall(HedgeVenueModule.setReserveAllowed, (address(usdc), true)),
+            abi.encodeCall(HedgeVenueModule.setMinHealthFactor, (MIN_HF))
+        ];
+        for (uint256 i; i < setup.length; ++i) {
+            require(_safeExec(address(v), setup[i]), "setup");
+        }
+        uint256 ethBefore = safe.balance;
+        uint256 usdcBefore = usdc.balanceOf(safe);
+        vm.startPrank(keeper);
+        v.aaveSupply(address(usdc), 100_000e6);
+        (,, uint256 minOut) = v.quoteV4Swap(kEth, true, 5e18);
+        uint256 out = v.hedgeBorrowSell(weth9, 5e18, kEth, true, minOut, block.timestamp);
+        assertEq(_debt(weth9).balanceOf(safe), 5e18);
+        assertEq(safe.balance, ethBefore); // borrowed WETH9 unwrapped and sold: no ETH or WETH9 left over
+        assertEq(IHVWeth9(weth9).balanceOf(safe), 0);
+        assertEq(usdc.balanceOf(safe), usdcBefore - 100_000e6 + out);
+        (,, uint256 buyMin) = v.quoteV4Swap(kEth, false, 6_000e6);
+        uint256 bought = v.hedgeBuyRepay(kEth, false, 6_000e6, buyMin, block.timestamp);
+        vm.stopPrank();
+        assertGe(bought, buyMin);
+        assertEq(_debt(weth9).balanceOf(safe), 5e18 - bought); // native ETH wrapped and repaid
+        assertEq(safe.balance, ethBefore);
+        assertEq(IHVWeth9(weth9).balanceOf(safe), 0);
     }
 
     function test_paramsListTheOwnersChoicesAndTheHashCoversThem() public {
