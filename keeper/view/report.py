@@ -90,23 +90,6 @@ def _risky_is_token0(snap: Snapshot, lp: LpPosition, quote_token: str | None) ->
     return tick_to_price(pool.tick, snap.tokens[lp.token0].decimals, snap.tokens[lp.token1].decimals) >= 1.0
 
 
-def _v4_section(snap: Snapshot) -> list[str]:
-    """The owners' Uniswap v4 positions, one line each (empty when there are none)."""
-    if not snap.v4_lps:
-        return []
-    out: list[str] = []
-    out.append(f"  Uniswap v4 positions ({len(snap.v4_lps)}):")
-    for v in snap.v4_lps:
-        pool = snap.v4_pools[v.pool_id]
-        key = pool.key
-        state = "in range" if v.tick_lower <= pool.tick < v.tick_upper else "out of range"
-        hooked = "" if int(key.hooks, 16) == 0 else f", hooks {key.hooks}"
-        out.append(f"    {v.token_id:>6}  {_v4_symbol(snap, key.currency0)}/{_v4_symbol(snap, key.currency1)} "
-                   f"{key.fee / 1e4:.2f}% ticks {v.tick_lower} .. {v.tick_upper} (pool tick {pool.tick}), "
-                   f"liquidity {v.liquidity}  {state}{hooked}")
-    return out
-
-
 # Long on purpose: one section per part of the snapshot a person reads.
 def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # noqa: C901
     """The book as read, for people. LP ranges are the risky token's price in the other token."""
@@ -135,7 +118,7 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
         pair = f"{sym[risky]}/{sym[other]}"
         rng = f"{_price(lo)} .. {_price(hi)} {sym[other]}"
         lines.append(f"    {lp.token_id:>6}  {pair:<11} {lp.fee / 1e4:>5.2f}% {rng:>40}{lp.liquidity:>24}  {state}")
-    lines += _v4_section(snap)
+    lines += _v4_snapshot_lines(snap)
     lines.append(f"  options ({len(snap.options)}):")
     for o in snap.options:
         kind = "put " if o.is_put else "call"
@@ -178,6 +161,21 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
         lines.append(f"  INCOMPLETE: {len(snap.failures)} read(s) failed:")
         lines += [f"    {f.what}: {f.reason}" for f in snap.failures]
     return "\n".join(lines)
+
+
+def _v4_snapshot_lines(snap: Snapshot) -> list[str]:
+    if not snap.v4_lps:
+        return []
+    lines = [f"  Uniswap v4 positions ({len(snap.v4_lps)}):"]
+    for v in snap.v4_lps:
+        pool = snap.v4_pools[v.pool_id]
+        key = pool.key
+        state = "in range" if v.tick_lower <= pool.tick < v.tick_upper else "out of range"
+        hooked = "" if int(key.hooks, 16) == 0 else f", hooks {key.hooks}"
+        lines.append(f"    {v.token_id:>6}  {_v4_symbol(snap, key.currency0)}/{_v4_symbol(snap, key.currency1)} "
+                     f"{key.fee / 1e4:.2f}% ticks {v.tick_lower} .. {v.tick_upper} (pool tick {pool.tick}), "
+                     f"liquidity {v.liquidity}  {state}{hooked}")
+    return lines
 
 
 def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan, *, max_deviation_bps: Mapping[str, float] | None = None,
@@ -536,35 +534,6 @@ def _cash_gamma(gamma: float | None, underlying: str, greeks: Mapping[str, Any])
     return f"{gamma * spot * spot / 100.0:,.0f}"
 
 
-def _v4_table(v4lps: list[dict[str, Any]], greeks: dict[str, Any]) -> str:
-    """The v4 positions' table of ``render_positions``."""
-    from rich.table import Table
-
-    v4t = Table(title=f"Uniswap v4 LP positions ({len(v4lps)}): amounts are what DECREASE_LIQUIDITY + TAKE_PAIR "
-                      "pay, raw integer units", title_justify="left")
-    for col in ("id", "owner", "pool", "fee", "range USD per unit", "liquidity", "principal (raw)",
-                "uncollected fees (raw)", "pool price USD", "delta (units)", "gamma USD per 1 %", "state",
-                "hooks"):
-        v4t.add_column(col, justify="left" if col in ("owner", "pool", "range USD per unit", "principal (raw)",
-                                                      "uncollected fees (raw)", "state", "hooks") else "right")
-    for lp in v4lps:
-        s0, s1 = lp["symbol0"], lp["symbol1"]
-        low = _price(lp["range_low_usd"] if lp["range_low_usd"] is not None else 0.0)
-        high = _price(lp["range_high_usd"] if lp["range_high_usd"] is not None else math.inf)
-        hooks = "none" if int(lp["hooks"], 16) == 0 else (
-            f"{_short(lp['hooks'])}: " + ("; ".join(lp["hook_risks"]) if lp["hook_risks"]
-                                         else "cannot change what positions pay"))
-        v4t.add_row(str(lp["token_id"]), _short(lp["owner"]), f"{s0}/{s1} {_short(lp['pool_id'])}",
-                    f"{lp['fee_pct']:.2f} %", f"{low} .. {high}", f"{int(lp['liquidity']):,}",
-                    f"{int(lp['principal0_raw']):,} {s0}\n{int(lp['principal1_raw']):,} {s1}",
-                    f"{int(lp['fees0_raw']):,} {s0}\n{int(lp['fees1_raw']):,} {s1}",
-                    f"{lp['pool_price_usd']:,.2f}", f"{_num(lp['delta'])} {lp['underlying']}",
-                    _cash_gamma(lp["gamma"], lp["underlying"], greeks),
-                    ("in range" if lp["in_range"] else "out of range") + (" HOOKED" if lp["hook_risks"] else ""),
-                    hooks)
-    return _table_text(v4t, 220)
-
-
 # Long on purpose: one section per position kind.
 def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
     """Every position of the book with its greeks (``keeper plan --positions``), then the totals.
@@ -601,9 +570,7 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
         raw.add_row(str(lp["token_id"]), f"{int(lp['principal0_raw']):,} {s0}", f"{int(lp['principal1_raw']):,} {s1}",
                     f"{int(lp['fees0_raw']):,} {s0}", f"{int(lp['fees1_raw']):,} {s1}")
     out += [_table_text(lps, 220), _table_text(raw, 220)]
-    v4lps = pos.get("v4_lps", [])
-    if v4lps:
-        out.append(_v4_table(v4lps, greeks))
+    out += _v4_table(pos.get("v4_lps", []), greeks)
 
     opts = Table(title=f"Options ({len(pos['options'])})", title_justify="left")
     for col in ("series", "owner", "asset", "type", "strike USD", "expiry", "net quantity", "vol", "collateral",
@@ -650,6 +617,37 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
         tot.add_row(u, *(f"{x:,.6f}" for x in parts), f"{sum(parts):,.6f}", f"{g['delta_units']:,.6f}")
     out.append(_table_text(tot, 220))
     return "\n".join(out)
+
+
+def _v4_table(v4lps: list[dict[str, Any]], greeks: dict[str, Any]) -> list[str]:
+    """The v4 positions table of ``render_positions`` (nothing when there are none)."""
+    from rich.table import Table
+
+    if not v4lps:
+        return []
+    v4t = Table(title=f"Uniswap v4 LP positions ({len(v4lps)}): amounts are what DECREASE_LIQUIDITY + TAKE_PAIR "
+                      "pay, raw integer units", title_justify="left")
+    for col in ("id", "owner", "pool", "fee", "range USD per unit", "liquidity", "principal (raw)",
+                "uncollected fees (raw)", "pool price USD", "delta (units)", "gamma USD per 1 %", "state",
+                "hooks"):
+        v4t.add_column(col, justify="left" if col in ("owner", "pool", "range USD per unit", "principal (raw)",
+                                                      "uncollected fees (raw)", "state", "hooks") else "right")
+    for lp in v4lps:
+        s0, s1 = lp["symbol0"], lp["symbol1"]
+        low = _price(lp["range_low_usd"] if lp["range_low_usd"] is not None else 0.0)
+        high = _price(lp["range_high_usd"] if lp["range_high_usd"] is not None else math.inf)
+        hooks = "none" if int(lp["hooks"], 16) == 0 else (
+            f"{_short(lp['hooks'])}: " + ("; ".join(lp["hook_risks"]) if lp["hook_risks"]
+                                         else "cannot change what positions pay"))
+        v4t.add_row(str(lp["token_id"]), _short(lp["owner"]), f"{s0}/{s1} {_short(lp['pool_id'])}",
+                    f"{lp['fee_pct']:.2f} %", f"{low} .. {high}", f"{int(lp['liquidity']):,}",
+                    f"{int(lp['principal0_raw']):,} {s0}\n{int(lp['principal1_raw']):,} {s1}",
+                    f"{int(lp['fees0_raw']):,} {s0}\n{int(lp['fees1_raw']):,} {s1}",
+                    f"{lp['pool_price_usd']:,.2f}", f"{_num(lp['delta'])} {lp['underlying']}",
+                    _cash_gamma(lp["gamma"], lp["underlying"], greeks),
+                    ("in range" if lp["in_range"] else "out of range") + (" HOOKED" if lp["hook_risks"] else ""),
+                    hooks)
+    return [_table_text(v4t, 220)]
 
 
 def _order_record(o: HedgeOrder | None) -> dict[str, Any] | None:

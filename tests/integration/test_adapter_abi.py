@@ -12,7 +12,8 @@ import pytest
 from keeper.build.artifacts import forge_artifact, npm_artifact
 from keeper.build.paths import repo_root
 from keeper.chain.multicall import Call
-from keeper.venues import chainlink, erc20, hedge_module, hedge_venue_module, perps, safe, uniswap_v3
+from keeper.core.snapshot import V4PoolKey
+from keeper.venues import chainlink, erc20, hedge_module, hedge_venue_module, perps, safe, uniswap_v3, uniswap_v4
 
 
 def _canonical(item: dict[str, Any]) -> str:
@@ -49,6 +50,8 @@ def test_the_params_type_is_the_output_of_params() -> None:
 
 
 A, B = "0x" + "11" * 20, "0x" + "22" * 20
+PID = "0x" + "ab" * 32
+KEY = V4PoolKey(uniswap_v4.NATIVE, B, 500, 10, uniswap_v4.NATIVE)
 
 
 @pytest.mark.parametrize(("call", "artifact"), [
@@ -61,6 +64,12 @@ A, B = "0x" + "11" * 20, "0x" + "22" * 20
     (uniswap_v3.get_pool_call(A, A, B, 500), "UniswapV3Factory"),
     (uniswap_v3.quote_exact_input_single_call(A, A, B, 1, 500), "QuoterV2"),
     (erc20.allowance_call(A, A, B), "WETH9"), (erc20.decimals_call(A), "WETH9"), (erc20.symbol_call(A), "WETH9"),
+    (uniswap_v4.pool_and_position_info_call(A, 1), "PositionManager"),
+    (uniswap_v4.owner_of_call(A, 1), "PositionManager"), (uniswap_v4.next_token_id_call(A), "PositionManager"),
+    (uniswap_v4.slot0_call(A, PID), "StateView"), (uniswap_v4.liquidity_call(A, PID), "StateView"),
+    (uniswap_v4.fee_growth_globals_call(A, PID), "StateView"), (uniswap_v4.tick_info_call(A, PID, -60), "StateView"),
+    (uniswap_v4.position_info_call(A, PID, B, -60, 60, 7), "StateView"),
+    (uniswap_v4.quote_exact_input_single_call(A, KEY, True, 10**18), "V4Quoter"),
 ])
 def test_npm_contracts_have_the_reads_the_adapters_make_with_those_outputs(call: Call, artifact: str) -> None:
     abi = npm_artifact(artifact).abi
@@ -156,3 +165,35 @@ def test_the_v4_pool_key_is_the_pool_managers() -> None:
     abi = _npm_abi("@uniswap/v4-periphery/foundry-out/PoolManager.sol/PoolManager.default.json")
     [init] = [i for i in abi if i.get("type") == "function" and i["name"] == "initialize"]
     assert _canonical(init) == f"initialize({hedge_venue_module.POOL_KEY_TYPE},uint160)"
+
+
+def test_v4_position_manager_takes_the_calldata_the_adapter_encodes() -> None:
+    """``modifyLiquidities`` as the adapter spells it, and the PositionInfo layout of the v4-periphery source."""
+    assert uniswap_v4.MODIFY_LIQUIDITIES in _functions(npm_artifact("PositionManager").abi)
+    assert "approve(address,address,uint160,uint48)" in _functions(npm_artifact("IAllowanceTransfer").abi)
+    assert "swap((address,address,uint24,int24,address),(bool,int256,uint160),(bool,bool),bytes)" in _functions(
+        npm_artifact("PoolSwapTest").abi)
+    assert "initialize((address,address,uint24,int24,address),uint160)" in _functions(npm_artifact("PoolManager").abi)
+
+
+def test_v4_action_codes_and_hook_flags_are_the_packages_own() -> None:
+    """Every action code and hook flag the adapter spells appears with that value in the npm sources."""
+    import re
+
+    from keeper.build.paths import repo_root
+    from keeper.core.book import _V4_PAYOUT_HOOKS
+
+    root = repo_root() / "node_modules" / "@uniswap"
+    actions = (root / "v4-periphery" / "src" / "libraries" / "Actions.sol").read_text()
+    for name, code in uniswap_v4.ACTIONS.items():
+        m = re.search(rf"constant {name} = (0x[0-9a-fA-F]+);", actions)
+        assert m is not None and int(m.group(1), 16) == code, name
+    hooks = (root / "v4-core" / "src" / "libraries" / "Hooks.sol").read_text()
+    for name, flag in uniswap_v4.HOOK_FLAGS.items():
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+        m = re.search(rf"constant {snake}_FLAG = 1 << (\d+);", hooks)
+        assert m is not None and 1 << int(m.group(1)) == flag, name
+    for flag, text in _V4_PAYOUT_HOOKS:  # the book's reasons name the flag they test
+        assert uniswap_v4.HOOK_FLAGS[text.split(":")[0]] == flag
+    fee_lib = (root / "v4-core" / "src" / "libraries" / "LPFeeLibrary.sol").read_text()
+    assert re.search(r"DYNAMIC_FEE_FLAG = 0x800000;", fee_lib)

@@ -16,7 +16,7 @@ from web3 import Web3
 from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
 from keeper.core.book import V4LpLine, book_risk, line_risk, v4_lp_holdings
-from keeper.core.snapshot import Snapshot, V4LpPosition
+from keeper.core.snapshot import Snapshot, V4LpPosition, V4PoolKey
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
@@ -166,3 +166,29 @@ def test_positions_are_found_from_transfer_logs_and_a_sold_one_is_dropped(
     # the logs still name it as a candidate (received once); ownerOf at the block decides
     assert gone in v4.scan_token_ids(rpc, manifest.v4.position_manager, [manifest.safe.address], 0,
                                      w3.eth.block_number)
+
+
+def test_the_pool_ids_are_the_ones_the_pool_manager_initialized(world: World, w3: Web3, manifest: Manifest) -> None:
+    """The adapter's keccak of the key is the PoolManager's own id (its Initialize events), and its key fields."""
+    assert manifest.v4 is not None
+    pm = contract(w3, "PoolManager", manifest.v4.pool_manager)
+    events = pm.events.Initialize().get_logs(from_block=0, to_block=manifest.block_number)
+    got = {"0x" + bytes(e["args"]["id"]).hex(): e["args"] for e in events}
+    assert set(got) == {p.pool_id for p in manifest.v4.pools.values()}
+    for p in manifest.v4.pools.values():
+        a = got[p.pool_id]
+        assert (a["currency0"], a["currency1"], a["fee"], a["tickSpacing"], a["hooks"]) == (
+            p.currency0, p.currency1, p.fee, p.tick_spacing, p.hooks)
+        assert v4.pool_id(V4PoolKey(p.currency0, p.currency1, p.fee, p.tick_spacing, p.hooks)) == p.pool_id
+
+
+def test_the_devnet_config_lists_the_worlds_v4_positions(manifest: Manifest) -> None:
+    from keeper.build.paths import repo_root
+    from keeper.config import load_config
+
+    assert manifest.v4 is not None
+    cfg = load_config(repo_root() / "examples" / "devnet.toml", {})
+    assert cfg.uniswap_v4 is not None
+    assert cfg.uniswap_v4.position_manager == manifest.v4.position_manager
+    assert cfg.uniswap_v4.state_view == manifest.v4.state_view
+    assert set(cfg.uniswap_v4.token_ids) == set(manifest.v4.position_ids.values())

@@ -68,7 +68,7 @@ def _deploy_token(chain: DevChain, w3: Web3, deployer: str, name: str, sym: str,
                   must_sort_after: str | None) -> Contract:
     """A DevToken, at a nonce whose CREATE address sorts after ``must_sort_after``."""
     if must_sort_after is not None:
-        nonce = w3.eth.get_transaction_count(Web3.to_checksum_address(deployer))
+        nonce = int(w3.eth.get_transaction_count(Web3.to_checksum_address(deployer)))
         while int(create_address(deployer, nonce), 16) <= int(must_sort_after, 16):
             nonce += 1
         chain.rpc("anvil_setNonce", deployer, hex(nonce))
@@ -142,7 +142,7 @@ def _build() -> V4World:
             v4.take_pair_params(info.currency0, info.currency1, o3)])
         chain.send(posm.functions.modifyLiquidities(data, FAR), o3)
     swing((0.97, 1.04, 1.01))
-    feeds = {}
+    feeds: dict[str, str] = {}
     for asset, usd in (("ETH", pools.price_usd("ETH/USDC-500")), ("BTC", pools.price_usd("USDC/WBTC-10000"))):
         feeds[asset] = chain.deploy(forge_artifact("PriceFeed"), 8, f"{asset} / USD", round(usd * 1e8),
                                     sender=deployer).address
@@ -193,8 +193,8 @@ def payout(sw: V4World, snap: Snapshot, lp: V4LpPosition) -> tuple[int, int]:
     snap_id = sw.node.rpc("evm_snapshot")
     try:
         before = balance(sw.w3, key.currency0, to), balance(sw.w3, key.currency1, to)
-        tx = sw.w3.eth.send_transaction({"from": Web3.to_checksum_address(lp.owner),  # type: ignore[typeddict-item]
-                                         "to": sw.core.position_manager.address, "data": "0x" + data.hex()})
+        tx = sw.w3.eth.send_transaction({"from": Web3.to_checksum_address(lp.owner),
+                                         "to": sw.core.position_manager.address, "data": data})
         assert sw.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
         return balance(sw.w3, key.currency0, to) - before[0], balance(sw.w3, key.currency1, to) - before[1]
     finally:
