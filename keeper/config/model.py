@@ -336,8 +336,9 @@ class KeeperConfig(Model):
     def strategy(self) -> dict[str, Any]:
         """The strategy-relevant part, JSON-ready: what the keeper trades, where, and within which limits.
 
-        Excluded: the RPC endpoint, signer, schedule, journal, metrics and safety switches, and
-        the OTC file's path. Policies are the merged ones, so moving a key between
+        Excluded: the RPC endpoint, signer, schedule, journal, metrics and safety switches, the
+        OTC file's path, and the Uniswap v4 positions read (``[uniswap_v4]``: like the OTC file, a
+        list of holdings that grows as the treasury adds liquidity, not a trading limit). Policies are the merged ones, so moving a key between
         ``[policy.default]`` and ``[policy.<SYMBOL>]`` without changing its effect keeps the result.
         """
         out: dict[str, Any] = _canonical({
@@ -347,8 +348,6 @@ class KeeperConfig(Model):
             "treasury": self.treasury.model_dump(exclude=set() if not self.treasury.count_native
                                                  else {"count_native"}),
             "uniswap": self.uniswap.model_dump(),
-            # v4 positions only when configured: configs without them keep their fingerprint.
-            **({"uniswap_v4": self.uniswap_v4.model_dump()} if self.uniswap_v4 is not None else {}),
             "quote": self.quote.model_dump(),
             "assets": {a.symbol: a.model_dump(exclude=set() if a.native else {"native"}) for a in self.assets},
             "option_markets": sorted(self.positions.option_markets),
