@@ -338,7 +338,8 @@ class KeeperConfig(Model):
 
         Excluded: the RPC endpoint, signer, schedule, journal, metrics and safety switches, the
         OTC file's path, and the Uniswap v4 positions read (``[uniswap_v4]``: like the OTC file, a
-        list of holdings that grows as the treasury adds liquidity, not a trading limit). Policies are the merged ones, so moving a key between
+        list of holdings that grows as the treasury adds liquidity, not a trading limit). Policies are
+        the merged ones, so moving a key between
         ``[policy.default]`` and ``[policy.<SYMBOL>]`` without changing its effect keeps the result.
         """
         out: dict[str, Any] = _canonical({
