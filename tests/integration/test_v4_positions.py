@@ -192,3 +192,32 @@ def test_the_devnet_config_lists_the_worlds_v4_positions(manifest: Manifest) -> 
     assert cfg.uniswap_v4.position_manager == manifest.v4.position_manager
     assert cfg.uniswap_v4.state_view == manifest.v4.state_view
     assert set(cfg.uniswap_v4.token_ids) == set(manifest.v4.position_ids.values())
+
+
+def test_the_v4_quote_cost_is_what_a_swap_pays_and_tends_to_the_fee_for_small_sizes(
+    v4_chain: Web3, world: World, manifest: Manifest,
+) -> None:
+    """V4Quoter's quote (read-only) equals the output of the same swap executed, and its cost over the pool's
+    mid price is the LP fee plus impact: ~5 bps for a small sale on the 0.05 % pool, more for a large one."""
+    from keeper.chain.multicall import Multicall
+
+    assert manifest.v4 is not None
+    w3 = v4_chain
+    info = manifest.v4.pools["ETH/USDC-500"]
+    key = V4PoolKey(info.currency0, info.currency1, info.fee, info.tick_spacing, info.hooks)
+    reader = Multicall(RpcClient.http(world.url))
+    block = w3.eth.block_number
+    small = v4.quote_cost(reader, manifest.v4.quoter, manifest.v4.state_view, key, True, 10**16, block)
+    large = v4.quote_cost(reader, manifest.v4.quoter, manifest.v4.state_view, key, True, 200 * 10**18, block)
+    assert small.cost_bps == pytest.approx(info.fee / 100, abs=0.05)  # fee tier in hundredths of a bip
+    assert large.cost_bps > small.cost_bps + 1.0 and large.gas_estimate > 0
+    usdc_back = v4.quote_cost(reader, manifest.v4.quoter, manifest.v4.state_view, key, False, 10**9, block)
+    assert usdc_back.cost_bps == pytest.approx(info.fee / 100, abs=0.5)
+    # the quote is what the swap pays: sell 200 ETH through the PoolSwapTest (no price limit)
+    actor = Web3.to_checksum_address(manifest.actor)
+    before = balance(w3, info.currency1, actor)
+    swapper = contract(w3, "PoolSwapTest", manifest.v4.pool_swap_test)
+    DevChain(w3).send(swapper.functions.swap(
+        (key.currency0, key.currency1, key.fee, key.tick_spacing, key.hooks),
+        (True, -200 * 10**18, 4295128740), (False, False), b""), actor, value=200 * 10**18)
+    assert balance(w3, info.currency1, actor) - before == large.amount_out
