@@ -32,6 +32,7 @@ from keeper.view.report import (
     render_positions,
     render_scenarios,
     render_snapshot,
+    render_v4_summary,
     utc_time,
 )
 
@@ -320,7 +321,7 @@ def cmd_status(args: argparse.Namespace) -> int:
            "fills_24h": [{"intent_id": f.intent_id, "underlying": f.underlying, "venue": f.venue,
                           "side": f.side.value, "size_units": f.size_units, "data": f.data} for f in fills],
            "exposure": full["greeks"], "scenarios": full["scenarios"], "pools": full["pools"],
-           "block": snap.block_number, "block_timestamp": now}
+           "v4_positions": full["positions"]["v4_lps"], "block": snap.block_number, "block_timestamp": now}
     if args.json:
         _print_json(rec)
         return 0
@@ -335,6 +336,8 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"gamma {g['gamma_usd_per_1pct']:,.0f} {q} per 1 %, "
               f"vega {g['vega_usd_per_vol'] / 100:,.0f} {q} per vol point, "
               f"theta {g['theta_usd_per_day']:,.0f} {q} per day")
+    for line in render_v4_summary(rec["v4_positions"]):
+        print(line)
     if rec["pools"]:
         print(render_pools(rec["pools"]))
     if rec["scenarios"]:

@@ -30,8 +30,8 @@ from keeper.core.snapshot import LpPosition, Snapshot
 from keeper.core.tick_math import MAX_TICK, MIN_TICK
 
 __all__ = ["plan_record", "pool_records", "position_records", "range_in_quote", "render_plan", "render_pools",
-           "render_positions", "render_scenarios", "render_snapshot", "scenario_records", "tick_to_price",
-           "utc_time"]
+           "render_positions", "render_scenarios", "render_snapshot", "render_v4_summary", "scenario_records",
+           "tick_to_price", "utc_time"]
 
 _FULL_RANGE_TICKS = 887_000
 """Beyond this |tick| a bound is shown as 0 or unbounded (a full-range position: 1.0001^887000 ~ 1e38)."""
@@ -617,6 +617,20 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
         tot.add_row(u, *(f"{x:,.6f}" for x in parts), f"{sum(parts):,.6f}", f"{g['delta_units']:,.6f}")
     out.append(_table_text(tot, 220))
     return "\n".join(out)
+
+
+def render_v4_summary(v4lps: list[dict[str, Any]]) -> list[str]:
+    """``keeper status``: the v4 positions in one line each, a hooked pool called out (empty without any)."""
+    if not v4lps:
+        return []
+    inside = sum(1 for x in v4lps if x["in_range"])
+    out = [f"Uniswap v4 positions: {len(v4lps)} ({inside} in range)"]
+    for x in v4lps:
+        hooked = f"; HOOKED: {'; '.join(x['hook_risks'])}" if x["hook_risks"] else ""
+        out.append(f"  #{x['token_id']} {x['symbol0']}/{x['symbol1']} {x['fee_pct']:.2f} %: "
+                   f"{'in range' if x['in_range'] else 'out of range'}, delta {_num(x['delta'])} {x['underlying']}"
+                   f"{hooked}")
+    return out
 
 
 def _v4_table(v4lps: list[dict[str, Any]], greeks: dict[str, Any]) -> list[str]:
