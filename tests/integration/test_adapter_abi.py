@@ -13,7 +13,17 @@ from keeper.build.artifacts import forge_artifact, npm_artifact
 from keeper.build.paths import repo_root
 from keeper.chain.multicall import Call
 from keeper.core.snapshot import V4PoolKey
-from keeper.venues import chainlink, erc20, hedge_module, hedge_venue_module, perps, safe, uniswap_v3, uniswap_v4
+from keeper.venues import (
+    aave_v3,
+    chainlink,
+    erc20,
+    hedge_module,
+    hedge_venue_module,
+    perps,
+    safe,
+    uniswap_v3,
+    uniswap_v4,
+)
 
 
 def _canonical(item: dict[str, Any]) -> str:
@@ -197,3 +207,45 @@ def test_v4_action_codes_and_hook_flags_are_the_packages_own() -> None:
         assert uniswap_v4.HOOK_FLAGS[text.split(":")[0]] == flag
     fee_lib = (root / "v4-core" / "src" / "libraries" / "LPFeeLibrary.sol").read_text()
     assert re.search(r"DYNAMIC_FEE_FLAG = 0x800000;", fee_lib)
+
+
+def _flat_outputs(fn: dict[str, Any]) -> tuple[str, ...]:
+    """Output types with one-level static structs flattened (ABI-identical encodings)."""
+    out: list[str] = []
+    for o in fn["outputs"]:
+        if o["type"] == "tuple":
+            for c in o["components"]:
+                if c["type"] == "tuple":
+                    out += [d["type"] for d in c["components"]]
+                else:
+                    out.append(c["type"])
+        else:
+            out.append(o["type"])
+    return tuple(out)
+
+
+@pytest.mark.parametrize(("call", "artifact"), [
+    (aave_v3.addresses_provider_call(A), "Pool"), (aave_v3.reserves_list_call(A), "Pool"),
+    (aave_v3.reserve_data_call(A, B), "Pool"), (aave_v3.normalized_income_call(A, B), "Pool"),
+    (aave_v3.normalized_debt_call(A, B), "Pool"), (aave_v3.user_configuration_call(A, B), "Pool"),
+    (aave_v3.user_emode_call(A, B), "Pool"), (aave_v3.user_account_data_call(A, B), "Pool"),
+    (aave_v3.price_oracle_call(A), "PoolAddressesProvider"), (aave_v3.asset_price_call(A, B), "AaveOracle"),
+    (aave_v3.scaled_balance_call(A, B), "AToken"), (aave_v3.scaled_balance_call(A, B), "VariableDebtToken"),
+    (aave_v3.balance_of_call(A, B), "AToken"), (aave_v3.balance_of_call(A, B), "VariableDebtToken"),
+    (aave_v3.balance_of_call(A, B), "StableDebtToken"),
+])
+def test_aave_contracts_have_the_reads_the_adapter_makes_with_those_outputs(call: Call, artifact: str) -> None:
+    """Aave's struct outputs (ReserveData, the configuration maps) are static: the adapter decodes their
+    fields in order, which is the same encoding."""
+    abi = npm_artifact(artifact).abi
+    [fn] = [i for i in abi if i.get("type") == "function" and _canonical(i) == call.signature]
+    assert _flat_outputs(fn) == call.returns
+
+
+def test_aave_write_signatures_used_by_the_world_are_the_npm_packages() -> None:
+    pool = _functions(npm_artifact("Pool").abi)
+    assert {"supply(address,uint256,address,uint16)", "borrow(address,uint256,uint256,uint16,address)",
+            "setUserUseReserveAsCollateral(address,bool)"} <= pool
+    cfg = _functions(npm_artifact("PoolConfigurator").abi)
+    assert "configureReserveAsCollateral(address,uint256,uint256,uint256)" in cfg
+    assert "setReserveBorrowing(address,bool)" in cfg
