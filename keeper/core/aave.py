@@ -233,18 +233,23 @@ class LoanBook:
         return self.health_factor_at({})
 
     def liquidation_multiplier(self, underlying: str) -> float | None:
-        """The multiplier of ``underlying``'s price (others fixed) at which HF = 1, if a fall of that
-        price can bring HF to 1 from above; ``None`` otherwise (no debt, no such collateral, or the
-        account's debt in that same asset falls as fast as its collateral)."""
+        """The multiplier ``x > 0`` of ``underlying``'s price (others fixed) at which HF = 1, or ``None``
+        if no price of it alone brings HF to 1 (no debt, or the crossing would need a price <= 0).
+
+        With ``c`` / ``d`` the threshold-weighted collateral / the debt in ``underlying`` and ``rc`` /
+        ``rd`` the rest: ``HF(x) = (x c + rc) / (x d + rd)``, so ``x = (rd - rc) / (c - d)``: below 1
+        (a fall liquidates) when the account is long the underlying (``c > d``), above 1 (a rise
+        liquidates, as for a borrowed-and-sold asset) when it is short (``c < d``).
+        """
         c = sum(leg.collateral_value * leg.liquidation_threshold for leg in self.legs if leg.underlying == underlying)
         d = sum(leg.debt_value for leg in self.legs if leg.underlying == underlying)
         rest_c = sum(leg.collateral_value * leg.liquidation_threshold for leg in self.legs
                      if leg.underlying != underlying)
         rest_d = sum(leg.debt_value for leg in self.legs if leg.underlying != underlying)
-        if c <= 0 or c - d <= 0 or rest_d + d <= 0:
+        if rest_d + d <= 0 or c == d or not any(leg.underlying == underlying for leg in self.legs):
             return None
         x = (rest_d - rest_c) / (c - d)
-        return x if x > 0 else None
+        return x if x > 0 and math.isfinite(x) else None
 
     def liquidation_price(self, underlying: str) -> float | None:
         """The oracle price of ``underlying`` (quote per unit) at which the account reaches HF = 1."""

@@ -460,7 +460,7 @@ def scenario_records(risk: BookRisk) -> dict[str, dict[str, Any]]:
 
 def _loan_record(loan: LoanBook, grid: ScenarioGrid) -> dict[str, Any]:
     """An Aave account in one underlying's grid: its health factor per spot shock (``null``: no debt)
-    and the underlying's liquidation price in USD (``null``: a fall of this price cannot liquidate it)."""
+    and the underlying's liquidation price in USD (``null``: no price of it alone brings HF to 1)."""
     hf = grid.health_factors[loan.label][:, 0]
     return {"owner": loan.owner, "pool": loan.pool,
             "health_factor": None if math.isinf(loan.health_factor) else loan.health_factor,
@@ -488,7 +488,7 @@ def render_scenarios(scenarios: Mapping[str, Mapping[str, Any]]) -> str:
         out.append(_table_text(t))
         for loan in loans:
             liq = loan["liquidation_price_usd"]
-            where = "no liquidation price (a fall alone cannot bring HF to 1)" if liq is None else \
+            where = f"no liquidation price (no {u} price alone brings HF to 1)" if liq is None else \
                 f"liquidation at {u} {liq:,.2f} USD ({100 * (liq / sc['spot_usd'] - 1):+.1f} % from spot)"
             out.append(f"  Aave account {loan['owner']}: health factor {_hf_text(loan['health_factor'])}; {where}")
     return "\n".join(out)

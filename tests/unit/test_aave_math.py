@@ -167,11 +167,12 @@ def test_at_the_liquidation_price_the_health_factor_is_one(legs: tuple[LoanLeg, 
     book = LoanBook(POOL, OWNER, legs)
     for u in ("ETH", "BTC"):
         x = book.liquidation_multiplier(u)
+        hf0 = book.health_factor
         if x is None:
-            # then no fall of u alone can bring a healthy account to HF 1
-            hf0 = book.health_factor
-            if hf0 > 1:
-                assert all(book.health_factor_at({u: m}) >= 1 - 1e-9 for m in (0.5, 0.1, 1e-6))
+            # then no price of u alone moves the account across HF 1
+            if math.isfinite(hf0) and abs(hf0 - 1) > 1e-6:
+                for m in (1e-6, 0.1, 0.5, 2.0, 10.0, 1e6):
+                    assert (book.health_factor_at({u: m}) - 1) * (hf0 - 1) >= -1e-9, m
             continue
         assert book.health_factor_at({u: x}) == pytest.approx(1.0, rel=1e-9)
 
@@ -199,6 +200,14 @@ def test_debt_in_the_collateral_asset_alone_cannot_be_liquidated_by_its_price() 
     book = LoanBook(POOL, OWNER, (LoanLeg("ETH", 300_000.0, 0.8, 150_000.0, 3000.0),))
     assert book.liquidation_price("ETH") is None
     assert book.health_factor_at({"ETH": 0.2}) == pytest.approx(book.health_factor)
+
+
+def test_borrowed_eth_against_usdc_is_liquidated_by_a_rise() -> None:
+    """300,000 USDC (LT 80 %) against 40 ETH borrowed at 3,000: HF 2; liquidation at 6,000 (above spot)."""
+    book = LoanBook(POOL, OWNER, (LoanLeg(None, 300_000.0, 0.8, 0.0, 1.0), LoanLeg("ETH", 0.0, 0.8, 120_000.0, 3000.0)))
+    assert book.health_factor == pytest.approx(2.0)
+    assert book.liquidation_price("ETH") == pytest.approx(6000.0)
+    assert book.health_factor_at({"ETH": 2.0}) == pytest.approx(1.0)
 
 
 def test_loan_book_at_no_shock_is_aaves_health_factor_within_a_bp_of_threshold() -> None:
