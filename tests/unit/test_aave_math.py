@@ -18,6 +18,7 @@ from keeper.core.aave import (
     LoanBook,
     LoanLeg,
     account_data,
+    check_health_factor,
     decode_reserve_config,
     loan_book,
     percent_mul,
@@ -233,3 +234,55 @@ def test_scenario_grid_carries_health_factor_and_liquidation_price() -> None:
     assert (hf == hf[:, :1]).all()  # vol moves leave it
     assert g.liquidation_prices[book.label] == pytest.approx(1500.0)
     assert scenario_grid([SpotHolding("ETH", 1.0)], {"ETH": 3000.0}, loans=[])["ETH"].health_factors == {}
+
+
+# ----------------------------------------------------------------------------- the health-factor gate
+
+
+def usdc_against_eth() -> LoanBook:
+    """300,000 USDC collateral (LT 80 %) and a 1 ETH debt at 3,000: HF 80."""
+    return LoanBook(POOL, OWNER, (LoanLeg(None, 300_000.0, 0.8, 0.0, 1.0), LoanLeg("ETH", 0.0, 0.8, 3000.0, 3000.0)))
+
+
+def test_a_borrow_that_keeps_the_floor_passes() -> None:
+    before = usdc_against_eth()
+    after = before.after(borrow_units={"ETH": 39.0})  # 40 ETH owed: HF 2
+    assert after.health_factor == pytest.approx(2.0)
+    res = check_health_factor(before, after, 1.5)
+    assert res.passed and res.gate == "health_factor" and res.reason.number("health_factor_after") == pytest.approx(2)
+
+
+def test_a_borrow_below_the_floor_is_refused_with_both_figures() -> None:
+    before = usdc_against_eth()
+    after = before.after(borrow_units={"ETH": 59.0})  # 60 ETH owed: HF 1.333
+    res = check_health_factor(before, after, 1.5)
+    assert not res.passed and res.reason.code == "gate_health_factor"
+    assert "80.000 -> 1.333" in res.reason.text and "1.500" in res.reason.text
+
+
+def test_repaying_below_the_floor_is_never_refused() -> None:
+    before = usdc_against_eth().after(borrow_units={"ETH": 69.0})  # HF 1.143
+    after = before.after(borrow_units={"ETH": -5.0})
+    assert before.health_factor < after.health_factor < 1.5
+    assert check_health_factor(before, after, 1.5).passed
+
+
+def test_withdrawing_collateral_counts_and_unknown_legs_are_refused() -> None:
+    before = LoanBook(POOL, OWNER, (LoanLeg("ETH", 300_000.0, 0.8, 0.0, 3000.0),
+                                    LoanLeg(None, 0.0, 0.8, 120_000.0, 1.0)))
+    after = before.after(supply_units={"ETH": -50.0})  # half the ETH withdrawn: HF 1
+    assert after.health_factor == pytest.approx(1.0)
+    assert not check_health_factor(before, after, 1.2).passed
+    with pytest.raises(InputError, match="borrow_units"):
+        before.after(borrow_units={"BTC": 1.0})
+    with pytest.raises(InputError, match="supply_units"):
+        usdc_against_eth().after(supply_units={"ETH": 1.0})
+    with pytest.raises(InputError, match="floor"):
+        check_health_factor(before, after, 1.0)
+
+
+@given(st.floats(0, 200), st.floats(1.01, 5))
+def test_the_gate_is_monotone_in_the_borrow(units: float, floor: float) -> None:
+    before = usdc_against_eth()
+    after = before.after(borrow_units={"ETH": units})
+    assert check_health_factor(before, after, floor).passed is (after.health_factor >= floor)
