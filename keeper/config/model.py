@@ -352,6 +352,8 @@ class KeeperConfig(Model):
             "quote": self.quote.model_dump(),
             "assets": {a.symbol: a.model_dump(exclude=set() if a.native else {"native"}) for a in self.assets},
             "option_markets": sorted(self.positions.option_markets),
+            # Aave pools only when given: configs without them keep their fingerprint.
+            **({"aave_pools": sorted(self.positions.aave_pools)} if self.positions.aave_pools else {}),
             "policy": {s: dataclasses.asdict(self.effective_policy(s)) for s in (DEFAULT_POLICY, *self.symbols)},
             "oracles": self.oracles.model_dump(),
             "vol": self.vol.model_dump(exclude=None if self.vol.surfaces else {"surfaces"}),
