@@ -607,13 +607,17 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
                     counts, _num(b["delta"]))
     out.append(_table_text(bal, 220))
 
+    if pos.get("aave"):
+        out.append(_aave_table(pos["aave"]))
+
     tot = Table(title="Delta by underlying: the lines above add up to the book (units of the underlying)",
                 title_justify="left")
-    for col in ("asset", "LPs", "v4 LPs", "options", "perps", "balances", "sum of lines", "book delta"):
+    kinds = ("lps", "v4_lps", "options", "perps", "balances", "aave")
+    for col in ("asset", "LPs", "v4 LPs", "options", "perps", "balances", "Aave", "sum of lines", "book delta"):
         tot.add_column(col, justify="left" if col == "asset" else "right")
     for u, g in greeks.items():
         parts = [sum(x["delta"] for x in pos.get(k, []) if x["underlying"] == u and x["delta"] is not None)
-                 for k in ("lps", "v4_lps", "options", "perps", "balances")]
+                 for k in kinds]
         tot.add_row(u, *(f"{x:,.6f}" for x in parts), f"{sum(parts):,.6f}", f"{g['delta_units']:,.6f}")
     out.append(_table_text(tot, 220))
     return "\n".join(out)
@@ -662,6 +666,21 @@ def _v4_table(v4lps: list[dict[str, Any]], greeks: dict[str, Any]) -> list[str]:
                     ("in range" if lp["in_range"] else "out of range") + (" HOOKED" if lp["hook_risks"] else ""),
                     hooks)
     return [_table_text(v4t, 220)]
+
+
+def _aave_table(aave: list[dict[str, Any]]) -> str:
+    from rich.table import Table
+
+    at = Table(title=f"Aave v3 holdings ({len(aave)}): supplied (aToken) minus owed (debt tokens)",
+               title_justify="left")
+    for col in ("pool", "owner", "asset", "supplied", "owed", "net", "counts as", "delta (units)"):
+        at.add_column(col, justify="left" if col in ("pool", "owner", "asset", "counts as") else "right")
+    for a in aave:
+        sym, dec = a["symbol"], a["decimals"]
+        at.add_row(_short(a["pool"]), a["owner"], sym, f"{_decimal(int(a['supplied_raw']), dec)} {sym}",
+                   f"{_decimal(int(a['debt_raw']), dec)} {sym}", f"{a['net']:+,.6f} {sym}",
+                   a["underlying"] or "USD (quote)", _num(a["delta"]))
+    return _table_text(at, 220)
 
 
 def _order_record(o: HedgeOrder | None) -> dict[str, Any] | None:
