@@ -337,8 +337,9 @@ class KeeperConfig(Model):
         """The strategy-relevant part, JSON-ready: what the keeper trades, where, and within which limits.
 
         Excluded: the RPC endpoint, signer, schedule, journal, metrics and safety switches, the
-        OTC file's path, and the Uniswap v4 positions read (``[uniswap_v4]``: like the OTC file, a
-        list of holdings that grows as the treasury adds liquidity, not a trading limit). Policies are
+        OTC file's path, and the Uniswap v4 token ids read (``[uniswap_v4] token_ids``: like the OTC file, a
+        list of holdings that grows as the treasury adds liquidity, not a trading limit; the v4 contracts the
+        book is read from are in it, as the v3 ones are). Policies are
         the merged ones, so moving a key between
         ``[policy.default]`` and ``[policy.<SYMBOL>]`` without changing its effect keeps the result.
         """
@@ -354,6 +355,8 @@ class KeeperConfig(Model):
             "option_markets": sorted(self.positions.option_markets),
             # Aave pools only when given: configs without them keep their fingerprint.
             **({"aave_pools": sorted(self.positions.aave_pools)} if self.positions.aave_pools else {}),
+            # The v4 contracts only when given (a tampered StateView would fake the book); not the token ids.
+            **({"uniswap_v4": self.uniswap_v4.model_dump(exclude={"token_ids"})} if self.uniswap_v4 else {}),
             "policy": {s: dataclasses.asdict(self.effective_policy(s)) for s in (DEFAULT_POLICY, *self.symbols)},
             "oracles": self.oracles.model_dump(),
             "vol": self.vol.model_dump(exclude=None if self.vol.surfaces else {"surfaces"}),
