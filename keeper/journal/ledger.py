@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -45,7 +44,7 @@ from eth_account.messages import encode_defunct
 from eth_utils.crypto import keccak
 
 from keeper.errors import InputError, JournalError
-from keeper.journal._base import JournalBase
+from keeper.journal._base import Conn, JournalBase
 
 __all__ = [
     "LEDGER_VERSION",
@@ -243,7 +242,7 @@ def _vols(greeks_json: str) -> dict[str, Any]:
     return {str(sym): _num(row["vol"]) for sym, row in greeks.items() if isinstance(row, dict) and "vol" in row}
 
 
-def _cycle_entry(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+def _cycle_entry(conn: Conn, row: Any) -> dict[str, Any]:
     snapshots = [
         {"block": _num(s["block_number"]), "block_timestamp": _num(s["block_timestamp"]),
          "complete": bool(s["complete"]), "hash": _keccak_text(s["snapshot_json"]),
@@ -266,7 +265,7 @@ _FILL_FIELDS = ("block_number", "block_timestamp", "tx_hash", "amount_in", "amou
                 "gas_cost_native", "gas_cost_quote", "recorded_at")
 
 
-def _intent_entry(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+def _intent_entry(conn: Conn, row: Any) -> dict[str, Any]:
     try:
         params = json.loads(row["params_json"])
     except ValueError:
@@ -291,13 +290,13 @@ def _entry_hash(entry: Mapping[str, Any]) -> str:
     return _keccak_text(canonical_text(entry))
 
 
-def _events_digest(conn: sqlite3.Connection, after: int, last: int) -> str:
+def _events_digest(conn: Conn, after: int, last: int) -> str:
     rows = conn.execute("SELECT id, ts, kind, data_json FROM events WHERE id > ? AND id <= ? ORDER BY id",
                         (after, last)).fetchall()
     return _keccak_text(canonical_text({"events": [[_num(r[0]), _num(r[1]), r[2], r[3]] for r in rows]}))
 
 
-def _record(row: sqlite3.Row) -> LedgerRecord:
+def _record(row: Any) -> LedgerRecord:
     return LedgerRecord(seq=row["seq"], cycle_id=row["cycle_id"], prev_hash=row["prev_hash"],
                         record_hash=row["record_hash"], record=row["record"], signature=row["signature"],
                         signer=row["signer"])
@@ -320,7 +319,7 @@ def _legal_change(old: Mapping[str, Any], new: Mapping[str, Any], reorged: bool)
     return new["status"] in _NEXT.get(old["status"], {old["status"]})
 
 
-def _reorged(conn: sqlite3.Connection) -> set[str]:
+def _reorged(conn: Conn) -> set[str]:
     """Intents the event log says a reorg reopened."""
     out = set()
     for (text,) in conn.execute("SELECT data_json FROM events WHERE kind = 'reorg'"):
@@ -500,7 +499,7 @@ class LedgerMixin(JournalBase):
         )
 
     @staticmethod
-    def _tail_check(conn: sqlite3.Connection, records: list[LedgerRecord], findings: list[Finding]) -> None:
+    def _tail_check(conn: Conn, records: list[LedgerRecord], findings: list[Finding]) -> None:
         """Records cut from the end leave no gap in the chain. Two traces remain unless the one who cut them also
         cleaned up: the seal caches name records past the last one, or the ledger is empty beside finished
         cycles. (An external copy of the head hash is the real defence; see the README.)"""
@@ -521,7 +520,7 @@ class LedgerMixin(JournalBase):
 
     # Long on purpose: tables against sealed entries, row kind by row kind.
     @staticmethod
-    def _cross_check(conn: sqlite3.Connection, records: list[LedgerRecord],  # noqa: C901, PLR0912
+    def _cross_check(conn: Conn, records: list[LedgerRecord],  # noqa: C901, PLR0912
                      bodies: list[dict[str, Any]], blocks: Mapping[int, int | None], findings: list[Finding],
                      unsealed: list[str], last_sealed_at: float) -> None:
         sealed_cycles: dict[int, tuple[LedgerRecord, dict[str, Any]]] = {}

@@ -37,6 +37,7 @@ from keeper.journal import (
     dumps,
     to_jsonable,
 )
+from keeper.journal._db import DbIntegrityError
 from keeper.journal.schema import MIGRATIONS, Migration, migrate, read_version
 
 U256 = 2**256 - 1
@@ -65,9 +66,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def journal(clock: FakeClock) -> Iterator[Journal]:
-    j = Journal.memory(clock=clock)
+INTEGRITY = (sqlite3.IntegrityError, DbIntegrityError)
+"""What a constraint or trigger raises on a raw write: the same refusal on both backends."""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def journal(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Journal]:
+    """The same suite on both backends: an in-memory SQLite journal, and one in a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        j = Journal.memory(clock=clock)
+    else:
+        j = Journal.open(request.getfixturevalue("pg_url"), clock=clock)
     yield j
     j.close()
 
@@ -689,10 +698,11 @@ def test_the_database_enforces_the_machine_too(journal: Journal) -> None:
     intent = new_intent(journal)
     op_attempt(journal, intent.id)
     op_fill(journal, intent.id)
-    with pytest.raises(sqlite3.IntegrityError, match="illegal intent status transition"):
+    with pytest.raises(INTEGRITY, match="illegal intent status transition"):
         journal._conn.execute("UPDATE intents SET status = 'sent' WHERE id = ?", (intent.id,))
-    columns = [r[1] for r in journal._conn.execute("PRAGMA table_info(fills)")][1:]
-    with pytest.raises(sqlite3.IntegrityError, match=r"UNIQUE constraint failed: fills\.intent_id"):  # one trade
+    columns = [c for c in journal.export()["fills"][0] if c != "id"]
+    one_trade = r"UNIQUE constraint failed: fills\.intent_id|duplicate key value violates unique constraint"
+    with pytest.raises(INTEGRITY, match=one_trade):  # one trade
         journal._conn.execute(f"INSERT INTO fills ({', '.join(columns)}) SELECT {', '.join(columns)} FROM fills")
     assert journal.intent(intent.id).status is IntentStatus.MINED
 
@@ -871,9 +881,9 @@ def test_events_are_append_only_and_filterable(journal: Journal, clock: FakeCloc
     assert first.data == {"gas_wei": str(2**70), "level": "warn"}
     assert [e.data for e in journal.events(since=clock.now, kinds=["alert"])] == [{"level": "crit"}]
     assert [e.kind for e in journal.events(limit=2)] == ["alert", "pause"]
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY, match="append-only"):
         journal._conn.execute("UPDATE events SET kind = 'x'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY, match="append-only"):
         journal._conn.execute("DELETE FROM events")
     with pytest.raises(InputError, match="kind"):
         journal.append_event("no spaces allowed")
