@@ -126,8 +126,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _readonly_journal(cfg: KeeperConfig) -> Journal:
-    """The journal's hedge history for planning, without writing to it (a temporary copy)."""
+def _readonly_journal(cfg: KeeperConfig, *, writes: bool = False) -> Journal:
+    """The journal's hedge history for planning, without writing to it (a temporary copy of a SQLite
+    journal; a PostgreSQL journal is opened read-only, or, for a command that ``writes``, replaced by
+    an empty in-memory journal: its history is not copied)."""
+    if cfg.journal.is_postgres:
+        return Journal.memory() if writes else Journal.open(cfg.journal.target, readonly=True)
     if not cfg.journal.path.exists():
         return Journal.memory()
     tmp = Path(tempfile.mkdtemp(prefix="keeper-plan-")) / "journal.sqlite"
@@ -285,7 +289,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     cfg = load(args)
     upstream = args.fork_url or str(cfg.chain.rpc_url)
     with AnvilNode(fork_url=upstream, fork_block=args.block) as node:
-        k = _keeper(cfg, live=True, journal=_readonly_journal(cfg), rpc_url=node.url, impersonate=True)
+        k = _keeper(cfg, live=True, journal=_readonly_journal(cfg, writes=True), rpc_url=node.url, impersonate=True)
         node.rpc("anvil_impersonateAccount", k.tx.signer.address)
         node.rpc("anvil_setBalance", k.tx.signer.address, hex(10**21))
         report = simulate_plan(k, upstream=redact_url(upstream))
@@ -295,20 +299,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- journal-backed
+def _journal_exists(cfg: KeeperConfig) -> bool:
+    """A PostgreSQL journal is taken to exist (opening it says otherwise); a SQLite one must be a file."""
+    return cfg.journal.is_postgres or cfg.journal.path.exists()
+
+
 def _journal(cfg: KeeperConfig, *, readonly: bool = True) -> Journal:
-    if not cfg.journal.path.exists():
+    if not _journal_exists(cfg):
         raise InputError("journal.path", f"{cfg.journal.path} does not exist yet (run `keeper once` first)")
-    return Journal.open(cfg.journal.path, readonly=readonly)
+    return Journal.open(cfg.journal.target, readonly=readonly)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Control state, exposure at the head, and the last 24 h of hedges and costs on the chain's clock
     (the head block's timestamp, not the wall clock: a local or lagging chain's clock differs)."""
     cfg = load(args)
-    j = _journal(cfg) if cfg.journal.path.exists() else Journal.memory()
+    j = _journal(cfg) if _journal_exists(cfg) else Journal.memory()
     state = j.control_state()
     beat = j.last_beat()
     cycles = j.recent_cycles(args.limit)
+    leases = j.leases()
     k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
     now = snap.block_timestamp
@@ -321,7 +331,8 @@ def cmd_status(args: argparse.Namespace) -> int:
            "fills_24h": [{"intent_id": f.intent_id, "underlying": f.underlying, "venue": f.venue,
                           "side": f.side.value, "size_units": f.size_units, "data": f.data} for f in fills],
            "exposure": full["greeks"], "scenarios": full["scenarios"], "pools": full["pools"],
-           "v4_positions": full["positions"]["v4_lps"], "block": snap.block_number, "block_timestamp": now}
+           "v4_positions": full["positions"]["v4_lps"], "block": snap.block_number, "block_timestamp": now,
+           "lease": [ls.to_record() for ls in leases], "journal_backend": j.backend}
     if args.json:
         _print_json(rec)
         return 0
@@ -330,6 +341,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                                                                         if state.paused else "not paused or halted")
     print(f"keeper state: {flags}; consecutive failures {state.consecutive_failures}")
     print(f"loop: {beat.sentence(time.time()) if beat is not None else 'no keeper run has used this journal'}")
+    clock = "the PostgreSQL server's clock" if j.backend == "postgresql" else "this host's clock"
+    for ls in leases:
+        print(f"leader: {ls.describe()} ({clock})")
+    if not leases and cfg.lease.enabled:
+        print("leader: no keeper has taken the lease yet")
     print(f"exposure at block {snap.block_number} ({utc_time(now)}):")
     for s, g in rec["exposure"].items():
         print(f"  {s}: delta {g['delta_units']:,.3f} {s} ({g['delta_usd']:,.0f} {q}), "
@@ -375,7 +391,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 def cmd_pause(args: argparse.Namespace) -> int:
     cfg = load(args)
-    j = Journal.open(cfg.journal.path)
+    j = Journal.open(cfg.journal.target)
     j.pause(args.reason, by=os.environ.get("USER", "operator"))
     print(f"paused: {args.reason} (the loop skips cycles until `keeper resume`)")
     return 0
@@ -383,7 +399,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     cfg = load(args)
-    j = Journal.open(cfg.journal.path)
+    j = Journal.open(cfg.journal.target)
     state = j.control_state()
     by = os.environ.get("USER", "operator")
     if state.halted:

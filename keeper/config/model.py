@@ -26,6 +26,7 @@ from keeper.config.sections import (
     ChainConfig,
     ExecutionConfig,
     JournalConfig,
+    LeaseConfig,
     MetricsConfig,
     OraclesConfig,
     PolicyOverride,
@@ -185,6 +186,7 @@ class KeeperConfig(Model):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     schedule: ScheduleConfig = Field(default_factory=default_schedule)
     journal: JournalConfig = Field(default_factory=dict, validate_default=True)  # resolves the default path
+    lease: LeaseConfig = Field(default_factory=LeaseConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
@@ -217,6 +219,20 @@ class KeeperConfig(Model):
         if problems:
             raise cross_field_error(problems)
         return assets
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_renewed_in_time(cls, lease: LeaseConfig, info: ValidationInfo) -> LeaseConfig:
+        schedule = info.data.get("schedule")
+        if not lease.enabled or not isinstance(schedule, ScheduleConfig):
+            return lease
+        if schedule.interval_s is None:
+            raise cross_field_error([("enabled", True, "the lease is renewed every cycle: set schedule.interval_s "
+                                      f"(at most ttl_s / 2 = {lease.ttl_s / 2:g} s)")])
+        if schedule.interval_s > lease.ttl_s / 2:
+            raise cross_field_error([("ttl_s", lease.ttl_s, f"must be at least twice schedule.interval_s "
+                                      f"({schedule.interval_s:g} s): the holder renews it once per cycle")])
+        return lease
 
     @field_validator("vol")
     @classmethod

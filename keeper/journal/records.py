@@ -129,6 +129,21 @@ class Lease:
         """Seconds until expiry (negative once expired)."""
         return self.expires_at - self.now
 
+    def describe(self) -> str:
+        """One line for a person: who leads, the token, and the time left on the lease clock."""
+        if self.live:
+            return (f"{self.holder} leads {self.scope} with fencing token {self.token}; the lease expires in "
+                    f"{self.remaining_s:,.1f} s (TTL {self.ttl_s:g} s)")
+        return (f"nobody leads {self.scope}: the lease of {self.holder} (token {self.token}) expired "
+                f"{-self.remaining_s:,.1f} s ago; the next keeper to start a cycle takes it "
+                f"with token {self.token + 1}")
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready, with units in the keys (``keeper health``, ``keeper status --json``)."""
+        return {"scope": self.scope, "holder": self.holder if self.live else None, "last_holder": self.holder,
+                "token": self.token, "live": self.live, "expires_in_s": round(self.remaining_s, 3),
+                "ttl_s": self.ttl_s, "expires_at_s": self.expires_at}
+
 
 @dataclass(frozen=True)
 class Cycle:
