@@ -175,7 +175,7 @@ def _follow(follower: ChainKeeper, p: Any, chain: Web3, start: int, step: str, t
         step=step, follower_dry_cycles=dry, takeover_delay_s=delay, max_cycle_s=longest,
         failover_s=ended - died_at, eth_fills=underlyings["ETH"], chain_hedges=len(on_chain),
         lost_records=len(set(on_chain) - {f.data.tx_hash for f in fills}),
-        double_hedges=sum(max(0, n - 1) for n in underlyings.values()) + sum(max(0, n - 1) for n in per_intent.values()),
+        double_hedges=sum(max(0, n - 1) for n in [*underlyings.values(), *per_intent.values()]),
         open_intents=len(j.open_intents()), recovered=report.recovered,
     )
     assert on_chain == sorted(f.data.tx_hash for f in fills), ("journal and chain agree", step, out)
