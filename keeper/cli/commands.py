@@ -66,6 +66,8 @@ def _keeper(cfg: KeeperConfig, *, live: bool, need_key: bool = True, journal: Jo
 def report_record(r: CycleReport) -> dict[str, Any]:
     rec: dict[str, Any] = {"cycle_id": r.cycle_id, "status": r.status, "message": r.message,
                            "recovered": list(r.recovered)}
+    if r.lease is not None:
+        rec["lease"] = {**r.lease.lease.to_record(), "leader": r.lease.leader, "took_over": r.lease.took_over}
     if r.snapshot is not None and r.risk is not None and r.plan is not None:
         rec["plan"] = plan_record(r.snapshot, r.risk, r.plan)
     rec["hedges"] = [
@@ -82,6 +84,11 @@ def report_record(r: CycleReport) -> dict[str, Any]:
 
 def _render_report(rec: dict[str, Any]) -> str:
     lines = [f"cycle {rec['cycle_id']}: {rec['status']}" + (f" ({rec['message']})" if rec["message"] else "")]
+    if "lease" in rec:
+        ls = rec["lease"]
+        role = "leader (took over)" if ls["took_over"] else ("leader" if ls["leader"] else "follower")
+        lines.append(f"  lease: {role}; {ls['last_holder']} holds token {ls['token']}, "
+                     f"{ls['expires_in_s']:,.1f} s left (TTL {ls['ttl_s']:g} s)")
     lines += [f"  recovered: {x}" for x in rec["recovered"]]
     if "plan" in rec:
         lines.append(render_plan(rec["plan"]))
@@ -145,6 +152,11 @@ def _readonly_journal(cfg: KeeperConfig, *, writes: bool = False) -> Journal:
     return Journal.open(tmp)
 
 
+def _release_lease(k: ChainKeeper) -> bool:
+    """At a graceful stop, hand the lease back at once (a follower need not wait for the TTL)."""
+    return k.lease is not None and k.lease.release()
+
+
 def cmd_once(args: argparse.Namespace) -> int:
     from keeper.ops.watch import watch_for
 
@@ -166,13 +178,14 @@ def cmd_once(args: argparse.Namespace) -> int:
         watch.after_cycle(report)
     finally:
         watch.alerter.close(timeout_s=5.0)
+        _release_lease(k)
     rec = report_record(report)
     _print_json(rec) if args.json else print(_render_report(rec))
     return 0 if report.status in ("ok", "skipped") else 1
 
 
 # Long on purpose: the run loop's wiring (signals, watch, scheduler, metrics) in the order it starts and stops.
-def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
+def cmd_run(args: argparse.Namespace) -> int:  # noqa: C901, PLR0915
     from keeper.cycle.compose import feed_prices
     from keeper.cycle.scheduler import Loop
     from keeper.obs.logs import log_context, setup_logging
@@ -247,6 +260,8 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
         if loop.abandoning:
             k.journal.abandon_running_cycles("abandoned on a second stop signal")
         k.journal.beat_stopped(pid=pid)
+        if _release_lease(k):
+            log.info("released the lease: a follower takes over at its next cycle")
     log.info("stopped after %d cycle(s): %d failed, %d early, %d coalesced", stats.cycles, stats.failures,
              stats.early, stats.coalesced)
     if stats.halted:

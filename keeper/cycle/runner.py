@@ -161,6 +161,8 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
                 report = self._cycle(cycle.id, recovered, live, tick)
         except FencingError as exc:
             # Not a failure of this keeper: another one leads now. Nothing was signed or sent past the fence.
+            if self.lease is not None:
+                self.lease.step_down()
             self.log(f"stepping down: {exc}")
             self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"lease lost: {exc}")
             return CycleReport(cycle.id, "skipped", None, None, None, message=f"lease lost: {exc}", lease=tick)
