@@ -153,6 +153,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
             self.tx.resync_nonce()  # the previous holder used the same signer's nonces
         try:
             recovered = (*self.check_reorgs(), *self.recover()) if live else ()
+            self._keepalive()
             if state.paused:
                 self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"paused: {state.pause_reason}")
                 return CycleReport(cycle.id, "skipped", None, None, None, recovered=recovered,
@@ -292,6 +293,12 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         self._hook("after_receipt")
         return self._record_fill(intent.id, trade, mined, snap)
 
+    def _keepalive(self) -> None:
+        """A leader renews its lease between long steps (recovery can outlast a TTL): the same fenced
+        renewal as before signing, so a leader that lost the lease stops here (FencingError)."""
+        if self.lease is not None and self.lease.token is not None:
+            self.lease.ensure()
+
     def _hook(self, step: str) -> None:
         hook = self.hooks.get(step)
         if hook is not None:
@@ -363,6 +370,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
                     outcome = "nonce still open after its cancellation -> left open"
             done.append(f"{intent.id}: {outcome}")
             self.log(f"recovered intent {intent.id}: {outcome}")
+            self._keepalive()
         return done
 
     def _resolve(self, intent_id: str, hashes: list[str], nonce: int, wait_s: float, since_block: int,
@@ -400,6 +408,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
                 self.journal.mark_replaced(intent_id, f"nonce {nonce} was used and no receipt of this intent's "
                                                       f"transactions appeared in {wait_s:g} s")
                 return "nonce used, no receipt of ours -> replaced"
+            self._keepalive()
             self.clock.sleep(self.tx.poll_s)
 
     def _recover_fill(self, intent_id: str, tx_hash: str, receipt: dict[str, Any]) -> None:

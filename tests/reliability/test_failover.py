@@ -24,7 +24,7 @@ from tests.reliability.failover import STEPS, Outcome, run_trial
 
 pytestmark = pytest.mark.anvil
 
-TTL_S = 1.5
+TTL_S = 2.5
 INTERVAL_S = 0.2
 """Short, so a trial takes seconds; the lease logic does not depend on the scale (see bench_failover for 30 s)."""
 
