@@ -47,6 +47,15 @@ def check(outcomes: list[Outcome]) -> None:
         assert 0 <= o.takeover_delay_s <= INTERVAL_S + o.max_cycle_s, o
 
 
+def summary(outcomes: list[Outcome]) -> dict[str, float]:
+    """Counts over the trials (printed with -s)."""
+    return {"trials": len(outcomes), "double_hedges": sum(o.double_hedges for o in outcomes),
+            "lost_records": sum(o.lost_records for o in outcomes),
+            "max_takeover_delay_s": max(o.takeover_delay_s for o in outcomes),
+            "max_failover_s": max(o.failover_s for o in outcomes),
+            "hedges_on_chain": sum(o.chain_hedges for o in outcomes)}
+
+
 def pg_target(cluster: PgCluster) -> str:
     return cluster.url(schema=cluster.new_schema())
 
@@ -82,10 +91,13 @@ def test_postgres_pair_fifty_trials(world: World, chain: Web3, pg_cluster: PgClu
                 for s in steps]
     check(outcomes)
     assert {o.step for o in outcomes} == set(STEPS)
+    print(summary(outcomes))
 
 
 @pytest.mark.slow
 def test_sqlite_pair_every_step(world: World, chain: Web3, tmp_path: Path) -> None:
     """Every step once on a SQLite file shared by two processes (KEEPER_SLOW=1)."""
     make: Callable[[int], str] = lambda i: str(tmp_path / f"journal-{i}.sqlite")  # noqa: E731
-    check([trial(world, chain, make(i), s, eth_off=-20.0) for i, s in enumerate(STEPS)])
+    outcomes = [trial(world, chain, make(i), s, eth_off=-20.0) for i, s in enumerate(STEPS)]
+    check(outcomes)
+    print(summary(outcomes))
