@@ -141,7 +141,9 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
 
     def _guarded_cycle(self) -> CycleReport:
         state = self.journal.control_state()
-        tick = self.lease.tick() if self.lease is not None else None
+        # Only a keeper that may send competes for the lease: a dry-run keeper (not activated, --dry-run)
+        # holding it would keep the activated one from hedging for a TTL.
+        tick = self.lease.tick() if self.lease is not None and self.live else None
         live = self.live and (tick is None or tick.leader)
         mode = RunMode.LIVE if live else RunMode.DRY_RUN
         cycle = self.journal.start_cycle(mode)

@@ -176,25 +176,46 @@ class PgConnection:
     """A psycopg 3 connection that speaks the journal's SQL (``?`` placeholders, rows by name or position).
 
     Autocommit; the journal opens its own transactions (``BEGIN`` ... ``COMMIT``) as it does on SQLite.
+    A connection the server or the network dropped is re-opened once when the next transaction begins
+    (``BEGIN`` has no effect to lose); inside a transaction the error stands and the transaction is lost.
     """
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, url: str = "", connect_timeout_s: float = 5.0, readonly: bool = False) -> None:
         self._conn = conn
+        self._url, self._timeout_s, self._readonly = url, connect_timeout_s, readonly
 
     @classmethod
     def connect(cls, url: str, *, connect_timeout_s: float, readonly: bool) -> PgConnection:
-        import psycopg
-
-        try:
-            conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(connect_timeout_s)))
-        except psycopg.Error as exc:
-            raise DbError(_message(exc)) from exc
-        wrapped = cls(conn)
+        wrapped = cls(_connect(url, connect_timeout_s), url, connect_timeout_s, readonly)
         if readonly:
             wrapped.execute("SET default_transaction_read_only = on")
         return wrapped
 
+    def _reconnect(self) -> None:
+        import contextlib
+
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        self._conn = _connect(self._url, self._timeout_s)
+        if self._readonly:
+            self._conn.execute("SET default_transaction_read_only = on")
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
+        if sql.startswith("BEGIN") and self._url:
+            if self._conn.closed:  # dropped during an earlier statement: a new connection
+                self._reconnect()
+            else:
+                try:
+                    return self._execute(sql, params)
+                except DbError:
+                    if not self._conn.closed:
+                        raise
+                    self._reconnect()  # the server or the network dropped the connection: one new one
+        return self._execute(sql, params)
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> PgCursor:
         import psycopg
 
         if params:
@@ -215,6 +236,15 @@ class PgConnection:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _connect(url: str, timeout_s: float) -> Any:
+    import psycopg
+
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(timeout_s)))
+    except psycopg.Error as exc:
+        raise DbError(_message(exc)) from exc
 
 
 def _message(exc: Exception) -> str:

@@ -17,10 +17,16 @@ from typing import Any
 
 import pytest
 
+from keeper.config import load_config
 from keeper.cycle.lease import LOCAL_SHARE, LeaseGuard, lease_scope
 from keeper.errors import FencingError, InputError, JournalError
 from keeper.journal import IntentStatus, Journal, TxParams
+from keeper.journal._db import DbError
+from keeper.ops.doctor import check_postgres_journal
+from keeper.ops.health import _lease as health_lease
 from tests.fakes import SAFE, FakeClock, FakeSender, Killed, MemoryChain, MemoryKeeper, band, memory_keeper
+from tests.pg import PgCluster
+from tests.unit.test_config import dump_toml, edited, load_error
 
 SCOPE = lease_scope(31337, SAFE)
 TTL_S = 30.0
@@ -281,3 +287,89 @@ def test_a_leader_whose_lease_is_taken_while_it_signs_cannot_broadcast(opener: t
     again = a.cycle()
     assert again.lease is not None and not again.lease.leader and again.hedges == ()
     assert len(chain.hedges()) == 1  # a, now a follower, sends nothing more
+
+
+# ---------------------------------------------------------------------------- config, doctor, health
+
+
+ConfigWith = Callable[[list[tuple[str, str, Any]]], Path]
+
+
+@pytest.fixture
+def config_with(tmp_path: Path) -> ConfigWith:
+    """The devnet example config with some edits, written to a file."""
+    def write(edits: list[tuple[str, str, Any]]) -> Path:
+        path = tmp_path / "keeper.toml"
+        path.write_text(dump_toml(edited(edits)))
+        return path
+
+    return write
+
+
+def test_the_lease_must_be_renewable_within_its_ttl(config_with: ConfigWith) -> None:
+    ok = load_config(config_with([("set", "lease.enabled", True), ("set", "lease.ttl_s", 30.0),
+                                         ("set", "schedule.interval_s", 15.0)]), env={})
+    assert (ok.lease.enabled, ok.lease.ttl_s, ok.lease.holder) == (True, 30.0, None)
+    msg = load_error(config_with([("set", "lease.enabled", True), ("set", "lease.ttl_s", 20.0),
+                                         ("set", "schedule.interval_s", 15.0)]))
+    assert "lease.ttl_s" in msg and "at least twice schedule.interval_s (15 s)" in msg
+    # disabled (the default): any schedule goes
+    assert not load_config(config_with([("set", "schedule.interval_s", 300.0)]), env={}).lease.enabled
+
+
+def test_the_journal_url_must_be_postgresql(config_with: ConfigWith) -> None:
+    cfg = load_config(config_with([]), env={"KEEPER_JOURNAL__URL": "postgresql://k:pw@db.internal/keeper"})
+    assert cfg.journal.is_postgres and cfg.journal.target == "postgresql://k:pw@db.internal/keeper"
+    msg = load_error(config_with([("set", "journal.url", "mysql://db/keeper")]))
+    assert "journal.url" in msg and "expected a postgresql:// URL" in msg
+    assert not load_config(config_with([]), env={}).journal.is_postgres
+
+
+@pytest.mark.postgres
+def test_doctor_checks_a_postgresql_journal_without_changing_it(pg_url: str, pg_cluster: PgCluster) -> None:
+    ok = check_postgres_journal(pg_url)
+    assert ok.status == "pass" and "PostgreSQL reachable; schema t_" in ok.detail
+    bad = check_postgres_journal(f"postgresql://keeper:s3cret@127.0.0.1:{pg_cluster.port}/no_such_db")
+    assert bad.status == "fail" and "no_such_db" in bad.detail and "s3cret" not in bad.detail
+
+
+def test_health_says_who_leads(opener: tuple[Opener, FakeClock], config_with: ConfigWith) -> None:
+    open_journal, clock = opener
+    j = open_journal()
+    cfg = load_config(config_with([("set", "lease.enabled", True), ("set", "schedule.interval_s", 10.0)]),
+                      env={})
+    out: dict[str, Any] = {}
+    checks: dict[str, dict[str, Any]] = {}
+    health_lease(cfg, j.leases(), out, checks)
+    assert out["lease"] == [] and checks["lease"] == {"ok": False, "detail": "no keeper has taken the lease yet"}
+    j.acquire_lease(SCOPE, "host-a:41", TTL_S)
+    clock.t += 12.5
+    health_lease(cfg, j.leases(), out, checks)
+    [rec] = out["lease"]
+    assert (rec["holder"], rec["token"], rec["live"], rec["expires_in_s"], rec["ttl_s"]) == (
+        "host-a:41", 1, True, 17.5, 30.0)
+    assert checks["lease"]["ok"] and checks["lease"]["detail"] == (
+        f"host-a:41 leads {SCOPE} with fencing token 1; the lease expires in 17.5 s (TTL 30 s)")
+    clock.t += 20
+    health_lease(cfg, j.leases(), out, checks)
+    assert not checks["lease"]["ok"] and "nobody leads" in checks["lease"]["detail"]
+    assert out["lease"][0]["holder"] is None and out["lease"][0]["last_holder"] == "host-a:41"
+
+
+@pytest.mark.postgres
+def test_a_dropped_postgresql_connection_is_reopened_at_the_next_transaction(pg_url: str,
+                                                                             pg_cluster: PgCluster) -> None:
+    """A keeper outlives a database restart or a network blip: the next transaction opens a new connection."""
+
+    def drop(j: Journal) -> None:
+        pid = j._conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        pg_cluster.sql(f"SELECT pg_terminate_backend({pid})")
+
+    with Journal.open(pg_url) as j:
+        first = j.start_cycle("live")
+        drop(j)  # unnoticed until the next transaction begins
+        assert j.start_cycle("live").id == first.id + 1
+        drop(j)
+        with pytest.raises(DbError):
+            j._conn.execute("SELECT 1")  # noticed by a statement: the connection is closed now
+        assert [c.id for c in j.recent_cycles(5)] == [first.id + 1, first.id]
