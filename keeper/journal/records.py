@@ -142,7 +142,7 @@ class Lease:
         """JSON-ready, with units in the keys (``keeper health``, ``keeper status --json``)."""
         return {"scope": self.scope, "holder": self.holder if self.live else None, "last_holder": self.holder,
                 "token": self.token, "live": self.live, "expires_in_s": round(self.remaining_s, 3),
-                "ttl_s": self.ttl_s, "expires_at_s": self.expires_at}
+                "ttl_s": self.ttl_s, "expires_at_unix_s": self.expires_at}
 
 
 @dataclass(frozen=True)
