@@ -242,6 +242,35 @@ def test_meta_at_version_0_is_migrated(db_path: Path) -> None:
         j.start_cycle("live")
 
 
+@pytest.mark.postgres
+def test_postgresql_journal_migrates_once_and_refuses_newer_or_foreign_schemas(pg_cluster: Any) -> None:
+    """The same rules as SQLite's: migrated to the current version once (two opens, one migration), a newer
+    schema refused untouched, a schema holding other tables refused, a read-only open needs a current one."""
+    url = pg_cluster.url(schema=pg_cluster.new_schema())
+    with pytest.raises(JournalError, match="needs migrating"):
+        Journal.open(url, readonly=True)
+    with Journal.open(url) as a, Journal.open(url) as b:
+        assert a.schema_version == b.schema_version == SCHEMA_VERSION
+        assert a.backend == "postgresql" and "@127.0.0.1" in a.where
+        a.start_cycle("live")
+        assert [c.id for c in b.recent_cycles(5)] == [1]
+        a._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(JournalError, match=rf"schema version {SCHEMA_VERSION + 1} is newer .* refusing"):
+        Journal.open(url)
+    with pytest.raises(JournalError, match="is newer"):
+        Journal.open(url, readonly=True)
+    foreign = pg_cluster.new_schema()
+    pg_cluster.sql(f"CREATE TABLE {foreign}.users (id int)")
+    with pytest.raises(JournalError, match=r"not a keeper journal \(tables \['users'\]"):
+        Journal.open(pg_cluster.url(schema=foreign))
+
+
+def test_a_postgresql_password_never_reaches_a_message() -> None:
+    with pytest.raises(JournalError) as info:
+        Journal.open("postgresql://keeper:s3cret-pw@127.0.0.1:1/keeper", busy_timeout_s=1.0)
+    assert "s3cret-pw" not in str(info.value) and "postgresql://keeper@127.0.0.1:1/keeper" in str(info.value)
+
+
 def test_newer_schema_is_refused_and_left_untouched(db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
