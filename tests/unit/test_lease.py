@@ -289,6 +289,37 @@ def test_a_leader_whose_lease_is_taken_while_it_signs_cannot_broadcast(opener: t
     assert len(chain.hedges()) == 1  # a, now a follower, sends nothing more
 
 
+def test_a_recovery_longer_than_the_ttl_keeps_the_lease_it_renews_between_intents(
+        opener: tuple[Opener, FakeClock]) -> None:
+    """The dead leader left two signed, journaled, never-broadcast transactions; each cancellation takes
+    half a TTL. The new leader renews its lease after each recovered intent, so it still holds it when it
+    signs its own hedge (without the renewals its local deadline, 0.8 TTL, would have passed)."""
+    open_journal, clock = opener
+    chain, (a, b), senders = pair(open_journal, clock)
+    assert a.lease is not None and a.lease.tick().leader
+    j = a.journal
+    cycle = j.start_cycle("live")
+    for nonce in (0, 1):
+        intent = j.create_intent(cycle.id, underlying="ETH", venue="uniswap", side="sell", size=1, params=PARAMS,
+                                 lease=a.lease.fence)
+        j.record_attempt(intent.id, nonce=nonce, tx_hash=hash_of(100 + nonce), raw_tx="0x02",
+                         max_fee_per_gas=2 * 10**9, max_priority_fee_per_gas=10**9)
+    cancel = senders[1].cancel
+
+    def slow_cancel(*args: Any) -> str:
+        clock.t += TTL_S / 2
+        return cancel(*args)
+
+    senders[1].cancel = slow_cancel  # type: ignore[method-assign]
+    clock.t += TTL_S  # a died; its lease expires
+    report = b.cycle()
+    assert report.lease is not None and report.lease.took_over
+    assert [r.split(": ", 1)[1] for r in report.recovered] == ["cancelled -> replaced"] * 2
+    assert report.status == "ok" and len(report.hedges) == 1 and len(chain.hedges()) == 1, report.message
+    lease = b.journal.lease(SCOPE)
+    assert lease is not None and (lease.holder, lease.token) == ("b", 2)
+
+
 # ---------------------------------------------------------------------------- config, doctor, health
 
 
