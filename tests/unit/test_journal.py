@@ -292,6 +292,24 @@ def test_newer_schema_is_refused_and_left_untouched(db_path: Path) -> None:
         conn.close()
 
 
+def test_a_version_2_journal_is_migrated_to_the_lease_schema_and_keeps_its_intents(db_path: Path) -> None:
+    """A journal written before the lease existed opens at the current version; its intents carry no token."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert migrate(conn, str(db_path), MIGRATIONS[:2]) == 2
+    conn.execute("INSERT INTO cycles (started_at, status, mode) VALUES (1.0, 'ok', 'live')")
+    conn.execute("INSERT INTO intents (id, cycle_id, created_at, updated_at, underlying, venue, side, size, "
+                 "params_json, status) VALUES ('old', 1, 1.0, 1.0, 'ETH', 'uniswap', 'sell', '5', ?, 'pending')",
+                 (json.dumps({"to": PARAMS.to, "data": PARAMS.data, "value": "0", "gas_limit": "1"}),))
+    conn.close()
+    with Journal.open(db_path) as j:
+        assert j.schema_version == SCHEMA_VERSION >= 3
+        old = j.intent("old")
+        assert (old.status, old.size, old.lease_scope, old.lease_token) == (IntentStatus.PENDING, 5, None, None)
+        assert j.leases() == []
+        j.record_attempt("old", nonce=0, tx_hash=tx_hash(1), raw_tx="0x02", max_fee_per_gas=2,
+                         max_priority_fee_per_gas=1)  # no token, no fence: as before the lease
+
+
 def test_migrations_apply_in_order_and_a_failing_one_rolls_back() -> None:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     n = len(MIGRATIONS)
