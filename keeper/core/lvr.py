@@ -223,7 +223,8 @@ class LpStep:
 def lp_step(a: LpMark, b: LpMark, start: int, end: int, sigma: float | None = None) -> LpStep:
     """Fees against LVR of one position between marks ``a`` (block time ``start``) and ``b`` (``end``)."""
     if a.token_id != b.token_id or a.pool.lower() != b.pool.lower():
-        raise InputError("lp_step", f"marks of different positions ({a.token_id} in {a.pool}, {b.token_id} in {b.pool})")
+        raise InputError("lp_step", f"marks of different positions ({a.token_id} in {a.pool}, "
+                                    f"{b.token_id} in {b.pool})")
     if end < start:
         raise InputError("end", f"must not be before start (got {start} .. {end})")
     changed = []
