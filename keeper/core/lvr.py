@@ -172,7 +172,7 @@ class LpMark:
             return 0.0
         # sqrt of the risky token's price in raw quote units per raw risky unit
         root = self.sqrt_price_x96 / _Q96 if self.underlying_is_token0 else _Q96 / self.sqrt_price_x96
-        return lvr_rate(sigma, float(self.liquidity), root) / 10**self.decimals_quote
+        return lvr_rate(sigma, float(self.liquidity), root) / float(10**self.decimals_quote)
 
 
 def lp_mark(*, token_id: int, owner: str, pool: str, underlying: str, underlying_is_token0: bool, liquidity: int,
