@@ -24,7 +24,7 @@ from keeper.node.dev import dev_account
 pytestmark = pytest.mark.anvil
 CONFIG = str(repo_root() / "examples" / "devnet.toml")
 CHROMIUM = "/usr/bin/chromium"
-SECTIONS = ("summary", "exposure", "hedges", "pnl", "limits", "now", "frontier", "notes")
+SECTIONS = ("summary", "exposure", "hedges", "pnl", "lp", "limits", "now", "frontier", "notes")
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
