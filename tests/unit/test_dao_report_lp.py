@@ -96,8 +96,8 @@ def test_lp_fees_and_lvr_are_the_marks(seed: int) -> None:
     assert row.fees_usd == pytest.approx(fees, rel=1e-12) and fees > 0
     assert row.lvr_usd == pytest.approx(lvr, rel=1e-9, abs=1e-9)
     assert row.model_lvr_usd == pytest.approx(model, rel=1e-9)
-    [a] = m.attribution
-    assert a.lp_fees_usd == pytest.approx(fees) and a.lp_lvr_usd == pytest.approx(lvr, abs=1e-9)
+    [attr] = m.attribution
+    assert attr.lp_fees_usd == pytest.approx(fees) and attr.lp_lvr_usd == pytest.approx(lvr, abs=1e-9)
     assert m.lp_series["ETH"][-1][1:] == pytest.approx((fees, lvr), abs=1e-9)
 
 
@@ -110,7 +110,7 @@ def test_a_deposit_is_left_out_and_said() -> None:
 
 
 def test_funding_per_period_goes_to_the_hedge_whose_position_paid_it() -> None:
-    j, _, perps, times, intents = build(8, 4)
+    j, _, perps, _times, intents = build(8, 4)
     m = build_report(j, chain_state(), since=T0, until=T0 + 10**6)
     assert len(m.funding) == 7
     for fr, a, b in zip(m.funding, perps, perps[1:], strict=False):
@@ -152,7 +152,8 @@ def test_markdown_and_json_show_the_pages_lp_and_funding_numbers() -> None:
     assert any(t[0] == parser.tables["table-funding"][0] and t[1:] == parser.tables["table-funding"][1:] for t in mds)
     assert '<section id="lp">' in page and "not recorded" not in parser.tables["table-hedge-totals"][1]
     doc = json.loads(json.dumps(render_json(m), allow_nan=False))
-    assert doc["lps"][0]["fees_usd"] == m.lps[0].fees_usd and doc["funding"][0]["funding_usd"] == m.funding[0].funding_usd
+    assert doc["lps"][0]["fees_usd"] == m.lps[0].fees_usd
+    assert doc["funding"][0]["funding_usd"] == m.funding[0].funding_usd
     assert re.search(r"fees earned against loss-versus-rebalancing", page)
 
 
