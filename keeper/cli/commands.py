@@ -328,6 +328,8 @@ def _journal(cfg: KeeperConfig, *, readonly: bool = True) -> Journal:
 def cmd_status(args: argparse.Namespace) -> int:
     """Control state, exposure at the head, and the last 24 h of hedges and costs on the chain's clock
     (the head block's timestamp, not the wall clock: a local or lagging chain's clock differs)."""
+    from keeper.ops.alerts import targets_line
+
     cfg = load(args)
     j = _journal(cfg) if _journal_exists(cfg) else Journal.memory()
     state = j.control_state()
@@ -347,7 +349,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                           "side": f.side.value, "size_units": f.size_units, "data": f.data} for f in fills],
            "exposure": full["greeks"], "scenarios": full["scenarios"], "pools": full["pools"],
            "v4_positions": full["positions"]["v4_lps"], "block": snap.block_number, "block_timestamp": now,
-           "lease": [ls.to_record() for ls in leases], "journal_backend": j.backend}
+           "lease": [ls.to_record() for ls in leases], "journal_backend": j.backend,
+           "alerts": targets_line(os.environ, cfg.alerts)}
     if args.json:
         _print_json(rec)
         return 0
@@ -361,6 +364,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"leader: {ls.describe()} ({clock})")
     if not leases and cfg.lease.enabled:
         print("leader: no keeper has taken the lease yet")
+    print(f"alerts: {rec['alerts']}")
     print(f"exposure at block {snap.block_number} ({utc_time(now)}):")
     for s, g in rec["exposure"].items():
         print(f"  {s}: delta {g['delta_units']:,.3f} {s} ({g['delta_usd']:,.0f} {q}), "

@@ -107,6 +107,10 @@ def test_report_renders_in_chromium_and_shows_the_journals_hedges(chain: Web3, w
             headers = page.eval_on_selector_all("#table-hedges thead th", "els => els.map(e => e.textContent)")
             rows = page.eval_on_selector_all(
                 "#table-hedges tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(td => td.textContent))")
+            lp_tables = {t: (page.eval_on_selector_all(f"#table-{t} thead th", "els => els.map(e => e.textContent)"),
+                             page.eval_on_selector_all(f"#table-{t} tbody tr", "trs => trs.map(tr => "
+                                                       "Array.from(tr.cells).map(td => td.textContent))"))
+                         for t in ("lp-positions", "funding")}
         finally:
             browser.close()
     assert errors == [], errors
@@ -123,3 +127,50 @@ def test_report_renders_in_chromium_and_shows_the_journals_hedges(chain: Web3, w
     md = (out / "report.md").read_text()
     assert md_table(md, "Hedges")[1:] == rows, "the Markdown shows the page's numbers"
     assert md_table(md, "Hedges")[0] == headers
+    check_lp_and_funding(j, lp_tables, md)
+
+
+def check_lp_and_funding(j: Journal, tables: dict[str, tuple[list[str], list[list[str]]]], md: str) -> None:
+    """The page's LP fees, realized LVR and perp funding equal what the journal's raw marks give, recomputed
+    here: L x fee growth inside / 2^128 at the end's pool price; the previous principal at the new price minus
+    the new principal; the contract's funding rounding (ceil) on the index times the size."""
+    marks = j.marks_between(0, 2**62)
+    assert len(marks) == 3 and all(m.lps for m in marks), "every cycle marked the Safe's LPs"
+    want: dict[int, list[float]] = {}
+    for a_cm, b_cm in zip(marks, marks[1:], strict=False):
+        before = {m.token_id: m for m in a_cm.lps}
+        for b in b_cm.lps:
+            a = before[b.token_id]
+            assert a.liquidity == b.liquidity, "nothing deposited or withdrawn on the world between cycles"
+            g0 = a.liquidity * ((b.fee_growth_inside0_x128 - a.fee_growth_inside0_x128) % 2**256) // 2**128
+            g1 = a.liquidity * ((b.fee_growth_inside1_x128 - a.fee_growth_inside1_x128) % 2**256) // 2**128
+            gu, gq = (g0, g1) if a.underlying_is_token0 else (g1, g0)
+            fees = gu / 10**a.decimals_underlying * b.price + gq / 10**a.decimals_quote
+            lvr = (a.principal_underlying - b.principal_underlying) * b.price + a.principal_quote - b.principal_quote
+            w = want.setdefault(b.token_id, [0.0, 0.0])
+            w[0] += fees
+            w[1] += lvr
+    headers, rows = tables["lp-positions"]
+    col = {h: i for i, h in enumerate(headers)}
+    assert {int(r[col["token id"]]) for r in rows} == set(want)
+    for r in rows:
+        fees, lvr = want[int(r[col["token id"]])]
+        assert num(r[col["fees USD"]]) == pytest.approx(fees, abs=0.006)
+        assert num(r[col["realized LVR USD"]]) == pytest.approx(lvr, abs=0.006)
+    assert sum(w[0] for w in want.values()) > 0, "the market's swaps paid the Safe's LPs fees"
+    assert md_table(md, "LP positions: fees earned against loss-versus-rebalancing")[1:] == rows
+    headers, rows = tables["funding"]
+    col = {h: i for i, h in enumerate(headers)}
+    paid = []
+    for a_cm, b_cm in zip(marks, marks[1:], strict=False):
+        before = {(m.market, m.account): m for m in a_cm.perps}
+        for b in b_cm.perps:
+            a = before[(b.market, b.account)]
+            unit = 10 ** (36 - b.quote_decimals)
+            owed = -((-(b.funding_index - b.last_funding_index) * b.size) // unit)
+            owed -= -((-(a.funding_index - a.last_funding_index) * a.size) // unit)
+            if b.last_funding_index != a.last_funding_index:
+                owed += -((-(b.last_funding_index - a.last_funding_index) * a.size) // unit)
+            paid.append(owed / 10**b.quote_decimals)
+    assert paid and [num(r[col["funding paid USD"]]) for r in rows] == [round(x, 2) for x in paid]
+    assert any(x != 0 for x in paid), "the Safe's short perp pays or receives funding"
