@@ -206,11 +206,15 @@ def frontier_policy_label(r: FrontierRow, config_policy: str) -> str:
     return label + "".join(f" = {n}" for n in r.identical_to)
 
 
+def _model_kind(model: str) -> str:
+    return "GARCH" if model.startswith("GARCH") else "GBM"
+
+
 def _frontier_section(m: ReportModel) -> Section:
     q = m.quote_symbol
     tables = tuple(Table(
         f"{f.underlying}: policies by cost and risk ({f.paths} paths x {f.steps} steps of {f.step}, {f.days:g} days, "
-        f"GBM vol {f.vol:.4g}, spot {_usd(f.spot_usd)} {q})",
+        f"{_model_kind(f.model)} vol {f.vol:.4g}, spot {_usd(f.spot_usd)} {q})",
         ("policy", f"mean cost {q}", f"hedging-error std {q}", f"CVaR 95 % loss {q}"),
         tuple((frontier_policy_label(r, f.config_policy), _usd(r.mean_cost_usd), _usd(r.hedge_error_std_usd),
                _usd(r.cvar95_usd)) for r in f.rows), f"frontier-{f.underlying}") for f in m.frontier)
@@ -220,7 +224,8 @@ def _frontier_section(m: ReportModel) -> Section:
                     "the std of the hedged P&L before costs; CVaR 95 % = the mean loss of the worst 5 % of paths, "
                     "net of costs. \"(configured)\" marks the configured policy; \"a = b\" marks policies with "
                     "identical results on every path (not ranked against each other).")
-        text += [f"{f.underlying}: {f.book}." for f in m.frontier]
+        text += [f"{f.underlying}: {f.book}." + (f" Paths: {f.model}." if f.model else "")
+                 + (f" Hedges priced on {f.venue}." if f.venue else "") for f in m.frontier]
         text += [f"warning ({f.underlying}): {w}" for f in m.frontier for w in f.warnings]
     return Section("frontier", "Policy frontier (backtest of this book)", tuple(text), tables)
 

@@ -251,6 +251,10 @@ class PolicyFrontier:
     warnings: tuple[str, ...] = ()
     config_policy: str = "config"
     """The row of the configured policy."""
+    venue: str = ""
+    """The hedge venue the backtest priced trades on (the configured one read at the block)."""
+    model: str = ""
+    """The price paths' model (the config's vol model)."""
 
 
 @dataclass(frozen=True)
