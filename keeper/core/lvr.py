@@ -131,8 +131,10 @@ class LpMark:
     pool_tick, sqrt_price_x96 : the pool's ``slot0`` at the block.
     price : the risky token's price in its own pool, quote per unit (human units).
     decimals_underlying, decimals_quote : token decimals.
-    principal_underlying, principal_quote : what a full ``decreaseLiquidity`` pays, human units.
-    fees_underlying, fees_quote : uncollected fees (what ``collect`` pays), human units.
+    principal_underlying_raw, principal_quote_raw : what a full ``decreaseLiquidity`` pays, raw units
+        (``principal_underlying`` / ``principal_quote``: the same in human units).
+    fees_underlying_raw, fees_quote_raw : uncollected fees (what ``collect`` pays), raw units
+        (``fees_underlying`` / ``fees_quote``: human units).
     fee_growth_inside0_x128, fee_growth_inside1_x128 : the pool's fee growth inside the range now
         (``Tick.getFeeGrowthInside``), Q128.128, meaningful as differences modulo 2^256.
     """
@@ -150,12 +152,28 @@ class LpMark:
     price: float
     decimals_underlying: int
     decimals_quote: int
-    principal_underlying: float
-    principal_quote: float
-    fees_underlying: float
-    fees_quote: float
+    principal_underlying_raw: int
+    principal_quote_raw: int
+    fees_underlying_raw: int
+    fees_quote_raw: int
     fee_growth_inside0_x128: int
     fee_growth_inside1_x128: int
+
+    @property
+    def principal_underlying(self) -> float:
+        return self.principal_underlying_raw / float(10**self.decimals_underlying)
+
+    @property
+    def principal_quote(self) -> float:
+        return self.principal_quote_raw / float(10**self.decimals_quote)
+
+    @property
+    def fees_underlying(self) -> float:
+        return self.fees_underlying_raw / float(10**self.decimals_underlying)
+
+    @property
+    def fees_quote(self) -> float:
+        return self.fees_quote_raw / float(10**self.decimals_quote)
 
     @property
     def in_range(self) -> bool:
@@ -189,8 +207,7 @@ def lp_mark(*, token_id: int, owner: str, pool: str, underlying: str, underlying
     else:
         du, dq, pu, pq, fu, fq = decimals1, decimals0, principal1, principal0, fees1, fees0
     return LpMark(token_id, owner, pool, underlying, underlying_is_token0, liquidity, tick_lower, tick_upper,
-                  pool_tick, sqrt_price_x96, price, du, dq, pu / 10**du, pq / 10**dq, fu / 10**du, fq / 10**dq,
-                  inside0, inside1)
+                  pool_tick, sqrt_price_x96, price, du, dq, pu, pq, fu, fq, inside0, inside1)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ __all__ = ["CycleMarks", "MarksMixin"]
 
 _INT_FIELDS = {"token_id", "liquidity", "tick_lower", "tick_upper", "pool_tick", "sqrt_price_x96",
                "fee_growth_inside0_x128", "fee_growth_inside1_x128", "decimals_underlying", "decimals_quote",
+               "principal_underlying_raw", "principal_quote_raw", "fees_underlying_raw", "fees_quote_raw",
                "size", "last_funding_index", "funding_index", "quote_decimals"}
 
 

@@ -339,8 +339,8 @@ def test_the_reports_figures_are_the_journals_and_the_chains_here(second: Second
                 a = before[b.token_id]
                 fa, fb = _collect_at(second, a, a_cm.block_number), _collect_at(second, b, b_cm.block_number)
                 ua, ub = (fa, fb) if a.underlying_is_token0 else ((fa[1], fa[0]), (fb[1], fb[0]))
-                assert round(a.fees_underlying * 10**a.decimals_underlying) == ua[0]
-                assert round(a.fees_quote * 10**a.decimals_quote) == ua[1]
+                assert (a.fees_underlying_raw, a.fees_quote_raw) == ua, b.token_id  # exact, to the wei
+                assert (b.fees_underlying_raw, b.fees_quote_raw) == ub, b.token_id
                 g0 = a.liquidity * ((b.fee_growth_inside0_x128 - a.fee_growth_inside0_x128) % 2**256) // 2**128
                 g1 = a.liquidity * ((b.fee_growth_inside1_x128 - a.fee_growth_inside1_x128) % 2**256) // 2**128
                 gu, gq = (g0, g1) if a.underlying_is_token0 else (g1, g0)

@@ -123,8 +123,8 @@ def test_fees_earned_equal_the_growth_of_what_collect_pays() -> None:
     a = _mark(g0=g0a, g1=g1a, price=2000.0)
     b = _mark(g0=g0b, g1=g1b, price=2100.0)
     step = lp_step(a, b, 100, 200)  # type: ignore[arg-type]
-    raw_u = round((b.fees_underlying - a.fees_underlying) * 1e18)  # type: ignore[attr-defined]
-    raw_q = round((b.fees_quote - a.fees_quote) * 1e6)  # type: ignore[attr-defined]
+    raw_u = b.fees_underlying_raw - a.fees_underlying_raw  # type: ignore[attr-defined]
+    raw_q = b.fees_quote_raw - a.fees_quote_raw  # type: ignore[attr-defined]
     assert abs(round(step.fees_underlying * 1e18) - raw_u) <= 1 and abs(round(step.fees_quote * 1e6) - raw_q) <= 1
     assert step.fees == pytest.approx(step.fees_underlying * 2100.0 + step.fees_quote, rel=1e-12)
     assert step.fees > 0 and step.comparable
