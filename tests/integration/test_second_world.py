@@ -373,7 +373,7 @@ def test_the_reports_figures_are_the_journals_and_the_chains_here(second: Second
 
 
 def test_backtest_from_chain_starts_at_the_plans_book_here(second: SecondWorld, config: Path) -> None:
-    env = {k: v for k, v in env_for(config).items() if k != "KEEPER_PRIVATE_KEY"}  # reading needs no key
+    env = env_for(config)  # eoa mode: the signer's own balances are part of the book, so its key names it
     block = second.web3().eth.block_number
     plan = keeper_cli("plan", "--config", str(config), "--json", "--block", str(block), env=env)
     assert plan.returncode == 0, plan.stderr[-2000:]
