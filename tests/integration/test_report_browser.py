@@ -163,14 +163,14 @@ def check_lp_and_funding(j: Journal, tables: dict[str, tuple[list[str], list[lis
     col = {h: i for i, h in enumerate(headers)}
     paid = []
     for a_cm, b_cm in zip(marks, marks[1:], strict=False):
-        before = {(m.market, m.account): m for m in a_cm.perps}
-        for b in b_cm.perps:
-            a = before[(b.market, b.account)]
-            unit = 10 ** (36 - b.quote_decimals)
-            owed = -((-(b.funding_index - b.last_funding_index) * b.size) // unit)
-            owed -= -((-(a.funding_index - a.last_funding_index) * a.size) // unit)
-            if b.last_funding_index != a.last_funding_index:
-                owed += -((-(b.last_funding_index - a.last_funding_index) * a.size) // unit)
-            paid.append(owed / 10**b.quote_decimals)
+        perps_before = {(m.market, m.account): m for m in a_cm.perps}
+        for pb in b_cm.perps:
+            pa = perps_before[(pb.market, pb.account)]
+            unit = 10 ** (36 - pb.quote_decimals)
+            owed = -((-(pb.funding_index - pb.last_funding_index) * pb.size) // unit)
+            owed -= -((-(pa.funding_index - pa.last_funding_index) * pa.size) // unit)
+            if pb.last_funding_index != pa.last_funding_index:  # settled at a hedge in between, at the old size
+                owed += -((-(pb.last_funding_index - pa.last_funding_index) * pa.size) // unit)
+            paid.append(owed / 10**pb.quote_decimals)
     assert paid and [num(r[col["funding paid USD"]]) for r in rows] == [round(x, 2) for x in paid]
     assert any(x != 0 for x in paid), "the Safe's short perp pays or receives funding"
