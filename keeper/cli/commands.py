@@ -20,6 +20,7 @@ from keeper.cli.exit_codes import EXIT_HALTED
 from keeper.config import KeeperConfig, load_config
 from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
+from keeper.core.lvr import funding_accrued_usd
 from keeper.core.snapshot import Snapshot
 from keeper.cycle.runner import CycleReport
 from keeper.errors import HaltError, InputError, KeeperError
@@ -184,6 +185,15 @@ def cmd_once(args: argparse.Namespace) -> int:
     return 0 if report.status in ("ok", "skipped") else 1
 
 
+def _publish_risk(metrics: Any, report: CycleReport) -> None:
+    """The cycle's greeks and the funding its perps owe now, as metrics (nothing without a plan)."""
+    if report.risk is None:
+        return
+    metrics.set_greeks(report.risk.summaries)
+    if report.snapshot is not None:
+        metrics.set_funding_accrued(funding_accrued_usd(report.snapshot, report.risk.lines))
+
+
 # Long on purpose: the run loop's wiring (signals, watch, scheduler, metrics) in the order it starts and stops.
 def cmd_run(args: argparse.Namespace) -> int:  # noqa: C901, PLR0915
     from keeper.cycle.compose import feed_prices
@@ -221,8 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: C901, PLR0915
                               report.snapshot.block_number if report.snapshot else None)
         state = k.journal.control_state()
         metrics.set_control(paused=state.paused, halted=state.halted)
-        if report.risk is not None:
-            metrics.set_greeks(report.risk.summaries)
+        _publish_risk(metrics, report)
         for h in report.hedges:
             if h.fill is not None:
                 metrics.hedge(h.trade.order.underlying, h.trade.venue)

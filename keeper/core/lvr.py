@@ -68,6 +68,7 @@ __all__ = [
     "cycle_marks",
     "discrete_lvr",
     "full_range_lvr_rate",
+    "funding_accrued_usd",
     "lp_mark",
     "lp_step",
     "lvr_rate",
@@ -335,3 +336,11 @@ def cycle_marks(snap: Snapshot, lines: Sequence[BookLine]) -> tuple[tuple[LpMark
             perps.append(PerpMark(line.perp.market, line.perp.account, line.underlying, line.perp.size,
                                   line.perp.last_funding_index, market.funding_index, qdec))
     return tuple(lps), tuple(perps)
+
+
+def funding_accrued_usd(snap: Snapshot, lines: Sequence[BookLine]) -> dict[str, float]:
+    """Funding the book's perp positions owe now per underlying, quote units (``accruedFunding``; + pays)."""
+    out: dict[str, float] = {}
+    for m in cycle_marks(snap, lines)[1]:
+        out[m.underlying] = out.get(m.underlying, 0.0) + m.accrued_raw / float(10**m.quote_decimals)
+    return out
