@@ -128,6 +128,41 @@ def test_report_renders_in_chromium_and_shows_the_journals_hedges(chain: Web3, w
     assert md_table(md, "Hedges")[1:] == rows, "the Markdown shows the page's numbers"
     assert md_table(md, "Hedges")[0] == headers
     check_lp_and_funding(j, lp_tables, md)
+    check_marks_against_the_chain(chain, j)
+
+
+def check_marks_against_the_chain(chain: Web3, j: Journal) -> None:
+    """Each journaled perp mark's accrued funding is the market's own ``accruedFunding(account)`` at the mark's
+    block, and each LP mark's uncollected fees are the position manager's static ``collect``, to the wei."""
+    from eth_abi.abi import decode
+
+    from keeper.devnet.world import contract
+
+    checked = 0
+    for cm in j.marks_between(0, 2**62):
+        for p in cm.perps:
+            market = contract(chain, "PerpMarket", p.market)
+            got = market.functions.accruedFunding(Web3.to_checksum_address(p.account)).call(
+                block_identifier=cm.block_number)
+            assert p.accrued_raw == got, (cm.cycle_id, p.market)
+            checked += 1
+        npm = contract(chain, "NonfungiblePositionManager", config_npm())
+        for m in cm.lps:
+            data = npm.encode_abi("collect", [(m.token_id, m.owner, 2**128 - 1, 2**128 - 1)])
+            raw = chain.eth.call({"from": Web3.to_checksum_address(m.owner), "to": npm.address, "data": data},
+                                 block_identifier=cm.block_number)
+            f0, f1 = decode(["uint256", "uint256"], raw)
+            want = (f0, f1) if m.underlying_is_token0 else (f1, f0)
+            assert (m.fees_underlying_raw, m.fees_quote_raw) == want, (cm.cycle_id, m.token_id)
+            checked += 1
+    assert checked > 3
+
+
+def config_npm() -> str:
+    """The position manager of the devnet config (the LPs' manager)."""
+    import tomllib
+
+    return str(tomllib.loads(Path(CONFIG).read_text())["uniswap"]["position_manager"])
 
 
 def check_lp_and_funding(j: Journal, tables: dict[str, tuple[list[str], list[list[str]]]], md: str) -> None:
