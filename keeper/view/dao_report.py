@@ -419,6 +419,8 @@ def _funding(marks: Sequence[CycleMarks], hedges: Sequence[HedgeRow]) -> list[Fu
             if prev is None:
                 continue
             pc, pm = prev
+            if pm.size == 0 and m.size == 0 and pm.last_funding_index == m.last_funding_index:
+                continue  # no position over the period: nothing paid, nothing to list
             paid = perp_funding_step(pm, m) / 10**m.quote_decimals
             owner = [h for h in perp_hedges if h.underlying == m.underlying and h.cycle_id <= pc.cycle_id]
             out.append(FundingRow(m.underlying, m.market, m.account, pc.block_timestamp, cm.block_timestamp,

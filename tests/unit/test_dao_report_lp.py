@@ -167,3 +167,13 @@ def test_an_older_journal_says_not_recorded() -> None:
     md = render_markdown(m)
     assert "Not recorded: no cycle of the period journaled LP marks" in md
     assert any("schema version 3" in n for n in m.notes)
+
+
+def test_a_market_without_a_position_lists_no_funding() -> None:
+    j = Journal.memory(clock=lambda: 1.0)
+    for i, idx in enumerate((10**18, 10**18 + 10**15)):
+        c = j.start_cycle("live")
+        j.record_snapshot(c.id, block_number=10 + i, block_timestamp=T0 + 60 * i, complete=True, snapshot={})
+        j.record_marks(c.id, perps=[PerpMark("0x" + "22" * 20, "0x" + "cc" * 20, "BTC", 0, 10**18, idx, 6)])
+    m = build_report(j, chain_state(), since=T0, until=T0 + 10**6)
+    assert m.marks_journaled and m.funding == []
