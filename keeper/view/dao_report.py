@@ -395,6 +395,8 @@ def _lps(marks: Sequence[CycleMarks], vols: Mapping[tuple[int, str], float | Non
                   a["fu"], a["fq"], a["lvr"], a["model"], a["last"].in_range, a["last"].principal_value)
             for tid, a in sorted(acc.items(), key=lambda kv: (kv[1]["last"].underlying, kv[0]))]
     series: dict[str, list[tuple[int, float, float]]] = {}
+    for u in sorted({u for _, u, _, _ in steps}):  # each asset's curve starts at 0 at its first mark
+        series[u] = [(min(cm.block_timestamp for cm in marks if any(m.underlying == u for m in cm.lps)), 0.0, 0.0)]
     for ts, u, fees, lvr in sorted(steps, key=lambda x: x[0]):
         pts = series.setdefault(u, [])
         f0, l0 = (pts[-1][1], pts[-1][2]) if pts else (0.0, 0.0)
