@@ -195,7 +195,7 @@ def _publish_risk(metrics: Any, report: CycleReport) -> None:
 
 
 # Long on purpose: the run loop's wiring (signals, watch, scheduler, metrics) in the order it starts and stops.
-def cmd_run(args: argparse.Namespace) -> int:  # noqa: C901, PLR0915
+def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
     from keeper.cycle.compose import feed_prices
     from keeper.cycle.scheduler import Loop
     from keeper.obs.logs import log_context, setup_logging
