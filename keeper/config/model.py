@@ -22,6 +22,7 @@ from pydantic_core import InitErrorDetails
 
 from keeper.config._types import CrossProblem, Model, cross_field_error, relocate
 from keeper.config.sections import (
+    AaveConfig,
     AlertsConfig,
     AssetConfig,
     ChainConfig,
@@ -178,6 +179,7 @@ class KeeperConfig(Model):
     treasury: TreasuryConfig
     uniswap: UniswapConfig
     uniswap_v4: UniswapV4Config | None = None
+    aave: AaveConfig | None = None
     quote: QuoteConfig
     assets: tuple[AssetConfig, ...] = Field(min_length=1)
     positions: PositionsConfig = Field(default_factory=PositionsConfig)
@@ -357,7 +359,8 @@ class KeeperConfig(Model):
         Excluded: the RPC endpoint, signer, schedule, journal, metrics and safety switches, the
         OTC file's path, and the Uniswap v4 token ids read (``[uniswap_v4] token_ids``: like the OTC file, a
         list of holdings that grows as the treasury adds liquidity, not a trading limit; the v4 contracts the
-        book is read from are in it, as the v3 ones are). Policies are
+        book is read from are in it, as the v3 ones are, but for ``pool_manager``, which like the ``[aave]``
+        section only anchors ``keeper doctor``'s checks). Policies are
         the merged ones, so moving a key between
         ``[policy.default]`` and ``[policy.<SYMBOL>]`` without changing its effect keeps the result.
         """
@@ -373,8 +376,10 @@ class KeeperConfig(Model):
             "option_markets": sorted(self.positions.option_markets),
             # Aave pools only when given: configs without them keep their fingerprint.
             **({"aave_pools": sorted(self.positions.aave_pools)} if self.positions.aave_pools else {}),
-            # The v4 contracts only when given (a tampered StateView would fake the book); not the token ids.
-            **({"uniswap_v4": self.uniswap_v4.model_dump(exclude={"token_ids"})} if self.uniswap_v4 else {}),
+            # The v4 contracts only when given (a tampered StateView would fake the book); not the token ids,
+            # nor pool_manager (an anchor of `keeper doctor`'s checks: the book is not read from it).
+            **({"uniswap_v4": self.uniswap_v4.model_dump(exclude={"token_ids", "pool_manager"})}
+               if self.uniswap_v4 else {}),
             "policy": {s: dataclasses.asdict(self.effective_policy(s)) for s in (DEFAULT_POLICY, *self.symbols)},
             "oracles": self.oracles.model_dump(),
             "vol": self.vol.model_dump(exclude=None if self.vol.surfaces else {"surfaces"}),

@@ -37,6 +37,7 @@ from keeper.core.surface_values import grid_from_mapping, parse_timestamp
 from keeper.errors import InputError
 
 __all__ = [
+    "AaveConfig",
     "AlertsConfig",
     "AssetConfig",
     "ChainConfig",
@@ -190,6 +191,8 @@ class UniswapV4Config(Model):
 
     position_manager: Address
     state_view: Address
+    pool_manager: Address | None = None
+    """The PoolManager both must use (``keeper doctor`` checks ``poolManager()`` of each against it)."""
     token_ids: Annotated[tuple[Annotated[int, Field(ge=0)], ...], BeforeValidator(_ids_tuple)] = ()
 
     @field_validator("token_ids")
@@ -198,6 +201,15 @@ class UniswapV4Config(Model):
         if len(set(ids)) != len(ids):
             raise PydanticCustomError("duplicate_ids", "duplicate token ids: list each once")
         return ids
+
+
+class AaveConfig(Model):
+    """Where an Aave v3 market is anchored (``[aave]``): ``keeper doctor`` checks that every pool in
+    ``positions.aave_pools`` is the one this provider returns (``getPool()``) and ``oracle`` its price
+    oracle (``getPriceOracle()``), so a look-alike pool or oracle in the config is flagged."""
+
+    addresses_provider: Address
+    oracle: Address | None = None
 
 
 class QuoteConfig(Model):

@@ -186,6 +186,14 @@ def test_mainnet_example_fails_until_its_placeholders_are_filled(tmp_path: Path)
                                           "0x8ad599c3A0ff1De082011EFDDc58f1908eb6e6D8")
     assert c.vol.model == "ewma" and c.safety.dry_run is True
     assert c.journal.path == tmp_path / "keeper.sqlite"
+    # Uniswap v4 and Aave v3 Ethereum, as the example's cited deployment lists give them
+    assert c.uniswap_v4 is not None and c.uniswap_v4.token_ids == ()
+    assert c.uniswap_v4.pool_manager == "0x000000000004444c5dc75cB358380D2e3dE08A90"
+    assert (c.uniswap_v4.position_manager, c.uniswap_v4.state_view) == (
+        "0xbD216513d74C8cf14cf4747E6AaA6420FF64ee9e", "0x7fFE42C4a5DEeA5b0feC41C94C136Cf115597227")
+    assert c.positions.aave_pools == ("0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2",)
+    assert c.aave is not None and c.aave.addresses_provider == "0x2f39d218133AFaB8F2B819B1066c7E434Ad94E9e"
+    assert c.aave.oracle == "0x54586bE62E3c3580375aE3723C145253060Ca0C2"
     c.policy_config()  # the core accepts every value
 
 
@@ -694,6 +702,16 @@ def test_a_surface_for_an_undeclared_asset_is_an_error(write: Callable[..., Path
     assert "vol.surfaces.SOL" in msg and "not a declared asset" in msg
 
 
+def test_doctor_anchors_do_not_change_the_fingerprint_but_are_checked_addresses(write: Callable[..., Path]) -> None:
+    """uniswap_v4.pool_manager and [aave] only anchor `keeper doctor`'s checks: nothing traded changes."""
+    base = load_config(DEVNET, env={}).fingerprint()
+    moved = edited([("set", "uniswap_v4.pool_manager", "0x" + "ab" * 20),
+                    ("set", "aave", {"addresses_provider": "0x" + "cd" * 20})])
+    assert load_config(write(moved), env={}).fingerprint() == base
+    assert "aave.addresses_provider" in load_error(write(edited([("set", "aave", {"oracle": "0x" + "cd" * 20})])))
+    assert "uniswap_v4.pool_manager" in load_error(write(edited([("set", "uniswap_v4.pool_manager", "0x12")])))
+
+
 # ----------------------------------------------------------------------------- fingerprints pinned
 
 # Every policy key set away from its default (BTC: a pct_book band), so a change of a key's name, unit
@@ -718,6 +736,7 @@ RELEASED = (
 )
 NOW = (
     ("devnet", "86b2cc1f0577172b608db4aeedd9e7822ee33674755cb554afc0a3e146ce16f7"),
+    ("mainnet", "0f5c0658d2c2383e55b1b848853aafb02ad39fb2ef0b361fa083915e8429cf14"),
     ("no-policy", "a126216a3a362ce6590a80b02474d2cd1227b2879ccd16268398a6a08695e50b"),
     ("every-policy-key", "23a7784fe70494d02b27b175370af0fd706625e60aad9815d7b35bc6341ae196"),
 )
