@@ -20,6 +20,14 @@ Checks, in order (chain checks run only once the RPC answers with the expected c
                    ``oracles.max_deviation_bps`` a warn naming the pool and the deviation in bps
 ``quoter``         code at ``uniswap.quoter``, and a QuoterV2 ``quoteExactInputSingle`` of a small amount of the
                    first hedged asset into the quote token, in its first hedge pool, succeeds
+``uniswap_v4``     with ``[uniswap_v4]``: code at the PositionManager, StateView (and ``pool_manager`` if given), and
+                   ``StateView.poolManager() == PositionManager.poolManager()`` (== ``pool_manager``): positions are
+                   valued from the PoolManager they live in, never from a look-alike's state
+``aave_market``    with ``positions.aave_pools``: code at each pool; with ``[aave]``, each pool is the one
+                   ``addresses_provider.getPool()`` returns and ``aave.oracle`` is ``getPriceOracle()`` (fail
+                   otherwise: a look-alike pool or oracle); without ``[aave]`` a warn (the market is not pinned)
+``aave_oracle``    the market's oracle reads each configured asset that is a reserve from the asset's own feed
+                   (``getSourceOfAsset(token) == feed``; warn otherwise: Aave and the keeper price it apart)
 ``journal``        the journal is writable (``BEGIN IMMEDIATE`` + ``ROLLBACK``; nothing is changed)
 ``anvil``          anvil is available for ``keeper simulate``
 """
@@ -42,7 +50,7 @@ from keeper.config import KeeperConfig
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
 from keeper.ops.onchain import ModuleState, read_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
-from keeper.venues import chainlink, erc20, uniswap_v3
+from keeper.venues import aave_v3, chainlink, erc20, uniswap_v3, uniswap_v4
 from keeper.venues import safe as safe_reads
 from keeper.venues.perps import position_call as perp_position_call
 from keeper.venues.uniswap_v3 import slot0_call
@@ -590,6 +598,144 @@ def _quoter(c: _Ctx) -> Check:
                  f"{cfg.quote.symbol}")
 
 
+def _has_code(c: _Ctx, named: list[tuple[str, str]]) -> list[str]:
+    """The ``what address`` of each (what, address) without code at the block."""
+    codes = c.rpc.batch([("eth_getCode", [a, hex(c.block)]) for _, a in named])
+    return [f"{what} {a}" for (what, a), code in zip(named, codes, strict=True)
+            if isinstance(code, ChainError) or str(code) in ("0x", "")]
+
+
+def _addr(r: Result) -> str | None:
+    v = _val(r)
+    return str(v[0]) if v else None
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and a.lower() == b.lower()
+
+
+def _uniswap_v4(c: _Ctx) -> Check:
+    v4 = c.cfg.uniswap_v4
+    if v4 is None:
+        return Check("uniswap_v4", "pass", "no [uniswap_v4] configured")
+    chain = c.cfg.chain.chain_id
+    fix = (f"set [uniswap_v4] position_manager, state_view and pool_manager to the Uniswap v4 deployment on chain "
+           f"{chain} (docs.uniswap.org/contracts/v4/deployments)")
+    named = [("uniswap_v4.position_manager", v4.position_manager), ("uniswap_v4.state_view", v4.state_view)]
+    if v4.pool_manager is not None:
+        named.append(("uniswap_v4.pool_manager", v4.pool_manager))
+    missing = _has_code(c, named)
+    if missing:
+        return Check("uniswap_v4", "fail", "no contract at " + ", ".join(missing), fix)
+    of_posm, of_sv = c.calls([uniswap_v4.pool_manager_call(v4.position_manager),
+                              uniswap_v4.pool_manager_call(v4.state_view)])
+    pm_posm, pm_sv = _addr(of_posm), _addr(of_sv)
+    if pm_posm is None or pm_sv is None:
+        what = ([f"PositionManager {v4.position_manager} ({_why(of_posm)})"] if pm_posm is None else []) + \
+               ([f"StateView {v4.state_view} ({_why(of_sv)})"] if pm_sv is None else [])
+        return Check("uniswap_v4", "fail", "poolManager() unreadable: " + "; ".join(what)
+                     + ": not a Uniswap v4 periphery contract", fix)
+    if not _same(pm_posm, pm_sv):
+        return Check("uniswap_v4", "fail",
+                     f"StateView {v4.state_view} reads PoolManager {pm_sv}, but the PositionManager "
+                     f"{v4.position_manager} keeps its positions in PoolManager {pm_posm}: the positions would be "
+                     "valued from another pool manager's state (a look-alike StateView or PositionManager)", fix)
+    if v4.pool_manager is not None and not _same(pm_posm, v4.pool_manager):
+        return Check("uniswap_v4", "fail",
+                     f"the PositionManager and StateView use PoolManager {pm_posm}, not uniswap_v4.pool_manager "
+                     f"{v4.pool_manager} (a look-alike deployment)", fix)
+    if v4.pool_manager is None:
+        missing = _has_code(c, [("their PoolManager", pm_posm)])
+        if missing:
+            return Check("uniswap_v4", "fail", "no contract at " + missing[0], fix)
+        return Check("uniswap_v4", "warn",
+                     f"PositionManager {v4.position_manager} and StateView {v4.state_view} both use PoolManager "
+                     f"{pm_posm}, which is not pinned in the config",
+                     f"set uniswap_v4.pool_manager = \"{pm_posm}\" once checked against the deployment list "
+                     "(docs.uniswap.org/contracts/v4/deployments)")
+    return Check("uniswap_v4", "pass", f"PositionManager {v4.position_manager} and StateView {v4.state_view} both "
+                 f"use PoolManager {pm_posm} (uniswap_v4.pool_manager); code at all three")
+
+
+def _aave_market(c: _Ctx) -> Check:
+    cfg = c.cfg
+    pools = list(cfg.positions.aave_pools)
+    if not pools:
+        return Check("aave_market", "pass", "no Aave pool configured (positions.aave_pools)")
+    aave = cfg.aave
+    fix = ("set positions.aave_pools to the market's Pool and [aave] addresses_provider / oracle to its "
+           "PoolAddressesProvider and AaveOracle, from Aave's own address book (aave.com/docs, aave-address-book)")
+    named = [("positions.aave_pools", p) for p in pools]
+    if aave is not None:
+        named.append(("aave.addresses_provider", aave.addresses_provider))
+        if aave.oracle is not None:
+            named.append(("aave.oracle", aave.oracle))
+    missing = _has_code(c, named)
+    if missing:
+        return Check("aave_market", "fail", "no contract at " + ", ".join(missing), fix)
+    if aave is None:
+        res = c.calls([aave_v3.addresses_provider_call(p) for p in pools])
+        provs = [f"{p} (ADDRESSES_PROVIDER() {_addr(r) or _why(r)})" for p, r in zip(pools, res, strict=True)]
+        return Check("aave_market", "warn", "Aave pool(s) not pinned to a PoolAddressesProvider: " + ", ".join(provs)
+                     + "; a look-alike pool would answer for itself", fix)
+    got_pool, got_oracle = c.calls([aave_v3.get_pool_call(aave.addresses_provider),
+                                    aave_v3.price_oracle_call(aave.addresses_provider)])
+    real_pool, real_oracle = _addr(got_pool), _addr(got_oracle)
+    if real_pool is None or real_oracle is None:
+        return Check("aave_market", "fail", f"aave.addresses_provider {aave.addresses_provider} is not a "
+                     f"PoolAddressesProvider: getPool() / getPriceOracle() unreadable "
+                     f"({_why(got_pool) or _why(got_oracle)})", fix)
+    bad = [f"positions.aave_pools {p} is not the provider's Pool {real_pool} (a look-alike pool: its balances "
+           "and health factor would be trusted)" for p in pools if not _same(p, real_pool)]
+    if aave.oracle is not None and not _same(aave.oracle, real_oracle):
+        bad.append(f"aave.oracle {aave.oracle} is not the provider's price oracle {real_oracle} (a look-alike oracle)")
+    if bad:
+        return Check("aave_market", "fail", "; ".join(bad) + f" (aave.addresses_provider {aave.addresses_provider})",
+                     fix)
+    return Check("aave_market", "pass", f"Pool {real_pool} and AaveOracle {real_oracle} are those of the "
+                 f"PoolAddressesProvider {aave.addresses_provider}")
+
+
+def _aave_oracle(c: _Ctx) -> Check:
+    cfg = c.cfg
+    pools = list(cfg.positions.aave_pools)
+    if not pools:
+        return Check("aave_oracle", "pass", "no Aave pool configured")
+    pool = pools[0]
+    provider = cfg.aave.addresses_provider if cfg.aave is not None else None
+    if provider is None:
+        (r,) = c.calls([aave_v3.addresses_provider_call(pool)])
+        provider = _addr(r)
+    oracle = cfg.aave.oracle if cfg.aave is not None and cfg.aave.oracle is not None else None
+    if oracle is None and provider is not None:
+        (r,) = c.calls([aave_v3.price_oracle_call(provider)])
+        oracle = _addr(r)
+    (reserves,) = c.calls([aave_v3.reserves_list_call(pool)])
+    if oracle is None or not reserves.ok:
+        return Check("aave_oracle", "fail", f"not checked: the Aave pool {pool}'s oracle or reserve list is "
+                     "unreadable", "fix aave_market first")
+    listed = {str(a).lower() for a in _val(reserves)[0]}
+    assets = [a for a in cfg.assets if a.token.lower() in listed]
+    if not assets:
+        return Check("aave_oracle", "pass", f"no configured asset is a reserve of {pool}")
+    res = c.calls([aave_v3.source_of_asset_call(oracle, a.token) for a in assets])
+    apart: list[str] = []
+    same: list[str] = []
+    for a, r in zip(assets, res, strict=True):
+        src = _addr(r)
+        if src is None:
+            apart.append(f"{a.symbol}: getSourceOfAsset({a.token}) unreadable ({_why(r)})")
+        elif not _same(src, a.feed):
+            apart.append(f"{a.symbol}: AaveOracle {oracle} prices {a.token} from {src}, the config's feed is {a.feed}")
+        else:
+            same.append(f"{a.symbol} from {src}")
+    if apart:
+        return Check("aave_oracle", "warn", "; ".join(apart) + ": Aave's health factor and the keeper's valuation "
+                     "use different prices", "check the source on Aave's address book; if it is the feed you trust, "
+                     "set the asset's feed to it (and the HedgeModule's), otherwise expect the two to differ")
+    return Check("aave_oracle", "pass", f"AaveOracle {oracle} prices " + ", ".join(same) + " (the configured feeds)")
+
+
 def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAULT_HEDGES,
                rpc: RpcClient | None = None) -> list[Check]:
     """Every check, in order; never raises for what it checks (a check that cannot run fails)."""
@@ -605,7 +751,8 @@ def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAU
             ("keeper_caller", lambda: _keeper_caller(c)), ("allowances", lambda: _allowances(c)),
             ("perp_margin", lambda: _perp_margin(c)), ("gas_balance", lambda: _gas(c, hedges)),
             ("feeds", lambda: _feeds(c)), ("twap", lambda: _twap(c)), ("pool_prices", lambda: _pool_prices(c)),
-            ("quoter", lambda: _quoter(c))]
+            ("quoter", lambda: _quoter(c)), ("uniswap_v4", lambda: _uniswap_v4(c)),
+            ("aave_market", lambda: _aave_market(c)), ("aave_oracle", lambda: _aave_oracle(c))]
         for name, step in steps:
             try:
                 got = step()

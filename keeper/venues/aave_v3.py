@@ -23,6 +23,7 @@ __all__ = [
     "addresses_provider_call",
     "asset_price_call",
     "balance_of_call",
+    "get_pool_call",
     "normalized_debt_call",
     "normalized_income_call",
     "parse_reserve",
@@ -30,6 +31,7 @@ __all__ = [
     "reserve_data_call",
     "reserves_list_call",
     "scaled_balance_call",
+    "source_of_asset_call",
     "user_account_data_call",
     "user_configuration_call",
     "user_emode_call",
@@ -53,6 +55,16 @@ def addresses_provider_call(pool: str) -> Call:
 
 def price_oracle_call(provider: str) -> Call:
     return Call(provider, "getPriceOracle()", (), ("address",), f"Aave provider {provider} getPriceOracle", 30_000)
+
+
+def get_pool_call(provider: str) -> Call:
+    return Call(provider, "getPool()", (), ("address",), f"Aave provider {provider} getPool", 30_000)
+
+
+def source_of_asset_call(oracle: str, asset: str) -> Call:
+    """``AaveOracle.getSourceOfAsset(asset)``: the price feed the oracle reads for ``asset``."""
+    return Call(oracle, "getSourceOfAsset(address)", (asset,), ("address",),
+                f"AaveOracle source of {asset}", 30_000)
 
 
 def reserves_list_call(pool: str) -> Call:

@@ -59,6 +59,7 @@ __all__ = [
     "pool_and_position_info_call",
     "pool_calls",
     "pool_id",
+    "pool_manager_call",
     "position_info_call",
     "quote_cost",
     "quote_exact_input_single_call",
@@ -127,6 +128,11 @@ def pool_and_position_info_call(pm: str, token_id: int) -> Call:
 def owner_of_call(pm: str, token_id: int) -> Call:
     """ERC-721 ``ownerOf``: reverts for a burnt or never-minted id."""
     return Call(pm, "ownerOf(uint256)", (token_id,), ("address",), f"v4 position {token_id} owner", 15_000)
+
+
+def pool_manager_call(contract: str) -> Call:
+    """``poolManager()`` of a v4 periphery contract (PositionManager, StateView, V4Quoter: ``ImmutableState``)."""
+    return Call(contract, "poolManager()", (), ("address",), f"poolManager() of {contract}", 10_000)
 
 
 def next_token_id_call(pm: str) -> Call:

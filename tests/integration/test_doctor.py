@@ -17,8 +17,10 @@ from keeper.build.paths import repo_root
 from keeper.config import KeeperConfig, load_config
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
+from keeper.devnet.world_aave import FEED_OF, AaveMarket, aave_contract, deploy_aave
+from keeper.devnet.world_v4 import deploy_v4
 from keeper.node.anvil import free_port
-from keeper.node.dev import dev_account
+from keeper.node.dev import DevChain, dev_account
 from keeper.ops.doctor import Check, run_doctor
 from keeper.venues.hedge_module import USD_WAD, calldata, disable_txs
 from keeper.venues.safe import SafeTx, execute_safe_tx
@@ -56,14 +58,107 @@ def test_doctor_passes_on_the_world(chain: Web3, world: World, tmp_path: Path) -
     assert failing(checks) == set(), {n: c.detail for n, c in checks.items() if c.status == "fail"}
     assert list(checks) == ["rpc", "signer", "safe", "module_enabled", "module_params", "keeper_caller",
                             "allowances", "perp_margin", "gas_balance", "feeds", "twap", "pool_prices", "quoter",
-                            "alerts", "journal", "anvil"]
+                            "uniswap_v4", "aave_market", "aave_oracle", "alerts", "journal", "anvil"]
     assert "Safe 1.4.1" in checks["safe"].detail
     assert "module approves" in checks["allowances"].detail
     # The world's Safe holds margin in the ETH perp market only.
     assert checks["perp_margin"].status == "warn" and "BTC" in checks["perp_margin"].detail
     assert "oldest observation" in checks["twap"].detail
-    for name in ("twap", "pool_prices", "quoter"):
+    for name in ("twap", "pool_prices", "quoter", "uniswap_v4", "aave_market", "aave_oracle"):
         assert checks[name].status == "pass", checks[name]
+    m = world.manifest
+    assert m.v4 is not None and m.aave is not None
+    assert m.v4.pool_manager in checks["uniswap_v4"].detail
+    assert m.aave.pool in checks["aave_market"].detail and m.aave.oracle in checks["aave_market"].detail
+    assert m.feeds["ETH"].address in checks["aave_oracle"].detail
+
+
+# ---------------------------------------------------------------------------- v4 and Aave: look-alikes
+
+
+def test_v4_look_alike_state_view_or_pool_manager_is_flagged(chain: Web3, world: World, tmp_path: Path) -> None:
+    """An attacker's v4 deployment (real bytecode, its own PoolManager) named in the config: the StateView
+    would value the Safe's positions from another pool manager's state."""
+    m = world.manifest
+    assert m.v4 is not None
+    fake = deploy_v4(chain, DevChain(chain), dev_account(9).address, m.tokens["WETH"].address)
+    checks = doctor(world, tmp_path, KEEPER_UNISWAP_V4__STATE_VIEW=f'"{fake.state_view.address}"')
+    assert failing(checks) == {"uniswap_v4"}
+    detail = checks["uniswap_v4"].detail
+    assert f"reads PoolManager {fake.pool_manager.address}" in detail and m.v4.pool_manager in detail
+    assert "look-alike" in detail and "docs.uniswap.org" in checks["uniswap_v4"].fix
+    checks = doctor(world, tmp_path, KEEPER_UNISWAP_V4__POOL_MANAGER=f'"{fake.pool_manager.address}"')
+    assert failing(checks) == {"uniswap_v4"}
+    assert f"not uniswap_v4.pool_manager {fake.pool_manager.address}" in checks["uniswap_v4"].detail
+    # not a v4 contract at all, and no contract at all
+    checks = doctor(world, tmp_path, KEEPER_UNISWAP_V4__STATE_VIEW=f'"{m.safe.address}"')
+    assert failing(checks) == {"uniswap_v4"} and "poolManager() unreadable" in checks["uniswap_v4"].detail
+    nobody = "0x" + "5e" * 20
+    checks = doctor(world, tmp_path, KEEPER_UNISWAP_V4__POSITION_MANAGER=f'"{nobody}"')
+    assert failing(checks) == {"uniswap_v4"}
+    assert f"no contract at uniswap_v4.position_manager {Web3.to_checksum_address(nobody)}" in \
+        checks["uniswap_v4"].detail
+    # without a pinned pool manager the pair is still checked, and the doctor asks to pin the one they use
+    cfg = load_config(CONFIG, env_for(world, tmp_path / "j.sqlite"))
+    assert cfg.uniswap_v4 is not None
+    unpinned = cfg.model_copy(update={"uniswap_v4": cfg.uniswap_v4.model_copy(update={"pool_manager": None})})
+    checks = {c.name: c for c in run_doctor(unpinned, env_for(world, tmp_path / "j.sqlite"))}
+    assert checks["uniswap_v4"].status == "warn" and "not pinned" in checks["uniswap_v4"].detail
+    assert f'pool_manager = "{m.v4.pool_manager}"' in checks["uniswap_v4"].fix
+
+
+def look_alike_aave(w3: Web3, world: World) -> AaveMarket:
+    """A second, attacker-run Aave market on the world's own tokens and feeds (the same npm bytecode)."""
+    m = world.manifest
+    tokens = {"WETH": contract(w3, "WETH9", m.tokens["WETH"].address),
+              "WBTC": contract(w3, "DevToken", m.tokens["WBTC"].address),
+              "USDC": contract(w3, "DevToken", m.tokens["USDC"].address)}
+    feeds = {s: contract(w3, "PriceFeed", m.feeds[FEED_OF[s]].address) for s in tokens}
+    return deploy_aave(w3, DevChain(w3), deployer=dev_account(9).address, tokens=tokens,
+                       decimals={s: m.tokens[s].decimals for s in tokens}, feeds=feeds, progress=lambda _m: None)
+
+
+def test_aave_look_alike_pool_or_oracle_is_flagged(chain: Web3, world: World, tmp_path: Path) -> None:
+    m = world.manifest
+    assert m.aave is not None
+    fake = look_alike_aave(chain, world)
+    checks = doctor(world, tmp_path, KEEPER_POSITIONS__AAVE_POOLS=f'["{fake.pool.address}"]')
+    assert "aave_market" in failing(checks)
+    detail = checks["aave_market"].detail
+    assert f"positions.aave_pools {fake.pool.address} is not the provider's Pool {m.aave.pool}" in detail
+    assert "look-alike" in detail and "address book" in checks["aave_market"].fix
+    checks = doctor(world, tmp_path, KEEPER_AAVE__ORACLE=f'"{fake.oracle.address}"')
+    assert "aave_market" in failing(checks)
+    assert f"aave.oracle {fake.oracle.address} is not the provider's price oracle {m.aave.oracle}" in \
+        checks["aave_market"].detail
+    # the look-alike's own provider vouches for its pool: only the pinned provider tells them apart
+    checks = doctor(world, tmp_path, KEEPER_AAVE__ADDRESSES_PROVIDER=f'"{fake.provider.address}"')
+    assert "aave_market" in failing(checks) and m.aave.pool in checks["aave_market"].detail
+    # an account without code where the provider should be
+    nobody = Web3.to_checksum_address("0x" + "5e" * 20)
+    checks = doctor(world, tmp_path, KEEPER_AAVE__ADDRESSES_PROVIDER=f'"{nobody}"')
+    assert f"no contract at aave.addresses_provider {nobody}" in checks["aave_market"].detail
+
+
+def test_aave_oracle_reading_weth_from_another_feed_is_flagged(chain: Web3, world: World, tmp_path: Path) -> None:
+    m = world.manifest
+    assert m.aave is not None
+    oracle = aave_contract(chain, "AaveOracle", m.aave.oracle)
+    weth, btc_feed = m.tokens["WETH"].address, m.feeds["BTC"].address
+    DevChain(chain).send(oracle.functions.setAssetSources([weth], [btc_feed]), Web3.to_checksum_address(m.deployer))
+    checks = doctor(world, tmp_path)
+    assert checks["aave_oracle"].status == "warn", checks["aave_oracle"]
+    assert f"ETH: AaveOracle {m.aave.oracle} prices {weth} from {btc_feed}, the config's feed is " \
+           f"{m.feeds['ETH'].address}" in checks["aave_oracle"].detail
+    assert "BTC" not in checks["aave_oracle"].detail.split(":")[0]
+
+
+def test_aave_not_pinned_is_a_warning(chain: Web3, world: World, tmp_path: Path) -> None:
+    cfg = load_config(CONFIG, env_for(world, tmp_path / "j.sqlite"))
+    checks = {c.name: c for c in run_doctor(cfg.model_copy(update={"aave": None}),
+                                            env_for(world, tmp_path / "j.sqlite"))}
+    assert checks["aave_market"].status == "warn" and "not pinned" in checks["aave_market"].detail
+    assert checks["aave_oracle"].status == "pass"  # the pool's own provider names the oracle
 
 
 def test_module_not_enabled(chain: Web3, world: World, tmp_path: Path) -> None:
@@ -189,7 +284,7 @@ def test_cli_exit_code_json_and_fix(chain: Web3, world: World, tmp_path: Path) -
     env = env_for(world, tmp_path / "j.sqlite")
     ok = ops_cli("doctor", "--config", str(CONFIG), env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "16 checks:" in ok.stdout and "0 fail" in ok.stdout
+    assert "19 checks:" in ok.stdout and "0 fail" in ok.stdout
     m = world.manifest
     [tx] = disable_txs(m.safe.address, m.hedge_module)
     owners_exec(chain, world, tx.to, tx.data)
