@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import emit, emit_error, machine
 from benchmarks.naive_reader import naive_read
 from keeper.chain.rpc import RpcClient
-from keeper.devnet.bigbook_v4 import big_book_v4_aave_variant
+from keeper.devnet.bigbook_v4_aave import big_book_v4_aave_variant
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World, start_variant
 from keeper.read.reader import BookReader, BookSources, V4Sources

@@ -24,7 +24,7 @@ from keeper.chain.multicall import Call
 from keeper.chain.rpc import RpcClient, RpcError
 from keeper.core.book import aave_accounts, v4_lp_holdings
 from keeper.core.snapshot import Snapshot
-from keeper.devnet.bigbook_v4 import big_book_v4_aave_variant
+from keeper.devnet.bigbook_v4_aave import big_book_v4_aave_variant
 from keeper.devnet.state import World, start_variant
 from keeper.read.reader import BookReader
 from keeper.venues import aave_v3, erc20
