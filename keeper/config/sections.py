@@ -37,6 +37,7 @@ from keeper.core.surface_values import grid_from_mapping, parse_timestamp
 from keeper.errors import InputError
 
 __all__ = [
+    "AaveConfig",
     "AssetConfig",
     "ChainConfig",
     "ExecutionConfig",
@@ -54,6 +55,7 @@ __all__ = [
     "TreasuryConfig",
     "UniswapConfig",
     "UniswapV4Config",
+    "V4HedgePoolConfig",
     "VolConfig",
 ]
 
@@ -179,17 +181,70 @@ def _ids_tuple(value: object) -> object:
     return tuple(value) if isinstance(value, list) else value
 
 
+_ZERO = "0x0000000000000000000000000000000000000000"
+
+
+class V4HedgePoolConfig(Model):
+    """A Uniswap v4 pool the keeper may hedge ``asset`` in (``[[uniswap_v4.hedge_pools]]``): its key.
+
+    ``currency0 < currency1`` (the native coin is the zero address); no hooks unless ``allow_hooks``
+    (a hook can change what a swap pays). ``quote_size_units``: the V4Quoter is asked each cycle for
+    a sell of this many units of the asset and a buy with as much quote token at the feed.
+    """
+
+    asset: Symbol
+    currency0: Address
+    currency1: Address
+    fee: Annotated[int, Field(ge=0, lt=1_000_000)]
+    """LP fee in hundredths of a bip (500 = 0.05 %)."""
+    tick_spacing: Annotated[int, Field(ge=1, le=32_767)]
+    hooks: Address = _ZERO
+    allow_hooks: bool = False
+    quote_size_units: Pos = 10.0
+
+    @model_validator(mode="after")
+    def _key(self) -> V4HedgePoolConfig:
+        problems: list[CrossProblem] = []
+        if int(self.currency0, 16) >= int(self.currency1, 16):
+            problems.append(("currency0", self.currency0, "must sort below currency1 (a v4 pool key's order)"))
+        if int(self.hooks, 16) != 0 and not self.allow_hooks:
+            problems.append(("hooks", self.hooks, "a pool with hooks is refused unless allow_hooks = true"))
+        if problems:
+            raise cross_field_error(problems)
+        return self
+
+
 class UniswapV4Config(Model):
-    """Uniswap v4 positions to read (``[uniswap_v4]``).
+    """Uniswap v4 positions to read and pools to hedge in (``[uniswap_v4]``).
 
     The v4 PositionManager cannot list an owner's tokens: ``token_ids`` names the candidates, and the
     reader keeps those the owners hold at the snapshot block (``ownerOf``). A pool's native currency
-    counts as the asset marked ``native``.
+    counts as the asset marked ``native``. ``hedge_pools`` are swapped in through ``universal_router``
+    (eoa mode; Permit2 allowances) and quoted by ``quoter``.
     """
 
     position_manager: Address
     state_view: Address
     token_ids: Annotated[tuple[Annotated[int, Field(ge=0)], ...], BeforeValidator(_ids_tuple)] = ()
+    universal_router: Address | None = None
+    quoter: Address | None = None
+    """The V4Quoter (absent: hedge pools are estimated from their liquidity)."""
+    permit2: Address = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
+    hedge_pools: tuple[V4HedgePoolConfig, ...] = ()
+    swap_gas_units: Annotated[int, Field(gt=0, le=30_000_000)] = 220_000
+    native_reserve_units: NonNeg = 0.5
+    """Native coin (ETH) a native pool never sells from the keeper's account: kept for gas."""
+
+    @field_validator("hedge_pools", mode="before")
+    @classmethod
+    def _pools_tuple(cls, value: object) -> object:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _router(self) -> UniswapV4Config:
+        if self.hedge_pools and self.universal_router is None:
+            raise cross_field_error([("universal_router", None, "hedge_pools need the UniversalRouter address")])
+        return self
 
     @field_validator("token_ids")
     @classmethod
@@ -197,6 +252,26 @@ class UniswapV4Config(Model):
         if len(set(ids)) != len(ids):
             raise PydanticCustomError("duplicate_ids", "duplicate token ids: list each once")
         return ids
+
+
+class AaveConfig(Model):
+    """Aave v3 as a hedge venue (``[aave]``): borrow-and-sell, buy-and-repay, and the health-factor floor."""
+
+    pool: Address
+    """The Aave v3 Pool (proxy); also read as a position (add it to ``positions.aave_pools`` or not: it is read)."""
+    assets: tuple[Symbol, ...] = ()
+    """The underlyings whose token may be borrowed and sold (their tokens must be reserves of ``pool``)."""
+    min_health_factor: Annotated[float, Field(gt=1.0, le=100.0)] = 1.5
+    """A borrow that leaves the health factor below this (plain ratio; liquidation is below 1.0) is refused."""
+    holding_horizon_s: Annotated[float, Field(ge=0, le=365 * 86_400)] = 86_400.0
+    """Seconds of variable borrow interest counted in a borrow-and-sell's all-in cost."""
+    borrow_gas_units: Annotated[int, Field(gt=0, le=30_000_000)] = 300_000
+    repay_gas_units: Annotated[int, Field(gt=0, le=30_000_000)] = 250_000
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _assets_tuple(cls, value: object) -> object:
+        return tuple(value) if isinstance(value, list) else value
 
 
 class QuoteConfig(Model):

@@ -40,7 +40,6 @@ A repay only raises the health factor and is never refused by it.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -228,12 +227,13 @@ def gate_health_factor(before_wad: int, after_wad: int, min_health_factor: float
     floor_wad = round(min_health_factor * WAD)
     if after_wad >= floor_wad or after_wad >= before_wad:
         return None
+    # an account without debt has no finite health factor: the number is left out (the text says so)
+    before = {} if before_wad == HF_MAX else {"health_factor_before": before_wad / WAD}
     return Reason.of(
         "venue_health_factor",
         f"{label} refused: {action} takes the health factor from {_hf_text(before_wad)} to {_hf_text(after_wad)},"
         f" below the floor {min_health_factor:g} (aave.min_health_factor)",
-        health_factor_before=math.inf if before_wad == HF_MAX else before_wad / WAD,
-        health_factor_after=after_wad / WAD, min_health_factor=min_health_factor)
+        **before, health_factor_after=after_wad / WAD, min_health_factor=min_health_factor)
 
 
 def borrow_interest_quote(notional_quote: float, rate_per_year: float, horizon_s: float) -> float:
@@ -365,7 +365,7 @@ def estimate_loan(  # noqa: C901
         f" % APR over {loan.holding_horizon_s:,.0f} s, gas {fmt_quote(cost.gas_quote, q)}); {hf}",
         total_quote=cost.total_quote, fee_quote=fee, impact_quote=impact, interest_quote=interest,
         gas_quote=cost.gas_quote, borrow_rate_per_year=venue.borrow_rate_per_year,
-        health_factor_after=math.inf if after == HF_MAX else after / WAD)
+        **({} if after == HF_MAX else {"health_factor_after": after / WAD}))
     return VenueEstimate("aave", venue.venue_id, leg.fee_fraction, side, size_units, notional, cost, True, reason,
                          leg.impact_source), leg
 
