@@ -30,6 +30,9 @@ from keeper.devnet.keeper_setup import band_policy, world_keeper
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
 from keeper.devnet.world_aave import aave_contract
+from keeper.execute.execution import VerifiedFill
+from keeper.execute.fees import Fees
+from keeper.execute.tx import Attempt, Mined
 from keeper.journal import Journal
 from keeper.node.dev import DevChain, dev_account
 from keeper.read.reader import V4HedgeSource
@@ -83,6 +86,20 @@ def eth_delta(world: World, m: Manifest, vs: Mapping[str, UnderlyingVenues]) -> 
 def policy_selling(world: World, m: Manifest, vs: Mapping[str, UnderlyingVenues], units: float) -> PolicyConfig:
     eth, btc = eth_delta(world, m, vs)
     return band_policy({"ETH": (eth - units, 1.0), "BTC": (btc, 1.0)})
+
+
+def recovered(k: ChainKeeper, journal: Journal, intent_id: str) -> VerifiedFill:
+    """The fill recovery would record: the trade rebuilt from the journaled calldata (a snapshot at the
+    receipt's block), verified from state."""
+    intent = journal.intent(intent_id)
+    [attempt] = intent.attempts
+    receipt = k.rpc.call("eth_getTransactionReceipt", [attempt.tx_hash])
+    snap = k.reader.read(block=int(receipt["blockNumber"], 16))
+    trade = k.executor.from_calldata(intent.underlying, intent.venue, intent.side.value,
+                                     bytes.fromhex(intent.params.data[2:]), snap)
+    mined = Mined(receipt=receipt, attempt=Attempt(attempt.nonce, attempt.tx_hash, b"", Fees(0, 0, 0), 0),
+                  attempts=())
+    return k.executor.verify(trade, mined, k.multicall, snap, 0.0)
 
 
 def send(chain: Web3, to: str, data: bytes) -> None:
@@ -148,6 +165,10 @@ def test_a_cycle_sells_native_eth_through_the_v4_pool(chain: Web3, world: World,
     assert intent.venue == "uniswap_v4" and intent.status.value == "mined" and intent.params.value == h.fill.amount_in
     [fill] = journal.fills_for_cycle(report.cycle_id)
     assert fill.data.amount_out == h.fill.amount_out and fill.data.fee_quote > 0 and fill.data.gas_cost_quote > 0
+    # recovery after a restart rebuilds the same fill from the journaled calldata and the chain
+    again = recovered(k, journal, intent.id)
+    assert (again.amount_in, again.amount_out, again.block_number) == (h.fill.amount_in, h.fill.amount_out,
+                                                                        h.fill.block_number)
     # the calldata decodes back to the same swap (recovery rebuilds the trade from it)
     sw = universal_router.decode_v4_swap(h.trade.request.data)
     assert (sw.key, sw.zero_for_one, sw.amount_in, sw.min_out) == (eth_pool_key(m), True, h.fill.amount_in,
@@ -207,6 +228,9 @@ def test_a_borrow_and_sell_cycle_on_aave(chain: Web3, world: World, manifest: Ma
     fills = journal.fills_for_cycle(report.cycle_id)
     assert fills[0].data.notional_quote == 0.0  # the loan leg: counted once, at its sale
     assert fills[1].data.notional_quote > 0
+    for intent, h in zip(intents, (borrow, sell), strict=True):
+        again = recovered(k, journal, intent.id)
+        assert h.fill is not None and (again.amount_in, again.amount_out) == (h.fill.amount_in, h.fill.amount_out)
 
 
 def test_a_borrow_below_the_health_factor_floor_is_refused(chain: Web3, world: World, manifest: Manifest) -> None:
