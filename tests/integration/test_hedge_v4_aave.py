@@ -37,6 +37,7 @@ from keeper.journal import Journal
 from keeper.node.dev import DevChain, dev_account
 from keeper.read.reader import V4HedgeSource
 from keeper.venues import aave_v3, erc20, uniswap_v4, universal_router
+from keeper.view.report import plan_record, render_plan
 
 pytestmark = pytest.mark.anvil
 KEEPER = dev_account(5).address
@@ -261,3 +262,11 @@ def test_a_borrow_below_the_health_factor_floor_is_refused(chain: Web3, world: W
     assert journal.intents_for_cycle(report.cycle_id) == []
     [plan] = journal.plans(report.cycle_id)
     assert refusal.text in plan.reasons
+    # the plan a person reads lists the loan with its all-in cost in USD, and the refusal
+    assert report.snapshot is not None and report.risk is not None and report.plan is not None
+    rec = plan_record(report.snapshot, report.risk, report.plan)
+    [aave_rec] = [v for d in rec["decisions"] for v in d["venues"] if v["venue"] == "aave"]
+    assert not aave_rec["available"] and aave_rec["funding_usd"] > 0 and aave_rec["reason"] == refusal.text
+    text = render_plan(rec)
+    assert f"n/a aave:{m.aave.pool}:{m.tokens['WETH'].address}: all-in " in text and " USD, gas " in text
+    assert refusal.text in text
