@@ -21,6 +21,7 @@ from keeper.config._types import (
     Bps,
     ConfigPath,
     CrossProblem,
+    Currency,
     EnvName,
     ExistingFile,
     Model,
@@ -193,12 +194,12 @@ class V4HedgePoolConfig(Model):
     """
 
     asset: Symbol
-    currency0: Address
-    currency1: Address
+    currency0: Currency
+    currency1: Currency
     fee: Annotated[int, Field(ge=0, lt=1_000_000)]
     """LP fee in hundredths of a bip (500 = 0.05 %)."""
     tick_spacing: Annotated[int, Field(ge=1, le=32_767)]
-    hooks: Address = _ZERO
+    hooks: Currency = _ZERO
     allow_hooks: bool = False
     quote_size_units: Pos = 10.0
 

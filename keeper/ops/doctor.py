@@ -20,6 +20,10 @@ Checks, in order (chain checks run only once the RPC answers with the expected c
                    ``oracles.max_deviation_bps`` a warn naming the pool and the deviation in bps
 ``quoter``         code at ``uniswap.quoter``, and a QuoterV2 ``quoteExactInputSingle`` of a small amount of the
                    first hedged asset into the quote token, in its first hedge pool, succeeds
+``v4_venue``       Uniswap v4 hedge pools: router and quoter code, pools initialized and quoted, Permit2
+                   allowances (eoa); see :mod:`keeper.ops.doctor_venues`
+``aave_venue``     Aave hedge venue: reserves borrowable, the signer's collateral and health factor against
+                   ``aave.min_health_factor``, allowances for repays (eoa)
 ``journal``        the journal is writable (``BEGIN IMMEDIATE`` + ``ROLLBACK``; nothing is changed)
 ``anvil``          anvil is available for ``keeper simulate``
 """
@@ -40,6 +44,7 @@ from keeper.chain.multicall import MULTICALL3, Call, Multicall, Result, missing_
 from keeper.chain.rpc import RpcClient, redact_url
 from keeper.config import KeeperConfig
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
+from keeper.ops import doctor_venues
 from keeper.ops.onchain import ModuleState, read_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
 from keeper.venues import chainlink, erc20, uniswap_v3
@@ -579,7 +584,10 @@ def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAU
             ("keeper_caller", lambda: _keeper_caller(c)), ("allowances", lambda: _allowances(c)),
             ("perp_margin", lambda: _perp_margin(c)), ("gas_balance", lambda: _gas(c, hedges)),
             ("feeds", lambda: _feeds(c)), ("twap", lambda: _twap(c)), ("pool_prices", lambda: _pool_prices(c)),
-            ("quoter", lambda: _quoter(c))]
+            ("quoter", lambda: _quoter(c)),
+            ("v4_venue", lambda: Check(*doctor_venues.v4_venue(
+                c, lambda a: c.rpc.call("eth_getCode", [a, hex(c.block)])))),
+            ("aave_venue", lambda: Check(*doctor_venues.aave_venue(c)))]
         for name, step in steps:
             try:
                 got = step()
