@@ -16,6 +16,7 @@ __all__ = [
     "ContractCallError",
     "DegenerateSeriesError",
     "DevnetError",
+    "FencingError",
     "HaltError",
     "InputError",
     "JournalError",
@@ -96,6 +97,11 @@ class ModuleVenueUnsupportedError(KeeperError):
 
 class JournalError(KeeperError):
     """The journal could not be opened, migrated or written."""
+
+
+class FencingError(KeeperError):
+    """This keeper's lease is gone (expired, or taken by another keeper with a newer fencing token):
+    the journal refuses to let it create, sign or broadcast anything. The keeper steps down to follower."""
 
 
 class HaltError(KeeperError):

@@ -20,6 +20,7 @@ from web3 import Web3
 from keeper.build.manifest import Manifest
 from keeper.devnet.state import World, start_world
 from keeper.node.anvil import AnvilNode
+from tests.pg import pg_cluster, pg_url  # noqa: F401 (fixtures: a throw-away PostgreSQL cluster)
 
 
 def _progress(msg: str) -> None:

@@ -11,6 +11,7 @@ import {AggregatorV3Interface} from "./interfaces/AggregatorV3Interface.sol";
 import {IPerpMarket} from "./interfaces/IPerpMarket.sol";
 import {ISafe, Enum} from "./interfaces/ISafe.sol";
 import {ISwapRouter} from "./interfaces/ISwapRouter.sol";
+import {HedgeOracle} from "./libraries/HedgeOracle.sol";
 import {HedgeTwap} from "./libraries/HedgeTwap.sol";
 import {IHedgeModule} from "./IHedgeModule.sol";
 
@@ -398,6 +399,15 @@ contract HedgeModule is IHedgeModule, ReentrancyGuard {
         emit GuardianPerpReduced(market, sizeDelta, sizeAfter, loss);
     }
 
+    /// @inheritdoc IHedgeModule
+    function bookVenueTrade(uint256 notionalUsd, uint256 lossUsd) external onlySafe returns (bool) {
+        if (notionalUsd == 0) {
+            _chargeLoss(lossUsd);
+            return true;
+        }
+        return _consume(notionalUsd);
+    }
+
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc IHedgeModule
@@ -549,49 +559,12 @@ contract HedgeModule is IHedgeModule, ReentrancyGuard {
             : Math.mulDiv(oraclePrice, BPS - slip + fee, BPS, Math.Rounding.Ceil);
     }
 
-    /// @dev Feed answer normalized to usd wad; reverts on a non-positive, absurd, clamped, future or stale answer.
-    function _priceUsd(address feed, uint256 maxAge) internal view returns (uint256 price) {
-        (, int256 answer,, uint256 updatedAt,) = AggregatorV3Interface(feed).latestRoundData();
-        if (answer <= 0 || uint256(answer) > MAX_PRICE_USD) revert BadFeedAnswer(feed, answer);
-        if (updatedAt > block.timestamp || block.timestamp - updatedAt > maxAge) {
-            revert StaleFeed(feed, updatedAt, maxAge);
-        }
-        _checkAnswerLimits(feed, answer);
-        uint256 d = AggregatorV3Interface(feed).decimals();
-        if (d > MAX_DECIMALS) revert InvalidDecimals(feed, d);
-        price = d <= 18 ? uint256(answer) * 10 ** (18 - d) : uint256(answer) / 10 ** (d - 18);
-        if (price == 0 || price > MAX_PRICE_USD) revert BadFeedAnswer(feed, answer);
+    function _priceUsd(address feed, uint256 maxAge) internal view returns (uint256) {
+        return HedgeOracle.priceUsd(feed, maxAge);
     }
 
-    /// @dev A Chainlink proxy's aggregator clamps answers to [minAnswer, maxAnswer]: an answer at either limit is
-    ///      not a price. Feeds that expose no `aggregator()` with `minAnswer()`/`maxAnswer()` are not checked here.
-    function _checkAnswerLimits(address feed, int256 answer) internal view {
-        (bool ok, uint256 agg) = _word(feed, "aggregator()");
-        if (!ok || agg >> 160 != 0 || address(uint160(agg)).code.length == 0) return;
-        (bool okMin, uint256 lo) = _word(address(uint160(agg)), "minAnswer()");
-        (bool okMax, uint256 hi) = _word(address(uint160(agg)), "maxAnswer()");
-        if (okMin && okMax && (answer <= int256(lo) || answer >= int256(hi))) {
-            revert FeedAnswerAtLimit(feed, answer, int256(lo), int256(hi));
-        }
-    }
-
-    /// @dev One 32-byte word from a no-argument view, or ok = false.
-    function _word(address target, string memory sig) internal view returns (bool ok, uint256 word) {
-        bytes memory ret;
-        (ok, ret) = target.staticcall(abi.encodeWithSignature(sig));
-        ok = ok && ret.length == 32;
-        if (ok) word = abi.decode(ret, (uint256));
-    }
-
-    /// @dev An L2 sequencer-uptime feed (if set): answer 0 = up; startedAt = when the status last changed.
     function _checkSequencer() internal view {
-        address f = sequencerFeed;
-        if (f == address(0)) return;
-        (, int256 answer, uint256 startedAt,,) = AggregatorV3Interface(f).latestRoundData();
-        if (answer != 0) revert SequencerDown(f);
-        if (startedAt == 0 || block.timestamp - startedAt <= sequencerGraceSeconds) {
-            revert SequencerGracePeriod(f, startedAt, sequencerGraceSeconds);
-        }
+        HedgeOracle.checkSequencer(sequencerFeed, sequencerGraceSeconds);
     }
 
     // ------------------------------------------------------------------ internals: perps

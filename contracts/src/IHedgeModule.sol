@@ -500,6 +500,20 @@ interface IHedgeModule {
     /// @param sizeDelta Size change toward 0, 1e18 underlying units.
     function guardianReducePerp(address market, int256 sizeDelta) external;
 
+    /// @notice The shared caps and loss budgets for another module the owners enabled on the same Safe (the
+    ///         `HedgeVenueModule`: Uniswap v4 and Aave v3), which calls it through the Safe
+    ///         (`execTransactionFromModule`). Only the Safe may call it, so only its owners or a module they
+    ///         enabled can book here; the keeper cannot add a caller and gets no budget of its own. With
+    ///         `notionalUsd` != 0 it is `hedgeSwap`'s pre-trade step: the per-trade and window caps (revert),
+    ///         then the total loss budget against notional x maxSlippageBps (short: pause, return false; the
+    ///         caller must not trade). With `notionalUsd` = 0 it is the post-trade step: charge `lossUsd` to the
+    ///         window and total budgets (revert when either would be exceeded); the caller books the notional
+    ///         first, in the same transaction. The caller checks `paused` itself.
+    /// @param notionalUsd The trade's notional, usd wad (0 = charge the loss).
+    /// @param lossUsd The trade's loss at the oracle, usd wad (ignored when `notionalUsd` != 0).
+    /// @return ok False when the module paused itself because the loss budget left cannot cover the trade.
+    function bookVenueTrade(uint256 notionalUsd, uint256 lossUsd) external returns (bool ok);
+
     // ------------------------------------------------------------------ views
 
     /// @notice Oracle quote for a swap in the allowed pool (tokenIn, tokenOut, fee); reverts as `hedgeSwap`'s

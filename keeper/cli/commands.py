@@ -32,6 +32,7 @@ from keeper.view.report import (
     render_positions,
     render_scenarios,
     render_snapshot,
+    render_v4_summary,
     utc_time,
 )
 
@@ -65,6 +66,8 @@ def _keeper(cfg: KeeperConfig, *, live: bool, need_key: bool = True, journal: Jo
 def report_record(r: CycleReport) -> dict[str, Any]:
     rec: dict[str, Any] = {"cycle_id": r.cycle_id, "status": r.status, "message": r.message,
                            "recovered": list(r.recovered)}
+    if r.lease is not None:
+        rec["lease"] = {**r.lease.lease.to_record(), "leader": r.lease.leader, "took_over": r.lease.took_over}
     if r.snapshot is not None and r.risk is not None and r.plan is not None:
         rec["plan"] = plan_record(r.snapshot, r.risk, r.plan)
     rec["hedges"] = [
@@ -81,6 +84,11 @@ def report_record(r: CycleReport) -> dict[str, Any]:
 
 def _render_report(rec: dict[str, Any]) -> str:
     lines = [f"cycle {rec['cycle_id']}: {rec['status']}" + (f" ({rec['message']})" if rec["message"] else "")]
+    if "lease" in rec:
+        ls = rec["lease"]
+        role = "leader (took over)" if ls["took_over"] else ("leader" if ls["leader"] else "follower")
+        lines.append(f"  lease: {role}; {ls['last_holder']} holds token {ls['token']}, "
+                     f"{ls['expires_in_s']:,.1f} s left (TTL {ls['ttl_s']:g} s)")
     lines += [f"  recovered: {x}" for x in rec["recovered"]]
     if "plan" in rec:
         lines.append(render_plan(rec["plan"]))
@@ -125,8 +133,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _readonly_journal(cfg: KeeperConfig) -> Journal:
-    """The journal's hedge history for planning, without writing to it (a temporary copy)."""
+def _readonly_journal(cfg: KeeperConfig, *, writes: bool = False) -> Journal:
+    """The journal's hedge history for planning, without writing to it (a temporary copy of a SQLite
+    journal; a PostgreSQL journal is opened read-only, or, for a command that ``writes``, replaced by
+    an empty in-memory journal: its history is not copied)."""
+    if cfg.journal.is_postgres:
+        return Journal.memory() if writes else Journal.open(cfg.journal.target, readonly=True)
     if not cfg.journal.path.exists():
         return Journal.memory()
     tmp = Path(tempfile.mkdtemp(prefix="keeper-plan-")) / "journal.sqlite"
@@ -138,6 +150,11 @@ def _readonly_journal(cfg: KeeperConfig) -> Journal:
         if side.exists():
             shutil.copy(side, Path(str(tmp) + ext))
     return Journal.open(tmp)
+
+
+def _release_lease(k: ChainKeeper) -> bool:
+    """At a graceful stop, hand the lease back at once (a follower need not wait for the TTL)."""
+    return k.lease is not None and k.lease.release()
 
 
 def cmd_once(args: argparse.Namespace) -> int:
@@ -161,13 +178,14 @@ def cmd_once(args: argparse.Namespace) -> int:
         watch.after_cycle(report)
     finally:
         watch.alerter.close(timeout_s=5.0)
+        _release_lease(k)
     rec = report_record(report)
     _print_json(rec) if args.json else print(_render_report(rec))
     return 0 if report.status in ("ok", "skipped") else 1
 
 
 # Long on purpose: the run loop's wiring (signals, watch, scheduler, metrics) in the order it starts and stops.
-def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
+def cmd_run(args: argparse.Namespace) -> int:  # noqa: C901, PLR0915
     from keeper.cycle.compose import feed_prices
     from keeper.cycle.scheduler import Loop
     from keeper.obs.logs import log_context, setup_logging
@@ -242,6 +260,8 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
         if loop.abandoning:
             k.journal.abandon_running_cycles("abandoned on a second stop signal")
         k.journal.beat_stopped(pid=pid)
+        if _release_lease(k):
+            log.info("released the lease: a follower takes over at its next cycle")
     log.info("stopped after %d cycle(s): %d failed, %d early, %d coalesced", stats.cycles, stats.failures,
              stats.early, stats.coalesced)
     if stats.halted:
@@ -284,7 +304,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     cfg = load(args)
     upstream = args.fork_url or str(cfg.chain.rpc_url)
     with AnvilNode(fork_url=upstream, fork_block=args.block) as node:
-        k = _keeper(cfg, live=True, journal=_readonly_journal(cfg), rpc_url=node.url, impersonate=True)
+        k = _keeper(cfg, live=True, journal=_readonly_journal(cfg, writes=True), rpc_url=node.url, impersonate=True)
         node.rpc("anvil_impersonateAccount", k.tx.signer.address)
         node.rpc("anvil_setBalance", k.tx.signer.address, hex(10**21))
         report = simulate_plan(k, upstream=redact_url(upstream))
@@ -294,20 +314,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- journal-backed
+def _journal_exists(cfg: KeeperConfig) -> bool:
+    """A PostgreSQL journal is taken to exist (opening it says otherwise); a SQLite one must be a file."""
+    return cfg.journal.is_postgres or cfg.journal.path.exists()
+
+
 def _journal(cfg: KeeperConfig, *, readonly: bool = True) -> Journal:
-    if not cfg.journal.path.exists():
+    if not _journal_exists(cfg):
         raise InputError("journal.path", f"{cfg.journal.path} does not exist yet (run `keeper once` first)")
-    return Journal.open(cfg.journal.path, readonly=readonly)
+    return Journal.open(cfg.journal.target, readonly=readonly)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Control state, exposure at the head, and the last 24 h of hedges and costs on the chain's clock
     (the head block's timestamp, not the wall clock: a local or lagging chain's clock differs)."""
     cfg = load(args)
-    j = _journal(cfg) if cfg.journal.path.exists() else Journal.memory()
+    j = _journal(cfg) if _journal_exists(cfg) else Journal.memory()
     state = j.control_state()
     beat = j.last_beat()
     cycles = j.recent_cycles(args.limit)
+    leases = j.leases()
     k = _keeper(cfg, live=False, need_key=False, journal=Journal.memory())
     snap = k.reader.read(chain_id=cfg.chain.chain_id)
     now = snap.block_timestamp
@@ -320,7 +346,8 @@ def cmd_status(args: argparse.Namespace) -> int:
            "fills_24h": [{"intent_id": f.intent_id, "underlying": f.underlying, "venue": f.venue,
                           "side": f.side.value, "size_units": f.size_units, "data": f.data} for f in fills],
            "exposure": full["greeks"], "scenarios": full["scenarios"], "pools": full["pools"],
-           "block": snap.block_number, "block_timestamp": now}
+           "v4_positions": full["positions"]["v4_lps"], "block": snap.block_number, "block_timestamp": now,
+           "lease": [ls.to_record() for ls in leases], "journal_backend": j.backend}
     if args.json:
         _print_json(rec)
         return 0
@@ -329,12 +356,19 @@ def cmd_status(args: argparse.Namespace) -> int:
                                                                         if state.paused else "not paused or halted")
     print(f"keeper state: {flags}; consecutive failures {state.consecutive_failures}")
     print(f"loop: {beat.sentence(time.time()) if beat is not None else 'no keeper run has used this journal'}")
+    clock = "the PostgreSQL server's clock" if j.backend == "postgresql" else "this host's clock"
+    for ls in leases:
+        print(f"leader: {ls.describe()} ({clock})")
+    if not leases and cfg.lease.enabled:
+        print("leader: no keeper has taken the lease yet")
     print(f"exposure at block {snap.block_number} ({utc_time(now)}):")
     for s, g in rec["exposure"].items():
         print(f"  {s}: delta {g['delta_units']:,.3f} {s} ({g['delta_usd']:,.0f} {q}), "
               f"gamma {g['gamma_usd_per_1pct']:,.0f} {q} per 1 %, "
               f"vega {g['vega_usd_per_vol'] / 100:,.0f} {q} per vol point, "
               f"theta {g['theta_usd_per_day']:,.0f} {q} per day")
+    for line in render_v4_summary(rec["v4_positions"]):
+        print(line)
     if rec["pools"]:
         print(render_pools(rec["pools"]))
     if rec["scenarios"]:
@@ -372,7 +406,7 @@ def cmd_journal(args: argparse.Namespace) -> int:
 
 def cmd_pause(args: argparse.Namespace) -> int:
     cfg = load(args)
-    j = Journal.open(cfg.journal.path)
+    j = Journal.open(cfg.journal.target)
     j.pause(args.reason, by=os.environ.get("USER", "operator"))
     print(f"paused: {args.reason} (the loop skips cycles until `keeper resume`)")
     return 0
@@ -380,7 +414,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     cfg = load(args)
-    j = Journal.open(cfg.journal.path)
+    j = Journal.open(cfg.journal.target)
     state = j.control_state()
     by = os.environ.get("USER", "operator")
     if state.halted:

@@ -1,7 +1,8 @@
 """The ``keeper`` command: the composition root. It builds objects and calls them, nothing else.
 
 Exit codes: 0 success; 1 a keeper error at run time; 2 bad usage, input or config; 3 setup missing;
-4 halted (circuit breaker or a halt recorded in the journal).
+4 halted (circuit breaker or a halt recorded in the journal); 5 the audit ledger was tampered with and 6 some of
+its records are unsigned (``keeper audit verify``).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915
 
     p = argparse.ArgumentParser(prog="keeper", description="On-chain DeFi hedging keeper.",
                                 epilog="Exit codes: 0 ok; 1 runtime failure; 2 bad input or config; "
-                                       "3 setup missing; 4 halted.")
+                                       "3 setup missing; 4 halted; 5 audit ledger tampered; "
+                                       "6 audit ledger unsigned.")
     p.add_argument("--version", action="version", version=f"keeper {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -155,6 +157,9 @@ def _parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     from keeper.cli.ops import add_parsers as ops_parsers
 
     ops_parsers(sub)
+    from keeper.cli.audit import add_parsers as audit_parsers
+
+    audit_parsers(sub)
     from keeper.cli.report import add_parser as report_parser
 
     report_parser(sub)

@@ -75,7 +75,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
             return 1
     rpc.check_chain_id(cfg.chain.chain_id)
     state = live_state(cfg, rpc, detail=True)
-    journal = Journal.open(cfg.journal.path)
+    journal = Journal.open(cfg.journal.target)
     by = _by(args)
     fp = activate(journal, state, by=by)
     print(f"activated by {by}: fingerprint {fp}")
@@ -101,7 +101,7 @@ def cmd_deactivate(args: argparse.Namespace) -> int:
     from keeper.ops.golive import deactivate
 
     cfg = load(args)
-    journal = Journal.open(cfg.journal.path)
+    journal = Journal.open(cfg.journal.target)
     by = _by(args)
     deactivate(journal, by=by, reason=args.reason)
     print(f"deactivated by {by}: {args.reason}")

@@ -29,6 +29,7 @@ from keeper.config.sections import (
     ChainConfig,
     ExecutionConfig,
     JournalConfig,
+    LeaseConfig,
     MetricsConfig,
     OraclesConfig,
     PolicyOverride,
@@ -169,9 +170,10 @@ def _policy_problems(
 
 
 def _v4_dump(v4: UniswapV4Config) -> dict[str, Any]:
-    """``[uniswap_v4]`` for the fingerprint: the hedge-venue keys only when set away from their defaults
-    (configs that only read v4 positions keep the fingerprint they had before the keys existed)."""
-    out = v4.model_dump()
+    """``[uniswap_v4]`` for the fingerprint without the token ids; the hedge-venue keys only when set away
+    from their defaults (configs that only read v4 positions keep the fingerprint they had before the keys
+    existed)."""
+    out = v4.model_dump(exclude={"token_ids"})
     for k in ("universal_router", "quoter", "permit2", "hedge_pools", "swap_gas_units", "native_reserve_units"):
         if out[k] == UniswapV4Config.model_fields[k].default:
             del out[k]
@@ -207,6 +209,7 @@ class KeeperConfig(Model):
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     schedule: ScheduleConfig = Field(default_factory=default_schedule)
     journal: JournalConfig = Field(default_factory=dict, validate_default=True)  # resolves the default path
+    lease: LeaseConfig = Field(default_factory=LeaseConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
 
@@ -247,6 +250,20 @@ class KeeperConfig(Model):
         if problems:
             raise cross_field_error(problems)
         return assets
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_renewed_in_time(cls, lease: LeaseConfig, info: ValidationInfo) -> LeaseConfig:
+        schedule = info.data.get("schedule")
+        if not lease.enabled or not isinstance(schedule, ScheduleConfig):
+            return lease
+        if schedule.interval_s is None:
+            raise cross_field_error([("enabled", True, "the lease is renewed every cycle: set schedule.interval_s "
+                                      f"(at most ttl_s / 2 = {lease.ttl_s / 2:g} s)")])
+        if schedule.interval_s > lease.ttl_s / 2:
+            raise cross_field_error([("ttl_s", lease.ttl_s, f"must be at least twice schedule.interval_s "
+                                      f"({schedule.interval_s:g} s): the holder renews it once per cycle")])
+        return lease
 
     @field_validator("vol")
     @classmethod
@@ -380,8 +397,11 @@ class KeeperConfig(Model):
     def strategy(self) -> dict[str, Any]:
         """The strategy-relevant part, JSON-ready: what the keeper trades, where, and within which limits.
 
-        Excluded: the RPC endpoint, signer, schedule, journal, metrics and safety switches, and
-        the OTC file's path. Policies are the merged ones, so moving a key between
+        Excluded: the RPC endpoint, signer, schedule, journal, metrics and safety switches, the
+        OTC file's path, and the Uniswap v4 token ids read (``[uniswap_v4] token_ids``: like the OTC file, a
+        list of holdings that grows as the treasury adds liquidity, not a trading limit; the v4 contracts the
+        book is read from are in it, as the v3 ones are). Policies are
+        the merged ones, so moving a key between
         ``[policy.default]`` and ``[policy.<SYMBOL>]`` without changing its effect keeps the result.
         """
         out: dict[str, Any] = _canonical({
@@ -391,12 +411,15 @@ class KeeperConfig(Model):
             "treasury": self.treasury.model_dump(exclude=set() if not self.treasury.count_native
                                                  else {"count_native"}),
             "uniswap": self.uniswap.model_dump(),
-            # v4 positions only when configured: configs without them keep their fingerprint.
-            **({"uniswap_v4": _v4_dump(self.uniswap_v4)} if self.uniswap_v4 is not None else {}),
+            # the Aave hedge venue only when configured: configs without it keep their fingerprint.
             **({"aave": self.aave.model_dump()} if self.aave is not None else {}),
             "quote": self.quote.model_dump(),
             "assets": {a.symbol: a.model_dump(exclude=set() if a.native else {"native"}) for a in self.assets},
             "option_markets": sorted(self.positions.option_markets),
+            # Aave pools only when given: configs without them keep their fingerprint.
+            **({"aave_pools": sorted(self.positions.aave_pools)} if self.positions.aave_pools else {}),
+            # The v4 contracts only when given (a tampered StateView would fake the book); not the token ids.
+            **({"uniswap_v4": _v4_dump(self.uniswap_v4)} if self.uniswap_v4 else {}),
             "policy": {s: dataclasses.asdict(self.effective_policy(s)) for s in (DEFAULT_POLICY, *self.symbols)},
             "oracles": self.oracles.model_dump(),
             "vol": self.vol.model_dump(exclude=None if self.vol.surfaces else {"surfaces"}),

@@ -550,6 +550,42 @@ def default_schedule() -> ScheduleConfig:
 
 class JournalConfig(Model):
     path: ConfigPath = Field(default=Path("keeper.sqlite"), validate_default=True)
+    """The SQLite journal (the embedded default), used when ``url`` is not set."""
+    url: str | None = None
+    """A PostgreSQL journal shared by keepers on several hosts: ``postgresql://user[:password]@host[:port]/db``
+    (psycopg 3; libpq's query options such as ``sslmode`` or ``options=-csearch_path%3Dschema`` pass through).
+    Prefer ``KEEPER_JOURNAL__URL`` in the environment over a password in the file."""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            raise PydanticCustomError("journal_url", "expected a postgresql:// URL (a SQLite journal uses path)")
+        return url
+
+    @property
+    def target(self) -> str:
+        """What :meth:`keeper.journal.Journal.open` opens: the URL if set, else the SQLite path."""
+        return self.url if self.url is not None else str(self.path)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url is not None
+
+
+class LeaseConfig(Model):
+    """The leader lease: with ``enabled``, keepers sharing a journal elect one sender per (chain, treasury).
+
+    The holder renews it every cycle; it expires ``ttl_s`` seconds after the last renewal (on the lease
+    clock: the PostgreSQL server's, or the process clock for SQLite). A follower runs dry-run cycles and
+    takes over once it has expired. ``schedule.interval_s`` must be at most half of ``ttl_s``.
+    """
+
+    enabled: bool = False
+    ttl_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    holder: Annotated[str, Field(min_length=1, max_length=128,
+                                 pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$")] | None = None
+    """This keeper's name in the lease (default ``<host name>:<process id>``): unique per running keeper."""
 
 
 class MetricsConfig(Model):

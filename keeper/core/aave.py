@@ -24,6 +24,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from keeper.core.gates import GateResult
+from keeper.core.reasons import Reason
 from keeper.core.snapshot import AaveAccountState, AaveMarketState, AaveReserveState
 from keeper.errors import InputError
 
@@ -36,6 +38,7 @@ __all__ = [
     "LoanLeg",
     "ReserveConfig",
     "account_data",
+    "check_health_factor",
     "decode_reserve_config",
     "loan_book",
     "percent_mul",
@@ -241,24 +244,48 @@ class LoanBook:
         return self.health_factor_at({})
 
     def liquidation_multiplier(self, underlying: str) -> float | None:
-        """The multiplier of ``underlying``'s price (others fixed) at which HF = 1, if a fall of that
-        price can bring HF to 1 from above; ``None`` otherwise (no debt, no such collateral, or the
-        account's debt in that same asset falls as fast as its collateral)."""
+        """The multiplier ``x > 0`` of ``underlying``'s price (others fixed) at which HF = 1, or ``None``
+        if no price of it alone brings HF to 1 (no debt, or the crossing would need a price <= 0).
+
+        With ``c`` / ``d`` the threshold-weighted collateral / the debt in ``underlying`` and ``rc`` /
+        ``rd`` the rest: ``HF(x) = (x c + rc) / (x d + rd)``, so ``x = (rd - rc) / (c - d)``: below 1
+        (a fall liquidates) when the account is long the underlying (``c > d``), above 1 (a rise
+        liquidates, as for a borrowed-and-sold asset) when it is short (``c < d``).
+        """
         c = sum(leg.collateral_value * leg.liquidation_threshold for leg in self.legs if leg.underlying == underlying)
         d = sum(leg.debt_value for leg in self.legs if leg.underlying == underlying)
         rest_c = sum(leg.collateral_value * leg.liquidation_threshold for leg in self.legs
                      if leg.underlying != underlying)
         rest_d = sum(leg.debt_value for leg in self.legs if leg.underlying != underlying)
-        if c <= 0 or c - d <= 0 or rest_d + d <= 0:
+        if rest_d + d <= 0 or c == d or not any(leg.underlying == underlying for leg in self.legs):
             return None
         x = (rest_d - rest_c) / (c - d)
-        return x if x > 0 else None
+        return x if x > 0 and math.isfinite(x) else None
 
     def liquidation_price(self, underlying: str) -> float | None:
         """The oracle price of ``underlying`` (quote per unit) at which the account reaches HF = 1."""
         x = self.liquidation_multiplier(underlying)
         price = next((leg.price for leg in self.legs if leg.underlying == underlying), None)
         return None if x is None or price is None else x * price
+
+    def after(self, borrow_units: Mapping[str, float] | None = None,
+              supply_units: Mapping[str, float] | None = None) -> LoanBook:
+        """The account after borrowing ``borrow_units[u]`` units of each underlying (negative: repaying)
+        and supplying ``supply_units[u]`` (negative: withdrawing), at the legs' prices. A supply change
+        needs an existing collateral leg of that underlying (its threshold); a borrow needs an existing
+        leg of that underlying (its price); otherwise the change is refused, naming the field."""
+        legs = list(self.legs)
+        for u, units in (borrow_units or {}).items():
+            check = [leg for leg in legs if leg.underlying == u]
+            if not check:
+                raise InputError("borrow_units", f"no price for {u} in the account of {self.owner}; add its leg first")
+            legs.append(LoanLeg(u, 0.0, check[0].liquidation_threshold, float(units) * check[0].price, check[0].price))
+        for u, units in (supply_units or {}).items():
+            coll = [leg for leg in legs if leg.underlying == u and leg.collateral_value > 0]
+            if not coll:
+                raise InputError("supply_units", f"{self.owner} has no {u} collateral whose threshold to use")
+            legs.append(LoanLeg(u, float(units) * coll[0].price, coll[0].liquidation_threshold, 0.0, coll[0].price))
+        return LoanBook(self.pool, self.owner, tuple(legs))
 
     def underlyings(self) -> tuple[str, ...]:
         return tuple(sorted({leg.underlying for leg in self.legs if leg.underlying is not None}))
@@ -293,3 +320,27 @@ def loan_book(
         legs.append(LoanLeg(u, sup / unit * price if counted else 0.0,
                             c.liquidation_threshold_bps / PERCENTAGE_FACTOR, owed / unit * price, price))
     return LoanBook(pool=account.pool, owner=account.owner, legs=tuple(legs))
+
+
+def check_health_factor(before: LoanBook, after: LoanBook, floor: float) -> GateResult:
+    """Pass iff the account's health factor after a hedge is at least ``floor`` (> 1), or the hedge
+    does not lower it (repaying debt below the floor is never refused: it is the way back up).
+
+    Not yet wired into the decision; a hedge that borrows gets its ``after`` from :meth:`LoanBook.after`.
+    """
+    if not (math.isfinite(floor) and floor > 1.0):
+        raise InputError("floor", f"a health-factor floor must be a finite number above 1, got {floor}")
+    hf0, hf1 = before.health_factor, after.health_factor
+    shown = "no debt" if math.isinf(hf1) else f"{hf1:.3f}"
+    was = "no debt" if math.isinf(hf0) else f"{hf0:.3f}"
+    numbers = {"health_factor_before": hf0, "health_factor_after": hf1, "floor": floor}
+    if hf1 >= floor:
+        return GateResult("health_factor", True, Reason.of(
+            "gate_ok", f"Aave health factor of {after.owner} {was} -> {shown} >= floor {floor:.3f}", **numbers))
+    if hf1 >= hf0:
+        return GateResult("health_factor", True, Reason.of(
+            "gate_ok", f"Aave health factor of {after.owner} {was} -> {shown}: below the floor {floor:.3f} but "
+                       "not lowered by this hedge", **numbers))
+    return GateResult("health_factor", False, Reason.of(
+        "gate_health_factor", f"Aave health factor of {after.owner} would fall {was} -> {shown} < floor "
+                              f"{floor:.3f}: hedge refused", **numbers))

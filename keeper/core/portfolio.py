@@ -248,7 +248,8 @@ class ScenarioGrid:
     health factor at each shock, same shape as ``pnl`` (vol moves leave it unchanged; ``inf``: no debt)."""
     liquidation_prices: dict[str, float | None] = field(default_factory=dict)
     """Per such account: the underlying's price (quote per unit, others fixed) at which its health
-    factor reaches 1; ``None`` when a fall of this price cannot liquidate it."""
+    factor reaches 1 (below spot for a long account, above it for one short through debt); ``None``
+    when no price of this underlying alone can bring it to 1."""
 
     @property
     def worst(self) -> float:

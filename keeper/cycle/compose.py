@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 from keeper.chain.multicall import Multicall
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
+from keeper.cycle.lease import LeaseGuard, default_holder, lease_scope
 from keeper.cycle.runner import Keeper
 from keeper.cycle.sources import book_sources, signer_source, surface_feeds, vol_models
 from keeper.errors import ChainError, SetupError
@@ -39,7 +40,7 @@ def error_decoder() -> ErrorDecoder:
     from keeper.build.artifacts import forge_artifact
 
     abis = []
-    for name in ("HedgeModule", "PerpMarket", "OptionMarket", "DevToken"):
+    for name in ("HedgeModule", "HedgeVenueModule", "PerpMarket", "OptionMarket", "DevToken"):
         try:
             abis.append(forge_artifact(name).abi)
         except SetupError:
@@ -136,15 +137,21 @@ def build_keeper(
         quote_token=cfg.quote.token, max_slippage_bps=1000, deadline_s=ex.deadline_s,
         universal_router=(cfg.uniswap_v4.universal_router or "") if cfg.uniswap_v4 is not None else "",
     )
+    journal = journal if journal is not None else Journal.open(cfg.journal.target)
+    lease = None
+    if cfg.lease.enabled:
+        lease = LeaseGuard(journal, lease_scope(cfg.chain.chain_id, account), cfg.lease.holder or default_holder(),
+                           cfg.lease.ttl_s)
     return Keeper(
         rpc=rpc, reader=BookReader(rpc, sources, multicall), multicall=multicall,
-        journal=journal if journal is not None else Journal.open(cfg.journal.path), tx=tx, executor=executor,
+        journal=journal, tx=tx, executor=executor, lease=lease,
         policy=cfg.policy_config(), venues=cfg.underlying_venues(), vol_models=vol_models(cfg),
         quote_token=cfg.quote.token, chain_id=cfg.chain.chain_id, live=live,
         max_consecutive_failures=cfg.safety.max_consecutive_failures, vol_horizon_s=cfg.vol.horizon_s,
         native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log, surfaces=surface_feeds(cfg),
         loan=cfg.loan_config(),
         native_reserve_units=cfg.uniswap_v4.native_reserve_units if cfg.uniswap_v4 is not None else 0.5,
+        record_signer=who if isinstance(who, Signer) else None,  # no key (a dry run): unsigned audit records
     )
 
 

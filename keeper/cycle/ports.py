@@ -32,7 +32,9 @@ from keeper.journal import (
     Fill,
     FillData,
     Intent,
+    LedgerRecord,
     PlanRecord,
+    RecordSigner,
     RunMode,
     Side,
     SnapshotRecord,
@@ -84,14 +86,19 @@ class Sender(Protocol):
 
     def chain_nonce(self, tag: str = "latest", /) -> int: ...
 
+    def resync_nonce(self) -> None:
+        """Forget the cached next nonce (another keeper with the same signer may have used some)."""
+        ...
+
     def nonce_user(self, nonce: int, since_block: int, /) -> str | None:
         """The mined transaction that used the signer's ``nonce``; None while undetermined."""
         ...
 
 
 class JournalPort(Protocol):
-    """The journal methods the cycle calls. :class:`~keeper.journal.Journal` (SQLite) is the one
-    implementation; tests use it too, in memory (``Journal.memory()``) or on a temporary file."""
+    """The journal methods the cycle calls. :class:`~keeper.journal.Journal` (SQLite or PostgreSQL) is the
+    one implementation; tests use it too, in memory (``Journal.memory()``), on a temporary file or in a
+    throw-away PostgreSQL cluster."""
 
     # control state and the circuit breaker
     def control_state(self) -> ControlState: ...
@@ -119,7 +126,8 @@ class JournalPort(Protocol):
 
     # intents, attempts, fills
     def create_intent(self, cycle_id: int, *, underlying: str, venue: str, side: Side | str, size: int,
-                      params: TxParams, intent_id: str | None = None) -> Intent: ...
+                      params: TxParams, intent_id: str | None = None,
+                      lease: tuple[str, int] | None = None) -> Intent: ...
 
     def record_attempt(self, intent_id: str, *, nonce: int, tx_hash: str, raw_tx: str, max_fee_per_gas: int,
                        max_priority_fee_per_gas: int) -> TxAttempt: ...
@@ -139,6 +147,11 @@ class JournalPort(Protocol):
     def fills_between(self, start: int, end: int, *, underlying: str | None = None) -> list[Fill]: ...
 
     def last_hedge_times(self) -> dict[str, int]: ...
+
+    # the audit ledger
+    def seal(self, *, chain_id: int, treasury: str, signer: RecordSigner | None) -> LedgerRecord:
+        """Append the hash-chained record of what finished or changed since the last one, signed by ``signer``."""
+        ...
 
 
 class Clock(Protocol):

@@ -10,6 +10,12 @@
    transaction (every attempt journaled before broadcast), then the fill verified from chain state.
 
 A failed cycle counts toward the circuit breaker; ``max_consecutive_failures`` of them halt the keeper.
+
+With a :class:`~keeper.cycle.lease.LeaseGuard` (keepers sharing one journal), each cycle first takes or
+renews the lease: the holder runs the cycle above; a follower runs it dry (read, plan, journal; no
+recovery, nothing signed). A keeper that takes the lease over recovers every open intent from the chain
+before it plans. Its token goes with every intent; the journal refuses a stale one before signing and
+before broadcasting (:class:`~keeper.errors.FencingError`), and the keeper steps down.
 """
 
 from __future__ import annotations
@@ -27,13 +33,14 @@ from keeper.core.policy import PolicyConfig
 from keeper.core.sizing import HedgeHistory, PastHedge
 from keeper.core.snapshot import Snapshot
 from keeper.core.vol import PoolHistoryVol, VolModel
+from keeper.cycle.lease import LeaseGuard, LeaseTick
 from keeper.cycle.plan import PlanContext, Planner, SurfaceState
 from keeper.cycle.ports import BookReads, ChainReads, Clock, JournalPort, Sender, SystemClock
-from keeper.errors import HaltError, KeeperError, TransactionError
+from keeper.errors import FencingError, HaltError, KeeperError, TransactionError
 from keeper.execute.execution import Executor, PreparedTrade, VerifiedFill
 from keeper.execute.fees import Fees
 from keeper.execute.tx import Attempt, Mined, NonceConsumedError, TxRevertedError, TxTimeoutError
-from keeper.journal import CycleStatus, RunMode, TxAttempt, TxParams
+from keeper.journal import CycleStatus, RecordSigner, RunMode, TxAttempt, TxParams
 from keeper.obs.logs import log_context
 from keeper.read.surface_io import SurfaceFeed
 from keeper.venues.hedge_module import MODULE_UNSUPPORTED
@@ -64,6 +71,8 @@ class CycleReport:
     hedges: tuple[ExecutedHedge, ...] = ()
     recovered: tuple[str, ...] = ()
     message: str = ""
+    lease: LeaseTick | None = None
+    """Who led at the start of the cycle (None without a lease)."""
 
 
 @dataclass
@@ -107,23 +116,65 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
     """The Aave loan venue's health-factor floor and interest horizon (``[aave]``)."""
     native_reserve_units: float = 0.5
     """Native coin a v4 pool never sells from the keeper's account (kept for gas)."""
+    record_signer: RecordSigner | None = None
+    """Signs each cycle's audit record (the keeper key); ``None`` (a dry run without the key): records are
+    hash-chained but unsigned, and ``keeper audit verify`` says so."""
+    lease: LeaseGuard | None = None
+    """The leader lease when several keepers share the journal (None: this keeper is the only one)."""
+    hooks: Mapping[str, Callable[[], None]] = field(default_factory=dict)
+    """Test seams, called at the named steps of a hedge: ``after_plan``, ``after_intent``, ``after_sign``
+    (the signed attempt is journaled, not yet broadcast), ``after_receipt``, ``after_fill`` (the broadcast
+    itself is the sender's: tests wrap ``TxManager.broadcast``)."""
 
     # ------------------------------------------------------------------ the cycle
     def cycle(self) -> CycleReport:
+        """One cycle, then its audit record (sealed once the cycle is finished, whatever its outcome; a
+        process killed mid-cycle seals nothing: the next record covers the abandoned cycle)."""
+        try:
+            report = self._guarded_cycle()
+        except KeeperError:
+            try:
+                self.seal()
+            except KeeperError as seal_exc:  # the cycle's own error is what the caller must see
+                self.log(f"audit record not sealed: {seal_exc}")
+            raise
+        self.seal()
+        return report
+
+    def seal(self) -> None:
+        """Append the audit record of what finished since the last one (:meth:`Journal.seal`)."""
+        self.journal.seal(chain_id=self.chain_id, treasury=self.executor.account, signer=self.record_signer)
+
+    def _guarded_cycle(self) -> CycleReport:
         state = self.journal.control_state()
-        mode = RunMode.LIVE if self.live else RunMode.DRY_RUN
+        # Only a keeper that may send competes for the lease: a dry-run keeper (not activated, --dry-run)
+        # holding it would keep the activated one from hedging for a TTL.
+        tick = self.lease.tick() if self.lease is not None and self.live else None
+        live = self.live and (tick is None or tick.leader)
+        mode = RunMode.LIVE if live else RunMode.DRY_RUN
         cycle = self.journal.start_cycle(mode)
         if state.halted:
             self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"halted: {state.halt_reason}")
             raise HaltError(f"the keeper is halted: {state.halt_reason} (clear it with `keeper resume`)")
+        if tick is not None and tick.took_over:
+            self.log(f"took the lease over: {tick.describe()}; recovering open intents first")
+            self.tx.resync_nonce()  # the previous holder used the same signer's nonces
         try:
-            recovered = (*self.check_reorgs(), *self.recover()) if self.live else ()
+            recovered = (*self.check_reorgs(), *self.recover()) if live else ()
+            self._keepalive()
             if state.paused:
                 self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"paused: {state.pause_reason}")
                 return CycleReport(cycle.id, "skipped", None, None, None, recovered=recovered,
-                                   message=f"paused by {state.paused_by}: {state.pause_reason}")
+                                   message=f"paused by {state.paused_by}: {state.pause_reason}", lease=tick)
             with log_context(cycle_id=cycle.id):
-                report = self._cycle(cycle.id, recovered)
+                report = self._cycle(cycle.id, recovered, live, tick)
+        except FencingError as exc:
+            # Not a failure of this keeper: another one leads now. Nothing was signed or sent past the fence.
+            if self.lease is not None:
+                self.lease.step_down()
+            self.log(f"stepping down: {exc}")
+            self.journal.finish_cycle(cycle.id, CycleStatus.SKIPPED, error=f"lease lost: {exc}")
+            return CycleReport(cycle.id, "skipped", None, None, None, message=f"lease lost: {exc}", lease=tick)
         except KeeperError as exc:
             self.journal.finish_cycle(cycle.id, CycleStatus.FAILED, error=str(exc))
             n = self.journal.record_failure(str(exc))
@@ -138,12 +189,15 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
             self.journal.reset_failures()
         return report
 
-    def _cycle(self, cycle_id: int, recovered: tuple[str, ...]) -> CycleReport:
+    def _cycle(self, cycle_id: int, recovered: tuple[str, ...], live: bool | None = None,
+               tick: LeaseTick | None = None) -> CycleReport:
         snap = self.reader.read(chain_id=self.chain_id)
         with log_context(block=snap.block_number):
-            return self._decide_and_execute(cycle_id, recovered, snap)
+            return self._decide_and_execute(cycle_id, recovered, snap, live, tick)
 
-    def _decide_and_execute(self, cycle_id: int, recovered: tuple[str, ...], snap: Snapshot) -> CycleReport:
+    def _decide_and_execute(self, cycle_id: int, recovered: tuple[str, ...], snap: Snapshot,
+                            live: bool | None = None, tick: LeaseTick | None = None) -> CycleReport:
+        live = self.live if live is None else live
         self.journal.set_cycle_block(cycle_id, snap.block_number)
         self.journal.record_snapshot(
             cycle_id, block_number=snap.block_number, block_timestamp=snap.block_timestamp,
@@ -152,14 +206,16 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         planner = self.planner()
         vols = planner.vols(snap)  # once: journaled with the greeks, and priced with
         risk, plan = planner.plan(snap, self.context(snap.block_timestamp), vols)
-        dry = f"dry-run, nothing sent: {self.dry_run_reason}" if not self.live and self.dry_run_reason else ""
+        why = self.dry_run_reason if not self.live else (f"follower: {tick.describe()}" if tick is not None else "")
+        dry = f"dry-run, nothing sent: {why}" if not live and why else ""
         self.journal.record_plan(
             cycle_id, decisions=plan.decisions,
             reasons=[f"{d.underlying}: {r.text}" for d in plan.decisions for r in d.reasons] + ([dry] if dry else []),
             greeks=journaled_greeks(risk, vols),
         )
+        self._hook("after_plan")
         hedges: list[ExecutedHedge] = []
-        if self.live:
+        if live:
             for order in plan.orders:
                 # An Aave order is two legs (borrow then sell, buy then repay), each its own intent;
                 # a leg that fails stops the legs after it.
@@ -180,7 +236,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         message = "; ".join(h.error or "" for h in failed)
         self.journal.finish_cycle(cycle_id, status, error=message or None)
         message = "; ".join(x for x in (message, dry) if x)
-        return CycleReport(cycle_id, status.value, snap, risk, plan, tuple(hedges), recovered, message)
+        return CycleReport(cycle_id, status.value, snap, risk, plan, tuple(hedges), recovered, message, tick)
 
     def plan(self, snap: Snapshot) -> tuple[BookRisk, Plan]:
         """Greeks and the decision for a snapshot (used by ``plan`` and dry runs): the context (hedge
@@ -217,17 +273,25 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         gas_limit = self.tx.preflight(trade.request) if trade.request.gas is None else trade.request.gas
         req = trade.request.__class__(to=trade.request.to, data=trade.request.data, value=trade.request.value,
                                       gas=gas_limit)
+        lease = self.lease
         intent = self.journal.create_intent(
             cycle_id, underlying=trade.order.underlying, venue=trade.venue, side=trade.side, size=trade.size_raw,
             params=TxParams(to=req.to, data="0x" + req.data.hex(), value=req.value, gas_limit=gas_limit),
+            lease=lease.fence if lease is not None else None,
         )
+        self._hook("after_intent")
 
         def record(a: Attempt) -> None:
+            if lease is not None:
+                lease.ensure_local()  # then record_attempt checks the token in the journal
             self.journal.record_attempt(
                 intent.id, nonce=a.nonce, tx_hash=a.tx_hash, raw_tx="0x" + a.raw.hex(),
                 max_fee_per_gas=a.fees.max_fee_per_gas, max_priority_fee_per_gas=a.fees.max_priority_fee_per_gas,
             )
+            self._hook("after_sign")
 
+        if lease is not None:
+            lease.ensure()  # the fence before signing (and a renewal)
         try:
             mined = self.tx.send(req, record)
         except TxRevertedError as exc:
@@ -242,7 +306,19 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         except TransactionError as exc:
             self._fail(intent.id, str(exc))
             return ExecutedHedge(intent.id, trade, None, str(exc))
+        self._hook("after_receipt")
         return self._record_fill(intent.id, trade, mined, snap)
+
+    def _keepalive(self) -> None:
+        """A leader renews its lease between long steps (recovery can outlast a TTL): the same fenced
+        renewal as before signing, so a leader that lost the lease stops here (FencingError)."""
+        if self.lease is not None and self.lease.token is not None:
+            self.lease.ensure()
+
+    def _hook(self, step: str) -> None:
+        hook = self.hooks.get(step)
+        if hook is not None:
+            hook()
 
     def _fail(self, intent_id: str, error: str) -> None:
         if self.journal.intent(intent_id).status.value in ("pending", "sent"):
@@ -252,6 +328,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
         fill = self.executor.verify(trade, mined, self.multicall, snap, native)
         self.journal.record_fill(intent_id, fill.journal_data())
+        self._hook("after_fill")
         self.log(
             f"hedge {trade.side} {fill.underlying_units:.6f} {trade.order.underlying} on {trade.venue} at "
             f"{fill.realized_price:,.2f} (oracle {fill.oracle_price:,.2f}, {fill.slippage_bps:+.1f} bps), "
@@ -309,6 +386,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
                     outcome = "nonce still open after its cancellation -> left open"
             done.append(f"{intent.id}: {outcome}")
             self.log(f"recovered intent {intent.id}: {outcome}")
+            self._keepalive()
         return done
 
     def _resolve(self, intent_id: str, hashes: list[str], nonce: int, wait_s: float, since_block: int,
@@ -346,6 +424,7 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
                 self.journal.mark_replaced(intent_id, f"nonce {nonce} was used and no receipt of this intent's "
                                                       f"transactions appeared in {wait_s:g} s")
                 return "nonce used, no receipt of ours -> replaced"
+            self._keepalive()
             self.clock.sleep(self.tx.poll_s)
 
     def _recover_fill(self, intent_id: str, tx_hash: str, receipt: dict[str, Any]) -> None:

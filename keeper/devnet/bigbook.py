@@ -16,7 +16,7 @@ from keeper.build.manifest import Manifest
 from keeper.devnet.world import contract
 from keeper.node.dev import DevChain, dev_account
 
-__all__ = ["big_book_variant", "build_big_book", "treasury_book_variant"]
+__all__ = ["big_book_variant", "big_v4_book_variant", "build_big_book", "build_big_v4_book", "treasury_book_variant"]
 
 FAR = 2**63
 
@@ -98,3 +98,62 @@ def treasury_book_variant(w3: Web3, m: Manifest, progress: Callable[[str], None]
     """World-variant builder: 80 more LP NFTs and 20 option longs held by the treasury Safe (100+ positions)."""
     build_big_book(w3, m, n_lp=80, n_series=20, recipient=m.safe.address, progress=progress, seed=5)
     return {"owner": m.safe.address}
+
+
+def build_big_v4_book(
+    w3: Web3, m: Manifest, *, n_lp: int = 1000, owner_index: int = 8, seed: int = 13,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> list[int]:
+    """Give dev account ``owner_index`` ``n_lp`` small Uniswap v4 positions on the world's v4 pools
+    (50 ``MINT_POSITION`` actions per ``modifyLiquidities``); returns their token ids."""
+    from keeper.core.snapshot import V4PoolKey
+    from keeper.devnet.world_v4 import PERMIT2_ADDRESS, liquidity_for_amounts
+    from keeper.venues import uniswap_v4 as v4
+
+    if m.v4 is None:
+        raise ValueError("the world has no Uniswap v4")
+    rng = random.Random(seed)
+    dev = DevChain(w3)
+    owner = dev_account(owner_index).address
+    deployer = w3.to_checksum_address(m.deployer)
+    posm = contract(w3, "PositionManager", m.v4.position_manager)
+    state = contract(w3, "StateView", m.v4.state_view)
+    permit2 = w3.eth.contract(address=PERMIT2_ADDRESS, abi=contract(w3, "IAllowanceTransfer", PERMIT2_ADDRESS).abi)
+    for sym, amount in (("USDC", 10**9 * 10**6), ("WBTC", 10**4 * 10**8)):
+        tok = contract(w3, "DevToken", m.tokens[sym].address)
+        dev.send(tok.functions.mint(owner, amount), deployer)
+        dev.send(tok.functions.approve(PERMIT2_ADDRESS, 2**256 - 1), owner)
+        dev.send(permit2.functions.approve(tok.address, posm.address, 2**160 - 1, 2**48 - 1), owner)
+    pools = list(m.v4.pools.values())
+    slot0 = {p.pool_id: state.functions.getSlot0(bytes.fromhex(p.pool_id[2:])).call() for p in pools}
+    first = int(posm.functions.nextTokenId().call())
+    actions: list[str] = []
+    params: list[bytes] = []
+    for i in range(n_lp):
+        p = pools[i % len(pools)]
+        key = V4PoolKey(p.currency0, p.currency1, p.fee, p.tick_spacing, p.hooks)
+        sqrt_p, center = int(slot0[p.pool_id][0]), int(slot0[p.pool_id][1])
+        s = p.tick_spacing
+        lo = (center + rng.randint(-3000, 1500)) // s * s
+        hi = lo + rng.randint(1, 60) * s
+        # a few dollars each: 0.001 ETH or 1e-5 WBTC against 1-3 USDC
+        small0 = 10**15 if p.currency0 == v4.NATIVE else (10**3 if p.base == "WBTC" else 10**6)
+        liquidity = liquidity_for_amounts(sqrt_p, lo, hi, small0, 3 * 10**6)
+        actions.append("MINT_POSITION")
+        params.append(v4.mint_position_params(key, lo, hi, max(liquidity, 1), 2**128 - 1, 2**128 - 1, owner))
+        if len(actions) == 50 or i == n_lp - 1:
+            currencies = sorted({c for pool in pools for c in (pool.currency0, pool.currency1)})
+            actions += ["CLOSE_CURRENCY"] * len(currencies) + ["SWEEP"]
+            params += [v4.close_currency_params(c) for c in currencies] + [v4.sweep_params(v4.NATIVE, owner)]
+            dev.send(posm.functions.modifyLiquidities(v4.actions_data(actions, params), FAR), owner,
+                     value=10**18)
+            actions, params = [], []
+            progress(f"  v4 positions minted: {i + 1}/{n_lp}")
+    return list(range(first, first + n_lp))
+
+
+def big_v4_book_variant(w3: Web3, m: Manifest, progress: Callable[[str], None]) -> dict[str, Any]:
+    """World-variant builder: the big book (1,000 v3 LPs, 200 series) plus 1,000 v4 positions for dev account 8."""
+    owner = build_big_book(w3, m, progress=progress)
+    ids = build_big_v4_book(w3, m, progress=progress)
+    return {"owner": owner, "v4_token_ids": ids}

@@ -24,6 +24,7 @@ from keeper.cycle.runner import Keeper
 from keeper.devnet.sources import world_sources
 from keeper.execute.execution import ExecutionMode, Executor
 from keeper.execute.fees import FeePolicy
+from keeper.execute.signer import Signer
 from keeper.execute.tx import ErrorDecoder, TxManager
 from keeper.journal import Journal
 from keeper.node.dev import dev_account
@@ -107,5 +108,5 @@ def world_keeper(
         rpc=rpc, reader=BookReader(rpc, sources, multicall), multicall=multicall, journal=journal, tx=tx,
         executor=executor, policy=policy, venues=venues or world_venues(m),
         vol_models=vols or {"ETH": FixedVol(0.6), "BTC": FixedVol(0.5)}, quote_token=m.tokens["USDC"].address,
-        chain_id=m.chain_id, live=live, log=log,
+        chain_id=m.chain_id, live=live, log=log, record_signer=Signer(signer),
     )

@@ -23,6 +23,7 @@ from typing import Any, Literal, NoReturn
 
 from eth_account import Account
 from eth_account.datastructures import SignedMessage, SignedTransaction
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_typing import Hash32
 
@@ -105,6 +106,12 @@ class Signer:
         if not isinstance(message_hash, bytes) or len(message_hash) != 32:
             raise InputError("message_hash", "expected exactly 32 bytes")
         return self.__account.unsafe_sign_hash(Hash32(message_hash))
+
+    def personal_sign(self, data: bytes) -> bytes:
+        """EIP-191 ``personal_sign`` of ``data`` (the audit ledger's record hashes): 65 bytes r || s || v."""
+        if not isinstance(data, bytes) or not data:
+            raise InputError("data", "expected non-empty bytes")
+        return bytes(self.__account.sign_message(encode_defunct(primitive=data)).signature)
 
     def __repr__(self) -> str:
         return f"Signer(address={self.address})"

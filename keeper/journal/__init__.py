@@ -4,14 +4,17 @@
 signed, every signed transaction is recorded before it is broadcast, and at start any intent
 still ``pending`` or ``sent`` is resolved from the chain before anything new is planned.
 
-SQLite in WAL mode with ``synchronous=FULL``; one writer (the keeper), concurrent readers
-(``Journal.open(path, readonly=True)``). See :mod:`keeper.journal.schema` for the tables.
+SQLite in WAL mode with ``synchronous=FULL`` (the embedded default), or PostgreSQL through psycopg 3
+(``Journal.open("postgresql://...")``) for keepers on several hosts; one set of migrations for both
+(:mod:`keeper.journal.schema`). Writers are serialized, readers see consistent snapshots
+(``Journal.open(target, readonly=True)``). The leader lease and its fencing token: :mod:`keeper.journal.lease`.
 """
 
 from __future__ import annotations
 
 from keeper.journal._base import IllegalTransitionError, NotFoundError
 from keeper.journal.codec import dumps, loads, to_jsonable
+from keeper.journal.ledger import Finding, LedgerRecord, RecordSigner, Verdict
 from keeper.journal.records import (
     LEGAL_TRANSITIONS,
     OPEN_STATUSES,
@@ -26,6 +29,7 @@ from keeper.journal.records import (
     HedgeVolume,
     Intent,
     IntentStatus,
+    Lease,
     LoopBeat,
     PlanRecord,
     RunMode,
@@ -49,19 +53,24 @@ __all__ = [
     "Event",
     "Fill",
     "FillData",
+    "Finding",
     "HedgeVolume",
     "IllegalTransitionError",
     "Intent",
     "IntentStatus",
     "Journal",
+    "Lease",
+    "LedgerRecord",
     "LoopBeat",
     "NotFoundError",
     "PlanRecord",
+    "RecordSigner",
     "RunMode",
     "Side",
     "SnapshotRecord",
     "TxAttempt",
     "TxParams",
+    "Verdict",
     "dumps",
     "loads",
     "to_jsonable",

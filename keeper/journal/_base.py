@@ -5,14 +5,36 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, Protocol
 
 from keeper.errors import InputError, JournalError
+from keeper.journal._db import DB_ERRORS, SQLITE, Dialect
 
-__all__ = ["IllegalTransitionError", "JournalBase", "NotFoundError", "check_text"]
+__all__ = ["Conn", "Cursor", "IllegalTransitionError", "JournalBase", "NotFoundError", "check_text"]
+
+
+class Cursor(Protocol):
+    """The rows of one statement (a :class:`sqlite3.Cursor` or the PostgreSQL wrapper's)."""
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Conn(Protocol):
+    """A journal connection: :class:`sqlite3.Connection` or :class:`keeper.journal._db.PgConnection`."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class NotFoundError(JournalError, LookupError):
@@ -56,14 +78,18 @@ class JournalBase:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         *,
         where: str,
         clock: Callable[[], float],
         readonly: bool,
         schema_version: int,
+        dialect: Dialect = SQLITE,
+        db_clock: bool = False,
     ) -> None:
         self._conn = conn
+        self._dialect = dialect
+        self._db_clock = db_clock
         self._schema_version = schema_version
         self._where = where
         self._clock = clock
@@ -82,6 +108,24 @@ class JournalBase:
         """True for a reader opened with ``readonly=True``; its write methods raise :class:`JournalError`."""
         return self._readonly
 
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect.name
+
+    def _order(self, table: str) -> str:
+        """The column that orders ``table`` by insertion (SQLite's rowid; PostgreSQL's id or seq)."""
+        if self._dialect.name == "sqlite":
+            return "rowid"
+        return "seq" if table in ("intents", "control") else "id"
+
+    def _lease_now(self, conn: Conn) -> float:
+        """The lease's clock: the database server's on PostgreSQL (unless a clock was injected), else the journal's."""
+        if self._db_clock:
+            row = conn.execute("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)").fetchone()
+            return float(row[0])
+        return self._now()
+
     def _now(self) -> float:
         now = self._clock()
         if not isinstance(now, int | float) or isinstance(now, bool) or not math.isfinite(now):
@@ -89,13 +133,13 @@ class JournalBase:
         return float(now)
 
     @contextmanager
-    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _write(self, what: str) -> Iterator[Conn]:
         """One write transaction; nested calls join the outer one. ``what`` names it in errors."""
         with self._lock, self._write_locked(what) as conn:
             yield conn
 
     @contextmanager
-    def _write_locked(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _write_locked(self, what: str) -> Iterator[Conn]:
         if self._readonly:
             raise JournalError(f"{self._where}: cannot {what}: journal is open read-only")
         if self._depth:
@@ -108,8 +152,10 @@ class JournalBase:
                 self._depth -= 1
             return
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+            for statement in self._dialect.begin_write:
+                self._conn.execute(statement)
+        except DB_ERRORS as exc:
+            self._rollback()
             raise JournalError(f"{self._where}: cannot {what}: {exc}") from exc
         self._depth, self._writing = 1, True
         try:
@@ -117,37 +163,37 @@ class JournalBase:
             self._conn.execute("COMMIT")
         except BaseException as exc:
             self._rollback()
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, DB_ERRORS):
                 raise JournalError(f"{self._where}: cannot {what}: {exc}") from exc
             raise
         finally:
             self._depth, self._writing = 0, False
 
     @contextmanager
-    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _read(self, what: str) -> Iterator[Conn]:
         """A consistent read (one snapshot of the database); joins an enclosing transaction."""
         with self._lock, self._read_locked(what) as conn:
             yield conn
 
     @contextmanager
-    def _read_locked(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _read_locked(self, what: str) -> Iterator[Conn]:
         if self._depth:
             yield self._conn
             return
         try:
-            self._conn.execute("BEGIN")
-        except sqlite3.Error as exc:
+            self._conn.execute(self._dialect.begin_read)
+        except DB_ERRORS as exc:
             raise JournalError(f"{self._where}: cannot {what}: {exc}") from exc
         self._depth = 1
         try:
             yield self._conn
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             raise JournalError(f"{self._where}: cannot {what}: {exc}") from exc
         finally:
             self._depth = 0
             self._rollback()
 
     def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            with contextlib.suppress(sqlite3.Error):  # a broken connection: the original error is what matters
+        with contextlib.suppress(*DB_ERRORS):  # a broken connection: the original error is what matters
+            if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")

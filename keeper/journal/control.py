@@ -7,12 +7,11 @@ transaction, so the history of who paused what, and why, is never lost.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from keeper.errors import InputError, JournalError
-from keeper.journal._base import JournalBase, check_text
+from keeper.journal._base import Conn, JournalBase, check_text
 from keeper.journal.codec import dumps, loads
 from keeper.journal.records import ControlState, Event, LoopBeat
 
@@ -188,18 +187,20 @@ class ControlMixin(JournalBase):
     # --------------------------------------------------------------- helpers
 
     @staticmethod
-    def _set(conn: sqlite3.Connection, key: str, value: object, now: float) -> None:
+    def _set(conn: Conn, key: str, value: object, now: float) -> None:
         conn.execute(
             "INSERT INTO control (key, value_json, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at",
             (key, dumps(value), now),
         )
 
-    def _event(self, conn: sqlite3.Connection, kind: str, data: object, now: float) -> int:
+    def _event(self, conn: Conn, kind: str, data: object, now: float) -> int:
         return self._event_text(conn, kind, dumps(data), now)
 
-    def _event_text(self, conn: sqlite3.Connection, kind: str, text: str, now: float) -> int:
-        cursor = conn.execute("INSERT INTO events (ts, kind, data_json) VALUES (?, ?, ?)", (now, kind, text))
-        if cursor.lastrowid is None:
+    def _event_text(self, conn: Conn, kind: str, text: str, now: float) -> int:
+        row = conn.execute(
+            "INSERT INTO events (ts, kind, data_json) VALUES (?, ?, ?) RETURNING id", (now, kind, text)
+        ).fetchone()
+        if row is None:
             raise JournalError(f"{self._where}: event {kind} was not written")
-        return cursor.lastrowid
+        return int(row[0])

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from keeper.errors import InputError, JournalError
-from keeper.journal._base import IllegalTransitionError, JournalBase, NotFoundError, check_text
+from keeper.journal._base import Conn, IllegalTransitionError, NotFoundError, check_text
 from keeper.journal.codec import dumps, int_to_text, loads
+from keeper.journal.lease import LeaseMixin
 from keeper.journal.records import (
     LEGAL_TRANSITIONS,
     CostTotals,
@@ -73,7 +73,7 @@ def _finite(value: float, argument: str) -> float:
     return float(value)
 
 
-def _attempt(row: sqlite3.Row) -> TxAttempt:
+def _attempt(row: Any) -> TxAttempt:
     return TxAttempt(
         id=row["id"],
         intent_id=row["intent_id"],
@@ -87,7 +87,7 @@ def _attempt(row: sqlite3.Row) -> TxAttempt:
     )
 
 
-def _fill(row: sqlite3.Row) -> Fill:
+def _fill(row: Any) -> Fill:
     data = FillData(
         block_number=row["block_number"],
         block_timestamp=row["block_timestamp"],
@@ -116,7 +116,7 @@ def _fill(row: sqlite3.Row) -> Fill:
     )
 
 
-class IntentsMixin(JournalBase):
+class IntentsMixin(LeaseMixin):
     """Intent, attempt and fill storage; mixed into :class:`keeper.journal.Journal`."""
 
     # ----------------------------------------------------------------- writes
@@ -131,8 +131,13 @@ class IntentsMixin(JournalBase):
         size: int,
         params: TxParams,
         intent_id: str | None = None,
+        lease: tuple[str, int] | None = None,
     ) -> Intent:
         """Write a new ``pending`` intent, before anything is signed; return it.
+
+        ``lease`` is ``(scope, fencing token)`` of the lease the caller holds: the intent is refused
+        with :class:`~keeper.errors.FencingError` unless that token is the current, live lease's, and it
+        carries the token so :meth:`record_attempt` checks it again before the broadcast.
 
         ``intent_id`` may be a caller-chosen deterministic id (1-128 of ``A-Za-z0-9_.:-``); by
         default a uuid4 hex. An id that already exists raises :class:`JournalError`: the journal
@@ -147,15 +152,19 @@ class IntentsMixin(JournalBase):
             raise InputError("side", f"{side!r} is not one of {[s.value for s in Side]}") from None
         size_text = int_to_text(size, "size", low=1)
         params_text = _params_json(params)
+        scope, token = (None, None) if lease is None else lease
         with self._write(f"create intent {iid}") as conn:
+            if scope is not None and token is not None:
+                self._fence(conn, scope, token, self._lease_now(conn))
             if conn.execute("SELECT 1 FROM intents WHERE id = ?", (iid,)).fetchone() is not None:
                 raise JournalError(f"intent {iid} already exists")
             self._require_cycle(conn, cycle_id)
             now = self._now()
             conn.execute(
                 "INSERT INTO intents (id, cycle_id, created_at, updated_at, underlying, venue, side, size, "
-                "params_json, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL)",
-                (iid, cycle_id, now, now, underlying, venue, side_value.value, size_text, params_text),
+                "params_json, status, error, lease_scope, lease_token) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, ?, ?)",
+                (iid, cycle_id, now, now, underlying, venue, side_value.value, size_text, params_text, scope, token),
             )
             return self._intent(conn, iid)
 
@@ -173,7 +182,9 @@ class IntentsMixin(JournalBase):
 
         The first attempt moves the intent ``pending -> sent``; later ones are replacements
         (``sent -> sent``): they must use the same nonce, must not lower either fee and must
-        raise at least one. Anything else raises :class:`JournalError`.
+        raise at least one. Anything else raises :class:`JournalError`. An intent created under a
+        lease is fenced here: unless its token is still the current, live lease's, the attempt is
+        refused with :class:`~keeper.errors.FencingError` (so the caller must not broadcast it).
         """
         int_to_text(nonce, "nonce", high=_INT64_MAX)
         tx_hash = _hex(tx_hash, "tx_hash", _HASH, "a 0x-prefixed 32-byte hash").lower()
@@ -184,6 +195,8 @@ class IntentsMixin(JournalBase):
         tip_text = int_to_text(max_priority_fee_per_gas, "max_priority_fee_per_gas", high=max_fee_per_gas)
         with self._write(f"record an attempt for intent {intent_id}") as conn:
             intent = self._intent(conn, intent_id)
+            if intent.lease_scope is not None and intent.lease_token is not None:
+                self._fence(conn, intent.lease_scope, intent.lease_token, self._lease_now(conn))
             self._check_transition(intent, IntentStatus.SENT)
             if intent.attempts:
                 last = intent.attempts[-1]
@@ -204,11 +217,11 @@ class IntentsMixin(JournalBase):
             now = self._now()
             cursor = conn.execute(
                 "INSERT INTO tx_attempts (intent_id, attempt, nonce, tx_hash, raw_tx, max_fee_per_gas, "
-                "max_priority_fee_per_gas, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "max_priority_fee_per_gas, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (intent_id, len(intent.attempts) + 1, nonce, tx_hash, raw_tx, max_fee_text, tip_text, now),
             )
             self._set_status(conn, intent_id, IntentStatus.SENT, None, now)
-            row = conn.execute("SELECT * FROM tx_attempts WHERE id = ?", (cursor.lastrowid,)).fetchone()
+            row = conn.execute("SELECT * FROM tx_attempts WHERE id = ?", (cursor.fetchone()[0],)).fetchone()
             return _attempt(row)
 
     def record_fill(self, intent_id: str, fill: FillData) -> Fill:
@@ -324,23 +337,16 @@ class IntentsMixin(JournalBase):
     def open_intents(self) -> list[Intent]:
         """Intents still ``pending`` or ``sent``, oldest first, with their attempts: resolve these before planning."""
         with self._read("list open intents") as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM intents WHERE status IN ('pending', 'sent') ORDER BY created_at, rowid"
-                )
-            ]
+            order = self._order("intents")
+            sql = f"SELECT id FROM intents WHERE status IN ('pending', 'sent') ORDER BY created_at, {order}"
+            ids = [r[0] for r in conn.execute(sql)]
             return [self._intent(conn, iid) for iid in ids]
 
     def intents_for_cycle(self, cycle_id: int) -> list[Intent]:
         """Every intent a cycle created, oldest first."""
         with self._read("list a cycle's intents") as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT id FROM intents WHERE cycle_id = ? ORDER BY created_at, rowid", (cycle_id,)
-                )
-            ]
+            sql = f"SELECT id FROM intents WHERE cycle_id = ? ORDER BY created_at, {self._order('intents')}"
+            ids = [r[0] for r in conn.execute(sql, (cycle_id,))]
             return [self._intent(conn, iid) for iid in ids]
 
     def fills_between(self, start: int, end: int, *, underlying: str | None = None) -> list[Fill]:
@@ -401,17 +407,17 @@ class IntentsMixin(JournalBase):
             raise IllegalTransitionError(intent.id, intent.status.value, to.value)
 
     @staticmethod
-    def _set_status(conn: sqlite3.Connection, intent_id: str, to: IntentStatus, error: str | None, now: float) -> None:
+    def _set_status(conn: Conn, intent_id: str, to: IntentStatus, error: str | None, now: float) -> None:
         conn.execute(
             "UPDATE intents SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE id = ?",
             (to.value, error, now, intent_id),
         )
 
-    def _require_cycle(self, conn: sqlite3.Connection, cycle_id: int) -> None:
+    def _require_cycle(self, conn: Conn, cycle_id: int) -> None:
         if conn.execute("SELECT 1 FROM cycles WHERE id = ?", (cycle_id,)).fetchone() is None:
             raise NotFoundError(f"{self._where}: cycle {cycle_id} does not exist")
 
-    def _intent(self, conn: sqlite3.Connection, intent_id: str) -> Intent:
+    def _intent(self, conn: Conn, intent_id: str) -> Intent:
         row = conn.execute("SELECT * FROM intents WHERE id = ?", (intent_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"{self._where}: intent {intent_id} does not exist")
@@ -432,4 +438,6 @@ class IntentsMixin(JournalBase):
             status=IntentStatus(row["status"]),
             error=row["error"],
             attempts=attempts,
+            lease_scope=row["lease_scope"],
+            lease_token=None if row["lease_token"] is None else int(row["lease_token"]),
         )

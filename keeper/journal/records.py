@@ -27,6 +27,7 @@ __all__ = [
     "HedgeVolume",
     "Intent",
     "IntentStatus",
+    "Lease",
     "LoopBeat",
     "PlanRecord",
     "RunMode",
@@ -92,6 +93,56 @@ outside this table, ``mined -> sent`` happens only through :meth:`Journal.mark_r
 OPEN_STATUSES = frozenset({IntentStatus.PENDING, IntentStatus.SENT})
 TERMINAL_STATUSES = frozenset({IntentStatus.MINED, IntentStatus.FAILED, IntentStatus.REPLACED})
 """Terminal for the keeper's own flow; a chain reorg alone can reopen ``mined`` (back to ``sent``)."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who leads the keepers of one (chain, treasury) pair, and until when.
+
+    Times are seconds since the epoch on the *lease clock*: the PostgreSQL server's clock for a
+    PostgreSQL journal, the journal's clock (the keeper process's) for SQLite. ``now`` is that
+    clock when the lease was read, so ``expires_at - now`` is the time left whoever reads it.
+    """
+
+    scope: str
+    """``<chain id>:<treasury address>``."""
+    holder: str
+    token: int
+    """The fencing token: +1 at every change of holder (or re-acquisition after expiry); never decreases."""
+    ttl_s: float
+    acquired_at: float
+    renewed_at: float
+    expires_at: float
+    now: float
+
+    @property
+    def live(self) -> bool:
+        """Whether the lease has not expired (at ``now``)."""
+        return self.expires_at > self.now
+
+    def held_by(self, holder: str) -> bool:
+        """Whether ``holder`` holds the live lease."""
+        return self.live and self.holder == holder
+
+    @property
+    def remaining_s(self) -> float:
+        """Seconds until expiry (negative once expired)."""
+        return self.expires_at - self.now
+
+    def describe(self) -> str:
+        """One line for a person: who leads, the token, and the time left on the lease clock."""
+        if self.live:
+            return (f"{self.holder} leads {self.scope} with fencing token {self.token}; the lease expires in "
+                    f"{self.remaining_s:,.1f} s (TTL {self.ttl_s:g} s)")
+        return (f"nobody leads {self.scope}: the lease of {self.holder} (token {self.token}) expired "
+                f"{-self.remaining_s:,.1f} s ago; the next keeper to start a cycle takes it "
+                f"with token {self.token + 1}")
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready, with units in the keys (``keeper health``, ``keeper status --json``)."""
+        return {"scope": self.scope, "holder": self.holder if self.live else None, "last_holder": self.holder,
+                "token": self.token, "live": self.live, "expires_in_s": round(self.remaining_s, 3),
+                "ttl_s": self.ttl_s, "expires_at_unix_s": self.expires_at}
 
 
 @dataclass(frozen=True)
@@ -180,6 +231,9 @@ class Intent:
     error: str | None
     attempts: tuple[TxAttempt, ...] = field(default=())
     """Oldest first."""
+    lease_scope: str | None = None
+    lease_token: int | None = None
+    """The fencing token of the lease the intent was created under (None: created without a lease)."""
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from keeper.errors import InputError, JournalError
-from keeper.journal._base import NotFoundError, check_text
+from keeper.journal._base import Conn, Cursor, NotFoundError, check_text
+from keeper.journal._db import POSTGRESQL, DbError, PgConnection, is_postgres_url
 from keeper.journal.codec import dumps, int_to_text, loads
 from keeper.journal.control import ControlMixin
 from keeper.journal.intents import IntentsMixin
+from keeper.journal.lease import LeaseMixin
+from keeper.journal.ledger import LedgerMixin
 from keeper.journal.records import Cycle, CycleStatus, PlanRecord, RunMode, SnapshotRecord
 from keeper.journal.schema import SCHEMA_VERSION, migrate, read_version
 
@@ -25,7 +28,17 @@ _EXPORT_TABLES = ("cycles", "snapshots", "plans", "intents", "tx_attempts", "fil
 _INT64_MAX = 2**63 - 1  # SQLite INTEGER; nonces, blocks, timestamps and gas fit in practice
 
 
-def _cycle(row: sqlite3.Row) -> Cycle:
+def redact_url(url: str) -> str:
+    """A database URL without its password (for messages and ``where``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _cycle(row: Any) -> Cycle:
     return Cycle(
         id=row["id"],
         started_at=row["started_at"],
@@ -37,8 +50,8 @@ def _cycle(row: sqlite3.Row) -> Cycle:
     )
 
 
-class Journal(IntentsMixin, ControlMixin):
-    """The keeper's durable record (SQLite, WAL, ``synchronous=FULL``).
+class Journal(IntentsMixin, LeaseMixin, ControlMixin, LedgerMixin):
+    """The keeper's durable record: SQLite (WAL, ``synchronous=FULL``) or PostgreSQL (psycopg 3).
 
     One writer process (the keeper) and any number of readers (``readonly=True``, e.g. the
     ``status`` command) may have it open at once. Every write is one transaction. Times written
@@ -50,11 +63,15 @@ class Journal(IntentsMixin, ControlMixin):
         cls,
         path: str | os.PathLike[str],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         readonly: bool = False,
         busy_timeout_s: float = 5.0,
     ) -> Journal:
         """Open (creating and migrating if needed) the journal at ``path``.
+
+        ``path`` is a SQLite file, or a ``postgresql://`` URL (:meth:`open_postgres`). ``clock`` gives
+        the times the journal writes (default: :func:`time.time`); on PostgreSQL, without an injected
+        clock, the lease's times come from the database server's clock (``clock_timestamp()``).
 
         The parent directory must already exist and be writable; otherwise :class:`JournalError`
         names the path and the cause, and nothing is created. A journal written by a newer keeper
@@ -62,6 +79,8 @@ class Journal(IntentsMixin, ControlMixin):
         opens an existing, current journal for reading only (no migration, no writes).
         """
         where = os.fspath(path)
+        if is_postgres_url(where):
+            return cls.open_postgres(where, clock=clock, readonly=readonly, connect_timeout_s=busy_timeout_s)
         target = Path(where).absolute()
         problem = _path_problem(target, readonly)
         if problem:
@@ -82,7 +101,53 @@ class Journal(IntentsMixin, ControlMixin):
                 )
         except sqlite3.Error as exc:
             raise JournalError(f"{where}: cannot open journal: {exc}") from exc
-        return cls._setup(conn, where=where, clock=clock, readonly=readonly, busy_timeout_s=busy_timeout_s)
+        return cls._setup(
+            conn, where=where, clock=clock or time.time, readonly=readonly, busy_timeout_s=busy_timeout_s
+        )
+
+    @classmethod
+    def open_postgres(
+        cls,
+        url: str,
+        *,
+        clock: Callable[[], float] | None = None,
+        readonly: bool = False,
+        connect_timeout_s: float = 5.0,
+    ) -> Journal:
+        """Open (creating the tables and migrating if needed) the journal in a PostgreSQL database.
+
+        The database must exist; the tables go into the connection's current schema (``search_path``).
+        Errors name the URL without its password. The same migrations as SQLite run (see
+        :mod:`keeper.journal.schema`); writers are serialized by one advisory lock, as SQLite serializes them.
+        """
+        where = redact_url(url)
+        try:
+            conn = PgConnection.connect(url, connect_timeout_s=connect_timeout_s, readonly=readonly)
+        except DbError as exc:
+            raise JournalError(f"{where}: cannot open journal: {exc}") from exc
+        try:
+            version = read_version(conn, where, POSTGRESQL)
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"{where}: journal schema version {version} is newer than this keeper supports "
+                    f"({SCHEMA_VERSION}); refusing to open it (upgrade the keeper)"
+                )
+            if readonly:
+                if version != SCHEMA_VERSION:
+                    raise JournalError(
+                        f"{where}: journal schema version {version} needs migrating to {SCHEMA_VERSION}; "
+                        "open it once with the keeper (read-write) first"
+                    )
+            else:
+                version = migrate(conn, where, dialect=POSTGRESQL)
+        except DbError as exc:
+            conn.close()
+            raise JournalError(f"{where}: cannot open journal: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, where=where, clock=clock or time.time, readonly=readonly, schema_version=version,
+                   dialect=POSTGRESQL, db_clock=clock is None)
 
     @classmethod
     def memory(cls, *, clock: Callable[[], float] = time.time) -> Journal:
@@ -152,7 +217,7 @@ class Journal(IntentsMixin, ControlMixin):
             raise InputError("mode", f"{mode!r} is not one of {[m.value for m in RunMode]}") from None
         with self._write("start a cycle") as conn:
             cursor = conn.execute(
-                "INSERT INTO cycles (started_at, status, mode) VALUES (?, 'running', ?)",
+                "INSERT INTO cycles (started_at, status, mode) VALUES (?, 'running', ?) RETURNING id",
                 (self._now(), mode_value.value),
             )
             return self._cycle(conn, _rowid(cursor))
@@ -240,7 +305,7 @@ class Journal(IntentsMixin, ControlMixin):
             self._cycle(conn, cycle_id)
             cursor = conn.execute(
                 "INSERT INTO snapshots (cycle_id, block_number, block_timestamp, complete, snapshot_json, "
-                "failures_json, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "failures_json, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (cycle_id, block_number, block_timestamp, int(complete), snapshot_text, failures_text, self._now()),
             )
             row = conn.execute("SELECT * FROM snapshots WHERE id = ?", (_rowid(cursor),)).fetchone()
@@ -264,7 +329,7 @@ class Journal(IntentsMixin, ControlMixin):
             self._cycle(conn, cycle_id)
             cursor = conn.execute(
                 "INSERT INTO plans (cycle_id, decisions_json, reasons, greeks_json, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (cycle_id, decisions_text, reasons_text, greeks_text, self._now()),
             )
             row = conn.execute("SELECT * FROM plans WHERE id = ?", (_rowid(cursor),)).fetchone()
@@ -281,7 +346,8 @@ class Journal(IntentsMixin, ControlMixin):
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         with self._read("search plans") as conn:
             rows = conn.execute(
-                "SELECT * FROM plans WHERE reasons LIKE ? ESCAPE '\\' ORDER BY id DESC LIMIT ?", (pattern, limit)
+                f"SELECT * FROM plans WHERE reasons {self._dialect.ilike} ? ESCAPE '\\' ORDER BY id DESC LIMIT ?",
+                (pattern, limit),
             )
             return [_plan(r) for r in rows]
 
@@ -301,32 +367,34 @@ class Journal(IntentsMixin, ControlMixin):
         with self._read("export the journal") as conn:
             if last_cycles is None:
                 for table in _EXPORT_TABLES:
-                    rows = conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()  # fixed table names
+                    # fixed table names
+                    rows = conn.execute(f"SELECT * FROM {table} ORDER BY {self._order(table)}").fetchall()
                     out[table] = [_export_row(r) for r in rows]
                 return out
             kept = "(SELECT id FROM cycles ORDER BY id DESC LIMIT ?)"
             intents = f"(SELECT id FROM intents WHERE cycle_id IN {kept})"
             since = "(SELECT COALESCE(MIN(started_at), 1e300) FROM cycles WHERE id IN " + kept + ")"
+            o = self._order
             queries = {  # fixed SQL, one bound parameter: the limit
-                "cycles": f"SELECT * FROM cycles WHERE id IN {kept} ORDER BY rowid",
-                "snapshots": f"SELECT * FROM snapshots WHERE cycle_id IN {kept} ORDER BY rowid",
-                "plans": f"SELECT * FROM plans WHERE cycle_id IN {kept} ORDER BY rowid",
-                "intents": f"SELECT * FROM intents WHERE cycle_id IN {kept} ORDER BY rowid",
-                "tx_attempts": f"SELECT * FROM tx_attempts WHERE intent_id IN {intents} ORDER BY rowid",
-                "fills": f"SELECT * FROM fills WHERE intent_id IN {intents} ORDER BY rowid",
-                "events": f"SELECT * FROM events WHERE ts >= {since} ORDER BY rowid",
+                "cycles": f"SELECT * FROM cycles WHERE id IN {kept} ORDER BY {o('cycles')}",
+                "snapshots": f"SELECT * FROM snapshots WHERE cycle_id IN {kept} ORDER BY {o('snapshots')}",
+                "plans": f"SELECT * FROM plans WHERE cycle_id IN {kept} ORDER BY {o('plans')}",
+                "intents": f"SELECT * FROM intents WHERE cycle_id IN {kept} ORDER BY {o('intents')}",
+                "tx_attempts": f"SELECT * FROM tx_attempts WHERE intent_id IN {intents} ORDER BY {o('tx_attempts')}",
+                "fills": f"SELECT * FROM fills WHERE intent_id IN {intents} ORDER BY {o('fills')}",
+                "events": f"SELECT * FROM events WHERE ts >= {since} ORDER BY {o('events')}",
             }
             for table in _EXPORT_TABLES:
                 if table in queries:
                     rows = conn.execute(queries[table], (last_cycles,)).fetchall()
                 else:
-                    rows = conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+                    rows = conn.execute(f"SELECT * FROM {table} ORDER BY {self._order(table)}").fetchall()
                 out[table] = [_export_row(r) for r in rows]
         return out
 
     # --------------------------------------------------------------- helpers
 
-    def _cycle(self, conn: sqlite3.Connection, cycle_id: int) -> Cycle:
+    def _cycle(self, conn: Conn, cycle_id: int) -> Cycle:
         row = conn.execute("SELECT * FROM cycles WHERE id = ?", (cycle_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"{self._where}: cycle {cycle_id} does not exist")
@@ -358,13 +426,15 @@ def _path_problem(target: Path, readonly: bool) -> str:
     return ""
 
 
-def _rowid(cursor: sqlite3.Cursor) -> int:
-    if cursor.lastrowid is None:
+def _rowid(cursor: Cursor) -> int:
+    """The id an ``INSERT ... RETURNING id`` returned (both backends)."""
+    row = cursor.fetchone()
+    if row is None:
         raise JournalError("insert returned no row id")
-    return cursor.lastrowid
+    return int(row[0])
 
 
-def _snapshot(row: sqlite3.Row) -> SnapshotRecord:
+def _snapshot(row: Any) -> SnapshotRecord:
     return SnapshotRecord(
         id=row["id"],
         cycle_id=row["cycle_id"],
@@ -377,7 +447,7 @@ def _snapshot(row: sqlite3.Row) -> SnapshotRecord:
     )
 
 
-def _plan(row: sqlite3.Row) -> PlanRecord:
+def _plan(row: Any) -> PlanRecord:
     return PlanRecord(
         id=row["id"],
         cycle_id=row["cycle_id"],
@@ -388,9 +458,11 @@ def _plan(row: sqlite3.Row) -> PlanRecord:
     )
 
 
-def _export_row(row: sqlite3.Row) -> dict[str, Any]:
+def _export_row(row: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in row.keys():  # noqa: SIM118 (sqlite3.Row is not a mapping)
+        if key == "seq":  # PostgreSQL's insertion order column: not part of the record
+            continue
         value = row[key]
         if key.endswith("_json"):
             out[key.removesuffix("_json")] = loads(value)

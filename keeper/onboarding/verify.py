@@ -39,6 +39,7 @@ from keeper.venues import chainlink, erc20, uniswap_v3
 __all__ = [
     "CANONICAL_UNISWAP_V3",
     "MODULE_FINGERPRINT",
+    "VENUE_MODULE_FINGERPRINT",
     "CanonicalV3",
     "FeedCheck",
     "ModuleFingerprint",
@@ -53,6 +54,8 @@ __all__ = [
 
 MODULE_FINGERPRINT: Final = Path(__file__).with_name("hedge_module_fingerprint.json")
 """The fingerprint of our HedgeModule build (regenerate with ``scripts/fingerprint``)."""
+VENUE_MODULE_FINGERPRINT: Final = Path(__file__).with_name("hedge_venue_module_fingerprint.json")
+"""The fingerprint of our HedgeVenueModule build (Uniswap v4 + Aave; regenerate with ``scripts/fingerprint``)."""
 
 
 class VerificationError(ConfigError):

@@ -115,6 +115,32 @@ def check_journal(path: Path) -> Check:
     return Check("journal", "pass", f"{path} does not exist yet; {parent} is writable (created on first run)")
 
 
+def check_postgres_journal(url: str) -> Check:
+    """A PostgreSQL journal: the server answers and the keeper's user may create its tables in the current
+    schema (nothing is changed; the URL is shown without its password)."""
+    from keeper.journal._db import DbError, PgConnection
+    from keeper.journal.store import redact_url
+
+    where = redact_url(url)
+    try:
+        conn = PgConnection.connect(url, connect_timeout_s=5.0, readonly=True)
+    except DbError as exc:
+        return Check("journal", "fail", f"{where}: cannot connect: {exc}",
+                     "check journal.url (host, port, database, user) and that the server accepts this host")
+    try:
+        row = conn.execute("SELECT current_schema(), has_schema_privilege(current_schema(), 'CREATE')").fetchone()
+    except DbError as exc:
+        return Check("journal", "fail", f"{where}: {exc}", "check the user's rights on the database")
+    finally:
+        conn.close()
+    if row is None or row[0] is None:
+        return Check("journal", "fail", f"{where}: no current schema", "set a search_path the user owns")
+    if not row[1]:
+        return Check("journal", "fail", f"{where}: the user may not create tables in schema {row[0]}",
+                     f"GRANT CREATE ON SCHEMA {row[0]} to the keeper's user, or point search_path elsewhere")
+    return Check("journal", "pass", f"{where}: PostgreSQL reachable; schema {row[0]} writable")
+
+
 def check_anvil() -> Check:
     from keeper.node.anvil import find_anvil
 
@@ -596,7 +622,9 @@ def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAU
             out += got if isinstance(got, list) else [got]
         if not any(x.name == "module_enabled" for x in out):
             out.insert(3, Check("module_enabled", "fail", "not checked: no Safe", "fix the safe check first"))
-    out += [check_journal(cfg.journal.path), check_anvil()]
+    url = cfg.journal.url
+    journal = check_postgres_journal(url) if url is not None else check_journal(cfg.journal.path)
+    out += [journal, check_anvil()]
     return out
 
 

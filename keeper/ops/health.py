@@ -24,7 +24,7 @@ from keeper.chain.multicall import Multicall, block_timestamp_call
 from keeper.chain.rpc import RpcClient, redact_url
 from keeper.config import KeeperConfig
 from keeper.errors import KeeperError
-from keeper.journal import CycleStatus, Journal
+from keeper.journal import CycleStatus, Journal, Lease
 from keeper.ops.golive import EOA_PARAMS, LiveState, compare, last_golive
 from keeper.venues import chainlink, hedge_module
 
@@ -51,21 +51,29 @@ def _check(ok: bool, detail: str) -> dict[str, Any]:
     return {"ok": ok, "detail": detail}
 
 
+def _lease(cfg: KeeperConfig, leases: list[Lease], out: dict[str, Any], checks: dict[str, dict[str, Any]]) -> None:
+    """Who leads the keepers sharing the journal; times on the lease clock (the PostgreSQL server's, or this
+    host's for SQLite). With ``lease.enabled``, ready only while some keeper holds a live lease."""
+    out["lease"] = [ls.to_record() for ls in leases]
+    if cfg.lease.enabled:
+        checks["lease"] = _check(any(ls.live for ls in leases), "; ".join(ls.describe() for ls in leases)
+                                 if leases else "no keeper has taken the lease yet")
+
+
 def health(cfg: KeeperConfig, *, max_cycle_age_s: float | None = None, rpc: RpcClient | None = None,
            now: Callable[[], float] = time.time) -> dict[str, Any]:
     """The readiness record (see the module docstring)."""
     checks: dict[str, dict[str, Any]] = {}
     max_age = max_cycle_age_s if max_cycle_age_s is not None else default_max_cycle_age_s(cfg)
     out: dict[str, Any] = {"last_successful_cycle_age_s": None, "halted": False, "paused": False,
-                           "activated": False, "dry_run_reason": None}
+                           "activated": False, "dry_run_reason": None, "lease": []}
 
     # journal: control state and the last cycles (read-only; a missing journal means the keeper never ran)
     journal: Journal | None = None
     try:
-        journal = Journal.open(cfg.journal.path, readonly=True)
-        state = journal.control_state()
-        cycles = journal.recent_cycles(50)
-        checks["journal"] = _check(True, f"{cfg.journal.path} readable")
+        journal = Journal.open(cfg.journal.target, readonly=True)
+        state, cycles, leases = journal.control_state(), journal.recent_cycles(50), journal.leases()
+        checks["journal"] = _check(True, f"{journal.where} readable ({journal.backend})")
     except KeeperError as exc:
         checks["journal"] = _check(False, str(exc))
     t = now()
@@ -88,6 +96,7 @@ def health(cfg: KeeperConfig, *, max_cycle_age_s: float | None = None, rpc: RpcC
             checks["loop"] = _check(age <= max_age, f"no cycle finished; the last started {age:,.1f} s ago")
         else:
             checks["loop"] = _check(True, "no cycle yet")
+        _lease(cfg, leases, out, checks)
 
     # chain: chain id, then one batch (block time, paramsHash, paused, feeds)
     rpc = rpc or RpcClient.http(str(cfg.chain.rpc_url), timeout_s=min(cfg.chain.timeout_s, 5.0))

@@ -26,7 +26,7 @@ from eth_abi.abi import encode
 from eth_utils.crypto import keccak
 
 from keeper.chain.abi_fast import checksum
-from keeper.chain.multicall import Call, selector
+from keeper.chain.multicall import Call, Failed, Ok, StateReader, selector
 from keeper.chain.rpc import RpcClient
 from keeper.core.snapshot import TickFees, V4LpPosition, V4PoolKey, V4PoolState
 from keeper.errors import ChainError, InputError
@@ -40,15 +40,18 @@ __all__ = [
     "POOL_KEY_TYPE",
     "QUOTE_EXACT_INPUT_SINGLE",
     "TRANSFER_TOPIC",
+    "V4SwapCost",
     "actions_data",
     "close_currency_params",
     "decrease_liquidity_params",
     "fee_growth_globals_call",
+    "hook_permissions",
     "liquidity_call",
     "mint_position_params",
     "modify_liquidities",
     "next_token_id_call",
     "owner_of_call",
+    "parse_key",
     "parse_pool",
     "parse_position",
     "parse_position_info",
@@ -57,10 +60,12 @@ __all__ = [
     "pool_calls",
     "pool_id",
     "position_info_call",
+    "quote_cost",
     "quote_exact_input_single_call",
     "scan_token_ids",
     "settle_pair_params",
     "slot0_call",
+    "swap_cost",
     "sweep_params",
     "take_pair_params",
     "tick_info_call",
@@ -308,8 +313,47 @@ def quote_exact_input_single_call(quoter: str, key: V4PoolKey, zero_for_one: boo
 
 
 @dataclass(frozen=True)
-class V4Quote:
-    """A V4Quoter answer: raw output units and the quoter's own gas estimate of the swap."""
+class V4SwapCost:
+    """What a v4 swap of ``amount_in`` would cost, from a V4Quoter quote and the pool's price before it.
 
+    Attributes
+    ----------
+    amount_in, amount_out : raw units of the input and output currency (the quoter's answer).
+    gas_estimate : the quoter's own gas estimate of the swap, gas units.
+    mid_out : raw output the same input buys at the pool's current price (``sqrtPriceX96``), no fee,
+        no impact.
+    """
+
+    amount_in: int
     amount_out: int
     gas_estimate: int
+    mid_out: float
+
+    @property
+    def cost_bps(self) -> float:
+        """LP fee + price impact, bps of the mid value: ``(1 - amount_out / mid_out) * 1e4``."""
+        return (1.0 - self.amount_out / self.mid_out) * 1e4
+
+
+def swap_cost(sqrt_price_x96: int, zero_for_one: bool, amount_in: int, quoted: tuple[Any, ...]) -> V4SwapCost:
+    """A :class:`V4SwapCost` from the pool's ``slot0.sqrtPriceX96`` and a decoded V4Quoter answer."""
+    if sqrt_price_x96 <= 0:
+        raise InputError("sqrt_price_x96", "the pool is not initialized (sqrtPriceX96 = 0)")
+    out, gas = int(quoted[0]), int(quoted[1])
+    p = sqrt_price_x96 * sqrt_price_x96  # currency1 per currency0, x 2^192
+    mid = amount_in * p / 2**192 if zero_for_one else amount_in * 2**192 / p
+    return V4SwapCost(amount_in, out, gas, mid)
+
+
+def quote_cost(reader: StateReader, quoter: str, state_view: str, key: V4PoolKey, zero_for_one: bool,
+               amount_in: int, block: int) -> V4SwapCost:
+    """Read-only cost estimate of an exact-input swap in one v4 pool at ``block``: the pool's price and the
+    V4Quoter's quote in one Multicall3 batch. A failed read raises :class:`~keeper.errors.ChainError`."""
+    pid = pool_id(key)
+    slot0, quote = reader.execute([slot0_call(state_view, pid),
+                                   quote_exact_input_single_call(quoter, key, zero_for_one, amount_in)], block)
+    for what, r in (("slot0", slot0), ("quote", quote)):
+        if isinstance(r, Failed):
+            raise ChainError(f"v4 pool {pid} {what} at block {block}: {r.reason}")
+    assert isinstance(slot0, Ok) and isinstance(quote, Ok)
+    return swap_cost(int(slot0.value[0]), zero_for_one, amount_in, quote.value)

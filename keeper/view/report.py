@@ -31,8 +31,8 @@ from keeper.core.snapshot import LpPosition, Snapshot
 from keeper.core.tick_math import MAX_TICK, MIN_TICK
 
 __all__ = ["plan_record", "pool_records", "position_records", "range_in_quote", "render_plan", "render_pools",
-           "render_positions", "render_scenarios", "render_snapshot", "scenario_records", "tick_to_price",
-           "utc_time"]
+           "render_positions", "render_scenarios", "render_snapshot", "render_v4_summary", "scenario_records",
+           "tick_to_price", "utc_time"]
 
 _FULL_RANGE_TICKS = 887_000
 """Beyond this |tick| a bound is shown as 0 or unbounded (a full-range position: 1.0001^887000 ~ 1e38)."""
@@ -91,23 +91,6 @@ def _risky_is_token0(snap: Snapshot, lp: LpPosition, quote_token: str | None) ->
     return tick_to_price(pool.tick, snap.tokens[lp.token0].decimals, snap.tokens[lp.token1].decimals) >= 1.0
 
 
-def _v4_section(snap: Snapshot) -> list[str]:
-    """The owners' Uniswap v4 positions, one line each (empty when there are none)."""
-    if not snap.v4_lps:
-        return []
-    out: list[str] = []
-    out.append(f"  Uniswap v4 positions ({len(snap.v4_lps)}):")
-    for v in snap.v4_lps:
-        pool = snap.v4_pools[v.pool_id]
-        key = pool.key
-        state = "in range" if v.tick_lower <= pool.tick < v.tick_upper else "out of range"
-        hooked = "" if int(key.hooks, 16) == 0 else f", hooks {key.hooks}"
-        out.append(f"    {v.token_id:>6}  {_v4_symbol(snap, key.currency0)}/{_v4_symbol(snap, key.currency1)} "
-                   f"{key.fee / 1e4:.2f}% ticks {v.tick_lower} .. {v.tick_upper} (pool tick {pool.tick}), "
-                   f"liquidity {v.liquidity}  {state}{hooked}")
-    return out
-
-
 # Long on purpose: one section per part of the snapshot a person reads.
 def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # noqa: C901
     """The book as read, for people. LP ranges are the risky token's price in the other token."""
@@ -136,7 +119,7 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
         pair = f"{sym[risky]}/{sym[other]}"
         rng = f"{_price(lo)} .. {_price(hi)} {sym[other]}"
         lines.append(f"    {lp.token_id:>6}  {pair:<11} {lp.fee / 1e4:>5.2f}% {rng:>40}{lp.liquidity:>24}  {state}")
-    lines += _v4_section(snap)
+    lines += _v4_snapshot_lines(snap)
     lines.append(f"  options ({len(snap.options)}):")
     for o in snap.options:
         kind = "put " if o.is_put else "call"
@@ -179,6 +162,21 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
         lines.append(f"  INCOMPLETE: {len(snap.failures)} read(s) failed:")
         lines += [f"    {f.what}: {f.reason}" for f in snap.failures]
     return "\n".join(lines)
+
+
+def _v4_snapshot_lines(snap: Snapshot) -> list[str]:
+    if not snap.v4_lps:
+        return []
+    lines = [f"  Uniswap v4 positions ({len(snap.v4_lps)}):"]
+    for v in snap.v4_lps:
+        pool = snap.v4_pools[v.pool_id]
+        key = pool.key
+        state = "in range" if v.tick_lower <= pool.tick < v.tick_upper else "out of range"
+        hooked = "" if int(key.hooks, 16) == 0 else f", hooks {key.hooks}"
+        lines.append(f"    {v.token_id:>6}  {_v4_symbol(snap, key.currency0)}/{_v4_symbol(snap, key.currency1)} "
+                     f"{key.fee / 1e4:.2f}% ticks {v.tick_lower} .. {v.tick_upper} (pool tick {pool.tick}), "
+                     f"liquidity {v.liquidity}  {state}{hooked}")
+    return lines
 
 
 def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan, *, max_deviation_bps: Mapping[str, float] | None = None,
@@ -467,7 +465,7 @@ def scenario_records(risk: BookRisk) -> dict[str, dict[str, Any]]:
 
 def _loan_record(loan: LoanBook, grid: ScenarioGrid) -> dict[str, Any]:
     """An Aave account in one underlying's grid: its health factor per spot shock (``null``: no debt)
-    and the underlying's liquidation price in USD (``null``: a fall of this price cannot liquidate it)."""
+    and the underlying's liquidation price in USD (``null``: no price of it alone brings HF to 1)."""
     hf = grid.health_factors[loan.label][:, 0]
     return {"owner": loan.owner, "pool": loan.pool,
             "health_factor": None if math.isinf(loan.health_factor) else loan.health_factor,
@@ -495,7 +493,7 @@ def render_scenarios(scenarios: Mapping[str, Mapping[str, Any]]) -> str:
         out.append(_table_text(t))
         for loan in loans:
             liq = loan["liquidation_price_usd"]
-            where = "no liquidation price (a fall alone cannot bring HF to 1)" if liq is None else \
+            where = f"no liquidation price (no {u} price alone brings HF to 1)" if liq is None else \
                 f"liquidation at {u} {liq:,.2f} USD ({100 * (liq / sc['spot_usd'] - 1):+.1f} % from spot)"
             out.append(f"  Aave account {loan['owner']}: health factor {_hf_text(loan['health_factor'])}; {where}")
     return "\n".join(out)
@@ -541,35 +539,6 @@ def _cash_gamma(gamma: float | None, underlying: str, greeks: Mapping[str, Any])
     return f"{gamma * spot * spot / 100.0:,.0f}"
 
 
-def _v4_table(v4lps: list[dict[str, Any]], greeks: dict[str, Any]) -> str:
-    """The v4 positions' table of ``render_positions``."""
-    from rich.table import Table
-
-    v4t = Table(title=f"Uniswap v4 LP positions ({len(v4lps)}): amounts are what DECREASE_LIQUIDITY + TAKE_PAIR "
-                      "pay, raw integer units", title_justify="left")
-    for col in ("id", "owner", "pool", "fee", "range USD per unit", "liquidity", "principal (raw)",
-                "uncollected fees (raw)", "pool price USD", "delta (units)", "gamma USD per 1 %", "state",
-                "hooks"):
-        v4t.add_column(col, justify="left" if col in ("owner", "pool", "range USD per unit", "principal (raw)",
-                                                      "uncollected fees (raw)", "state", "hooks") else "right")
-    for lp in v4lps:
-        s0, s1 = lp["symbol0"], lp["symbol1"]
-        low = _price(lp["range_low_usd"] if lp["range_low_usd"] is not None else 0.0)
-        high = _price(lp["range_high_usd"] if lp["range_high_usd"] is not None else math.inf)
-        hooks = "none" if int(lp["hooks"], 16) == 0 else (
-            f"{_short(lp['hooks'])}: " + ("; ".join(lp["hook_risks"]) if lp["hook_risks"]
-                                         else "cannot change what positions pay"))
-        v4t.add_row(str(lp["token_id"]), _short(lp["owner"]), f"{s0}/{s1} {_short(lp['pool_id'])}",
-                    f"{lp['fee_pct']:.2f} %", f"{low} .. {high}", f"{int(lp['liquidity']):,}",
-                    f"{int(lp['principal0_raw']):,} {s0}\n{int(lp['principal1_raw']):,} {s1}",
-                    f"{int(lp['fees0_raw']):,} {s0}\n{int(lp['fees1_raw']):,} {s1}",
-                    f"{lp['pool_price_usd']:,.2f}", f"{_num(lp['delta'])} {lp['underlying']}",
-                    _cash_gamma(lp["gamma"], lp["underlying"], greeks),
-                    ("in range" if lp["in_range"] else "out of range") + (" HOOKED" if lp["hook_risks"] else ""),
-                    hooks)
-    return _table_text(v4t, 220)
-
-
 # Long on purpose: one section per position kind.
 def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
     """Every position of the book with its greeks (``keeper plan --positions``), then the totals.
@@ -606,9 +575,7 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
         raw.add_row(str(lp["token_id"]), f"{int(lp['principal0_raw']):,} {s0}", f"{int(lp['principal1_raw']):,} {s1}",
                     f"{int(lp['fees0_raw']):,} {s0}", f"{int(lp['fees1_raw']):,} {s1}")
     out += [_table_text(lps, 220), _table_text(raw, 220)]
-    v4lps = pos.get("v4_lps", [])
-    if v4lps:
-        out.append(_v4_table(v4lps, greeks))
+    out += _v4_table(pos.get("v4_lps", []), greeks)
 
     opts = Table(title=f"Options ({len(pos['options'])})", title_justify="left")
     for col in ("series", "owner", "asset", "type", "strike USD", "expiry", "net quantity", "vol", "collateral",
@@ -645,13 +612,17 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
                     counts, _num(b["delta"]))
     out.append(_table_text(bal, 220))
 
+    if pos.get("aave"):
+        out.append(_aave_table(pos["aave"]))
+
     tot = Table(title="Delta by underlying: the lines above add up to the book (units of the underlying)",
                 title_justify="left")
-    for col in ("asset", "LPs", "v4 LPs", "options", "perps", "balances", "sum of lines", "book delta"):
+    kinds = ("lps", "v4_lps", "options", "perps", "balances", "aave")
+    for col in ("asset", "LPs", "v4 LPs", "options", "perps", "balances", "Aave", "sum of lines", "book delta"):
         tot.add_column(col, justify="left" if col == "asset" else "right")
     for u, g in greeks.items():
         parts = [sum(x["delta"] for x in pos.get(k, []) if x["underlying"] == u and x["delta"] is not None)
-                 for k in ("lps", "v4_lps", "options", "perps", "balances")]
+                 for k in kinds]
         tot.add_row(u, *(f"{x:,.6f}" for x in parts), f"{sum(parts):,.6f}", f"{g['delta_units']:,.6f}")
     out.append(_table_text(tot, 220))
     return "\n".join(out)
@@ -678,6 +649,66 @@ def render_venues(venues: Sequence[Mapping[str, Any]]) -> list[str]:
                    f"{v['fee_usd']:,.2f} USD, impact {v['impact_usd']:,.2f} USD, {interest} {v['funding_usd']:,.2f}"
                    f" USD, gas {v['gas_usd']:,.2f} USD)")
     return out
+
+
+def render_v4_summary(v4lps: list[dict[str, Any]]) -> list[str]:
+    """``keeper status``: the v4 positions in one line each, a hooked pool called out (empty without any)."""
+    if not v4lps:
+        return []
+    inside = sum(1 for x in v4lps if x["in_range"])
+    out = [f"Uniswap v4 positions: {len(v4lps)} ({inside} in range)"]
+    for x in v4lps:
+        hooked = f"; HOOKED: {'; '.join(x['hook_risks'])}" if x["hook_risks"] else ""
+        out.append(f"  #{x['token_id']} {x['symbol0']}/{x['symbol1']} {x['fee_pct']:.2f} %: "
+                   f"{'in range' if x['in_range'] else 'out of range'}, delta {_num(x['delta'])} {x['underlying']}"
+                   f"{hooked}")
+    return out
+
+
+def _v4_table(v4lps: list[dict[str, Any]], greeks: dict[str, Any]) -> list[str]:
+    """The v4 positions table of ``render_positions`` (nothing when there are none)."""
+    from rich.table import Table
+
+    if not v4lps:
+        return []
+    v4t = Table(title=f"Uniswap v4 LP positions ({len(v4lps)}): amounts are what DECREASE_LIQUIDITY + TAKE_PAIR "
+                      "pay, raw integer units", title_justify="left")
+    for col in ("id", "owner", "pool", "fee", "range USD per unit", "liquidity", "principal (raw)",
+                "uncollected fees (raw)", "pool price USD", "delta (units)", "gamma USD per 1 %", "state",
+                "hooks"):
+        v4t.add_column(col, justify="left" if col in ("owner", "pool", "range USD per unit", "principal (raw)",
+                                                      "uncollected fees (raw)", "state", "hooks") else "right")
+    for lp in v4lps:
+        s0, s1 = lp["symbol0"], lp["symbol1"]
+        low = _price(lp["range_low_usd"] if lp["range_low_usd"] is not None else 0.0)
+        high = _price(lp["range_high_usd"] if lp["range_high_usd"] is not None else math.inf)
+        hooks = "none" if int(lp["hooks"], 16) == 0 else (
+            f"{_short(lp['hooks'])}: " + ("; ".join(lp["hook_risks"]) if lp["hook_risks"]
+                                         else "cannot change what positions pay"))
+        v4t.add_row(str(lp["token_id"]), _short(lp["owner"]), f"{s0}/{s1} {_short(lp['pool_id'])}",
+                    f"{lp['fee_pct']:.2f} %", f"{low} .. {high}", f"{int(lp['liquidity']):,}",
+                    f"{int(lp['principal0_raw']):,} {s0}\n{int(lp['principal1_raw']):,} {s1}",
+                    f"{int(lp['fees0_raw']):,} {s0}\n{int(lp['fees1_raw']):,} {s1}",
+                    f"{lp['pool_price_usd']:,.2f}", f"{_num(lp['delta'])} {lp['underlying']}",
+                    _cash_gamma(lp["gamma"], lp["underlying"], greeks),
+                    ("in range" if lp["in_range"] else "out of range") + (" HOOKED" if lp["hook_risks"] else ""),
+                    hooks)
+    return [_table_text(v4t, 220)]
+
+
+def _aave_table(aave: list[dict[str, Any]]) -> str:
+    from rich.table import Table
+
+    at = Table(title=f"Aave v3 holdings ({len(aave)}): supplied (aToken) minus owed (debt tokens)",
+               title_justify="left")
+    for col in ("pool", "owner", "asset", "supplied", "owed", "net", "counts as", "delta (units)"):
+        at.add_column(col, justify="left" if col in ("pool", "owner", "asset", "counts as") else "right")
+    for a in aave:
+        sym, dec = a["symbol"], a["decimals"]
+        at.add_row(_short(a["pool"]), a["owner"], sym, f"{_decimal(int(a['supplied_raw']), dec)} {sym}",
+                   f"{_decimal(int(a['debt_raw']), dec)} {sym}", f"{a['net']:+,.6f} {sym}",
+                   a["underlying"] or "USD (quote)", _num(a["delta"]))
+    return _table_text(at, 220)
 
 
 def _order_record(o: HedgeOrder | None) -> dict[str, Any] | None:

@@ -53,6 +53,9 @@ class FakeSender:
             return latest + sum(1 for t in self.chain.mempool.values() if t.sender == self.address)
         return latest
 
+    def resync_nonce(self) -> None:
+        """Nothing to forget: every attempt is signed at the chain's pending nonce."""
+
     def preflight(self, req: TxRequest, /) -> int:
         error = self.chain.estimate(self._pending(req, Attempt(0, "0x" + "00" * 32, b"", self._fees(), 0)))
         if error is not None:

@@ -117,3 +117,21 @@ def test_interest_accrues_and_still_matches(chain: Web3, manifest: Manifest, wor
     assert assert_matches_chain(chain, manifest, after) == 2
     # and the older block still reads as it was
     assert assert_matches_chain(chain, manifest, read(world, manifest, before.block_number)) == 2
+
+
+@pytest.mark.parametrize("victim", ["a_token", "oracle"])
+def test_an_unreadable_aave_part_is_a_failure_never_a_zero(chain: Web3, manifest: Manifest, world: World,
+                                                           victim: str) -> None:
+    """A reverting aToken (or oracle) leaves the Safe's account out of the snapshot and names it."""
+    assert manifest.aave is not None
+    target = manifest.aave.reserves["WETH"].a_token if victim == "a_token" else manifest.aave.oracle
+    chain.provider.make_request("anvil_setCode", [target, "0x60006000fd"])  # type: ignore[arg-type]  # revert(0,0)
+    chain.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    src = dataclasses.replace(world_sources(manifest), owners=(manifest.safe.address, manifest.market_maker))
+    snap = BookReader(RpcClient.http(world.url), src).read()
+    assert not snap.complete
+    assert not any(a.owner == manifest.safe.address for a in snap.aave_accounts)
+    assert any(f.what.startswith("Aave account of " + manifest.safe.address) for f in snap.failures)
+    if victim == "oracle":
+        assert any("oracle price" in f.reason for f in snap.failures)
+        assert not snap.aave_accounts  # both owners hold WETH-reserve positions

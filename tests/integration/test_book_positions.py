@@ -95,6 +95,20 @@ def test_plan_json_positions_add_up_to_the_per_underlying_deltas(world: World, m
     assert set(positions) == {"lps", "v4_lps", "options", "perps", "balances", "aave"}
     assert positions["lps"] and positions["options"] and positions["perps"] and positions["balances"]
     assert positions["v4_lps"] and positions["aave"]
+    # The Safe's Aave lines are its aToken balances minus its debt, as the tokens answer at the block.
+    assert manifest.aave is not None
+    w3 = Web3(Web3.HTTPProvider(world.url))
+    safe_aave = {x["symbol"]: x for x in positions["aave"] if x["owner"] == manifest.safe.address}
+    assert set(safe_aave) == {"WETH", "USDC"}
+    for sym, x in safe_aave.items():
+        r = manifest.aave.reserves[sym]
+        a_bal = contract(w3, "AToken", r.a_token).functions.balanceOf(manifest.safe.address).call(
+            block_identifier=block)
+        debt = contract(w3, "VariableDebtToken", r.variable_debt_token).functions.balanceOf(
+            manifest.safe.address).call(block_identifier=block)
+        assert (x["supplied_raw"], x["debt_raw"]) == (str(a_bal), str(debt)), sym
+    assert int(safe_aave["WETH"]["debt_raw"]) > 0 and safe_aave["WETH"]["delta"] == pytest.approx(
+        (int(safe_aave["WETH"]["supplied_raw"]) - int(safe_aave["WETH"]["debt_raw"])) / 1e18, rel=1e-12)
     for u, g in greeks.items():
         total = sum(x["delta"] for k in positions for x in positions[k]
                     if x["underlying"] == u and x["delta"] is not None)

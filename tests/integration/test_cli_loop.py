@@ -127,6 +127,11 @@ def test_status_and_journal_count_hedges_on_the_chains_clock(chain: Web3, world:
     for f in fills:
         assert f"{f.size_units:,.6f} {f.underlying}" in text
     assert "{" not in text and "CostTotals(" not in text, "no Python repr reaches a person"
+    # the Safe's Uniswap v4 positions are in the exposure, and listed (with their state and delta)
+    v4_ids = [x["token_id"] for x in st["v4_positions"]]
+    assert v4_ids and f"Uniswap v4 positions: {len(v4_ids)} (" in text
+    for x in st["v4_positions"]:
+        assert f"#{x['token_id']} " in text and ("HOOKED" in text) == bool(x["hook_risks"])
 
     exported = json.loads(cli("journal", "-c", CONFIG, "--json", "--limit", "1", env=env).stdout)
     assert [c["id"] for c in exported["cycles"]] == [cycles[0].id]

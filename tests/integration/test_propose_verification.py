@@ -22,6 +22,7 @@ from keeper.onboarding.reads import ZERO
 from keeper.onboarding.tomlout import dumps
 from keeper.onboarding.verify import (
     CANONICAL_UNISWAP_V3,
+    VENUE_MODULE_FINGERPRINT,
     ModuleFingerprint,
     VerificationError,
     check_uniswap,
@@ -148,6 +149,13 @@ def test_the_shipped_fingerprint_is_the_current_build() -> None:
     """If this fails, (I)HedgeModule.sol changed: run scripts/fingerprint and commit the file."""
     artifact = json.loads((repo_root() / "contracts" / "out" / "HedgeModule.sol" / "HedgeModule.json").read_text())
     assert fingerprint_of_artifact(artifact) == ModuleFingerprint.load()
+
+
+def test_the_shipped_venue_module_fingerprint_is_the_current_build() -> None:
+    """If this fails, HedgeVenueModule.sol (or what it imports) changed: run scripts/fingerprint and commit."""
+    artifact = json.loads((repo_root() / "contracts" / "out" / "HedgeVenueModule.sol" / "HedgeVenueModule.json")
+                          .read_text())
+    assert fingerprint_of_artifact(artifact) == ModuleFingerprint.load(VENUE_MODULE_FINGERPRINT)
 
 
 def _write(raw: dict[str, Any]) -> Path:

@@ -16,7 +16,7 @@ from web3 import Web3
 from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
 from keeper.core.book import V4LpLine, book_risk, line_risk, v4_lp_holdings
-from keeper.core.snapshot import Snapshot, V4LpPosition
+from keeper.core.snapshot import Snapshot, V4LpPosition, V4PoolKey
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
@@ -166,3 +166,58 @@ def test_positions_are_found_from_transfer_logs_and_a_sold_one_is_dropped(
     # the logs still name it as a candidate (received once); ownerOf at the block decides
     assert gone in v4.scan_token_ids(rpc, manifest.v4.position_manager, [manifest.safe.address], 0,
                                      w3.eth.block_number)
+
+
+def test_the_pool_ids_are_the_ones_the_pool_manager_initialized(world: World, w3: Web3, manifest: Manifest) -> None:
+    """The adapter's keccak of the key is the PoolManager's own id (its Initialize events), and its key fields."""
+    assert manifest.v4 is not None
+    pm = contract(w3, "PoolManager", manifest.v4.pool_manager)
+    events = pm.events.Initialize().get_logs(from_block=0, to_block=manifest.block_number)
+    got = {"0x" + bytes(e["args"]["id"]).hex(): e["args"] for e in events}
+    assert set(got) == {p.pool_id for p in manifest.v4.pools.values()}
+    for p in manifest.v4.pools.values():
+        a = got[p.pool_id]
+        assert (a["currency0"], a["currency1"], a["fee"], a["tickSpacing"], a["hooks"]) == (
+            p.currency0, p.currency1, p.fee, p.tick_spacing, p.hooks)
+        assert v4.pool_id(V4PoolKey(p.currency0, p.currency1, p.fee, p.tick_spacing, p.hooks)) == p.pool_id
+
+
+def test_the_devnet_config_lists_the_worlds_v4_positions(manifest: Manifest) -> None:
+    from keeper.build.paths import repo_root
+    from keeper.config import load_config
+
+    assert manifest.v4 is not None
+    cfg = load_config(repo_root() / "examples" / "devnet.toml", {})
+    assert cfg.uniswap_v4 is not None
+    assert cfg.uniswap_v4.position_manager == manifest.v4.position_manager
+    assert cfg.uniswap_v4.state_view == manifest.v4.state_view
+    assert set(cfg.uniswap_v4.token_ids) == set(manifest.v4.position_ids.values())
+
+
+def test_the_v4_quote_cost_is_what_a_swap_pays_and_tends_to_the_fee_for_small_sizes(
+    v4_chain: Web3, world: World, manifest: Manifest,
+) -> None:
+    """V4Quoter's quote (read-only) equals the output of the same swap executed, and its cost over the pool's
+    mid price is the LP fee plus impact: ~5 bps for a small sale on the 0.05 % pool, more for a large one."""
+    from keeper.chain.multicall import Multicall
+
+    assert manifest.v4 is not None
+    w3 = v4_chain
+    info = manifest.v4.pools["ETH/USDC-500"]
+    key = V4PoolKey(info.currency0, info.currency1, info.fee, info.tick_spacing, info.hooks)
+    reader = Multicall(RpcClient.http(world.url))
+    block = w3.eth.block_number
+    small = v4.quote_cost(reader, manifest.v4.quoter, manifest.v4.state_view, key, True, 10**16, block)
+    large = v4.quote_cost(reader, manifest.v4.quoter, manifest.v4.state_view, key, True, 200 * 10**18, block)
+    assert small.cost_bps == pytest.approx(info.fee / 100, abs=0.05)  # fee tier in hundredths of a bip
+    assert large.cost_bps > small.cost_bps + 1.0 and large.gas_estimate > 0
+    usdc_back = v4.quote_cost(reader, manifest.v4.quoter, manifest.v4.state_view, key, False, 10**9, block)
+    assert usdc_back.cost_bps == pytest.approx(info.fee / 100, abs=0.5)
+    # the quote is what the swap pays: sell 200 ETH through the PoolSwapTest (no price limit)
+    actor = Web3.to_checksum_address(manifest.actor)
+    before = balance(w3, info.currency1, actor)
+    swapper = contract(w3, "PoolSwapTest", manifest.v4.pool_swap_test)
+    DevChain(w3).send(swapper.functions.swap(
+        (key.currency0, key.currency1, key.fee, key.tick_spacing, key.hooks),
+        (True, -200 * 10**18, 4295128740), (False, False), b""), actor, value=200 * 10**18)
+    assert balance(w3, info.currency1, actor) - before == large.amount_out

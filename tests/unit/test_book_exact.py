@@ -274,7 +274,7 @@ def test_per_position_deltas_sum_to_the_per_underlying_delta() -> None:
     assert sum(x.quote_value for x in risk.lines) == pytest.approx(risk.quote_value, rel=1e-15)
     # and the JSON records (what `keeper plan --json` prints) add up the same way
     recs = position_records(snap, risk)
-    assert set(recs) == {"lps", "v4_lps", "options", "perps", "balances"}
+    assert set(recs) == {"lps", "v4_lps", "options", "perps", "balances", "aave"}
     for u, summary in risk.summaries.items():
         total = sum(x["delta"] for k in recs for x in recs[k] if x["underlying"] == u and x["delta"] is not None)
         assert total == pytest.approx(summary.delta, rel=1e-12)

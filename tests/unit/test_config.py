@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import re
@@ -707,15 +708,29 @@ EVERY_POLICY_KEY: dict[str, Any] = {
 MAINNET_FILLED_ENV = {"KEEPER_TREASURY__SAFE": "0x" + "12" * 20, "KEEPER_TREASURY__HEDGE_MODULE": "0x" + "34" * 20}
 
 
-@pytest.mark.parametrize(("name", "expected"), [
+# Pins as released, of each config without the sections added since (Aave pools, Uniswap v4 contracts);
+# then of the devnet example as it is now, with them.
+RELEASED = (
     ("devnet", "3c0dde42625a513ce6048a466b7a52a61d70355d3cbab48df5609f6ab68ba5b4"),
     ("mainnet", "6a8fcaaa0178210efef8e3682945d430acf3bffcbe8af8991941e22502a5d8fa"),
     ("no-policy", "a1df1029ea5cc4908363b7d5b048f2f55bd2c535607f734f19a43f31171e15c5"),
     ("every-policy-key", "80c57fcc946023bf6fbf539341760cf22fc0b52e89a0746216209a7f11f2709a"),
-])
-def test_fingerprints_of_existing_configs_are_pinned(write: Callable[..., Path], name: str, expected: str) -> None:
+)
+NOW = (
+    ("devnet", "86b2cc1f0577172b608db4aeedd9e7822ee33674755cb554afc0a3e146ce16f7"),
+    ("no-policy", "a126216a3a362ce6590a80b02474d2cd1227b2879ccd16268398a6a08695e50b"),
+    ("every-policy-key", "23a7784fe70494d02b27b175370af0fd706625e60aad9815d7b35bc6341ae196"),
+)
+
+
+@pytest.mark.parametrize(("name", "expected", "added"), [
+    *((n, h, False) for n, h in RELEASED), *((n, h, True) for n, h in NOW)])
+def test_fingerprints_of_existing_configs_are_pinned(write: Callable[..., Path], name: str, expected: str,
+                                                     added: bool) -> None:
     """A deployed keeper's go-live fingerprint must survive refactors of the config: these values were
-    computed by the keeper as released and must not change."""
+    computed by the keeper as released and must not change. A config that gains Aave pools or v4
+    contracts changes its fingerprint (the owners sign what the book is read from); without them the
+    released value holds."""
     path, env = {
         # (examples/devnet-surface.toml is not pinned: its fingerprint holds its surface file's absolute
         # path, so it differs between checkouts.)
@@ -724,4 +739,12 @@ def test_fingerprints_of_existing_configs_are_pinned(write: Callable[..., Path],
         "no-policy": (write(edited([("del", "policy", None)]), "a.toml"), {}),  # the built-in defaults
         "every-policy-key": (write(edited([("set", "policy.BTC", EVERY_POLICY_KEY)]), "b.toml"), {}),
     }[name]
-    assert load_config(path, env=env).fingerprint() == expected
+    cfg = load_config(path, env=env)
+    if added:
+        assert cfg.fingerprint() == expected
+        return
+    strategy = cfg.strategy()
+    strategy.pop("aave_pools", None)
+    strategy.pop("uniswap_v4", None)
+    text = json.dumps(strategy, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    assert hashlib.sha256(text.encode()).hexdigest() == expected

@@ -37,6 +37,7 @@ from keeper.journal import (
     dumps,
     to_jsonable,
 )
+from keeper.journal._db import DbIntegrityError
 from keeper.journal.schema import MIGRATIONS, Migration, migrate, read_version
 
 U256 = 2**256 - 1
@@ -65,9 +66,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def journal(clock: FakeClock) -> Iterator[Journal]:
-    j = Journal.memory(clock=clock)
+INTEGRITY = (sqlite3.IntegrityError, DbIntegrityError)
+"""What a constraint or trigger raises on a raw write: the same refusal on both backends."""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def journal(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Journal]:
+    """The same suite on both backends: an in-memory SQLite journal, and one in a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        j = Journal.memory(clock=clock)
+    else:
+        j = Journal.open(request.getfixturevalue("pg_url"), clock=clock)
     yield j
     j.close()
 
@@ -233,6 +242,35 @@ def test_meta_at_version_0_is_migrated(db_path: Path) -> None:
         j.start_cycle("live")
 
 
+@pytest.mark.postgres
+def test_postgresql_journal_migrates_once_and_refuses_newer_or_foreign_schemas(pg_cluster: Any) -> None:
+    """The same rules as SQLite's: migrated to the current version once (two opens, one migration), a newer
+    schema refused untouched, a schema holding other tables refused, a read-only open needs a current one."""
+    url = pg_cluster.url(schema=pg_cluster.new_schema())
+    with pytest.raises(JournalError, match="needs migrating"):
+        Journal.open(url, readonly=True)
+    with Journal.open(url) as a, Journal.open(url) as b:
+        assert a.schema_version == b.schema_version == SCHEMA_VERSION
+        assert a.backend == "postgresql" and "@127.0.0.1" in a.where
+        a.start_cycle("live")
+        assert [c.id for c in b.recent_cycles(5)] == [1]
+        a._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(JournalError, match=rf"schema version {SCHEMA_VERSION + 1} is newer .* refusing"):
+        Journal.open(url)
+    with pytest.raises(JournalError, match="is newer"):
+        Journal.open(url, readonly=True)
+    foreign = pg_cluster.new_schema()
+    pg_cluster.sql(f"CREATE TABLE {foreign}.users (id int)")
+    with pytest.raises(JournalError, match=r"not a keeper journal \(tables \['users'\]"):
+        Journal.open(pg_cluster.url(schema=foreign))
+
+
+def test_a_postgresql_password_never_reaches_a_message() -> None:
+    with pytest.raises(JournalError) as info:
+        Journal.open("postgresql://keeper:s3cret-pw@127.0.0.1:1/keeper", busy_timeout_s=1.0)
+    assert "s3cret-pw" not in str(info.value) and "postgresql://keeper@127.0.0.1:1/keeper" in str(info.value)
+
+
 def test_newer_schema_is_refused_and_left_untouched(db_path: Path) -> None:
     conn = sqlite3.connect(db_path)
     conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -252,6 +290,24 @@ def test_newer_schema_is_refused_and_left_untouched(db_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # not switched to WAL either
     finally:
         conn.close()
+
+
+def test_a_version_2_journal_is_migrated_to_the_lease_schema_and_keeps_its_intents(db_path: Path) -> None:
+    """A journal written before the lease existed opens at the current version; its intents carry no token."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    assert migrate(conn, str(db_path), MIGRATIONS[:2]) == 2
+    conn.execute("INSERT INTO cycles (started_at, status, mode) VALUES (1.0, 'ok', 'live')")
+    conn.execute("INSERT INTO intents (id, cycle_id, created_at, updated_at, underlying, venue, side, size, "
+                 "params_json, status) VALUES ('old', 1, 1.0, 1.0, 'ETH', 'uniswap', 'sell', '5', ?, 'pending')",
+                 (json.dumps({"to": PARAMS.to, "data": PARAMS.data, "value": "0", "gas_limit": "1"}),))
+    conn.close()
+    with Journal.open(db_path) as j:
+        assert j.schema_version == SCHEMA_VERSION >= 3
+        old = j.intent("old")
+        assert (old.status, old.size, old.lease_scope, old.lease_token) == (IntentStatus.PENDING, 5, None, None)
+        assert j.leases() == []
+        j.record_attempt("old", nonce=0, tx_hash=tx_hash(1), raw_tx="0x02", max_fee_per_gas=2,
+                         max_priority_fee_per_gas=1)  # no token, no fence: as before the lease
 
 
 def test_migrations_apply_in_order_and_a_failing_one_rolls_back() -> None:
@@ -689,10 +745,11 @@ def test_the_database_enforces_the_machine_too(journal: Journal) -> None:
     intent = new_intent(journal)
     op_attempt(journal, intent.id)
     op_fill(journal, intent.id)
-    with pytest.raises(sqlite3.IntegrityError, match="illegal intent status transition"):
+    with pytest.raises(INTEGRITY, match="illegal intent status transition"):
         journal._conn.execute("UPDATE intents SET status = 'sent' WHERE id = ?", (intent.id,))
-    columns = [r[1] for r in journal._conn.execute("PRAGMA table_info(fills)")][1:]
-    with pytest.raises(sqlite3.IntegrityError, match=r"UNIQUE constraint failed: fills\.intent_id"):  # one trade
+    columns = [c for c in journal.export()["fills"][0] if c != "id"]
+    one_trade = r"UNIQUE constraint failed: fills\.intent_id|duplicate key value violates unique constraint"
+    with pytest.raises(INTEGRITY, match=one_trade):  # one trade
         journal._conn.execute(f"INSERT INTO fills ({', '.join(columns)}) SELECT {', '.join(columns)} FROM fills")
     assert journal.intent(intent.id).status is IntentStatus.MINED
 
@@ -871,9 +928,9 @@ def test_events_are_append_only_and_filterable(journal: Journal, clock: FakeCloc
     assert first.data == {"gas_wei": str(2**70), "level": "warn"}
     assert [e.data for e in journal.events(since=clock.now, kinds=["alert"])] == [{"level": "crit"}]
     assert [e.kind for e in journal.events(limit=2)] == ["alert", "pause"]
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY, match="append-only"):
         journal._conn.execute("UPDATE events SET kind = 'x'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY, match="append-only"):
         journal._conn.execute("DELETE FROM events")
     with pytest.raises(InputError, match="kind"):
         journal.append_event("no spaces allowed")

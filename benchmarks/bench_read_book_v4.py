@@ -1,0 +1,98 @@
+"""read_book.1000lp_1000v4lp_200series: read 1,000 Uniswap v3 LPs, 1,000 Uniswap v4 positions (with fees), 200
+option series and the oracles at one block, batched (BookReader over Multicall3) versus a naive reader making one
+eth_call per value. The batched reader must stay within 6 round trips (the v4 reads share its existing rounds).
+
+Both read the same values at the same pinned block from an anvil loaded with the big-v4-book world variant.
+``value`` is the batched reader's wall time; ``ratio`` is naive time / batched time (speed-up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_read_book import naive_read
+from keeper.chain.multicall import Call
+from keeper.chain.rpc import RpcClient
+from keeper.devnet.bigbook import big_v4_book_variant
+from keeper.devnet.sources import world_sources
+from keeper.devnet.state import start_variant
+from keeper.read.reader import BookReader, BookSources, V4Sources
+from keeper.venues import uniswap_v4
+
+MAX_ROUND_TRIPS = 6
+
+
+def naive_v4_read(rpc: RpcClient, src: BookSources, block: int) -> int:
+    """One eth_call per v4 value: owner, key and range, position, the pool's three reads, both ticks."""
+    from eth_abi.abi import decode
+
+    assert src.v4 is not None
+    tag, n = hex(block), 0
+
+    def one(c: Call) -> bytes:
+        nonlocal n
+        n += 1
+        out = rpc.call("eth_call", [{"to": c.target, "data": "0x" + c.calldata.hex()}, tag])
+        return bytes.fromhex(str(out)[2:])
+
+    pm, sv = src.v4.position_manager, src.v4.state_view
+    for token_id in src.v4.token_ids:
+        one(uniswap_v4.owner_of_call(pm, token_id))
+        call = uniswap_v4.pool_and_position_info_call(pm, token_id)
+        key_raw, info = decode(list(call.returns), one(call))
+        key = uniswap_v4.parse_key(key_raw)
+        lower, upper, _ = uniswap_v4.parse_position_info(int(info))
+        pid = uniswap_v4.pool_id(key)
+        one(uniswap_v4.position_info_call(sv, pid, pm, lower, upper, token_id))
+        for c in uniswap_v4.pool_calls(sv, pid):
+            one(c)
+        one(uniswap_v4.tick_info_call(sv, pid, lower))
+        one(uniswap_v4.tick_info_call(sv, pid, upper))
+    return n
+
+
+def main() -> None:
+    world, extras = start_variant("bigv4book", big_v4_book_variant, progress=lambda m: print(m, file=sys.stderr))
+    try:
+        base = world_sources(world.manifest)
+        assert base.v4 is not None
+        src = dataclasses.replace(base, owners=(extras["owner"],),
+                                  v4=V4Sources(base.v4.position_manager, base.v4.state_view,
+                                               tuple(extras["v4_token_ids"]), native_asset="ETH"))
+        rpc = RpcClient.http(world.url, timeout_s=120)
+        block = rpc.block_number()
+        reader = BookReader(rpc, src)
+        snap = reader.read(block=block)
+        assert snap.complete and len(snap.lps) == 1000 and len(snap.v4_lps) == 1000, snap.failures[:3]
+        assert len(snap.options) == 200
+        best, trips = float("inf"), 0
+        for _ in range(5):
+            before = rpc.round_trips
+            t0 = time.perf_counter()
+            reader.read()  # unpinned: includes the block header round trip
+            best = min(best, time.perf_counter() - t0)
+            trips = rpc.round_trips - before
+        assert trips <= MAX_ROUND_TRIPS, f"{trips} round trips (at most {MAX_ROUND_TRIPS})"
+        naive_rpc = RpcClient.http(world.url, timeout_s=120)
+        t0 = time.perf_counter()
+        values = naive_read(naive_rpc, src, block) + naive_v4_read(naive_rpc, src, block)
+        naive = time.perf_counter() - t0
+        print(json.dumps({
+            "name": "read_book.1000lp_1000v4lp_200series", "value": round(best, 4), "unit": "s",
+            "anchor": "naive", "anchor_value": round(naive, 4), "ratio": round(naive / best, 2),
+            "ratio_meaning": "speed-up (anchor_value / value)", "round_trips": trips,
+            "max_round_trips": MAX_ROUND_TRIPS, "naive_round_trips": naive_rpc.round_trips, "naive_values": values,
+            "lps": len(snap.lps), "v4_lps": len(snap.v4_lps), "series": len(snap.options),
+        }), flush=True)
+    finally:
+        world.stop()
+
+
+if __name__ == "__main__":
+    main()
