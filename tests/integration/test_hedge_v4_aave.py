@@ -26,6 +26,7 @@ from keeper.core.more_venues import LoanConfig
 from keeper.core.policy import PolicyConfig
 from keeper.core.snapshot import V4PoolKey
 from keeper.cycle.compose import ChainKeeper
+from keeper.cycle.simulate import simulate_plan
 from keeper.devnet.keeper_setup import band_policy, world_keeper
 from keeper.devnet.state import World
 from keeper.devnet.world import contract
@@ -270,3 +271,18 @@ def test_a_borrow_below_the_health_factor_floor_is_refused(chain: Web3, world: W
     text = render_plan(rec)
     assert f"n/a aave:{m.aave.pool}:{m.tokens['WETH'].address}: all-in " in text and " USD, gas " in text
     assert refusal.text in text
+
+
+def test_simulate_runs_both_legs_of_a_borrow_and_sell(chain: Web3, world: World, manifest: Manifest) -> None:
+    m = manifest
+    assert m.aave is not None
+    supply_usdc(chain, m, 500_000.0)
+    vs = venues(m, aave=True)
+    k = eoa_keeper(world, m, Journal.memory(), policy_selling(world, m, vs, 5.0), vs)
+    report = simulate_plan(k, upstream="the local world")
+    [h] = [x for x in report.hedges if x.underlying == "ETH"]
+    assert (h.venue, h.status) == ("aave", "filled"), h.reason
+    assert h.fill is not None and h.fill.amount_in == 5 * 10**18 and h.fill.notional_quote > 0  # the sale's fill
+    # 5 ETH sold; the pool's move adds a little ETH to the treasury's LPs in that pool (short gamma)
+    assert h.delta_before_units is not None and h.delta_after_units is not None
+    assert -5.0 < h.delta_after_units - h.delta_before_units < -4.5
