@@ -20,6 +20,7 @@ from keeper.cli.exit_codes import EXIT_HALTED
 from keeper.config import KeeperConfig, load_config
 from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
+from keeper.core.lvr import funding_accrued_usd
 from keeper.core.snapshot import Snapshot
 from keeper.cycle.runner import CycleReport
 from keeper.errors import HaltError, InputError, KeeperError
@@ -184,8 +185,17 @@ def cmd_once(args: argparse.Namespace) -> int:
     return 0 if report.status in ("ok", "skipped") else 1
 
 
+def _publish_risk(metrics: Any, report: CycleReport) -> None:
+    """The cycle's greeks and the funding its perps owe now, as metrics (nothing without a plan)."""
+    if report.risk is None:
+        return
+    metrics.set_greeks(report.risk.summaries)
+    if report.snapshot is not None:
+        metrics.set_funding_accrued(funding_accrued_usd(report.snapshot, report.risk.lines))
+
+
 # Long on purpose: the run loop's wiring (signals, watch, scheduler, metrics) in the order it starts and stops.
-def cmd_run(args: argparse.Namespace) -> int:  # noqa: C901, PLR0915
+def cmd_run(args: argparse.Namespace) -> int:  # noqa: PLR0915
     from keeper.cycle.compose import feed_prices
     from keeper.cycle.scheduler import Loop
     from keeper.obs.logs import log_context, setup_logging
@@ -221,8 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:  # noqa: C901, PLR0915
                               report.snapshot.block_number if report.snapshot else None)
         state = k.journal.control_state()
         metrics.set_control(paused=state.paused, halted=state.halted)
-        if report.risk is not None:
-            metrics.set_greeks(report.risk.summaries)
+        _publish_risk(metrics, report)
         for h in report.hedges:
             if h.fill is not None:
                 metrics.hedge(h.trade.order.underlying, h.trade.venue)
@@ -328,6 +337,8 @@ def _journal(cfg: KeeperConfig, *, readonly: bool = True) -> Journal:
 def cmd_status(args: argparse.Namespace) -> int:
     """Control state, exposure at the head, and the last 24 h of hedges and costs on the chain's clock
     (the head block's timestamp, not the wall clock: a local or lagging chain's clock differs)."""
+    from keeper.ops.alerts import targets_line
+
     cfg = load(args)
     j = _journal(cfg) if _journal_exists(cfg) else Journal.memory()
     state = j.control_state()
@@ -347,7 +358,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                           "side": f.side.value, "size_units": f.size_units, "data": f.data} for f in fills],
            "exposure": full["greeks"], "scenarios": full["scenarios"], "pools": full["pools"],
            "v4_positions": full["positions"]["v4_lps"], "block": snap.block_number, "block_timestamp": now,
-           "lease": [ls.to_record() for ls in leases], "journal_backend": j.backend}
+           "lease": [ls.to_record() for ls in leases], "journal_backend": j.backend,
+           "alerts": targets_line(os.environ, cfg.alerts)}
     if args.json:
         _print_json(rec)
         return 0
@@ -361,6 +373,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"leader: {ls.describe()} ({clock})")
     if not leases and cfg.lease.enabled:
         print("leader: no keeper has taken the lease yet")
+    print(f"alerts: {rec['alerts']}")
     print(f"exposure at block {snap.block_number} ({utc_time(now)}):")
     for s, g in rec["exposure"].items():
         print(f"  {s}: delta {g['delta_units']:,.3f} {s} ({g['delta_usd']:,.0f} {q}), "

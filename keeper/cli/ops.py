@@ -63,7 +63,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
     cfg = load(args)
     env = dict(os.environ)
-    alerts = alerter_from_env(env)  # a bad KEEPER_ALERT_* refuses here, before anything is recorded
+    alerts = alerter_from_env(env, cfg.alerts)  # a bad alert URL refuses here, before anything is recorded
     rpc = RpcClient.http(str(cfg.chain.rpc_url), timeout_s=cfg.chain.timeout_s)
     if not args.force:
         checks = run_doctor(cfg, env, rpc=rpc)
@@ -108,7 +108,7 @@ def cmd_deactivate(args: argparse.Namespace) -> int:
     print("Every cycle from the next one on is a dry run (a running `keeper run` re-checks before each cycle); "
           "this survives restarts until `keeper activate`. To stop on-chain too, the guardian can call "
           "HedgeModule.pause().")
-    alerts = alerter_from_env(dict(os.environ))
+    alerts = alerter_from_env(dict(os.environ), cfg.alerts)
     alerts.send("activation", f"deactivated by {by}: {args.reason}", by=by, reason=args.reason)
     alerts.close()
     return 0

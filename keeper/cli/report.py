@@ -5,7 +5,8 @@ Writes ``report.html`` (self-contained), ``report.md`` (for a forum post) and ``
 ``--since`` / ``--until`` are on the chain's clock (block timestamps).
 
 The policy frontier: after reading the chain, a small backtest of each underlying's book as read at
-the head (``--frontier-paths`` GBM paths at the plan's vol over ``--frontier-days``, hourly steps;
+the head (``--frontier-paths`` paths of the config's vol model at the plan's vol over
+``--frontier-days``, hourly steps, hedges priced on the configured venue read at the head;
 :mod:`keeper.backtest.frontier`), progress on stderr; ``--no-frontier`` skips it.
 """
 
@@ -62,9 +63,10 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 def _frontier(k: Any, cfg: Any, snap: Any, risk: Any, *, paths: int, days: float) -> tuple[list[Any], str]:
     """The backtest of each underlying's book at the head (progress on stderr), and the section's lead text.
-    An underlying the backtest cannot take (nothing held, a carry option) is named in the text, not hidden."""
-    from keeper.backtest.engine import CostModel
-    from keeper.backtest.frontier import frontier_job, policy_frontier
+    An underlying the backtest cannot take (nothing held, a carry option) is named in the text, not hidden.
+    Paths follow the config's vol model, hedges are priced on the configured venue as read at the head
+    (:func:`keeper.backtest.frontier.path_model`, :func:`~keeper.backtest.frontier.venue_cost_model`)."""
+    from keeper.backtest.frontier import frontier_job, path_model, policy_frontier, venue_cost_model
     from keeper.backtest.parallel import run_backtest
     from keeper.backtest.report import build_report as backtest_report
 
@@ -73,11 +75,17 @@ def _frontier(k: Any, cfg: Any, snap: Any, risk: Any, *, paths: int, days: float
                     "of it would be misleading.")
     vols = k.planner().vols(snap)
     policies = cfg.policy_config()
+    native = snap.feeds.get(k.native_asset)
     out, skipped = [], []
     for sym in (s for s in cfg.symbols if s in risk.summaries):
+        configured = policies.for_underlying(sym)
+        need = risk.summaries[sym].delta - configured.target_delta_units
+        venue = venue_cost_model(snap, k.venues[sym], spot=risk.summaries[sym].spot, size_units=need,
+                                 native_price=native.price if native is not None else None, tip_wei=k.tip_wei)
+        model, model_text = path_model(k.vol_models[sym], snap, vols[sym])
         try:
-            job = frontier_job(snap, risk, sym, vol=vols[sym], configured=policies.for_underlying(sym), paths=paths,
-                               days=days)
+            job = frontier_job(snap, risk, sym, vol=vols[sym], configured=configured, paths=paths, days=days,
+                               costs=venue.costs, model=model)
         except InputError as exc:
             skipped.append(f"{sym} ({exc})")
             continue
@@ -86,13 +94,13 @@ def _frontier(k: Any, cfg: Any, snap: Any, risk: Any, *, paths: int, days: float
         result = run_backtest(job)
         print(f" {result.elapsed_s:.1f} s", file=sys.stderr, flush=True)
         out.append(policy_frontier(backtest_report(result, meta={"book": job.book.description, "vol": job.sigma,
-                                                                  "spot": job.s0}), sym, days=days))
-    c = CostModel()  # the venue frontier_job prices hedges on
-    text = (f"A backtest of the book read at block {snap.block_number}, per underlying: {paths} GBM paths from the "
-            f"feed's price at the plan's vol over {days:g} days, hedged hourly by each policy of `keeper backtest` "
-            f"(no hedge, fixed intervals, fixed bands, Whalley-Wilmott bands) and the configured one, on the default "
-            f"hedge venue ({c.fee_fraction * 1e4:g} bps pool, liquidity {c.liquidity:,.0f}, gas {c.gas_quote:g} "
-            f"{cfg.quote.symbol} per swap).")
+                                                                  "spot": job.s0}), sym, days=days,
+                                   venue=venue.description, model=model_text))
+    text = (f"A backtest of the book read at block {snap.block_number}, per underlying: {paths} paths from the "
+            f"feed's price over {days:g} days on the config's vol model ({cfg.vol.model}), hedged hourly by each "
+            f"policy of `keeper backtest` (no hedge, fixed intervals, fixed bands, Whalley-Wilmott bands) and the "
+            f"configured one, on the configured hedge venue as read at the block (the cheapest of the asset's hedge "
+            f"pools and perp market for a trade of the book's distance to its target); money in {cfg.quote.symbol}.")
     if skipped:
         text += " Left out: " + "; ".join(skipped) + "."
     return out, text

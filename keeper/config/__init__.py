@@ -12,6 +12,7 @@ from keeper.config.loader import ENV_PREFIX, apply_env_overrides, load_config, p
 from keeper.config.model import AssetPolicy, KeeperConfig
 from keeper.config.problems import format_config_error
 from keeper.config.sections import (
+    AlertsConfig,
     AssetConfig,
     ChainConfig,
     ExecutionConfig,
@@ -33,6 +34,7 @@ from keeper.config.sections import (
 
 __all__ = [
     "ENV_PREFIX",
+    "AlertsConfig",
     "AssetConfig",
     "AssetPolicy",
     "ChainConfig",

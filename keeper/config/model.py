@@ -25,6 +25,7 @@ from pydantic_core import InitErrorDetails
 from keeper.config._types import CrossProblem, Model, cross_field_error, relocate
 from keeper.config.sections import (
     AaveConfig,
+    AlertsConfig,
     AssetConfig,
     ChainConfig,
     ExecutionConfig,
@@ -212,6 +213,7 @@ class KeeperConfig(Model):
     lease: LeaseConfig = Field(default_factory=LeaseConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     # ------------------------------------------------------------------ cross-section checks
     # Field validators run in field order and see the fields validated before them in

@@ -1,8 +1,10 @@
 """Config problems as the user sees them: ``config error: <field.path> = <value>: <what is wrong>``.
 
 One line per problem. Values whose path mentions a password or a key, values that look like a
-32-byte secret (64 hex digits), and the path and query of URLs (RPC URLs often embed an API
-key) are never echoed.
+32-byte secret (64 hex digits), the path and query of URLs (RPC URLs often embed an API key), the
+host of URLs other than http(s) / ws(s) / ftp(s) (an apprise ``tgram://BOT_TOKEN/...`` puts its token there)
+and any text under ``[alerts]`` (its fields name variables; a URL typed there is a secret) are never
+echoed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _SECRET_PATH = re.compile(r"password|key", re.IGNORECASE)
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^@/?#\s]*@)?([^/?#\s]*)(.*)", re.DOTALL)
 _MAX_SHOWN = 80
+_HOST_SHOWN = ("http://", "https://", "ws://", "wss://", "ftp://", "ftps://")
 
 _SIMPLE = {
     "missing": "required",
@@ -58,6 +61,8 @@ def show_value(loc: Loc, value: object) -> str:
     """``value`` as TOML-ish text, with secrets and URL paths redacted."""
     if any(isinstance(p, str) and _SECRET_PATH.search(p) for p in loc):
         return REDACTED
+    if loc and loc[0] == "alerts" and not isinstance(value, bool | int | float):
+        return REDACTED
     return _show(value)
 
 
@@ -73,8 +78,10 @@ def _show(value: object) -> str:
         if _HEX64.search(value):
             return REDACTED
         m = _URL.fullmatch(value)
-        if m is not None:
+        if m is not None and m.group(1).lower() in _HOST_SHOWN:
             value = m.group(1) + m.group(2) + ("/..." if m.group(3) else "")
+        elif m is not None:
+            value = m.group(1) + "..."
         text = json.dumps(value)
         return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 4] + '..."'
     if isinstance(value, list | tuple):

@@ -39,6 +39,7 @@ from keeper.errors import InputError
 
 __all__ = [
     "AaveConfig",
+    "AlertsConfig",
     "AssetConfig",
     "ChainConfig",
     "ExecutionConfig",
@@ -546,6 +547,44 @@ class ScheduleConfig(Model):
 
 def default_schedule() -> ScheduleConfig:
     return ScheduleConfig(interval_s=300.0)
+
+
+def _secret_free_env(value: str) -> str:
+    """An environment variable's *name*: a URL here (``tgram://...``) would put the secret in the file."""
+    if "://" in value or "@" in value or "/" in value:
+        raise PydanticCustomError(
+            "env_name", "must name the environment variable that holds the URLs (e.g. \"KEEPER_ALERT_URLS\"), "
+                        "never a URL itself: alert URLs carry tokens and stay out of the config file")
+    return value
+
+
+AlertEnvName = Annotated[str, AfterValidator(_secret_free_env)]
+
+
+class AlertsConfig(Model):
+    """Where alerts go and how often: the target URLs come from environment variables named here (their
+    tokens are secrets and never sit in the file); rate limit and retries as ``keeper/ops/alerts.py`` applies
+    them. ``KEEPER_ALERT_WINDOW_S`` / ``_MAX_PER_WINDOW`` / ``_RETRIES`` / ``_TIMEOUT_S``, when set, still win."""
+
+    urls_env: AlertEnvName = "KEEPER_ALERT_URLS"
+    """The variable holding apprise URLs (``tgram://``, ``discord://``, ``slack://``, ...), whitespace separated."""
+    webhook_env: AlertEnvName = "KEEPER_ALERT_WEBHOOK"
+    """The variable holding a generic JSON webhook URL (http or https)."""
+    window_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    """Rate-limit window per alert kind, seconds."""
+    max_per_window: Annotated[int, Field(ge=1, le=10_000)] = 5
+    """Alerts of one kind per window, all targets together; the rest are counted and dropped."""
+    retries: Annotated[int, Field(ge=1, le=100)] = 4
+    """Attempts per alert and target, with exponential backoff."""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    """HTTP timeout per attempt, seconds."""
+
+    @field_validator("urls_env", "webhook_env")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) is None:
+            raise PydanticCustomError("env_name", "must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+        return value
 
 
 class JournalConfig(Model):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from keeper.chain.multicall import StateReader
+from keeper.core.lvr import LpMark, PerpMark
 from keeper.core.snapshot import Snapshot
 from keeper.execute.tx import Attempt, Mined, TxRequest
 from keeper.journal import (
@@ -123,6 +124,8 @@ class JournalPort(Protocol):
 
     def record_plan(self, cycle_id: int, *, decisions: object, reasons: str | Sequence[str],
                     greeks: object) -> PlanRecord: ...
+
+    def record_marks(self, cycle_id: int, *, lps: Sequence[LpMark] = (), perps: Sequence[PerpMark] = ()) -> int: ...
 
     # intents, attempts, fills
     def create_intent(self, cycle_id: int, *, underlying: str, venue: str, side: Side | str, size: int,

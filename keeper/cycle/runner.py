@@ -28,6 +28,7 @@ from keeper.chain.multicall import StateReader
 from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
 from keeper.core.inputs import UnderlyingVenues
+from keeper.core.lvr import cycle_marks
 from keeper.core.more_venues import LoanConfig
 from keeper.core.policy import PolicyConfig
 from keeper.core.sizing import HedgeHistory, PastHedge
@@ -213,6 +214,8 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
             reasons=[f"{d.underlying}: {r.text}" for d in plan.decisions for r in d.reasons] + ([dry] if dry else []),
             greeks=journaled_greeks(risk, vols),
         )
+        lp_marks, perp_marks = cycle_marks(snap, risk.lines)  # LP fees vs LVR and funding, for the report
+        self.journal.record_marks(cycle_id, lps=lp_marks, perps=perp_marks)
         self._hook("after_plan")
         hedges: list[ExecutedHedge] = []
         if live:

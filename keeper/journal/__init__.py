@@ -15,6 +15,7 @@ from __future__ import annotations
 from keeper.journal._base import IllegalTransitionError, NotFoundError
 from keeper.journal.codec import dumps, loads, to_jsonable
 from keeper.journal.ledger import Finding, LedgerRecord, RecordSigner, Verdict
+from keeper.journal.marks import CycleMarks
 from keeper.journal.records import (
     LEGAL_TRANSITIONS,
     OPEN_STATUSES,
@@ -49,6 +50,7 @@ __all__ = [
     "ControlState",
     "CostTotals",
     "Cycle",
+    "CycleMarks",
     "CycleStatus",
     "Event",
     "Fill",

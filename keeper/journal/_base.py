@@ -114,7 +114,10 @@ class JournalBase:
         return self._dialect.name
 
     def _order(self, table: str) -> str:
-        """The column that orders ``table`` by insertion (SQLite's rowid; PostgreSQL's id or seq)."""
+        """The column that orders ``table`` by insertion (SQLite's rowid; PostgreSQL's id or seq); marks by
+        their key (cycle, kind, item) on both."""
+        if table == "cycle_marks":
+            return "cycle_id, kind, item"
         if self._dialect.name == "sqlite":
             return "rowid"
         return "seq" if table in ("intents", "control") else "id"

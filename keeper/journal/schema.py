@@ -247,7 +247,21 @@ _V4 = Migration(
     ),
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
+_V5 = Migration(
+    version=5,
+    description="cycle_marks: each cycle's LP and perp marks (LP fees against LVR, perp funding per period)",
+    statements=(  # portable SQL: no AUTOINCREMENT, no REAL columns (figures live in the JSON)
+        """CREATE TABLE cycle_marks (
+            cycle_id  <INT> NOT NULL REFERENCES cycles (id),
+            kind      TEXT NOT NULL CHECK (kind IN ('lp', 'perp')),
+            item      TEXT NOT NULL,
+            data_json TEXT NOT NULL,
+            PRIMARY KEY (cycle_id, kind, item)
+        )""",
+    ),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The version this code writes and understands."""
 

@@ -19,12 +19,14 @@ from keeper.journal.control import ControlMixin
 from keeper.journal.intents import IntentsMixin
 from keeper.journal.lease import LeaseMixin
 from keeper.journal.ledger import LedgerMixin
+from keeper.journal.marks import MarksMixin
 from keeper.journal.records import Cycle, CycleStatus, PlanRecord, RunMode, SnapshotRecord
 from keeper.journal.schema import SCHEMA_VERSION, migrate, read_version
 
 __all__ = ["Journal"]
 
-_EXPORT_TABLES = ("cycles", "snapshots", "plans", "intents", "tx_attempts", "fills", "control", "events")
+_EXPORT_TABLES = ("cycles", "snapshots", "plans", "intents", "tx_attempts", "fills", "control", "events",
+                  "cycle_marks")
 _INT64_MAX = 2**63 - 1  # SQLite INTEGER; nonces, blocks, timestamps and gas fit in practice
 
 
@@ -50,7 +52,7 @@ def _cycle(row: Any) -> Cycle:
     )
 
 
-class Journal(IntentsMixin, LeaseMixin, ControlMixin, LedgerMixin):
+class Journal(IntentsMixin, LeaseMixin, ControlMixin, LedgerMixin, MarksMixin):
     """The keeper's durable record: SQLite (WAL, ``synchronous=FULL``) or PostgreSQL (psycopg 3).
 
     One writer process (the keeper) and any number of readers (``readonly=True``, e.g. the
@@ -383,6 +385,7 @@ class Journal(IntentsMixin, LeaseMixin, ControlMixin, LedgerMixin):
                 "tx_attempts": f"SELECT * FROM tx_attempts WHERE intent_id IN {intents} ORDER BY {o('tx_attempts')}",
                 "fills": f"SELECT * FROM fills WHERE intent_id IN {intents} ORDER BY {o('fills')}",
                 "events": f"SELECT * FROM events WHERE ts >= {since} ORDER BY {o('events')}",
+                "cycle_marks": f"SELECT * FROM cycle_marks WHERE cycle_id IN {kept} ORDER BY {o('cycle_marks')}",
             }
             for table in _EXPORT_TABLES:
                 if table in queries:

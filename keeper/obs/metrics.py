@@ -20,6 +20,7 @@ name                                       labels                    meaning
 ``keeper_hedge_notional_usd_total``        underlying, venue         notional of filled hedges, USD
 ``keeper_hedge_fees_usd_total``            underlying, venue         venue fees paid (pool / taker), USD
 ``keeper_hedge_gas_usd_total``             underlying, venue         gas paid, USD at the fill's price
+``keeper_perp_funding_accrued_usd``        underlying                funding the book's perps owe now (+ pays), USD
 ``keeper_live``                            --                        1 when the go-live gate lets it send, 0 in dry run
 ``keeper_cycles_total``                    status                    cycles run, by outcome
 ``keeper_cycle_duration_seconds``          --                        cycle latency histogram
@@ -206,6 +207,10 @@ class KeeperMetrics:
         self.hedge_fees = Counter("keeper_hedge_fees_usd", "Venue fees of filled hedges, USD.", per_fill,
                                   registry=reg)
         self.hedge_gas = Counter("keeper_hedge_gas_usd", "Gas of filled hedges, USD.", per_fill, registry=reg)
+        self._funding_underlyings: set[str] = set()
+        self.funding_accrued = Gauge("keeper_perp_funding_accrued_usd",
+                                     "Funding the book's perp positions owe now, USD (negative: receive).",
+                                     ("underlying",), registry=reg)
         self.live = Gauge("keeper_live", "1 when the go-live gate lets the keeper send, 0 in dry run.",
                           registry=reg)
         self.cycles = Counter("keeper_cycles", "Keeper cycles by outcome.", ("status",), registry=reg)
@@ -279,6 +284,21 @@ class KeeperMetrics:
         self.hedge_notional.labels(**labels).inc(notional_usd)
         self.hedge_fees.labels(**labels).inc(fees_usd)
         self.hedge_gas.labels(**labels).inc(gas_usd)
+
+    def set_funding_accrued(self, by_underlying: Mapping[str, float]) -> None:
+        """Funding accrued and not yet settled on the book's perp positions, USD per underlying (+ owes);
+        underlyings no longer held are removed."""
+        for name, v in by_underlying.items():
+            if not math.isfinite(v):
+                raise InputError(name, f"funding must be finite, got {v!r}")
+        for u in by_underlying:
+            _label("underlying", u)
+        with self._lock:
+            for u, v in by_underlying.items():
+                self.funding_accrued.labels(underlying=u).set(v)
+            for u in self._funding_underlyings - set(by_underlying):
+                self.funding_accrued.remove(u)
+            self._funding_underlyings = set(by_underlying)
 
     def set_live(self, live: bool) -> None:
         """1 when the go-live gate lets the keeper send this cycle, 0 in dry run."""

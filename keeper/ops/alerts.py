@@ -18,7 +18,11 @@ tokens): they are never logged; a target is named by its host (webhook) or its s
 (apprise), token-shaped parts of the URLs are registered with :func:`keeper.obs.logs.register_secret`,
 and apprise's own log lines are captured and only ever logged redacted, as part of the failure reason.
 
-Configuration is by environment (the config file has no alert section):
+Configuration: the config's ``[alerts]`` section (:class:`keeper.config.AlertsConfig`) names the
+environment variables that hold the URLs (``urls_env``, default ``KEEPER_ALERT_URLS``; ``webhook_env``,
+default ``KEEPER_ALERT_WEBHOOK``: the URLs carry tokens and never sit in the file) and sets the rate limit
+and retries (``window_s``, ``max_per_window``, ``retries``, ``timeout_s``); these variables, when set,
+override its numbers:
 
 ``KEEPER_ALERT_WEBHOOK``        an http(s) URL for the JSON body above; unset or empty: no webhook
 ``KEEPER_ALERT_URLS``           apprise URLs separated by whitespace (``tgram://TOKEN/CHAT``,
@@ -52,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from keeper.config import AlertsConfig
 from keeper.errors import InputError
 from keeper.obs.logs import MIN_SECRET_LENGTH, redact, redact_fields, register_secret
 
@@ -358,11 +363,17 @@ class AlertSettings:
     backoff_factor: float = 2.0
     timeout_s: float = 5.0
     max_queue: int = 100
+    urls_env: str = URLS_ENV
+    """The variable the apprise URLs came from (names a target in logs: ``KEEPER_ALERT_URLS[0]``)."""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> AlertSettings:
-        """Settings from ``KEEPER_ALERT_*``; :class:`InputError` naming the variable for a bad value
-        (``KEEPER_ALERT_URLS[i]`` for the i-th apprise URL, checked by apprise here)."""
+    def from_env(cls, env: Mapping[str, str], section: AlertsConfig | None = None) -> AlertSettings:
+        """Settings from the config's ``[alerts]`` (its defaults without one) and the environment: the URLs
+        from the variables it names (``urls_env``, ``webhook_env``), the limits from the section unless
+        ``KEEPER_ALERT_WINDOW_S`` / ``_MAX_PER_WINDOW`` / ``_RETRIES`` / ``_TIMEOUT_S`` are set.
+        :class:`InputError` naming the variable for a bad value (``<urls_env>[i]`` for the i-th apprise URL,
+        checked by apprise here, never echoing it)."""
+        section = section or AlertsConfig()
 
         def num(name: str, default: float) -> float:
             text = env.get(name, "").strip()
@@ -376,15 +387,49 @@ class AlertSettings:
                 raise InputError(name, f"must be >= 0, got {text}")
             return value
 
-        url = env.get("KEEPER_ALERT_WEBHOOK", "").strip() or None
+        url = env.get(section.webhook_env, "").strip() or None
         if url is not None and not url.startswith(("http://", "https://")):
-            raise InputError("KEEPER_ALERT_WEBHOOK", "must be an http:// or https:// URL")
-        urls = tuple(env.get(URLS_ENV, "").split())
+            raise InputError(section.webhook_env, "must be an http:// or https:// URL")
+        urls = tuple(env.get(section.urls_env, "").split())
         for i, u in enumerate(urls):
-            apprise_plugin(u, f"{URLS_ENV}[{i}]")
-        return cls(url=url, urls=urls, window_s=num("KEEPER_ALERT_WINDOW_S", 60.0),
-                   max_per_window=max(1, int(num("KEEPER_ALERT_MAX_PER_WINDOW", 5))),
-                   retries=max(1, int(num("KEEPER_ALERT_RETRIES", 4))), timeout_s=num("KEEPER_ALERT_TIMEOUT_S", 5.0))
+            apprise_plugin(u, f"{section.urls_env}[{i}]")
+        return cls(url=url, urls=urls, urls_env=section.urls_env,
+                   window_s=num("KEEPER_ALERT_WINDOW_S", section.window_s),
+                   max_per_window=max(1, int(num("KEEPER_ALERT_MAX_PER_WINDOW", section.max_per_window))),
+                   retries=max(1, int(num("KEEPER_ALERT_RETRIES", section.retries))),
+                   timeout_s=num("KEEPER_ALERT_TIMEOUT_S", section.timeout_s))
+
+    def described(self) -> list[str]:
+        """The targets for a person, secrets withheld: the webhook as ``https://host/…`` and each apprise URL
+        by its scheme only (``tgram://…``)."""
+        out = []
+        if self.url:
+            out.append(redacted_url(self.url))
+        out += [redacted_url(u) for u in self.urls]
+        return out
+
+
+def targets_line(env: Mapping[str, str], section: AlertsConfig | None = None) -> str:
+    """One line for ``keeper status``: the targets by scheme (``tgram://…``), "off", or why they are refused."""
+    section = section or AlertsConfig()
+    try:
+        shown = AlertSettings.from_env(env, section).described()
+    except InputError as exc:
+        return f"refused ({exc})"
+    if not shown:
+        return f"off (${section.urls_env} and ${section.webhook_env} are empty)"
+    return f"{len(shown)} target(s): {', '.join(shown)}"
+
+
+def redacted_url(url: str) -> str:
+    """``scheme://…`` (plus the host for http(s), which carries no token): what status and doctor print."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "…"
+    if scheme.lower() in ("http", "https"):
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        return f"{scheme}://{host}/…"
+    return f"{scheme}://…"
 
 
 # ---------------------------------------------------------------------------------------------- the alerter
@@ -426,7 +471,8 @@ class Alerter:
         found: list[AlertTarget] = []
         if settings.url is not None:
             found.append(WebhookTarget(settings.url, settings.timeout_s, post))
-        found += [AppriseTarget(u, settings.timeout_s, name=f"{URLS_ENV}[{i}]") for i, u in enumerate(settings.urls)]
+        found += [AppriseTarget(u, settings.timeout_s, name=f"{settings.urls_env}[{i}]")
+                  for i, u in enumerate(settings.urls)]
         found += targets
         self._lanes = [_Lane(t, settings.max_queue) for t in found]
         self._lock = threading.Lock()
@@ -547,6 +593,7 @@ class Alerter:
         _log.warning("alert %s not delivered to the %s: %s", alert.kind, target.label, last)
 
 
-def alerter_from_env(env: Mapping[str, str], **kwargs: Any) -> Alerter:
-    """An :class:`Alerter` configured from ``KEEPER_ALERT_*`` (a disabled one without a target)."""
-    return Alerter(AlertSettings.from_env(env), **kwargs)
+def alerter_from_env(env: Mapping[str, str], section: AlertsConfig | None = None, **kwargs: Any) -> Alerter:
+    """An :class:`Alerter` configured from the config's ``[alerts]`` and the environment (a disabled one
+    without a target); see :meth:`AlertSettings.from_env`."""
+    return Alerter(AlertSettings.from_env(env, section), **kwargs)

@@ -624,8 +624,26 @@ def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAU
             out.insert(3, Check("module_enabled", "fail", "not checked: no Safe", "fix the safe check first"))
     url = cfg.journal.url
     journal = check_postgres_journal(url) if url is not None else check_journal(cfg.journal.path)
-    out += [journal, check_anvil()]
+    out += [check_alerts(cfg, env), journal, check_anvil()]
     return out
+
+
+def check_alerts(cfg: KeeperConfig, env: Mapping[str, str]) -> Check:
+    """The alert targets from ``[alerts]`` and the variables it names, each shown by its scheme only
+    (``tgram://…``): a URL apprise refuses fails (named by variable and index, never echoed)."""
+    from keeper.ops.alerts import AlertSettings
+
+    a = cfg.alerts
+    try:
+        settings = AlertSettings.from_env(env, a)
+    except InputError as exc:
+        return Check("alerts", "fail", str(exc), f"fix the URL in ${exc.argument}; the file names only the variable")
+    shown = settings.described()
+    if not shown:
+        return Check("alerts", "warn", f"off: ${a.urls_env} and ${a.webhook_env} are empty",
+                     f"export {a.urls_env}='tgram://BOT_TOKEN/CHAT_ID' (any apprise URL) or {a.webhook_env}")
+    return Check("alerts", "pass", f"{len(shown)} target(s): {', '.join(shown)}; at most {a.max_per_window} per "
+                                   f"kind per {a.window_s:g} s, {a.retries} attempts each")
 
 
 def render(checks: list[Check]) -> str:

@@ -206,7 +206,7 @@ def watch_for(cfg: KeeperConfig, keeper: ChainKeeper, env: dict[str, str], *, dr
     reason = ("--dry-run given" if dry_run_flag else "safety.dry_run = true in the config"
               if cfg.safety.dry_run else "")
     hedges = env.get("KEEPER_ALERT_MIN_HEDGES", "").strip()
-    return CycleWatch(cfg, keeper, alerter_from_env(env), requested_live=not reason,
+    return CycleWatch(cfg, keeper, alerter_from_env(env, cfg.alerts), requested_live=not reason,
                       requested_reason=f"dry run requested ({reason})" if reason else "",
                       min_hedges=int(hedges) if hedges.isdigit() else DEFAULT_HEDGES,
                       audit=trade_audit(cfg, keeper, env), venues=venue_watch(cfg, keeper))

@@ -25,7 +25,7 @@ __all__ = ["figures"]
 
 _MIN_DIST = 5
 """Fewer intervals than this make no distribution worth drawing (the table still gives the CVaR)."""
-_COST_COLORS = {"fee": "tab:blue", "impact": "tab:orange", "gas": "tab:gray"}
+_COST_COLORS = {"fee": "tab:blue", "impact": "tab:orange", "gas": "tab:gray", "funding": "tab:purple"}
 
 
 def _times(ts: list[int]) -> list[float]:
@@ -71,8 +71,10 @@ def _costs(m: ReportModel) -> list[tuple[str, str]]:
     t = _times([h.block_timestamp for h in hs])
     fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
     for kind, color in _COST_COLORS.items():
-        ax.step(t, np.cumsum([getattr(h, f"{kind}_usd") for h in hs]), where="post", color=color, label=kind,
-                marker="o", markersize=3)
+        if kind == "funding" and not m.marks_journaled:
+            continue
+        ax.step(t, np.cumsum([getattr(h, f"{kind}_usd") or 0.0 for h in hs]), where="post", color=color,
+                label=kind, marker="o", markersize=3)
     ax.step(t, np.cumsum([h.total_cost_usd for h in hs]), where="post", color="black", label="total",
             linewidth=1.6)
     ax.set_ylabel(f"cumulative cost ({q})")
@@ -83,7 +85,9 @@ def _costs(m: ReportModel) -> list[tuple[str, str]]:
     ax.set_title(f"Hedging costs by kind, cumulative ({len(hs)} hedges)", fontsize=10)
     svg = svg_text(fig)
     plt.close(fig)
-    return [(f"Cumulative hedging costs in {q} by kind (funding not journaled).", svg)]
+    what = ("funding: each perp hedge's position until the next perp hedge" if m.marks_journaled else
+            "funding not recorded")
+    return [(f"Cumulative hedging costs in {q} by kind per hedge ({what}).", svg)]
 
 
 def _pnl(m: ReportModel) -> list[tuple[str, str]]:
@@ -91,9 +95,9 @@ def _pnl(m: ReportModel) -> list[tuple[str, str]]:
     out = []
     for a in m.attribution:
         names = ["delta", "gamma", "theta", "vega" if a.vega_usd is not None else "vega (not recorded)", "fees",
-                 "impact", "gas", "explained"]
+                 "impact", "gas", "funding" if m.marks_journaled else "funding (not recorded)", "explained"]
         vals = [a.delta_usd, a.gamma_usd, a.theta_usd, math.nan if a.vega_usd is None else a.vega_usd, -a.fees_usd,
-                -a.impact_usd, -a.gas_usd, a.explained_usd]
+                -a.impact_usd, -a.gas_usd, -a.funding_usd if m.marks_journaled else math.nan, a.explained_usd]
         has_dist = len(a.interval_pnl_usd) >= _MIN_DIST
         fig, axes = plt.subplots(1, 2 if has_dist else 1, figsize=(10 if has_dist else 7, 4), layout="constrained",
                                  squeeze=False)
@@ -116,6 +120,32 @@ def _pnl(m: ReportModel) -> list[tuple[str, str]]:
             dist.set_title("Distribution per interval between cycles", fontsize=10)
         out.append((f"{a.underlying}: P&L by source in {q}" + (" and its distribution per interval, CVaR marked."
                                                               if has_dist else "."), svg_text(fig)))
+        plt.close(fig)
+    return out
+
+
+def _lp(m: ReportModel) -> list[tuple[str, str]]:
+    """Per underlying: cumulative LP fees earned against cumulative realized LVR over block time."""
+    q = m.quote_symbol
+    out = []
+    for u, pts in m.lp_series.items():
+        if not pts:
+            continue
+        t = _times([p[0] for p in pts])
+        fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+        ax.step(t, [p[1] for p in pts], where="post", color="tab:green", marker="o", markersize=3,
+                label="fees earned")
+        ax.step(t, [p[2] for p in pts], where="post", color="tab:red", marker="o", markersize=3,
+                label="realized LVR")
+        ax.step(t, [p[1] - p[2] for p in pts], where="post", color="black", linewidth=1.6, label="fees - LVR")
+        ax.axhline(0.0, color="black", linewidth=0.6)
+        ax.set_ylabel(f"cumulative ({q})")
+        ax.set_xlabel("block time (UTC)")
+        _date_axis(ax)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+        ax.set_title(f"{u} LPs: fees earned against loss-versus-rebalancing, cumulative", fontsize=10)
+        out.append((f"{u} LPs: cumulative fees and realized LVR in {q}, all positions.", svg_text(fig)))
         plt.close(fig)
     return out
 
@@ -169,5 +199,6 @@ def _frontier(m: ReportModel) -> list[tuple[str, str]]:
 def figures(m: ReportModel) -> dict[str, list[tuple[str, str]]]:
     """Per section id, its figures as ``(caption, <svg>...</svg>)``."""
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "keeper-report", "font.size": 9}):
-        return {"exposure": _exposure(m), "hedges": _costs(m), "pnl": _pnl(m), "now": _scenarios(m),
+        return {"exposure": _exposure(m), "hedges": _costs(m), "pnl": _pnl(m), "lp": _lp(m),
+                "now": _scenarios(m),
                 "frontier": _frontier(m)}

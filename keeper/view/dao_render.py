@@ -100,20 +100,34 @@ def sections(m: ReportModel) -> list[Section]:
                    f"gas {q}", f"funding {q}", f"total cost {q}"),
         tuple((k, f"{t['count']:.0f}", _units(t["units_bought"]) if "units_bought" in t else "-",
                _units(t["units_sold"]) if "units_sold" in t else "-", _usd(t["notional_usd"]), _usd(t["fee_usd"]),
-               _usd(t["impact_usd"]), _usd(t["gas_usd"]), "not recorded", _usd(t["total_cost_usd"]))
+               _usd(t["impact_usd"]), _usd(t["gas_usd"]),
+               _usd(t["funding_usd"]) if m.marks_journaled else "not recorded", _usd(t["total_cost_usd"]))
               for k, t in m.totals.items()), "hedge-totals")
+    funding = Table(
+        "Perp funding per period", ("from (UTC)", "to (UTC)", "asset", "market", "account", "size (units)",
+                                    f"funding paid {q}", "hedge"),
+        tuple((utc_time(f.start), utc_time(f.end), f.underlying, f.market, f.account, _units(f.size_units),
+               _usd(f.funding_usd), f.hedge or "carried in") for f in m.funding), "funding")
     out.append(Section("hedges", "Hedges and their costs", (
         "Fee: the venue's fee. Impact: the price paid against the oracle beyond the fee (negative when the "
         "venue paid better than the oracle). Gas: the transaction's gas at the native coin's feed price. "
-        "Funding is not journaled per hedge.",), (hedges, totals)))
+        "Funding: what the perp position paid (negative: received) between journaled cycles, from the "
+        "market's funding index at each cycle's block; on a perp hedge, the funding its position paid until "
+        "the next perp hedge of that asset; a swap pays none. Totals count every period's funding, carried-in "
+        "periods too." if m.marks_journaled else
+        "Fee: the venue's fee. Impact: the price paid against the oracle beyond the fee (negative when the "
+        "venue paid better than the oracle). Gas: the transaction's gas at the native coin's feed price. "
+        "Funding: not recorded (no perp marks journaled in the period).",),
+        (hedges, totals, funding) if m.marks_journaled else (hedges, totals)))
 
     attr = Table(
         "P&L attribution", ("asset", "intervals", f"delta {q}", f"gamma {q}", f"theta {q}", f"vega {q}",
-                            f"fees {q}", f"impact {q}", f"gas {q}", f"explained total {q}", f"mark price {q}",
-                            f"hedges at mark {q}", f"CVaR 95 % per interval {q}"),
+                            f"fees {q}", f"impact {q}", f"gas {q}", f"funding {q}", f"explained total {q}",
+                            f"mark price {q}", f"hedges at mark {q}", f"CVaR 95 % per interval {q}"),
         tuple((a.underlying, str(a.intervals), _usd(a.delta_usd), _usd(a.gamma_usd), _usd(a.theta_usd),
                "not recorded" if a.vega_usd is None else _usd(a.vega_usd), _usd(-a.fees_usd), _usd(-a.impact_usd),
-               _usd(-a.gas_usd), _usd(a.explained_usd),
+               _usd(-a.gas_usd), _usd(-a.funding_usd) if m.marks_journaled else "not recorded",
+               _usd(a.explained_usd),
                _opt(a.mark_price_usd), _usd(a.hedges_mark_usd),
                _usd(cvar(a.interval_pnl_usd)) if a.interval_pnl_usd else "-") for a in m.attribution),
         "attribution")
@@ -122,7 +136,8 @@ def sections(m: ReportModel) -> list[Section]:
         "1/2 gamma x move squared; theta = theta x time; vega = vega at the interval's start x the move of the "
         "vol its options were valued at (not recorded where a cycle journaled no vol). Costs are subtracted. "
         "Hedges at mark: each hedge's size marked from its oracle price at fill to the latest feed price.",
-        "LP fees against loss-versus-rebalancing are not in this report yet.",), (attr,)))
+        "LP fees against loss-versus-rebalancing: next section.",), (attr,)))
+    out.append(_lp_section(m))
 
     if m.limits:
         lim = Table("HedgeModule limits", ("limit", "cap", "used", "used %", "unit", "measured as"),
@@ -155,17 +170,51 @@ def sections(m: ReportModel) -> list[Section]:
     return out
 
 
+def _lp_section(m: ReportModel) -> Section:
+    q = m.quote_symbol
+    if not m.marks_journaled:
+        return Section("lp", "LP fees against loss-versus-rebalancing", (
+            "Not recorded: no cycle of the period journaled LP marks (a journal older than schema version 3).",), ())
+    if not m.lps:
+        return Section("lp", "LP fees against loss-versus-rebalancing", ("The book held no LP position.",), ())
+    rows = Table(
+        "LP positions: fees earned against loss-versus-rebalancing",
+        ("asset", "token id", "pool", "owner", "intervals", "left out", "fees (units)", f"fees ({q} token)",
+         f"fees {q}", f"realized LVR {q}", f"fees - LVR {q}", f"model LVR {q}", "in range now", f"value now {q}"),
+        tuple((r.underlying, str(r.token_id), r.pool, r.owner, str(r.steps), str(r.skipped), _units(r.fees_underlying),
+               _usd(r.fees_quote), _usd(r.fees_usd), _usd(r.lvr_usd), _usd(r.net_usd), _opt(r.model_lvr_usd),
+               "yes" if r.in_range_now else "no", _usd(r.value_usd)) for r in m.lps), "lp-positions")
+    per = Table(
+        "LP totals per asset", ("asset", "positions", f"fees {q}", f"realized LVR {q}", f"fees - LVR {q}"),
+        tuple((a.underlying, str(sum(1 for r in m.lps if r.underlying == a.underlying)), _usd(a.lp_fees_usd),
+               _usd(a.lp_lvr_usd), _usd(a.lp_fees_usd - a.lp_lvr_usd)) for a in m.attribution
+              if a.lp_fees_usd is not None and a.lp_lvr_usd is not None), "lp-totals")
+    return Section("lp", "LP fees against loss-versus-rebalancing", (
+        "Per LP position, between consecutive journaled cycles: fees earned = its liquidity x the growth of its "
+        "pool's fee growth inside its range (collects included), valued at the end's pool price; realized LVR "
+        "(Milionis et al. 2022) = the previous cycle's principal marked to the new pool price minus the new "
+        "principal: what a portfolio holding the LP's risky amount, rebalanced at each cycle, made over the LP. "
+        "Model LVR = sigma^2/4 x L x sqrt(P) in range (the paper's concentrated-liquidity rate) at each "
+        "cycle's vol, times the interval. Intervals across which a position's liquidity or range changed are "
+        "left out (a deposit or withdrawal is neither a fee nor LVR). Prices are each position's own pool's.",),
+        (rows, per))
+
+
 def frontier_policy_label(r: FrontierRow, config_policy: str) -> str:
     """The policy's name, ``(config)`` on the configured one, and its identical twins (``= a = b``)."""
     label = r.policy + (" (configured)" if r.policy == config_policy else "")
     return label + "".join(f" = {n}" for n in r.identical_to)
 
 
+def _model_kind(model: str) -> str:
+    return "GARCH" if model.startswith("GARCH") else "GBM"
+
+
 def _frontier_section(m: ReportModel) -> Section:
     q = m.quote_symbol
     tables = tuple(Table(
         f"{f.underlying}: policies by cost and risk ({f.paths} paths x {f.steps} steps of {f.step}, {f.days:g} days, "
-        f"GBM vol {f.vol:.4g}, spot {_usd(f.spot_usd)} {q})",
+        f"{_model_kind(f.model)} vol {f.vol:.4g}, spot {_usd(f.spot_usd)} {q})",
         ("policy", f"mean cost {q}", f"hedging-error std {q}", f"CVaR 95 % loss {q}"),
         tuple((frontier_policy_label(r, f.config_policy), _usd(r.mean_cost_usd), _usd(r.hedge_error_std_usd),
                _usd(r.cvar95_usd)) for r in f.rows), f"frontier-{f.underlying}") for f in m.frontier)
@@ -175,7 +224,8 @@ def _frontier_section(m: ReportModel) -> Section:
                     "the std of the hedged P&L before costs; CVaR 95 % = the mean loss of the worst 5 % of paths, "
                     "net of costs. \"(configured)\" marks the configured policy; \"a = b\" marks policies with "
                     "identical results on every path (not ranked against each other).")
-        text += [f"{f.underlying}: {f.book}." for f in m.frontier]
+        text += [f"{f.underlying}: {f.book}." + (f" Paths: {f.model}." if f.model else "")
+                 + (f" Hedges priced on {f.venue}." if f.venue else "") for f in m.frontier]
         text += [f"warning ({f.underlying}): {w}" for f in m.frontier for w in f.warnings]
     return Section("frontier", "Policy frontier (backtest of this book)", tuple(text), tables)
 

@@ -12,13 +12,19 @@ What the model holds, per the journal's rows in ``[since, until)`` of block time
 * **hedges**: every fill with size, price, venue and its costs by kind. ``fee`` is the venue's fee;
   ``impact`` is the price paid against the oracle beyond the fee (for a swap the fee is inside the
   realized price, so impact = shortfall at the oracle - fee; for a perp the fee is charged apart, so
-  impact = the shortfall); ``gas`` is the transaction's gas in USD; ``funding`` is not journaled per
-  hedge and is shown as not recorded;
+  impact = the shortfall); ``gas`` is the transaction's gas in USD; ``funding`` is what the perp
+  position paid (negative: received) from the cycle of a perp hedge to the next perp hedge of that
+  underlying, from the per-cycle perp marks (:func:`keeper.core.lvr.perp_funding_step`; 0 for a swap);
+  funding of periods before the first perp hedge of the report is listed as carried in;
 * **P&L attribution** per underlying: between consecutive journaled cycles, a Taylor explain of the
   book after that cycle's hedges (delta x dS, 1/2 gamma x dS^2, theta x dt, vega x dvol with the vega
   at the start of the interval and the vol each cycle journaled its options at; an interval whose
   either end journaled no vol, an older journal or options priced on a vol surface, has its vega
-  not recorded, never 0); the hedges marked at the latest feed price; costs by kind;
+  not recorded, never 0); the hedges marked at the latest feed price; costs by kind, funding included;
+* **LP fees against LVR**: per LP position between consecutive journaled cycles, the fees it earned
+  (fee growth inside its range times its liquidity, collects included) against its realized
+  loss-versus-rebalancing and the model's sigma^2/4 L sqrt(P) at the cycle's vol
+  (:mod:`keeper.core.lvr`); steps across which its liquidity or range changed are left out;
 * **limits**: the HedgeModule's on-chain caps with what the keeper used (its window usage and loss
   usage as the module reports them, the largest trade and the worst slippage of the period);
 * **now**: the greeks and the spot x vol scenario grid read from the chain at the head;
@@ -31,14 +37,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from keeper.core.lvr import lp_step, perp_funding_step
 from keeper.errors import InputError
-from keeper.journal import Fill, Journal
+from keeper.journal import CycleMarks, Fill, Journal
 
-__all__ = ["SECONDS_PER_YEAR", "Attribution", "ChainState", "ExposurePoint", "FrontierRow", "HedgeRow", "LimitRow",
-           "PolicyFrontier", "ReportModel", "build_report", "hedge_row"]
+__all__ = ["SECONDS_PER_YEAR", "Attribution", "ChainState", "ExposurePoint", "FrontierRow", "FundingRow", "HedgeRow",
+           "LimitRow", "LpRow", "PolicyFrontier", "ReportModel", "build_report", "hedge_row"]
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
 _SWAP_VENUES = ("uniswap", "uniswap_v4")
@@ -136,6 +143,12 @@ class Attribution:
     costs_usd: float
     explained_usd: float
     """delta + gamma + theta (+ vega when known) - costs."""
+    funding_usd: float = 0.0
+    """Perp funding paid over the period (negative: received); part of ``costs_usd``."""
+    lp_fees_usd: float | None = None
+    """Fees the underlying's LPs earned over the period (``None``: no LP marks journaled)."""
+    lp_lvr_usd: float | None = None
+    """Their realized loss-versus-rebalancing over the same steps."""
     interval_pnl_usd: tuple[float, ...] = ()
     """The explain (delta + gamma + theta, + vega when recorded) of each interval between consecutive cycles,
     oldest first."""
@@ -146,6 +159,50 @@ class Attribution:
     def vega_intervals(self) -> int:
         """How many intervals have their vega P&L recorded."""
         return sum(1 for v in self.interval_vega_usd if v is not None)
+
+
+@dataclass(frozen=True)
+class LpRow:
+    """One LP position over the period: fees earned against loss-versus-rebalancing, USD (module docstring)."""
+
+    token_id: int
+    underlying: str
+    owner: str
+    pool: str
+    steps: int
+    """Intervals between consecutive journaled cycles counted."""
+    skipped: int
+    """Intervals left out: the position's liquidity or range changed across them."""
+    fees_usd: float
+    fees_underlying: float
+    fees_quote: float
+    lvr_usd: float
+    """Realized: the previous cycle's amounts marked to the new pool price minus the position's new value, summed."""
+    model_lvr_usd: float | None
+    """sigma^2/4 L sqrt(P) at each step's start (its cycle's vol) x the step's length, summed; ``None``: no vol."""
+    in_range_now: bool
+    value_usd: float
+    """Its principal at the last mark, at its own pool's price."""
+
+    @property
+    def net_usd(self) -> float:
+        return self.fees_usd - self.lvr_usd
+
+
+@dataclass(frozen=True)
+class FundingRow:
+    """Funding one perp position paid between two journaled cycles (negative: received), USD."""
+
+    underlying: str
+    market: str
+    account: str
+    start: int
+    end: int
+    size_units: float
+    """The position's size at the end of the period (after the hedges of its start cycle), units (+ long)."""
+    funding_usd: float
+    hedge: str
+    """The intent id of the perp hedge whose position paid it ("" when carried in from before the period)."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +251,10 @@ class PolicyFrontier:
     warnings: tuple[str, ...] = ()
     config_policy: str = "config"
     """The row of the configured policy."""
+    venue: str = ""
+    """The hedge venue the backtest priced trades on (the configured one read at the block)."""
+    model: str = ""
+    """The price paths' model (the config's vol model)."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +282,12 @@ class ReportModel:
     frontier: list[PolicyFrontier] = field(default_factory=list)
     frontier_text: str = "not computed (--no-frontier)"
     """Why a frontier is missing (an underlying left out, or the whole section skipped)."""
+    lps: list[LpRow] = field(default_factory=list)
+    lp_series: dict[str, list[tuple[int, float, float]]] = field(default_factory=dict)
+    """Per underlying: (block time, cumulative fees USD, cumulative realized LVR USD) at each step's end."""
+    funding: list[FundingRow] = field(default_factory=list)
+    marks_journaled: bool = False
+    """Whether any cycle of the period journaled LP / perp marks (older journals did not)."""
 
 
 def hedge_row(fill: Fill, cycle_id: int) -> HedgeRow:
@@ -275,22 +342,96 @@ def _exposure(journal: Journal, since: int, until: int) -> tuple[dict[str, list[
     return out, count
 
 
-def _totals(hedges: Sequence[HedgeRow]) -> dict[str, dict[str, float]]:
+def _totals(hedges: Sequence[HedgeRow], funding: Sequence[FundingRow] = ()) -> dict[str, dict[str, float]]:
+    """Per underlying and ``all``: counts, units, notional and each cost; ``funding_usd`` is every period's
+    funding (carried-in periods too), and ``total_cost_usd`` = fees + impact + gas + funding."""
     out: dict[str, dict[str, float]] = {}
-    for key in [*sorted({h.underlying for h in hedges}), "all"]:
+    for key in [*sorted({h.underlying for h in hedges} | {f.underlying for f in funding}), "all"]:
         rows = [h for h in hedges if key in ("all", h.underlying)]
         t = {"count": float(len(rows))}
         if key != "all":  # units of different assets do not add up
             t["units_bought"] = sum(h.size_units for h in rows if h.side == "buy")
             t["units_sold"] = sum(h.size_units for h in rows if h.side == "sell")
-        for k in ("notional_usd", "fee_usd", "impact_usd", "gas_usd", "total_cost_usd"):
+        for k in ("notional_usd", "fee_usd", "impact_usd", "gas_usd"):
             t[k] = sum(getattr(h, k) for h in rows)
+        t["funding_usd"] = sum(f.funding_usd for f in funding if key in ("all", f.underlying))
+        t["total_cost_usd"] = t["fee_usd"] + t["impact_usd"] + t["gas_usd"] + t["funding_usd"]
         out[key] = t
     return out
 
 
-def _attribution(u: str, pts: Sequence[ExposurePoint], hedges: Sequence[HedgeRow], mark: float | None
-                 ) -> Attribution:
+def _lps(marks: Sequence[CycleMarks], vols: Mapping[tuple[int, str], float | None]
+         ) -> tuple[list[LpRow], dict[str, list[tuple[int, float, float]]], list[str]]:
+    """Fees against LVR per LP position over consecutive marks (:func:`keeper.core.lvr.lp_step`)."""
+    seen: dict[int, tuple[CycleMarks, Any]] = {}
+    acc: dict[int, dict[str, Any]] = {}
+    steps: list[tuple[int, str, float, float]] = []
+    why: list[str] = []
+    for cm in marks:
+        for m in cm.lps:
+            prev = seen.get(m.token_id)
+            seen[m.token_id] = (cm, m)
+            a = acc.setdefault(m.token_id, {"steps": 0, "skipped": 0, "fees": 0.0, "fu": 0.0, "fq": 0.0, "lvr": 0.0,
+                                            "model": None})
+            a["last"] = m
+            if prev is None:
+                continue
+            pc, pm = prev
+            st = lp_step(pm, m, pc.block_timestamp, cm.block_timestamp, vols.get((pc.cycle_id, m.underlying)))
+            if not st.comparable:
+                a["skipped"] += 1
+                why.append(f"LP {m.token_id} ({m.underlying}): left out the interval from cycle {pc.cycle_id} to "
+                           f"{cm.cycle_id}: {st.why} (a deposit or withdrawal is neither a fee nor LVR)")
+                continue
+            a["steps"] += 1
+            a["fees"] += st.fees
+            a["fu"] += st.fees_underlying
+            a["fq"] += st.fees_quote
+            a["lvr"] += st.lvr
+            if st.model_lvr is not None:
+                a["model"] = (a["model"] or 0.0) + st.model_lvr
+            steps.append((cm.block_timestamp, m.underlying, st.fees, st.lvr))
+    rows = [LpRow(tid, a["last"].underlying, a["last"].owner, a["last"].pool, a["steps"], a["skipped"], a["fees"],
+                  a["fu"], a["fq"], a["lvr"], a["model"], a["last"].in_range, a["last"].principal_value)
+            for tid, a in sorted(acc.items(), key=lambda kv: (kv[1]["last"].underlying, kv[0]))]
+    series: dict[str, list[tuple[int, float, float]]] = {}
+    for u in sorted({u for _, u, _, _ in steps}):  # each asset's curve starts at 0 at its first mark
+        series[u] = [(min(cm.block_timestamp for cm in marks if any(m.underlying == u for m in cm.lps)), 0.0, 0.0)]
+    for ts, u, fees, lvr in sorted(steps, key=lambda x: x[0]):
+        pts = series.setdefault(u, [])
+        f0, l0 = (pts[-1][1], pts[-1][2]) if pts else (0.0, 0.0)
+        if pts and pts[-1][0] == ts:
+            pts[-1] = (ts, f0 + fees, l0 + lvr)
+        else:
+            pts.append((ts, f0 + fees, l0 + lvr))
+    return rows, series, why
+
+
+def _funding(marks: Sequence[CycleMarks], hedges: Sequence[HedgeRow]) -> list[FundingRow]:
+    """Each perp position's funding between consecutive marks, given to the latest perp hedge of its underlying
+    sent in or before the period's start cycle (:func:`keeper.core.lvr.perp_funding_step`)."""
+    perp_hedges = sorted((h for h in hedges if h.venue == "perp"), key=lambda h: (h.cycle_id, h.block))
+    seen: dict[str, tuple[CycleMarks, Any]] = {}
+    out: list[FundingRow] = []
+    for cm in marks:
+        for m in cm.perps:
+            key = f"{m.market.lower()}/{m.account.lower()}"
+            prev = seen.get(key)
+            seen[key] = (cm, m)
+            if prev is None:
+                continue
+            pc, pm = prev
+            if pm.size == 0 and m.size == 0 and pm.last_funding_index == m.last_funding_index:
+                continue  # no position over the period: nothing paid, nothing to list
+            paid = perp_funding_step(pm, m) / 10**m.quote_decimals
+            owner = [h for h in perp_hedges if h.underlying == m.underlying and h.cycle_id <= pc.cycle_id]
+            out.append(FundingRow(m.underlying, m.market, m.account, pc.block_timestamp, cm.block_timestamp,
+                                  m.size / 1e18, paid, owner[-1].intent_id if owner else ""))
+    return out
+
+
+def _attribution(u: str, pts: Sequence[ExposurePoint], hedges: Sequence[HedgeRow], mark: float | None,
+                 funding: float = 0.0, lps: Sequence[LpRow] | None = None) -> Attribution:
     """Taylor explain between consecutive cycles, the delta being the book's after that cycle's hedges."""
     mine = [h for h in hedges if h.underlying == u]
     hedged_in: dict[int, float] = {}
@@ -313,9 +454,12 @@ def _attribution(u: str, pts: Sequence[ExposurePoint], hedges: Sequence[HedgeRow
     v_pnl = sum(recorded) if recorded else None
     marked = 0.0 if mark is None else sum(h.signed_units * (mark - h.oracle_usd) for h in mine)
     fees, impact, gas = (sum(h.fee_usd for h in mine), sum(h.impact_usd for h in mine), sum(h.gas_usd for h in mine))
-    costs = fees + impact + gas
+    costs = fees + impact + gas + funding
+    lp_fees = None if lps is None else sum(r.fees_usd for r in lps)
+    lp_lvr = None if lps is None else sum(r.lvr_usd for r in lps)
     return Attribution(u, max(0, len(pts) - 1), d_pnl, g_pnl, t_pnl, v_pnl, marked, mark, fees, impact, gas, costs,
-                       d_pnl + g_pnl + t_pnl + (v_pnl or 0.0) - costs, tuple(per), tuple(vegas))
+                       d_pnl + g_pnl + t_pnl + (v_pnl or 0.0) - costs, funding_usd=funding, lp_fees_usd=lp_fees,
+                       lp_lvr_usd=lp_lvr, interval_pnl_usd=tuple(per), interval_vega_usd=tuple(vegas))
 
 
 def _limits(chain: ChainState, hedges: Sequence[HedgeRow]) -> list[LimitRow]:
@@ -344,6 +488,32 @@ def _limits(chain: ChainState, hedges: Sequence[HedgeRow]) -> list[LimitRow]:
     return rows
 
 
+def _from_marks(marks: Sequence[CycleMarks], exposure: Mapping[str, Sequence[ExposurePoint]],
+                hedges: list[HedgeRow], quote: str
+                ) -> tuple[list[LpRow], dict[str, list[tuple[int, float, float]]], list[FundingRow], list[HedgeRow],
+                           list[str]]:
+    """LP rows, their series, funding per period, the hedges with their funding, and the notes they need."""
+    vols = {(p.cycle_id, u): p.vol for u, pts in exposure.items() for p in pts}
+    lps, lp_series, lp_why = _lps(marks, vols)
+    funding = _funding(marks, hedges)
+    if not marks:
+        return lps, lp_series, funding, hedges, [
+            "no LP or perp marks journaled in the period (a journal older than schema version 3): LP fees against "
+            "LVR and perp funding are not recorded"]
+    by_hedge: dict[str, float] = {}
+    for fr in funding:
+        by_hedge[fr.hedge] = by_hedge.get(fr.hedge, 0.0) + fr.funding_usd
+    # a swap pays no funding; a perp hedge carries its position's funding until the next perp hedge
+    hedges = [replace(h, funding_usd=by_hedge.get(h.intent_id, 0.0),
+                      total_cost_usd=h.total_cost_usd + by_hedge.get(h.intent_id, 0.0)) for h in hedges]
+    notes = []
+    if any(not fr.hedge for fr in funding):
+        carried = sum(fr.funding_usd for fr in funding if not fr.hedge)
+        notes.append(f"perp funding of {carried:,.2f} {quote} was paid by positions opened before the period's "
+                     "first perp hedge (carried in): in the totals, not on a hedge")
+    return lps, lp_series, funding, hedges, notes + lp_why
+
+
 def build_report(journal: Journal, chain: ChainState, *, since: int | None, until: int,
                  frontier: Sequence[PolicyFrontier] = (), frontier_text: str = "not computed (--no-frontier)"
                  ) -> ReportModel:
@@ -363,11 +533,15 @@ def build_report(journal: Journal, chain: ChainState, *, since: int | None, unti
         if f.intent_id not in intents_cycle:
             intents_cycle[f.intent_id] = journal.intent(f.intent_id).cycle_id
         hedges.append(hedge_row(f, intents_cycle[f.intent_id]))
-    notes = ["funding is not journaled per hedge: shown as not recorded"]
+    marks = journal.marks_between(since, until)
+    lps, lp_series, funding, hedges, notes = _from_marks(marks, exposure, hedges, chain.quote_symbol)
     attribution = []
-    for u in sorted(set(exposure) | {h.underlying for h in hedges}):
+    for u in sorted(set(exposure) | {h.underlying for h in hedges} | {r.underlying for r in lps}
+                    | {fr.underlying for fr in funding}):
         mark = chain.feeds_usd.get(u)
-        a = _attribution(u, exposure.get(u, []), hedges, mark)
+        mine = [r for r in lps if r.underlying == u]
+        a = _attribution(u, exposure.get(u, []), hedges, mark, sum(fr.funding_usd for fr in funding
+                                                                    if fr.underlying == u), mine or None)
         attribution.append(a)
         if a.vega_intervals < a.intervals:
             notes.append(f"{u}: vega P&L recorded for {a.vega_intervals} of {a.intervals} interval(s); the others "
@@ -378,8 +552,8 @@ def build_report(journal: Journal, chain: ChainState, *, since: int | None, unti
     return ReportModel(
         chain_id=chain.chain_id, quote_symbol=chain.quote_symbol, since=since, until=until, head_block=chain.block,
         head_timestamp=chain.block_timestamp, cycles=cycles, exposure=exposure, hedges=hedges,
-        totals=_totals(hedges), attribution=attribution, module_address=chain.module_address,
+        totals=_totals(hedges, funding), attribution=attribution, module_address=chain.module_address,
         module_paused=chain.module_paused, limits=_limits(chain, hedges),
         greeks_now={k: dict(v) for k, v in chain.greeks.items()},
         scenarios_now={k: dict(v) for k, v in chain.scenarios.items()}, notes=notes, frontier=list(frontier),
-        frontier_text=frontier_text)
+        frontier_text=frontier_text, lps=lps, lp_series=lp_series, funding=funding, marks_journaled=bool(marks))

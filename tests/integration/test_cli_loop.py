@@ -123,6 +123,10 @@ def test_status_and_journal_count_hedges_on_the_chains_clock(chain: Web3, world:
     assert [x["size_units"] for x in st["fills_24h"]] == pytest.approx([f.size_units for f in fills])
     text = cli("status", "-c", CONFIG, env=env).stdout
     assert "loop: no keeper run has used this journal" in text, "once is not a loop"
+    # The alert targets by their scheme only: a Telegram bot token never reaches the screen.
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    shown = cli("status", "-c", CONFIG, env=dict(env, KEEPER_ALERT_URLS=f"tgram://{token}/-100200300"))
+    assert "alerts: 1 target(s): tgram://…" in shown.stdout and token not in shown.stdout + shown.stderr
     assert f"{len(fills)} fill(s)" in text
     for f in fills:
         assert f"{f.size_units:,.6f} {f.underlying}" in text

@@ -24,7 +24,7 @@ from keeper.node.dev import dev_account
 pytestmark = pytest.mark.anvil
 CONFIG = str(repo_root() / "examples" / "devnet.toml")
 CHROMIUM = "/usr/bin/chromium"
-SECTIONS = ("summary", "exposure", "hedges", "pnl", "limits", "now", "frontier", "notes")
+SECTIONS = ("summary", "exposure", "hedges", "pnl", "lp", "limits", "now", "frontier", "notes")
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -107,6 +107,10 @@ def test_report_renders_in_chromium_and_shows_the_journals_hedges(chain: Web3, w
             headers = page.eval_on_selector_all("#table-hedges thead th", "els => els.map(e => e.textContent)")
             rows = page.eval_on_selector_all(
                 "#table-hedges tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(td => td.textContent))")
+            lp_tables = {t: (page.eval_on_selector_all(f"#table-{t} thead th", "els => els.map(e => e.textContent)"),
+                             page.eval_on_selector_all(f"#table-{t} tbody tr", "trs => trs.map(tr => "
+                                                       "Array.from(tr.cells).map(td => td.textContent))"))
+                         for t in ("lp-positions", "funding")}
         finally:
             browser.close()
     assert errors == [], errors
@@ -123,3 +127,87 @@ def test_report_renders_in_chromium_and_shows_the_journals_hedges(chain: Web3, w
     md = (out / "report.md").read_text()
     assert md_table(md, "Hedges")[1:] == rows, "the Markdown shows the page's numbers"
     assert md_table(md, "Hedges")[0] == headers
+    check_lp_and_funding(j, lp_tables, md)
+    check_marks_against_the_chain(chain, j)
+
+
+def check_marks_against_the_chain(chain: Web3, j: Journal) -> None:
+    """Each journaled perp mark's accrued funding is the market's own ``accruedFunding(account)`` at the mark's
+    block, and each LP mark's uncollected fees are the position manager's static ``collect``, to the wei."""
+    from eth_abi.abi import decode
+
+    from keeper.devnet.world import contract
+
+    checked = 0
+    for cm in j.marks_between(0, 2**62):
+        for p in cm.perps:
+            market = contract(chain, "PerpMarket", p.market)
+            got = market.functions.accruedFunding(Web3.to_checksum_address(p.account)).call(
+                block_identifier=cm.block_number)
+            assert p.accrued_raw == got, (cm.cycle_id, p.market)
+            checked += 1
+        npm = contract(chain, "NonfungiblePositionManager", config_npm())
+        for m in cm.lps:
+            data = npm.encode_abi("collect", [(m.token_id, m.owner, 2**128 - 1, 2**128 - 1)])
+            raw = chain.eth.call({"from": Web3.to_checksum_address(m.owner), "to": npm.address, "data": data},
+                                 block_identifier=cm.block_number)
+            f0, f1 = decode(["uint256", "uint256"], raw)
+            want = (f0, f1) if m.underlying_is_token0 else (f1, f0)
+            assert (m.fees_underlying_raw, m.fees_quote_raw) == want, (cm.cycle_id, m.token_id)
+            checked += 1
+    assert checked > 3
+
+
+def config_npm() -> str:
+    """The position manager of the devnet config (the LPs' manager)."""
+    import tomllib
+
+    return str(tomllib.loads(Path(CONFIG).read_text())["uniswap"]["position_manager"])
+
+
+def check_lp_and_funding(j: Journal, tables: dict[str, tuple[list[str], list[list[str]]]], md: str) -> None:
+    """The page's LP fees, realized LVR and perp funding equal what the journal's raw marks give, recomputed
+    here: L x fee growth inside / 2^128 at the end's pool price; the previous principal at the new price minus
+    the new principal; the contract's funding rounding (ceil) on the index times the size."""
+    marks = j.marks_between(0, 2**62)
+    assert len(marks) == 3 and all(m.lps for m in marks), "every cycle marked the Safe's LPs"
+    want: dict[int, list[float]] = {}
+    for a_cm, b_cm in zip(marks, marks[1:], strict=False):
+        before = {m.token_id: m for m in a_cm.lps}
+        for b in b_cm.lps:
+            a = before[b.token_id]
+            assert a.liquidity == b.liquidity, "nothing deposited or withdrawn on the world between cycles"
+            g0 = a.liquidity * ((b.fee_growth_inside0_x128 - a.fee_growth_inside0_x128) % 2**256) // 2**128
+            g1 = a.liquidity * ((b.fee_growth_inside1_x128 - a.fee_growth_inside1_x128) % 2**256) // 2**128
+            gu, gq = (g0, g1) if a.underlying_is_token0 else (g1, g0)
+            fees = gu / 10**a.decimals_underlying * b.price + gq / 10**a.decimals_quote
+            lvr = (a.principal_underlying - b.principal_underlying) * b.price + a.principal_quote - b.principal_quote
+            w = want.setdefault(b.token_id, [0.0, 0.0])
+            w[0] += fees
+            w[1] += lvr
+    headers, rows = tables["lp-positions"]
+    col = {h: i for i, h in enumerate(headers)}
+    assert {int(r[col["token id"]]) for r in rows} == set(want)
+    for r in rows:
+        fees, lvr = want[int(r[col["token id"]])]
+        assert num(r[col["fees USD"]]) == pytest.approx(fees, abs=0.006)
+        assert num(r[col["realized LVR USD"]]) == pytest.approx(lvr, abs=0.006)
+    assert sum(w[0] for w in want.values()) > 0, "the market's swaps paid the Safe's LPs fees"
+    assert md_table(md, "LP positions: fees earned against loss-versus-rebalancing")[1:] == rows
+    headers, rows = tables["funding"]
+    col = {h: i for i, h in enumerate(headers)}
+    paid = []
+    for a_cm, b_cm in zip(marks, marks[1:], strict=False):
+        perps_before = {(m.market, m.account): m for m in a_cm.perps}
+        for pb in b_cm.perps:
+            pa = perps_before[(pb.market, pb.account)]
+            if pa.size == pb.size == 0 and pa.last_funding_index == pb.last_funding_index:
+                continue  # a market the Safe holds no position in (BTC here): not listed
+            unit = 10 ** (36 - pb.quote_decimals)
+            owed = -((-(pb.funding_index - pb.last_funding_index) * pb.size) // unit)
+            owed -= -((-(pa.funding_index - pa.last_funding_index) * pa.size) // unit)
+            if pb.last_funding_index != pa.last_funding_index:  # settled at a hedge in between, at the old size
+                owed += -((-(pb.last_funding_index - pa.last_funding_index) * pa.size) // unit)
+            paid.append(owed / 10**pb.quote_decimals)
+    assert paid and [num(r[col["funding paid USD"]]) for r in rows] == [round(x, 2) for x in paid]
+    assert any(x != 0 for x in paid), "the Safe's short perp pays or receives funding"

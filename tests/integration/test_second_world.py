@@ -23,13 +23,17 @@ from web3 import Web3
 from keeper.chain.rpc import RpcClient
 from keeper.config import load_config
 from keeper.core.book import LpHolding, book_risk, lp_holdings
+from keeper.core.lvr import LpMark
 from keeper.core.snapshot import LpPosition, Snapshot
 from keeper.cycle.sources import book_sources
 from keeper.devnet.world import contract
+from keeper.journal import Journal
 from keeper.node.anvil import AnvilNode
+from keeper.node.dev import DevChain, dev_account
 from keeper.read.reader import BookReader
 from tests.integration.second_world import (
     FAR,
+    SWAPPER,
     U128,
     SecondWorld,
     build_second_world,
@@ -260,3 +264,134 @@ def test_simulate_hedges_both_token_orders_and_holds_back_the_fee_above_the_limi
         # principal and fees, so the book's delta is conserved up to the pools' rounding dust.
         assert f["units"] > 0.1
         assert h["delta_after_units"] == pytest.approx(h["delta_before_units"], abs=1e-6)
+
+
+# ------------------------------------------------------------------ the report and the backtest of the book here
+
+
+def _swap(second: SecondWorld, pool_name: str, sell_base: bool, base_units: float) -> None:
+    """The swapper (anvil account 8, funded and approved by the build) trades ``base_units`` of the pool's
+    base asset's worth through the SwapRouter, moving the pool's price (no limit)."""
+    w3 = second.web3()
+    p = second.pools[pool_name]
+    base_token = second.tokens[p.base]
+    usdc = second.tokens["USDC"]
+    dec = 18 if p.base == "WETH" else 8
+    price = 3000.0 if p.base == "WETH" else 60_000.0
+    t_in, t_out, amount = ((base_token, usdc, int(base_units * 10**dec)) if sell_base
+                           else (usdc, base_token, int(base_units * price * 10**6)))
+    router = contract(w3, "SwapRouter", second.router)
+    DevChain(w3).send(router.functions.exactInputSingle((t_in, t_out, p.fee, dev_account(SWAPPER).address, FAR,
+                                                         amount, 0, 0)), dev_account(SWAPPER).address)
+
+
+def _collect_at(second: SecondWorld, lp: LpMark, block: int) -> tuple[int, int]:
+    """The chain's static ``collect`` (max amounts, from the owner) of a position at ``block``: its uncollected fees."""
+    npm = contract(second.web3(), "NonfungiblePositionManager", second.position_manager)
+    data = npm.encode_abi("collect", [(lp.token_id, lp.owner, U128, U128)])
+    out = RpcClient.http(second.url, timeout_s=60).call("eth_call", [{"from": lp.owner, "to": npm.address,
+                                                                       "data": data}, hex(block)])
+    f0, f1 = decode(["uint256", "uint256"], bytes.fromhex(str(out)[2:]))
+    return int(f0), int(f1)
+
+
+def test_the_reports_figures_are_the_journals_and_the_chains_here(second: SecondWorld, config: Path,
+                                                                   tmp_path: Path) -> None:
+    w3 = second.web3()
+    snap_id = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        journal = tmp_path / "journal.sqlite"
+        env = dict(env_for(config), KEEPER_JOURNAL__PATH=str(journal), KEEPER_POLICY__DEFAULT__BAND_UNITS="1",
+                   KEEPER_POLICY__BTC__MAX_SLIPPAGE_BPS="300")
+        act = keeper_cli("activate", "--config", str(config), "--by", "test", env=env)
+        assert act.returncode == 0, act.stdout[-2000:] + act.stderr[-2000:]
+        moves = [(("WETH/USDC-500", True, 40.0), ("WETH/USDC-3000", False, 25.0), ("USDC/WBTC-10000", False, 1.5)),
+                 (("WETH/USDC-500", False, 70.0), ("WETH/USDC-3000", True, 30.0), ("USDC/WBTC-10000", True, 2.5))]
+        for i in range(3):
+            once = keeper_cli("once", "--config", str(config), env=env)
+            assert once.returncode in (0, 1), once.stdout[-2000:] + once.stderr[-2000:]
+            if i < 2:
+                DevChain(w3).advance(300)
+                for name, sell, units in moves[i]:
+                    _swap(second, name, sell, units)
+        out = tmp_path / "report"
+        rep = keeper_cli("report", "--config", str(config), "--out", str(out), "--frontier-paths", "20",
+                         "--frontier-days", "1", env=env)
+        assert rep.returncode == 0, rep.stdout[-2000:] + rep.stderr[-3000:]
+        doc = json.loads((out / "report.json").read_text())
+        j = Journal.open(journal, readonly=True)
+        fills = j.fills_between(0, 2**62)
+        assert fills and doc["cycles"] == 3 and len(doc["hedges"]) == len(fills)
+        for h, f in zip(doc["hedges"], fills, strict=True):
+            d = f.data
+            assert (h["tx_hash"], h["venue"], h["side"]) == (d.tx_hash, f.venue, f.side.value)
+            assert h["size_units"] == d.notional_quote / d.oracle_price and h["price_usd"] == d.realized_price
+            assert h["fee_usd"] == d.fee_quote and h["gas_usd"] == d.gas_cost_quote and h["funding_usd"] == 0.0
+        # LP fees against LVR: every position of both token orders, recomputed from the journal's marks, and
+        # the marks' uncollected fees are the chain's static collect at each cycle's block, to the wei.
+        marks = j.marks_between(0, 2**62)
+        assert len(marks) == 3 and {m.underlying for m in marks[0].lps} == {"ETH", "BTC"}
+        assert len(marks[0].lps) == len(read(config).lps) >= 20, "every LP of the five owners"
+        want: dict[int, list[float]] = {}
+        for a_cm, b_cm in zip(marks, marks[1:], strict=False):
+            before = {m.token_id: m for m in a_cm.lps}
+            for b in b_cm.lps:
+                a = before[b.token_id]
+                fa, fb = _collect_at(second, a, a_cm.block_number), _collect_at(second, b, b_cm.block_number)
+                ua, ub = (fa, fb) if a.underlying_is_token0 else ((fa[1], fa[0]), (fb[1], fb[0]))
+                assert (a.fees_underlying_raw, a.fees_quote_raw) == ua, b.token_id  # exact, to the wei
+                assert (b.fees_underlying_raw, b.fees_quote_raw) == ub, b.token_id
+                g0 = a.liquidity * ((b.fee_growth_inside0_x128 - a.fee_growth_inside0_x128) % 2**256) // 2**128
+                g1 = a.liquidity * ((b.fee_growth_inside1_x128 - a.fee_growth_inside1_x128) % 2**256) // 2**128
+                gu, gq = (g0, g1) if a.underlying_is_token0 else (g1, g0)
+                # nothing was collected between the cycles: the growth of collect's amounts, within a wei of rounding
+                assert abs(gu - (ub[0] - ua[0])) <= 1 and abs(gq - (ub[1] - ua[1])) <= 1, b.token_id
+                w = want.setdefault(b.token_id, [0.0, 0.0])
+                w[0] += gu / 10**a.decimals_underlying * b.price + gq / 10**a.decimals_quote
+                w[1] += ((a.principal_underlying - b.principal_underlying) * b.price + a.principal_quote
+                         - b.principal_quote)
+        rows = {r["token_id"]: r for r in doc["lps"]}
+        assert set(rows) == set(want)
+        for tid, (fees, lvr) in want.items():
+            assert rows[tid]["fees_usd"] == pytest.approx(fees, rel=1e-9, abs=1e-9), tid
+            assert rows[tid]["lvr_usd"] == pytest.approx(lvr, rel=1e-9, abs=1e-9), tid
+        earned = {u: sum(r["fees_usd"] for r in doc["lps"] if r["underlying"] == u) for u in ("ETH", "BTC")}
+        assert min(earned.values()) > 0, "the swaps paid fees in both token orders"
+        # The Markdown's LP table shows the JSON's figures (2 decimals).
+        md = (out / "report.md").read_text().splitlines()
+        head = md.index("**LP positions: fees earned against loss-versus-rebalancing**") + 2
+        cols = [c.strip() for c in md[head].strip("|").split("|")]
+        for line in md[head + 2: head + 2 + len(rows)]:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            r = rows[int(cells[cols.index("token id")])]
+            assert float(cells[cols.index("fees USD")].replace(",", "")) == round(r["fees_usd"], 2)
+            assert float(cells[cols.index("realized LVR USD")].replace(",", "")) == round(r["lvr_usd"], 2)
+        assert doc["frontier"], doc["frontier_text"]
+        assert all("pool 0x" in f["venue"] for f in doc["frontier"]), "priced on a configured hedge pool"
+    finally:
+        w3.provider.make_request("evm_revert", [snap_id])  # type: ignore[arg-type]
+
+
+def test_backtest_from_chain_starts_at_the_plans_book_here(second: SecondWorld, config: Path) -> None:
+    env = env_for(config)  # eoa mode: the signer's own balances are part of the book, so its key names it
+    block = second.web3().eth.block_number
+    plan = keeper_cli("plan", "--config", str(config), "--json", "--block", str(block), env=env)
+    assert plan.returncode == 0, plan.stderr[-2000:]
+    rec = json.loads(plan.stdout)
+    for sym in ("ETH", "BTC"):
+        want = rec["greeks"][sym]
+        bt = keeper_cli("backtest", "--config", str(config), "--from-chain", "--block", str(block), "--underlying",
+                        sym, "--paths", "20", "--days", "2", "--step", "1d", "--policies", "none", "ww:3",
+                        "--workers", "1", "--json", env=env)
+        assert bt.returncode == 0, bt.stderr[-2000:]
+        start = json.loads(bt.stdout)["meta"]["start"]
+        book = json.loads(bt.stdout)["meta"]["book"]
+        assert start["block"] == block and start["spot_usd"] == want["spot_usd"]
+        lps = [x for x in rec["positions"]["lps"] if x["underlying"] == sym]
+        assert f"{len(lps)} LP" in book, (book, len(lps))
+        got = start["backtest"]
+        # The plan marks each LP at its exact integer principal at its own pool (two ETH pools 7 % apart,
+        # positions on a boundary, a closed one); the backtest at the float v3 formula with the same basis.
+        assert got["value_usd"] == pytest.approx(want["value_usd"], rel=1e-9, abs=1e-2), sym
+        assert got["delta_units"] == pytest.approx(want["delta_units"], rel=1e-9, abs=1e-7), sym
+        assert got["gamma_units_per_usd"] == pytest.approx(want["gamma_units_per_usd"], rel=1e-9, abs=1e-18), sym

@@ -949,7 +949,8 @@ def test_export_is_json_ready_and_exact(journal: Journal) -> None:
     json.dumps(out, allow_nan=False)
     assert out["schema_version"] == SCHEMA_VERSION
     assert set(out) == {
-        "schema_version", "cycles", "snapshots", "plans", "intents", "tx_attempts", "fills", "control", "events"
+        "schema_version", "cycles", "snapshots", "plans", "intents", "tx_attempts", "fills", "control", "events",
+        "cycle_marks",
     }  # fmt: skip
     assert out["snapshots"][0]["snapshot"] == {"x": str(U256)}
     assert out["intents"][0]["size"] == str(U256)
@@ -1145,3 +1146,27 @@ def test_journal_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
         assert loose.stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+def test_marks_round_trip_exactly_and_are_found_by_block_time(journal: Journal) -> None:
+    from keeper.core.lvr import PerpMark, lp_mark
+
+    big = 2**256 - 12345
+    lp = lp_mark(token_id=9, owner="0xo", pool="0xP", underlying="ETH", underlying_is_token0=False,
+                 liquidity=2**127, tick_lower=-600, tick_upper=600, pool_tick=5, sqrt_price_x96=2**159,
+                 price=2345.5, decimals0=6, decimals1=18, principal0=10**12, principal1=3 * 10**18, fees0=7,
+                 fees1=11, fee_growth_global0_x128=big, fee_growth_global1_x128=3, lower_outside0_x128=1,
+                 lower_outside1_x128=2, upper_outside0_x128=3, upper_outside1_x128=4)
+    perp = PerpMark("0xM", "0xK", "ETH", -(2**70), -(2**90), 2**90, 6)
+    for ts, block in ((100, 7), (200, 8)):
+        c = journal.start_cycle("live")
+        journal.record_snapshot(c.id, block_number=block, block_timestamp=ts, complete=True, snapshot={})
+        assert journal.record_marks(c.id, lps=[lp], perps=[perp]) == 2
+    marks = journal.marks_between(0, 10**9)
+    assert [(m.block_number, m.block_timestamp) for m in marks] == [(7, 100), (8, 200)]
+    assert marks[0].lps == (lp,) and marks[0].perps == (perp,)
+    assert [m.block_timestamp for m in journal.marks_between(150, 10**9)] == [200]
+    assert journal.record_marks(marks[0].cycle_id) == 0  # nothing to mark: nothing written
+    with pytest.raises(JournalError):  # one row per position and cycle
+        journal.record_marks(marks[0].cycle_id, lps=[lp])
+    assert journal.export()["cycle_marks"][0]["kind"] == "lp"

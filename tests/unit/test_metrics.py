@@ -270,3 +270,16 @@ def test_port_zero_disables(metrics: KeeperMetrics) -> None:
 def test_busy_port_is_a_setup_error(metrics: KeeperMetrics, served: PrometheusServer) -> None:
     with pytest.raises(SetupError, match=str(served.port)):
         metrics.serve(served.port, addr="127.0.0.1")
+
+
+def test_perp_funding_accrued_is_a_gauge_per_underlying_and_dropped_when_gone() -> None:
+    m = KeeperMetrics(process_metrics=False)
+    m.set_funding_accrued({"ETH": -12.5, "BTC": 3.25})
+    text = m.render().decode()
+    assert 'keeper_perp_funding_accrued_usd{underlying="ETH"} -12.5' in text
+    assert 'keeper_perp_funding_accrued_usd{underlying="BTC"} 3.25' in text
+    m.set_funding_accrued({"ETH": -13.0})
+    text = m.render().decode()
+    assert 'keeper_perp_funding_accrued_usd{underlying="BTC"}' not in text
+    with pytest.raises(InputError, match="ETH"):
+        m.set_funding_accrued({"ETH": float("nan")})
