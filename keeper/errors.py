@@ -21,6 +21,7 @@ __all__ = [
     "InputError",
     "JournalError",
     "KeeperError",
+    "ModuleVenueUnsupportedError",
     "NumericalError",
     "SetupError",
     "SnapshotIncompleteError",
@@ -87,6 +88,11 @@ class SnapshotIncompleteError(ChainError):
 
 class TransactionError(ChainError):
     """A transaction failed to be sent, mined, or reverted."""
+
+
+class ModuleVenueUnsupportedError(KeeperError):
+    """A venue the keeper can trade from its own account but not yet through the Safe's HedgeModule
+    (Uniswap v4 swaps, Aave borrow / repay): the module has no on-chain path for it yet."""
 
 
 class JournalError(KeeperError):

@@ -34,6 +34,7 @@ __all__ = [
     "Bps",
     "ConfigPath",
     "CrossProblem",
+    "Currency",
     "EnvName",
     "ExistingFile",
     "Finite",
@@ -134,6 +135,15 @@ def _existing_file(path: Path) -> Path:
 
 
 Address = Annotated[str, AfterValidator(_address)]
+
+
+def _currency(value: str) -> str:
+    """An address where the zero address is meaningful (a v4 pool key's native currency, no hooks)."""
+    return ZERO_ADDRESS if value == ZERO_ADDRESS else _address(value)
+
+
+Currency = Annotated[str, AfterValidator(_currency)]
+"""An address that may be the zero address (Uniswap v4: native ETH as a currency; a key without hooks)."""
 """A 20-byte hex address, normalized to its EIP-55 checksum form."""
 AddressList = Annotated[tuple[Address, ...], BeforeValidator(_to_tuple)]
 EnvName = Annotated[str, AfterValidator(_env_name)]

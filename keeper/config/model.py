@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import encode
+from eth_utils.crypto import keccak
 from pydantic import Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
 from pydantic_core import InitErrorDetails
 
@@ -48,6 +50,7 @@ from keeper.core.costs import VenueConfig
 from keeper.core.gates import GateConfig
 from keeper.core.inputs import UnderlyingVenues
 from keeper.core.margin import MarginConfig
+from keeper.core.more_venues import LoanConfig
 from keeper.core.policy import PolicyConfig, UnderlyingPolicy
 from keeper.core.sizing import BandKind, HedgeTo, SizingConfig, TriggerConfig
 from keeper.errors import InputError
@@ -167,6 +170,23 @@ def _policy_problems(
     return problems
 
 
+def _v4_dump(v4: UniswapV4Config) -> dict[str, Any]:
+    """``[uniswap_v4]`` for the fingerprint without the token ids; the hedge-venue keys only when set away
+    from their defaults (configs that only read v4 positions keep the fingerprint they had before the keys
+    existed)."""
+    out = v4.model_dump(exclude={"token_ids", "pool_manager"})
+    for k in ("universal_router", "quoter", "permit2", "hedge_pools", "swap_gas_units", "native_reserve_units"):
+        if out[k] == UniswapV4Config.model_fields[k].default:
+            del out[k]
+    return out
+
+
+def v4_pool_id(currency0: str, currency1: str, fee: int, tick_spacing: int, hooks: str) -> str:
+    """``keccak256(abi.encode(PoolKey))`` (the pool id), computed here so the config imports no venue code."""
+    raw = encode(["(address,address,uint24,int24,address)"], [(currency0, currency1, fee, tick_spacing, hooks)])
+    return "0x" + keccak(raw).hex()
+
+
 def _dupes(items: Sequence[str]) -> set[str]:
     return {x for x, n in Counter(items).items() if n > 1}
 
@@ -180,6 +200,7 @@ class KeeperConfig(Model):
     uniswap: UniswapConfig
     uniswap_v4: UniswapV4Config | None = None
     aave: AaveConfig | None = None
+    """Aave v3: where the market is anchored (doctor) and, with ``pool``, the borrow-and-sell hedge venue."""
     quote: QuoteConfig
     assets: tuple[AssetConfig, ...] = Field(min_length=1)
     positions: PositionsConfig = Field(default_factory=PositionsConfig)
@@ -216,6 +237,14 @@ class KeeperConfig(Model):
         pools = [(i, p) for i, a in enumerate(assets) for p in a.hedge_pools]
         dup = _dupes([p for a in assets for p in set(a.hedge_pools)])
         problems += [(f"{i}.hedge_pools", p, "pool listed under more than one asset") for i, p in pools if p in dup]
+        symbols = {a.symbol for a in assets}
+        aave, v4 = info.data.get("aave"), info.data.get("uniswap_v4")
+        if isinstance(aave, AaveConfig):
+            problems += [("symbol", s, f"aave.assets names {s}, which is not a declared asset")
+                         for s in aave.assets if s not in symbols]
+        if isinstance(v4, UniswapV4Config):
+            problems += [("symbol", p.asset, f"uniswap_v4.hedge_pools names {p.asset}, which is not a declared asset")
+                         for p in v4.hedge_pools if p.asset not in symbols]
         quote = info.data.get("quote")
         if isinstance(quote, QuoteConfig):
             problems += [(f"{i}.token", a.token, "is the quote token") for i, a in enumerate(assets)
@@ -330,14 +359,28 @@ class KeeperConfig(Model):
 
     def underlying_venues(self) -> dict[str, UnderlyingVenues]:
         """Where each asset is priced and hedged, with the configured gas estimates."""
+        v4, aave = self.uniswap_v4, self.aave
         return {
             a.symbol: UnderlyingVenues(
                 symbol=a.symbol, token=a.token, oracle_pool=a.oracle_pool, hedge_pools=a.hedge_pools,
                 perp_market=a.perp_market, swap_gas_units=self.execution.swap_gas_units,
                 perp_gas_units=self.execution.perp_gas_units,
+                v4_pools=() if v4 is None else tuple(
+                    v4_pool_id(p.currency0, p.currency1, p.fee, p.tick_spacing, p.hooks)
+                    for p in v4.hedge_pools if p.asset == a.symbol),
+                aave_pool=aave.pool if aave is not None and a.symbol in aave.assets else None,
+                v4_gas_units=v4.swap_gas_units if v4 is not None else 220_000,
+                borrow_gas_units=aave.borrow_gas_units if aave is not None else 300_000,
+                repay_gas_units=aave.repay_gas_units if aave is not None else 250_000,
             )
             for a in self.assets
         }
+
+    def loan_config(self) -> LoanConfig:
+        """The Aave venue's floor and horizon (defaults when ``[aave]`` is absent)."""
+        if self.aave is None:
+            return LoanConfig()
+        return LoanConfig(self.aave.min_health_factor, self.aave.holding_horizon_s)
 
     @property
     def native_symbol(self) -> str | None:
@@ -371,6 +414,10 @@ class KeeperConfig(Model):
             "treasury": self.treasury.model_dump(exclude=set() if not self.treasury.count_native
                                                  else {"count_native"}),
             "uniswap": self.uniswap.model_dump(),
+            # the Aave hedge venue only when configured (``aave.pool``): configs without it keep their fingerprint;
+            # addresses_provider and oracle only anchor `keeper doctor`'s checks.
+            **({"aave": self.aave.model_dump(exclude={"addresses_provider", "oracle"})}
+               if self.aave is not None and self.aave.pool is not None else {}),
             "quote": self.quote.model_dump(),
             "assets": {a.symbol: a.model_dump(exclude=set() if a.native else {"native"}) for a in self.assets},
             "option_markets": sorted(self.positions.option_markets),
@@ -378,8 +425,7 @@ class KeeperConfig(Model):
             **({"aave_pools": sorted(self.positions.aave_pools)} if self.positions.aave_pools else {}),
             # The v4 contracts only when given (a tampered StateView would fake the book); not the token ids,
             # nor pool_manager (an anchor of `keeper doctor`'s checks: the book is not read from it).
-            **({"uniswap_v4": self.uniswap_v4.model_dump(exclude={"token_ids", "pool_manager"})}
-               if self.uniswap_v4 else {}),
+            **({"uniswap_v4": _v4_dump(self.uniswap_v4)} if self.uniswap_v4 else {}),
             "policy": {s: dataclasses.asdict(self.effective_policy(s)) for s in (DEFAULT_POLICY, *self.symbols)},
             "oracles": self.oracles.model_dump(),
             "vol": self.vol.model_dump(exclude=None if self.vol.surfaces else {"surfaces"}),

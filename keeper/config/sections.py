@@ -21,6 +21,7 @@ from keeper.config._types import (
     Bps,
     ConfigPath,
     CrossProblem,
+    Currency,
     EnvName,
     ExistingFile,
     Model,
@@ -56,6 +57,7 @@ __all__ = [
     "TreasuryConfig",
     "UniswapConfig",
     "UniswapV4Config",
+    "V4HedgePoolConfig",
     "VolConfig",
 ]
 
@@ -181,12 +183,46 @@ def _ids_tuple(value: object) -> object:
     return tuple(value) if isinstance(value, list) else value
 
 
+_ZERO = "0x0000000000000000000000000000000000000000"
+
+
+class V4HedgePoolConfig(Model):
+    """A Uniswap v4 pool the keeper may hedge ``asset`` in (``[[uniswap_v4.hedge_pools]]``): its key.
+
+    ``currency0 < currency1`` (the native coin is the zero address); no hooks unless ``allow_hooks``
+    (a hook can change what a swap pays). ``quote_size_units``: the V4Quoter is asked each cycle for
+    a sell of this many units of the asset and a buy with as much quote token at the feed.
+    """
+
+    asset: Symbol
+    currency0: Currency
+    currency1: Currency
+    fee: Annotated[int, Field(ge=0, lt=1_000_000)]
+    """LP fee in hundredths of a bip (500 = 0.05 %)."""
+    tick_spacing: Annotated[int, Field(ge=1, le=32_767)]
+    hooks: Currency = _ZERO
+    allow_hooks: bool = False
+    quote_size_units: Pos = 10.0
+
+    @model_validator(mode="after")
+    def _key(self) -> V4HedgePoolConfig:
+        problems: list[CrossProblem] = []
+        if int(self.currency0, 16) >= int(self.currency1, 16):
+            problems.append(("currency0", self.currency0, "must sort below currency1 (a v4 pool key's order)"))
+        if int(self.hooks, 16) != 0 and not self.allow_hooks:
+            problems.append(("hooks", self.hooks, "a pool with hooks is refused unless allow_hooks = true"))
+        if problems:
+            raise cross_field_error(problems)
+        return self
+
+
 class UniswapV4Config(Model):
-    """Uniswap v4 positions to read (``[uniswap_v4]``).
+    """Uniswap v4 positions to read and pools to hedge in (``[uniswap_v4]``).
 
     The v4 PositionManager cannot list an owner's tokens: ``token_ids`` names the candidates, and the
     reader keeps those the owners hold at the snapshot block (``ownerOf``). A pool's native currency
-    counts as the asset marked ``native``.
+    counts as the asset marked ``native``. ``hedge_pools`` are swapped in through ``universal_router``
+    (eoa mode; Permit2 allowances) and quoted by ``quoter``.
     """
 
     position_manager: Address
@@ -194,6 +230,25 @@ class UniswapV4Config(Model):
     pool_manager: Address | None = None
     """The PoolManager both must use (``keeper doctor`` checks ``poolManager()`` of each against it)."""
     token_ids: Annotated[tuple[Annotated[int, Field(ge=0)], ...], BeforeValidator(_ids_tuple)] = ()
+    universal_router: Address | None = None
+    quoter: Address | None = None
+    """The V4Quoter (absent: hedge pools are estimated from their liquidity)."""
+    permit2: Address = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
+    hedge_pools: tuple[V4HedgePoolConfig, ...] = ()
+    swap_gas_units: Annotated[int, Field(gt=0, le=30_000_000)] = 220_000
+    native_reserve_units: NonNeg = 0.5
+    """Native coin (ETH) a native pool never sells from the keeper's account: kept for gas."""
+
+    @field_validator("hedge_pools", mode="before")
+    @classmethod
+    def _pools_tuple(cls, value: object) -> object:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _router(self) -> UniswapV4Config:
+        if self.hedge_pools and self.universal_router is None:
+            raise cross_field_error([("universal_router", None, "hedge_pools need the UniversalRouter address")])
+        return self
 
     @field_validator("token_ids")
     @classmethod
@@ -204,12 +259,40 @@ class UniswapV4Config(Model):
 
 
 class AaveConfig(Model):
-    """Where an Aave v3 market is anchored (``[aave]``): ``keeper doctor`` checks that every pool in
-    ``positions.aave_pools`` is the one this provider returns (``getPool()``) and ``oracle`` its price
-    oracle (``getPriceOracle()``), so a look-alike pool or oracle in the config is flagged."""
+    """Aave v3 (``[aave]``). Where the market is anchored: ``keeper doctor`` checks that every pool in
+    ``positions.aave_pools`` (and ``pool``) is the one ``addresses_provider`` returns (``getPool()``) and
+    ``oracle`` its price oracle (``getPriceOracle()``), so a look-alike pool or oracle is flagged. With
+    ``pool``, Aave is also a hedge venue: borrow-and-sell, buy-and-repay, and the health-factor floor."""
 
-    addresses_provider: Address
+    addresses_provider: Address | None = None
     oracle: Address | None = None
+    pool: Address | None = None
+    """The Aave v3 Pool (proxy) hedged through; also read as a position (``None``: no Aave hedge venue)."""
+    assets: tuple[Symbol, ...] = ()
+    """The underlyings whose token may be borrowed and sold (their tokens must be reserves of ``pool``)."""
+    min_health_factor: Annotated[float, Field(gt=1.0, le=100.0)] = 1.5
+    """A borrow that leaves the health factor below this (plain ratio; liquidation is below 1.0) is refused."""
+    holding_horizon_s: Annotated[float, Field(ge=0, le=365 * 86_400)] = 86_400.0
+    """Seconds of variable borrow interest counted in a borrow-and-sell's all-in cost."""
+    borrow_gas_units: Annotated[int, Field(gt=0, le=30_000_000)] = 300_000
+    repay_gas_units: Annotated[int, Field(gt=0, le=30_000_000)] = 250_000
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _assets_tuple(cls, value: object) -> object:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _venue_needs_pool(self) -> AaveConfig:
+        problems: list[CrossProblem] = []
+        if self.assets and self.pool is None:
+            problems.append(("pool", None, "required when assets names assets to borrow and sell"))
+        if self.pool is None and self.addresses_provider is None:
+            problems.append(("addresses_provider", None,
+                             "set addresses_provider (the market's anchor) or pool (the hedge venue)"))
+        if problems:
+            raise cross_field_error(problems)
+        return self
 
 
 class QuoteConfig(Model):

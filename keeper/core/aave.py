@@ -42,6 +42,7 @@ __all__ = [
     "decode_reserve_config",
     "loan_book",
     "percent_mul",
+    "ray_div",
     "ray_mul",
     "wad_div",
 ]
@@ -56,6 +57,13 @@ HF_MAX = 2**256 - 1
 def ray_mul(a: int, b: int) -> int:
     """``WadRayMath.rayMul``: ``a * b / 1e27`` rounded half up."""
     return (a * b + RAY // 2) // RAY
+
+
+def ray_div(a: int, b: int) -> int:
+    """``WadRayMath.rayDiv``: ``a * 1e27 / b`` rounded half up (``b`` > 0)."""
+    if b <= 0:
+        raise InputError("b", f"rayDiv by {b}")
+    return (a * RAY + b // 2) // b
 
 
 def wad_div(a: int, b: int) -> int:

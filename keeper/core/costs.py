@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -125,10 +126,11 @@ class VenueEstimate:
 
     @property
     def label(self) -> str:
-        """``uniswap:<pool> (fee 5.0 bps)`` / ``perp:<market>``."""
-        if self.venue == "uniswap":
-            return f"uniswap:{self.venue_id} (fee {fmt_bps(self.fee_fraction)})"
-        return f"perp:{self.venue_id}"
+        """``uniswap:<pool> (fee 5.0 bps)`` / ``uniswap_v4:<pool id> (fee 5.0 bps)`` / ``perp:<market>`` /
+        ``aave:<pool>:<asset>``."""
+        if self.venue in ("uniswap", "uniswap_v4"):
+            return f"{self.venue}:{self.venue_id} (fee {fmt_bps(self.fee_fraction)})"
+        return f"{self.venue}:{self.venue_id}"
 
 
 # --------------------------------------------------------------------------- formulas
@@ -234,8 +236,12 @@ def estimate_swap(
     *,
     underlying: str = "",
     quote_symbol: str = "USD",
+    kind: Literal["uniswap", "uniswap_v4"] = "uniswap",
 ) -> VenueEstimate:
     """Cost and availability of a swap of ``size_units`` at reference price ``ref_price`` (quote/unit).
+
+    ``kind``: a Uniswap v3 pool (``uniswap``) or a v4 pool (``uniswap_v4``, same cost model; its
+    impact from a V4Quoter result or the pool's liquidity).
 
     ``cost = notional * fee + impact + gas`` (see the module docstring); unavailable when the
     sold token's balance is short, when no impact estimate covers the order, or when the impact
@@ -246,11 +252,11 @@ def estimate_swap(
     fee = notional * venue.fee_fraction
     impact = frac * notional if size_units > 0.0 else 0.0
     cost = CostEstimate(fee, impact, 0.0, gas_cost_quote(venue.gas_units, gas.gas_price_gwei, gas.native_price_quote))
-    label = f"uniswap:{venue.venue_id} (fee {fmt_bps(venue.fee_fraction)})"
+    label = f"{kind}:{venue.venue_id} (fee {fmt_bps(venue.fee_fraction)})"
 
     def out(available: bool, reason: Reason) -> VenueEstimate:
         return VenueEstimate(
-            "uniswap", venue.venue_id, venue.fee_fraction, side, size_units, notional, cost, available, reason, source
+            kind, venue.venue_id, venue.fee_fraction, side, size_units, notional, cost, available, reason, source
         )
 
     if problem:

@@ -361,7 +361,7 @@ def gate_slippage_estimate(
     bound = feed_price if bound_price is None else bound_price
     fee_bps = estimate.fee_fraction * 1e4
     impact_bps = estimate.cost.impact_quote / estimate.notional_quote * 1e4
-    measured_from = pool_price if (estimate.venue == "uniswap" and estimate.impact_source == "liquidity"
+    measured_from = pool_price if (estimate.venue in ("uniswap", "uniswap_v4") and estimate.impact_source == "liquidity"
                                    and pool_price is not None) else feed_price
     signed = (measured_from / bound - 1.0) * 1e4
     basis_bps = max(-signed, 0.0) if estimate.side == "sell" else max(signed, 0.0)

@@ -94,7 +94,7 @@ class HedgeOrder:
         Underlying units, > 0.
     notional_quote : float
         ``size_units * reference_price_quote``.
-    venue : {"uniswap", "perp"}
+    venue : {"uniswap", "perp", "uniswap_v4", "aave"}
     venue_id : str
         Pool or market id.
     fee_fraction : float
@@ -104,7 +104,11 @@ class HedgeOrder:
     limit_price_quote : float
         Worst acceptable average price: ``ref * (1 + slip)`` for a buy, ``ref * (1 - slip)`` for a sell.
     cost : CostEstimate
-        Fee, impact, funding and gas, quote units.
+        Fee, impact, funding and gas, quote units (an ``aave`` order: its swap leg's fee and impact,
+        the borrow interest over the holding horizon in ``funding_quote``, both legs' gas).
+    leg : HedgeOrder or None
+        An ``aave`` order's swap: the pool that sells the borrowed asset (borrow-and-sell) or buys
+        the asset that is repaid (buy-and-repay). ``None`` for every other venue.
     """
 
     underlying: str
@@ -117,6 +121,7 @@ class HedgeOrder:
     reference_price_quote: float
     limit_price_quote: float
     cost: CostEstimate
+    leg: HedgeOrder | None = None
 
     @property
     def signed_units(self) -> float:

@@ -14,12 +14,15 @@ from keeper.core.book import BookRisk
 from keeper.core.gates import OracleView
 from keeper.core.hedge_types import Exposure, UnderlyingInput
 from keeper.core.lp_math import tick_to_price
+from keeper.core.more_venues import LoanVenue, MoreVenues, V4Venue
 from keeper.core.sizing import HedgeHistory
-from keeper.core.snapshot import PoolState, Snapshot
-from keeper.core.venue_inputs import GasView, PerpVenue, SwapVenue
+from keeper.core.snapshot import AaveAccountState, PoolState, Snapshot
+from keeper.core.venue_inputs import GasView, PerpVenue, SwapQuote, SwapVenue
 from keeper.errors import InputError
 
-__all__ = ["UnderlyingVenues", "gas_view", "pool_price", "tick_price", "underlying_inputs"]
+__all__ = ["UnderlyingVenues", "gas_view", "more_venue_inputs", "pool_price", "tick_price", "underlying_inputs"]
+
+NATIVE = "0x0000000000000000000000000000000000000000"
 
 
 
@@ -34,6 +37,13 @@ class UnderlyingVenues:
     perp_market: str | None = None
     swap_gas_units: int = 260_000
     perp_gas_units: int = 320_000
+    v4_pools: tuple[str, ...] = ()
+    """Uniswap v4 pool ids (against the quote token) the keeper may swap in through the UniversalRouter."""
+    aave_pool: str | None = None
+    """An Aave v3 Pool where the keeper may borrow-and-sell / buy-and-repay this underlying's token."""
+    v4_gas_units: int = 220_000
+    borrow_gas_units: int = 300_000
+    repay_gas_units: int = 250_000
 
 
 def _dec(snap: Snapshot, token: str) -> int:
@@ -122,3 +132,72 @@ def underlying_inputs(
             continue
         out.append(UnderlyingInput(exposure, oracle, tuple(swaps), tuple(perps), history.get(sym, HedgeHistory())))
     return tuple(out)
+
+
+def more_venue_inputs(  # noqa: C901, PLR0912
+    snap: Snapshot,
+    v: UnderlyingVenues,
+    account: str,
+    quote_token: str,
+    *,
+    native_reserve_units: float = 0.5,
+    unsupported: str = "",
+) -> MoreVenues:
+    """The v4 pools and the Aave loan of one underlying, as :func:`keeper.core.more_venues.decide_more` takes them.
+
+    A v4 pool's balance is the account's token balance, or for a native pool its native balance less
+    ``native_reserve_units`` (kept for gas). Its quotes are the snapshot's V4Quoter answers (a sell
+    of the underlying, a buy with the quote token). A pool or Aave market the snapshot lacks is left out.
+    """
+    qdec = _dec(snap, quote_token)
+    v4: list[V4Venue] = []
+    for pid in v.v4_pools:
+        pool = snap.v4_pools.get(pid)
+        if pool is None:
+            continue
+        c0, c1 = pool.key.currency0, pool.key.currency1
+        if quote_token.lower() not in (c0.lower(), c1.lower()):
+            continue
+        u_is_0 = c1.lower() == quote_token.lower()
+        u_cur = c0 if u_is_0 else c1
+        native = u_cur.lower() == NATIVE
+        if not native and u_cur.lower() != v.token.lower():
+            continue
+        udec = 18 if native else _dec(snap, u_cur)
+        d0, d1 = (udec, qdec) if u_is_0 else (qdec, udec)
+        p01 = (pool.sqrt_price_x96 / 2**96) ** 2 * 10.0 ** (d0 - d1)
+        if not p01 > 0.0:
+            continue
+        price = p01 if u_is_0 else 1.0 / p01
+        if native:
+            bal = max(snap.native_balances.get(account, 0) / 1e18 - native_reserve_units, 0.0)
+        else:
+            bal = snap.balances.get((account, v.token), 0) / 10**udec
+        quote_bal = snap.balances.get((account, quote_token), 0) / 10**qdec
+        sell_q = buy_q = None
+        for r in snap.v4_quotes:
+            if r.pool_id != pid or r.amount_in <= 0 or r.amount_out <= 0:
+                continue
+            if r.zero_for_one == u_is_0:  # underlying in
+                units = r.amount_in / 10**udec
+                sell_q = SwapQuote("sell", units, (r.amount_out / 10**qdec) / units)
+            else:
+                units = r.amount_out / 10**udec
+                buy_q = SwapQuote("buy", units, (r.amount_in / 10**qdec) / units)
+        swap = SwapVenue(
+            venue_id=pid, fee_fraction=pool.lp_fee / 1e6, gas_units=v.v4_gas_units, underlying_balance_units=bal,
+            quote_balance_quote=quote_bal, liquidity=pool.liquidity / 10 ** ((udec + qdec) / 2),
+            sqrt_price=math.sqrt(price), quote=sell_q,
+        )
+        v4.append(V4Venue(swap, native, buy_q))
+    loans: list[LoanVenue] = []
+    if v.aave_pool is not None:
+        market = next((m for a, m in snap.aave_markets.items() if a.lower() == v.aave_pool.lower()), None)
+        if market is not None and any(a.lower() == v.token.lower() for a in market.reserves):
+            acct = next((a for a in snap.aave_accounts if a.pool.lower() == market.pool.lower()
+                         and a.owner.lower() == account.lower()), None)
+            if acct is None:
+                acct = AaveAccountState(market.pool, account, 0, 0, {}, {}, {})
+            loans.append(LoanVenue(f"{market.pool}:{v.token}", market, acct, v.token,
+                                   float(v.borrow_gas_units), float(v.repay_gas_units)))
+    return MoreVenues(tuple(v4), tuple(loans), unsupported)

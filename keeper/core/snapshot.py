@@ -30,6 +30,7 @@ __all__ = [
     "V4LpPosition",
     "V4PoolKey",
     "V4PoolState",
+    "V4QuoteReading",
 ]
 
 
@@ -148,6 +149,16 @@ class V4LpPosition:
     liquidity: int
     fee_growth_inside0_last_x128: int
     fee_growth_inside1_last_x128: int
+
+
+@dataclass(frozen=True)
+class V4QuoteReading:
+    """A V4Quoter ``quoteExactInputSingle`` answer at the snapshot block (raw units)."""
+
+    pool_id: str
+    zero_for_one: bool
+    amount_in: int
+    amount_out: int
 
 
 @dataclass(frozen=True)
@@ -314,6 +325,8 @@ class Snapshot:
     """The owners' Uniswap v4 positions (sorted by token id)."""
     v4_native_asset: str | None = None
     """The asset a v4 pool's native currency (the zero address) is exposure to (``ETH``)."""
+    v4_quotes: tuple[V4QuoteReading, ...] = ()
+    """V4Quoter answers for the v4 hedge pools (a sell of the underlying and a buy with the quote token)."""
 
     @property
     def complete(self) -> bool:

@@ -19,7 +19,9 @@ __all__ = ["GasView", "PerpVenue", "Side", "SwapQuote", "SwapVenue", "VenueConfi
 
 Side = Literal["buy", "sell"]
 """Side of the hedge, in the underlying: ``buy`` adds delta, ``sell`` removes it."""
-VenueKind = Literal["uniswap", "perp"]
+VenueKind = Literal["uniswap", "perp", "uniswap_v4", "aave"]
+"""``uniswap``: a v3 pool; ``uniswap_v4``: a v4 pool through the UniversalRouter; ``aave``: borrow-and-sell /
+buy-and-repay on Aave v3 (:mod:`keeper.core.more_venues`)."""
 
 
 @dataclass(frozen=True, slots=True)

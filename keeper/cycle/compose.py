@@ -135,6 +135,7 @@ def build_keeper(
         mode=cfg.treasury.mode, account=account, router=cfg.uniswap.router,
         module=cfg.treasury.hedge_module or "", tokens={a.symbol: a.token for a in cfg.assets},
         quote_token=cfg.quote.token, max_slippage_bps=1000, deadline_s=ex.deadline_s,
+        universal_router=(cfg.uniswap_v4.universal_router or "") if cfg.uniswap_v4 is not None else "",
     )
     journal = journal if journal is not None else Journal.open(cfg.journal.target)
     lease = None
@@ -148,6 +149,8 @@ def build_keeper(
         quote_token=cfg.quote.token, chain_id=cfg.chain.chain_id, live=live,
         max_consecutive_failures=cfg.safety.max_consecutive_failures, vol_horizon_s=cfg.vol.horizon_s,
         native_asset="ETH" if "ETH" in cfg.symbols else cfg.symbols[0], log=log, surfaces=surface_feeds(cfg),
+        loan=cfg.loan_config(),
+        native_reserve_units=cfg.uniswap_v4.native_reserve_units if cfg.uniswap_v4 is not None else 0.5,
         record_signer=who if isinstance(who, Signer) else None,  # no key (a dry run): unsigned audit records
     )
 

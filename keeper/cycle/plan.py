@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from keeper.core.book import BookRisk, book_risk
 from keeper.core.gates import SnapshotStatus
 from keeper.core.hedge_types import Plan
-from keeper.core.inputs import UnderlyingVenues, gas_view, underlying_inputs
+from keeper.core.inputs import UnderlyingVenues, gas_view, more_venue_inputs, underlying_inputs
+from keeper.core.more_venues import LoanConfig, decide_more
 from keeper.core.policy import PolicyConfig, decide
 from keeper.core.sizing import HedgeHistory
 from keeper.core.smile_delta import OptionVols, SmilePolicy, resolve_option_vols, with_vol_reasons
@@ -56,6 +57,12 @@ class Planner:
     vol_horizon_s: float = 86_400.0
     tip_wei: int = 10**9
     native_asset: str = "ETH"
+    loan: LoanConfig = field(default_factory=LoanConfig)
+    """The Aave loan venue's health-factor floor and interest horizon."""
+    native_reserve_units: float = 0.5
+    """Native coin kept for gas when a v4 pool sells the native coin (units of it)."""
+    more_unsupported: str = ""
+    """Non-empty: v4 pools and Aave loans are listed with this reason and never chosen (safe-module mode)."""
 
     def plan(self, snap: Snapshot, ctx: PlanContext, vols: Mapping[str, float] | None = None
              ) -> tuple[BookRisk, Plan]:
@@ -70,7 +77,22 @@ class Planner:
         native = snap.feeds[self.native_asset].price if self.native_asset in snap.feeds else 0.0
         gas = gas_view(snap, self.tip_wei, native)
         status = SnapshotStatus(snap.complete, tuple(f"{f.what}: {f.reason}" for f in snap.failures))
-        return risk, with_vol_reasons(decide(inputs, self.policy, gas, status), smiles, risk.positions)
+        plan = decide(inputs, self.policy, gas, status)
+        # The second venue step (v4 pools, Aave loans) runs on decide's decisions: see keeper.core.more_venues.
+        by_sym = {i.exposure.underlying: i for i in inputs}
+        decisions = []
+        for d in plan.decisions:
+            v, inp = self.venues.get(d.underlying), by_sym.get(d.underlying)
+            if v is None or inp is None or (not v.v4_pools and v.aave_pool is None):
+                decisions.append(d)
+                continue
+            more = more_venue_inputs(snap, v, self.account, self.quote_token,
+                                     native_reserve_units=self.native_reserve_units, unsupported=self.more_unsupported)
+            pol = self.policy.for_underlying(d.underlying)
+            decisions.append(decide_more(d, inp, more, pol.venues, pol.gates.max_oracle_deviation_bps, self.loan, gas,
+                                         self.policy.quote_symbol))
+        plan = Plan(tuple(decisions))
+        return risk, with_vol_reasons(plan, smiles, risk.positions)
 
     def vols(self, snap: Snapshot) -> dict[str, float]:
         """Each underlying's model vol at ``snap`` (annualized, over ``vol_horizon_s``): what options are priced at."""

@@ -29,6 +29,7 @@ from keeper.core.book import BookRisk
 from keeper.core.hedge_types import Plan
 from keeper.core.inputs import UnderlyingVenues
 from keeper.core.lvr import cycle_marks
+from keeper.core.more_venues import LoanConfig
 from keeper.core.policy import PolicyConfig
 from keeper.core.sizing import HedgeHistory, PastHedge
 from keeper.core.snapshot import Snapshot
@@ -43,6 +44,7 @@ from keeper.execute.tx import Attempt, Mined, NonceConsumedError, TxRevertedErro
 from keeper.journal import CycleStatus, RecordSigner, RunMode, TxAttempt, TxParams
 from keeper.obs.logs import log_context
 from keeper.read.surface_io import SurfaceFeed
+from keeper.venues.hedge_module import MODULE_UNSUPPORTED
 
 __all__ = ["CycleReport", "ExecutedHedge", "Keeper"]
 
@@ -111,6 +113,10 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
     """Why a cycle is not live (journaled with the plan and put in the report); set by the go-live gate."""
     clock: Clock = field(default_factory=SystemClock)
     """Recovery's waits for a receipt (monotonic seconds)."""
+    loan: LoanConfig = field(default_factory=LoanConfig)
+    """The Aave loan venue's health-factor floor and interest horizon (``[aave]``)."""
+    native_reserve_units: float = 0.5
+    """Native coin a v4 pool never sells from the keeper's account (kept for gas)."""
     record_signer: RecordSigner | None = None
     """Signs each cycle's audit record (the keeper key); ``None`` (a dry run without the key): records are
     hash-chained but unsigned, and ``keeper audit verify`` says so."""
@@ -214,15 +220,20 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         hedges: list[ExecutedHedge] = []
         if live:
             for order in plan.orders:
-                trade = self.executor.prepare(order, snap)
-                try:
-                    hedges.append(self.execute(cycle_id, trade, snap))
-                except TxRevertedError as exc:
-                    # Refused in preflight: nothing was signed or sent. The other hedges still go out;
-                    # the cycle reports this one as failed with the decoded reason.
-                    self.log(f"hedge {trade.side} {order.size_units:.6f} {order.underlying} on {trade.venue} "
-                             f"not sent: {exc}")
-                    hedges.append(ExecutedHedge("", trade, None, str(exc)))
+                # An Aave order is two legs (borrow then sell, buy then repay), each its own intent;
+                # a leg that fails stops the legs after it.
+                for trade in self.executor.prepare_legs(order, snap):
+                    try:
+                        done = self.execute(cycle_id, trade, snap)
+                    except TxRevertedError as exc:
+                        # Refused in preflight: nothing was signed or sent. The other hedges still go out;
+                        # the cycle reports this one as failed with the decoded reason.
+                        self.log(f"hedge {trade.side} {order.size_units:.6f} {order.underlying} on {trade.venue} "
+                                 f"not sent: {exc}")
+                        done = ExecutedHedge("", trade, None, str(exc))
+                    hedges.append(done)
+                    if done.error:
+                        break
         failed = [h for h in hedges if h.error]
         status = CycleStatus.FAILED if failed else CycleStatus.OK
         message = "; ".join(h.error or "" for h in failed)
@@ -236,8 +247,10 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         return self.planner().plan(snap, self.context(snap.block_timestamp))
 
     def planner(self) -> Planner:
+        unsupported = (f"{MODULE_UNSUPPORTED} (eoa mode trades it)" if self.executor.mode == "safe-module" else "")
         return Planner(self.policy, self.venues, self.vol_models, self.quote_token, self.executor.account,
-                       self.vol_horizon_s, self.tip_wei, self.native_asset)
+                       self.vol_horizon_s, self.tip_wei, self.native_asset, self.loan, self.native_reserve_units,
+                       unsupported)
 
     def context(self, now: int) -> PlanContext:
         """What the plan at block time ``now`` needs besides the snapshot: journal history, surfaces."""
@@ -261,11 +274,12 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
     # ------------------------------------------------------------------ execution
     def execute(self, cycle_id: int, trade: PreparedTrade, snap: Snapshot) -> ExecutedHedge:
         gas_limit = self.tx.preflight(trade.request) if trade.request.gas is None else trade.request.gas
-        req = trade.request.__class__(to=trade.request.to, data=trade.request.data, value=0, gas=gas_limit)
+        req = trade.request.__class__(to=trade.request.to, data=trade.request.data, value=trade.request.value,
+                                      gas=gas_limit)
         lease = self.lease
         intent = self.journal.create_intent(
             cycle_id, underlying=trade.order.underlying, venue=trade.venue, side=trade.side, size=trade.size_raw,
-            params=TxParams(to=req.to, data="0x" + req.data.hex(), value=0, gas_limit=gas_limit),
+            params=TxParams(to=req.to, data="0x" + req.data.hex(), value=req.value, gas_limit=gas_limit),
             lease=lease.fence if lease is not None else None,
         )
         self._hook("after_intent")

@@ -21,7 +21,7 @@ from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
 from keeper.cycle.compose import ChainKeeper
 from keeper.errors import InputError, TransactionError
-from keeper.execute.execution import PreparedTrade, VerifiedFill
+from keeper.execute.execution import VerifiedFill
 from keeper.execute.tx import TxRevertedError
 from keeper.journal import CycleStatus, RunMode
 from keeper.view.report import plan_record, render_plan
@@ -147,8 +147,15 @@ def simulate_plan(k: ChainKeeper, *, upstream: str,
         }
         outcome: HedgeOutcome
         try:
-            trade: PreparedTrade = k.executor.prepare(order, snap)
-            done = k.execute(cycle.id, trade, snap)
+            # An Aave order runs its two legs (borrow then sell, buy then repay): the first leg that does
+            # not fill is the outcome, else the swap leg's fill is.
+            legs = []
+            for trade in k.executor.prepare_legs(order, snap):
+                legs.append(k.execute(cycle.id, trade, snap))
+                if legs[-1].fill is None:
+                    break
+            done = next((h for h in legs if h.fill is None), None) or next(
+                (h for h in legs if h.trade.venue != "aave"), legs[-1])
         except TxRevertedError as exc:  # preflight (nothing sent) or a mined revert raised from verification
             outcome = HedgeOutcome(**base, status="reverted", reason=exc.reason, error_name=exc.error_name,
                                    slippage=any(s in exc.reason for s in SLIPPAGE_REVERTS))

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 
 from keeper.config import KeeperConfig
 from keeper.core.smile_delta import MinVarianceCoefficients, SmilePolicy
-from keeper.core.snapshot import OptionPosition
+from keeper.core.snapshot import OptionPosition, V4PoolKey
 from keeper.core.vol import FixedVol, PoolHistoryVol, VolModel
 from keeper.errors import ConfigError, InputError
 from keeper.execute.signer import EnvKeySource, KeystoreSource, SignerSource
-from keeper.read.reader import AssetSource, BookSources, PerpSource, V4Sources
+from keeper.read.reader import AssetSource, BookSources, PerpSource, V4HedgeSource, V4Sources
 from keeper.read.surface_io import SurfaceFeed, fit_min_variance_file
 from keeper.venues.otc import load_otc_positions
 
@@ -70,10 +70,15 @@ def book_sources(cfg: KeeperConfig, owners: Sequence[str]) -> BookSources:
         native_asset=cfg.native_asset,
         histories=tuple((m.pool, m.seconds_agos()) for m in vol_models(cfg).values()
                         if isinstance(m, PoolHistoryVol)),
-        aave_pools=cfg.positions.aave_pools,
+        aave_pools=cfg.positions.aave_pools + (
+            (cfg.aave.pool,) if cfg.aave is not None and cfg.aave.pool is not None and cfg.aave.pool.lower() not in
+            {p.lower() for p in cfg.positions.aave_pools} else ()),
         v4=None if cfg.uniswap_v4 is None else V4Sources(
             cfg.uniswap_v4.position_manager, cfg.uniswap_v4.state_view, cfg.uniswap_v4.token_ids,
-            native_asset=cfg.native_symbol),
+            native_asset=cfg.native_symbol,
+            hedge_pools=tuple(V4HedgeSource(V4PoolKey(p.currency0, p.currency1, p.fee, p.tick_spacing, p.hooks),
+                                            p.asset, p.quote_size_units) for p in cfg.uniswap_v4.hedge_pools),
+            quoter=cfg.uniswap_v4.quoter),
     )
 
 

@@ -1,6 +1,8 @@
 """Executors: turn a :class:`HedgeOrder` into a transaction, and verify its result from chain state.
 
-Two venues (a Uniswap v3 swap through SwapRouter ``exactInputSingle``, a PerpMarket trade) and two
+Venues: a Uniswap v3 swap through SwapRouter ``exactInputSingle``, a PerpMarket trade, a Uniswap v4
+swap through the UniversalRouter (``V4_SWAP``; native ETH paid as ``msg.value``), and an Aave v3
+loan in two legs (borrow then sell, or buy then repay: :meth:`Executor.prepare_legs`); two
 modes (``safe-module``: the keeper calls the treasury's HedgeModule; ``eoa``: the keeper trades
 its own funds). Amounts become integers here, at the edge. Results are read back from balances
 and positions at the receipt block and the block before it, never from events.
@@ -14,14 +16,14 @@ from typing import Literal
 
 from eth_utils.address import to_checksum_address
 
-from keeper.chain.multicall import Failed, StateReader, block_timestamp_call, selector
+from keeper.chain.multicall import Call, Failed, StateReader, block_timestamp_call, eth_balance_call, selector
 from keeper.core.costs import CostEstimate
 from keeper.core.hedge_types import HedgeOrder
 from keeper.core.snapshot import Snapshot
 from keeper.errors import InputError, TransactionError
 from keeper.execute.tx import Mined, TxRequest
 from keeper.journal.records import FillData
-from keeper.venues import erc20, hedge_module, perps, uniswap_v3
+from keeper.venues import aave_v3, erc20, hedge_module, perps, uniswap_v3, uniswap_v4, universal_router
 
 __all__ = ["ExecutionMode", "Executor", "PreparedTrade", "VerifiedFill"]
 
@@ -46,6 +48,10 @@ class PreparedTrade:
     fee_tier: int = 0
     size_delta: int = 0
     acceptable_price: int = 0
+    pool_id: str = ""
+    """A v4 swap's pool id; an Aave leg's Pool address."""
+    debt_token: str = ""
+    """An Aave leg's variable-debt token."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,9 @@ def _order(underlying: str, side: str, units: float, venue: str, venue_id: str, 
            price: float) -> HedgeOrder:
     return HedgeOrder(
         underlying=underlying, side="buy" if side == "buy" else "sell", size_units=units,
-        notional_quote=units * price, venue="perp" if venue == "perp" else "uniswap", venue_id=venue_id,
+        notional_quote=units * price,
+        venue="perp" if venue == "perp" else "uniswap_v4" if venue == "uniswap_v4" else "aave" if venue == "aave"
+        else "uniswap", venue_id=venue_id,
         fee_fraction=fee, reference_price_quote=price, limit_price_quote=price,
         cost=CostEstimate(0.0, 0.0, 0.0, 0.0),
     )
@@ -123,6 +131,8 @@ class Executor:
     quote_token: str
     max_slippage_bps: int = 50
     deadline_s: int = 300
+    universal_router: str = ""
+    """Uniswap UniversalRouter (v4 swaps)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("safe-module", "eoa"):
@@ -134,9 +144,99 @@ class Executor:
 
     # ----------------------------------------------------------------- prepare
     def prepare(self, order: HedgeOrder, snap: Snapshot) -> PreparedTrade:
+        """The one transaction of a swap or perp order (an ``aave`` order has two: :meth:`prepare_legs`)."""
         if order.venue == "uniswap":
             return self._prepare_swap(order, snap)
+        if order.venue == "uniswap_v4":
+            return self._prepare_v4(order, snap)
+        if order.venue == "aave":
+            raise InputError("venue", "an aave order has two legs: use prepare_legs")
         return self._prepare_perp(order, snap)
+
+    def prepare_legs(self, order: HedgeOrder, snap: Snapshot) -> tuple[PreparedTrade, ...]:
+        """The transactions of ``order``, in the order they are sent.
+
+        An ``aave`` order: borrow-and-sell is (borrow ``size``, sell exactly the borrowed amount in its
+        leg's pool); buy-and-repay is (buy in its leg's pool, repay the swap's guaranteed minimum
+        output). Every other order is one transaction. Each leg is its own journaled intent; a leg
+        that fails stops the ones after it (a borrow not sold leaves the delta unchanged: the tokens
+        and the debt cancel, and the next cycle re-plans from the chain).
+        """
+        if order.venue != "aave":
+            return (self.prepare(order, snap),)
+        if order.leg is None:
+            raise InputError("leg", "an aave order needs its swap leg")
+        pool, asset = order.venue_id.split(":", 1)
+        market = next((m for a, m in snap.aave_markets.items() if a.lower() == pool.lower()), None)
+        if market is None:
+            raise InputError("venue_id", f"Aave pool {pool} is not in the snapshot")
+        reserve = next((r for a, r in market.reserves.items() if a.lower() == asset.lower()), None)
+        if reserve is None:
+            raise InputError("venue_id", f"{asset} is not a reserve of Aave pool {pool}")
+        swap = self.prepare(order.leg, snap)
+        if order.side == "sell":
+            amount = swap.amount_in
+            return (self._loan(order, "borrow", market.pool, reserve.asset, reserve.variable_debt_token, amount), swap)
+        return (swap, self._loan(order, "repay", market.pool, reserve.asset, reserve.variable_debt_token, swap.min_out))
+
+    def _loan(self, order: HedgeOrder, action: str, pool: str, asset: str, debt_token: str,
+              amount: int) -> PreparedTrade:
+        if amount <= 0:
+            raise InputError("size_units", f"{order.size_units} {order.underlying} rounds to nothing")
+        if self.mode == "safe-module":
+            data = hedge_module.hedge_aave_loan(action, pool, asset, amount)
+        else:
+            data = aave_v3.borrow(asset, amount, self.account) if action == "borrow" else \
+                aave_v3.repay(asset, amount, self.account)
+        return PreparedTrade(order=order, request=TxRequest(to=pool, data=data), venue="aave", side=order.side,
+                             size_raw=amount, token_in=asset if action == "repay" else "",
+                             token_out=asset if action == "borrow" else "", amount_in=amount, pool_id=pool,
+                             debt_token=debt_token)
+
+    def _amounts(self, order: HedgeOrder, snap: Snapshot, dec_u: int, dec_q: int) -> tuple[int, int]:
+        """(amount in, minimum out), raw, of a swap of ``order``: exact input, minimum output from the
+        stricter of the feed and the order's reference price less the slippage bound."""
+        price = Decimal(self._feed_usd_wad(snap, order.underlying)) / Decimal(10**18)
+        ref = Decimal(repr(order.reference_price_quote))
+        if ref > 0:
+            price = max(price, ref) if order.side == "sell" else min(price, ref)
+        slip = self._slippage(order)
+        size = Decimal(repr(order.size_units))
+        if order.side == "sell":
+            amount_in = _floor(size * 10**dec_u)
+            expected = Decimal(amount_in) * price * 10**dec_q / 10**dec_u
+        else:
+            amount_in = _ceil(size * price * 10**dec_q)
+            expected = Decimal(amount_in) / price * 10**dec_u / 10**dec_q
+        min_out = _ceil(expected * (1 - slip))
+        if amount_in <= 0 or min_out <= 0:
+            raise InputError("size_units", f"{order.size_units} {order.underlying} rounds to nothing")
+        return amount_in, min_out
+
+    def _prepare_v4(self, order: HedgeOrder, snap: Snapshot) -> PreparedTrade:
+        pool = snap.v4_pools[order.venue_id]
+        key, quote = pool.key, self.quote_token
+        u_is_0 = key.currency1.lower() == quote.lower()
+        under = key.currency0 if u_is_0 else key.currency1
+        dec_u = 18 if under == uniswap_v4.NATIVE else snap.tokens[self.tokens[order.underlying]].decimals
+        dec_q = snap.tokens[quote].decimals
+        amount_in, min_out = self._amounts(order, snap, dec_u, dec_q)
+        zero_for_one = u_is_0 == (order.side == "sell")
+        swap = universal_router.V4Swap(key, zero_for_one, amount_in, min_out, snap.block_timestamp + self.deadline_s)
+        if self.mode == "safe-module":
+            data = hedge_module.hedge_v4_swap(order.venue_id, zero_for_one, amount_in, min_out, swap.deadline)
+            to = self.module
+        else:
+            if not self.universal_router:
+                raise InputError("universal_router", "a v4 swap needs the UniversalRouter address")
+            data = universal_router.v4_swap_exact_in(swap)
+            to = self.universal_router
+        return PreparedTrade(
+            order=order, request=TxRequest(to=to, data=data, value=swap.value), venue="uniswap_v4", side=order.side,
+            size_raw=amount_in if order.side == "sell" else min_out, token_in=swap.currency_in,
+            token_out=swap.currency_out, amount_in=amount_in, min_out=min_out, fee_tier=pool.lp_fee,
+            pool_id=order.venue_id,
+        )
 
     def _slippage(self, order: HedgeOrder) -> Decimal:
         """The order's own bound (its limit price against the reference), capped by the executor's."""
@@ -225,6 +325,29 @@ class Executor:
             order = _order(underlying, side, abs(delta) / 1e18, "perp", to_checksum_address(market), 0.0, price)
             return PreparedTrade(order=order, request=TxRequest(to="", data=data), venue="perp", side=side,
                                  size_raw=abs(delta), size_delta=delta, acceptable_price=acceptable)
+        if sel == selector(universal_router.EXECUTE):
+            sw = universal_router.decode_v4_swap(data)
+            pid = uniswap_v4.pool_id(sw.key)
+            under = sw.currency_in if side == "sell" else sw.currency_out
+            dec_u = 18 if under == uniswap_v4.NATIVE else snap.tokens[self.tokens[underlying]].decimals
+            units = (sw.amount_in if side == "sell" else sw.min_out) / 10**dec_u
+            pool_fee = snap.v4_pools[pid].lp_fee if pid in snap.v4_pools else sw.key.fee
+            order = _order(underlying, side, units, "uniswap_v4", pid, pool_fee / 1e6, price)
+            return PreparedTrade(
+                order=order, request=TxRequest(to="", data=data, value=sw.value), venue="uniswap_v4", side=side,
+                size_raw=sw.amount_in if side == "sell" else sw.min_out, token_in=sw.currency_in,
+                token_out=sw.currency_out, amount_in=sw.amount_in, min_out=sw.min_out, fee_tier=pool_fee, pool_id=pid)
+        if sel in (selector(aave_v3.BORROW), selector(aave_v3.REPAY)):
+            action, asset, amount, _who = aave_v3.decode_loan(data)
+            lm = next(m for m in snap.aave_markets.values() if any(a.lower() == asset.lower() for a in m.reserves))
+            reserve = next(r for a, r in lm.reserves.items() if a.lower() == asset.lower())
+            dec = snap.tokens[self.tokens[underlying]].decimals
+            order = _order(underlying, side, amount / 10**dec, "aave", f"{lm.pool}:{reserve.asset}", 0.0, price)
+            return PreparedTrade(
+                order=order, request=TxRequest(to=lm.pool, data=data), venue="aave", side=side, size_raw=amount,
+                token_in=reserve.asset if action == "repay" else "",
+                token_out=reserve.asset if action == "borrow" else "",
+                amount_in=amount, pool_id=lm.pool, debt_token=reserve.variable_debt_token)
         if sel == selector(hedge_module.HEDGE_SWAP):
             a = hedge_module.decode_hedge_swap(data)
             t_in, t_out, fee, amount_in, min_out = a.token_in, a.token_out, a.fee, a.amount_in, a.min_out
@@ -245,7 +368,7 @@ class Executor:
         )
 
     # ----------------------------------------------------------------- verify
-    def verify(self, trade: PreparedTrade, mined: Mined, multicall: StateReader, snap: Snapshot,
+    def verify(self, trade: PreparedTrade, mined: Mined, multicall: StateReader, snap: Snapshot,  # noqa: C901, PLR0912, PLR0915
                native_price_quote: float) -> VerifiedFill:
         """Read the account's state before and after the receipt's block and report the fill."""
         r = mined.receipt
@@ -254,11 +377,15 @@ class Executor:
         gas_price = int(r.get("effectiveGasPrice", "0x0"), 16)
         gas_native = gas_used * gas_price / 1e18
         ts_call = block_timestamp_call(multicall.address)
-        if trade.venue == "uniswap":
-            calls = [
-                erc20.balance_of_call(trade.token_in, self.account),
-                erc20.balance_of_call(trade.token_out, self.account),
-            ]
+        def bal(token: str) -> Call:
+            if token == uniswap_v4.NATIVE:
+                return eth_balance_call(self.account, multicall.address)
+            return erc20.balance_of_call(token, self.account)
+
+        if trade.venue in ("uniswap", "uniswap_v4"):
+            calls = [bal(trade.token_in), bal(trade.token_out)]
+        elif trade.venue == "aave":
+            calls = [bal(trade.token_in or trade.token_out), erc20.balance_of_call(trade.debt_token, self.account)]
         else:
             calls = [
                 perps.position_call(trade.order.venue_id, self.account),
@@ -273,15 +400,24 @@ class Executor:
         a = [x.value for x in after if not isinstance(x, Failed)]
         ts = int(a[2][0])
         oracle = trade.order.reference_price_quote
-        if trade.venue == "uniswap":
+        if trade.venue == "aave":
+            return self._verify_loan(trade, b, a, snap, gas_used, gas_price, gas_native, native_price_quote, block, ts,
+                                     mined.attempt.tx_hash)
+        if trade.venue in ("uniswap", "uniswap_v4"):
             spent, got = int(b[0][0]) - int(a[0][0]), int(a[1][0]) - int(b[1][0])
+            # the sender pays gas from its native balance: a native leg's change includes it
+            paid_gas = gas_used * gas_price if self.mode == "eoa" else 0
+            if trade.token_in == uniswap_v4.NATIVE:
+                spent -= paid_gas
+            if trade.token_out == uniswap_v4.NATIVE:
+                got += paid_gas
             if spent <= 0 or spent > trade.amount_in or got < trade.min_out:
                 raise TransactionError(
                     f"swap result does not match the order: spent {spent} (max {trade.amount_in}), "
                     f"received {got} (min {trade.min_out})"
                 )
-            dec_in = snap.tokens[trade.token_in].decimals
-            dec_out = snap.tokens[trade.token_out].decimals
+            dec_in = 18 if trade.token_in == uniswap_v4.NATIVE else snap.tokens[trade.token_in].decimals
+            dec_out = 18 if trade.token_out == uniswap_v4.NATIVE else snap.tokens[trade.token_out].decimals
             if trade.side == "sell":
                 units, quote = spent / 10**dec_in, got / 10**dec_out
             else:
@@ -308,4 +444,36 @@ class Executor:
             gas_used=gas_used, effective_gas_price=gas_price, gas_cost_native=gas_native,
             gas_cost_quote=gas_native * native_price_quote, block_number=block, block_timestamp=ts,
             tx_hash=mined.attempt.tx_hash, notional_quote=units * oracle,
+        )
+
+    def _verify_loan(self, trade: PreparedTrade, b: list[tuple[object, ...]], a: list[tuple[object, ...]],
+                     snap: Snapshot, gas_used: int, gas_price: int, gas_native: float, native_price_quote: float,
+                     block: int, ts: int, tx_hash: str) -> VerifiedFill:
+        """An Aave leg from the account's token and variable-debt balances before and after its block.
+
+        A borrow must bring exactly the amount and raise the debt by at least it (less 1 wei of the
+        debt token's rounding; interest accrued over the block only adds); a repay must take exactly
+        the amount and lower the debt by at most it (plus 1 wei). The leg moves no delta (tokens and
+        debt cancel): its notional is 0, so rolling caps count the hedge once, at its swap leg.
+        """
+        tok_before, tok_after = int(str(b[0][0])), int(str(a[0][0]))
+        debt_before, debt_after = int(str(b[1][0])), int(str(a[1][0]))
+        amount = trade.amount_in
+        if trade.token_out:  # borrow
+            moved, debt_moved = tok_after - tok_before, debt_after - debt_before
+            ok = moved == amount and debt_moved >= amount - 1
+            what = f"borrow of {amount}: received {moved}, debt rose {debt_moved}"
+        else:  # repay
+            moved, debt_moved = tok_before - tok_after, debt_before - debt_after
+            ok = moved == amount and debt_moved <= amount + 1
+            what = f"repay of {amount}: paid {moved}, debt fell {debt_moved}"
+        if not ok:
+            raise TransactionError(f"Aave leg does not match the order: {what}")
+        dec = snap.tokens[self.tokens[trade.order.underlying]].decimals
+        oracle = trade.order.reference_price_quote
+        return VerifiedFill(
+            amount_in=amount, amount_out=debt_moved, underlying_units=amount / 10**dec, quote_units=0.0,
+            realized_price=oracle, oracle_price=oracle, slippage_bps=0.0, fee_quote=0.0, gas_used=gas_used,
+            effective_gas_price=gas_price, gas_cost_native=gas_native, gas_cost_quote=gas_native * native_price_quote,
+            block_number=block, block_timestamp=ts, tx_hash=tx_hash, notional_quote=0.0,
         )

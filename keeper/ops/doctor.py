@@ -28,6 +28,10 @@ Checks, in order (chain checks run only once the RPC answers with the expected c
                    otherwise: a look-alike pool or oracle); without ``[aave]`` a warn (the market is not pinned)
 ``aave_oracle``    the market's oracle reads each configured asset that is a reserve from the asset's own feed
                    (``getSourceOfAsset(token) == feed``; warn otherwise: Aave and the keeper price it apart)
+``v4_venue``       Uniswap v4 hedge pools: router and quoter code, pools initialized and quoted, Permit2
+                   allowances (eoa); see :mod:`keeper.ops.doctor_venues`
+``aave_venue``     Aave hedge venue: reserves borrowable, the signer's collateral and health factor against
+                   ``aave.min_health_factor``, allowances for repays (eoa)
 ``journal``        the journal is writable (``BEGIN IMMEDIATE`` + ``ROLLBACK``; nothing is changed)
 ``anvil``          anvil is available for ``keeper simulate``
 """
@@ -48,6 +52,7 @@ from keeper.chain.multicall import MULTICALL3, Call, Multicall, Result, missing_
 from keeper.chain.rpc import RpcClient, redact_url
 from keeper.config import KeeperConfig
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
+from keeper.ops import doctor_venues
 from keeper.ops.onchain import ModuleState, read_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
 from keeper.venues import aave_v3, chainlink, erc20, uniswap_v3, uniswap_v4
@@ -659,30 +664,32 @@ def _uniswap_v4(c: _Ctx) -> Check:
 
 def _aave_market(c: _Ctx) -> Check:
     cfg = c.cfg
+    aave = cfg.aave
     pools = list(cfg.positions.aave_pools)
+    if aave is not None and aave.pool is not None and aave.pool.lower() not in {p.lower() for p in pools}:
+        pools.append(aave.pool)  # the hedge venue's pool is read as a position too
     if not pools:
         return Check("aave_market", "pass", "no Aave pool configured (positions.aave_pools)")
-    aave = cfg.aave
+    provider = aave.addresses_provider if aave is not None else None
     fix = ("set positions.aave_pools to the market's Pool and [aave] addresses_provider / oracle to its "
            "PoolAddressesProvider and AaveOracle, from Aave's own address book (aave.com/docs, aave-address-book)")
     named = [("positions.aave_pools", p) for p in pools]
-    if aave is not None:
-        named.append(("aave.addresses_provider", aave.addresses_provider))
+    if aave is not None and provider is not None:
+        named.append(("aave.addresses_provider", provider))
         if aave.oracle is not None:
             named.append(("aave.oracle", aave.oracle))
     missing = _has_code(c, named)
     if missing:
         return Check("aave_market", "fail", "no contract at " + ", ".join(missing), fix)
-    if aave is None:
+    if aave is None or provider is None:
         res = c.calls([aave_v3.addresses_provider_call(p) for p in pools])
         provs = [f"{p} (ADDRESSES_PROVIDER() {_addr(r) or _why(r)})" for p, r in zip(pools, res, strict=True)]
         return Check("aave_market", "warn", "Aave pool(s) not pinned to a PoolAddressesProvider: " + ", ".join(provs)
                      + "; a look-alike pool would answer for itself", fix)
-    got_pool, got_oracle = c.calls([aave_v3.get_pool_call(aave.addresses_provider),
-                                    aave_v3.price_oracle_call(aave.addresses_provider)])
+    got_pool, got_oracle = c.calls([aave_v3.get_pool_call(provider), aave_v3.price_oracle_call(provider)])
     real_pool, real_oracle = _addr(got_pool), _addr(got_oracle)
     if real_pool is None or real_oracle is None:
-        return Check("aave_market", "fail", f"aave.addresses_provider {aave.addresses_provider} is not a "
+        return Check("aave_market", "fail", f"aave.addresses_provider {provider} is not a "
                      f"PoolAddressesProvider: getPool() / getPriceOracle() unreadable "
                      f"({_why(got_pool) or _why(got_oracle)})", fix)
     bad = [f"positions.aave_pools {p} is not the provider's Pool {real_pool} (a look-alike pool: its balances "
@@ -690,7 +697,7 @@ def _aave_market(c: _Ctx) -> Check:
     if aave.oracle is not None and not _same(aave.oracle, real_oracle):
         bad.append(f"aave.oracle {aave.oracle} is not the provider's price oracle {real_oracle} (a look-alike oracle)")
     if bad:
-        return Check("aave_market", "fail", "; ".join(bad) + f" (aave.addresses_provider {aave.addresses_provider})",
+        return Check("aave_market", "fail", "; ".join(bad) + f" (aave.addresses_provider {provider})",
                      fix)
     return Check("aave_market", "pass", f"Pool {real_pool} and AaveOracle {real_oracle} are those of the "
                  f"PoolAddressesProvider {aave.addresses_provider}")
@@ -752,7 +759,10 @@ def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAU
             ("perp_margin", lambda: _perp_margin(c)), ("gas_balance", lambda: _gas(c, hedges)),
             ("feeds", lambda: _feeds(c)), ("twap", lambda: _twap(c)), ("pool_prices", lambda: _pool_prices(c)),
             ("quoter", lambda: _quoter(c)), ("uniswap_v4", lambda: _uniswap_v4(c)),
-            ("aave_market", lambda: _aave_market(c)), ("aave_oracle", lambda: _aave_oracle(c))]
+            ("aave_market", lambda: _aave_market(c)), ("aave_oracle", lambda: _aave_oracle(c)),
+            ("v4_venue", lambda: Check(*doctor_venues.v4_venue(
+                c, lambda a: c.rpc.call("eth_getCode", [a, hex(c.block)])))),
+            ("aave_venue", lambda: Check(*doctor_venues.aave_venue(c)))]
         for name, step in steps:
             try:
                 got = step()

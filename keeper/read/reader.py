@@ -50,6 +50,7 @@ from keeper.core.snapshot import (
     V4LpPosition,
     V4PoolKey,
     V4PoolState,
+    V4QuoteReading,
 )
 from keeper.errors import ChainError, InputError
 from keeper.venues import aave_v3, chainlink, erc20, options, perps, uniswap_v3, uniswap_v4
@@ -79,6 +80,17 @@ class PerpSource:
 
 
 @dataclass(frozen=True)
+class V4HedgeSource:
+    """A Uniswap v4 pool the keeper may hedge ``symbol`` in: read every cycle (slot0, liquidity) and
+    quoted by the V4Quoter, a sell of ``quote_size_units`` of the underlying and a buy with the quote
+    token worth as much at the feed."""
+
+    key: V4PoolKey
+    symbol: str
+    quote_size_units: float = 10.0
+
+
+@dataclass(frozen=True)
 class V4Sources:
     """Uniswap v4 positions to read: the PositionManager, StateView and candidate token ids.
 
@@ -92,6 +104,10 @@ class V4Sources:
     token_ids: tuple[int, ...]
     native_asset: str | None = None
     """The asset a pool's native currency (the zero address) is exposure to (``ETH``)."""
+    hedge_pools: tuple[V4HedgeSource, ...] = ()
+    """Pools the keeper may swap in (through the UniversalRouter), quoted by ``quoter``."""
+    quoter: str | None = None
+    """The V4Quoter (``None``: hedge pools are estimated from their liquidity only)."""
 
     def __post_init__(self) -> None:
         if len(set(self.token_ids)) != len(self.token_ids):
@@ -163,6 +179,19 @@ class _Stage:
         self.calls.append(call)
         self.handlers.append(handle)
 
+    def add_optional(self, call: Call, on_ok: Callable[[tuple[Any, ...]], None]) -> None:
+        """A read whose failure leaves the snapshot complete (a quote: the venue falls back to its liquidity)."""
+
+        def handle(r: Result) -> None:
+            if not isinstance(r, Failed):
+                try:
+                    on_ok(r.value)
+                except (ValueError, TypeError, KeyError, IndexError):
+                    return
+
+        self.calls.append(call)
+        self.handlers.append(handle)
+
     def add_group(self, calls: Sequence[Call], what: str, on_ok: Callable[[list[tuple[Any, ...]]], None]) -> None:
         """All of ``calls`` must succeed; then ``on_ok`` gets their values in order."""
         got: dict[int, tuple[Any, ...]] = {}
@@ -228,6 +257,7 @@ class _Book:
     v4_pool_parts: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     v4_ticks: dict[str, dict[int, TickFees]] = field(default_factory=dict)
     v4_lps: list[V4LpPosition] = field(default_factory=list)
+    v4_quotes: list[V4QuoteReading] = field(default_factory=list)
 
 
 class BookReader:
@@ -423,6 +453,7 @@ class BookReader:
             v4_pools=v4_pools,
             v4_lps=tuple(sorted(book.v4_lps, key=lambda p: p.token_id)),
             v4_native_asset=src.v4.native_asset if src.v4 is not None else None,
+            v4_quotes=tuple(book.v4_quotes),
         )
 
     # ------------------------------------------------------------------ Uniswap v4
@@ -446,6 +477,7 @@ class BookReader:
             for currency in (key.currency0, key.currency1):
                 if currency != uniswap_v4.NATIVE and currency not in book.tokens and currency not in book.token_parts:
                     self._add_token_meta(stage, book, currency)
+        self._add_v4_hedge_pools(stage, book, keys, ticks)
         for pid in keys:
             stage.add_group(uniswap_v4.pool_calls(v4.state_view, pid), f"v4 pool {pid}",
                             _put_parts(book.v4_pool_parts, pid))
@@ -453,6 +485,37 @@ class BookReader:
                 stage.add(uniswap_v4.tick_info_call(v4.state_view, pid, tick),
                           _put_v4_tick(book.v4_ticks.setdefault(pid, {}), tick))
         return keys
+
+    def _add_v4_hedge_pools(self, stage: _Stage, book: _Book, keys: dict[str, V4PoolKey],
+                            ticks: dict[str, set[int]]) -> None:
+        """Stage 2: the hedge pools join the pools read (no ticks needed), and the V4Quoter prices a sell
+        of each pool's ``quote_size_units`` and a buy with as much quote token at the feed (stage 1's)."""
+        v4 = self.sources.v4
+        assert v4 is not None
+        quote = self.sources.quote_token
+        for h in v4.hedge_pools:
+            pid = uniswap_v4.pool_id(h.key)
+            keys[pid] = h.key
+            ticks.setdefault(pid, set())
+            if v4.quoter is None:
+                continue
+            u_is_0 = h.key.currency1.lower() == quote.lower()
+            under = h.key.currency0 if u_is_0 else h.key.currency1
+            dec_u = 18 if under == uniswap_v4.NATIVE else book.token_parts.get(under, {}).get("decimals")
+            dec_q = book.token_parts.get(quote, {}).get("decimals")
+            feed = book.feeds.get(h.symbol)
+            if dec_u is None or dec_q is None or feed is None:
+                continue  # the token or feed read failed in stage 1: already a failure of the snapshot
+            sell_in = int(h.quote_size_units * 10**dec_u)
+            buy_in = int(h.quote_size_units * feed.price * 10**dec_q)
+            for zfo, amount in ((u_is_0, sell_in), (not u_is_0, buy_in)):
+                if amount <= 0:
+                    continue
+
+                def on_quote(v: tuple[Any, ...], p: str = pid, z: bool = zfo, a: int = amount) -> None:
+                    book.v4_quotes.append(V4QuoteReading(p, z, a, int(v[0])))
+
+                stage.add_optional(uniswap_v4.quote_exact_input_single_call(v4.quoter, h.key, zfo, amount), on_quote)
 
     @staticmethod
     def _finish_v4(book: _Book, keys: dict[str, V4PoolKey], failures: list[ReadFailure]) -> dict[str, V4PoolState]:

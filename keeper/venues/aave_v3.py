@@ -12,26 +12,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from eth_abi.abi import decode, encode
 from eth_utils.address import to_checksum_address
 
-from keeper.chain.multicall import Call
+from keeper.chain.multicall import Call, selector
 from keeper.core.snapshot import AaveReserveState
+from keeper.errors import InputError
 
 __all__ = [
+    "BORROW",
+    "REPAY",
     "RESERVE_DATA_TYPES",
+    "SUPPLY",
     "USER_ACCOUNT_DATA_TYPES",
+    "VARIABLE_RATE",
     "addresses_provider_call",
     "asset_price_call",
     "balance_of_call",
+    "borrow",
+    "decode_loan",
     "get_pool_call",
     "normalized_debt_call",
     "normalized_income_call",
     "parse_reserve",
     "price_oracle_call",
+    "repay",
     "reserve_data_call",
     "reserves_list_call",
     "scaled_balance_call",
     "source_of_asset_call",
+    "supply",
     "user_account_data_call",
     "user_configuration_call",
     "user_emode_call",
@@ -130,3 +140,41 @@ def parse_reserve(asset: str, data: tuple[Any, ...], income: int, debt_index: in
         variable_borrow_index=int(debt_index), liquidity_rate=int(data[2]), variable_borrow_rate=int(data[4]),
         price=int(price),
     )
+
+
+# --------------------------------------------------------------------------- Pool writes (core 1.19.3)
+
+SUPPLY = "supply(address,uint256,address,uint16)"
+BORROW = "borrow(address,uint256,uint256,uint16,address)"
+REPAY = "repay(address,uint256,uint256,address)"
+VARIABLE_RATE = 2
+"""``DataTypes.InterestRateMode.VARIABLE``."""
+
+
+def supply(asset: str, amount: int, on_behalf_of: str) -> bytes:
+    """``Pool.supply``: deposit ``amount`` of ``asset`` (the caller approved the Pool) for ``on_behalf_of``."""
+    return selector(SUPPLY) + encode(["address", "uint256", "address", "uint16"], [asset, amount, on_behalf_of, 0])
+
+
+def borrow(asset: str, amount: int, on_behalf_of: str) -> bytes:
+    """``Pool.borrow`` at the variable rate; the tokens go to the caller, the debt to ``on_behalf_of``."""
+    return selector(BORROW) + encode(["address", "uint256", "uint256", "uint16", "address"],
+                                     [asset, amount, VARIABLE_RATE, 0, on_behalf_of])
+
+
+def repay(asset: str, amount: int, on_behalf_of: str) -> bytes:
+    """``Pool.repay`` of variable debt with the caller's tokens (the caller approved the Pool)."""
+    return selector(REPAY) + encode(["address", "uint256", "uint256", "address"],
+                                    [asset, amount, VARIABLE_RATE, on_behalf_of])
+
+
+def decode_loan(data: bytes) -> tuple[str, str, int, str]:
+    """(``"borrow"`` | ``"repay"``, asset, amount, on behalf of) of :func:`borrow` / :func:`repay` calldata."""
+    sel = data[:4]
+    if sel == selector(BORROW):
+        asset, amount, _mode, _ref, who = decode(["address", "uint256", "uint256", "uint16", "address"], data[4:])
+        return "borrow", to_checksum_address(str(asset)), int(amount), to_checksum_address(str(who))
+    if sel == selector(REPAY):
+        asset, amount, _mode, who = decode(["address", "uint256", "uint256", "address"], data[4:])
+        return "repay", to_checksum_address(str(asset)), int(amount), to_checksum_address(str(who))
+    raise InputError("data", f"calldata selector 0x{sel.hex()} is not an Aave borrow or repay")

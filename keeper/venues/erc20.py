@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from keeper.chain.multicall import Call
+from eth_abi.abi import encode
 
-__all__ = ["allowance_call", "balance_of_call", "decimals_call", "symbol_call"]
+from keeper.chain.multicall import Call, selector
+
+__all__ = ["APPROVE", "allowance_call", "approve", "balance_of_call", "decimals_call", "symbol_call"]
+
+APPROVE = "approve(address,uint256)"
+
+
+def approve(spender: str, amount: int) -> bytes:
+    """``approve(spender, amount)`` calldata."""
+    return selector(APPROVE) + encode(["address", "uint256"], [spender, amount])
 
 
 def balance_of_call(token: str, owner: str) -> Call:

@@ -15,13 +15,14 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from keeper.chain.multicall import Call, selector
-from keeper.errors import InputError
+from keeper.errors import InputError, ModuleVenueUnsupportedError
 from keeper.venues.safe import SafeTx
 
 __all__ = [
     "HEDGE_PERP",
     "HEDGE_SWAP",
     "MAX_FEED_AGE_S",
+    "MODULE_UNSUPPORTED",
     "PARAMS_TYPE",
     "PARAMS_VERSION_TEXT",
     "ModuleParams",
@@ -35,8 +36,10 @@ __all__ = [
     "decode_hedge_perp",
     "decode_hedge_swap",
     "disable_txs",
+    "hedge_aave_loan",
     "hedge_perp",
     "hedge_swap",
+    "hedge_v4_swap",
     "keeper_call",
     "loss_usage_call",
     "module_safe_call",
@@ -374,3 +377,29 @@ def disable_txs(safe: str, module: str, prev_module: str = SENTINEL_MODULES) -> 
     """The owners' transaction that disables the module (``prev_module`` is its predecessor in the list)."""
     return [SafeTx(to_checksum_address(safe), 0, calldata(
         "disableModule(address,address)", ["address", "address"], [prev_module, module]))]
+
+
+# --------------------------------------------------------------------------- seams: venues the module lacks yet
+
+MODULE_UNSUPPORTED = "not yet supported through the HedgeModule"
+"""Why a Uniswap v4 swap or an Aave loan cannot go through the module (the keeper's ``eoa`` mode trades them)."""
+
+
+def hedge_v4_swap(pool_id: str, zero_for_one: bool, amount_in: int, min_out: int, deadline: int) -> bytes:
+    """The HedgeModule call of a Uniswap v4 exact-input swap in pool ``pool_id``.
+
+    Seam: the module's v4 path is being added; until it lands this raises
+    :class:`~keeper.errors.ModuleVenueUnsupportedError`.
+    """
+    raise ModuleVenueUnsupportedError(f"Uniswap v4 swap in pool {pool_id} ({amount_in} in, min {min_out} out): "
+                                      f"{MODULE_UNSUPPORTED}; run the keeper in eoa mode to use v4 pools")
+
+
+def hedge_aave_loan(action: str, pool: str, asset: str, amount: int) -> bytes:
+    """The HedgeModule call of an Aave v3 ``borrow`` or ``repay`` of ``amount`` of ``asset`` in ``pool``.
+
+    Seam: the module's Aave path (allowed reserves, a minimum health factor checked on-chain) is
+    being added; until it lands this raises :class:`~keeper.errors.ModuleVenueUnsupportedError`.
+    """
+    raise ModuleVenueUnsupportedError(f"Aave {action} of {amount} {asset} in pool {pool}: {MODULE_UNSUPPORTED}; "
+                                      "run the keeper in eoa mode to borrow-and-sell")

@@ -48,7 +48,7 @@ __all__ = ["SECONDS_PER_YEAR", "Attribution", "ChainState", "ExposurePoint", "Fr
            "LimitRow", "LpRow", "PolicyFrontier", "ReportModel", "build_report", "hedge_row"]
 
 SECONDS_PER_YEAR = 365.0 * 86_400.0
-_SWAP_VENUES = ("uniswap",)
+_SWAP_VENUES = ("uniswap", "uniswap_v4")
 """Venues whose realized price already includes the venue fee (a swap pays it out of the amount in)."""
 
 

@@ -21,6 +21,7 @@ from keeper.core.book import (
     V4LpLine,
     line_risk,
 )
+from keeper.core.costs import VenueEstimate
 from keeper.core.gates import check_pool_deviation
 from keeper.core.hedge_types import HedgeOrder, Plan
 from keeper.core.lp_math import tick_to_price
@@ -218,6 +219,7 @@ def plan_record(snap: Snapshot, risk: BookRisk, plan: Plan, *, max_deviation_bps
                 "order": _order_record(d.order),
                 "margin_order": _order_record(d.margin_order),
                 "remaining_units": d.remaining_units,
+                "venues": [_venue_record(v) for v in d.venues],
                 "reasons": [r.text for r in d.reasons],
                 "gates": [{"gate": g.gate, "passed": g.passed, "overridden": g.overridden, "reason": g.reason.text}
                           for g in d.gates],
@@ -392,7 +394,7 @@ def _table_text(table: Any, width: int = 150) -> str:
 
 
 # Long on purpose: one section per part of the plan a person reads.
-def render_plan(rec: dict[str, Any]) -> str:  # noqa: C901
+def render_plan(rec: dict[str, Any]) -> str:  # noqa: C901, PLR0912
     """The plan for people: a greeks table per underlying, a decisions table, then each decision's reasons."""
     from rich.table import Table
 
@@ -431,6 +433,9 @@ def render_plan(rec: dict[str, Any]) -> str:  # noqa: C901
                           hedge, cost)
     lines.append(_table_text(decisions))
     for d in rec["decisions"]:
+        if d.get("venues"):
+            lines.append(f"  {d['underlying']} venues (all-in cost of the order, cheapest available first):")
+            lines += render_venues(d["venues"])
         lines.append(f"  {d['underlying']} reasons:")
         lines += [f"    - {r}" for r in d["reasons"]]
         for g in (g for g in d["gates"] if not g["passed"]):
@@ -623,6 +628,29 @@ def render_positions(rec: dict[str, Any]) -> str:  # noqa: C901
     return "\n".join(out)
 
 
+def _venue_record(v: VenueEstimate) -> dict[str, Any]:
+    """One venue's estimate for the decision's order: all-in cost in USD by part (``funding_usd`` is a
+    perp's funding or an Aave loan's borrow interest over its horizon; negative = earned / saved)."""
+    return {"venue": v.venue, "venue_id": v.venue_id, "label": v.label, "available": v.available,
+            "side": v.side, "size_units": v.size_units, "notional_usd": v.notional_quote,
+            "total_usd": v.cost.total_quote, "fee_usd": v.cost.fee_quote, "impact_usd": v.cost.impact_quote,
+            "funding_usd": v.cost.funding_quote, "gas_usd": v.cost.gas_quote, "impact_source": v.impact_source,
+            "reason": v.reason.text}
+
+
+def render_venues(venues: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each venue's all-in cost in USD (cheapest available first), one line each, for the text plan."""
+    rows = sorted(venues, key=lambda v: (not v["available"], v["total_usd"]))
+    out = []
+    for v in rows:
+        head = "ok " if v["available"] else "n/a"
+        interest = "interest" if v["venue"] == "aave" else "funding"
+        out.append(f"    {head} {v['label']}: all-in {v['total_usd']:,.2f} USD for {v['size_units']:,.4f} units (fee "
+                   f"{v['fee_usd']:,.2f} USD, impact {v['impact_usd']:,.2f} USD, {interest} {v['funding_usd']:,.2f}"
+                   f" USD, gas {v['gas_usd']:,.2f} USD)")
+    return out
+
+
 def render_v4_summary(v4lps: list[dict[str, Any]]) -> list[str]:
     """``keeper status``: the v4 positions in one line each, a hooked pool called out (empty without any)."""
     if not v4lps:
@@ -691,4 +719,5 @@ def _order_record(o: HedgeOrder | None) -> dict[str, Any] | None:
         "venue_id": o.venue_id, "reference_price_usd": o.reference_price_quote, "limit_price_usd": o.limit_price_quote,
         "est_cost_usd": {"fee": o.cost.fee_quote, "impact": o.cost.impact_quote, "funding": o.cost.funding_quote,
                          "gas": o.cost.gas_quote, "total": o.cost.total_quote},
+        **({"leg": _order_record(o.leg)} if o.leg is not None else {}),
     }

@@ -58,7 +58,8 @@ def test_doctor_passes_on_the_world(chain: Web3, world: World, tmp_path: Path) -
     assert failing(checks) == set(), {n: c.detail for n, c in checks.items() if c.status == "fail"}
     assert list(checks) == ["rpc", "signer", "safe", "module_enabled", "module_params", "keeper_caller",
                             "allowances", "perp_margin", "gas_balance", "feeds", "twap", "pool_prices", "quoter",
-                            "uniswap_v4", "aave_market", "aave_oracle", "alerts", "journal", "anvil"]
+                            "uniswap_v4", "aave_market", "aave_oracle", "v4_venue", "aave_venue", "alerts",
+                            "journal", "anvil"]
     assert "Safe 1.4.1" in checks["safe"].detail
     assert "module approves" in checks["allowances"].detail
     # The world's Safe holds margin in the ETH perp market only.
@@ -284,7 +285,7 @@ def test_cli_exit_code_json_and_fix(chain: Web3, world: World, tmp_path: Path) -
     env = env_for(world, tmp_path / "j.sqlite")
     ok = ops_cli("doctor", "--config", str(CONFIG), env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "19 checks:" in ok.stdout and "0 fail" in ok.stdout
+    assert "21 checks:" in ok.stdout and "0 fail" in ok.stdout
     m = world.manifest
     [tx] = disable_txs(m.safe.address, m.hedge_module)
     owners_exec(chain, world, tx.to, tx.data)
