@@ -153,8 +153,12 @@ def test_devnet_example_loads() -> None:
 
 
 def _manifest_path() -> Path | None:
-    found = sorted(p for p in (ROOT / ".state").glob("world-*.json") if not p.name.endswith(".state.json"))
-    return found[-1] if found else None
+    """The manifest of the world this checkout builds (a stale world from older sources does not count)."""
+    from keeper.devnet.state import build_key
+    from keeper.devnet.world import WorldConfig
+
+    path = ROOT / ".state" / f"world-{build_key(WorldConfig())}.json"
+    return path if path.is_file() else None
 
 
 def test_devnet_example_matches_the_world_manifest() -> None:

@@ -29,7 +29,12 @@ def write(tmp_path: Path, v4: str = "", tail: str = "") -> Path:
     text = DEVNET.read_text()
     anchor = "token_ids = [5, 6, 7, 8]"
     assert anchor in text
-    text = text.replace(anchor, anchor + "\n" + v4, 1) + "\n" + tail
+    text = text.replace(anchor, anchor + "\n" + v4, 1)
+    header = next((line for line in text.splitlines() if line.startswith("[aave]")), None)
+    if tail.startswith("[aave]\n") and header is not None:  # the example anchors its Aave market already
+        text = text.replace(header, header + "\n" + tail.removeprefix("[aave]\n"), 1)
+    else:
+        text += "\n" + tail
     path = tmp_path / "keeper.toml"
     path.write_text(text)
     return path
@@ -62,7 +67,7 @@ def test_the_new_venues_flow_from_the_config(tmp_path: Path) -> None:
 
 def test_defaults_and_an_unchanged_fingerprint(tmp_path: Path) -> None:
     plain = load_config(DEVNET, ENV)
-    assert plain.loan_config() == LoanConfig() and plain.aave is None
+    assert plain.loan_config() == LoanConfig() and plain.aave is not None and plain.aave.pool is None
     assert load_config(write(tmp_path), ENV).strategy() == plain.strategy()
     assert load_config(write(tmp_path, V4, AAVE_T), ENV).strategy() != plain.strategy()
 
