@@ -21,10 +21,12 @@ pytestmark = pytest.mark.anvil
 
 def test_a_reverting_hedge_is_reported_and_the_others_still_fill(chain: Web3, world: World, tmp_path: Path) -> None:
     # The owners lowered the module's per-trade cap to 130,000 USD without telling the keeper (doctor
-    # would flag the drift; simulate must show its effect): the BTC hedge (a buy of ~2.5 BTC, ~150,000
-    # USD, toward a target of 10 BTC) reverts in the module, the ETH hedge (~112,000 USD on its perp) fills.
+    # would flag the drift; simulate must show its effect): the BTC hedge (a buy of ~2.6 BTC, ~156,000
+    # USD, toward a target of 11 BTC) reverts in the module, the ETH hedge (a sell of ~36 ETH toward a
+    # target of 295 ETH, ~108,000 USD on its perp) fills.
     set_trade_cap(chain, world, 130_000)
-    env = env_for(world, tmp_path / "journal.sqlite", KEEPER_POLICY__BTC__TARGET_DELTA_UNITS="10")
+    env = env_for(world, tmp_path / "journal.sqlite", KEEPER_POLICY__BTC__TARGET_DELTA_UNITS="11",
+                  KEEPER_POLICY__ETH__TARGET_DELTA_UNITS="295")
     block = chain.eth.block_number
     btc_pool = load_config(CONFIG, env).asset("BTC").hedge_pools[0]
     assert world.manifest.pools["WBTC/USDC-3000"].address == btc_pool
