@@ -771,3 +771,17 @@ def test_fingerprints_of_existing_configs_are_pinned(write: Callable[..., Path],
     strategy.pop("uniswap_v4", None)
     text = json.dumps(strategy, sort_keys=True, separators=(",", ":"), allow_nan=False)
     assert hashlib.sha256(text.encode()).hexdigest() == expected
+
+
+def test_aave_pools_are_part_of_the_strategy(write: Callable[..., Path]) -> None:
+    """Which Aave pools count in the book changes what the keeper trades: the fingerprint moves with them
+    (not with their order), and a config without any keeps the fingerprint it had before the key existed."""
+    other = "0x" + "5a" * 20
+    with_one = load_config(DEVNET).fingerprint()
+    without = load_config(write(edited([("del", "positions.aave_pools", None)]), "n.toml")).fingerprint()
+    pools = devnet_data()["positions"]["aave_pools"]
+    two = load_config(write(edited([("set", "positions.aave_pools", [*pools, other])]), "t.toml")).fingerprint()
+    two_swapped = load_config(write(edited([("set", "positions.aave_pools", [other, *pools])]), "s.toml")).fingerprint()
+    empty = load_config(write(edited([("set", "positions.aave_pools", [])]), "e.toml")).fingerprint()
+    assert len({with_one, without, two}) == 3
+    assert two == two_swapped and empty == without
