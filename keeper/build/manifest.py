@@ -145,6 +145,9 @@ class Manifest(_Model):
     perp_markets: dict[str, PerpInfo] = {}
     hedge_module: str = ""
     """The treasury's HedgeModule (enabled and configured by the owners at build)."""
+    hedge_venue_module: str = ""
+    """The treasury's HedgeVenueModule (Uniswap v4 and Aave through the Safe, booking into the HedgeModule's caps
+    and budgets; enabled and configured by the owners at build; "" in a world without one)."""
     aave: AaveInfo | None = None
     """The Aave v3 market, where the treasury supplies and borrows (None: a world without one)."""
     v4: V4Info | None = None

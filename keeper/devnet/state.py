@@ -38,7 +38,7 @@ __all__ = [
 VariantBuilder = Callable[[Web3, Manifest, Callable[[str], None]], dict[str, Any]]
 
 # Our contracts the world deploys; their builds are part of the cache key.
-WORLD_CONTRACTS = ("DevToken", "PriceFeed", "OptionMarket", "PerpMarket", "HedgeModule")
+WORLD_CONTRACTS = ("DevToken", "PriceFeed", "OptionMarket", "PerpMarket", "HedgeModule", "HedgeVenueModule")
 
 
 def state_dir() -> Path:

@@ -22,7 +22,7 @@ from keeper.build.artifacts import NPM_ARTIFACTS, forge_artifact, multicall3_cre
 from keeper.build.manifest import FeedInfo, Manifest, PoolInfo, SafeInfo, TokenInfo, UniswapInfo
 from keeper.devnet.world_aave import grow_aave
 from keeper.devnet.world_v4 import build_v4_world
-from keeper.devnet.world_venues import deploy_hedge_module, deploy_venues
+from keeper.devnet.world_venues import deploy_hedge_module, deploy_hedge_venue_module, deploy_venues, venue_params
 from keeper.errors import DevnetError, InputError
 from keeper.node.dev import DevChain, dev_account
 
@@ -376,6 +376,13 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         btc_usd=b.current_usd("WBTC/USDC-3000"), seed=cfg.seed, progress=progress,
     )
 
+    venue_module = deploy_hedge_venue_module(
+        w3, b.chain, deployer=b.deployer, hedge_module=module, weth=b.tokens["WETH"].address,
+        safe=contract(w3, "Safe", safe.address), owner_indexes=list(cfg.owner_indexes), threshold=cfg.threshold,
+        params=venue_params(v4, aave.pool, [aave.reserves[s].asset for s in ("WETH", "WBTC", "USDC")]),
+        progress=progress,
+    )
+
     block = w3.eth.get_block("latest")
     return Manifest(
         chain_id=w3.eth.chain_id,
@@ -401,6 +408,7 @@ def build_world(w3: Web3, cfg: WorldConfig | None = None, progress: Progress = p
         option_series=venues.option_series,
         perp_markets=venues.perp_markets,
         hedge_module=module,
+        hedge_venue_module=venue_module,
         aave=aave,
         v4=v4,
     )

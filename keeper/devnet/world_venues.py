@@ -16,13 +16,23 @@ from web3 import Web3
 from web3.contract import Contract
 
 from keeper.build.artifacts import forge_artifact
-from keeper.build.manifest import PerpInfo
+from keeper.build.manifest import PerpInfo, V4Info
 from keeper.errors import DevnetError
 from keeper.node.dev import DevChain, dev_account
+from keeper.venues import hedge_venue_module as hv
 from keeper.venues.hedge_module import ModuleParams, PerpLimit, PoolAllow, TokenFeed, setup_txs
 from keeper.venues.safe import SafeTx, execute_safe_tx
 
-__all__ = ["PERP_PARAMS", "VenueWorld", "deploy_hedge_module", "deploy_venues", "safe_call"]
+__all__ = [
+    "PERP_PARAMS",
+    "VENUE_MIN_HEALTH_FACTOR",
+    "VenueWorld",
+    "deploy_hedge_module",
+    "deploy_hedge_venue_module",
+    "deploy_venues",
+    "safe_call",
+    "venue_params",
+]
 
 DAY = 86_400
 # takerFeeBps, initialMarginBps, maintenanceMarginBps, liquidationRewardBps,
@@ -172,4 +182,44 @@ def deploy_hedge_module(
         raise DevnetError("HedgeModule is not enabled after the owners' transactions")
     progress(f"HedgeModule at {module.address}: enabled; 500,000 USD per trade, 2,000,000 USD per day, 100 bps; "
              "loss budget 20,000 USD per day, 100,000 USD in total; perps 500 ETH / 25 BTC, 10 % margin")
+    return str(module.address)
+
+
+VENUE_MIN_HEALTH_FACTOR = Decimal("1.5")
+"""The minimum health factor the world's owners set on the HedgeVenueModule."""
+
+
+def venue_params(v4: V4Info, aave_pool: str, reserves: list[str]) -> hv.VenueParams:
+    """What the world's owners allow the keeper on v4 and Aave: the world's v4 pools (no hooks), the Aave pool and
+    ``reserves`` (asset addresses), a minimum health factor of :data:`VENUE_MIN_HEALTH_FACTOR`."""
+    keys = tuple(hv.PoolKey(p.currency0, p.currency1, p.fee, p.tick_spacing, p.hooks) for p in v4.pools.values())
+    return hv.VenueParams(universal_router=v4.universal_router, permit2=v4.permit2, pool_keys=keys,
+                          aave_pool=aave_pool, reserves=tuple(reserves), min_health_factor=VENUE_MIN_HEALTH_FACTOR)
+
+
+def deploy_hedge_venue_module(
+    w3: Web3,
+    chain: DevChain,
+    *,
+    deployer: ChecksumAddress,
+    hedge_module: str,
+    weth: str,
+    safe: Contract,
+    owner_indexes: list[int],
+    threshold: int,
+    params: hv.VenueParams,
+    progress: Any,
+) -> str:
+    """Deploy the HedgeVenueModule beside the HedgeModule; the owners enable and configure it with the adapter's
+    own setup transactions (signed Safe transactions, one each, as for the HedgeModule)."""
+    module = chain.deploy(forge_artifact("HedgeVenueModule"), Web3.to_checksum_address(hedge_module),
+                          Web3.to_checksum_address(weth), sender=deployer)
+    owners = [dev_account(i) for i in owner_indexes[:threshold]]
+    for tx in hv.setup_txs(safe.address, module.address, params):
+        execute_safe_tx(w3, safe, tx, owners, sender=dev_account(0).address)
+    if not safe.functions.isModuleEnabled(module.address).call():
+        raise DevnetError("HedgeVenueModule is not enabled after the owners' transactions")
+    progress(f"HedgeVenueModule at {module.address}: enabled; {len(params.pool_keys)} v4 pool keys (no hooks), "
+             f"Aave reserves {len(params.reserves)}, minimum health factor {params.min_health_factor}; "
+             "books into the HedgeModule's caps and loss budgets")
     return str(module.address)
