@@ -411,8 +411,10 @@ class KeeperConfig(Model):
             "chain_id": self.chain.chain_id,
             # native / count_native only when set away from their defaults: configs that do not use
             # native balances keep the fingerprint they had before the fields existed.
-            "treasury": self.treasury.model_dump(exclude=set() if not self.treasury.count_native
-                                                 else {"count_native"}),
+            # hedge_venue_module only when set: configs without one keep their fingerprint.
+            "treasury": self.treasury.model_dump(exclude=({"count_native"} if self.treasury.count_native else set())
+                                                 | ({"hedge_venue_module"} if self.treasury.hedge_venue_module is None
+                                                    else set())),
             "uniswap": self.uniswap.model_dump(),
             # the Aave hedge venue only when configured (``aave.pool``): configs without it keep their fingerprint;
             # addresses_provider and oracle only anchor `keeper doctor`'s checks.

@@ -139,6 +139,9 @@ class TreasuryConfig(Model):
     mode: Literal["safe-module", "eoa"] = "safe-module"
     safe: Address | None = None
     hedge_module: Address | None = None
+    hedge_venue_module: Address | None = None
+    """The HedgeVenueModule (Uniswap v4 and Aave hedges through the Safe, booking into the HedgeModule's caps and
+    budgets); safe-module mode only. None: no v4 / Aave hedges through the Safe."""
     owners: AddressList = ()
     count_native: bool = True
     """Count the owners' native coin (ETH) as exposure of the asset marked ``native = true``."""
@@ -150,6 +153,13 @@ class TreasuryConfig(Model):
             for name in ("safe", "hedge_module"):
                 if getattr(self, name) is None:
                     problems.append((name, None, 'required when mode = "safe-module"'))
+        venue = self.hedge_venue_module
+        if venue is not None:
+            if self.mode != "safe-module":
+                problems.append(("hedge_venue_module", venue, 'only used when mode = "safe-module"'))
+            elif venue in (self.safe, self.hedge_module):
+                problems.append(("hedge_venue_module", venue,
+                                 "must be the HedgeVenueModule, not the Safe or the HedgeModule"))
         if len(set(self.owners)) != len(self.owners):
             problems.append(("owners", list(self.owners), "duplicate addresses"))
         if problems:

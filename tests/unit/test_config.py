@@ -173,6 +173,7 @@ def test_devnet_example_matches_the_world_manifest() -> None:
     c = load_config(DEVNET, env={})
     assert c.chain.chain_id == m.chain_id
     assert c.treasury.hedge_module == m.hedge_module and c.uniswap.quoter == m.uniswap.quoter
+    assert c.treasury.hedge_venue_module == m.hedge_venue_module
     assert book_sources(c, c.treasury.read_owners(KEEPER_EOA)) == world_sources(m)
     assert c.underlying_venues() == world_venues(m)
 
@@ -769,6 +770,7 @@ def test_fingerprints_of_existing_configs_are_pinned(write: Callable[..., Path],
     strategy = cfg.strategy()
     strategy.pop("aave_pools", None)
     strategy.pop("uniswap_v4", None)
+    strategy["treasury"].pop("hedge_venue_module", None)
     text = json.dumps(strategy, sort_keys=True, separators=(",", ":"), allow_nan=False)
     assert hashlib.sha256(text.encode()).hexdigest() == expected
 
@@ -785,3 +787,27 @@ def test_aave_pools_are_part_of_the_strategy(write: Callable[..., Path]) -> None
     empty = load_config(write(edited([("set", "positions.aave_pools", [])]), "e.toml")).fingerprint()
     assert len({with_one, without, two}) == 3
     assert two == two_swapped and empty == without
+
+
+
+# ----------------------------------------------------------------------------- the venue module
+
+
+def test_the_venue_module_is_validated(write: Callable[..., Path]) -> None:
+    c = load_config(DEVNET, env={})
+    assert c.treasury.hedge_venue_module == "0x276C216D241856199A83bf27b2286659e5b877D3"
+    assert c.strategy()["treasury"]["hedge_venue_module"] == c.treasury.hedge_venue_module
+    msg = load_error(write(edited([("set", "treasury.hedge_venue_module", c.treasury.hedge_module)])))
+    assert "treasury.hedge_venue_module" in msg and "not the Safe or the HedgeModule" in msg
+    msg = load_error(write(edited([("set", "treasury.hedge_venue_module", "0x1234")]), "b.toml"))
+    assert "treasury.hedge_venue_module" in msg
+    msg = load_error(write(edited([("set", "treasury.mode", "eoa")]), "c.toml"))
+    assert "treasury.hedge_venue_module" in msg and 'only used when mode = "safe-module"' in msg
+
+
+def test_a_config_without_a_venue_module_keeps_its_fingerprint(write: Callable[..., Path]) -> None:
+    """Configs written before the field existed hash as before: the field is left out of the strategy when unset."""
+    without = load_config(write(edited([("del", "treasury.hedge_venue_module", None)])), env={})
+    assert without.treasury.hedge_venue_module is None
+    assert "hedge_venue_module" not in without.strategy()["treasury"]
+    assert load_config(DEVNET, env={}).fingerprint() != without.fingerprint()
