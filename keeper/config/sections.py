@@ -141,7 +141,8 @@ class TreasuryConfig(Model):
     hedge_module: Address | None = None
     hedge_venue_module: Address | None = None
     """The HedgeVenueModule (Uniswap v4 and Aave hedges through the Safe, booking into the HedgeModule's caps and
-    budgets); safe-module mode only. None: no v4 / Aave hedges through the Safe."""
+    budgets); used in safe-module mode only (ignored in eoa mode, like ``hedge_module``). None: no v4 / Aave hedges
+    through the Safe."""
     owners: AddressList = ()
     count_native: bool = True
     """Count the owners' native coin (ETH) as exposure of the asset marked ``native = true``."""
@@ -154,12 +155,9 @@ class TreasuryConfig(Model):
                 if getattr(self, name) is None:
                     problems.append((name, None, 'required when mode = "safe-module"'))
         venue = self.hedge_venue_module
-        if venue is not None:
-            if self.mode != "safe-module":
-                problems.append(("hedge_venue_module", venue, 'only used when mode = "safe-module"'))
-            elif venue in (self.safe, self.hedge_module):
-                problems.append(("hedge_venue_module", venue,
-                                 "must be the HedgeVenueModule, not the Safe or the HedgeModule"))
+        if venue is not None and venue in (self.safe, self.hedge_module):
+            problems.append(("hedge_venue_module", venue,
+                             "must be the HedgeVenueModule, not the Safe or the HedgeModule"))
         if len(set(self.owners)) != len(self.owners):
             problems.append(("owners", list(self.owners), "duplicate addresses"))
         if problems:

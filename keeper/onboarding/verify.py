@@ -20,19 +20,24 @@ The keeper's address is derived from its key (:func:`keeper.onboarding.intent.ke
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
+from keeper.build.fingerprint import (
+    MODULE_FINGERPRINT,
+    VENUE_MODULE_FINGERPRINT,
+    ModuleFingerprint,
+    VerificationError,
+    fingerprint_of_artifact,
+    masked_code_hash,
+)
 from keeper.chain.rpc import RpcClient
 from keeper.config import KeeperConfig
 from keeper.core.lp_math import sqrt_price_x96_to_price
-from keeper.errors import ConfigError, ContractCallError
+from keeper.errors import ContractCallError
 from keeper.onboarding.reads import view
 from keeper.venues import chainlink, erc20, uniswap_v3
 
@@ -51,60 +56,6 @@ __all__ = [
     "token_names",
     "verify_module_code",
 ]
-
-MODULE_FINGERPRINT: Final = Path(__file__).with_name("hedge_module_fingerprint.json")
-"""The fingerprint of our HedgeModule build (regenerate with ``scripts/fingerprint``)."""
-VENUE_MODULE_FINGERPRINT: Final = Path(__file__).with_name("hedge_venue_module_fingerprint.json")
-"""The fingerprint of our HedgeVenueModule build (Uniswap v4 + Aave; regenerate with ``scripts/fingerprint``)."""
-
-
-class VerificationError(ConfigError):
-    """Something an owner batch would name is not what it claims to be. Nothing is written (exit code 2)."""
-
-
-# ---------------------------------------------------------------------------- the module's code
-
-@dataclass(frozen=True)
-class ModuleFingerprint:
-    code_hash: str
-    """0x keccak256 of the runtime bytecode with every immutable's bytes set to zero."""
-    immutables: tuple[tuple[int, int], ...]
-    """(byte offset, length) of each immutable in the runtime code."""
-    code_length: int
-    """Bytes of runtime code."""
-
-    @classmethod
-    def load(cls, path: Path = MODULE_FINGERPRINT) -> ModuleFingerprint:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(str(data["code_hash"]), tuple((int(a), int(b)) for a, b in data["immutables"]),
-                       int(data["code_length"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise VerificationError(f"{path}: cannot read the HedgeModule build fingerprint ({exc})") from None
-
-    def record(self) -> dict[str, Any]:
-        return {"code_hash": self.code_hash, "immutables": [list(x) for x in self.immutables],
-                "code_length": self.code_length}
-
-
-def masked_code_hash(code: bytes, immutables: Sequence[tuple[int, int]]) -> str:
-    """keccak256 of ``code`` with the byte ranges of ``immutables`` zeroed (0x hex)."""
-    buf = bytearray(code)
-    for start, length in immutables:
-        if start + length > len(buf):
-            return "0x" + keccak(bytes(buf)).hex()  # not our layout: hash as is (it cannot match)
-        buf[start:start + length] = bytes(length)
-    return "0x" + keccak(bytes(buf)).hex()
-
-
-def fingerprint_of_artifact(artifact: Mapping[str, Any]) -> ModuleFingerprint:
-    """The fingerprint of a forge artifact (``contracts/out/HedgeModule.sol/HedgeModule.json``)."""
-    deployed = artifact["deployedBytecode"]
-    code = bytes.fromhex(str(deployed["object"]).removeprefix("0x"))
-    refs = sorted((int(r["start"]), int(r["length"]))
-                  for ranges in deployed.get("immutableReferences", {}).values() for r in ranges)
-    return ModuleFingerprint(masked_code_hash(code, refs), tuple(refs), len(code))
-
 
 def verify_module_code(rpc: RpcClient, module: str, expected: ModuleFingerprint | None = None) -> str:
     """Raise :class:`VerificationError` unless ``module``'s runtime code is our HedgeModule build.

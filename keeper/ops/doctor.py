@@ -8,6 +8,8 @@ Checks, in order (chain checks run only once the RPC answers with the expected c
 ``safe``           a contract at ``treasury.safe`` whose ``VERSION()`` is 1.4.1
 ``module_enabled`` ``Safe.isModuleEnabled(hedge_module)``, the module belongs to the Safe, not paused
 ``module_params``  the module's parameters equal the config (each mismatch with both values)
+``venue_module``   only with ``treasury.hedge_venue_module``: its runtime code is our HedgeVenueModule build, it is
+                   enabled on the Safe and bound to the same Safe and HedgeModule
 ``keeper_caller``  ``HedgeModule.keeper()`` is the signer
 ``allowances``     eoa mode: the signer's approvals to the router; safe-module mode: none needed
 ``perp_margin``    the trading account has margin in each configured perp market (warn otherwise)
@@ -53,7 +55,7 @@ from keeper.chain.rpc import RpcClient, redact_url
 from keeper.config import KeeperConfig
 from keeper.errors import ChainError, InputError, KeeperError, SetupError
 from keeper.ops import doctor_venues
-from keeper.ops.onchain import ModuleState, read_module
+from keeper.ops.onchain import ModuleState, read_module, read_venue_module
 from keeper.ops.watch import DEFAULT_HEDGES, gas_per_hedges_wei
 from keeper.venues import aave_v3, chainlink, erc20, uniswap_v3, uniswap_v4
 from keeper.venues import safe as safe_reads
@@ -258,6 +260,33 @@ def _safe(c: _Ctx) -> list[Check]:
     else:
         out.append(Check("module_enabled", "pass", f"HedgeModule {module} is enabled on the Safe and not paused"))
     return out
+
+
+def _venue_module(c: _Ctx) -> Check:
+    cfg = c.cfg
+    venue, safe, module = cfg.treasury.hedge_venue_module, cfg.treasury.safe, cfg.treasury.hedge_module
+    fix = ("deploy the HedgeVenueModule from contracts/ for this HedgeModule (constructor: the HedgeModule, WETH), "
+           "have the owners enable and configure it, and set treasury.hedge_venue_module")
+    if venue is None or safe is None or module is None:
+        return Check("venue_module", "fail", "treasury.hedge_venue_module needs treasury.safe and hedge_module", fix)
+    try:
+        v = read_venue_module(c.rpc, c.mc, venue, c.block)
+    except ChainError as exc:
+        return Check("venue_module", "fail", f"treasury.hedge_venue_module: {exc}", fix)
+    if v.code_mismatch:
+        return Check("venue_module", "fail", f"{venue} is not the keeper's HedgeVenueModule: {v.code_mismatch}",
+                     "do not use it: " + fix)
+    p = v.params
+    if (p["safe"], p["hedge_module"]) != (safe, module):
+        return Check("venue_module", "fail", f"HedgeVenueModule {venue} is bound to Safe {p['safe']} and HedgeModule "
+                     f"{p['hedge_module']}, not treasury.safe {safe} and treasury.hedge_module {module}", fix)
+    [enabled] = c.calls([safe_reads.is_module_enabled_call(safe, venue)])
+    if not enabled.ok or not _val(enabled)[0]:
+        return Check("venue_module", "fail", f"HedgeVenueModule {venue} is not enabled on Safe {safe}",
+                     "have the Safe owners enable it (Safe.enableModule) and configure it")
+    return Check("venue_module", "pass", f"HedgeVenueModule {venue} (our build) is enabled on the Safe and books into "
+                 f"HedgeModule {module}: {len(p['pool_keys'])} v4 pool keys, {len(p['reserves'])} Aave reserves, "
+                 f"minimum health factor {p['min_health_factor']:g}")
 
 
 # Long on purpose: one comparison per HedgeModule parameter against the config, each with its own message.
@@ -755,6 +784,7 @@ def run_doctor(cfg: KeeperConfig, env: Mapping[str, str], *, hedges: int = DEFAU
         c = ctx
         steps: list[tuple[str, Callable[[], list[Check] | Check]]] = [
             ("safe", lambda: _safe(c)), ("module_params", lambda: _module_params(c)),
+            *([("venue_module", lambda: _venue_module(c))] if cfg.treasury.hedge_venue_module is not None else []),
             ("keeper_caller", lambda: _keeper_caller(c)), ("allowances", lambda: _allowances(c)),
             ("perp_margin", lambda: _perp_margin(c)), ("gas_balance", lambda: _gas(c, hedges)),
             ("feeds", lambda: _feeds(c)), ("twap", lambda: _twap(c)), ("pool_prices", lambda: _pool_prices(c)),

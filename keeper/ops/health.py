@@ -1,7 +1,7 @@
 """``keeper health``: machine-readable readiness for container and service probes.
 
-Fast (three RPC round trips, one read-only journal query), no key loaded, no secrets printed (the
-RPC URL is redacted to its host). The JSON on stdout::
+Fast (three RPC round trips, two more with a HedgeVenueModule; one read-only journal query), no key loaded, no
+secrets printed (the RPC URL is redacted to its host). The JSON on stdout::
 
     {"healthy": bool, "ready": bool, "checks": {name: {"ok": bool, "detail": str}},
      "last_successful_cycle_age_s": float | null, "halted": bool, "paused": bool, "activated": bool,
@@ -26,6 +26,7 @@ from keeper.config import KeeperConfig
 from keeper.errors import KeeperError
 from keeper.journal import CycleStatus, Journal, Lease
 from keeper.ops.golive import EOA_PARAMS, LiveState, compare, last_golive
+from keeper.ops.onchain import read_venue_module
 from keeper.venues import chainlink, hedge_module
 
 __all__ = ["default_max_cycle_age_s", "health"]
@@ -155,4 +156,15 @@ def _chain(cfg: KeeperConfig, rpc: RpcClient, checks: dict[str, dict[str, Any]])
             params_hash = "0x" + bytes(ph.value[0]).hex()  # type: ignore[union-attr]
             is_paused = bool(paused.value[0])  # type: ignore[union-attr]
             checks["module"] = _check(not is_paused, "paused by its guardian" if is_paused else "not paused")
-    return LiveState(cfg.chain.chain_id, cfg.fingerprint(), params_hash)
+    venue = cfg.treasury.hedge_venue_module if module is not None else None
+    if venue is None:
+        return LiveState(cfg.chain.chain_id, cfg.fingerprint(), params_hash)
+    try:
+        v = read_venue_module(rpc, Multicall(rpc), venue, block)
+    except KeeperError as exc:
+        checks["venue_module"] = _check(False, f"HedgeVenueModule {venue} unreadable: {exc}")
+        return LiveState(cfg.chain.chain_id, cfg.fingerprint(), params_hash, venue_params_hash="unreadable")
+    checks["venue_module"] = _check(not v.code_mismatch, f"not the keeper's build: {v.code_mismatch}"
+                                    if v.code_mismatch else "the keeper's build")
+    return LiveState(cfg.chain.chain_id, cfg.fingerprint(), params_hash, venue_code_hash=v.code_hash,
+                     venue_params_hash=v.params_hash)

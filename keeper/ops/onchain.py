@@ -1,4 +1,5 @@
-"""Reads of the HedgeModule's whole parameter set (``params()``, ``paramsHash()``) in human units.
+"""Reads of the HedgeModule's whole parameter set (``params()``, ``paramsHash()``) in human units, and of the
+HedgeVenueModule's (its parameters, ``paramsHash()`` and its runtime code against our build's fingerprint).
 
 Shared by ``keeper doctor`` (compare with the config) and the go-live gate (say which parameter
 changed since activation).
@@ -10,8 +11,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from keeper.build.fingerprint import VENUE_MODULE_FINGERPRINT, ModuleFingerprint, code_mismatch, masked_code_hash
 from keeper.chain.multicall import Multicall
+from keeper.chain.rpc import RpcClient
 from keeper.errors import ChainError
+from keeper.venues import hedge_venue_module as hv
 from keeper.venues.hedge_module import (
     loss_usage_call,
     params_call,
@@ -21,7 +25,16 @@ from keeper.venues.hedge_module import (
     window_usage_call,
 )
 
-__all__ = ["ModuleState", "decode_params", "read_module", "read_params_hash", "read_usage"]
+__all__ = [
+    "ModuleState",
+    "VenueModuleState",
+    "decode_params",
+    "decode_venue_params",
+    "read_module",
+    "read_params_hash",
+    "read_usage",
+    "read_venue_module",
+]
 
 WAD = 10**18
 
@@ -95,3 +108,53 @@ def read_usage(multicall: Multicall, module: str, block: int) -> dict[str, float
     window, loss = res[0].value, res[1].value  # type: ignore[union-attr]
     return {"window_notional_usd": _units(int(window[0])), "window_loss_usd": _units(int(loss[0])),
             "total_loss_usd": _units(int(loss[1]))}
+
+
+def decode_venue_params(raw: tuple[Any, ...]) -> dict[str, Any]:
+    """The HedgeVenueModule's ``params()`` as a JSON-ready dict (health factor as a number, pool keys by pool id)."""
+    p = hv.parse_params(raw)
+    return {
+        "chain_id": p.chain_id, "module": p.module, "safe": p.safe, "hedge_module": p.hedge_module, "weth": p.weth,
+        "universal_router": p.universal_router, "permit2": p.permit2, "aave_pool": p.aave_pool,
+        "min_health_factor": _units(p.min_health_factor_wad),
+        "pool_keys": {"0x" + k.pool_id().hex(): {"currency0": k.currency0, "currency1": k.currency1, "fee": k.fee,
+                                                 "tick_spacing": k.tick_spacing, "hooks": k.hooks}
+                      for k in p.pool_keys},
+        "hooks": list(p.hooks),
+        "reserves": {asset: {"a_token": a, "variable_debt_token": d} for asset, a, d in p.reserves},
+    }
+
+
+@dataclass(frozen=True)
+class VenueModuleState:
+    """The HedgeVenueModule as read at one block."""
+
+    address: str
+    params: dict[str, Any]
+    params_hash: str
+    code_hash: str
+    """keccak256 of its runtime code with our build's immutables zeroed (0x hex)."""
+    code_mismatch: str
+    """"" when the code is our build (:data:`VENUE_MODULE_FINGERPRINT`); else what differs."""
+    block: int
+
+
+def read_venue_module(rpc: RpcClient, multicall: Multicall, module: str, block: int,
+                      expected: ModuleFingerprint | None = None) -> VenueModuleState:
+    """Its code, ``params()`` and ``paramsHash()`` at ``block``; raises ChainError when there is no contract or it
+    does not answer as a HedgeVenueModule."""
+    want = expected or ModuleFingerprint.load(VENUE_MODULE_FINGERPRINT)
+    code = bytes.fromhex(str(rpc.call("eth_getCode", [module, hex(block)])).removeprefix("0x"))
+    if not code:
+        raise ChainError(f"no contract at HedgeVenueModule address {module}")
+    calls = [hv.params_call(module), hv.params_hash_call(module)]
+    res = multicall.execute(calls, block)
+    bad = [f"{c.label}: {getattr(r, 'reason', '')}" for c, r in zip(calls, res, strict=True) if not r.ok]
+    mismatch = code_mismatch(code, want)
+    if bad and mismatch:
+        raise ChainError(f"{module} is not the keeper's HedgeVenueModule: {mismatch}")
+    if bad:
+        raise ChainError(f"HedgeVenueModule {module} unreadable ({'; '.join(bad)}): is it a HedgeVenueModule?")
+    params = decode_venue_params(tuple(res[0].value[0]))  # type: ignore[union-attr]
+    return VenueModuleState(module, params, "0x" + bytes(res[1].value[0]).hex(),  # type: ignore[union-attr]
+                            masked_code_hash(code, want.immutables), mismatch, block)

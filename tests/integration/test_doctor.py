@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
+from keeper.build.artifacts import forge_artifact
 from keeper.build.paths import repo_root
 from keeper.config import KeeperConfig, load_config
 from keeper.devnet.state import World
@@ -22,7 +23,7 @@ from keeper.devnet.world_v4 import deploy_v4
 from keeper.node.anvil import free_port
 from keeper.node.dev import DevChain, dev_account
 from keeper.ops.doctor import Check, run_doctor
-from keeper.venues.hedge_module import USD_WAD, calldata, disable_txs
+from keeper.venues.hedge_module import SENTINEL_MODULES, USD_WAD, calldata, disable_txs
 from keeper.venues.safe import SafeTx, execute_safe_tx
 
 pytestmark = pytest.mark.anvil
@@ -53,10 +54,20 @@ def owners_exec(w3: Web3, world: World, to: str, data: bytes) -> None:
                     sender=dev_account(0).address)
 
 
+def disable_hedge_module(chain: Web3, world: World) -> None:
+    """The owners disable the HedgeModule (its predecessor in the Safe's module list found on chain: the world
+    enables the HedgeVenueModule after it, so that one comes first)."""
+    m = world.manifest
+    modules = contract(chain, "Safe", m.safe.address).functions.getModulesPaginated(SENTINEL_MODULES, 10).call()[0]
+    i = modules.index(Web3.to_checksum_address(m.hedge_module))
+    [tx] = disable_txs(m.safe.address, m.hedge_module, modules[i - 1] if i else SENTINEL_MODULES)
+    owners_exec(chain, world, tx.to, tx.data)
+
+
 def test_doctor_passes_on_the_world(chain: Web3, world: World, tmp_path: Path) -> None:
     checks = doctor(world, tmp_path)
     assert failing(checks) == set(), {n: c.detail for n, c in checks.items() if c.status == "fail"}
-    assert list(checks) == ["rpc", "signer", "safe", "module_enabled", "module_params", "keeper_caller",
+    assert list(checks) == ["rpc", "signer", "safe", "module_enabled", "module_params", "venue_module", "keeper_caller",
                             "allowances", "perp_margin", "gas_balance", "feeds", "twap", "pool_prices", "quoter",
                             "uniswap_v4", "aave_market", "aave_oracle", "v4_venue", "aave_venue", "alerts",
                             "journal", "anvil"]
@@ -163,9 +174,7 @@ def test_aave_not_pinned_is_a_warning(chain: Web3, world: World, tmp_path: Path)
 
 
 def test_module_not_enabled(chain: Web3, world: World, tmp_path: Path) -> None:
-    m = world.manifest
-    [tx] = disable_txs(m.safe.address, m.hedge_module)
-    owners_exec(chain, world, tx.to, tx.data)
+    disable_hedge_module(chain, world)
     checks = doctor(world, tmp_path)
     assert failing(checks) == {"module_enabled"}
     assert "not enabled" in checks["module_enabled"].detail
@@ -285,10 +294,8 @@ def test_cli_exit_code_json_and_fix(chain: Web3, world: World, tmp_path: Path) -
     env = env_for(world, tmp_path / "j.sqlite")
     ok = ops_cli("doctor", "--config", str(CONFIG), env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "21 checks:" in ok.stdout and "0 fail" in ok.stdout
-    m = world.manifest
-    [tx] = disable_txs(m.safe.address, m.hedge_module)
-    owners_exec(chain, world, tx.to, tx.data)
+    assert "22 checks:" in ok.stdout and "0 fail" in ok.stdout
+    disable_hedge_module(chain, world)
     bad = ops_cli("doctor", "--config", str(CONFIG), env=env)
     assert bad.returncode == 1
     assert "FAIL  module_enabled" in bad.stdout and "fix: have the Safe owners execute" in bad.stdout
@@ -307,3 +314,33 @@ def ops_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         proc = subprocess.run([sys.executable, "-m", "keeper.cli.ops", *args], env=env, capture_output=True,
                               text=True, timeout=120, check=False)
     return proc
+
+
+# ---------------------------------------------------------------------------------------------- the venue module
+def test_venue_module_not_enabled(chain: Web3, world: World, tmp_path: Path) -> None:
+    m = world.manifest
+    modules = contract(chain, "Safe", m.safe.address).functions.getModulesPaginated(SENTINEL_MODULES, 10).call()[0]
+    assert modules[0] == Web3.to_checksum_address(m.hedge_venue_module)  # enabled last: first in the list
+    [tx] = disable_txs(m.safe.address, m.hedge_venue_module)
+    owners_exec(chain, world, tx.to, tx.data)
+    checks = doctor(world, tmp_path)
+    assert failing(checks) == {"venue_module"}
+    assert "is not enabled on Safe" in checks["venue_module"].detail and "enableModule" in checks["venue_module"].fix
+
+
+def test_venue_module_that_is_not_our_build_or_another_modules(chain: Web3, world: World, tmp_path: Path) -> None:
+    m = world.manifest
+    checks = doctor(world, tmp_path, KEEPER_TREASURY__HEDGE_VENUE_MODULE=m.perp_markets["ETH"].address)
+    assert failing(checks) == {"venue_module"}
+    assert "is not the keeper's HedgeVenueModule: its runtime code" in checks["venue_module"].detail
+    # A genuine HedgeVenueModule, enabled on the Safe, but bound to another HedgeModule of the same Safe.
+    dev = DevChain(chain)
+    other = dev.deploy(forge_artifact("HedgeModule"), m.safe.address, m.keeper, dev_account(2).address,
+                       sender=dev_account(0).address)
+    venue = dev.deploy(forge_artifact("HedgeVenueModule"), other.address, m.tokens["WETH"].address,
+                       sender=dev_account(0).address)
+    owners_exec(chain, world, m.safe.address, calldata("enableModule(address)", ["address"], [venue.address]))
+    checks = doctor(world, tmp_path, KEEPER_TREASURY__HEDGE_VENUE_MODULE=venue.address)
+    assert failing(checks) == {"venue_module"}
+    assert f"bound to Safe {Web3.to_checksum_address(m.safe.address)} and HedgeModule {other.address}" \
+        in checks["venue_module"].detail

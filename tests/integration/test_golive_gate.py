@@ -248,3 +248,39 @@ def test_mid_run_cap_change_and_every_alert_kind(chain: Web3, world: World, tmp_
     w.alerter.close()
     assert set(receiver.kinds()) >= {"hedge", "drift", "activation", "stale_oracle", "low_balance", "failure",
                                      "halt"}
+
+
+def test_the_venue_module_is_part_of_the_activation(chain: Web3, world: World, tmp_path: Path,
+                                                    receiver: Receiver) -> None:
+    """The HedgeVenueModule's code (our build) and paramsHash are recorded at activation; a change of its
+    parameters by the owners drops the keeper to dry-run naming the parameter; a config naming a contract that is
+    not our build cannot go live."""
+    from keeper.build.fingerprint import VENUE_MODULE_FINGERPRINT, ModuleFingerprint
+    from keeper.chain.rpc import RpcClient
+    from keeper.ops.golive import gate, last_golive
+
+    env = env_for(world, tmp_path / "journal.sqlite", receiver)
+    cfg = load_config(CONFIG, env)
+    rpc = RpcClient.http(world.url)
+    journal = Journal.open(cfg.journal.path)
+    venue = contract(chain, "HedgeVenueModule", world.manifest.hedge_venue_module)
+    state = live_state(cfg, rpc, detail=True)
+    assert state.venue_code_hash == ModuleFingerprint.load(VENUE_MODULE_FINGERPRINT).code_hash
+    assert state.venue_params_hash == "0x" + bytes(venue.functions.paramsHash().call()).hex()
+    assert state.venue_params is not None and state.venue_params["min_health_factor"] == 1.5
+    activate(journal, state, by="test")
+    event = last_golive(journal)
+    assert event is not None and event.venue_params_hash == state.venue_params_hash
+    assert gate(cfg, rpc, journal).live
+
+    data = bytes.fromhex(venue.encode_abi("setMinHealthFactor", [17 * 10**17])[2:])
+    execute_safe_tx(chain, contract(chain, "Safe", world.manifest.safe.address), SafeTx(venue.address, 0, data),
+                    [dev_account(2), dev_account(3)], sender=dev_account(0).address)
+    d = gate(cfg, rpc, journal)
+    assert not d.live and d.changed == ("venue",)
+    assert "HedgeVenueModule's on-chain parameters changed since activation: min_health_factor: 1.5 -> 1.7" in d.reason
+
+    impostor = load_config(CONFIG, {**env, "KEEPER_TREASURY__HEDGE_VENUE_MODULE": world.manifest.perp_markets["ETH"]
+                                    .address})
+    d = gate(impostor, rpc, journal)
+    assert not d.live and d.changed == ("unverified",) and "is not the keeper's HedgeVenueModule" in d.reason

@@ -178,3 +178,32 @@ def test_the_gate_fails_closed_when_the_chain_cannot_be_read(monkeypatch: pytest
     activate(j, state(cfg()), by="alice")
     d = golive.gate(cfg(), cast(Any, None), j)
     assert not d.live and d.changed == ("unverified",) and "connection refused" in d.reason
+
+
+def test_the_venue_module_joins_the_fingerprint_only_when_configured() -> None:
+    plain = activation_fingerprint("abc", "0xff", 1)
+    assert activation_fingerprint("abc", "0xff", 1, "", "") == plain
+    with_venue = activation_fingerprint("abc", "0xff", 1, "0xC0DE", "0xAA")
+    text = json.dumps({"chain_id": 1, "config": "abc", "params": "0xff",
+                       "venue_module": {"code": "0xc0de", "params": "0xaa"}}, sort_keys=True, separators=(",", ":"))
+    assert with_venue == hashlib.sha256(text.encode()).hexdigest() != plain
+    assert activation_fingerprint("abc", "0xff", 1, "0xc0de", "0xab") != with_venue
+    assert activation_fingerprint("abc", "0xff", 1, "0xc0df", "0xaa") != with_venue
+
+
+def test_a_venue_module_change_is_named(tmp_path: Path) -> None:
+    c = load_config(CONFIG, env={})
+    j = Journal.open(tmp_path / "j.sqlite")
+    before = LiveState(31337, c.fingerprint(), "0xaa", venue_code_hash="0xc0de", venue_params_hash="0x01",
+                       venue_params={"min_health_factor": 1.5})
+    fp = activate(j, before, by="alice")
+    assert compare(fp, last_golive(j), before).live
+    params = LiveState(31337, c.fingerprint(), "0xaa", venue_code_hash="0xc0de", venue_params_hash="0x02",
+                       venue_params={"min_health_factor": 1.2})
+    d = compare(fp, last_golive(j), params)
+    assert not d.live and d.changed == ("venue",) and "min_health_factor: 1.5 -> 1.2" in d.reason
+    code = LiveState(31337, c.fingerprint(), "0xaa", venue_code_hash="0xbad", venue_params_hash="0x01")
+    d = compare(fp, last_golive(j), code)
+    assert d.changed == ("venue",) and "HedgeVenueModule's code changed since activation: 0xc0de -> 0xbad" in d.reason
+    gone = LiveState(31337, c.fingerprint(), "0xaa")
+    assert compare(fp, last_golive(j), gone).changed == ("venue",)
