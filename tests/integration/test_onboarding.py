@@ -154,16 +154,18 @@ def test_disable_module_finds_the_predecessor(chain: Web3, world: World, manifes
                                               tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     m = manifest
     rpc = RpcClient.http(world.url)
-    # A second module enabled after the keeper's sits before it in the list: the predecessor is not the sentinel.
+    # Modules enabled after the keeper's sit before it in the list (the world's HedgeVenueModule, then another):
+    # the predecessor is not the sentinel.
     other = deploy_hedge_module(chain, m.safe.address, ZERO, ZERO)
     path = write_config(world, tmp_path)
     propose(path, "enable-module", tmp_path / "e.json", "--module", other)
     execute_batch_json(chain, m.safe.address, tmp_path / "e.json", owners(m))
-    assert modules_of(rpc, m.safe.address) == [other, m.hedge_module]
+    assert modules_of(rpc, m.safe.address) == [other, m.hedge_venue_module, m.hedge_module]
     batch = propose(path, "disable-module", tmp_path / "d.json")
-    assert batch["transactions"][0]["contractInputsValues"] == {"prevModule": other, "module": m.hedge_module}
+    assert batch["transactions"][0]["contractInputsValues"] == {"prevModule": m.hedge_venue_module,
+                                                                "module": m.hedge_module}
     execute_batch_json(chain, m.safe.address, tmp_path / "d.json", owners(m))
-    assert modules_of(rpc, m.safe.address) == [other]
+    assert modules_of(rpc, m.safe.address) == [other, m.hedge_venue_module]
     # Nothing left to disable: refused with the reason, nothing written.
     refused(path, "disable-module", tmp_path / "d2.json", capsys, f"The module {m.hedge_module} is not enabled")
 
