@@ -145,7 +145,8 @@ class VenueFill:
     """``getUserAccountData`` at the receipt's block (0 when the hedge does not touch Aave)."""
     notional_booked_wad: int
     loss_booked_wad: int
-    """What the HedgeModule's window notional and total loss rose by in this block (usd wad)."""
+    """What the HedgeModule's window notional and total loss rose by in this block (usd wad). The loss is exact (the
+    total never expires); the window notional also drops by whatever left the rolling window in this block."""
     fill: VerifiedFill
 
 
