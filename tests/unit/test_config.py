@@ -731,7 +731,8 @@ EVERY_POLICY_KEY: dict[str, Any] = {
 MAINNET_FILLED_ENV = {"KEEPER_TREASURY__SAFE": "0x" + "12" * 20, "KEEPER_TREASURY__HEDGE_MODULE": "0x" + "34" * 20}
 
 
-# Pins as released, of each config without the sections added since (Aave pools, Uniswap v4 contracts);
+# Pins as released, of each config without the sections added since (Aave pools, Uniswap v4 contracts, the
+# treasury's HedgeVenueModule);
 # then of the devnet example as it is now, with them.
 RELEASED = (
     ("devnet", "3c0dde42625a513ce6048a466b7a52a61d70355d3cbab48df5609f6ab68ba5b4"),
@@ -740,10 +741,10 @@ RELEASED = (
     ("every-policy-key", "80c57fcc946023bf6fbf539341760cf22fc0b52e89a0746216209a7f11f2709a"),
 )
 NOW = (
-    ("devnet", "86b2cc1f0577172b608db4aeedd9e7822ee33674755cb554afc0a3e146ce16f7"),
+    ("devnet", "0ab3a80de9b6a1b8d2d251fb1bb535c10ca0cfacd87cb495122f69bdd0da72ed"),
     ("mainnet", "0f5c0658d2c2383e55b1b848853aafb02ad39fb2ef0b361fa083915e8429cf14"),
-    ("no-policy", "a126216a3a362ce6590a80b02474d2cd1227b2879ccd16268398a6a08695e50b"),
-    ("every-policy-key", "23a7784fe70494d02b27b175370af0fd706625e60aad9815d7b35bc6341ae196"),
+    ("no-policy", "60c3ad5cf6b2ad8b4d08af029f14dde6d5ec1e4cf7086fbd998d51fcfc7ac85b"),
+    ("every-policy-key", "03c4e382df41702e3e9736d67eb353650330192fc47df0149b83e1e0641f7dbc"),
 )
 
 
