@@ -142,6 +142,7 @@ def more_venue_inputs(  # noqa: C901, PLR0912
     *,
     native_reserve_units: float = 0.5,
     unsupported: str = "",
+    module_legs: bool = False,
 ) -> MoreVenues:
     """The v4 pools and the Aave loan of one underlying, as :func:`keeper.core.more_venues.decide_more` takes them.
 
@@ -200,4 +201,4 @@ def more_venue_inputs(  # noqa: C901, PLR0912
                 acct = AaveAccountState(market.pool, account, 0, 0, {}, {}, {})
             loans.append(LoanVenue(f"{market.pool}:{v.token}", market, acct, v.token,
                                    float(v.borrow_gas_units), float(v.repay_gas_units)))
-    return MoreVenues(tuple(v4), tuple(loans), unsupported)
+    return MoreVenues(tuple(v4), tuple(loans), unsupported, module_legs)

@@ -165,11 +165,15 @@ class MoreVenues:
 
     ``unsupported``: non-empty when these venues cannot be executed by the keeper's mode (the
     HedgeModule has no v4 or Aave path yet); they are then estimated and listed, never chosen.
+    ``module_legs``: loans are executed through the Safe's HedgeVenueModule, whose borrow-and-sell and
+    buy-and-repay swap in a v4 pool only (native ETH included: the module wraps and unwraps WETH); a loan's
+    swap leg is then chosen among the v4 pools alone.
     """
 
     v4: tuple[V4Venue, ...] = ()
     loans: tuple[LoanVenue, ...] = ()
     unsupported: str = ""
+    module_legs: bool = False
 
 
 def _get(d: dict[str, int], asset: str) -> int:
@@ -413,9 +417,9 @@ def decide_more(
     for v in more.v4:
         new.append(estimate_v4(v, side, size, price, gas, vc, max_deviation_bps, swap_ref, underlying=sym,
                                quote_symbol=q))
-    leg_pools = [("uniswap", s) for s in inp.swaps] + [
+    leg_pools = ([] if more.module_legs else [("uniswap", s) for s in inp.swaps]) + [
         ("uniswap_v4", v.swap if side == "sell" or (v.buy_quote is None and v.swap.liquidity is None)
-         else dataclasses.replace(v.swap, quote=v.buy_quote)) for v in more.v4 if not v.native]
+         else dataclasses.replace(v.swap, quote=v.buy_quote)) for v in more.v4 if more.module_legs or not v.native]
     for lv in more.loans:
         est, leg = estimate_loan(lv, leg_pools, side, size, price, gas, vc, loan, max_deviation_bps, swap_ref,
                                  underlying=sym, quote_symbol=q)

@@ -136,6 +136,7 @@ def build_keeper(
         module=cfg.treasury.hedge_module or "", tokens={a.symbol: a.token for a in cfg.assets},
         quote_token=cfg.quote.token, max_slippage_bps=1000, deadline_s=ex.deadline_s,
         universal_router=(cfg.uniswap_v4.universal_router or "") if cfg.uniswap_v4 is not None else "",
+        venue_module=(cfg.treasury.hedge_venue_module or "") if cfg.treasury.mode == "safe-module" else "",
     )
     journal = journal if journal is not None else Journal.open(cfg.journal.target)
     lease = None

@@ -63,6 +63,8 @@ class Planner:
     """Native coin kept for gas when a v4 pool sells the native coin (units of it)."""
     more_unsupported: str = ""
     """Non-empty: v4 pools and Aave loans are listed with this reason and never chosen (safe-module mode)."""
+    more_module_legs: bool = False
+    """Loans go through the HedgeVenueModule: their swap leg is a v4 pool (native ETH included)."""
 
     def plan(self, snap: Snapshot, ctx: PlanContext, vols: Mapping[str, float] | None = None
              ) -> tuple[BookRisk, Plan]:
@@ -87,7 +89,8 @@ class Planner:
                 decisions.append(d)
                 continue
             more = more_venue_inputs(snap, v, self.account, self.quote_token,
-                                     native_reserve_units=self.native_reserve_units, unsupported=self.more_unsupported)
+                                     native_reserve_units=self.native_reserve_units, unsupported=self.more_unsupported,
+                                     module_legs=self.more_module_legs)
             pol = self.policy.for_underlying(d.underlying)
             decisions.append(decide_more(d, inp, more, pol.venues, pol.gates.max_oracle_deviation_bps, self.loan, gas,
                                          self.policy.quote_symbol))

@@ -220,8 +220,8 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         hedges: list[ExecutedHedge] = []
         if live:
             for order in plan.orders:
-                # An Aave order is two legs (borrow then sell, buy then repay), each its own intent;
-                # a leg that fails stops the legs after it.
+                # An Aave order is two legs (borrow then sell, buy then repay), each its own intent, in eoa
+                # mode (one intent through the HedgeVenueModule); a leg that fails stops the legs after it.
                 for trade in self.executor.prepare_legs(order, snap):
                     try:
                         done = self.execute(cycle_id, trade, snap)
@@ -247,10 +247,14 @@ class Keeper(Generic[ChainT, BookT, JournalT, SenderT]):
         return self.planner().plan(snap, self.context(snap.block_timestamp))
 
     def planner(self) -> Planner:
-        unsupported = (f"{MODULE_UNSUPPORTED} (eoa mode trades it)" if self.executor.mode == "safe-module" else "")
+        # safe-module mode trades v4 pools and Aave loans through the HedgeVenueModule when one is configured
+        through_venue_module = self.executor.mode == "safe-module" and bool(self.executor.venue_module)
+        unsupported = (f"{MODULE_UNSUPPORTED} without a HedgeVenueModule (configure treasury.hedge_venue_module, "
+                       "or eoa mode trades it)"
+                       if self.executor.mode == "safe-module" and not through_venue_module else "")
         return Planner(self.policy, self.venues, self.vol_models, self.quote_token, self.executor.account,
                        self.vol_horizon_s, self.tip_wei, self.native_asset, self.loan, self.native_reserve_units,
-                       unsupported)
+                       unsupported, through_venue_module)
 
     def context(self, now: int) -> PlanContext:
         """What the plan at block time ``now`` needs besides the snapshot: journal history, surfaces."""

@@ -91,7 +91,8 @@ def world_keeper(
     rpc = rpc or RpcClient.http(url)
     multicall = Multicall(rpc)
     signer = dev_account(5)
-    errors = ErrorDecoder([forge_artifact(n).abi for n in ("HedgeModule", "PerpMarket", "DevToken")])
+    errors = ErrorDecoder([forge_artifact(n).abi for n in ("HedgeModule", "HedgeVenueModule", "PerpMarket",
+                                                            "DevToken")])
     tx = TxManager(rpc, signer, m.chain_id, policy=FeePolicy(), errors=errors, poll_s=0.05, **(tx_kwargs or {}))
     account = m.safe.address if mode == "safe-module" else signer.address
     sources = world_sources(m)

@@ -10,6 +10,7 @@ and positions at the receipt block and the block before it, never from events.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
@@ -19,15 +20,17 @@ from eth_utils.address import to_checksum_address
 from keeper.chain.multicall import Call, Failed, StateReader, block_timestamp_call, eth_balance_call, selector
 from keeper.core.costs import CostEstimate
 from keeper.core.hedge_types import HedgeOrder
-from keeper.core.snapshot import Snapshot
+from keeper.core.snapshot import Snapshot, V4PoolKey
 from keeper.errors import InputError, TransactionError
 from keeper.execute.tx import Mined, TxRequest
 from keeper.journal.records import FillData
 from keeper.venues import aave_v3, erc20, hedge_module, perps, uniswap_v3, uniswap_v4, universal_router
+from keeper.venues import hedge_venue_module as hv
 
 __all__ = ["ExecutionMode", "Executor", "PreparedTrade", "VerifiedFill"]
 
 ExecutionMode = Literal["safe-module", "eoa"]
+_VENUE_SELECTORS = frozenset(selector(sig) for sig in (hv.HEDGE_V4_SWAP, hv.HEDGE_BORROW_SELL, hv.HEDGE_BUY_REPAY))
 BPS = Decimal(10_000)
 
 
@@ -133,6 +136,14 @@ class Executor:
     deadline_s: int = 300
     universal_router: str = ""
     """Uniswap UniversalRouter (v4 swaps)."""
+    venue_module: str = ""
+    """The Safe's HedgeVenueModule (safe-module mode): v4 swaps and Aave loans go through it, a loan as one call."""
+    weth: str = ""
+    """WETH (the venue module borrows and repays it for native ETH); default: the ``ETH`` token."""
+
+    @property
+    def through_venue_module(self) -> bool:
+        return self.mode == "safe-module" and bool(self.venue_module)
 
     def __post_init__(self) -> None:
         if self.mode not in ("safe-module", "eoa"):
@@ -174,10 +185,26 @@ class Executor:
         if reserve is None:
             raise InputError("venue_id", f"{asset} is not a reserve of Aave pool {pool}")
         swap = self.prepare(order.leg, snap)
+        if self.through_venue_module:
+            return (self._venue_loan(order, swap, market.pool, reserve.asset, reserve.variable_debt_token),)
         if order.side == "sell":
             amount = swap.amount_in
             return (self._loan(order, "borrow", market.pool, reserve.asset, reserve.variable_debt_token, amount), swap)
         return (swap, self._loan(order, "repay", market.pool, reserve.asset, reserve.variable_debt_token, swap.min_out))
+
+    def _venue_loan(self, order: HedgeOrder, swap: PreparedTrade, pool: str, asset: str,
+                    debt_token: str) -> PreparedTrade:
+        """A borrow-and-sell or buy-and-repay as one HedgeVenueModule call around its v4 swap leg."""
+        if swap.venue != "uniswap_v4":
+            raise InputError("leg", f"through the HedgeVenueModule a loan's swap leg is a v4 pool, not {swap.venue}")
+        a = hv.decode_hedge_v4_swap(swap.request.data)
+        if order.side == "sell":
+            data = hv.hedge_borrow_sell(hv.BorrowSellArgs(to_checksum_address(asset), a.amount_in, a.key,
+                                                          a.zero_for_one, a.min_out, a.deadline))
+        else:
+            data = hv.hedge_buy_repay(hv.BuyRepayArgs(a.key, a.zero_for_one, a.amount_in, a.min_out, a.deadline))
+        return dataclasses.replace(swap, order=order, request=TxRequest(to=self.venue_module, data=data),
+                                   venue="aave", pool_id=pool, debt_token=debt_token)
 
     def _loan(self, order: HedgeOrder, action: str, pool: str, asset: str, debt_token: str,
               amount: int) -> PreparedTrade:
@@ -223,7 +250,12 @@ class Executor:
         amount_in, min_out = self._amounts(order, snap, dec_u, dec_q)
         zero_for_one = u_is_0 == (order.side == "sell")
         swap = universal_router.V4Swap(key, zero_for_one, amount_in, min_out, snap.block_timestamp + self.deadline_s)
-        if self.mode == "safe-module":
+        value = swap.value
+        if self.through_venue_module:
+            vkey = hv.PoolKey(key.currency0, key.currency1, key.fee, key.tick_spacing, key.hooks)
+            data = hv.hedge_v4_swap(hv.V4SwapArgs(vkey, zero_for_one, amount_in, min_out, swap.deadline))
+            to, value = self.venue_module, 0  # the Safe pays, not the keeper
+        elif self.mode == "safe-module":
             data = hedge_module.hedge_v4_swap(order.venue_id, zero_for_one, amount_in, min_out, swap.deadline)
             to = self.module
         else:
@@ -232,7 +264,7 @@ class Executor:
             data = universal_router.v4_swap_exact_in(swap)
             to = self.universal_router
         return PreparedTrade(
-            order=order, request=TxRequest(to=to, data=data, value=swap.value), venue="uniswap_v4", side=order.side,
+            order=order, request=TxRequest(to=to, data=data, value=value), venue="uniswap_v4", side=order.side,
             size_raw=amount_in if order.side == "sell" else min_out, token_in=swap.currency_in,
             token_out=swap.currency_out, amount_in=amount_in, min_out=min_out, fee_tier=pool.lp_fee,
             pool_id=order.venue_id,
@@ -315,6 +347,8 @@ class Executor:
         """
         price = self._feed_usd_wad(snap, underlying) / 1e18
         sel = data[:4]
+        if sel in _VENUE_SELECTORS:
+            return self._venue_from_calldata(underlying, side, data, snap, price)
         if sel in (selector(hedge_module.HEDGE_PERP), selector(perps.MODIFY_POSITION)):
             if sel == selector(perps.MODIFY_POSITION):
                 market = next(a for a, m in snap.perp_markets.items() if m.underlying == underlying)
@@ -367,10 +401,68 @@ class Executor:
             amount_in=int(amount_in), min_out=int(min_out), fee_tier=int(fee),
         )
 
+    def _weth(self) -> str:
+        return self.weth or self.tokens.get("ETH", "")
+
+    def _venue_from_calldata(self, underlying: str, side: str, data: bytes, snap: Snapshot,
+                             price: float) -> PreparedTrade:
+        """A HedgeVenueModule call rebuilt from its calldata: a v4 swap, or a loan around its v4 swap."""
+        asset = ""
+        if data[:4] == selector(hv.HEDGE_V4_SWAP):
+            a = hv.decode_hedge_v4_swap(data)
+            key, z, amount_in, min_out = a.key, a.zero_for_one, a.amount_in, a.min_out
+        elif data[:4] == selector(hv.HEDGE_BORROW_SELL):
+            b = hv.decode_hedge_borrow_sell(data)
+            key, z, amount_in, min_out, asset = b.key, b.zero_for_one, b.amount, b.min_out, b.asset
+        else:
+            r = hv.decode_hedge_buy_repay(data)
+            key, z, amount_in, min_out = r.key, r.zero_for_one, r.amount_in, r.min_out
+        t_in, t_out = (key.currency0, key.currency1) if z else (key.currency1, key.currency0)
+        if not asset and data[:4] == selector(hv.HEDGE_BUY_REPAY):
+            asset = self._weth() if int(t_out, 16) == 0 else t_out
+        under = t_in if side == "sell" else t_out
+        dec_u = 18 if int(under, 16) == 0 else snap.tokens[self.tokens[underlying]].decimals
+        units = (amount_in if side == "sell" else min_out) / 10**dec_u
+        pid = uniswap_v4.pool_id(V4PoolKey(key.currency0, key.currency1, key.fee, key.tick_spacing, key.hooks))
+        pool_fee = snap.v4_pools[pid].lp_fee if pid in snap.v4_pools else key.fee
+        trade = PreparedTrade(
+            order=_order(underlying, side, units, "uniswap_v4", pid, pool_fee / 1e6, price),
+            request=TxRequest(to=self.venue_module, data=data), venue="uniswap_v4", side=side,
+            size_raw=amount_in if side == "sell" else min_out,
+            token_in=uniswap_v4.NATIVE if int(t_in, 16) == 0 else to_checksum_address(t_in),
+            token_out=uniswap_v4.NATIVE if int(t_out, 16) == 0 else to_checksum_address(t_out),
+            amount_in=amount_in, min_out=min_out, fee_tier=pool_fee, pool_id=pid)
+        if not asset:
+            return trade
+        lm = next((m for m in snap.aave_markets.values() if any(x.lower() == asset.lower() for x in m.reserves)),
+                  None)
+        if lm is None:
+            raise InputError("data", f"the venue module's loan asset {asset} is in no Aave market of the snapshot")
+        reserve = next(rv for x, rv in lm.reserves.items() if x.lower() == asset.lower())
+        order = _order(underlying, side, units, "aave", f"{lm.pool}:{reserve.asset}", pool_fee / 1e6, price)
+        return dataclasses.replace(trade, order=order, venue="aave", pool_id=lm.pool,
+                                   debt_token=reserve.variable_debt_token)
+
+    def _verify_venue(self, trade: PreparedTrade, mined: Mined, multicall: StateReader, snap: Snapshot,
+                      native_price_quote: float) -> VerifiedFill:
+        """A HedgeVenueModule hedge, verified by :meth:`keeper.execute.venue_module.VenueExecutor.verify`."""
+        from keeper.execute.venue_module import NATIVE, VenueExecutor  # here: it imports this module
+
+        decimals = {a.lower(): t.decimals for a, t in snap.tokens.items()} | {NATIVE: 18}
+        ex = VenueExecutor(safe=self.account, venue_module=self.venue_module, hedge_module=self.module,
+                           weth=self._weth(), aave_pool=trade.pool_id if trade.venue == "aave" else "",
+                           decimals=decimals)
+        prepared = ex.from_calldata(trade.request.data, "sell" if trade.side == "sell" else "buy")
+        return ex.verify(prepared, mined, multicall, native_price_quote).fill
+
     # ----------------------------------------------------------------- verify
     def verify(self, trade: PreparedTrade, mined: Mined, multicall: StateReader, snap: Snapshot,  # noqa: C901, PLR0912, PLR0915
                native_price_quote: float) -> VerifiedFill:
         """Read the account's state before and after the receipt's block and report the fill."""
+        if trade.request.data[:4] in _VENUE_SELECTORS:
+            if not self.venue_module:
+                raise InputError("venue_module", "a HedgeVenueModule hedge needs the module's address to verify")
+            return self._verify_venue(trade, mined, multicall, snap, native_price_quote)
         r = mined.receipt
         block = int(r["blockNumber"], 16)
         gas_used = int(r["gasUsed"], 16)

@@ -33,7 +33,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from keeper.build.artifacts import forge_artifact
-from keeper.chain.multicall import Call, Failed, StateReader, block_timestamp_call, eth_balance_call
+from keeper.chain.multicall import Call, Failed, StateReader, block_timestamp_call, eth_balance_call, selector
 from keeper.core.aave import RAY
 from keeper.errors import InputError, SetupError, TransactionError
 from keeper.execute.execution import VerifiedFill
@@ -209,6 +209,29 @@ class VenueExecutor:
             data = hv.hedge_buy_repay(hv.BuyRepayArgs(h.key, h.zero_for_one, h.amount_raw, h.min_out_raw, deadline))
         if asset and int(self.aave_pool or "0x0", 16) == 0:
             raise InputError("aave_pool", f"a {h.kind.replace('_', '-')} needs the Aave pool")
+        return PreparedVenueHedge(h, TxRequest(to=to_checksum_address(self.venue_module), data=data), asset)
+
+    def from_calldata(self, data: bytes, side: Literal["sell", "buy"]) -> PreparedVenueHedge:
+        """The hedge a HedgeVenueModule call carries (recovery after a restart): ``side`` is the journaled side
+        of the risky currency, which names the quote currency (what a sell receives, what a buy spends)."""
+        sel = data[:4]
+        if sel == selector(hv.HEDGE_V4_SWAP):
+            a = hv.decode_hedge_v4_swap(data)
+            kind: VenueKind = "v4_swap"
+            key, z, amount, min_out, reserve = a.key, a.zero_for_one, a.amount_in, a.min_out, ""
+        elif sel == selector(hv.HEDGE_BORROW_SELL):
+            b = hv.decode_hedge_borrow_sell(data)
+            kind, key, z, amount, min_out, reserve = "borrow_sell", b.key, b.zero_for_one, b.amount, b.min_out, b.asset
+        elif sel == selector(hv.HEDGE_BUY_REPAY):
+            r = hv.decode_hedge_buy_repay(data)
+            kind, key, z, amount, min_out, reserve = "buy_repay", r.key, r.zero_for_one, r.amount_in, r.min_out, ""
+        else:
+            raise InputError("data", f"calldata selector 0x{sel.hex()} is not a hedge of the HedgeVenueModule")
+        c_in, c_out = (key.currency0, key.currency1) if z else (key.currency1, key.currency0)
+        quote = c_out if side == "sell" else c_in
+        h = VenueHedge(kind, key, side, amount, min_out, quote, reserve)
+        asset = to_checksum_address(reserve) if kind == "borrow_sell" else \
+            self._asset(h.currency_out) if kind == "buy_repay" else ""
         return PreparedVenueHedge(h, TxRequest(to=to_checksum_address(self.venue_module), data=data), asset)
 
     # ------------------------------------------------------------------ verify
