@@ -220,6 +220,20 @@ def test_the_floor_leaves_the_cycle_without_a_venue() -> None:
     assert "venue_health_factor" in [r.code for r in d2.reasons] and d2.reasons[-1].code == "no_venue"
 
 
+def test_through_the_venue_module_a_loans_leg_is_a_v4_pool_native_included() -> None:
+    """The HedgeVenueModule borrows WETH and sells it in a v4 pool (unwrapping it for native ETH): with
+    ``module_legs`` the v3 pools are no legs and a native v4 pool is one; without it, the reverse."""
+    v4 = V4Venue(swap(venue_id="0xnative", underlying_balance_units=0.0), native=True)
+    no_v3 = (swap(underlying_balance_units=0.0),)
+    _, d2 = run(20.0, no_v3, MoreVenues((v4,), (loan(),), module_legs=True))
+    assert d2.order is not None and d2.order.venue == "aave" and d2.order.leg is not None
+    assert (d2.order.leg.venue, d2.order.leg.venue_id) == ("uniswap_v4", "0xnative")
+    _, d3 = run(20.0, no_v3, MoreVenues((v4,), (loan(),)))
+    assert d3.order is not None and d3.order.leg is not None and d3.order.leg.venue == "uniswap"
+    _, d4 = run(20.0, no_v3, MoreVenues((), (loan(),), module_legs=True))  # no v4 pool: no leg
+    assert d4.order is None
+
+
 def test_unsupported_venues_are_never_chosen() -> None:
     v4 = V4Venue(swap(venue_id="0xpool", fee_fraction=0.0001), native=True)
     d, d2 = run(20.0, (swap(),), MoreVenues((v4,), (loan(),), unsupported="not yet supported through the HedgeModule"))
