@@ -50,9 +50,13 @@ def v4_venue(c: _Ctx, get_code: Any) -> Finding:  # noqa: C901, PLR0912
     v4 = cfg.uniswap_v4
     if v4 is None or not v4.hedge_pools:
         return _check("v4_venue", "pass", "no Uniswap v4 hedge pool configured")
+    if cfg.treasury.mode == "safe-module" and cfg.treasury.hedge_venue_module is not None:
+        return _check("v4_venue", "pass", f"{len(v4.hedge_pools)} v4 hedge pool(s) configured, traded through the "
+                      f"HedgeVenueModule {cfg.treasury.hedge_venue_module} (its pool keys: see the venue_module check)")
     if cfg.treasury.mode == "safe-module":
         return _check("v4_venue", "warn", f"{len(v4.hedge_pools)} v4 hedge pool(s) configured, {MODULE_UNSUPPORTED}:"
-                      " they are listed in plans and never chosen", "run in eoa mode, or wait for the module's v4 path")
+                      " they are listed in plans and never chosen",
+                      "configure treasury.hedge_venue_module, or run in eoa mode")
     assert v4.universal_router is not None  # the config requires it with hedge_pools
     for name, addr in (("universal_router", v4.universal_router), ("quoter", v4.quoter)):
         if addr is not None and str(get_code(addr)) in ("0x", ""):
@@ -103,9 +107,13 @@ def aave_venue(c: _Ctx) -> Finding:  # noqa: C901
     if a is None or a.pool is None:
         return _check("aave_venue", "pass", "no [aave] hedge venue configured (aave.pool not set)")
     pool = a.pool
+    if cfg.treasury.mode == "safe-module" and cfg.treasury.hedge_venue_module is not None:
+        return _check("aave_venue", "pass", f"Aave borrow-and-sell / buy-and-repay on {pool} traded through the "
+                      f"HedgeVenueModule {cfg.treasury.hedge_venue_module} (its reserves and minimum health factor: "
+                      "see the venue_module check)")
     if cfg.treasury.mode == "safe-module":
         return _check("aave_venue", "warn", f"Aave borrow-and-sell configured, {MODULE_UNSUPPORTED}: listed in plans "
-                      "and never chosen", "run in eoa mode, or wait for the module's Aave path")
+                      "and never chosen", "configure treasury.hedge_venue_module, or run in eoa mode")
     tokens = {s.symbol: s.token for s in cfg.assets}
     wanted = [(s, tokens[s]) for s in a.assets if s in tokens]
     res = c.calls([aave_v3.reserve_data_call(pool, t) for _, t in wanted])

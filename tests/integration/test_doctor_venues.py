@@ -49,11 +49,21 @@ def send(chain: Web3, to: str, data: bytes) -> None:
     assert chain.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
 
-def test_safe_module_mode_warns_that_the_module_has_no_path_yet(chain: Web3, world: World, tmp_path: Path) -> None:
+def test_safe_module_mode_without_a_venue_module_warns(chain: Web3, world: World, tmp_path: Path) -> None:
     cfg, env = config(world, tmp_path, "safe-module")
+    cfg = cfg.model_copy(update={"treasury": cfg.treasury.model_copy(update={"hedge_venue_module": None})})
     checks = venue_checks(world, cfg, env)
     for c in checks.values():
         assert c.status == "warn" and "not yet supported through the HedgeModule" in c.detail
+        assert "treasury.hedge_venue_module" in c.fix
+
+
+def test_safe_module_mode_trades_them_through_the_venue_module(chain: Web3, world: World, tmp_path: Path) -> None:
+    cfg, env = config(world, tmp_path, "safe-module")
+    assert cfg.treasury.hedge_venue_module == world.manifest.hedge_venue_module
+    checks = venue_checks(world, cfg, env)
+    for c in checks.values():
+        assert c.status == "pass" and f"through the HedgeVenueModule {cfg.treasury.hedge_venue_module}" in c.detail
 
 
 def test_eoa_mode_needs_permit2_approvals_and_collateral(chain: Web3, world: World, manifest: Manifest,
