@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_typing import HexStr
@@ -55,9 +57,9 @@ def module_venues(m: Manifest) -> dict[str, UnderlyingVenues]:
 
 def module_keeper(world: World, m: Manifest, journal: Journal, policy: PolicyConfig,
                   vs: Mapping[str, UnderlyingVenues], *, live: bool = True, loan: LoanConfig | None = None,
-                  venue_module: bool = True) -> ChainKeeper:
+                  venue_module: bool = True, tx_kwargs: dict[str, Any] | None = None) -> ChainKeeper:
     assert m.v4 is not None and m.hedge_venue_module
-    k = world_keeper(world.url, m, journal, policy, mode="safe-module", live=live, venues=vs)
+    k = world_keeper(world.url, m, journal, policy, mode="safe-module", live=live, venues=vs, tx_kwargs=tx_kwargs)
     src = k.reader.sources
     assert src.v4 is not None
     k.reader.sources = dataclasses.replace(src, v4=dataclasses.replace(
@@ -125,7 +127,8 @@ def test_a_safe_module_cycle_sells_native_eth_through_the_venue_module(chain: We
     assert Web3.to_checksum_address(intent.params.to) == m.hedge_venue_module
     [fill] = journal.fills_for_cycle(report.cycle_id)
     assert fill.data.amount_out == h.fill.amount_out and fill.data.notional_quote > 0
-    assert fill.data.fee_quote > 0 and fill.data.gas_cost_native == receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert fill.data.fee_quote > 0 and fill.data.gas_cost_quote > 0
+    assert fill.data.gas_cost_native == receipt["gasUsed"] * receipt["effectiveGasPrice"]
     again = recovered(k, journal, intent.id)  # priced at no native price: the gas in USD is the only difference
     assert dataclasses.replace(again, gas_cost_quote=h.fill.gas_cost_quote) == h.fill
 
@@ -222,3 +225,49 @@ def test_simulate_runs_a_venue_module_hedge(chain: Web3, world: World, manifest:
     [h] = [x for x in report.hedges if x.underlying == "ETH"]
     assert (h.venue, h.status) == ("uniswap_v4", "filled"), h.reason
     assert h.fill is not None and h.fill.amount_in == SIZE_RAW
+
+
+def test_a_borrow_and_sell_sent_before_a_crash_is_recovered_from_its_module_calldata(
+        chain: Web3, world: World, manifest: Manifest, tmp_path: Path) -> None:
+    """The keeper sends the module call and stops before its receipt (mining paused); the call lands while it is
+    down; the restarted keeper decodes the journaled hedgeBorrowSell calldata and records the verified fill."""
+    m = manifest
+    assert m.aave is not None and m.hedge_venue_module
+    safe = m.safe.address
+    set_native(chain, safe, 0)
+    drain_weth(chain, m)
+    vs = module_venues(m)
+    path = tmp_path / "journal.sqlite"
+    policy = selling(world, m, vs, SIZE)
+    pool = aave_contract(chain, "Pool", m.aave.pool)
+    weth = m.tokens["WETH"].address
+    debt_token = pool.functions.getReserveData(weth).call()[10]
+    debt_usd_before = int(pool.functions.getUserAccountData(safe).call()[1])  # the Safe's debt in base units
+    j = Journal.open(path)
+    k = module_keeper(world, m, j, policy, vs, tx_kwargs={"timeout_s": 0.5, "replace_after_s": 60})
+    try:
+        world.node.rpc("evm_setAutomine", False)
+        report = k.cycle()
+        [h] = report.hedges
+        assert h.fill is None and "no receipt" in (h.error or "")
+        [intent] = j.open_intents()
+        assert (intent.venue, intent.status.value, len(intent.attempts)) == ("aave", "sent", 1)
+        j.close()
+        world.node.rpc("anvil_mine", 1)  # the hedge lands while the keeper is down
+    finally:
+        world.node.rpc("evm_setAutomine", True)
+    block = chain.eth.block_number
+    j = Journal.open(path)
+    k = module_keeper(world, m, j, policy, vs)
+    done = k.recover()
+    assert done == [f"{intent.id}: mined in block {block} -> fill recorded"]
+    assert j.intent(intent.id).status.value == "mined"
+    [fill] = j.fills_for_cycle(report.cycle_id)
+    args = hv.decode_hedge_borrow_sell(bytes.fromhex(intent.params.data[2:]))
+    assert fill.data.block_number == block and fill.data.amount_in == args.amount == SIZE_RAW
+    assert fill.data.amount_out >= args.min_out and fill.data.notional_quote > 0
+    index = pool.functions.getReserveNormalizedVariableDebt(weth).call(block_identifier=block)
+    scaled = [int(k.multicall.execute([aave_v3.scaled_balance_call(debt_token, safe)], b)[0].value[0])  # type: ignore[union-attr]
+              for b in (block - 1, block)]
+    assert scaled[1] - scaled[0] == ray_div(SIZE_RAW, index)
+    assert int(pool.functions.getUserAccountData(safe).call()[1]) > debt_usd_before
