@@ -3,9 +3,12 @@
 Venues: a Uniswap v3 swap through SwapRouter ``exactInputSingle``, a PerpMarket trade, a Uniswap v4
 swap through the UniversalRouter (``V4_SWAP``; native ETH paid as ``msg.value``), and an Aave v3
 loan in two legs (borrow then sell, or buy then repay: :meth:`Executor.prepare_legs`); two
-modes (``safe-module``: the keeper calls the treasury's HedgeModule; ``eoa``: the keeper trades
-its own funds). Amounts become integers here, at the edge. Results are read back from balances
-and positions at the receipt block and the block before it, never from events.
+modes (``safe-module``: the keeper calls the treasury's HedgeModule, and for v4 swaps and Aave
+loans its HedgeVenueModule, a loan as one call verified by
+:meth:`keeper.execute.venue_module.VenueExecutor.verify`; ``eoa``: the keeper trades its own funds).
+Amounts become integers here, at the edge. Results are read back from balances and positions at the
+receipt block and the block before it, never from events (a HedgeVenueModule hedge is also checked
+against the module's event).
 """
 
 from __future__ import annotations
