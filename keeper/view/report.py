@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from keeper.core.aave import LoanBook
+from keeper.core.aave import HF_MAX, LoanBook
 from keeper.core.book import (
     AaveLine,
     BalanceLine,
@@ -19,6 +19,7 @@ from keeper.core.book import (
     PerpLine,
     PoolBasis,
     V4LpLine,
+    aave_accounts,
     line_risk,
 )
 from keeper.core.costs import VenueEstimate
@@ -119,7 +120,7 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
         pair = f"{sym[risky]}/{sym[other]}"
         rng = f"{_price(lo)} .. {_price(hi)} {sym[other]}"
         lines.append(f"    {lp.token_id:>6}  {pair:<11} {lp.fee / 1e4:>5.2f}% {rng:>40}{lp.liquidity:>24}  {state}")
-    lines += _v4_snapshot_lines(snap)
+    lines += _v4_snapshot_lines(snap) + _aave_snapshot_lines(snap)
     lines.append(f"  options ({len(snap.options)}):")
     for o in snap.options:
         kind = "put " if o.is_put else "call"
@@ -162,6 +163,26 @@ def render_snapshot(snap: Snapshot, quote_token: str | None = None) -> str:  # n
         lines.append(f"  INCOMPLETE: {len(snap.failures)} read(s) failed:")
         lines += [f"    {f.what}: {f.reason}" for f in snap.failures]
     return "\n".join(lines)
+
+
+def _aave_snapshot_lines(snap: Snapshot) -> list[str]:
+    """The owners' Aave v3 accounts: collateral, debt and health factor as Aave computes them, then each
+    reserve's supply and debt in token units (empty without any)."""
+    if not snap.aave_accounts:
+        return []
+    out = [f"  Aave v3 accounts ({len(snap.aave_accounts)}):"]
+    for a in aave_accounts(snap):
+        hf = "no debt" if a.health_factor == HF_MAX else f"{a.health_factor / 1e18:,.3f}"
+        out.append(f"    {a.owner} in pool {a.pool[:10]}..: collateral {a.collateral_base / 1e8:,.2f} USD, "
+                   f"debt {a.debt_base / 1e8:,.2f} USD, health factor {hf}")
+        for asset in sorted(set(a.supplied) | set(a.variable_debt) | set(a.stable_debt)):
+            sup, owed = a.supplied.get(asset, 0), a.debt(asset)
+            if not sup and not owed:
+                continue
+            meta = snap.tokens.get(asset)
+            sym, dec = (meta.symbol, meta.decimals) if meta else (asset, 18)
+            out.append(f"      {sym:<6} supplied {sup / 10**dec:>18,.6f} {sym}, owed {owed / 10**dec:>18,.6f} {sym}")
+    return out
 
 
 def _v4_snapshot_lines(snap: Snapshot) -> list[str]:

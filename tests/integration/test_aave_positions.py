@@ -20,6 +20,7 @@ from keeper.devnet.sources import world_sources
 from keeper.devnet.state import World
 from keeper.devnet.world_aave import aave_contract
 from keeper.read.reader import BookReader
+from keeper.view.report import render_snapshot
 
 pytestmark = pytest.mark.anvil
 
@@ -62,6 +63,14 @@ def test_accounts_equal_get_user_account_data(w3: Web3, manifest: Manifest, worl
     assert 10**18 < safe.health_factor < HF_MAX
     mm = next(a for a in aave_accounts(snap) if a.owner == manifest.market_maker)
     assert mm.health_factor == HF_MAX and mm.debt_base == 0  # supply only
+    # The book as a person reads it (`keeper plan`, the demo) shows each account as the Pool answers it.
+    chain = aave_contract(w3, "Pool", manifest.aave.pool).functions.getUserAccountData(safe.owner).call(
+        block_identifier=snap.block_number)
+    text = render_snapshot(snap)
+    [line] = [x for x in text.splitlines() if x.strip().startswith(f"{safe.owner} in pool")]
+    assert f"health factor {chain[5] / 1e18:,.3f}" in line and f"debt {chain[1] / 1e8:,.2f} USD" in line
+    assert f"owed {safe.variable_debt[weth] / 1e18:>18,.6f} WETH" in text
+    assert "health factor no debt" in text  # the market maker supplies only
 
 
 def test_reading_aave_costs_no_extra_round_trip(manifest: Manifest, world: World) -> None:
