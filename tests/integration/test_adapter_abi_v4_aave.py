@@ -5,26 +5,12 @@ Permit2's ``approve`` / ``allowance``, the V4Quoter's single-pool quote, Aave v3
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from keeper.build.artifacts import npm_artifact
 from keeper.core.snapshot import V4PoolKey
 from keeper.venues import aave_v3, erc20, uniswap_v4, universal_router
-
-
-def _canonical(item: dict[str, Any]) -> str:
-    def typ(p: dict[str, Any]) -> str:
-        t = str(p["type"])
-        if t.startswith("tuple"):
-            return "(" + ",".join(typ(c) for c in p["components"]) + ")" + t[len("tuple"):]
-        return t
-    return f"{item['name']}({','.join(typ(p) for p in item['inputs'])})"
-
-
-def _functions(abi: list[dict[str, Any]]) -> set[str]:
-    return {_canonical(i) for i in abi if i.get("type") == "function"}
+from tests.integration.test_adapter_abi import _canonical, _functions
 
 
 @pytest.mark.parametrize(("signature", "artifact"), [
