@@ -15,53 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from keeper.chain.multicall import Call
+from benchmarks.naive_reader import naive_read
 from keeper.chain.rpc import RpcClient
 from keeper.devnet.bigbook import big_book_variant
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import start_variant
-from keeper.read.reader import BookReader, BookSources
-from keeper.venues import chainlink, erc20, options, uniswap_v3
-
-
-def naive_read(rpc: RpcClient, src: BookSources, block: int) -> int:
-    """One eth_call per value, no batching, no de-duplication of shared pool reads. Returns values read."""
-    tag = hex(block)
-    n = 0
-
-    def one(c: Call) -> bytes:
-        nonlocal n
-        n += 1
-        out = rpc.call("eth_call", [{"to": c.target, "data": "0x" + c.calldata.hex()}, tag])
-        return bytes.fromhex(str(out)[2:])
-
-    from eth_abi.abi import decode
-
-    for asset in src.assets:
-        one(chainlink.latest_round_call(asset.feed, asset.symbol))
-        one(chainlink.decimals_call(asset.feed, asset.symbol))
-        if asset.oracle_pool:
-            for c in uniswap_v3.pool_calls(asset.oracle_pool):
-                one(c)
-            one(uniswap_v3.observe_call(asset.oracle_pool, src.twap_window_s))
-    for owner in src.owners:
-        for token in (src.quote_token, *(a.token for a in src.assets)):
-            one(erc20.balance_of_call(token, owner))
-        count = decode(["uint256"], one(uniswap_v3.balance_call(src.position_manager, owner)))[0]
-        for i in range(count):
-            token_id = decode(["uint256"], one(uniswap_v3.token_of_owner_call(src.position_manager, owner, i)))[0]
-            pos = decode(list(uniswap_v3.position_call(src.position_manager, token_id).returns),
-                         one(uniswap_v3.position_call(src.position_manager, token_id)))
-            pool = uniswap_v3.pool_address(src.factory, pos[2], pos[3], pos[4])
-            for c in uniswap_v3.pool_calls(pool):
-                one(c)
-            one(uniswap_v3.tick_call(pool, pos[5]))
-            one(uniswap_v3.tick_call(pool, pos[6]))
-        for market in src.option_markets:
-            ids, _, _ = decode(["uint256[]", "uint256[]", "uint256[]"], one(options.account_book_call(market, owner)))
-            for sid in ids:
-                one(options.series_details_call(market, sid))
-    return n
+from keeper.read.reader import BookReader
 
 
 def main() -> None:
@@ -82,7 +41,7 @@ def main() -> None:
             trips = rpc.round_trips - before
         naive_rpc = RpcClient.http(world.url, timeout_s=120)
         t0 = time.perf_counter()
-        values = naive_read(naive_rpc, src, block)
+        values = naive_read(naive_rpc, src, block).calls
         naive = time.perf_counter() - t0
         # ratio = naive time / batched time: how many times faster the batched reader is.
         print(json.dumps({

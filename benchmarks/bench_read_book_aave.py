@@ -18,20 +18,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eth_abi.abi import decode
 from web3 import Web3
 
-from benchmarks.bench_read_book import naive_read
+from benchmarks.naive_reader import naive_read
 from keeper.build.manifest import Manifest
-from keeper.chain.multicall import Call
 from keeper.chain.rpc import RpcClient
 from keeper.devnet.bigbook import build_big_book
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import start_variant
 from keeper.devnet.world import contract
 from keeper.node.dev import DevChain, dev_account
-from keeper.read.reader import BookReader, BookSources
-from keeper.venues import aave_v3
+from keeper.read.reader import BookReader
 
 N_AAVE = 10
 
@@ -61,38 +58,6 @@ def big_book_aave_variant(w3: Web3, m: Manifest, progress: Any) -> dict[str, Any
     return {"owner": owner, "aave_owners": accounts}
 
 
-def naive_aave(rpc: RpcClient, src: BookSources, block: int) -> int:
-    """The Aave values, one eth_call each."""
-    tag = hex(block)
-    n = 0
-
-    def one(c: Call) -> tuple[Any, ...]:
-        nonlocal n
-        n += 1
-        out = rpc.call("eth_call", [{"to": c.target, "data": "0x" + c.calldata.hex()}, tag])
-        return tuple(decode(list(c.returns), bytes.fromhex(str(out)[2:])))
-
-    for pool in src.aave_pools:
-        provider = one(aave_v3.addresses_provider_call(pool))[0]
-        oracle = one(aave_v3.price_oracle_call(provider))[0]
-        reserves = one(aave_v3.reserves_list_call(pool))[0]
-        tokens = []
-        for asset in reserves:
-            d = one(aave_v3.reserve_data_call(pool, asset))
-            one(aave_v3.normalized_income_call(pool, asset))
-            one(aave_v3.normalized_debt_call(pool, asset))
-            one(aave_v3.asset_price_call(oracle, asset))
-            tokens.append((d[8], d[10], d[9]))
-        for owner in src.owners:
-            one(aave_v3.user_configuration_call(pool, owner))
-            one(aave_v3.user_emode_call(pool, owner))
-            for a_tok, v_tok, s_tok in tokens:
-                one(aave_v3.scaled_balance_call(a_tok, owner))
-                one(aave_v3.scaled_balance_call(v_tok, owner))
-                one(aave_v3.balance_of_call(s_tok, owner))
-    return n
-
-
 def main() -> None:
     world, extras = start_variant("bigbook_aave", big_book_aave_variant, progress=lambda m: print(m, file=sys.stderr))
     try:
@@ -112,7 +77,7 @@ def main() -> None:
             trips = rpc.round_trips - before
         naive_rpc = RpcClient.http(world.url, timeout_s=120)
         t0 = time.perf_counter()
-        values = naive_read(naive_rpc, src, block) + naive_aave(naive_rpc, src, block)
+        values = naive_read(naive_rpc, src, block).calls
         naive = time.perf_counter() - t0
         print(json.dumps({
             "name": "read_book.1000lp_200series_10aave", "value": round(best, 4), "unit": "s",

@@ -16,45 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_read_book import naive_read
-from keeper.chain.multicall import Call
+from benchmarks.naive_reader import naive_read
 from keeper.chain.rpc import RpcClient
 from keeper.devnet.bigbook import big_v4_book_variant
 from keeper.devnet.sources import world_sources
 from keeper.devnet.state import start_variant
-from keeper.read.reader import BookReader, BookSources, V4Sources
-from keeper.venues import uniswap_v4
+from keeper.read.reader import BookReader, V4Sources
 
 MAX_ROUND_TRIPS = 6
-
-
-def naive_v4_read(rpc: RpcClient, src: BookSources, block: int) -> int:
-    """One eth_call per v4 value: owner, key and range, position, the pool's three reads, both ticks."""
-    from eth_abi.abi import decode
-
-    assert src.v4 is not None
-    tag, n = hex(block), 0
-
-    def one(c: Call) -> bytes:
-        nonlocal n
-        n += 1
-        out = rpc.call("eth_call", [{"to": c.target, "data": "0x" + c.calldata.hex()}, tag])
-        return bytes.fromhex(str(out)[2:])
-
-    pm, sv = src.v4.position_manager, src.v4.state_view
-    for token_id in src.v4.token_ids:
-        one(uniswap_v4.owner_of_call(pm, token_id))
-        call = uniswap_v4.pool_and_position_info_call(pm, token_id)
-        key_raw, info = decode(list(call.returns), one(call))
-        key = uniswap_v4.parse_key(key_raw)
-        lower, upper, _ = uniswap_v4.parse_position_info(int(info))
-        pid = uniswap_v4.pool_id(key)
-        one(uniswap_v4.position_info_call(sv, pid, pm, lower, upper, token_id))
-        for c in uniswap_v4.pool_calls(sv, pid):
-            one(c)
-        one(uniswap_v4.tick_info_call(sv, pid, lower))
-        one(uniswap_v4.tick_info_call(sv, pid, upper))
-    return n
 
 
 def main() -> None:
@@ -81,7 +50,7 @@ def main() -> None:
         assert trips <= MAX_ROUND_TRIPS, f"{trips} round trips (at most {MAX_ROUND_TRIPS})"
         naive_rpc = RpcClient.http(world.url, timeout_s=120)
         t0 = time.perf_counter()
-        values = naive_read(naive_rpc, src, block) + naive_v4_read(naive_rpc, src, block)
+        values = naive_read(naive_rpc, src, block).calls
         naive = time.perf_counter() - t0
         print(json.dumps({
             "name": "read_book.1000lp_1000v4lp_200series", "value": round(best, 4), "unit": "s",
