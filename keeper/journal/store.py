@@ -128,19 +128,8 @@ class Journal(IntentsMixin, LeaseMixin, ControlMixin, LedgerMixin, MarksMixin):
         except DbError as exc:
             raise JournalError(f"{where}: cannot open journal: {exc}") from exc
         try:
-            version = read_version(conn, where, POSTGRESQL)
-            if version > SCHEMA_VERSION:
-                raise JournalError(
-                    f"{where}: journal schema version {version} is newer than this keeper supports "
-                    f"({SCHEMA_VERSION}); refusing to open it (upgrade the keeper)"
-                )
-            if readonly:
-                if version != SCHEMA_VERSION:
-                    raise JournalError(
-                        f"{where}: journal schema version {version} needs migrating to {SCHEMA_VERSION}; "
-                        "open it once with the keeper (read-write) first"
-                    )
-            else:
+            version = _checked_version(read_version(conn, where, POSTGRESQL), where, readonly)
+            if not readonly:
                 version = migrate(conn, where, dialect=POSTGRESQL)
         except DbError as exc:
             conn.close()
@@ -165,19 +154,9 @@ class Journal(IntentsMixin, LeaseMixin, ControlMixin, LedgerMixin, MarksMixin):
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
-            version = read_version(conn, where)  # before any write: a newer journal stays untouched
-            if version > SCHEMA_VERSION:
-                raise JournalError(
-                    f"{where}: journal schema version {version} is newer than this keeper supports "
-                    f"({SCHEMA_VERSION}); refusing to open it (upgrade the keeper)"
-                )
-            if readonly:
-                if version != SCHEMA_VERSION:
-                    raise JournalError(
-                        f"{where}: journal schema version {version} needs migrating to {SCHEMA_VERSION}; "
-                        "open it once with the keeper (read-write) first"
-                    )
-            else:
+            # before any write: a newer journal stays untouched
+            version = _checked_version(read_version(conn, where), where, readonly)
+            if not readonly:
                 mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
                 if mode != "wal" and where != ":memory:":
                     raise JournalError(f"{where}: cannot switch the journal to WAL mode (got {mode!r})")
@@ -490,3 +469,17 @@ def _private(target: Path) -> None:
     except OSError as exc:
         raise JournalError(f"{target}: cannot create the journal file: {exc.strerror}") from exc
 
+
+def _checked_version(version: int, where: str, readonly: bool) -> int:
+    """``version`` if this keeper may open the journal at it: never a newer schema; read-only only at ours."""
+    if version > SCHEMA_VERSION:
+        raise JournalError(
+            f"{where}: journal schema version {version} is newer than this keeper supports "
+            f"({SCHEMA_VERSION}); refusing to open it (upgrade the keeper)"
+        )
+    if readonly and version != SCHEMA_VERSION:
+        raise JournalError(
+            f"{where}: journal schema version {version} needs migrating to {SCHEMA_VERSION}; "
+            "open it once with the keeper (read-write) first"
+        )
+    return version
