@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.naive_reader import naive_read
+from benchmarks.naive_reader import batched_best, naive_timed
 from keeper.chain.rpc import RpcClient
 from keeper.devnet.bigbook import big_book_variant
 from keeper.devnet.sources import world_sources
@@ -32,23 +31,14 @@ def main() -> None:
         reader = BookReader(rpc, src)
         snap = reader.read(block=block)
         assert snap.complete and len(snap.lps) == 1000 and len(snap.options) == 200, snap.failures[:3]
-        best, trips = float("inf"), 0
-        for _ in range(5):
-            before = rpc.round_trips
-            t0 = time.perf_counter()
-            reader.read()  # unpinned: includes the eth_blockNumber round trip
-            best = min(best, time.perf_counter() - t0)
-            trips = rpc.round_trips - before
-        naive_rpc = RpcClient.http(world.url, timeout_s=120)
-        t0 = time.perf_counter()
-        values = naive_read(naive_rpc, src, block).calls
-        naive = time.perf_counter() - t0
+        best, trips = batched_best(reader, rpc)
+        naive, values, naive_trips = naive_timed(world.url, src, block)
         # ratio = naive time / batched time: how many times faster the batched reader is.
         print(json.dumps({
             "name": "read_book.1000lp_200series", "value": round(best, 4), "unit": "s",
             "anchor": "naive", "anchor_value": round(naive, 4), "ratio": round(naive / best, 2),
             "ratio_meaning": "speed-up (anchor_value / value)", "round_trips": trips,
-            "naive_round_trips": naive_rpc.round_trips, "naive_values": values,
+            "naive_round_trips": naive_trips, "naive_values": values,
             "lps": len(snap.lps), "series": len(snap.options),
         }), flush=True)
     finally:

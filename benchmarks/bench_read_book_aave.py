@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from web3 import Web3
 
-from benchmarks.naive_reader import naive_read
+from benchmarks.naive_reader import batched_best, naive_timed
 from keeper.build.manifest import Manifest
 from keeper.chain.rpc import RpcClient
 from keeper.devnet.bigbook import build_big_book
@@ -68,22 +67,13 @@ def main() -> None:
         snap = reader.read(block=block)
         assert snap.complete and len(snap.lps) == 1000 and len(snap.options) == 200, snap.failures[:3]
         assert len(snap.aave_accounts) == N_AAVE, len(snap.aave_accounts)
-        best, trips = float("inf"), 0
-        for _ in range(5):
-            before = rpc.round_trips
-            t0 = time.perf_counter()
-            reader.read()  # unpinned: includes the block-header round trip
-            best = min(best, time.perf_counter() - t0)
-            trips = rpc.round_trips - before
-        naive_rpc = RpcClient.http(world.url, timeout_s=120)
-        t0 = time.perf_counter()
-        values = naive_read(naive_rpc, src, block).calls
-        naive = time.perf_counter() - t0
+        best, trips = batched_best(reader, rpc)
+        naive, values, naive_trips = naive_timed(world.url, src, block)
         print(json.dumps({
             "name": "read_book.1000lp_200series_10aave", "value": round(best, 4), "unit": "s",
             "anchor": "naive", "anchor_value": round(naive, 4), "ratio": round(naive / best, 2),
             "ratio_meaning": "speed-up (anchor_value / value)", "round_trips": trips,
-            "naive_round_trips": naive_rpc.round_trips, "naive_values": values,
+            "naive_round_trips": naive_trips, "naive_values": values,
             "lps": len(snap.lps), "series": len(snap.options), "aave_accounts": len(snap.aave_accounts),
         }), flush=True)
     finally:

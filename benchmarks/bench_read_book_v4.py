@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.naive_reader import naive_read
+from benchmarks.naive_reader import batched_best, naive_timed
 from keeper.chain.rpc import RpcClient
 from keeper.devnet.bigbook import big_v4_book_variant
 from keeper.devnet.sources import world_sources
@@ -40,23 +39,14 @@ def main() -> None:
         snap = reader.read(block=block)
         assert snap.complete and len(snap.lps) == 1000 and len(snap.v4_lps) == 1000, snap.failures[:3]
         assert len(snap.options) == 200
-        best, trips = float("inf"), 0
-        for _ in range(5):
-            before = rpc.round_trips
-            t0 = time.perf_counter()
-            reader.read()  # unpinned: includes the block header round trip
-            best = min(best, time.perf_counter() - t0)
-            trips = rpc.round_trips - before
+        best, trips = batched_best(reader, rpc)
         assert trips <= MAX_ROUND_TRIPS, f"{trips} round trips (at most {MAX_ROUND_TRIPS})"
-        naive_rpc = RpcClient.http(world.url, timeout_s=120)
-        t0 = time.perf_counter()
-        values = naive_read(naive_rpc, src, block).calls
-        naive = time.perf_counter() - t0
+        naive, values, naive_trips = naive_timed(world.url, src, block)
         print(json.dumps({
             "name": "read_book.1000lp_1000v4lp_200series", "value": round(best, 4), "unit": "s",
             "anchor": "naive", "anchor_value": round(naive, 4), "ratio": round(naive / best, 2),
             "ratio_meaning": "speed-up (anchor_value / value)", "round_trips": trips,
-            "max_round_trips": MAX_ROUND_TRIPS, "naive_round_trips": naive_rpc.round_trips, "naive_values": values,
+            "max_round_trips": MAX_ROUND_TRIPS, "naive_round_trips": naive_trips, "naive_values": values,
             "lps": len(snap.lps), "v4_lps": len(snap.v4_lps), "series": len(snap.options),
         }), flush=True)
     finally:

@@ -9,6 +9,7 @@ answer under :func:`key` of its call.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +19,10 @@ from eth_abi.abi import decode
 from keeper.chain.abi_fast import checksum
 from keeper.chain.multicall import Call
 from keeper.chain.rpc import RpcClient
-from keeper.read.reader import BookSources
+from keeper.read.reader import BookReader, BookSources
 from keeper.venues import aave_v3, chainlink, erc20, options, uniswap_v3, uniswap_v4
 
-__all__ = ["NaiveBook", "key", "naive_read"]
+__all__ = ["NaiveBook", "batched_best", "key", "naive_read", "naive_timed"]
 
 
 def key(c: Call) -> tuple[str, str, str]:
@@ -120,3 +121,24 @@ def _naive_aave(one: One, src: BookSources) -> None:
                 one(aave_v3.scaled_balance_call(a_token, owner))
                 one(aave_v3.scaled_balance_call(v_token, owner))
                 one(aave_v3.balance_of_call(s_token, owner))
+
+
+def batched_best(reader: BookReader, rpc: RpcClient, repeat: int = 5) -> tuple[float, int]:
+    """The batched reader's best wall time over ``repeat`` unpinned reads (each includes the block-number
+    round trip), in seconds, and the round trips of one read."""
+    best, trips = float("inf"), 0
+    for _ in range(repeat):
+        before = rpc.round_trips
+        t0 = time.perf_counter()
+        reader.read()
+        best = min(best, time.perf_counter() - t0)
+        trips = rpc.round_trips - before
+    return best, trips
+
+
+def naive_timed(url: str, src: BookSources, block: int, timeout_s: float = 120) -> tuple[float, int, int]:
+    """The naive reader on its own connection: (wall time in seconds, calls, round trips)."""
+    rpc = RpcClient.http(url, timeout_s=timeout_s)
+    t0 = time.perf_counter()
+    calls = naive_read(rpc, src, block).calls
+    return time.perf_counter() - t0, calls, rpc.round_trips
